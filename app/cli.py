@@ -1,0 +1,245 @@
+"""`cellabel`: the command line, calling the same service functions as the web."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.auth import service as auth_service
+from app.auth.models import Role
+from app.core.config import get_settings
+from app.core.db import session_scope
+from app.core.errors import DomainError
+from app.core.migrate import upgrade_database
+from app.projects import service as project_service
+
+console = Console()
+cli = typer.Typer(help="CelLabel: build cartoon-animation datasets.", no_args_is_help=True)
+users_cli = typer.Typer(help="Accounts and roles.", no_args_is_help=True)
+projects_cli = typer.Typer(help="Projects (datasets).", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+cli.add_typer(projects_cli, name="projects")
+cli.add_typer(db_cli, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+DEMO_PROJECT = "demo"
+DEMO_ACCOUNTS = (("admin", Role.admin), ("reviewer", Role.reviewer),
+                 ("annotator1", Role.annotator), ("annotator2", Role.annotator))  # fmt: skip
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]Error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def print_rows(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, as_json: bool
+) -> None:
+    """One output path for every read command: JSON for scripts, a rich table for people."""
+    if as_json:
+        typer.echo(json.dumps(list(rows), default=str, indent=2))
+        return
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(row.get(col, "")) for col in columns))
+    console.print(table)
+
+
+@cli.command("config")
+def config_cmd(as_json: JsonFlag = False) -> None:
+    """Print the effective settings (secrets masked)."""
+    view = get_settings().public_view()
+    if as_json:
+        typer.echo(json.dumps(view, indent=2))
+        return
+    print_rows(
+        [{"setting": k, "value": v} for k, v in view.items()],
+        ["setting", "value"],
+        "Settings",
+        False,
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all Alembic migrations to the configured database."""
+    upgrade_database()
+    console.print("[green]Database is at the newest schema.[/]")
+
+
+@users_cli.command("create")
+def users_create(
+    name: str,
+    role: Annotated[Role, typer.Option(help="admin, reviewer or annotator")],
+    password: Annotated[str | None, typer.Option(help="Generated and printed when omitted")] = None,
+) -> None:
+    """Create an account."""
+    upgrade_database()
+    plain = password or secrets.token_urlsafe(9)
+    try:
+        with session_scope() as session:
+            auth_service.create_user(session, name, plain, role)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    console.print(
+        f"Created {role.value} [bold]{name}[/]"
+        + ("" if password else f" with password [bold]{plain}[/]")
+    )
+
+
+@users_cli.command("list")
+def users_list(as_json: JsonFlag = False) -> None:
+    """List accounts."""
+    with session_scope() as session:
+        rows = [
+            {"id": u.id, "username": u.username, "role": u.role.value, "active": u.is_active}
+            for u in auth_service.list_users(session)
+        ]
+    print_rows(rows, ["id", "username", "role", "active"], "Users", as_json)
+
+
+@projects_cli.command("create")
+def projects_create(
+    name: str,
+    subsets: Annotated[str, typer.Option(help="Comma list of i2v,pose,face_video,face_audio")] = (
+        "i2v,pose,face_video,face_audio"
+    ),
+) -> None:
+    """Create a project (one dataset)."""
+    upgrade_database()
+    try:
+        with session_scope() as session:
+            project = project_service.create_project(
+                session, name, project_service.parse_subsets(subsets)
+            )
+            console.print(
+                f"Created project [bold]{project.name}[/] (id {project.id}) "
+                f"with {', '.join(project.subsets)}"
+            )
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+
+
+@projects_cli.command("list")
+def projects_list(as_json: JsonFlag = False) -> None:
+    """List projects."""
+    with session_scope() as session:
+        rows = [
+            {"id": p.id, "name": p.name, "subsets": ",".join(p.subsets)}
+            for p in project_service.list_projects(session)
+        ]
+    print_rows(rows, ["id", "name", "subsets"], "Projects", as_json)
+
+
+def ensure_demo_accounts() -> list[tuple[str, str, str]]:
+    """Create (or reset the passwords of) the demo accounts; returns name, role, password."""
+    printed: list[tuple[str, str, str]] = []
+    with session_scope() as session:
+        for name, role in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(9)
+            user = auth_service.get_user_by_name(session, name)
+            if user is None:
+                auth_service.create_user(session, name, password, role)
+            else:
+                auth_service.set_password(session, user.id, password)
+                auth_service.update_user(session, user.id, role=role, is_active=True)
+            printed.append((name, role.value, password))
+    return printed
+
+
+def ensure_demo_project() -> int:
+    with session_scope() as session:
+        try:
+            return project_service.get_project_by_name(session, DEMO_PROJECT).id
+        except DomainError:
+            return project_service.create_project(session, DEMO_PROJECT).id
+
+
+@cli.command("demo")
+def demo(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Embedded default: database, demo project, accounts, then serve with a worker."""
+    settings = get_settings()
+    upgrade_database()
+    ensure_demo_project()
+    accounts = ensure_demo_accounts()
+    table = Table(title="Demo accounts (passwords are new on every `cellabel demo`)")
+    for col in ("user", "role", "password"):
+        table.add_column(col)
+    for row in accounts:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Data folder: {settings.data_dir.resolve()}")
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def _die_with_parent() -> None:
+    """Linux: the embedded worker gets SIGTERM when `cellabel serve` exits, however it exits."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _start_embedded_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+         "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", "embedded@%h"],
+        env=os.environ.copy(),
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+
+
+@cli.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the web app; in embedded mode (no REDIS_URL) also run a worker beside it."""
+    import uvicorn
+
+    upgrade_database()
+    worker = _start_embedded_worker() if get_settings().embedded else None
+    console.print(
+        f"CelLabel on [bold]http://{host}:{port}[/] ({get_settings().public_view()['mode']} mode)"
+    )
+    try:
+        uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="info")
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+
+
+@cli.command("worker")
+def worker_cmd(
+    queues: Annotated[str, typer.Option(help="Comma list of queues")] = "cheap,model",
+    concurrency: int = 1,
+) -> None:
+    """Run a standalone Celery worker."""
+    from workers.celery_app import celery_app
+
+    celery_app.worker_main(
+        ["worker", "--loglevel=INFO", "-Q", queues, f"--concurrency={concurrency}"]
+    )
+
+
+def main() -> None:
+    cli()

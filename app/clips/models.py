@@ -1,0 +1,65 @@
+"""Clips: one video file of a project, its probe values and what the pipeline measured."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, StrEnum, utcnow
+
+
+class ClipState(StrEnum):
+    """Where the clip is in ingestion and pre-annotation (not its review status)."""
+
+    uploaded = "uploaded"
+    processing = "processing"
+    ready = "ready"
+    failed = "failed"
+
+
+class Clip(Base):
+    __tablename__ = "clip"
+    __table_args__ = (
+        UniqueConstraint("project_id", "content_hash"),
+        Index("ix_clip_project_state", "project_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    subsets: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    source_tags: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    state: Mapped[ClipState] = mapped_column(
+        Enum(ClipState, native_enum=False, length=16), default=ClipState.uploaded
+    )
+    error_kind: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    # probe
+    container: Mapped[str | None] = mapped_column(String(40))
+    video_codec: Mapped[str | None] = mapped_column(String(40))
+    audio_codec: Mapped[str | None] = mapped_column(String(40))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    fps: Mapped[float | None]
+    frame_count: Mapped[int | None]
+    duration_s: Mapped[float | None]
+    has_audio: Mapped[bool] = mapped_column(default=False)
+    variable_frame_rate: Mapped[bool] = mapped_column(default=False)
+    probe: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    # pipeline measurements (model side; people edit the Annotation, not these)
+    held_runs: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    detected_timing: Mapped[str | None] = mapped_column(String(10))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    quality_flags: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

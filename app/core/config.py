@@ -1,0 +1,108 @@
+"""Effective settings, read from the environment (and `.env`) with pydantic-settings.
+
+With nothing configured CelLabel runs in *embedded* mode: a SQLite file and a media folder
+under ``./cellabel-data`` and a same-machine worker fed through a folder queue.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./cellabel-data"), description="Embedded-mode data folder")
+    database_url: str = ""
+    redis_url: str = ""
+    media_root: Path | None = None
+    secret_key: SecretStr | None = None
+
+    max_upload_bytes: int = 2 * 1024**3
+    max_video_pixels: int = 4096 * 4096
+    max_video_seconds: float = 15 * 60
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+    cookie_secure: bool = False
+
+    caption_api_url: str = ""
+    caption_api_model: str = ""
+    caption_api_key: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        # Accept the usual postgres:// spellings and pin the psycopg 3 driver.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: the worker runs beside the web on this machine."""
+        return not self.redis_url
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'cellabel.db').resolve()}"
+
+    @property
+    def effective_media_root(self) -> Path:
+        return (self.media_root or self.data_dir / "media").resolve()
+
+    @property
+    def broker_dir(self) -> Path:
+        return (self.data_dir / "broker").resolve()
+
+    def effective_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data folder."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+    def public_view(self) -> dict[str, Any]:
+        """Settings safe to print: secrets and passwords are masked."""
+        view: dict[str, Any] = {
+            "mode": "embedded" if self.embedded else "distributed",
+            "database_url": _mask_password(self.effective_database_url),
+            "redis_url": _mask_password(self.redis_url) or "(unset: embedded worker)",
+            "media_root": str(self.effective_media_root),
+            "data_dir": str(self.data_dir.resolve()),
+            "secret_key": "(set)" if self.secret_key else "(generated, kept in data_dir)",
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_video_pixels": self.max_video_pixels,
+            "max_video_seconds": self.max_video_seconds,
+            "session_hours": self.session_hours,
+            "login_max_failures": self.login_max_failures,
+            "caption_api_url": self.caption_api_url or "(unset: built-in captioner)",
+        }
+        return view
+
+
+def _mask_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,73 @@
+"""Password hashing (argon2), signed cookie values (itsdangerous), token hashing, CSRF checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from app.core.config import get_settings
+
+SESSION_COOKIE = "cellabel_session"
+ANON_COOKIE = "cellabel_anon"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A real hash to verify against when the username is unknown, so timing does not reveal it.
+@lru_cache
+def dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+@lru_cache
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(get_settings().effective_secret_key(), salt="cellabel-cookie")
+
+
+def sign(value: str) -> str:
+    return _serializer().dumps(value)
+
+
+def unsign(signed: str) -> str | None:
+    try:
+        value = _serializer().loads(signed)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def anonymous_csrf_token(anon_id: str) -> str:
+    """CSRF token for visitors without a session (the login form), bound to their anon cookie."""
+    key = get_settings().effective_secret_key().encode()
+    return hmac.new(key, f"anon:{anon_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def tokens_match(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected, given or "")

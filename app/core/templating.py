@@ -1,0 +1,50 @@
+"""Jinja2 rendering with the caller, CSRF token and HTMX-aware partials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.core.config import get_settings
+from app.core.security import ANON_COOKIE, anonymous_csrf_token, new_token
+
+ROOT = Path(__file__).resolve().parents[2]
+templates = Jinja2Templates(directory=str(ROOT / "templates"))  # autoescape is on for .html
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    partial: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``name``, or ``partial`` instead when HTMX asked for a fragment."""
+    principal = getattr(request.state, "principal", None)
+    anon_id = None
+    if principal is not None:
+        csrf = principal.csrf_token or ""
+    else:
+        anon_id = request.cookies.get(ANON_COOKIE) or new_token(16)
+        csrf = anonymous_csrf_token(anon_id)
+    ctx = {"principal": principal, "csrf_token": csrf, **(context or {})}
+    template = partial if partial and is_htmx(request) else name
+    response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    if anon_id and ANON_COOKIE not in request.cookies:
+        response.set_cookie(
+            ANON_COOKIE,
+            anon_id,
+            httponly=True,
+            samesite="lax",
+            secure=get_settings().cookie_secure,
+        )
+    return response

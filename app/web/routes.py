@@ -1,0 +1,46 @@
+"""Home page by role and the health endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+
+from app.core.config import get_settings
+from app.core.deps import DB, Public
+from app.core.templating import render
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, principal: Public) -> Response:
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "web/home.html")
+
+
+@router.get("/healthz")
+def healthz(db: DB, principal: Public) -> Response:
+    """Liveness plus the dependencies: the database and, when configured, Redis."""
+    checks: dict[str, str] = {}
+    try:
+        db.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # report, never raise: this is what monitors read
+        checks["database"] = f"error: {type(exc).__name__}"
+    settings = get_settings()
+    if settings.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(settings.redis_url, socket_timeout=2).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    else:
+        checks["redis"] = "not configured (embedded worker)"
+    healthy = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+    )

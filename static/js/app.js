@@ -1,0 +1,28 @@
+// Page-wide behaviour: show HTMX errors as a visible message instead of a silent non-swap.
+(function () {
+  "use strict";
+  function showToast(html) {
+    const toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.innerHTML = html;
+    toast.hidden = false;
+    clearTimeout(toast._timer);
+    toast._timer = setTimeout(() => { toast.hidden = true; }, 8000);
+  }
+  document.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    const type = xhr.getResponseHeader("content-type") || "";
+    if (type.includes("text/html")) {
+      showToast(xhr.responseText);
+    } else {
+      const div = document.createElement("div");
+      div.className = "error-box";
+      div.textContent = "Error " + xhr.status + ": " + (xhr.statusText || "request failed");
+      showToast(div.outerHTML);
+    }
+  });
+  document.addEventListener("htmx:sendError", () => {
+    showToast('<div class="error-box">The server could not be reached. Your change was not saved; retry.</div>');
+  });
+  window.CelLabel = Object.assign(window.CelLabel || {}, { showToast });
+})();

@@ -1,0 +1,29 @@
+"""`alembic upgrade head` on an empty PostgreSQL gives exactly the models' schema."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from app.core.migrate import downgrade_database, upgrade_database
+from app.models import Base
+from tests.conftest import recreate_database
+
+
+def test_upgrade_head_matches_models_and_downgrade_base_empties() -> None:
+    url = recreate_database("cellabel_migrations_test")
+    upgrade_database(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+        assert diff == []
+        assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {
+            "alembic_version"
+        }
+        downgrade_database(url)
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()

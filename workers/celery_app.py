@@ -1,0 +1,16 @@
+"""The Celery application, configured from the same settings as the web."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.core.config import get_settings
+from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, celery_config
+
+celery_app = Celery("cellabel")
+celery_app.conf.update(celery_config(get_settings()))
+celery_app.conf.task_routes = {"cellabel.pipeline.model.*": {"queue": QUEUE_MODEL}}
+celery_app.conf.task_queues = None
+celery_app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+
+ALL_QUEUES = f"{QUEUE_CHEAP},{QUEUE_MODEL}"
