@@ -9,22 +9,23 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from app.auth import service as auth_service
 from app.auth.models import Role
+from app.clips import service as clip_service
+from app.clips.cli import clips_cli, pipeline_cli, wait_for_pipeline
+from app.core.cli_output import JsonFlag, console, fail, print_rows
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
 from app.projects import service as project_service
+from app.samples.cli import samples_app
 
-console = Console()
 cli = typer.Typer(help="CelLabel: build cartoon-animation datasets.", no_args_is_help=True)
 users_cli = typer.Typer(help="Accounts and roles.", no_args_is_help=True)
 projects_cli = typer.Typer(help="Projects (datasets).", no_args_is_help=True)
@@ -32,32 +33,15 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(users_cli, name="users")
 cli.add_typer(projects_cli, name="projects")
 cli.add_typer(db_cli, name="db")
+cli.add_typer(clips_cli, name="clips")
+cli.add_typer(pipeline_cli, name="pipeline")
+cli.add_typer(samples_app, name="samples")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 DEMO_PROJECT = "demo"
+DEMO_CLIPS = 12
 DEMO_ACCOUNTS = (("admin", Role.admin), ("reviewer", Role.reviewer),
                  ("annotator1", Role.annotator), ("annotator2", Role.annotator))  # fmt: skip
-
-
-def fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]Error:[/] {message}")
-    return typer.Exit(code=1)
-
-
-def print_rows(
-    rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, as_json: bool
-) -> None:
-    """One output path for every read command: JSON for scripts, a rich table for people."""
-    if as_json:
-        typer.echo(json.dumps(list(rows), default=str, indent=2))
-        return
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(str(row.get(col, "")) for col in columns))
-    console.print(table)
 
 
 @cli.command("config")
@@ -170,6 +154,24 @@ def ensure_demo_project() -> int:
             return project_service.create_project(session, DEMO_PROJECT).id
 
 
+def ensure_demo_clips(count: int = DEMO_CLIPS) -> list[int]:
+    """Generate the sample clips once and import them (re-runs find them as duplicates)."""
+    from app.samples.generator import make_samples
+    from app.samples.manifest import write_samples_manifest
+
+    folder = get_settings().data_dir / "samples"
+    if not (folder / "manifest.jsonl").exists():
+        with console.status(f"Drawing {count} sample cartoon clips into {folder} ..."):
+            make_samples(folder, count, seed=0)
+        write_samples_manifest(folder)
+    with session_scope() as session:
+        project = project_service.get_project_by_name(session, DEMO_PROJECT)
+        outcomes = clip_service.import_manifest(session, project, folder / "manifest.jsonl")
+    created = [o.clip_id for o in outcomes if o.status == "created" and o.clip_id]
+    console.print(f"Demo clips: {len(created)} new, {len(outcomes) - len(created)} already there.")
+    return created
+
+
 @cli.command("demo")
 def demo(
     host: str = "127.0.0.1",
@@ -180,6 +182,7 @@ def demo(
     settings = get_settings()
     upgrade_database()
     ensure_demo_project()
+    created = ensure_demo_clips()
     accounts = ensure_demo_accounts()
     table = Table(title="Demo accounts (passwords are new on every `cellabel demo`)")
     for col in ("user", "role", "password"):
@@ -189,7 +192,10 @@ def demo(
     console.print(table)
     console.print(f"Data folder: {settings.data_dir.resolve()}")
     if serve_after:
+        console.print("The worker beside the server runs the pipeline on the demo clips now.")
         serve(host=host, port=port)
+    else:
+        wait_for_pipeline(created)
 
 
 def _die_with_parent() -> None:

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.routes import api as auth_api
 from app.auth.routes import router as auth_router
+from app.clips.routes import api as clips_api
+from app.clips.routes import router as clips_router
 from app.core.errors import DomainError
 from app.core.templating import is_htmx, render
 from app.web.routes import router as web_router
@@ -62,7 +64,7 @@ def create_app() -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    for router in (web_router, auth_router, auth_api):
+    for router in (web_router, auth_router, auth_api, clips_router, clips_api):
         app.include_router(router)
 
     @app.exception_handler(DomainError)

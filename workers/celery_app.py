@@ -11,6 +11,6 @@ celery_app = Celery("cellabel")
 celery_app.conf.update(celery_config(get_settings()))
 celery_app.conf.task_routes = {"cellabel.pipeline.model.*": {"queue": QUEUE_MODEL}}
 celery_app.conf.task_queues = None
-celery_app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+celery_app.autodiscover_tasks(["workers", "workers.pipeline"], related_name="tasks", force=True)
 
 ALL_QUEUES = f"{QUEUE_CHEAP},{QUEUE_MODEL}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, StrEnum, utcnow
@@ -26,15 +26,35 @@ class Batch(Base):
     overlap_pct: Mapped[float] = mapped_column(default=0.0)
     gold_pct: Mapped[float] = mapped_column(default=0.0)
     lease_minutes: Mapped[int] = mapped_column(default=60)
+    seed: Mapped[int] = mapped_column(default=0, server_default="0")  # reproducible sampling
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# Queue order inside a batch; the index holds only clips with a free slot, so the queue's
+# scan skips everything already handed out (see app.batches.service.next_clip).
+_OPEN_SLOT = text("handed_out < required_annotators")
+
+
 class BatchClip(Base):
-    """A clip in a batch and how many distinct annotators it needs (k on overlapped clips)."""
+    """A clip in a batch and how many distinct annotators it needs (k on overlapped clips).
+
+    ``handed_out`` counts the clip's assignments that are not released; ``position`` orders the
+    queue (gold clips borrow a random regular clip's position so they are mixed in).
+    """
 
     __tablename__ = "batch_clip"
-    __table_args__ = (UniqueConstraint("batch_id", "clip_id"),)
+    __table_args__ = (
+        UniqueConstraint("batch_id", "clip_id"),
+        Index(
+            "ix_batch_clip_open_slots",
+            "batch_id",
+            "position",
+            "id",
+            postgresql_where=_OPEN_SLOT,
+            sqlite_where=_OPEN_SLOT,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"))
@@ -42,13 +62,17 @@ class BatchClip(Base):
     required_annotators: Mapped[int] = mapped_column(default=1)
     is_gold: Mapped[bool] = mapped_column(default=False)
     handed_out: Mapped[int] = mapped_column(default=0)
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class BatchMember(Base):
     """Who works on a batch; annotators without a named assignment draw from its pool."""
 
     __tablename__ = "batch_member"
-    __table_args__ = (UniqueConstraint("batch_id", "user_id", "role"),)
+    __table_args__ = (
+        UniqueConstraint("batch_id", "user_id", "role"),
+        Index("ix_batch_member_user_role", "user_id", "role"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"))
@@ -65,11 +89,21 @@ class AssignmentState(StrEnum):
     released = "released"
 
 
+_OPEN_LEASE = text("state IN ('assigned', 'in_progress')")
+
+
 class Assignment(Base):
     __tablename__ = "assignment"
     __table_args__ = (
         UniqueConstraint("batch_clip_id", "annotator_id"),
         Index("ix_assignment_annotator_state", "annotator_id", "state"),
+        # Open leases only: the queue's sweep for abandoned clips is an index range scan.
+        Index(
+            "ix_assignment_open_lease",
+            "leased_until",
+            postgresql_where=_OPEN_LEASE,
+            sqlite_where=_OPEN_LEASE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

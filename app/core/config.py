@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     media_root: Path | None = None
+    import_root: Path | None = None
     secret_key: SecretStr | None = None
 
     max_upload_bytes: int = 2 * 1024**3
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     @property
     def effective_media_root(self) -> Path:
         return (self.media_root or self.data_dir / "media").resolve()
+
+    @property
+    def effective_import_root(self) -> Path:
+        """Server folders the web may import from (the CLI can import from anywhere)."""
+        return (self.import_root or Path.cwd()).resolve()
 
     @property
     def broker_dir(self) -> Path:

@@ -1,0 +1,146 @@
+"""Batch, assignment and queue payloads.
+
+Annotator-facing schemas (:class:`QueueItem`) deliberately have no ``is_gold`` field: gold
+clips are mixed in without telling the annotator.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.batches.models import AssignmentState
+from app.clips.models import ClipState
+from app.projects.models import Subset
+
+
+class ClipFilter(BaseModel):
+    """Which clips of a project go into a batch; every given criterion must hold."""
+
+    subset: Subset | None = None
+    tags: dict[str, str] = Field(default_factory=dict, description="source tag -> value")
+    with_flags: list[str] = Field(default_factory=list, description="quality flags required")
+    without_flags: list[str] = Field(default_factory=list, description="quality flags excluded")
+    state: ClipState | None = None
+    ingested_from: date | None = None
+    ingested_to: date | None = Field(None, description="inclusive")
+    external_ids: list[str] = Field(default_factory=list)
+    clip_ids: list[int] = Field(default_factory=list, description="hand-picked clips")
+    limit: int | None = Field(None, ge=1, description="batch size: the first N matches by id")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> ClipFilter:
+        if self.ingested_from and self.ingested_to and self.ingested_from > self.ingested_to:
+            raise ValueError("ingested_from must not be after ingested_to")
+        return self
+
+
+class BatchCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    project_id: int
+    filter: ClipFilter = Field(default_factory=ClipFilter)
+    priority: int = 0
+    due_at: datetime | None = None
+    lease_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+
+
+class AssignConfig(BaseModel):
+    """Members of a batch's pool and how its clips are shared among them."""
+
+    annotators: list[str] = Field(default_factory=list, description="usernames")
+    reviewers: list[str] = Field(default_factory=list, description="usernames")
+    overlap_k: int = Field(1, ge=1, le=10, description="annotators per overlapped clip")
+    overlap_pct: float = Field(0.0, ge=0, le=100, description="share of clips overlapped")
+    gold_pct: float = Field(0.0, ge=0, le=100, description="gold clips mixed in, % of batch")
+    seed: int = 0
+
+
+class NamedAssign(BaseModel):
+    annotator: str = Field(min_length=1, description="username")
+    count: int = Field(1, ge=1, le=10_000)
+
+
+class Reassign(BaseModel):
+    annotator: str = Field(min_length=1, description="username of the new annotator")
+
+
+class BatchRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    name: str
+    filter: dict[str, object]
+    priority: int
+    due_at: datetime | None
+    overlap_k: int
+    overlap_pct: float
+    gold_pct: float
+    lease_minutes: int
+    seed: int
+    created_at: datetime
+
+
+class CountRead(BaseModel):
+    matching: int
+
+
+class AssignmentRead(BaseModel):
+    """An assignment as admins see it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    batch_clip_id: int
+    clip_id: int
+    annotator_id: int
+    reviewer_id: int | None
+    state: AssignmentState
+    leased_until: datetime | None
+    assigned_at: datetime
+    started_at: datetime | None
+    submitted_at: datetime | None
+
+
+class QueueItem(BaseModel):
+    """An assignment as its annotator sees it (never says whether the clip is gold)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    clip_id: int
+    batch_id: int
+    batch_name: str
+    filename: str
+    state: AssignmentState
+    leased_until: datetime | None
+    assigned_at: datetime
+    url: str
+
+
+class StateCounts(BaseModel):
+    assigned: int = 0
+    in_progress: int = 0
+    submitted: int = 0
+    approved: int = 0
+    rejected: int = 0
+    released: int = 0
+
+
+class ProgressRead(BaseModel):
+    label: str
+    counts: StateCounts
+    submitted_last_hour: int
+    median_seconds: float | None
+
+
+class BatchProgressRead(BaseModel):
+    batch_id: int
+    clips: int
+    gold_clips: int
+    overlapped_clips: int
+    slots: int
+    handed_out: int
+    overall: ProgressRead
+    annotators: list[ProgressRead]

@@ -1,0 +1,856 @@
+"""Batches, their pool of annotators, overlap and gold sampling, and the next-clip queue.
+
+The queue is :func:`next_clip`, the one function the web, the API and the CLI call. It must
+never hand a clip to more annotators than it needs, nor the same clip twice to one person,
+with many callers at once:
+
+* PostgreSQL: the caller's user row is locked first (``FOR NO KEY UPDATE``: one queue call per
+  annotator at a time, so two browser tabs cannot each grab a clip), then a candidate
+  ``batch_clip`` row is taken with ``FOR UPDATE SKIP LOCKED`` (concurrent callers step past
+  each other's rows instead of waiting), its free slots are recounted under that lock and the
+  assignment is inserted before the transaction commits.
+* SQLite (embedded mode) has no row locks but serialises writers: the function starts with a
+  no-op ``UPDATE``, which takes the database write lock at once (like ``BEGIN IMMEDIATE``), so
+  everything it reads afterwards stays true until the caller commits.
+
+``BatchClip.handed_out`` counts a clip's assignments that are not released; the partial index
+``ix_batch_clip_open_slots`` holds only clips with a free slot, so the scan for the next clip
+skips everything already handed out however far the batch has progressed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import statistics
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from app.annotations.models import Annotation, NodeStatus
+from app.auth.models import Role, User
+from app.batches.models import Assignment, AssignmentState, Batch, BatchClip, BatchMember
+from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
+from app.clips.models import Clip, ClipState
+from app.core.db import utcnow
+from app.core.errors import Conflict, Invalid, NotFound
+from app.projects import service as project_service
+from app.projects.models import Project
+
+OPEN_STATES = (AssignmentState.assigned, AssignmentState.in_progress)
+ANNOTATOR = "annotator"
+REVIEWER = "reviewer"
+EXPIRED_SWEEP_LIMIT = 50
+_UPDATE_CHUNK = 5000
+_JSON_KEY = re.compile(r"^[\w\-]+$")
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+def _json_key(key: str) -> str:
+    if not _JSON_KEY.match(key):
+        raise Invalid(f"Tag and flag names may use letters, digits, '_' and '-' only: {key!r}.")
+    return key
+
+
+def _filter_conditions(
+    postgres: bool, project_id: int, flt: ClipFilter
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses for ``flt``; JSON tests use JSONB operators on PostgreSQL, JSON1 on SQLite."""
+    conds: list[ColumnElement[bool]] = [Clip.project_id == project_id]
+    if postgres:
+        subsets = type_coerce(Clip.subsets, JSONB)
+        tags = type_coerce(Clip.source_tags, JSONB)
+        flags = type_coerce(Clip.quality_flags, JSONB)
+        if flt.subset:
+            conds.append(subsets.contains([flt.subset.value]))
+        for key, value in flt.tags.items():
+            key = _json_key(key)
+            conds.append(or_(tags.contains({key: value}), tags.contains({key: [value]})))
+        conds += [flags.has_key(_json_key(f)) for f in flt.with_flags]
+        conds += [not_(flags.has_key(_json_key(f))) for f in flt.without_flags]
+    else:
+
+        def json_has(column: object, path: str, value: str) -> ColumnElement[bool]:
+            each = func.json_each(column, path).table_valued("value")
+            return exists().select_from(each).where(each.c.value == value)
+
+        if flt.subset:
+            conds.append(json_has(Clip.subsets, "$", flt.subset.value))
+        for key, value in flt.tags.items():
+            conds.append(json_has(Clip.source_tags, f'$."{_json_key(key)}"', value))
+
+        def flag_type(name: str) -> ColumnElement[str]:
+            return func.json_type(Clip.quality_flags, f'$."{_json_key(name)}"')
+
+        conds += [flag_type(f).is_not(None) for f in flt.with_flags]
+        conds += [flag_type(f).is_(None) for f in flt.without_flags]
+    if flt.state:
+        conds.append(Clip.state == flt.state)
+    if flt.ingested_from:
+        conds.append(Clip.created_at >= datetime.combine(flt.ingested_from, time(), UTC))
+    if flt.ingested_to:
+        end = datetime.combine(flt.ingested_to, time(), UTC) + timedelta(days=1)
+        conds.append(Clip.created_at < end)
+    if flt.external_ids:
+        conds.append(Clip.external_id.in_(flt.external_ids))
+    if flt.clip_ids:
+        conds.append(Clip.id.in_(flt.clip_ids))
+    return conds
+
+
+def matching_clips(session: Session, project_id: int, flt: ClipFilter) -> Select[Any]:
+    """The ids of a project's clips that match ``flt`` (first ``limit`` by id)."""
+    query = (
+        select(Clip.id)
+        .where(*_filter_conditions(_is_postgres(session), project_id, flt))
+        .order_by(Clip.id)
+    )
+    return query.limit(flt.limit) if flt.limit else query
+
+
+def count_matching(session: Session, project_id: int, flt: ClipFilter) -> int:
+    """How many clips a batch built from ``flt`` would hold (the live preview)."""
+    project_service.get_project(session, project_id)
+    sub = matching_clips(session, project_id, flt).subquery()
+    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+def create_batch(session: Session, data: BatchCreate, *, created_by: User | None = None) -> Batch:
+    """A batch holding every clip that matches the filter (or the hand-picked clip ids)."""
+    project = project_service.get_project(session, data.project_id)
+    name = data.name.strip()
+    if not name:
+        raise Invalid("A batch needs a name.")
+    taken = select(Batch.id).where(Batch.project_id == project.id, Batch.name == name)
+    if session.scalar(taken) is not None:
+        raise Conflict(f"Project {project.name!r} already has a batch named {name!r}.")
+    if data.filter.clip_ids:
+        in_project = select(Clip.id).where(
+            Clip.project_id == project.id, Clip.id.in_(data.filter.clip_ids)
+        )
+        missing = sorted(set(data.filter.clip_ids) - set(session.scalars(in_project)))
+        if missing:
+            shown = ", ".join(map(str, missing[:20]))
+            raise Invalid(f"Clips not in project {project.name!r}: {shown}.")
+    batch = Batch(
+        project_id=project.id,
+        name=name,
+        filter=data.filter.model_dump(mode="json", exclude_defaults=True),
+        priority=data.priority,
+        due_at=data.due_at,
+        lease_minutes=data.lease_minutes,
+        created_by_id=created_by.id if created_by else None,
+    )
+    session.add(batch)
+    session.flush()
+    ids = matching_clips(session, project.id, data.filter).subquery()
+    # Queue position is the clip id: clips are served in ingest order, gold clips slot in.
+    rows = select(literal(batch.id), ids.c.id, ids.c.id)
+    result = session.execute(
+        insert(BatchClip).from_select(["batch_id", "clip_id", "position"], rows)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise Invalid("No clips match this filter; the batch would be empty.")
+    return batch
+
+
+def get_batch(session: Session, batch_id: int) -> Batch:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise NotFound(f"No batch {batch_id}.")
+    return batch
+
+
+def find_batch(session: Session, ref: str) -> Batch:
+    """A batch by id or by name (names must then be unique across projects)."""
+    if ref.isdigit():
+        return get_batch(session, int(ref))
+    found = list(session.scalars(select(Batch).where(Batch.name == ref).limit(2)))
+    if not found:
+        raise NotFound(f"No batch named {ref!r}.")
+    if len(found) > 1:
+        raise Conflict(f"Several batches are named {ref!r}; use the batch id.")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch: Batch
+    project_name: str
+    clips: int
+    slots: int
+    handed_out: int
+
+
+def list_batches(session: Session, project_id: int | None = None) -> list[BatchSummary]:
+    """Batches with their size and how many annotator slots are handed out."""
+    query = (
+        select(
+            Batch,
+            Project.name,
+            func.count(BatchClip.id),
+            func.coalesce(func.sum(BatchClip.required_annotators), 0),
+            func.coalesce(func.sum(BatchClip.handed_out), 0),
+        )
+        .join(Project, Project.id == Batch.project_id)
+        .outerjoin(BatchClip, BatchClip.batch_id == Batch.id)
+        .group_by(Batch.id, Project.name)
+        .order_by(Batch.priority.desc(), Batch.id.desc())
+    )
+    if project_id is not None:
+        query = query.where(Batch.project_id == project_id)
+    return [
+        BatchSummary(batch=b, project_name=p, clips=n, slots=int(s), handed_out=int(h))
+        for b, p, n, s, h in session.execute(query)
+    ]
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: int
+    username: str
+    role: str
+
+
+def list_members(session: Session, batch_id: int) -> list[Member]:
+    rows = session.execute(
+        select(BatchMember.user_id, User.username, BatchMember.role)
+        .join(User, User.id == BatchMember.user_id)
+        .where(BatchMember.batch_id == batch_id)
+        .order_by(BatchMember.role, User.username)
+    )
+    return [Member(user_id=u, username=n, role=r) for u, n, r in rows]
+
+
+def users_by_name(session: Session, names: Sequence[str], roles: Sequence[Role]) -> list[User]:
+    """Active users by username, refusing unknown names and users outside ``roles``."""
+    wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(wanted)))}
+    unknown = [n for n in wanted if n not in users]
+    if unknown:
+        raise NotFound(f"No user named {', '.join(unknown)}.")
+    wrong = [n for n in wanted if users[n].role not in roles or not users[n].is_active]
+    if wrong:
+        allowed = " or ".join(r.value for r in roles)
+        raise Invalid(f"Not an active {allowed}: {', '.join(wrong)}.")
+    return [users[n] for n in wanted]
+
+
+# --- assignment configuration: pool, overlap, gold ----------------------------------------
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    annotators: int  # annotators in the pool after the change
+    reviewers: int
+    overlapped: int  # clips that need overlap_k annotators
+    gold: int  # gold clips in the batch
+    gold_shortfall: int  # gold clips wanted but not available (too few approved clips)
+
+
+def _add_members(session: Session, batch_id: int, users: Sequence[User], role: str) -> None:
+    present = set(
+        session.scalars(
+            select(BatchMember.user_id).where(
+                BatchMember.batch_id == batch_id, BatchMember.role == role
+            )
+        )
+    )
+    for user in users:
+        if user.id not in present:
+            session.add(BatchMember(batch_id=batch_id, user_id=user.id, role=role))
+    session.flush()
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _UPDATE_CHUNK):
+        yield ids[start : start + _UPDATE_CHUNK]
+
+
+def _gold_candidates(session: Session, batch: Batch) -> list[int]:
+    """Ready clips of the project with approved truth (an approved primary annotation)."""
+    approved = exists().where(
+        Annotation.clip_id == Clip.id,
+        Annotation.is_primary.is_(True),
+        Annotation.status == NodeStatus.approved,
+    )
+    already_gold = select(BatchClip.clip_id).where(
+        BatchClip.batch_id == batch.id, BatchClip.is_gold.is_(True)
+    )
+    return list(
+        session.scalars(
+            select(Clip.id)
+            .where(
+                Clip.project_id == batch.project_id,
+                Clip.state == ClipState.ready,
+                approved,
+                Clip.id.not_in(already_gold),
+            )
+            .order_by(Clip.id)
+        )
+    )
+
+
+def _mix_gold(session: Session, batch: Batch, pct: float, seed: int) -> tuple[int, int]:
+    """Bring the batch's gold clips up to ``pct`` % of its regular clips; (gold, shortfall)."""
+    rng = random.Random(f"{seed}:gold")
+    counts = session.execute(
+        select(BatchClip.is_gold, func.count()).where(BatchClip.batch_id == batch.id)
+        .group_by(BatchClip.is_gold)
+    ).all()  # fmt: skip
+    by_kind = {bool(g): int(n) for g, n in counts}
+    gold, regular = by_kind.get(True, 0), by_kind.get(False, 0)
+    need = round(regular * pct / 100) - gold
+    if need <= 0:
+        return gold, 0
+    candidates = _gold_candidates(session, batch)
+    chosen = rng.sample(candidates, min(need, len(candidates)))
+    in_batch = set(
+        session.scalars(
+            select(BatchClip.clip_id).where(
+                BatchClip.batch_id == batch.id, BatchClip.clip_id.in_(chosen)
+            )
+        )
+    )
+    if in_batch:
+        session.execute(
+            update(BatchClip)
+            .where(BatchClip.batch_id == batch.id, BatchClip.clip_id.in_(in_batch))
+            .values(is_gold=True, required_annotators=1)
+            .execution_options(synchronize_session=False)
+        )
+    positions = list(
+        session.scalars(
+            select(BatchClip.position)
+            .where(BatchClip.batch_id == batch.id, BatchClip.is_gold.is_(False))
+            .order_by(BatchClip.id)
+        )
+    )
+    added = [c for c in chosen if c not in in_batch]
+    if added and positions:
+        # Each added gold clip takes a random regular clip's place in the queue order.
+        session.execute(
+            insert(BatchClip),
+            [
+                {"batch_id": batch.id, "clip_id": c, "is_gold": True,
+                 "required_annotators": 1, "position": rng.choice(positions)}
+                for c in added
+            ],
+        )  # fmt: skip
+    return gold + len(chosen), need - len(chosen)
+
+
+def _sample_overlap(session: Session, batch: Batch, k: int, pct: float, seed: int) -> int:
+    """k annotators on a seeded ``pct`` % sample of the regular clips, 1 on the rest."""
+    rng = random.Random(f"{seed}:overlap")
+    ids = list(
+        session.scalars(
+            select(BatchClip.id)
+            .where(BatchClip.batch_id == batch.id, BatchClip.is_gold.is_(False))
+            .order_by(BatchClip.id)
+        )
+    )
+    chosen = sorted(rng.sample(ids, round(len(ids) * pct / 100))) if k > 1 else []
+    session.execute(
+        update(BatchClip)
+        .where(BatchClip.batch_id == batch.id)
+        .values(required_annotators=1)
+        .execution_options(synchronize_session=False)
+    )
+    for chunk in _chunks(chosen):
+        session.execute(
+            update(BatchClip)
+            .where(BatchClip.id.in_(chunk))
+            .values(required_annotators=k)
+            .execution_options(synchronize_session=False)
+        )
+    return len(chosen)
+
+
+def assign_batch(session: Session, batch_id: int, config: AssignConfig) -> AssignResult:
+    """Add annotators and reviewers to the batch's pool and (re)draw the overlap and gold
+    samples; the same seed on the same batch gives the same samples."""
+    batch = session.scalar(select(Batch).where(Batch.id == batch_id).with_for_update())
+    if batch is None:
+        raise NotFound(f"No batch {batch_id}.")
+    annotators = users_by_name(session, config.annotators, [Role.annotator])
+    reviewers = users_by_name(session, config.reviewers, [Role.reviewer, Role.admin])
+    _add_members(session, batch.id, annotators, ANNOTATOR)
+    _add_members(session, batch.id, reviewers, REVIEWER)
+    members = list_members(session, batch.id)
+    pool = sum(1 for m in members if m.role == ANNOTATOR)
+    if config.overlap_k > 1 and config.overlap_pct > 0 and pool < config.overlap_k:
+        raise Invalid(
+            f"Overlap needs {config.overlap_k} annotators per clip but the pool has {pool}; "
+            "add annotators or lower k."
+        )
+    batch.overlap_k, batch.overlap_pct = config.overlap_k, config.overlap_pct
+    batch.gold_pct, batch.seed = config.gold_pct, config.seed
+    gold, shortfall = _mix_gold(session, batch, config.gold_pct, config.seed)
+    overlapped = _sample_overlap(session, batch, config.overlap_k, config.overlap_pct, config.seed)
+    session.flush()
+    return AssignResult(
+        annotators=pool,
+        reviewers=len(members) - pool,
+        overlapped=overlapped,
+        gold=gold,
+        gold_shortfall=shortfall,
+    )
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+def _serialise_caller(session: Session, annotator_id: int) -> None:
+    if _is_postgres(session):
+        session.execute(
+            select(User.id).where(User.id == annotator_id).with_for_update(key_share=True)
+        )
+    else:  # a no-op write takes SQLite's database write lock now (BEGIN IMMEDIATE-like)
+        session.execute(
+            update(User)
+            .where(User.id == annotator_id)
+            .values(id=User.id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _release(assignment: Assignment, clip: BatchClip) -> None:
+    assignment.state = AssignmentState.released
+    assignment.leased_until = None
+    clip.handed_out = max(0, clip.handed_out - 1)
+
+
+def release_expired(
+    session: Session, *, now: datetime | None = None, limit: int | None = None
+) -> int:
+    """Release open assignments whose lease ran out, freeing their slot for someone else.
+
+    Rows another transaction holds are skipped (a later sweep gets them), so the queue never
+    waits here. Returns how many were released.
+    """
+    now = now or utcnow()
+    query = (
+        select(Assignment, BatchClip)
+        .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
+        .where(Assignment.state.in_(OPEN_STATES), Assignment.leased_until < now)
+        .order_by(Assignment.id)
+        .with_for_update(skip_locked=True)
+    )
+    if limit:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
+    for assignment, clip in rows:
+        _release(assignment, clip)
+    session.flush()
+    return len(rows)
+
+
+def _resume(
+    session: Session, annotator_id: int, batch_id: int | None, now: datetime
+) -> Assignment | None:
+    """The caller's unfinished assignment with a valid (or not yet started) lease, renewed."""
+    query = (
+        select(Assignment, Batch.lease_minutes)
+        .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
+        .join(Batch, Batch.id == BatchClip.batch_id)
+        .where(
+            Assignment.annotator_id == annotator_id,
+            Assignment.state.in_(OPEN_STATES),
+            or_(Assignment.leased_until.is_(None), Assignment.leased_until >= now),
+        )
+        .order_by(Assignment.id)
+        .limit(1)
+    )
+    if batch_id is not None:
+        query = query.where(BatchClip.batch_id == batch_id)
+    row = session.execute(query).first()
+    if row is None:
+        return None
+    assignment, minutes = row
+    assignment.leased_until = now + timedelta(minutes=minutes)
+    return assignment
+
+
+def _queue_batches(session: Session, annotator_id: int, batch_id: int | None) -> list[Batch]:
+    """Batches whose pool the annotator is in, in queue order: priority, due date, age."""
+    query = (
+        select(Batch)
+        .join(BatchMember, BatchMember.batch_id == Batch.id)
+        .where(BatchMember.user_id == annotator_id, BatchMember.role == ANNOTATOR)
+        .order_by(Batch.priority.desc(), Batch.due_at.asc().nulls_last(), Batch.id)
+    )
+    if batch_id is not None:
+        query = query.where(Batch.id == batch_id)
+    return list(session.scalars(query))
+
+
+def _pick_reviewer(session: Session, batch_id: int, clip: BatchClip) -> int | None:
+    reviewers = list(
+        session.scalars(
+            select(BatchMember.user_id)
+            .where(BatchMember.batch_id == batch_id, BatchMember.role == REVIEWER)
+            .order_by(BatchMember.user_id)
+        )
+    )
+    return reviewers[clip.id % len(reviewers)] if reviewers else None
+
+
+def _claim(
+    session: Session, batch: Batch, annotator_id: int, lease_until: datetime | None
+) -> Assignment | None:
+    """Lock the batch's next clip with a free slot this annotator never had; assign it."""
+    done_before = exists().where(
+        Assignment.batch_clip_id == BatchClip.id, Assignment.annotator_id == annotator_id
+    )
+    query = (
+        select(BatchClip)
+        .join(Clip, Clip.id == BatchClip.clip_id)
+        .where(
+            BatchClip.batch_id == batch.id,
+            BatchClip.handed_out < BatchClip.required_annotators,
+            Clip.state == ClipState.ready,
+            ~done_before,
+        )
+        .order_by(BatchClip.position, BatchClip.id)
+        .limit(1)
+        .with_for_update(of=BatchClip, skip_locked=True)
+    )
+    while (clip := session.scalar(query)) is not None:
+        # Recount under the row lock: the counter is a fast filter, this is the rule.
+        active = session.scalar(
+            select(func.count()).where(
+                Assignment.batch_clip_id == clip.id,
+                Assignment.state != AssignmentState.released,
+            )
+        )
+        clip.handed_out = int(active or 0)
+        if clip.handed_out < clip.required_annotators:
+            assignment = Assignment(
+                batch_clip_id=clip.id,
+                clip_id=clip.clip_id,
+                annotator_id=annotator_id,
+                reviewer_id=_pick_reviewer(session, batch.id, clip),
+                leased_until=lease_until,
+            )
+            clip.handed_out += 1
+            session.add(assignment)
+            session.flush()
+            return assignment
+        session.flush()  # the counter was stale; it is corrected and the clip leaves the index
+    return None
+
+
+def next_clip(
+    session: Session,
+    annotator: User,
+    *,
+    batch_id: int | None = None,
+    now: datetime | None = None,
+) -> Assignment | None:
+    """The annotator's next assignment: their unfinished one (lease renewed) or a new clip
+    from the batches whose pool they are in; None when nothing is waiting.
+
+    The caller's transaction must commit promptly: the locks it takes end there.
+    """
+    now = now or utcnow()
+    _serialise_caller(session, annotator.id)
+    release_expired(session, now=now, limit=EXPIRED_SWEEP_LIMIT)
+    resumed = _resume(session, annotator.id, batch_id, now)
+    if resumed is not None:
+        session.flush()
+        return resumed
+    for batch in _queue_batches(session, annotator.id, batch_id):
+        lease = now + timedelta(minutes=batch.lease_minutes)
+        assignment = _claim(session, batch, annotator.id, lease)
+        if assignment is not None:
+            return assignment
+    return None
+
+
+def assign_clips(session: Session, batch_id: int, annotator: User, count: int) -> list[Assignment]:
+    """Named assignment: hand ``count`` clips of the batch to ``annotator`` now (same rules as
+    the queue; membership not needed). The lease starts when they open the clip."""
+    if annotator.role != Role.annotator:
+        raise Invalid(f"{annotator.username} is not an annotator.")
+    batch = get_batch(session, batch_id)
+    _serialise_caller(session, annotator.id)
+    handed: list[Assignment] = []
+    while len(handed) < count and (found := _claim(session, batch, annotator.id, None)):
+        handed.append(found)
+    return handed
+
+
+# --- reassign, unassign, ownership --------------------------------------------------------
+
+
+def _locked_assignment(session: Session, assignment_id: int) -> tuple[Assignment, BatchClip]:
+    row = session.execute(
+        select(Assignment, BatchClip)
+        .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
+        .where(Assignment.id == assignment_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"No assignment {assignment_id}.")
+    assignment, clip = row
+    if assignment.state not in OPEN_STATES:
+        raise Invalid(
+            f"Assignment {assignment_id} is {assignment.state.value}; only assigned or "
+            "in-progress work can be moved."
+        )
+    return assignment, clip
+
+
+def unassign(session: Session, assignment_id: int) -> Assignment:
+    """Take unfinished work back: the slot returns to the pool (never to the same person)."""
+    assignment, clip = _locked_assignment(session, assignment_id)
+    _release(assignment, clip)
+    session.flush()
+    return assignment
+
+
+def reassign(session: Session, assignment_id: int, annotator: User) -> Assignment:
+    """Move unfinished work to another annotator; returns the new assignment."""
+    if annotator.role != Role.annotator or not annotator.is_active:
+        raise Invalid(f"{annotator.username} is not an active annotator.")
+    old, clip = _locked_assignment(session, assignment_id)
+    had_it = select(Assignment.id).where(
+        Assignment.batch_clip_id == clip.id, Assignment.annotator_id == annotator.id
+    )
+    if session.scalar(had_it) is not None:
+        raise Conflict(f"{annotator.username} already had this clip; pick someone else.")
+    _release(old, clip)
+    new = Assignment(
+        batch_clip_id=clip.id,
+        clip_id=clip.clip_id,
+        annotator_id=annotator.id,
+        reviewer_id=old.reviewer_id,
+    )
+    clip.handed_out += 1
+    session.add(new)
+    session.flush()
+    return new
+
+
+def get_assignment(session: Session, assignment_id: int, viewer: User) -> Assignment:
+    """An assignment if ``viewer`` may see it: annotators only their own (others look absent)."""
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or (
+        viewer.role == Role.annotator and assignment.annotator_id != viewer.id
+    ):
+        raise NotFound(f"No assignment {assignment_id}.")
+    return assignment
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One of an annotator's assignments, as their queue shows it (no gold flag)."""
+
+    id: int
+    clip_id: int
+    batch_id: int
+    batch_name: str
+    filename: str
+    state: AssignmentState
+    leased_until: datetime | None
+    assigned_at: datetime
+
+    @property
+    def url(self) -> str:
+        return f"/annotate/{self.id}"
+
+
+def queue_entries(session: Session, annotator: User, limit: int = 200) -> list[QueueEntry]:
+    """The annotator's own assignments: open and rejected first, then the newest."""
+    waiting = case(
+        (Assignment.state.in_(OPEN_STATES), 0),
+        (Assignment.state == AssignmentState.rejected, 1),
+        else_=2,
+    )
+    rows = session.execute(
+        select(Assignment, Batch.id, Batch.name, Clip.filename)
+        .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
+        .join(Batch, Batch.id == BatchClip.batch_id)
+        .join(Clip, Clip.id == Assignment.clip_id)
+        .where(
+            Assignment.annotator_id == annotator.id,
+            Assignment.state != AssignmentState.released,
+        )
+        .order_by(waiting, Assignment.id.desc())
+        .limit(limit)
+    )
+    return [
+        QueueEntry(
+            id=a.id, clip_id=a.clip_id, batch_id=b_id, batch_name=b_name, filename=fname,
+            state=a.state, assigned_at=_utc(a.assigned_at),
+            leased_until=_utc(a.leased_until) if a.leased_until else None,
+        )
+        for a, b_id, b_name, fname in rows
+    ]  # fmt: skip
+
+
+def rejected_waiting(session: Session, annotator: User) -> int:
+    """How many of the annotator's items a reviewer sent back."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Assignment.annotator_id == annotator.id,
+                Assignment.state == AssignmentState.rejected,
+            )
+        )
+        or 0
+    )
+
+
+def list_assignments(session: Session, batch_id: int, limit: int = 500) -> list[Assignment]:
+    """A batch's assignments for its admin page, open ones first."""
+    open_first = case((Assignment.state.in_(OPEN_STATES), 0), else_=1)
+    return list(
+        session.scalars(
+            select(Assignment)
+            .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
+            .where(BatchClip.batch_id == batch_id)
+            .order_by(open_first, Assignment.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    label: str
+    counts: dict[str, int]
+    submitted_last_hour: int
+    median_seconds: float | None
+
+    @property
+    def total(self) -> int:
+        return sum(v for k, v in self.counts.items() if k != AssignmentState.released.value)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    batch_id: int
+    clips: int
+    gold_clips: int
+    overlapped_clips: int
+    slots: int
+    handed_out: int
+    overall: Progress
+    annotators: list[Progress] = field(default_factory=list)
+
+
+def summarize(
+    label: str,
+    counts: Mapping[str, int],
+    timings: Sequence[tuple[datetime, datetime]],
+    now: datetime,
+) -> Progress:
+    """Pure roll-up: state counts, submissions in the last hour and the median time per clip
+    (submitted minus started, or assigned when it was never opened)."""
+    seconds = [(_utc(end) - _utc(start)).total_seconds() for start, end in timings]
+    hour_ago = now - timedelta(hours=1)
+    recent = sum(1 for _, end in timings if _utc(end) >= hour_ago)
+    return Progress(
+        label=label,
+        counts={s.value: int(counts.get(s.value, 0)) for s in AssignmentState},
+        submitted_last_hour=recent,
+        median_seconds=statistics.median(seconds) if seconds else None,
+    )
+
+
+def batch_progress(session: Session, batch_id: int, now: datetime | None = None) -> BatchProgress:
+    """Per batch and per annotator: assignment states, throughput and median time per clip."""
+    now = now or utcnow()
+    batch = get_batch(session, batch_id)
+    clips, gold, overlapped, slots, handed = session.execute(
+        select(
+            func.count(BatchClip.id),
+            func.coalesce(func.sum(case((BatchClip.is_gold, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((BatchClip.required_annotators > 1, 1), else_=0)), 0),
+            func.coalesce(func.sum(BatchClip.required_annotators), 0),
+            func.coalesce(func.sum(BatchClip.handed_out), 0),
+        ).where(BatchClip.batch_id == batch.id)
+    ).one()
+    in_batch = and_(BatchClip.id == Assignment.batch_clip_id, BatchClip.batch_id == batch.id)
+    per_state = session.execute(
+        select(Assignment.annotator_id, Assignment.state, func.count())
+        .join(BatchClip, in_batch)
+        .group_by(Assignment.annotator_id, Assignment.state)
+    ).all()
+    timing_rows = session.execute(
+        select(
+            Assignment.annotator_id,
+            func.coalesce(Assignment.started_at, Assignment.assigned_at),
+            Assignment.submitted_at,
+        )
+        .join(BatchClip, in_batch)
+        .where(Assignment.submitted_at.is_not(None))
+    ).all()
+    names = dict(
+        session.execute(
+            select(User.id, User.username).where(User.id.in_({a for a, _, _ in per_state}))
+        ).all()
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for annotator_id, state, n in per_state:
+        counts.setdefault(annotator_id, {})[state.value] = n
+    timings: dict[int, list[tuple[datetime, datetime]]] = {}
+    for annotator_id, start, end in timing_rows:
+        if end is not None:
+            timings.setdefault(annotator_id, []).append((start, end))
+    overall_counts: dict[str, int] = {}
+    for per in counts.values():
+        for name, n in per.items():
+            overall_counts[name] = overall_counts.get(name, 0) + n
+    all_timings = [t for per in timings.values() for t in per]
+    return BatchProgress(
+        batch_id=batch.id,
+        clips=int(clips),
+        gold_clips=int(gold),
+        overlapped_clips=int(overlapped),
+        slots=int(slots),
+        handed_out=int(handed),
+        overall=summarize(batch.name, overall_counts, all_timings, now),
+        annotators=sorted(
+            (summarize(names[a], counts[a], timings.get(a, []), now) for a in counts),
+            key=lambda p: p.label,
+        ),
+    )

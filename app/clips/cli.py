@@ -1,0 +1,168 @@
+"""`cellabel clips import|list|show` and `cellabel pipeline run`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from app.clips import service
+from app.clips.models import Clip, ClipState
+from app.core.cli_output import JsonFlag, console, fail, print_json, print_rows
+from app.core.config import get_settings
+from app.core.db import session_scope
+from app.core.errors import DomainError
+from app.core.migrate import upgrade_database
+from app.pipeline import service as pipeline
+from app.projects.service import get_project_by_name, parse_subsets
+
+clips_cli = typer.Typer(help="Clips: import, list, show.", no_args_is_help=True)
+pipeline_cli = typer.Typer(help="Pre-annotation pipeline.", no_args_is_help=True)
+
+ProjectOpt = Annotated[str, typer.Option("--project", help="Project name")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="Return when the pipeline has finished")]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    )  # fmt: skip
+
+
+def wait_for_pipeline(clip_ids: list[int]) -> None:
+    """Embedded mode runs the queued steps here; with a broker, watch the job rows."""
+    if not clip_ids:
+        return
+    if get_settings().embedded:
+        with _progress() as bar:
+            task = bar.add_task("pipeline", total=None)
+            pipeline.run_queued_inline(
+                clip_ids,
+                progress=lambda job: bar.update(
+                    task, advance=1, description=f"{job.step} clip {job.clip_id}"
+                ),
+            )
+        return
+    with _progress() as bar:
+        task = bar.add_task("pipeline (workers)", total=len(clip_ids))
+        while True:
+            with session_scope() as session:
+                states = [service.get_clip(session, cid).state for cid in clip_ids]
+            done = sum(s in (ClipState.ready, ClipState.failed) for s in states)
+            bar.update(task, completed=done)
+            if done == len(clip_ids):
+                return
+            time.sleep(1)
+
+
+@clips_cli.command("import")
+def import_cmd(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders")] = None,
+    project: ProjectOpt = "demo",
+    manifest: Annotated[Path | None, typer.Option(help="CSV or JSONL manifest")] = None,
+    subsets: Annotated[str, typer.Option(help="Subsets for files given as paths")] = "",
+    wait: WaitOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import files, folders or a manifest; duplicates are reported, not stored twice."""
+    upgrade_database()
+    if not paths and manifest is None:
+        raise fail("Give files or folders, or --manifest.")
+    outcomes = []
+    try:
+        with session_scope() as session:
+            proj = get_project_by_name(session, project)
+            spec = service.ClipSpec(subsets=[s.value for s in parse_subsets(subsets)])
+            files = service.expand_paths(paths or [])
+            with _progress() as bar:
+                task = bar.add_task("import", total=len(files) or None)
+                advance = lambda outcome: bar.update(task, advance=1)  # noqa: E731
+                if manifest is not None:
+                    outcomes += service.import_manifest(session, proj, manifest, progress=advance)
+                outcomes += service.import_paths(session, proj, files, spec, progress=advance)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    rows = [o.as_dict() for o in outcomes]
+    print_rows(rows, ["name", "status", "clip_id", "message"], "Import", as_json)
+    if wait:
+        wait_for_pipeline([o.clip_id for o in outcomes if o.status == "created" and o.clip_id])
+
+
+def clip_row(clip: Clip) -> dict[str, Any]:
+    return {
+        "id": clip.id, "file": clip.filename, "state": clip.state.value,
+        "subsets": ",".join(clip.subsets), "frames": clip.frame_count, "fps": clip.fps,
+        "size": f"{clip.width}x{clip.height}" if clip.width else "", "error": clip.error or "",
+    }  # fmt: skip
+
+
+@clips_cli.command("list")
+def list_cmd(project: ProjectOpt = "demo", limit: int = 1000, as_json: JsonFlag = False) -> None:
+    """List a project's clips with their pipeline state."""
+    with session_scope() as session:
+        proj = get_project_by_name(session, project)
+        rows = [clip_row(c) for c in service.list_clips(session, proj.id, limit=limit)]
+    print_rows(
+        rows, ["id", "file", "state", "subsets", "frames", "fps", "size", "error"], "Clips", as_json
+    )
+
+
+@clips_cli.command("show")
+def show_cmd(clip_id: int, as_json: JsonFlag = False) -> None:
+    """Probe values, jobs and state of one clip."""
+    try:
+        with session_scope() as session:
+            clip = service.get_clip(session, clip_id)
+            data = {**clip_row(clip), "probe": clip.probe, "has_audio": clip.has_audio,
+                    "codec": clip.video_codec, "error_kind": clip.error_kind,
+                    "jobs": [{"step": j.step, "state": j.state.value, "attempts": j.attempts,
+                              "seconds": j.duration_s, "error": (j.error or "").splitlines()[:1]}
+                             for j in pipeline.clip_jobs(session, clip_id)]}  # fmt: skip
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    if as_json:
+        print_json(data)
+        return
+    print_rows(
+        [{k: v for k, v in data.items() if k != "jobs"}],
+        list(clip_row(clip)),
+        f"Clip {clip_id}",
+        False,
+    )
+    print_rows(data["jobs"], ["step", "state", "attempts", "seconds", "error"], "Jobs", False)
+
+
+@pipeline_cli.command("run")
+def run_cmd(
+    project: ProjectOpt = "demo",
+    clip: Annotated[int | None, typer.Option(help="Only this clip")] = None,
+    steps: Annotated[str | None, typer.Option(help="Comma list of steps to re-run")] = None,
+    wait: WaitOpt = False,
+) -> None:
+    """(Re)run the pipeline for a project's clips or one clip."""
+    try:
+        with session_scope() as session:
+            proj = get_project_by_name(session, project)
+            only = pipeline.parse_steps(steps)
+            clips = (
+                [service.get_clip(session, clip)]
+                if clip
+                else service.list_clips(session, proj.id, limit=10**9)
+            )
+            for c in clips:
+                pipeline.queue_pipeline(session, c, only)
+            ids = [c.id for c in clips]
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    console.print(f"Queued {len(ids)} clip(s).")
+    if wait:
+        wait_for_pipeline(ids)
+        with session_scope() as session:
+            failed = sum(
+                1 for cid in ids if service.get_clip(session, cid).state == ClipState.failed
+            )
+            console.print(f"Done: {len(ids) - failed} ready, {failed} failed.")

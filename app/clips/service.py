@@ -1,0 +1,340 @@
+"""Clips in (files, folders, uploads, manifests) with content-hash de-duplication, and reads."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.auth.models import Role, User
+from app.batches.models import Assignment, AssignmentState
+from app.clips.models import Clip, ClipState
+from app.core.config import get_settings
+from app.core.errors import Invalid, NotFound, TooLarge
+from app.core.storage import clip_prefix, get_storage
+from app.projects.models import Project, Subset
+
+# Audio-only types are accepted so that such a file becomes a failed clip with a clear reason
+# ("no video stream") instead of vanishing from a folder import.
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".gif", ".y4m",
+     ".m4a", ".mp3", ".wav", ".ogg", ".aac"}
+)  # fmt: skip
+HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class ImportOutcome:
+    """What happened to one input: created, duplicate (of ``clip_id``) or error (``message``)."""
+
+    name: str
+    status: str
+    clip_id: int | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "clip_id": self.clip_id,
+            "message": self.message,
+        }
+
+
+@dataclass
+class ClipSpec:
+    """Metadata that comes with a file (from a form, the CLI or a manifest row)."""
+
+    subsets: list[str] = field(default_factory=list)
+    tags: dict[str, Any] = field(default_factory=dict)
+    external_id: str | None = None
+
+
+def source_path(clip: Clip) -> Path:
+    return get_storage().path(clip.storage_key)
+
+
+def clip_media_dir(clip: Clip) -> Path:
+    return get_storage().path(clip_prefix(clip.project_id, clip.id))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_subsets(project: Project, subsets: Sequence[str]) -> list[str]:
+    valid = {s.value for s in Subset}
+    unknown = [s for s in subsets if s not in valid]
+    if unknown:
+        raise Invalid(f"Unknown subsets: {', '.join(unknown)}.")
+    outside = [s for s in subsets if s not in project.subsets]
+    if outside:
+        raise Invalid(f"Project {project.name!r} has no subset {', '.join(outside)}.")
+    return list(subsets) or list(project.subsets[:1])
+
+
+def _create_clip(
+    session: Session,
+    project: Project,
+    staged: Path,
+    name: str,
+    digest: str,
+    size: int,
+    spec: ClipSpec,
+) -> ImportOutcome:
+    """Register a staged file as a new clip (moving it into storage) or report the duplicate."""
+    existing = session.scalar(
+        select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
+    )
+    if existing is not None:
+        return ImportOutcome(name, "duplicate", existing, f"Same content as clip {existing}.")
+    subsets = _check_subsets(project, spec.subsets)
+    ext = Path(name).suffix.lower() or ".bin"
+    try:
+        with session.begin_nested():
+            clip = Clip(
+                project_id=project.id,
+                filename=Path(name).name[:255],
+                storage_key="",
+                content_hash=digest,
+                size_bytes=size,
+                subsets=subsets,
+                source_tags=spec.tags,
+                external_id=spec.external_id,
+            )
+            session.add(clip)
+            session.flush()
+    except IntegrityError:  # the same file arrived concurrently
+        other = session.scalar(
+            select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
+        )
+        return ImportOutcome(name, "duplicate", other, f"Same content as clip {other}.")
+    clip.storage_key = f"{clip_prefix(project.id, clip.id)}/source{ext}"
+    target = get_storage().path(clip.storage_key)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+    session.flush()
+    from app.pipeline.service import queue_pipeline
+
+    queue_pipeline(session, clip)
+    return ImportOutcome(name, "created", clip.id)
+
+
+def _type_error(name: str) -> ImportOutcome | None:
+    if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
+        allowed = " ".join(sorted(VIDEO_EXTENSIONS))
+        return ImportOutcome(name, "error", message=f"Not a video file type. Accepted: {allowed}")
+    return None
+
+
+def import_stream(
+    session: Session, project: Project, stream: BinaryIO, name: str, spec: ClipSpec | None = None
+) -> ImportOutcome:
+    """An upload: streamed to a staging file under the size limit, hashed, then registered."""
+    if (bad := _type_error(name)) is not None:
+        return bad
+    storage = get_storage()
+    staging = storage.path("uploads")
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=staging, prefix=".upload-")
+    os.close(fd)
+    key = f"uploads/{Path(tmp).name}"
+    try:
+        size, digest = storage.save_stream(key, stream, max_bytes=get_settings().max_upload_bytes)
+        return _create_clip(
+            session, project, storage.path(key), name, digest, size, spec or ClipSpec()
+        )
+    except TooLarge as exc:
+        return ImportOutcome(name, "error", message=exc.message)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def import_file(
+    session: Session, project: Project, path: Path, spec: ClipSpec | None = None
+) -> ImportOutcome:
+    """A file on the server: copied into storage (the original stays where it is)."""
+    name = path.name
+    if not path.is_file():
+        return ImportOutcome(str(path), "error", message="No such file.")
+    if (bad := _type_error(name)) is not None:
+        return bad
+    with path.open("rb") as fh:
+        return import_stream(session, project, fh, name, spec)
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, folders walked recursively for video files, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def import_paths(
+    session: Session,
+    project: Project,
+    paths: Sequence[Path],
+    spec: ClipSpec | None = None,
+    progress: Callable[[ImportOutcome], None] | None = None,
+) -> list[ImportOutcome]:
+    outcomes = []
+    for path in expand_paths(paths):
+        outcome = import_file(session, project, path, spec)
+        outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    return outcomes
+
+
+@dataclass
+class ManifestRow:
+    path: Path
+    spec: ClipSpec
+
+
+def read_manifest(manifest: Path) -> list[ManifestRow]:
+    """CSV (header: path,subsets,tags,external_id) or JSONL; paths relative to the manifest."""
+    if not manifest.is_file():
+        raise Invalid(f"No manifest at {manifest}.")
+    base = manifest.parent
+    rows: list[dict[str, Any]] = []
+    text = manifest.read_text(encoding="utf-8", errors="replace")
+    if manifest.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise Invalid(
+                    f"{manifest.name} line {number}: not valid JSON ({exc.msg})."
+                ) from exc
+            if not isinstance(row, dict):
+                raise Invalid(f"{manifest.name} line {number}: expected a JSON object.")
+            rows.append({"_line": number, **row})
+    else:
+        reader = csv.DictReader(text.splitlines())
+        if not reader.fieldnames or "path" not in reader.fieldnames:
+            raise Invalid(f"{manifest.name}: the CSV needs a header with a 'path' column.")
+        rows = [{"_line": n, **r} for n, r in enumerate(reader, 2)]
+    return [_manifest_row(manifest.name, base, row) for row in rows]
+
+
+def _manifest_row(name: str, base: Path, row: dict[str, Any]) -> ManifestRow:
+    where = f"{name} line {row['_line']}"
+    raw = row.get("path")
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(f"{where}: missing 'path'.")
+    if "://" in raw:
+        raise Invalid(f"{where}: URLs are not imported; give a local path.")
+    subsets = row.get("subsets") or []
+    if isinstance(subsets, str):
+        subsets = [s.strip() for s in subsets.replace(";", ",").split(",") if s.strip()]
+    tags = row.get("tags") or {}
+    if isinstance(tags, str):
+        try:
+            tags = (
+                json.loads(tags)
+                if tags.strip().startswith("{")
+                else dict(
+                    part.split("=", 1) for part in tags.replace(";", ",").split(",") if "=" in part
+                )
+            )
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise Invalid(f"{where}: tags must be JSON or key=value pairs.") from exc
+    if not isinstance(tags, dict) or not isinstance(subsets, list):
+        raise Invalid(f"{where}: subsets must be a list and tags an object.")
+    external = row.get("external_id")
+    path = Path(raw)
+    return ManifestRow(
+        path=path if path.is_absolute() else base / path,
+        spec=ClipSpec(subsets=[str(s) for s in subsets], tags=tags,
+                      external_id=str(external) if external not in (None, "") else None),
+    )  # fmt: skip
+
+
+def import_manifest(
+    session: Session,
+    project: Project,
+    manifest: Path,
+    progress: Callable[[ImportOutcome], None] | None = None,
+) -> list[ImportOutcome]:
+    """Every row is validated before any file is imported, so a bad manifest imports nothing."""
+    rows = read_manifest(manifest)
+    for row in rows:
+        _check_subsets(project, row.spec.subsets)
+    outcomes = []
+    for row in rows:
+        outcome = import_file(session, project, row.path, row.spec)
+        outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    return outcomes
+
+
+def get_clip(session: Session, clip_id: int) -> Clip:
+    clip = session.get(Clip, clip_id)
+    if clip is None:
+        raise NotFound(f"No clip {clip_id}.")
+    return clip
+
+
+def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
+    """The clip if ``user`` may see it: staff see all, annotators only clips assigned to them."""
+    clip = get_clip(session, clip_id)
+    if user.role in (Role.admin, Role.reviewer):
+        return clip
+    assigned = session.scalar(
+        select(Assignment.id).where(
+            Assignment.clip_id == clip_id,
+            Assignment.annotator_id == user.id,
+            Assignment.state != AssignmentState.released,
+        )
+    )
+    if assigned is None:
+        raise NotFound(f"No clip {clip_id}.")  # do not reveal clips outside one's queue
+    return clip
+
+
+def list_clips(
+    session: Session,
+    project_id: int,
+    *,
+    state: ClipState | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[Clip]:
+    """Keyset-paginated clips of a project (ids after ``after_id``)."""
+    query = select(Clip).where(Clip.project_id == project_id, Clip.id > after_id)
+    if state is not None:
+        query = query.where(Clip.state == state)
+    return list(session.scalars(query.order_by(Clip.id).limit(limit)))
+
+
+def state_counts(session: Session, project_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Clip.state, func.count()).where(Clip.project_id == project_id).group_by(Clip.state)
+    )
+    counts = {s.value: 0 for s in ClipState}
+    counts.update({state.value: n for state, n in rows})
+    return counts

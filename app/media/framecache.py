@@ -1,0 +1,279 @@
+"""Frame-exact image cache the browser editor reads instead of seeking a video.
+
+A video is decoded once; every frame is stored as a JPEG, ``chunk_size``
+frames concatenated per ``chunk_NNNNN.bin`` file, and ``index.json`` records
+where each frame lives (chunk, byte offset, length). Serving frame N is then
+one open + pread, and the browser can also fetch a whole chunk and slice it
+with the offsets from the index. See docs/media-layout.md for the layout and
+for why JPEG (not WebP).
+
+The cache directory appears only once complete: it is built in a hidden
+sibling directory and renamed into place, so a crash never leaves a
+half-written cache that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import cv2
+import numpy as np
+
+from app.media.decode import iter_frames, video_timing
+
+INDEX_NAME = "index.json"
+FORMAT_VERSION = 1
+MIME = "image/jpeg"
+_STALE_AFTER_S = 3600  # leftovers of crashed builds older than this are removed
+
+FrameCallback = Callable[[int, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class FrameCacheInfo:
+    """Summary of a built cache (the same numbers as its index.json)."""
+
+    directory: Path
+    count: int
+    width: int  # of the cached images
+    height: int
+    source_width: int  # of the decoded frames (coordinates of annotations)
+    source_height: int
+    fps: float
+    chunk_size: int
+    chunk_count: int
+    mime: str
+    total_bytes: int
+    content_sha256: str
+
+
+def chunk_name(k: int) -> str:
+    return f"chunk_{k:05d}.bin"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _scaled(rgb: np.ndarray, max_width: int | None) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    if max_width is None or width <= max_width:
+        return rgb
+    size = (max_width, max(1, round(height * max_width / width)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes of an RGB frame (OpenCV; deterministic for identical input)."""
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def _write_cache(
+    video_path: Path,
+    tmp: Path,
+    chunk_size: int,
+    quality: int,
+    max_width: int | None,
+    on_frame: FrameCallback | None,
+) -> dict[str, Any]:
+    frames: list[tuple[int, int, int]] = []
+    chunk_sizes: list[int] = []
+    digest = hashlib.sha256()
+    source_size = cache_size = (0, 0)
+    chunk: BinaryIO | None = None
+    try:
+        for index, rgb in enumerate(iter_frames(video_path)):
+            if on_frame is not None:
+                on_frame(index, rgb)
+            small = _scaled(rgb, max_width)
+            data = encode_jpeg(small, quality)
+            if index % chunk_size == 0:
+                if chunk is not None:
+                    chunk.close()
+                chunk = (tmp / chunk_name(len(chunk_sizes))).open("wb")
+                chunk_sizes.append(0)
+                source_size = (rgb.shape[1], rgb.shape[0])
+                cache_size = (small.shape[1], small.shape[0])
+            assert chunk is not None
+            chunk.write(data)
+            frames.append((len(chunk_sizes) - 1, chunk_sizes[-1], len(data)))
+            chunk_sizes[-1] += len(data)
+            digest.update(data)
+    finally:
+        if chunk is not None:
+            chunk.close()
+    if not frames:
+        raise ValueError(f"{video_path} has no decodable frames")
+    return {
+        "version": FORMAT_VERSION,
+        "count": len(frames),
+        "width": cache_size[0],
+        "height": cache_size[1],
+        "source_width": source_size[0],
+        "source_height": source_size[1],
+        "fps": float(video_timing(video_path).fps),
+        "chunk_size": chunk_size,
+        "chunks": chunk_sizes,
+        "mime": MIME,
+        "quality": quality,
+        "content_sha256": digest.hexdigest(),
+        "frames": frames,
+    }
+
+
+def _remove_stale(out_dir: Path) -> None:
+    """Delete hidden leftovers of builds that crashed (old enough not to be running)."""
+    cutoff = time.time() - _STALE_AFTER_S
+    for pattern in (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"):
+        for leftover in out_dir.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Rename the finished build over `out_dir`; retried if a concurrent build raced us."""
+    for _ in range(5):
+        old = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(out_dir, old / out_dir.name)
+        try:
+            os.rename(tmp, out_dir)
+        except OSError:  # another build put its directory in place between our two renames
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        _fsync(out_dir.parent)
+        return
+    raise OSError(f"could not move the frame cache into {out_dir}")
+
+
+def build_frame_cache(
+    video_path: str | Path,
+    out_dir: str | Path,
+    *,
+    chunk_size: int = 32,
+    quality: int = 88,
+    max_width: int | None = None,
+    on_frame: FrameCallback | None = None,
+) -> FrameCacheInfo:
+    """Decode `video_path` once into a JPEG chunk cache at `out_dir` (replaced atomically).
+
+    `on_frame(index, rgb)` sees every decoded frame at source resolution (before
+    `max_width` scaling), so other steps can share this decoding pass.
+    Deterministic: building the same video twice gives byte-identical files.
+    """
+    if chunk_size < 1 or not 1 <= quality <= 100:
+        raise ValueError("chunk_size must be >= 1 and quality within 1..100")
+    video_path, out_dir = Path(video_path), Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        index = _write_cache(video_path, tmp, chunk_size, quality, max_width, on_frame)
+        (tmp / INDEX_NAME).write_text(json.dumps(index, separators=(",", ":")))
+        for path in tmp.iterdir():
+            _fsync(path)
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return FrameCache(out_dir).info
+
+
+class FrameCache:
+    """Read side of a built cache. A snapshot: reopen after the cache is rebuilt."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        index = json.loads((self.directory / INDEX_NAME).read_text())
+        if index.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{self.directory}: unsupported frame cache version")
+        self.count: int = index["count"]
+        self.mime: str = index["mime"]
+        self._frames: list[tuple[int, int, int]] = [tuple(f) for f in index["frames"]]
+        self._chunk_paths = [
+            str(self.directory / chunk_name(k)) for k in range(len(index["chunks"]))
+        ]
+        self.info = FrameCacheInfo(
+            directory=self.directory,
+            count=self.count,
+            width=index["width"],
+            height=index["height"],
+            source_width=index["source_width"],
+            source_height=index["source_height"],
+            fps=index["fps"],
+            chunk_size=index["chunk_size"],
+            chunk_count=len(index["chunks"]),
+            mime=self.mime,
+            total_bytes=sum(index["chunks"]),
+            content_sha256=index["content_sha256"],
+        )
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunk_paths)
+
+    def _pread(self, chunk: int, offset: int, length: int) -> bytes:
+        fd = os.open(self._chunk_paths[chunk], os.O_RDONLY)
+        try:
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+        if len(data) != length:
+            raise OSError(f"{self._chunk_paths[chunk]} is shorter than its index says")
+        return data
+
+    def read_frame(self, n: int) -> bytes:
+        """Encoded image of frame `n` (IndexError outside 0..count-1)."""
+        if not 0 <= n < self.count:
+            raise IndexError(f"frame {n} out of range 0..{self.count - 1}")
+        return self._pread(*self._frames[n])
+
+    def read_chunk(self, k: int) -> bytes:
+        """All encoded frames of chunk `k`, concatenated; slice with :meth:`chunk_frames`."""
+        if not 0 <= k < self.chunk_count:
+            raise IndexError(f"chunk {k} out of range 0..{self.chunk_count - 1}")
+        return Path(self._chunk_paths[k]).read_bytes()
+
+    def chunk_frames(self, k: int) -> list[tuple[int, int]]:
+        """(offset, length) of each frame inside chunk `k`, in frame order."""
+        if not 0 <= k < self.chunk_count:
+            raise IndexError(f"chunk {k} out of range 0..{self.chunk_count - 1}")
+        return [(offset, length) for chunk, offset, length in self._frames if chunk == k]
+
+    def image(self, n: int) -> np.ndarray:
+        """Frame `n` decoded to RGB (for thumbnails and filmstrips)."""
+        bgr = cv2.imdecode(np.frombuffer(self.read_frame(n), np.uint8), cv2.IMREAD_COLOR)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def etag(self, n: int) -> str:
+        """Strong HTTP ETag for frame `n`; changes whenever the cached images change."""
+        if not 0 <= n < self.count:
+            raise IndexError(f"frame {n} out of range 0..{self.count - 1}")
+        return f'"{self.info.content_sha256[:16]}-{n}"'

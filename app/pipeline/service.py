@@ -1,0 +1,262 @@
+"""Job rows and the step runner shared by Celery tasks, the CLI's `--wait` and tests.
+
+PostgreSQL (not the broker) is the record: each (clip, step) has one :class:`Job` row. A step
+is *claimed* atomically before it runs, so two deliveries of the same message (a redelivery
+after a worker died, `--wait` racing a worker) never run it twice at once; a claim left
+`running` by a dead worker goes stale after ``STALE_AFTER`` and may be taken again.
+Steps are idempotent: they replace what an earlier run of the same step wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from app.clips.models import Clip, ClipState
+from app.core.db import session_scope, utcnow
+from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, enqueue
+from app.pipeline.models import Job, JobState
+
+log = logging.getLogger(__name__)
+
+RUN_STEP_TASK = "cellabel.pipeline.run_step"
+STALE_AFTER = timedelta(minutes=30)
+MAX_ATTEMPTS = 3
+
+
+class StepFailed(Exception):
+    """A step cannot succeed for this clip (bad input): fail the job, do not retry."""
+
+    def __init__(self, message: str, *, kind: str = "failed", fail_clip: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.fail_clip = fail_clip
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    queue: str
+    run: Callable[[Session, Clip], dict[str, object]]
+    applies: Callable[[Clip], bool] = lambda clip: True
+
+
+_REGISTRY: dict[str, Step] = {}
+STEP_ORDER = ("probe", "frames", "shots", "keypoints", "faces", "caption", "audio")
+
+
+def register_step(
+    name: str, *, model: bool = False, applies: Callable[[Clip], bool] | None = None
+) -> Callable[[Callable[[Session, Clip], dict[str, object]]], Callable[..., dict[str, object]]]:
+    """Decorator adding a step function ``fn(session, clip) -> result dict`` to the pipeline."""
+    if name not in STEP_ORDER:
+        raise ValueError(f"unknown step {name!r}")
+
+    def decorate(
+        fn: Callable[[Session, Clip], dict[str, object]],
+    ) -> Callable[..., dict[str, object]]:
+        _REGISTRY[name] = Step(
+            name, QUEUE_MODEL if model else QUEUE_CHEAP, fn, applies or (lambda clip: True)
+        )
+        return fn
+
+    return decorate
+
+
+def steps() -> list[Step]:
+    """Registered steps in pipeline order."""
+    import app.pipeline.steps  # noqa: F401  (registers the built-in steps)
+
+    return [_REGISTRY[name] for name in STEP_ORDER if name in _REGISTRY]
+
+
+def parse_steps(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    known = {s.name for s in steps()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        from app.core.errors import Invalid
+
+        raise Invalid(f"Unknown steps: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+    return names
+
+
+def queue_pipeline(session: Session, clip: Clip, only: Sequence[str] | None = None) -> list[Job]:
+    """(Re)queue the clip's steps (all applicable, or ``only``) and send the first one."""
+    chosen = [s for s in steps() if (only is None or s.name in only)]
+    existing = {j.step: j for j in session.scalars(select(Job).where(Job.clip_id == clip.id))}
+    jobs: list[Job] = []
+    for step in chosen:
+        job = existing.get(step.name)
+        if job is None:
+            job = Job(clip_id=clip.id, step=step.name)
+            session.add(job)
+        job.state = JobState.queued
+        job.queued_at = utcnow()
+        job.started_at = job.finished_at = None
+        job.error = None
+        job.attempts = 0
+        jobs.append(job)
+    if clip.state != ClipState.failed or (only is None or "probe" in only):
+        clip.state = ClipState.processing
+        clip.error = clip.error_kind = None
+    session.flush()
+    if jobs:
+        enqueue(session, RUN_STEP_TASK, jobs[0].id, queue=_step(jobs[0].step).queue)
+    return jobs
+
+
+def _step(name: str) -> Step:
+    steps()
+    return _REGISTRY[name]
+
+
+def claim(session: Session, job_id: int, worker: str) -> bool:
+    """Atomically move a queued (or stale running) job to running; False if someone has it."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.state == JobState.queued,
+                (Job.state == JobState.running) & (Job.started_at < now - STALE_AFTER),
+            ),
+        )
+        .values(state=JobState.running, started_at=now, attempts=Job.attempts + 1, worker=worker)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def run_job(job_id: int, worker: str = "inline") -> JobState | None:
+    """Run one claimed step to completion; returns the final state, or None if not claimed.
+
+    Raises the step's unexpected exception after recording it, so Celery can retry; the job
+    goes back to `queued` while attempts remain, else `failed`.
+    """
+    with session_scope() as session:
+        if not claim(session, job_id, worker):
+            return None
+    started = time.monotonic()
+    try:
+        with session_scope() as session:
+            job = session.get_one(Job, job_id)
+            clip = session.get_one(Clip, job.clip_id)
+            step = _step(job.step)
+            if not step.applies(clip):
+                result: dict[str, object] = {"skipped": "does not apply to this clip"}
+            else:
+                result = step.run(session, clip)
+            job.state = JobState.done
+            job.result = result
+            job.error = None
+            _finish(session, job, started)
+            _advance(session, clip)
+        return JobState.done
+    except StepFailed as exc:
+        with session_scope() as session:
+            job = session.get_one(Job, job_id)
+            job.state = JobState.failed
+            job.error = exc.message
+            _finish(session, job, started)
+            clip = session.get_one(Clip, job.clip_id)
+            if exc.fail_clip:
+                _fail_clip(session, clip, exc.kind, exc.message)
+            else:
+                _advance(session, clip)
+        return JobState.failed
+    except Exception as exc:
+        log.exception("step of job %s crashed", job_id)
+        with session_scope() as session:
+            job = session.get_one(Job, job_id)
+            job.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+            retry = job.attempts < MAX_ATTEMPTS
+            job.state = JobState.queued if retry else JobState.failed
+            _finish(session, job, started)
+            if not retry:
+                _advance(session, session.get_one(Clip, job.clip_id))
+        raise
+
+
+def _finish(session: Session, job: Job, started: float) -> None:
+    job.finished_at = utcnow()
+    job.duration_s = round(time.monotonic() - started, 3)
+    session.flush()
+
+
+def _fail_clip(session: Session, clip: Clip, kind: str, message: str) -> None:
+    clip.state = ClipState.failed
+    clip.error_kind = kind
+    clip.error = message
+    session.execute(
+        update(Job)
+        .where(Job.clip_id == clip.id, Job.state == JobState.queued)
+        .values(state=JobState.failed, error="Not run: an earlier step failed.")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _advance(session: Session, clip: Clip) -> None:
+    """Send the clip's next queued step, or settle the clip's state when none is left."""
+    jobs = sorted(
+        session.scalars(select(Job).where(Job.clip_id == clip.id)),
+        key=lambda j: STEP_ORDER.index(j.step),
+    )
+    pending = [j for j in jobs if j.state in (JobState.queued, JobState.running)]
+    if pending:
+        nxt = pending[0]
+        if nxt.state == JobState.queued:
+            enqueue(session, RUN_STEP_TASK, nxt.id, queue=_step(nxt.step).queue)
+        return
+    if clip.state != ClipState.failed:
+        clip.state = ClipState.ready
+
+
+def queued_jobs(session: Session, clip_ids: Sequence[int] | None = None) -> list[Job]:
+    query = select(Job).where(Job.state == JobState.queued)
+    if clip_ids is not None:
+        query = query.where(Job.clip_id.in_(clip_ids))
+    return sorted(session.scalars(query), key=lambda j: (j.clip_id, STEP_ORDER.index(j.step)))
+
+
+def run_queued_inline(
+    clip_ids: Sequence[int] | None = None, progress: Callable[[Job], None] | None = None
+) -> int:
+    """Embedded `--wait`: run queued steps in this process until none is left; returns count."""
+    ran = 0
+    while True:
+        with session_scope() as session:
+            pending = queued_jobs(session, clip_ids)
+        if not pending:
+            return ran
+        progressed = False
+        for job in pending:
+            if progress:
+                progress(job)
+            try:
+                state = run_job(job.id)
+            except Exception:
+                state = JobState.failed  # recorded on the job; a later loop may retry it
+            if state is not None:
+                ran += 1
+                progressed = True
+        if not progressed:
+            return ran
+
+
+def clip_jobs(session: Session, clip_id: int) -> list[Job]:
+    return sorted(
+        session.scalars(select(Job).where(Job.clip_id == clip_id)),
+        key=lambda j: STEP_ORDER.index(j.step),
+    )

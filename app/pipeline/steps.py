@@ -1,0 +1,83 @@
+"""The built-in pipeline steps. Each takes (session, clip), is idempotent, returns a summary."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from app.clips.models import Clip
+from app.clips.service import clip_media_dir, source_path
+from app.core.config import get_settings
+from app.media.framecache import FrameCache, build_frame_cache
+from app.media.preview import make_filmstrip, make_preview, make_thumbnail
+from app.media.probe import ProbeError, ProbeLimits, probe_video
+from app.pipeline.service import StepFailed, register_step
+
+
+def probe_limits() -> ProbeLimits:
+    settings = get_settings()
+    return ProbeLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_video_pixels,
+        max_duration_s=settings.max_video_seconds,
+    )
+
+
+@register_step("probe")
+def probe_step(session: Session, clip: Clip) -> dict[str, object]:
+    """Container, codecs, fps, frame count, size, duration, audio; a bad file fails the clip."""
+    try:
+        probe = probe_video(source_path(clip), probe_limits())
+    except ProbeError as exc:
+        raise StepFailed(exc.message, kind=exc.kind, fail_clip=True) from exc
+    clip.container = probe.container_format
+    clip.video_codec = probe.video_codec
+    clip.audio_codec = probe.audio_codec
+    clip.width, clip.height = probe.width, probe.height
+    clip.fps = probe.fps
+    clip.frame_count = probe.frame_count
+    clip.duration_s = probe.duration_s
+    clip.has_audio = probe.has_audio
+    clip.variable_frame_rate = probe.variable_frame_rate
+    clip.probe = {
+        "bit_rate": probe.bit_rate,
+        "pix_fmt": probe.pix_fmt,
+        "rotation": probe.rotation,
+        "declared_frame_count": probe.declared_frame_count,
+        "audio_sample_rate": probe.audio_sample_rate,
+        "audio_channels": probe.audio_channels,
+    }
+    session.flush()
+    return {"frames": probe.frame_count, "fps": probe.fps, "size": [probe.width, probe.height]}
+
+
+@register_step("frames")
+def frames_step(session: Session, clip: Clip) -> dict[str, object]:
+    """Frame-exact JPEG chunk cache, a browser-playable H.264 preview, thumbnail and filmstrip."""
+    folder = clip_media_dir(clip)
+    source = source_path(clip)
+    middle = max((clip.frame_count or 1) // 2, 0)
+    kept: dict[str, np.ndarray] = {}
+
+    def keep_middle(index: int, rgb: np.ndarray) -> None:
+        if index == middle:
+            kept["rgb"] = rgb
+
+    info = build_frame_cache(source, folder / "frames", on_frame=keep_middle)
+    if info.count != clip.frame_count:
+        raise StepFailed(
+            f"Decoding gave {info.count} frames but probing counted {clip.frame_count}; "
+            "the file changed or is damaged.",
+            kind="corrupt",
+            fail_clip=True,
+        )
+    preview = make_preview(source, folder / "preview.mp4")
+    if "rgb" in kept:
+        make_thumbnail(kept["rgb"], folder / "thumb.jpg")
+    strip = make_filmstrip(FrameCache(folder / "frames"), folder / "filmstrip.jpg")
+    return {
+        "frames": info.count,
+        "cache_bytes": info.total_bytes,
+        "preview_mime": preview.mime,
+        "filmstrip_frames": strip.indices,
+    }

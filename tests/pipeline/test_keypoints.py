@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+from skimage.data import astronaut
+
+from app.annotations.skeletons import COCO_WHOLEBODY, empty_pose, part_boxes, part_validity
+from app.pipeline.keypoints import extract_keypoints, low_confidence_points
+
+FACE = 23  # first face point in coco_wholebody
+
+
+def test_low_confidence_points_least_confident_first():
+    pose = empty_pose(10)
+    conf = [0.9, 0.1, 0.45, 0.3, 0.6, 0.3, 0.0, 0.2, 0.99, 0.49]
+    pose[:, 3] = conf
+    pose[:, 2] = 2
+    pose[6, 2] = 0  # unlabelled: missing, not doubtful
+    pose[7, 2] = 1  # hidden but labelled: still reviewed
+    expected = sorted((c, i) for i, c in enumerate(conf) if c < 0.5 and i != 6)
+    assert low_confidence_points(pose, 0.5) == [i for _, i in expected]
+    assert low_confidence_points(pose, 0.0) == []
+
+
+@pytest.mark.parametrize("runs", [[(3, 3)], [(-1, 2)], [(0, 4), (3, 6)]])
+def test_bad_held_runs_are_refused(runs):
+    with pytest.raises(ValueError, match="held run"):
+        extract_keypoints([], held_runs=runs)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return astronaut()  # a real frontal photo of a person, shipped with scikit-image
+
+
+@pytest.mark.slow
+def test_held_frames_reuse_the_first_drawing(photo):
+    grey = np.full_like(photo, 128)
+    mirrored = np.ascontiguousarray(photo[:, ::-1])
+    frames = [grey, photo, photo, photo, mirrored, mirrored]
+
+    held = extract_keypoints(frames, held_runs=[(1, 4), (4, 6)])
+    every = extract_keypoints(frames)
+
+    assert held.model_calls == 3 and every.model_calls == 6
+    assert [f.frame_index for f in held.frames] == list(range(6))
+    assert [f.reused_from for f in held.frames] == [None, None, 1, 1, None, 4]
+    for i, first in ((2, 1), (3, 1), (5, 4)):
+        np.testing.assert_array_equal(held.frames[i].pose, held.frames[first].pose)
+        assert held.frames[i].validity == held.frames[first].validity
+        assert held.frames[i].boxes == held.frames[first].boxes
+        assert held.frames[i].pose is not held.frames[first].pose
+    # Frames the model did run on are the same with or without held runs.
+    np.testing.assert_array_equal(held.frames[1].pose, every.frames[1].pose)
+
+    blank = held.frames[0]
+    assert not blank.found and not blank.pose.any()
+    assert not any(blank.validity.values()) and set(blank.boxes.values()) == {None}
+
+    for f in held.frames[1:]:
+        assert f.found and f.pose.shape == (133, 4) and f.pose.dtype == np.float32
+        assert f.validity == part_validity(f.pose, COCO_WHOLEBODY)
+        assert f.boxes == part_boxes(f.pose, COCO_WHOLEBODY)
+        labelled = f.pose[f.pose[:, 2] > 0]
+        assert (labelled[:, 0] >= 0).all() and (labelled[:, 0] <= photo.shape[1] - 1).all()
+        assert (labelled[:, 1] >= 0).all() and (labelled[:, 1] <= photo.shape[0] - 1).all()
+    assert held.frames[1].validity["body"] and held.frames[1].validity["face"]
+
+
+@pytest.mark.slow
+def test_sides_agree_between_body_and_face_models(photo):
+    """BlazePose's left eye must sit on FaceMesh's iBUG left eye (points 42-47), not the
+    right one: the two models and our two tables agree on whose left it is."""
+    pose = extract_keypoints([photo]).frames[0].pose
+    s = COCO_WHOLEBODY
+    for side, ibug in (("left", range(42, 48)), ("right", range(36, 42))):
+        other = range(36, 42) if side == "left" else range(42, 48)
+        eye = pose[s.index(f"{side}_eye"), :2]
+        near = np.linalg.norm(eye - pose[[FACE + i for i in ibug], :2].mean(axis=0))
+        far = np.linalg.norm(eye - pose[[FACE + i for i in other], :2].mean(axis=0))
+        assert near < 0.5 * far
+    # Frontal photo: the person's left is on the image's right.
+    assert pose[s.index("left_shoulder"), 0] > pose[s.index("right_shoulder"), 0]
+    assert pose[FACE + 45, 0] > pose[FACE + 36, 0]  # outer eye corners
+    assert pose[FACE + 8, 1] > pose[FACE + 30, 1] > pose[FACE + 27, 1]  # chin, nose tip, bridge
+
+
+@pytest.mark.slow
+def test_frames_must_be_rgb_uint8():
+    with pytest.raises(ValueError, match="frame 0: expected an RGB uint8"):
+        extract_keypoints([np.zeros((32, 32), dtype=np.uint8)])
