@@ -54,3 +54,92 @@ def login(client: TestClient, session: Session, user: User) -> str:
     new = auth_service.start_session(session, user)
     client.cookies.set(SESSION_COOKIE, sign(new.key))
     return new.csrf_token
+
+
+def create_ready_clips(session: Session, project: Project, n: int, **over: Any) -> list[Clip]:
+    """``n`` clips whose pipeline is done (state ready), so the queue may hand them out."""
+    from app.clips.models import ClipState
+
+    return [create_clip(session, project, state=ClipState.ready, **over) for _ in range(n)]
+
+
+def create_batch(session: Session, project: Project, clips: list[Clip], **over: Any) -> Any:
+    """A batch of exactly ``clips`` (hand-picked), via the batches service."""
+    from app.batches import service as batch_service
+    from app.batches.schemas import BatchCreate, ClipFilter
+
+    data = BatchCreate(
+        name=over.pop("name", f"batch{next(_seq)}"),
+        project_id=project.id,
+        filter=ClipFilter(clip_ids=[c.id for c in clips]),
+        **over,
+    )
+    return batch_service.create_batch(session, data)
+
+
+def approve_truth(session: Session, clip: Clip, reviewer: User | None = None) -> Any:
+    """Give ``clip`` approved truth: a primary human annotation in state approved (gold)."""
+    from app.annotations.models import Annotation, AnnotationKind, NodeStatus
+
+    annotation = Annotation(
+        clip_id=clip.id,
+        kind=AnnotationKind.adjudicated,
+        annotator_id=reviewer.id if reviewer else None,
+        is_primary=True,
+        status=NodeStatus.approved,
+    )
+    session.add(annotation)
+    session.flush()
+    return annotation
+
+
+def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 133) -> Any:
+    """A model annotation with one shot, one humanoid track of `frames` frames and captions."""
+    import numpy as np
+
+    from app.annotations.models import (
+        Annotation,
+        AnnotationKind,
+        Caption,
+        CaptionLevel,
+        Character,
+        CharacterKind,
+        KeypointFrame,
+        Shot,
+        Source,
+        Track,
+    )
+    from app.annotations.points import encode_points
+    from app.annotations.skeletons import empty_pose
+
+    clip.frame_count = clip.frame_count or frames
+    clip.width, clip.height = clip.width or 320, clip.height or 240
+    draft = Annotation(clip_id=clip.id, kind=AnnotationKind.model)
+    session.add(draft)
+    session.flush()
+    shot = Shot(
+        annotation_id=draft.id, start_frame=0, end_frame=clip.frame_count, source=Source.model
+    )
+    char = Character(annotation_id=draft.id, name="character 1", kind=CharacterKind.humanoid,
+                     skeleton="coco_wholebody" if k == 133 else "coco17", source=Source.model)  # fmt: skip
+    session.add_all([shot, char])
+    session.flush()
+    track = Track(character_id=char.id, num_points=k, source=Source.model)
+    session.add(track)
+    session.flush()
+    for f in range(clip.frame_count):
+        pose = empty_pose(k)
+        pose[:, 0] = 100 + f + np.arange(k) % 50
+        pose[:, 1] = 50 + np.arange(k) % 40
+        pose[:, 2] = 2
+        pose[:, 3] = np.linspace(0.1, 0.99, k)
+        blob = encode_points(pose)
+        session.add(KeypointFrame(track_id=track.id, frame_index=f, points=blob, model_points=blob))
+    session.add_all([
+        Caption(annotation_id=draft.id, level=CaptionLevel.clip, target_id=0, field="short",
+                text="", model_text="A figure waves.", model_name="builtin"),
+        Caption(annotation_id=draft.id, level=CaptionLevel.shot, target_id=shot.id, field="narrative",
+                text="", model_text="The figure waves.", model_name="builtin"),
+    ])  # fmt: skip
+    session.flush()
+    return draft

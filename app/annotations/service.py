@@ -1,0 +1,887 @@
+"""The human side of annotations: a person's copy of the model draft and every edit to it.
+
+Every edit checks the caller may edit (the annotation's owner while it is a draft or was
+rejected), checks the node's ``version`` (a stale save raises Conflict carrying the current
+version, never overwriting it), and appends a Revision with before/after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from app.annotations.models import (
+    Annotation,
+    AnnotationKind,
+    Caption,
+    Character,
+    CharacterKind,
+    KeypointFrame,
+    NodeStatus,
+    Revision,
+    Shot,
+    Source,
+    SpeechSegment,
+    Track,
+)
+from app.annotations.points import decode_points, encode_points
+from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose, get_skeleton
+from app.auth.models import Role, User
+from app.batches.models import Assignment, AssignmentState
+from app.clips.models import Clip
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+
+EDITABLE = (NodeStatus.draft, NodeStatus.rejected)
+MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
+
+
+# ---------------------------------------------------------------- reading and opening
+
+
+def model_annotation(session: Session, clip_id: int) -> Annotation | None:
+    return session.scalar(
+        select(Annotation).where(
+            Annotation.clip_id == clip_id, Annotation.kind == AnnotationKind.model
+        )
+    )
+
+
+def get_annotation(session: Session, annotation_id: int) -> Annotation:
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None:
+        raise NotFound(f"No annotation {annotation_id}.")
+    return annotation
+
+
+def visible_annotation(session: Session, user: User, annotation_id: int) -> Annotation:
+    """Staff see every annotation; an annotator only their own (others look absent)."""
+    annotation = get_annotation(session, annotation_id)
+    if user.role == Role.annotator and annotation.annotator_id != user.id:
+        raise NotFound(f"No annotation {annotation_id}.")
+    return annotation
+
+
+def open_annotation(session: Session, clip: Clip, user: User) -> Annotation:
+    """The user's annotation of the clip, created on first open as a copy of the model draft."""
+    existing = session.scalar(
+        select(Annotation).where(
+            Annotation.clip_id == clip.id,
+            Annotation.annotator_id == user.id,
+            Annotation.kind == AnnotationKind.human,
+        )
+    )
+    if existing is not None:
+        return existing
+    draft = model_annotation(session, clip.id)
+    annotation = Annotation(
+        clip_id=clip.id,
+        kind=AnnotationKind.human,
+        annotator_id=user.id,
+        tags=dict(draft.tags) if draft else {},
+        quality=dict(draft.quality) if draft else {},
+        timing=(draft.timing if draft else None) or clip.detected_timing,
+    )
+    session.add(annotation)
+    session.flush()
+    if draft is not None:
+        _copy_children(session, draft, annotation)
+    _record(
+        session,
+        annotation,
+        "annotation",
+        annotation.id,
+        1,
+        "create",
+        user,
+        Source.system,
+        None,
+        {"from_model": draft.id if draft else None},
+    )
+    return annotation
+
+
+def open_assignment(
+    session: Session, user: User, assignment_id: int
+) -> tuple[Assignment, Annotation]:
+    """Start (or resume) work on an assignment: its annotation, its state in progress."""
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or (user.role == Role.annotator and assignment.annotator_id != user.id):
+        raise NotFound(f"No assignment {assignment_id}.")
+    if assignment.state == AssignmentState.released:
+        raise Forbidden("This assignment was released (its lease ran out). Ask for the next clip.")
+    clip = session.get_one(Clip, assignment.clip_id)
+    owner = session.get_one(User, assignment.annotator_id)
+    annotation = open_annotation(session, clip, owner)
+    assignment.annotation_id = annotation.id
+    if assignment.state == AssignmentState.assigned:
+        assignment.state = AssignmentState.in_progress
+        assignment.started_at = assignment.started_at or utcnow()
+    return assignment, annotation
+
+
+def _copy_children(session: Session, source: Annotation, target: Annotation) -> None:
+    shot_ids: dict[int, int] = {}
+    for shot in session.scalars(
+        select(Shot).where(Shot.annotation_id == source.id).order_by(Shot.start_frame)
+    ):
+        copy = Shot(
+            annotation_id=target.id,
+            start_frame=shot.start_frame,
+            end_frame=shot.end_frame,
+            camera_motion=shot.camera_motion,
+            source=shot.source,
+        )
+        session.add(copy)
+        session.flush()
+        shot_ids[shot.id] = copy.id
+    char_ids: dict[int, int] = {}
+    for char in session.scalars(select(Character).where(Character.annotation_id == source.id)):
+        copy_char = Character(
+            annotation_id=target.id,
+            name=char.name,
+            kind=char.kind,
+            skeleton=char.skeleton,
+            reference_frame=char.reference_frame,
+            emotions=list(char.emotions),
+            source=char.source,
+        )
+        session.add(copy_char)
+        session.flush()
+        char_ids[char.id] = copy_char.id
+        for track in session.scalars(select(Track).where(Track.character_id == char.id)):
+            copy_track = Track(
+                character_id=copy_char.id, num_points=track.num_points, source=track.source
+            )
+            session.add(copy_track)
+            session.flush()
+            rows = session.execute(
+                select(
+                    KeypointFrame.frame_index,
+                    KeypointFrame.points,
+                    KeypointFrame.model_points,
+                    KeypointFrame.is_keyframe,
+                    KeypointFrame.part_valid,
+                    KeypointFrame.flags,
+                ).where(KeypointFrame.track_id == track.id)
+            ).all()
+            if rows:
+                session.execute(
+                    insert(KeypointFrame),
+                    [
+                        {
+                            "track_id": copy_track.id,
+                            "frame_index": r.frame_index,
+                            "points": r.points,
+                            "model_points": r.model_points or r.points,
+                            "is_keyframe": r.is_keyframe,
+                            "part_valid": r.part_valid,
+                            "flags": list(r.flags),
+                            "version": 1,
+                        }
+                        for r in rows
+                    ],
+                )
+    targets = {0: 0, **shot_ids, **char_ids}
+    for cap in session.scalars(select(Caption).where(Caption.annotation_id == source.id)):
+        target_id = targets.get(cap.target_id)
+        if target_id is None:
+            continue
+        session.add(
+            Caption(
+                annotation_id=target.id,
+                level=cap.level,
+                target_id=target_id,
+                field=cap.field,
+                text=cap.text or cap.model_text or "",
+                model_text=cap.model_text,
+                model_name=cap.model_name,
+            )
+        )
+    for seg in session.scalars(
+        select(SpeechSegment).where(SpeechSegment.annotation_id == source.id)
+    ):
+        session.add(
+            SpeechSegment(
+                annotation_id=target.id,
+                start_s=seg.start_s,
+                end_s=seg.end_s,
+                transcript=seg.transcript,
+                source=seg.source,
+            )
+        )
+    session.flush()
+
+
+def frames_of(session: Session, track_id: int) -> list[KeypointFrame]:
+    return list(
+        session.scalars(
+            select(KeypointFrame)
+            .where(KeypointFrame.track_id == track_id)
+            .order_by(KeypointFrame.frame_index)
+        )
+    )
+
+
+def annotation_payload(session: Session, annotation: Annotation) -> dict[str, Any]:
+    """Everything the workspace needs in one JSON document (one query per table)."""
+    clip = session.get_one(Clip, annotation.clip_id)
+    shots = list(
+        session.scalars(
+            select(Shot).where(Shot.annotation_id == annotation.id).order_by(Shot.start_frame)
+        )
+    )
+    chars = list(
+        session.scalars(
+            select(Character).where(Character.annotation_id == annotation.id).order_by(Character.id)
+        )
+    )
+    tracks = (
+        list(session.scalars(select(Track).where(Track.character_id.in_([c.id for c in chars]))))
+        if chars
+        else []
+    )
+    frame_rows = (
+        session.scalars(
+            select(KeypointFrame).where(KeypointFrame.track_id.in_([t.id for t in tracks]))
+        )
+        if tracks
+        else []
+    )
+    frames_by_track: dict[int, list[dict[str, Any]]] = {t.id: [] for t in tracks}
+    for row in frame_rows:
+        frames_by_track[row.track_id].append(frame_payload(row))
+    captions = list(session.scalars(select(Caption).where(Caption.annotation_id == annotation.id)))
+    speech = list(
+        session.scalars(
+            select(SpeechSegment)
+            .where(SpeechSegment.annotation_id == annotation.id)
+            .order_by(SpeechSegment.start_s)
+        )
+    )
+    return {
+        "annotation": {
+            "id": annotation.id,
+            "status": annotation.status.value,
+            "version": annotation.version,
+            "tags": annotation.tags,
+            "quality": annotation.quality,
+            "timing": annotation.timing,
+            "annotator_id": annotation.annotator_id,
+        },
+        "clip": {
+            "id": clip.id,
+            "frame_count": clip.frame_count,
+            "fps": clip.fps,
+            "width": clip.width,
+            "height": clip.height,
+            "held_runs": clip.held_runs,
+            "subsets": clip.subsets,
+            "has_audio": clip.has_audio,
+        },
+        "shots": [
+            {
+                "id": s.id,
+                "start": s.start_frame,
+                "end": s.end_frame,
+                "camera": s.camera_motion,
+                "version": s.version,
+                "status": s.status.value,
+            }
+            for s in shots
+        ],
+        "characters": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "kind": c.kind.value,
+                "skeleton": c.skeleton,
+                "emotions": c.emotions,
+                "version": c.version,
+                "status": c.status.value,
+                "tracks": [
+                    {
+                        "id": t.id,
+                        "num_points": t.num_points,
+                        "version": t.version,
+                        "status": t.status.value,
+                        "frames": sorted(frames_by_track[t.id], key=lambda f: f["frame"]),
+                    }
+                    for t in tracks
+                    if t.character_id == c.id
+                ],
+            }
+            for c in chars
+        ],
+        "captions": [
+            {
+                "id": c.id,
+                "level": c.level.value,
+                "target_id": c.target_id,
+                "field": c.field,
+                "text": c.text,
+                "model_text": c.model_text,
+                "version": c.version,
+            }
+            for c in captions
+        ],
+        "speech": [
+            {
+                "id": s.id,
+                "start": s.start_s,
+                "end": s.end_s,
+                "transcript": s.transcript,
+                "version": s.version,
+            }
+            for s in speech
+        ],
+    }
+
+
+def frame_payload(row: KeypointFrame) -> dict[str, Any]:
+    pose, human = decode_points(row.points)
+    return {
+        "id": row.id,
+        "frame": row.frame_index,
+        "version": row.version,
+        "keyframe": row.is_keyframe,
+        "flags": row.flags,
+        "points": [
+            [round(float(p[X]), 2), round(float(p[Y]), 2), int(p[V]), round(float(p[CONF]), 3)]
+            for p in pose
+        ],
+        "human": [int(h) for h in human],
+    }
+
+
+# ---------------------------------------------------------------- permissions and history
+
+
+def check_editable(annotation: Annotation, user: User) -> None:
+    if annotation.annotator_id != user.id and user.role != Role.admin:
+        raise Forbidden("Only the annotator who owns this annotation can edit it.")
+    if annotation.status not in EDITABLE:
+        raise Forbidden(f"This annotation is {annotation.status.value}; it cannot be edited now.")
+
+
+def _record(
+    session: Session,
+    annotation: Annotation | None,
+    node_type: str,
+    node_id: int,
+    version: int,
+    action: str,
+    user: User | None,
+    source: Source,
+    before: Any,
+    after: Any,
+    comment: str | None = None,
+) -> None:
+    session.add(
+        Revision(
+            annotation_id=annotation.id if annotation else None,
+            node_type=node_type,
+            node_id=node_id,
+            version=version,
+            action=action,
+            source=source,
+            user_id=user.id if user else None,
+            before=before,
+            after=after,
+            comment=comment,
+        )
+    )
+
+
+def _check_version(kind: str, current: int, given: int, payload: Any) -> None:
+    if current != given:
+        raise Conflict(
+            f"This {kind} was changed by someone else (now version {current}, you edited {given}).",
+            detail={"current_version": current, "current": payload},
+        )
+
+
+def history(session: Session, node_type: str, node_id: int) -> list[Revision]:
+    return list(
+        session.scalars(
+            select(Revision)
+            .where(Revision.node_type == node_type, Revision.node_id == node_id)
+            .order_by(Revision.id)
+        )
+    )
+
+
+# ---------------------------------------------------------------- keypoints
+
+
+def _track_context(session: Session, track_id: int) -> tuple[Track, Character, Annotation]:
+    track = session.get(Track, track_id)
+    if track is None:
+        raise NotFound(f"No track {track_id}.")
+    character = session.get_one(Character, track.character_id)
+    return track, character, session.get_one(Annotation, character.annotation_id)
+
+
+def _frame_row(session: Session, track: Track, frame_index: int, clip: Clip) -> KeypointFrame:
+    if not 0 <= frame_index < (clip.frame_count or 0):
+        raise Invalid(f"Frame {frame_index} is outside the clip (0-{(clip.frame_count or 1) - 1}).")
+    row = session.scalar(
+        select(KeypointFrame).where(
+            KeypointFrame.track_id == track.id, KeypointFrame.frame_index == frame_index
+        )
+    )
+    if row is None:
+        row = KeypointFrame(
+            track_id=track.id,
+            frame_index=frame_index,
+            points=encode_points(empty_pose(track.num_points)),
+            flags=[],
+            version=1,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseArray:
+    """Client points [[x, y, v], ...] -> pose; out-of-frame or malformed values are refused."""
+    if len(raw) != k:
+        raise Invalid(f"Expected {k} points, got {len(raw)}.")
+    pose = empty_pose(k)
+    width, height = clip.width or 0, clip.height or 0
+    for i, point in enumerate(raw):
+        if len(point) < 3:
+            raise Invalid(f"Point {i} needs x, y and v.")
+        x, y, v = float(point[0]), float(point[1]), int(point[2])
+        if v not in (0, 1, 2):
+            raise Invalid(f"Point {i}: v must be 0, 1 or 2.")
+        if not (np.isfinite(x) and np.isfinite(y)) or (
+            v > 0 and not (-0.5 <= x <= width + 0.5 and -0.5 <= y <= height + 0.5)
+        ):
+            raise Invalid(f"Point {i} ({x:.1f}, {y:.1f}) lies outside the {width}x{height} frame.")
+        pose[i] = (x, y, v, 1.0)
+    return pose
+
+
+def _changed(old: PoseArray, new: PoseArray) -> np.ndarray:
+    moved = np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
+    return moved | (old[:, V] != new[:, V])
+
+
+def held_run_of(clip: Clip, frame_index: int) -> tuple[int, int]:
+    """The [start, end) run of frames that share frame_index's drawing (itself if not held)."""
+    for start, end in clip.held_runs or []:
+        if start <= frame_index < end:
+            return int(start), int(end)
+    return frame_index, frame_index + 1
+
+
+def _write_pose(
+    session: Session,
+    user: User,
+    annotation: Annotation,
+    row: KeypointFrame,
+    pose: PoseArray,
+    human: np.ndarray,
+    action: str,
+    keyframe: bool | None,
+) -> None:
+    old, old_human = decode_points(row.points)
+    changed = _changed(old, pose)
+    new_human = old_human | changed | human
+    pose = pose.copy()
+    pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their model confidence
+    before = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
+    after = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
+    row.points = encode_points(pose, new_human)
+    if keyframe is not None:
+        row.is_keyframe = keyframe
+    row.updated_by_id = user.id
+    if "model_changed" in row.flags and changed.any():
+        row.flags = [f for f in row.flags if f != "model_changed"]
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "keypoint_frame",
+        row.id,
+        row.version,
+        action,
+        user,
+        Source.human,
+        before,
+        after,
+    )
+
+
+def save_frame(
+    session: Session,
+    user: User,
+    track_id: int,
+    frame_index: int,
+    raw_points: Sequence[Sequence[float]],
+    version: int,
+    *,
+    apply_to_held_run: bool = False,
+    keyframe: bool | None = None,
+) -> list[KeypointFrame]:
+    """Save one frame's points (version-checked); optionally apply them to its whole held run."""
+    track, _, annotation = _track_context(session, track_id)
+    check_editable(annotation, user)
+    clip = session.get_one(Clip, annotation.clip_id)
+    pose = validate_points(raw_points, track.num_points, clip)
+    row = _frame_row(session, track, frame_index, clip)
+    _check_version("frame", row.version, version, frame_payload(row))
+    no_mask = np.zeros(track.num_points, dtype=bool)
+    _write_pose(session, user, annotation, row, pose, no_mask, "update", keyframe)
+    saved = [row]
+    if apply_to_held_run:
+        start, end = held_run_of(clip, frame_index)
+        for other in range(start, end):
+            if other != frame_index:
+                other_row = _frame_row(session, track, other, clip)
+                _write_pose(session, user, annotation, other_row, pose, no_mask, "held_run", None)
+                saved.append(other_row)
+    return saved
+
+
+def copy_previous_drawing(
+    session: Session, user: User, track_id: int, frame_index: int, version: int
+) -> list[KeypointFrame]:
+    """Copy the pose of the drawing before this one onto this frame's held run."""
+    track, _, annotation = _track_context(session, track_id)
+    clip = session.get_one(Clip, annotation.clip_id)
+    start, _ = held_run_of(clip, frame_index)
+    if start == 0:
+        raise Invalid("There is no earlier drawing to copy.")
+    previous = _frame_row(session, track, start - 1, clip)
+    pose, _ = decode_points(previous.points)
+    points = [[float(p[X]), float(p[Y]), int(p[V])] for p in pose]
+    return save_frame(session, user, track_id, frame_index, points, version, apply_to_held_run=True)
+
+
+def interpolate(
+    session: Session, user: User, track_id: int, start_frame: int, end_frame: int
+) -> list[KeypointFrame]:
+    """Linear interpolation between two human keyframes for the frames strictly between them.
+
+    Only points labelled in both keyframes are interpolated; points a person already set on an
+    in-between frame are kept."""
+    track, _, annotation = _track_context(session, track_id)
+    check_editable(annotation, user)
+    clip = session.get_one(Clip, annotation.clip_id)
+    if end_frame - start_frame < 2:
+        raise Invalid("Interpolation needs two keyframes with at least one frame between them.")
+    first, last = (
+        _frame_row(session, track, start_frame, clip),
+        _frame_row(session, track, end_frame, clip),
+    )
+    if not (first.is_keyframe and last.is_keyframe):
+        raise Invalid("Mark both ends as keyframes before interpolating between them.")
+    a, _ = decode_points(first.points)
+    b, _ = decode_points(last.points)
+    both = (a[:, V] > 0) & (b[:, V] > 0)
+    written = []
+    for f in range(start_frame + 1, end_frame):
+        row = _frame_row(session, track, f, clip)
+        current, human = decode_points(row.points)
+        t = (f - start_frame) / (end_frame - start_frame)
+        pose = current.copy()
+        fill = both & ~human
+        pose[fill, X] = a[fill, X] + t * (b[fill, X] - a[fill, X])
+        pose[fill, Y] = a[fill, Y] + t * (b[fill, Y] - a[fill, Y])
+        pose[fill, V] = np.where(t < 0.5, a[fill, V], b[fill, V])
+        _write_pose(session, user, annotation, row, pose, fill, "interpolate", None)
+        written.append(row)
+    return written
+
+
+def accept_above(
+    session: Session,
+    user: User,
+    track_id: int,
+    threshold: float,
+    frames: Iterable[int] | None = None,
+) -> int:
+    """Mark model points with confidence >= threshold as accepted by a person; returns count."""
+    track, _, annotation = _track_context(session, track_id)
+    check_editable(annotation, user)
+    wanted = set(frames) if frames is not None else None
+    accepted = 0
+    for row in frames_of(session, track.id):
+        if wanted is not None and row.frame_index not in wanted:
+            continue
+        pose, human = decode_points(row.points)
+        take = ~human & (pose[:, CONF] >= threshold) & (pose[:, V] > 0)
+        if take.any():
+            row.points = encode_points(pose, human | take)
+            _record(
+                session,
+                annotation,
+                "keypoint_frame",
+                row.id,
+                row.version,
+                "accept",
+                user,
+                Source.human,
+                None,
+                {"accepted": np.flatnonzero(take).tolist(), "threshold": threshold},
+            )
+            accepted += int(take.sum())
+    session.flush()
+    return accepted
+
+
+# ---------------------------------------------------------------- characters, captions, tags, shots
+
+
+def add_character(
+    session: Session, user: User, annotation_id: int, name: str, kind: CharacterKind, skeleton: str
+) -> Character:
+    annotation = get_annotation(session, annotation_id)
+    check_editable(annotation, user)
+    num_points = get_skeleton(skeleton).num_keypoints if skeleton != "none" else 0
+    character = Character(
+        annotation_id=annotation.id,
+        name=name.strip() or "character",
+        kind=kind,
+        skeleton=skeleton,
+        emotions=[],
+        source=Source.human,
+    )
+    session.add(character)
+    session.flush()
+    if num_points:
+        session.add(Track(character_id=character.id, num_points=num_points, source=Source.human))
+    _record(
+        session,
+        annotation,
+        "character",
+        character.id,
+        1,
+        "create",
+        user,
+        Source.human,
+        None,
+        {"name": character.name, "kind": kind.value, "skeleton": skeleton},
+    )
+    session.flush()
+    return character
+
+
+def delete_character(session: Session, user: User, character_id: int, version: int) -> None:
+    character = session.get(Character, character_id)
+    if character is None:
+        raise NotFound(f"No character {character_id}.")
+    annotation = session.get_one(Annotation, character.annotation_id)
+    check_editable(annotation, user)
+    _check_version("character", character.version, version, {"name": character.name})
+    _record(
+        session,
+        annotation,
+        "character",
+        character.id,
+        character.version,
+        "delete",
+        user,
+        Source.human,
+        {"name": character.name, "kind": character.kind.value, "skeleton": character.skeleton},
+        None,
+    )
+    session.delete(character)
+    session.flush()
+
+
+def update_caption(
+    session: Session, user: User, caption_id: int, text: str, version: int
+) -> Caption:
+    caption = session.get(Caption, caption_id)
+    if caption is None:
+        raise NotFound(f"No caption {caption_id}.")
+    annotation = session.get_one(Annotation, caption.annotation_id)
+    check_editable(annotation, user)
+    _check_version("caption", caption.version, version, {"text": caption.text})
+    before = caption.text
+    caption.text = text
+    caption.updated_by_id = user.id
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "caption",
+        caption.id,
+        caption.version,
+        "update",
+        user,
+        Source.human,
+        {"text": before},
+        {"text": text},
+    )
+    return caption
+
+
+def set_tags(
+    session: Session,
+    user: User,
+    annotation_id: int,
+    tags: dict[str, Any],
+    version: int,
+    vocabulary: dict[str, list[str]],
+) -> Annotation:
+    annotation = get_annotation(session, annotation_id)
+    check_editable(annotation, user)
+    for group, value in tags.items():
+        allowed = vocabulary.get(group)
+        values = value if isinstance(value, list) else [value]
+        if allowed is None or any(v not in allowed for v in values if v is not None):
+            raise Invalid(f"{group}={value!r} is not in the project's tag vocabulary.")
+    _check_version("annotation", annotation.version, version, {"tags": annotation.tags})
+    before = dict(annotation.tags)
+    annotation.tags = {**annotation.tags, **tags}
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "annotation",
+        annotation.id,
+        annotation.version,
+        "tags",
+        user,
+        Source.human,
+        before,
+        annotation.tags,
+    )
+    return annotation
+
+
+def set_shot_boundaries(
+    session: Session, user: User, annotation_id: int, starts: Sequence[int], version: int
+) -> list[Shot]:
+    """Move, split or merge shots by giving the new list of shot start frames."""
+    annotation = get_annotation(session, annotation_id)
+    check_editable(annotation, user)
+    clip = session.get_one(Clip, annotation.clip_id)
+    n = clip.frame_count or 0
+    cuts = sorted({int(s) for s in starts} | {0})
+    if any(not 0 <= s < n for s in cuts):
+        raise Invalid(f"Shot starts must lie within 0-{n - 1}.")
+    _check_version("annotation", annotation.version, version, {"shots": "changed"})
+    old = list(
+        session.scalars(
+            select(Shot).where(Shot.annotation_id == annotation.id).order_by(Shot.start_frame)
+        )
+    )
+    before = [[s.start_frame, s.end_frame] for s in old]
+    by_start = {s.start_frame: s for s in old}
+    keep: list[Shot] = []
+    for start, end in zip(cuts, [*cuts[1:], n], strict=True):
+        shot = by_start.pop(start, None)
+        if shot is None:
+            shot = Shot(
+                annotation_id=annotation.id, start_frame=start, end_frame=end, source=Source.human
+            )
+            session.add(shot)
+        shot.end_frame = end
+        keep.append(shot)
+    for gone in by_start.values():
+        session.execute(
+            delete(Caption).where(
+                Caption.annotation_id == annotation.id,
+                Caption.level == "shot",
+                Caption.target_id == gone.id,
+            )
+        )
+        session.delete(gone)
+    annotation.updated_at = utcnow()
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "annotation",
+        annotation.id,
+        annotation.version,
+        "shots",
+        user,
+        Source.human,
+        before,
+        [[s.start_frame, s.end_frame] for s in keep],
+    )
+    return keep
+
+
+# ---------------------------------------------------------------- submit
+
+
+def missing_levels(
+    session: Session, annotation: Annotation, required: dict[str, list[str]]
+) -> list[str]:
+    """Which required levels (per the clip's subsets) are still empty."""
+    clip = session.get_one(Clip, annotation.clip_id)
+    needed = sorted({level for subset in clip.subsets for level in required.get(subset, [])})
+    payload = annotation_payload(session, annotation)
+    captions = payload["captions"]
+    checks = {
+        "clip_caption": any(
+            c["level"] == "clip" and c["field"] == "short" and c["text"].strip() for c in captions
+        ),
+        "shot_captions": bool(payload["shots"])
+        and all(
+            any(
+                c["level"] == "shot" and c["target_id"] == s["id"] and c["text"].strip()
+                for c in captions
+            )
+            for s in payload["shots"]
+        ),
+        "tags": bool(annotation.tags)
+        and all(v not in (None, "", []) for v in annotation.tags.values()),
+        "quality": "keep" in annotation.quality,
+        "characters": bool(payload["characters"]),
+        "keypoints": bool(payload["characters"])
+        and all(
+            any(any(p[2] > 0 for p in f["points"]) for t in c["tracks"] for f in t["frames"])
+            for c in payload["characters"]
+            if c["tracks"]
+        ),
+        "emotions": bool(payload["characters"])
+        and all(c["emotions"] for c in payload["characters"]),
+        "speech": bool(payload["speech"]) or annotation.quality.get("no_speech") is True,
+    }
+    return [level for level in needed if not checks.get(level, True)]
+
+
+def submit(
+    session: Session, user: User, annotation_id: int, required: dict[str, list[str]]
+) -> Annotation:
+    """Send the annotation to review, only when every required level is filled."""
+    annotation = get_annotation(session, annotation_id)
+    check_editable(annotation, user)
+    missing = missing_levels(session, annotation, required)
+    if missing:
+        raise Invalid(
+            f"Not ready for review: fill {', '.join(missing)} first.", detail={"missing": missing}
+        )
+    before = annotation.status.value
+    annotation.status = NodeStatus.submitted
+    annotation.submitted_at = utcnow()
+    assignment = session.scalar(select(Assignment).where(Assignment.annotation_id == annotation.id))
+    if assignment is not None:
+        assignment.state = AssignmentState.submitted
+        assignment.submitted_at = utcnow()
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "annotation",
+        annotation.id,
+        annotation.version,
+        "status",
+        user,
+        Source.human,
+        {"status": before},
+        {"status": "submitted"},
+    )
+    return annotation

@@ -1,0 +1,165 @@
+"""The human side of annotation: copies of the model draft, versioned edits, history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.annotations import service
+from app.annotations.models import KeypointFrame, NodeStatus, Revision
+from app.annotations.points import decode_points
+from app.auth.models import Role
+from app.core.errors import Conflict, Forbidden, Invalid
+from app.projects.models import DEFAULT_REQUIRED_LEVELS
+from tests.factories import create_clip, create_model_draft, create_user
+
+
+def _setup(db: Session, frames: int = 6):  # type: ignore[no-untyped-def]
+    clip = create_clip(
+        db, subsets=["pose"], frame_count=frames, width=320, height=240, state="ready"
+    )
+    create_model_draft(db, clip, frames=frames)
+    user = create_user(db, Role.annotator)
+    annotation = service.open_annotation(db, clip, user)
+    payload = service.annotation_payload(db, annotation)
+    track = payload["characters"][0]["tracks"][0]
+    return clip, user, annotation, track
+
+
+def _points(frame: dict) -> list[list[float]]:  # type: ignore[type-arg]
+    return [p[:3] for p in frame["points"]]
+
+
+def test_opening_copies_the_model_draft_once(db: Session) -> None:
+    clip, user, annotation, track = _setup(db)
+    payload = service.annotation_payload(db, annotation)
+    assert len(track["frames"]) == 6 and track["num_points"] == 133
+    assert {c["model_text"] for c in payload["captions"]} == {
+        "A figure waves.",
+        "The figure waves.",
+    }
+    assert all(
+        c["text"] == c["model_text"] for c in payload["captions"]
+    )  # people start from the draft
+    assert service.open_annotation(db, clip, user).id == annotation.id
+
+
+def test_saving_a_frame_marks_moved_points_human_and_records_history(db: Session) -> None:
+    _, user, _, track = _setup(db)
+    frame = track["frames"][2]
+    points = _points(frame)
+    points[9] = [200.0, 120.0, 2]  # the left wrist
+    points[10][2] = 1  # right wrist occluded
+    [row] = service.save_frame(db, user, track["id"], 2, points, frame["version"])
+    pose, human = decode_points(row.points)
+    assert pose[9, :2].tolist() == [200.0, 120.0] and pose[10, 2] == 1
+    assert human[9] and human[10] and human.sum() == 2
+    assert row.version == frame["version"] + 1
+    rev = db.scalars(
+        select(Revision).where(Revision.node_type == "keypoint_frame", Revision.node_id == row.id)
+    ).all()
+    assert rev[-1].after == {"9": [200.0, 120.0, 2.0], "10": [points[10][0], points[10][1], 1.0]}
+
+
+def test_a_stale_save_gets_a_conflict_with_the_other_version(db: Session) -> None:
+    _, user, _, track = _setup(db)
+    frame = track["frames"][1]
+    mine, theirs = _points(frame), _points(frame)
+    theirs[0] = [10.0, 10.0, 2]
+    service.save_frame(db, user, track["id"], 1, theirs, frame["version"])
+    mine[0] = [20.0, 20.0, 2]
+    with pytest.raises(Conflict) as caught:
+        service.save_frame(db, user, track["id"], 1, mine, frame["version"])
+    assert caught.value.detail["current"]["points"][0][:2] == [10.0, 10.0]
+
+
+def test_an_edit_on_a_held_frame_changes_the_whole_run(db: Session) -> None:
+    clip, user, _, track = _setup(db)
+    clip.held_runs = [[2, 5]]
+    frame = track["frames"][3]
+    points = _points(frame)
+    points[0] = [150.0, 60.0, 2]
+    saved = service.save_frame(
+        db, user, track["id"], 3, points, frame["version"], apply_to_held_run=True
+    )
+    assert sorted(r.frame_index for r in saved) == [2, 3, 4]
+    for row in db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track["id"])):
+        pose, _ = decode_points(row.points)
+        assert (pose[0, :2].tolist() == [150.0, 60.0]) == (row.frame_index in (2, 3, 4))
+
+
+def test_interpolation_fills_frames_between_keyframes_but_keeps_human_points(db: Session) -> None:
+    _, user, _, track = _setup(db, frames=6)
+    f0, f4 = track["frames"][0], track["frames"][4]
+    a, b = _points(f0), _points(f4)
+    a[0], b[0] = [100.0, 100.0, 2], [140.0, 180.0, 2]
+    service.save_frame(db, user, track["id"], 0, a, f0["version"], keyframe=True)
+    service.save_frame(db, user, track["id"], 4, b, f4["version"], keyframe=True)
+    f2 = track["frames"][2]
+    manual = _points(f2)
+    manual[1] = [7.0, 7.0, 2]
+    service.save_frame(db, user, track["id"], 2, manual, f2["version"])
+    service.interpolate(db, user, track["id"], 0, 4)
+    rows = {r.frame_index: decode_points(r.points)[0] for r in service.frames_of(db, track["id"])}
+    assert rows[1][0, :2].tolist() == [110.0, 120.0]
+    assert rows[3][0, :2].tolist() == [130.0, 160.0]
+    assert rows[2][1, :2].tolist() == [7.0, 7.0]  # a person's point is never overwritten
+    with pytest.raises(Invalid, match="keyframes"):
+        service.interpolate(db, user, track["id"], 1, 3)
+
+
+def test_accept_above_threshold_accepts_only_confident_model_points(db: Session) -> None:
+    _, user, _, track = _setup(db, frames=2)
+    accepted = service.accept_above(db, user, track["id"], 0.9, frames=[0])
+    pose, human = decode_points(service.frames_of(db, track["id"])[0].points)
+    assert accepted == int((pose[:, 3] >= 0.9).sum()) > 0
+    assert np.array_equal(human, pose[:, 3] >= 0.9)
+
+
+def test_out_of_frame_points_and_bad_shapes_are_refused(db: Session) -> None:
+    _, user, _, track = _setup(db, frames=2)
+    points = _points(track["frames"][0])
+    points[0] = [9999.0, 10.0, 2]
+    with pytest.raises(Invalid, match="outside"):
+        service.save_frame(db, user, track["id"], 0, points, 1)
+    with pytest.raises(Invalid, match="Expected 133"):
+        service.save_frame(db, user, track["id"], 0, points[:5], 1)
+
+
+def test_only_the_owner_edits_and_only_before_submission(db: Session) -> None:
+    clip, user, annotation, track = _setup(db, frames=2)
+    other = create_user(db, Role.annotator)
+    points = _points(track["frames"][0])
+    with pytest.raises(Forbidden):
+        service.save_frame(db, other, track["id"], 0, points, 1)
+    annotation.status = NodeStatus.submitted
+    with pytest.raises(Forbidden, match="submitted"):
+        service.save_frame(db, user, track["id"], 0, points, 1)
+
+
+def test_submit_requires_every_level_of_the_clip_subsets(db: Session) -> None:
+    clip, user, annotation, track = _setup(db, frames=2)
+    clip.subsets = ["pose", "i2v"]
+    with pytest.raises(Invalid) as caught:
+        service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS)
+    assert set(caught.value.detail["missing"]) == {"tags", "quality"}
+    annotation.quality = {"keep": True}
+    service.set_tags(db, user, annotation.id, {"time_of_day": "day", "venue": "outdoor", "framing": "wide",
+                                                "count": "solo"}, annotation.version,
+                     {"time_of_day": ["day"], "venue": ["outdoor"], "framing": ["wide"], "count": ["solo"]})  # fmt: skip
+    assert (
+        service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS).status
+        == NodeStatus.submitted
+    )
+
+
+def test_shot_boundaries_move_split_and_merge(db: Session) -> None:
+    clip, user, annotation, _ = _setup(db, frames=6)
+    shots = service.set_shot_boundaries(db, user, annotation.id, [0, 2, 4], annotation.version)
+    assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 2), (2, 4), (4, 6)]
+    shots = service.set_shot_boundaries(db, user, annotation.id, [0, 4], annotation.version)
+    assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 4), (4, 6)]
+    with pytest.raises(Invalid):
+        service.set_shot_boundaries(db, user, annotation.id, [0, 9], annotation.version)
