@@ -120,8 +120,13 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
     shot = Shot(
         annotation_id=draft.id, start_frame=0, end_frame=clip.frame_count, source=Source.model
     )
-    char = Character(annotation_id=draft.id, name="character 1", kind=CharacterKind.humanoid,
-                     skeleton="coco_wholebody" if k == 133 else "coco17", source=Source.model)  # fmt: skip
+    char = Character(
+        annotation_id=draft.id,
+        name="character 1",
+        kind=CharacterKind.humanoid,
+        skeleton="coco_wholebody" if k == 133 else "coco17",
+        source=Source.model,
+    )
     session.add_all([shot, char])
     session.flush()
     track = Track(character_id=char.id, num_points=k, source=Source.model)
@@ -135,11 +140,27 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
         pose[:, 3] = np.linspace(0.1, 0.99, k)
         blob = encode_points(pose)
         session.add(KeypointFrame(track_id=track.id, frame_index=f, points=blob, model_points=blob))
-    session.add_all([
-        Caption(annotation_id=draft.id, level=CaptionLevel.clip, target_id=0, field="short",
-                text="", model_text="A figure waves.", model_name="builtin"),
-        Caption(annotation_id=draft.id, level=CaptionLevel.shot, target_id=shot.id, field="narrative",
-                text="", model_text="The figure waves.", model_name="builtin"),
-    ])  # fmt: skip
+    session.add_all(
+        [
+            Caption(
+                annotation_id=draft.id,
+                level=CaptionLevel.clip,
+                target_id=0,
+                field="short",
+                text="",
+                model_text="A figure waves.",
+                model_name="builtin",
+            ),
+            Caption(
+                annotation_id=draft.id,
+                level=CaptionLevel.shot,
+                target_id=shot.id,
+                field="narrative",
+                text="",
+                model_text="The figure waves.",
+                model_name="builtin",
+            ),
+        ]
+    )
     session.flush()
     return draft

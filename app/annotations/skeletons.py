@@ -403,18 +403,6 @@ def as_pose(data: Any, k: int | None = None) -> PoseArray:
     return pose
 
 
-def pose_to_bytes(pose: PoseArray) -> bytes:
-    """Little-endian float32 bytes, K*16 long (the database blob format)."""
-    return as_pose(pose).astype("<f4").tobytes()
-
-
-def pose_from_bytes(data: bytes, k: int) -> PoseArray:
-    """Inverse of pose_to_bytes."""
-    if len(data) != k * 16:
-        raise ValueError(f"expected {k * 16} bytes for {k} points, got {len(data)}")
-    return np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(k, 4)
-
-
 def part_validity(
     pose: PoseArray, skeleton: Skeleton, *, min_visible_fraction: float = 0.25
 ) -> dict[str, bool]:

@@ -129,7 +129,7 @@ def test_out_of_frame_points_and_bad_shapes_are_refused(db: Session) -> None:
 
 
 def test_only_the_owner_edits_and_only_before_submission(db: Session) -> None:
-    clip, user, annotation, track = _setup(db, frames=2)
+    _clip, user, annotation, track = _setup(db, frames=2)
     other = create_user(db, Role.annotator)
     points = _points(track["frames"][0])
     with pytest.raises(Forbidden):
@@ -140,15 +140,20 @@ def test_only_the_owner_edits_and_only_before_submission(db: Session) -> None:
 
 
 def test_submit_requires_every_level_of_the_clip_subsets(db: Session) -> None:
-    clip, user, annotation, track = _setup(db, frames=2)
+    clip, user, annotation, _track = _setup(db, frames=2)
     clip.subsets = ["pose", "i2v"]
     with pytest.raises(Invalid) as caught:
         service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS)
     assert set(caught.value.detail["missing"]) == {"tags", "quality"}
     annotation.quality = {"keep": True}
-    service.set_tags(db, user, annotation.id, {"time_of_day": "day", "venue": "outdoor", "framing": "wide",
-                                                "count": "solo"}, annotation.version,
-                     {"time_of_day": ["day"], "venue": ["outdoor"], "framing": ["wide"], "count": ["solo"]})  # fmt: skip
+    service.set_tags(
+        db,
+        user,
+        annotation.id,
+        {"time_of_day": "day", "venue": "outdoor", "framing": "wide", "count": "solo"},
+        annotation.version,
+        {"time_of_day": ["day"], "venue": ["outdoor"], "framing": ["wide"], "count": ["solo"]},
+    )
     assert (
         service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS).status
         == NodeStatus.submitted
@@ -156,7 +161,7 @@ def test_submit_requires_every_level_of_the_clip_subsets(db: Session) -> None:
 
 
 def test_shot_boundaries_move_split_and_merge(db: Session) -> None:
-    clip, user, annotation, _ = _setup(db, frames=6)
+    _clip, user, annotation, _ = _setup(db, frames=6)
     shots = service.set_shot_boundaries(db, user, annotation.id, [0, 2, 4], annotation.version)
     assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 2), (2, 4), (4, 6)]
     shots = service.set_shot_boundaries(db, user, annotation.id, [0, 4], annotation.version)

@@ -16,8 +16,6 @@ from app.annotations.skeletons import (
     pack_part_validity,
     part_boxes,
     part_validity,
-    pose_from_bytes,
-    pose_to_bytes,
     unpack_part_validity,
 )
 
@@ -186,14 +184,10 @@ def test_pose_array_helpers():
     pose = empty_pose(133)
     assert pose.shape == (133, 4) and pose.dtype == np.float32 and not pose.any()
     pose[5] = (10.5, 20.25, 2, 0.75)
-    back = pose_from_bytes(pose_to_bytes(pose), 133)
-    np.testing.assert_array_equal(back, pose)
     with pytest.raises(ValueError, match="shape"):
         as_pose(np.zeros((133, 3)))
     with pytest.raises(ValueError, match="visibility"):
         as_pose([[0, 0, 3, 0]])
-    with pytest.raises(ValueError, match="expected 2128 bytes"):
-        pose_from_bytes(b"\0" * 16, 133)
 
 
 def test_validity_and_boxes():
