@@ -13,12 +13,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.annotations.routes import api as annotations_api
+from app.annotations.routes import router as annotations_router
 from app.auth.routes import api as auth_api
 from app.auth.routes import router as auth_router
+from app.batches.routes import api as batches_api
+from app.batches.routes import router as batches_router
 from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
 from app.core.errors import DomainError
 from app.core.templating import is_htmx, render
+from app.projects.routes import api as projects_api
+from app.projects.routes import router as projects_router
 from app.web.routes import router as web_router
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +70,11 @@ def create_app() -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    for router in (web_router, auth_router, auth_api, clips_router, clips_api):
+    for router in (
+        web_router, auth_router, auth_api, clips_router, clips_api,
+        annotations_router, annotations_api,
+        projects_router, projects_api, batches_router, batches_api,
+    ):  # fmt: skip
         app.include_router(router)
 
     @app.exception_handler(DomainError)

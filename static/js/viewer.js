@@ -1,50 +1,32 @@
-// Frame-exact viewer: draws frame N from the server's frame cache onto a canvas, steps, plays,
-// and prefetches ahead so stepping never waits at a chunk boundary.
+// Frame-exact viewer page: draws frame N from the frame cache onto a canvas, steps and plays.
+import { FrameSource, clampFrame } from "./frames.js";
+
 const root = document.getElementById("viewer");
 const canvas = document.getElementById("frame-canvas");
 const ctx = canvas.getContext("2d");
 const input = document.getElementById("frame-input");
 const status = document.getElementById("frame-status");
 const speed = document.getElementById("speed");
-const clip = root.dataset.clip;
 const count = Number(root.dataset.count);
 const fps = Number(root.dataset.fps) || 24;
-const PREFETCH = 24;
-const cache = new Map();
-let current = Math.min(Math.max(Number(root.dataset.frame) || 0, 0), count - 1);
+const frames = new FrameSource(root.dataset.clip, count);
+let current = clampFrame(Number(root.dataset.frame) || 0, count);
 let playing = null;
 
-function load(n) {
-  if (!cache.has(n)) {
-    const img = new Image();
-    img.decoding = "async";
-    const ready = new Promise((resolve, reject) => { img.onload = () => resolve(img); img.onerror = reject; });
-    img.src = `/media/clips/${clip}/frames/${n}.jpg`;
-    cache.set(n, ready);
-    if (cache.size > 400) cache.delete(cache.keys().next().value);
-  }
-  return cache.get(n);
-}
-
-function prefetch(from) {
-  for (let i = 1; i <= PREFETCH && from + i < count; i++) load(from + i);
-}
-
 async function show(n) {
-  n = Math.min(Math.max(n, 0), count - 1);
+  n = clampFrame(n, count);
   current = n;
   input.value = n;
   status.textContent = `frame ${n}`;
   try {
-    const img = await load(n);
+    const img = await frames.load(n);
     if (current !== n) return; // a later step won
     ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
     root.dataset.shown = String(n);
-    root.dispatchEvent(new CustomEvent("frame-shown", { detail: { frame: n } }));
-  } catch {
-    status.textContent = `frame ${n} could not be loaded`;
+  } catch (err) {
+    status.textContent = err.message;
   }
-  prefetch(n);
+  frames.prefetch(n);
 }
 
 function togglePlay() {
@@ -73,5 +55,4 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "ArrowLeft") { e.preventDefault(); show(current - (e.shiftKey ? 10 : 1)); }
   else if (e.key === " ") { e.preventDefault(); togglePlay(); }
 });
-window.CelLabelViewer = { show, get current() { return current; } };
 show(current);

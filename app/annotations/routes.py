@@ -1,0 +1,266 @@
+"""The annotator workspace page and the JSON API its editor saves through."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from app.annotations import service
+from app.annotations.models import Annotation, Caption
+from app.annotations.schemas import (
+    Accept,
+    Accepted,
+    CaptionSave,
+    CharacterCreate,
+    CopyPrevious,
+    FrameRead,
+    FrameSave,
+    Interpolate,
+    ShotsSave,
+    Status,
+    TagsSave,
+)
+from app.annotations.skeletons import BUILTIN_SKELETONS, Skeleton
+from app.clips.models import Clip
+from app.core.deps import DB, AnyUser
+from app.core.errors import Conflict, NotFound
+from app.core.templating import render
+from app.projects.models import Project, SkeletonTemplate
+
+router = APIRouter()
+api = APIRouter(prefix="/api", tags=["annotations"])
+
+
+def _project_of(db: DB, annotation: Annotation) -> Project:
+    clip = db.get_one(Clip, annotation.clip_id)
+    return db.get_one(Project, clip.project_id)
+
+
+def _skeletons(db: DB, project: Project) -> dict[str, Any]:
+    found: dict[str, Any] = {name: s.to_dict() for name, s in BUILTIN_SKELETONS.items()}
+    for row in db.scalars(
+        select(SkeletonTemplate).where(SkeletonTemplate.project_id == project.id)
+    ):
+        found[row.name] = Skeleton.from_dict(row.definition).to_dict()
+    return found
+
+
+def _caption_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Captions grouped by what they describe, in the order the workspace shows them."""
+    shot_names = {
+        s["id"]: f"Shot {i + 1} (frames {s['start']}-{s['end'] - 1})"
+        for i, s in enumerate(payload["shots"])
+    }
+    char_names = {c["id"]: c["name"] for c in payload["characters"]}
+    groups: dict[tuple[str, int], dict[str, Any]] = {}
+    for cap in sorted(
+        payload["captions"],
+        key=lambda c: (
+            {"clip": 0, "shot": 1, "character": 2}[c["level"]],
+            c["target_id"],
+            c["field"],
+        ),
+    ):
+        title = {
+            "clip": "Clip",
+            "shot": shot_names.get(cap["target_id"], "Shot"),
+            "character": char_names.get(cap["target_id"], "Character"),
+        }[cap["level"]]
+        groups.setdefault((cap["level"], cap["target_id"]), {"title": title, "captions": []})[
+            "captions"
+        ].append(cap)
+    return list(groups.values())
+
+
+@router.get("/annotate/{assignment_id}", response_class=HTMLResponse)
+def workspace(request: Request, db: DB, principal: AnyUser, assignment_id: int) -> Response:
+    """The annotator's workspace for one assigned clip."""
+    _, annotation = service.open_assignment(db, principal.user, assignment_id)
+    return _workspace_page(request, db, annotation)
+
+
+@router.get("/annotations/{annotation_id}", response_class=HTMLResponse)
+def workspace_by_annotation(
+    request: Request, db: DB, principal: AnyUser, annotation_id: int
+) -> Response:
+    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    return _workspace_page(request, db, annotation)
+
+
+def _workspace_page(request: Request, db: DB, annotation: Annotation) -> Response:
+    payload = service.annotation_payload(db, annotation)
+    project = _project_of(db, annotation)
+    return render(
+        request,
+        "annotations/workspace.html",
+        {
+            "annotation": annotation,
+            "payload": payload,
+            "project": project,
+            "caption_groups": _caption_groups(payload),
+            "skeleton_names": sorted(_skeletons(db, project)),
+        },
+    )
+
+
+@router.post("/annotations/captions/{caption_id}", response_class=HTMLResponse)
+def caption_form(
+    request: Request,
+    db: DB,
+    principal: AnyUser,
+    caption_id: int,
+    text: Annotated[str, Form()],
+    version: Annotated[int, Form()],
+) -> Response:
+    """HTMX caption save; a conflict comes back as both versions to choose from."""
+    try:
+        caption = service.update_caption(db, principal.user, caption_id, text, version)
+    except Conflict:
+        current = db.get(Caption, caption_id)
+        if current is None:
+            raise
+        return render(
+            request,
+            "annotations/_caption_conflict.html",
+            {"cap": _cap(current), "mine": text},
+            status_code=409,
+        )
+    return render(request, "annotations/_caption.html", {"cap": _cap(caption), "saved": True})
+
+
+def _cap(caption: Caption) -> dict[str, Any]:
+    return {
+        "id": caption.id,
+        "field": caption.field,
+        "level": caption.level.value,
+        "text": caption.text,
+        "model_text": caption.model_text,
+        "version": caption.version,
+    }
+
+
+@router.post("/annotations/{annotation_id}/tags", response_class=HTMLResponse)
+async def tags_form(request: Request, db: DB, principal: AnyUser, annotation_id: int) -> Response:
+    """HTMX tag chips: every group posts at once with the annotation's version."""
+    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    project = _project_of(db, annotation)
+    form = await request.form()
+    tags = {g: form.get(g) for g in project.tag_vocabulary if form.get(g)}
+    try:
+        version = int(str(form.get("version", "0")))
+    except ValueError:
+        version = 0
+    error = None
+    try:
+        annotation = service.set_tags(
+            db, principal.user, annotation_id, tags, version, project.tag_vocabulary
+        )
+    except Conflict as exc:
+        error = exc.message + " The tags below are theirs; click again to change them."
+        db.refresh(annotation)
+    context = {"annotation": annotation, "project": project, "error": error, "saved": error is None}
+    return render(request, "annotations/_tags.html", context, status_code=409 if error else 200)
+
+
+# ----------------------------------------------------------------------------- JSON API
+
+
+@api.get("/annotations/{annotation_id}")
+def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> dict[str, Any]:
+    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    payload = service.annotation_payload(db, annotation)
+    payload["skeletons"] = _skeletons(db, _project_of(db, annotation))
+    return payload
+
+
+@api.put("/tracks/{track_id}/frames/{frame_index}", response_model=list[FrameRead])
+def api_save_frame(
+    db: DB, principal: AnyUser, track_id: int, frame_index: int, body: FrameSave
+) -> Any:
+    rows = service.save_frame(
+        db,
+        principal.user,
+        track_id,
+        frame_index,
+        body.points,
+        body.version,
+        apply_to_held_run=body.apply_to_held_run,
+        keyframe=body.keyframe,
+    )
+    return [service.frame_payload(r) for r in rows]
+
+
+@api.post("/tracks/{track_id}/interpolate", response_model=list[FrameRead])
+def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate) -> Any:
+    return [
+        service.frame_payload(r)
+        for r in service.interpolate(db, principal.user, track_id, body.start, body.end)
+    ]
+
+
+@api.post("/tracks/{track_id}/copy-previous", response_model=list[FrameRead])
+def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevious) -> Any:
+    rows = service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
+    return [service.frame_payload(r) for r in rows]
+
+
+@api.post("/tracks/{track_id}/accept", response_model=Accepted)
+def api_accept(db: DB, principal: AnyUser, track_id: int, body: Accept) -> Accepted:
+    return Accepted(
+        accepted=service.accept_above(db, principal.user, track_id, body.threshold, body.frames)
+    )
+
+
+@api.put("/captions/{caption_id}")
+def api_caption(db: DB, principal: AnyUser, caption_id: int, body: CaptionSave) -> dict[str, Any]:
+    return _cap(service.update_caption(db, principal.user, caption_id, body.text, body.version))
+
+
+@api.put("/annotations/{annotation_id}/tags", response_model=Status)
+def api_tags(db: DB, principal: AnyUser, annotation_id: int, body: TagsSave) -> Status:
+    annotation = service.get_annotation(db, annotation_id)
+    vocabulary = _project_of(db, annotation).tag_vocabulary
+    annotation = service.set_tags(
+        db, principal.user, annotation_id, body.tags, body.version, vocabulary
+    )
+    return Status(id=annotation.id, status=annotation.status.value, version=annotation.version)
+
+
+@api.put("/annotations/{annotation_id}/shots")
+def api_shots(
+    db: DB, principal: AnyUser, annotation_id: int, body: ShotsSave
+) -> list[dict[str, int]]:
+    shots = service.set_shot_boundaries(
+        db, principal.user, annotation_id, body.starts, body.version
+    )
+    return [{"id": s.id, "start": s.start_frame, "end": s.end_frame} for s in shots]
+
+
+@api.post("/annotations/{annotation_id}/characters", status_code=201)
+def api_add_character(
+    db: DB, principal: AnyUser, annotation_id: int, body: CharacterCreate
+) -> dict[str, Any]:
+    annotation = service.get_annotation(db, annotation_id)
+    if body.skeleton not in _skeletons(db, _project_of(db, annotation)) and body.skeleton != "none":
+        raise NotFound(f"No skeleton template {body.skeleton!r} in this project.")
+    character = service.add_character(
+        db, principal.user, annotation_id, body.name, body.kind, body.skeleton
+    )
+    return {"id": character.id, "name": character.name}
+
+
+@api.delete("/characters/{character_id}", status_code=204)
+def api_delete_character(db: DB, principal: AnyUser, character_id: int, version: int) -> Response:
+    service.delete_character(db, principal.user, character_id, version)
+    return Response(status_code=204)
+
+
+@api.post("/annotations/{annotation_id}/submit", response_model=Status)
+def api_submit(db: DB, principal: AnyUser, annotation_id: int) -> Status:
+    annotation = service.get_annotation(db, annotation_id)
+    required = _project_of(db, annotation).required_levels
+    annotation = service.submit(db, principal.user, annotation_id, required)
+    return Status(id=annotation.id, status=annotation.status.value, version=annotation.version)

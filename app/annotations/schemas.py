@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.annotations.models import CharacterKind
+
+
+class FrameSave(BaseModel):
+    points: list[list[float]] = Field(description="[[x, y, v], ...] in the track's skeleton order")
+    version: int = Field(ge=1)
+    apply_to_held_run: bool = False
+    keyframe: bool | None = None
+
+
+class FrameRead(BaseModel):
+    id: int
+    frame: int
+    version: int
+    keyframe: bool
+    flags: list[str]
+    points: list[list[float]]
+    human: list[int]
+
+
+class Interpolate(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class CopyPrevious(BaseModel):
+    frame: int = Field(ge=0)
+    version: int = Field(ge=1)
+
+
+class Accept(BaseModel):
+    threshold: float = Field(ge=0.0, le=1.0)
+    frames: list[int] | None = None
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+class CaptionSave(BaseModel):
+    text: str = Field(max_length=20_000)
+    version: int = Field(ge=1)
+
+
+class TagsSave(BaseModel):
+    tags: dict[str, Any]
+    version: int = Field(ge=1)
+
+
+class ShotsSave(BaseModel):
+    starts: list[int]
+    version: int = Field(ge=1)
+
+
+class CharacterCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    kind: CharacterKind
+    skeleton: str = Field(min_length=1, max_length=64)
+
+
+class Status(BaseModel):
+    id: int
+    status: str
+    version: int

@@ -1,0 +1,24 @@
+// JSON calls to the CelLabel API with the page's CSRF token; errors carry status and body.
+import { csrfToken } from "../csrf.js";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `request failed (${status})`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export async function api(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(), Accept: "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  if (response.status === 204) return null;
+  let data = null;
+  try { data = await response.json(); } catch { /* empty body */ }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}

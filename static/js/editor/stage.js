@@ -1,0 +1,201 @@
+// The editing stage: one canvas showing the frame and the skeleton, with zoom, pan, point
+// dragging and box selection. Image coordinates are the clip's pixels.
+import { V_HIDDEN, V_NONE } from "./model.js";
+
+const HIT_RADIUS = 7; // screen px
+
+export class Stage {
+  constructor(canvas, { width, height, onChange }) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.width = width;
+    this.height = height;
+    this.onChange = onChange;
+    this.image = null;
+    this.points = null;
+    this.skeleton = null;
+    this.human = null;
+    this.hiddenParts = new Set();
+    this.selected = new Set();
+    this.scale = 1;
+    this.ox = 0;
+    this.oy = 0;
+    this.drag = null;
+    this.confidenceView = true;
+    this.resize();
+    new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
+    canvas.addEventListener("pointerdown", (e) => this.pointerDown(e));
+    canvas.addEventListener("pointermove", (e) => this.pointerMove(e));
+    canvas.addEventListener("pointerup", (e) => this.pointerUp(e));
+    canvas.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
+  }
+
+  resize() {
+    const box = this.canvas.parentElement.getBoundingClientRect();
+    const w = Math.max(200, Math.floor(box.width));
+    const h = Math.max(150, Math.floor((w * this.height) / this.width));
+    this.canvas.width = w;
+    this.canvas.height = h;
+    this.fit();
+  }
+
+  fit() {
+    this.scale = Math.min(this.canvas.width / this.width, this.canvas.height / this.height);
+    this.ox = (this.canvas.width - this.width * this.scale) / 2;
+    this.oy = (this.canvas.height - this.height * this.scale) / 2;
+    this.draw();
+  }
+
+  toImage(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const sx = ((e.clientX - r.left) * this.canvas.width) / r.width;
+    const sy = ((e.clientY - r.top) * this.canvas.height) / r.height;
+    return [(sx - this.ox) / this.scale, (sy - this.oy) / this.scale];
+  }
+
+  visibleIndex(i) {
+    if (!this.skeleton) return true;
+    for (const [part, idx] of Object.entries(this.skeleton.parts)) if (idx.includes(i)) return !this.hiddenParts.has(part);
+    return true;
+  }
+
+  partColour(i) {
+    for (const [part, idx] of Object.entries(this.skeleton.parts)) if (idx.includes(i)) return this.skeleton.part_colors[part] || "#39f";
+    return "#39f";
+  }
+
+  hit(x, y) {
+    if (!this.points) return -1;
+    let best = -1, bestD = HIT_RADIUS / this.scale;
+    this.points.forEach((p, i) => {
+      if (p[2] === V_NONE || !this.visibleIndex(i)) return;
+      const d = Math.hypot(p[0] - x, p[1] - y);
+      if (d <= bestD) { best = i; bestD = d; }
+    });
+    return best;
+  }
+
+  pointerDown(e) {
+    const [x, y] = this.toImage(e);
+    this.canvas.setPointerCapture(e.pointerId);
+    if (e.button === 1 || e.altKey) { this.drag = { kind: "pan", sx: e.clientX, sy: e.clientY, ox: this.ox, oy: this.oy }; return; }
+    const i = this.hit(x, y);
+    if (i >= 0) {
+      if (e.shiftKey) { this.selected.has(i) ? this.selected.delete(i) : this.selected.add(i); }
+      else if (!this.selected.has(i)) { this.selected = new Set([i]); }
+      this.drag = { kind: "move", x, y, start: this.points.map((p) => p.slice()), moved: false };
+    } else {
+      this.drag = { kind: "box", x, y, x2: x, y2: y, add: e.shiftKey };
+    }
+    this.draw();
+  }
+
+  pointerMove(e) {
+    if (!this.drag) return;
+    if (this.drag.kind === "pan") {
+      const r = this.canvas.getBoundingClientRect();
+      const k = this.canvas.width / r.width;
+      this.ox = this.drag.ox + (e.clientX - this.drag.sx) * k;
+      this.oy = this.drag.oy + (e.clientY - this.drag.sy) * k;
+    } else if (this.drag.kind === "move") {
+      const [x, y] = this.toImage(e);
+      const dx = x - this.drag.x, dy = y - this.drag.y;
+      for (const i of this.selected) {
+        const p = this.points[i], s = this.drag.start[i];
+        p[0] = Math.min(Math.max(s[0] + dx, 0), this.width);
+        p[1] = Math.min(Math.max(s[1] + dy, 0), this.height);
+      }
+      this.drag.moved = true;
+    } else {
+      [this.drag.x2, this.drag.y2] = this.toImage(e);
+    }
+    this.draw();
+  }
+
+  pointerUp() {
+    const drag = this.drag;
+    this.drag = null;
+    if (!drag) return;
+    if (drag.kind === "move" && drag.moved) {
+      const after = this.points.map((p) => p.slice());
+      this.points.splice(0, this.points.length, ...drag.start.map((p) => p.slice()));
+      this.onChange(after, [...this.selected]);
+    } else if (drag.kind === "box") {
+      const [x1, x2] = [Math.min(drag.x, drag.x2), Math.max(drag.x, drag.x2)];
+      const [y1, y2] = [Math.min(drag.y, drag.y2), Math.max(drag.y, drag.y2)];
+      if (!drag.add) this.selected.clear();
+      if (x2 - x1 > 2 || y2 - y1 > 2) {
+        this.points.forEach((p, i) => {
+          if (p[2] !== V_NONE && this.visibleIndex(i) && p[0] >= x1 && p[0] <= x2 && p[1] >= y1 && p[1] <= y2) this.selected.add(i);
+        });
+      }
+    }
+    this.draw();
+  }
+
+  wheel(e) {
+    e.preventDefault();
+    const [x, y] = this.toImage(e);
+    const factor = e.deltaY < 0 ? 1.15 : 1 / 1.15;
+    this.scale = Math.min(Math.max(this.scale * factor, 0.1), 40);
+    const r = this.canvas.getBoundingClientRect();
+    const sx = ((e.clientX - r.left) * this.canvas.width) / r.width;
+    const sy = ((e.clientY - r.top) * this.canvas.height) / r.height;
+    this.ox = sx - x * this.scale;
+    this.oy = sy - y * this.scale;
+    this.draw();
+  }
+
+  show({ image, points, human, skeleton }) {
+    if (image !== undefined) this.image = image;
+    if (points !== undefined) this.points = points ? points.map((p) => p.slice()) : null;
+    if (human !== undefined) this.human = human;
+    if (skeleton !== undefined) this.skeleton = skeleton;
+    this.draw();
+  }
+
+  draw() {
+    const { ctx } = this;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = "#111";
+    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(this.scale, 0, 0, this.scale, this.ox, this.oy);
+    if (this.image) ctx.drawImage(this.image, 0, 0, this.width, this.height);
+    if (this.points && this.skeleton) this.drawSkeleton();
+    if (this.drag?.kind === "box") {
+      ctx.strokeStyle = "#fff";
+      ctx.setLineDash([4 / this.scale, 4 / this.scale]);
+      ctx.lineWidth = 1 / this.scale;
+      ctx.strokeRect(this.drag.x, this.drag.y, this.drag.x2 - this.drag.x, this.drag.y2 - this.drag.y);
+      ctx.setLineDash([]);
+    }
+  }
+
+  drawSkeleton() {
+    const { ctx, points } = this;
+    const lw = 2 / this.scale;
+    for (const [a, b] of this.skeleton.edges) {
+      const p = points[a], q = points[b];
+      if (!p || !q || p[2] === V_NONE || q[2] === V_NONE || !this.visibleIndex(a) || !this.visibleIndex(b)) continue;
+      ctx.strokeStyle = this.partColour(a);
+      ctx.globalAlpha = p[2] === V_HIDDEN || q[2] === V_HIDDEN ? 0.45 : 0.9;
+      ctx.lineWidth = lw;
+      ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(q[0], q[1]); ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    points.forEach((p, i) => {
+      if (p[2] === V_NONE || !this.visibleIndex(i)) return;
+      const r = (this.selected.has(i) ? 5 : 3.5) / this.scale;
+      const conf = p[3] ?? 1;
+      const human = this.human && this.human[i];
+      // Model points are coloured by confidence (red = unsure); human points by their part.
+      ctx.fillStyle = human || !this.confidenceView ? this.partColour(i) : `hsl(${Math.round(conf * 120)}, 85%, 50%)`;
+      ctx.beginPath(); ctx.arc(p[0], p[1], r, 0, Math.PI * 2); ctx.fill();
+      ctx.lineWidth = 1.2 / this.scale;
+      ctx.strokeStyle = this.selected.has(i) ? "#fff" : "#000";
+      if (p[2] === V_HIDDEN) ctx.setLineDash([2 / this.scale, 2 / this.scale]);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    });
+  }
+}
