@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app.annotations import service
-from app.annotations.models import Annotation, Caption
+from app.annotations.models import Annotation, Caption, Character
 from app.annotations.schemas import (
     Accept,
     Accepted,
@@ -26,7 +26,7 @@ from app.annotations.schemas import (
 from app.annotations.skeletons import BUILTIN_SKELETONS, Skeleton
 from app.clips.models import Clip
 from app.core.deps import DB, AnyUser
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Invalid, NotFound
 from app.core.templating import render
 from app.projects.models import Project, SkeletonTemplate
 
@@ -97,6 +97,7 @@ def _workspace_page(request: Request, db: DB, annotation: Annotation) -> Respons
         request,
         "annotations/workspace.html",
         {
+            "clip": db.get_one(Clip, annotation.clip_id),
             "annotation": annotation,
             "payload": payload,
             "project": project,
@@ -163,6 +164,132 @@ async def tags_form(request: Request, db: DB, principal: AnyUser, annotation_id:
         db.refresh(annotation)
     context = {"annotation": annotation, "project": project, "error": error, "saved": error is None}
     return render(request, "annotations/_tags.html", context, status_code=409 if error else 200)
+
+
+def _panel(
+    request: Request, db: DB, annotation: Annotation, template: str, **extra: Any
+) -> Response:
+    payload = service.annotation_payload(db, annotation)
+    clip = db.get_one(Clip, annotation.clip_id)
+    context = {
+        "annotation": annotation,
+        "payload": payload,
+        "project": _project_of(db, annotation),
+        "clip": clip,
+        **extra,
+    }
+    status = 409 if extra.get("conflict") else 200
+    return render(request, template, context, status_code=status)
+
+
+@router.post("/annotations/characters/{character_id}/emotions", response_class=HTMLResponse)
+def emotions_form(
+    request: Request,
+    db: DB,
+    principal: AnyUser,
+    character_id: int,
+    version: Annotated[int, Form()],
+    start: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
+    end: Annotated[list[str], Form()] = [],  # noqa: B006
+    label: Annotated[list[str], Form()] = [],  # noqa: B006
+) -> Response:
+    """Emotion labels over frame ranges for one character; blank rows are ignored."""
+    character = db.get(Character, character_id)
+    if character is None:
+        raise NotFound(f"No character {character_id}.")
+    annotation = service.visible_annotation(db, principal.user, character.annotation_id)
+    spans = [
+        {"start": a, "end": b, "label": c}
+        for a, b, c in zip(start, end, label, strict=False)
+        if a.strip() and b.strip() and c
+    ]
+    try:
+        spans_int = [
+            {"start": int(x["start"]), "end": int(x["end"]), "label": x["label"]} for x in spans
+        ]
+    except ValueError as exc:
+        raise Invalid("Emotion ranges need whole frame numbers.") from exc
+    conflict = None
+    try:
+        service.set_emotions(
+            db,
+            principal.user,
+            character_id,
+            spans_int,
+            version,
+            _project_of(db, annotation).emotion_labels,
+        )
+    except Conflict as exc:
+        conflict = exc.message
+        db.refresh(character)
+    return _panel(
+        request, db, annotation, "annotations/_emotions.html", conflict=conflict, saved=not conflict
+    )
+
+
+@router.post("/annotations/{annotation_id}/quality", response_class=HTMLResponse)
+def quality_form(
+    request: Request,
+    db: DB,
+    principal: AnyUser,
+    annotation_id: int,
+    version: Annotated[int, Form()],
+    keep: Annotated[str, Form()],
+    reasons: Annotated[list[str], Form()] = [],  # noqa: B006
+    other: Annotated[str, Form()] = "",
+    no_speech: Annotated[str | None, Form()] = None,
+) -> Response:
+    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    clip = db.get_one(Clip, annotation.clip_id)
+    conflict = None
+    try:
+        service.set_quality(
+            db,
+            principal.user,
+            annotation_id,
+            keep == "keep",
+            [*reasons, other.strip()],
+            version,
+            no_speech=(no_speech == "on") if clip.has_audio else None,
+        )
+    except Conflict as exc:
+        conflict = exc.message
+        db.refresh(annotation)
+    return _panel(
+        request, db, annotation, "annotations/_quality.html", conflict=conflict, saved=not conflict
+    )
+
+
+@router.post("/annotations/{annotation_id}/speech", response_class=HTMLResponse)
+def speech_form(
+    request: Request,
+    db: DB,
+    principal: AnyUser,
+    annotation_id: int,
+    action: Annotated[str, Form()],
+    start_s: Annotated[float, Form()] = 0.0,
+    end_s: Annotated[float, Form()] = 0.0,
+    transcript: Annotated[str, Form()] = "",
+    segment_id: Annotated[int | None, Form()] = None,
+    version: Annotated[int, Form()] = 1,
+) -> Response:
+    """Add, change or delete one speech segment; the list comes back re-rendered."""
+    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    conflict = None
+    try:
+        if action == "add":
+            service.add_speech(db, principal.user, annotation_id, start_s, end_s, transcript)
+        elif action == "save" and segment_id is not None:
+            service.update_speech(
+                db, principal.user, segment_id, start_s, end_s, transcript, version
+            )
+        elif action == "delete" and segment_id is not None:
+            service.delete_speech(db, principal.user, segment_id, version)
+        else:
+            raise Invalid("Unknown speech action.")
+    except Conflict as exc:
+        conflict = exc.message
+    return _panel(request, db, annotation, "annotations/_speech.html", conflict=conflict)
 
 
 # ----------------------------------------------------------------------------- JSON API

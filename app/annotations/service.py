@@ -885,3 +885,184 @@ def submit(
         {"status": "submitted"},
     )
     return annotation
+
+
+# ---------------------------------------------------------------- emotions, quality, speech
+
+
+def set_emotions(
+    session: Session,
+    user: User,
+    character_id: int,
+    spans: Sequence[dict[str, Any]],
+    version: int,
+    labels: Sequence[str],
+) -> Character:
+    """Replace a character's emotion labels over frame ranges ([start, end) with a label)."""
+    character = session.get(Character, character_id)
+    if character is None:
+        raise NotFound(f"No character {character_id}.")
+    annotation = session.get_one(Annotation, character.annotation_id)
+    check_editable(annotation, user)
+    clip = session.get_one(Clip, annotation.clip_id)
+    clean = []
+    for span in spans:
+        start, end, label = int(span["start"]), int(span["end"]), str(span["label"])
+        if label not in labels:
+            raise Invalid(f"{label!r} is not one of the project's emotion labels.")
+        if not 0 <= start < end <= (clip.frame_count or 0):
+            raise Invalid(f"Emotion range {start}-{end} is outside the clip.")
+        clean.append({"start": start, "end": end, "label": label})
+    _check_version("character", character.version, version, {"emotions": character.emotions})
+    before = list(character.emotions)
+    character.emotions = sorted(clean, key=lambda s: s["start"])
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "character",
+        character.id,
+        character.version,
+        "emotions",
+        user,
+        Source.human,
+        before,
+        character.emotions,
+    )
+    return character
+
+
+def set_quality(
+    session: Session,
+    user: User,
+    annotation_id: int,
+    keep: bool,
+    reasons: Sequence[str],
+    version: int,
+    *,
+    no_speech: bool | None = None,
+) -> Annotation:
+    """The clip's keep/discard decision with reasons (and the explicit 'no speech' answer)."""
+    annotation = get_annotation(session, annotation_id)
+    check_editable(annotation, user)
+    if not keep and not reasons:
+        raise Invalid("Say why the clip should be discarded.")
+    _check_version("annotation", annotation.version, version, {"quality": annotation.quality})
+    before = dict(annotation.quality)
+    quality: dict[str, Any] = {"keep": keep, "reasons": [r for r in reasons if r]}
+    if no_speech is not None:
+        quality["no_speech"] = no_speech
+    annotation.quality = quality
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "annotation",
+        annotation.id,
+        annotation.version,
+        "quality",
+        user,
+        Source.human,
+        before,
+        quality,
+    )
+    return annotation
+
+
+def _speech_bounds(clip: Clip, start_s: float, end_s: float) -> None:
+    duration = clip.duration_s or 0.0
+    if not 0 <= start_s < end_s <= duration + 1e-6:
+        raise Invalid(f"A speech segment must satisfy 0 <= start < end <= {duration:.2f} s.")
+
+
+def add_speech(
+    session: Session,
+    user: User,
+    annotation_id: int,
+    start_s: float,
+    end_s: float,
+    transcript: str = "",
+) -> SpeechSegment:
+    annotation = get_annotation(session, annotation_id)
+    check_editable(annotation, user)
+    _speech_bounds(session.get_one(Clip, annotation.clip_id), start_s, end_s)
+    segment = SpeechSegment(
+        annotation_id=annotation.id,
+        start_s=start_s,
+        end_s=end_s,
+        transcript=transcript,
+        source=Source.human,
+    )
+    session.add(segment)
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "speech_segment",
+        segment.id,
+        1,
+        "create",
+        user,
+        Source.human,
+        None,
+        {"start": start_s, "end": end_s, "transcript": transcript},
+    )
+    return segment
+
+
+def update_speech(
+    session: Session,
+    user: User,
+    segment_id: int,
+    start_s: float,
+    end_s: float,
+    transcript: str,
+    version: int,
+) -> SpeechSegment:
+    segment = session.get(SpeechSegment, segment_id)
+    if segment is None:
+        raise NotFound(f"No speech segment {segment_id}.")
+    annotation = session.get_one(Annotation, segment.annotation_id)
+    check_editable(annotation, user)
+    _speech_bounds(session.get_one(Clip, annotation.clip_id), start_s, end_s)
+    before = {"start": segment.start_s, "end": segment.end_s, "transcript": segment.transcript}
+    _check_version("speech segment", segment.version, version, before)
+    segment.start_s, segment.end_s, segment.transcript = start_s, end_s, transcript
+    session.flush()
+    _record(
+        session,
+        annotation,
+        "speech_segment",
+        segment.id,
+        segment.version,
+        "update",
+        user,
+        Source.human,
+        before,
+        {"start": start_s, "end": end_s, "transcript": transcript},
+    )
+    return segment
+
+
+def delete_speech(session: Session, user: User, segment_id: int, version: int) -> None:
+    segment = session.get(SpeechSegment, segment_id)
+    if segment is None:
+        raise NotFound(f"No speech segment {segment_id}.")
+    annotation = session.get_one(Annotation, segment.annotation_id)
+    check_editable(annotation, user)
+    before = {"start": segment.start_s, "end": segment.end_s, "transcript": segment.transcript}
+    _check_version("speech segment", segment.version, version, before)
+    _record(
+        session,
+        annotation,
+        "speech_segment",
+        segment.id,
+        segment.version,
+        "delete",
+        user,
+        Source.human,
+        before,
+        None,
+    )
+    session.delete(segment)
+    session.flush()

@@ -104,6 +104,17 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
     return Response(cache.read_frame(frame), media_type=cache.info.mime, headers=headers)
 
 
+@router.get("/media/clips/{clip_id}/waveform.json")
+def clip_waveform(db: DB, principal: AnyUser, clip_id: int) -> Response:
+    """Audio peaks (100 per second, 0..1) for the speech editor, computed once and kept."""
+    clip = service.get_visible_clip(db, principal.user, clip_id)
+    return Response(
+        service.waveform_json(clip),
+        media_type="application/json",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
 @router.get("/media/clips/{clip_id}/{name}")
 def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     """Preview video, thumbnail and filmstrip (a fixed list: no other file can be asked for)."""

@@ -338,3 +338,36 @@ def state_counts(session: Session, project_id: int) -> dict[str, int]:
     counts = {s.value: 0 for s in ClipState}
     counts.update({state.value: n for state, n in rows})
     return counts
+
+
+WAVEFORM_BINS_PER_SECOND = 100
+
+
+def waveform_json(clip: Clip) -> bytes:
+    """Peaks of the clip's audio for drawing a waveform; cached beside the clip's media."""
+    cached = clip_media_dir(clip) / "waveform.json"
+    if cached.is_file():
+        return cached.read_bytes()
+    if not clip.has_audio:
+        return b'{"peaks": [], "bins_per_second": 100}'
+    import numpy as np
+
+    from app.media.decode import read_audio
+
+    rate = 16000
+    samples = read_audio(source_path(clip), sample_rate=rate).astype(np.float32) / 32768.0
+    step = rate // WAVEFORM_BINS_PER_SECOND
+    usable = len(samples) // step * step
+    peaks = np.abs(samples[:usable]).reshape(-1, step).max(axis=1) if usable else np.zeros(0)
+    scale = float(peaks.max()) if peaks.size and peaks.max() > 0 else 1.0
+    body = json.dumps(
+        {
+            "peaks": [round(float(p) / scale, 3) for p in peaks],
+            "bins_per_second": WAVEFORM_BINS_PER_SECOND,
+        }
+    ).encode()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_bytes(body)
+    os.replace(tmp, cached)
+    return body

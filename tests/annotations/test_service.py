@@ -168,3 +168,43 @@ def test_shot_boundaries_move_split_and_merge(db: Session) -> None:
     assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 4), (4, 6)]
     with pytest.raises(Invalid):
         service.set_shot_boundaries(db, user, annotation.id, [0, 9], annotation.version)
+
+
+def test_emotions_quality_and_speech_are_validated_and_versioned(db: Session) -> None:
+    clip, user, annotation, _ = _setup(db, frames=6)
+    clip.duration_s = 2.0
+    character = service.annotation_payload(db, annotation)["characters"][0]
+    labels = ["amusement", "neutral"]
+    with pytest.raises(Invalid, match="not one of"):
+        service.set_emotions(
+            db, user, character["id"], [{"start": 0, "end": 3, "label": "joy"}], 1, labels
+        )
+    with pytest.raises(Invalid, match="outside"):
+        service.set_emotions(
+            db, user, character["id"], [{"start": 4, "end": 9, "label": "neutral"}], 1, labels
+        )
+    saved = service.set_emotions(
+        db,
+        user,
+        character["id"],
+        [{"start": 3, "end": 6, "label": "neutral"}, {"start": 0, "end": 3, "label": "amusement"}],
+        1,
+        labels,
+    )
+    assert [s["label"] for s in saved.emotions] == ["amusement", "neutral"]
+    with pytest.raises(Conflict):
+        service.set_emotions(db, user, character["id"], [], 1, labels)
+    with pytest.raises(Invalid, match="why"):
+        service.set_quality(db, user, annotation.id, False, [], annotation.version)
+    service.set_quality(db, user, annotation.id, False, ["static"], annotation.version)
+    assert annotation.quality == {"keep": False, "reasons": ["static"]}
+    segment = service.add_speech(db, user, annotation.id, 0.5, 1.2, "hello")
+    with pytest.raises(Invalid):
+        service.add_speech(db, user, annotation.id, 1.5, 2.5)
+    service.update_speech(db, user, segment.id, 0.4, 1.3, "hello there", segment.version)
+    with pytest.raises(Conflict):
+        service.update_speech(db, user, segment.id, 0.4, 1.3, "stale", 1)
+    service.delete_speech(db, user, segment.id, segment.version)
+    assert service.annotation_payload(db, annotation)["speech"] == []
+    actions = [r.action for r in service.history(db, "speech_segment", segment.id)]
+    assert actions == ["create", "update", "delete"]
