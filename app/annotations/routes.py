@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
@@ -296,11 +297,13 @@ def speech_form(
 
 
 @api.get("/annotations/{annotation_id}")
-def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> dict[str, Any]:
+def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> Response:
+    """The whole annotation for the workspace (serialised directly: it can be large)."""
     annotation = service.visible_annotation(db, principal.user, annotation_id)
-    payload = service.annotation_payload(db, annotation)
+    payload = service.annotation_payload(db, annotation, as_arrays=True)
     payload["skeletons"] = _skeletons(db, _project_of(db, annotation))
-    return payload
+    body = orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, media_type="application/json")
 
 
 @api.put("/tracks/{track_id}/frames/{frame_index}", response_model=list[FrameRead])

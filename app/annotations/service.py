@@ -227,7 +227,9 @@ def frames_of(session: Session, track_id: int) -> list[KeypointFrame]:
     )
 
 
-def annotation_payload(session: Session, annotation: Annotation) -> dict[str, Any]:
+def annotation_payload(
+    session: Session, annotation: Annotation, *, as_arrays: bool = False
+) -> dict[str, Any]:
     """Everything the workspace needs in one JSON document (one query per table)."""
     clip = session.get_one(Clip, annotation.clip_id)
     shots = list(
@@ -254,7 +256,7 @@ def annotation_payload(session: Session, annotation: Annotation) -> dict[str, An
     )
     frames_by_track: dict[int, list[dict[str, Any]]] = {t.id: [] for t in tracks}
     for row in frame_rows:
-        frames_by_track[row.track_id].append(frame_payload(row))
+        frames_by_track[row.track_id].append(frame_payload(row, as_arrays=as_arrays))
     captions = list(session.scalars(select(Caption).where(Caption.annotation_id == annotation.id)))
     speech = list(
         session.scalars(
@@ -342,19 +344,28 @@ def annotation_payload(session: Session, annotation: Annotation) -> dict[str, An
     }
 
 
-def frame_payload(row: KeypointFrame) -> dict[str, Any]:
+def frame_payload(row: KeypointFrame, *, as_arrays: bool = False) -> dict[str, Any]:
+    """One frame for the workspace; ``as_arrays`` keeps numpy arrays for orjson's fast path."""
     pose, human = decode_points(row.points)
+    table = np.column_stack([np.round(pose[:, :2], 2), pose[:, V], np.round(pose[:, CONF], 3)])
+    if as_arrays:
+        return {
+            "id": row.id,
+            "frame": row.frame_index,
+            "version": row.version,
+            "keyframe": row.is_keyframe,
+            "flags": row.flags,
+            "points": np.ascontiguousarray(table),
+            "human": human.astype(np.uint8),
+        }
     return {
         "id": row.id,
         "frame": row.frame_index,
         "version": row.version,
         "keyframe": row.is_keyframe,
         "flags": row.flags,
-        "points": [
-            [round(float(p[X]), 2), round(float(p[Y]), 2), int(p[V]), round(float(p[CONF]), 3)]
-            for p in pose
-        ],
-        "human": [int(h) for h in human],
+        "points": table.tolist(),
+        "human": human.astype(np.uint8).tolist(),
     }
 
 
