@@ -19,6 +19,7 @@ services:
 
 test: $(VENV)/.installed services
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

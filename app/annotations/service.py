@@ -247,9 +247,11 @@ def annotation_payload(
         if chars
         else []
     )
-    frame_rows = (
-        session.scalars(
-            select(KeypointFrame).where(KeypointFrame.track_id.in_([t.id for t in tracks]))
+    frame_rows: list[KeypointFrame] = (
+        list(
+            session.scalars(
+                select(KeypointFrame).where(KeypointFrame.track_id.in_([t.id for t in tracks]))
+            )
         )
         if tracks
         else []
