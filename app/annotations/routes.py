@@ -116,21 +116,24 @@ def caption_form(
     caption_id: int,
     text: Annotated[str, Form()],
     version: Annotated[int, Form()],
+    full: Annotated[str, Form()] = "",
 ) -> Response:
-    """HTMX caption save; a conflict comes back as both versions to choose from."""
+    """HTMX autosave of a caption. The textarea is never swapped while someone types: only
+    its version and status change (out of band); a conflict swaps in both versions."""
     try:
         caption = service.update_caption(db, principal.user, caption_id, text, version)
     except Conflict:
         current = db.get(Caption, caption_id)
         if current is None:
             raise
+        context = {"cap": _cap(current), "mine": text}
+        return render(request, "annotations/_caption_conflict.html", context, status_code=409)
+    if full:
         return render(
-            request,
-            "annotations/_caption_conflict.html",
-            {"cap": _cap(current), "mine": text},
-            status_code=409,
+            request, "annotations/_caption.html", {"cap": _cap(caption), "saved": True, "oob": True}
         )
-    return render(request, "annotations/_caption.html", {"cap": _cap(caption), "saved": True})
+    context = {"cap": _cap(caption), "saved": True, "oob_state": True}
+    return render(request, "annotations/_caption_state.html", context)
 
 
 def _cap(caption: Caption) -> dict[str, Any]:

@@ -76,6 +76,7 @@ export class Stage {
   }
 
   pointerDown(e) {
+    if (document.activeElement instanceof HTMLElement) document.activeElement.blur(); // keys go to the editor
     const [x, y] = this.toImage(e);
     this.canvas.setPointerCapture(e.pointerId);
     if (e.button === 1 || e.altKey) { this.drag = { kind: "pan", sx: e.clientX, sy: e.clientY, ox: this.ox, oy: this.oy }; return; }

@@ -289,7 +289,8 @@ async function start() {
     if (action && actions[action]) actions[action]();
   });
   $("#track-select").addEventListener("change", (e) => { trackId = Number(e.target.value); fillTracks(); show(current); });
-  frameInput.addEventListener("change", () => show(Number(frameInput.value)));
+  // After jumping to a frame, hand the keyboard back to the editor's shortcuts.
+  frameInput.addEventListener("change", () => { show(Number(frameInput.value)); frameInput.blur(); });
   $("#accept-threshold").addEventListener("change", () => show(current));
   document.addEventListener("keydown", (e) => {
     if (e.target.matches("input, textarea, select") || document.querySelector("dialog[open]")) return;
