@@ -77,11 +77,26 @@ def _pose(s: Session, track_id: int, frame: int) -> np.ndarray:
 
 
 def test_annotator_corrects_a_clip_end_to_end(
-    live_server: str, page: Page, unique: str, tmp_path: Path,
-    committed: Callable[[], AbstractContextManager[Session]], cleanup: dict[str, list[int]],
-) -> None:  # fmt: skip
-    sample = make_clip(tmp_path, "ws", seed=11, width=320, fps=12, seconds=2, subsets=["pose"],
-                       kinds=["humanoid"], talking=False, timing="twos", shots=1)  # fmt: skip
+    live_server: str,
+    page: Page,
+    unique: str,
+    tmp_path: Path,
+    committed: Callable[[], AbstractContextManager[Session]],
+    cleanup: dict[str, list[int]],
+) -> None:
+    sample = make_clip(
+        tmp_path,
+        "ws",
+        seed=11,
+        width=320,
+        fps=12,
+        seconds=2,
+        subsets=["pose"],
+        kinds=["humanoid"],
+        talking=False,
+        timing="twos",
+        shots=1,
+    )
     with committed() as s:
         project = create_project(s, name=f"ws-{unique}", subsets=None)
         cleanup["projects"].append(project.id)
@@ -101,8 +116,12 @@ def test_annotator_corrects_a_clip_end_to_end(
         batch = Batch(project_id=project.id, name=f"ws-{unique}")
         s.add(batch)
         s.flush()
-        s.add_all([BatchClip(batch_id=batch.id, clip_id=clip_id),
-                   BatchMember(batch_id=batch.id, user_id=user.id, role="annotator")])  # fmt: skip
+        s.add_all(
+            [
+                BatchClip(batch_id=batch.id, clip_id=clip_id),
+                BatchMember(batch_id=batch.id, user_id=user.id, role="annotator"),
+            ]
+        )
         username = user.username
         held_start, held_end = next((a, b) for a, b in clip.held_runs if b - a >= 2)
 
@@ -112,8 +131,11 @@ def test_annotator_corrects_a_clip_end_to_end(
     page.wait_for_url(re.compile(r"/annotate/\d+$"))
     expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
     with committed() as s:
-        annotation = s.scalar(select(Annotation).where(Annotation.clip_id == clip_id,
-                                                       Annotation.kind == AnnotationKind.human))  # fmt: skip
+        annotation = s.scalar(
+            select(Annotation).where(
+                Annotation.clip_id == clip_id, Annotation.kind == AnnotationKind.human
+            )
+        )
         assert annotation is not None
         track_id = service.annotation_payload(s, annotation)["characters"][0]["tracks"][0]["id"]
         annotation_id = annotation.id
@@ -135,7 +157,8 @@ def test_annotator_corrects_a_clip_end_to_end(
         after = _pose(s, track_id, own)[LEFT_WRIST, :2]
     scale = page.evaluate("window.CelLabelWorkspace.stage.scale") * 1.0
     css = page.evaluate(
-        "(() => { const c = window.CelLabelWorkspace.stage.canvas; return c.getBoundingClientRect().width / c.width; })()"
+        "(() => { const c = window.CelLabelWorkspace.stage.canvas;"
+        " return c.getBoundingClientRect().width / c.width; })()"
     )
     moved = (after - before) * scale * css
     assert np.allclose(moved, [24, 12], atol=2.5), (before, after)
@@ -182,15 +205,23 @@ def test_annotator_corrects_a_clip_end_to_end(
     page.click("label.chip-choice:has(input[name=time_of_day][value=night])")
     expect(page.locator("#tags .saved")).to_be_visible()
     with committed() as s:
-        text = s.scalar(select(Caption.text).where(Caption.annotation_id == annotation_id,
-                                                   Caption.field == "narrative"))  # fmt: skip
+        text = s.scalar(
+            select(Caption.text).where(
+                Caption.annotation_id == annotation_id, Caption.field == "narrative"
+            )
+        )
         tags = s.get_one(Annotation, annotation_id).tags
     assert text == "A girl in a red top waves at the camera." and tags["time_of_day"] == "night"
 
     # A second session saves the same frame first: the UI shows both versions, we keep ours.
     with committed() as s:
-        frame = service.frame_payload(s.scalar(select(KeypointFrame).where(
-            KeypointFrame.track_id == track_id, KeypointFrame.frame_index == own)))  # fmt: skip
+        frame = service.frame_payload(
+            s.scalar(
+                select(KeypointFrame).where(
+                    KeypointFrame.track_id == track_id, KeypointFrame.frame_index == own
+                )
+            )
+        )
         other = s.get_one(User, s.get_one(Annotation, annotation_id).annotator_id)
         theirs = [p[:3] for p in frame["points"]]
         theirs[NOSE] = [5.0, 5.0, 2]
