@@ -92,6 +92,9 @@ def workspace_by_annotation(
 
 
 def _workspace_page(request: Request, db: DB, annotation: Annotation) -> Response:
+    clip = db.get_one(Clip, annotation.clip_id)
+    if not clip.frame_count:
+        raise Invalid("This clip has no decoded frames yet; its pipeline has not finished.")
     payload = service.annotation_payload(db, annotation)
     project = _project_of(db, annotation)
     return render(

@@ -6,12 +6,14 @@ clips are mixed in without telling the annotator.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.batches.models import AssignmentState
 from app.clips.models import ClipState
+from app.core.errors import Invalid
 from app.projects.models import Subset
 
 
@@ -144,3 +146,74 @@ class BatchProgressRead(BaseModel):
     handed_out: int
     overall: ProgressRead
     annotators: list[ProgressRead]
+
+
+def _split(text: str) -> list[str]:
+    return [p for p in re.split(r"[\s,]+", text) if p]
+
+
+class BatchForm(BaseModel):
+    """The batch form as the browser posts it (text fields), turned into a BatchCreate."""
+
+    name: str = ""
+    project_id: int | None = None
+    subset: str = ""
+    tags: str = Field("", description="`key=value` pairs, comma or newline separated")
+    with_flags: str = ""
+    without_flags: str = ""
+    state: str = ""
+    ingested_from: str = ""
+    ingested_to: str = ""
+    external_ids: str = ""
+    clip_ids: str = ""
+    limit: str = ""
+    priority: int = 0
+    due: str = ""
+    lease_minutes: int = 60
+
+    def clip_filter(self) -> ClipFilter:
+        pairs = [p.partition("=") for p in re.split(r"[\n,]+", self.tags) if p.strip()]
+        bad = [k + s + v for k, s, v in pairs if not s or not k.strip() or not v.strip()]
+        if bad:
+            raise Invalid(f"Tags: write key=value, got {', '.join(b.strip() for b in bad)}.")
+        return ClipFilter.model_validate(
+            {
+                "subset": self.subset or None,
+                "tags": {k.strip(): v.strip() for k, _, v in pairs},
+                "with_flags": _split(self.with_flags),
+                "without_flags": _split(self.without_flags),
+                "state": self.state or None,
+                "ingested_from": self.ingested_from or None,
+                "ingested_to": self.ingested_to or None,
+                "external_ids": _split(self.external_ids),
+                "clip_ids": _split(self.clip_ids),
+                "limit": self.limit or None,
+            }
+        )
+
+    def to_create(self) -> BatchCreate:
+        return BatchCreate.model_validate(
+            {
+                "name": self.name.strip(),
+                "project_id": self.project_id,
+                "filter": self.clip_filter(),
+                "priority": self.priority,
+                "due_at": f"{self.due}T23:59:59+00:00" if self.due else None,  # end of day
+                "lease_minutes": self.lease_minutes,
+            }
+        )
+
+
+class FilterPreview(BaseModel):
+    project_id: int
+    filter: ClipFilter = Field(default_factory=ClipFilter)
+
+
+class AssignResultRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    annotators: int
+    reviewers: int
+    overlapped: int
+    gold: int
+    gold_shortfall: int

@@ -179,10 +179,8 @@ def create_batch(session: Session, data: BatchCreate, *, created_by: User | None
     ids = matching_clips(session, project.id, data.filter).subquery()
     # Queue position is the clip id: clips are served in ingest order, gold clips slot in.
     rows = select(literal(batch.id), ids.c.id, ids.c.id)
-    result = session.execute(
-        insert(BatchClip).from_select(["batch_id", "clip_id", "position"], rows)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    session.execute(insert(BatchClip).from_select(["batch_id", "clip_id", "position"], rows))
+    if session.scalar(select(BatchClip.id).where(BatchClip.batch_id == batch.id).limit(1)) is None:
         raise Invalid("No clips match this filter; the batch would be empty.")
     return batch
 
@@ -694,14 +692,16 @@ class QueueEntry:
         return f"/annotate/{self.id}"
 
 
-def queue_entries(session: Session, annotator: User, limit: int = 200) -> list[QueueEntry]:
+def queue_entries(
+    session: Session, annotator: User, *, only_id: int | None = None, limit: int = 200
+) -> list[QueueEntry]:
     """The annotator's own assignments: open and rejected first, then the newest."""
     waiting = case(
         (Assignment.state.in_(OPEN_STATES), 0),
         (Assignment.state == AssignmentState.rejected, 1),
         else_=2,
     )
-    rows = session.execute(
+    query = (
         select(Assignment, Batch.id, Batch.name, Clip.filename)
         .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
         .join(Batch, Batch.id == BatchClip.batch_id)
@@ -713,13 +713,15 @@ def queue_entries(session: Session, annotator: User, limit: int = 200) -> list[Q
         .order_by(waiting, Assignment.id.desc())
         .limit(limit)
     )
+    if only_id is not None:
+        query = query.where(Assignment.id == only_id)
     return [
         QueueEntry(
             id=a.id, clip_id=a.clip_id, batch_id=b_id, batch_name=b_name, filename=fname,
             state=a.state, assigned_at=_utc(a.assigned_at),
             leased_until=_utc(a.leased_until) if a.leased_until else None,
         )
-        for a, b_id, b_name, fname in rows
+        for a, b_id, b_name, fname in session.execute(query)
     ]  # fmt: skip
 
 
@@ -733,6 +735,18 @@ def rejected_waiting(session: Session, annotator: User) -> int:
             )
         )
         or 0
+    )
+
+
+def annotator_projects(session: Session, annotator: User) -> list[Project]:
+    """Projects the annotator works on (their pools), e.g. to show each caption guide."""
+    pools = (
+        select(Batch.project_id)
+        .join(BatchMember, BatchMember.batch_id == Batch.id)
+        .where(BatchMember.user_id == annotator.id, BatchMember.role == ANNOTATOR)
+    )
+    return list(
+        session.scalars(select(Project).where(Project.id.in_(pools)).order_by(Project.name))
     )
 
 

@@ -42,7 +42,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "broker_transport_options": {"visibility_timeout": 3600},
         }
     folder = settings.broker_dir
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         **common,
@@ -51,6 +51,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         },
     }

@@ -25,6 +25,31 @@ class ProjectRead(BaseModel):
     emotion_labels: list[str]
     rejection_reasons: list[str]
     required_levels: dict[str, Any]
+    caption_guide: str
     admin_acceptance: bool
     agreement_threshold: float
+    created_at: datetime
+
+
+class ProjectUpdate(BaseModel):
+    """Settings to change; fields left out stay as they are."""
+
+    description: str | None = None
+    subsets: list[Subset] | None = None
+    tag_vocabulary: dict[str, list[str]] | None = None
+    emotion_labels: list[str] | None = None
+    rejection_reasons: list[str] | None = None
+    required_levels: dict[str, list[str]] | None = None
+    caption_guide: str | None = Field(None, max_length=20_000)
+    agreement_threshold: float | None = Field(None, ge=0, le=1)
+    admin_acceptance: bool | None = None
+
+
+class SkeletonRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int | None
+    name: str
+    definition: dict[str, Any]
     created_at: datetime

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.annotations.skeletons import BUILTIN_SKELETONS, DEFAULT_SIGMA, Skeleton
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects.models import (
     DEFAULT_REJECTION_REASONS,
@@ -12,8 +17,10 @@ from app.projects.models import (
     DEFAULT_TAG_VOCABULARY,
     EMOTIONS,
     Project,
+    SkeletonTemplate,
     Subset,
 )
+from app.projects.schemas import ProjectUpdate
 
 
 def parse_subsets(text: str) -> list[Subset]:
@@ -69,3 +76,219 @@ def get_project_by_name(session: Session, name: str) -> Project:
 
 def list_projects(session: Session) -> list[Project]:
     return list(session.scalars(select(Project).order_by(Project.name)))
+
+
+# --- configuration pages and API ----------------------------------------------------------
+
+# Levels a subset can require, as the review pages name them.
+KNOWN_LEVELS = tuple(
+    sorted({level for levels in DEFAULT_REQUIRED_LEVELS.values() for level in levels} | {"shots"})
+)
+_NAME = re.compile(r"^[\w\-]+$")
+
+
+def _names(values: Sequence[str], what: str) -> list[str]:
+    cleaned = list(dict.fromkeys(v.strip() for v in values if v.strip()))
+    bad = [v for v in cleaned if not _NAME.match(v)]
+    if bad:
+        raise Invalid(f"{what} may use letters, digits, '_' and '-' only: {', '.join(bad)}.")
+    return cleaned
+
+
+def parse_lines(text: str) -> list[str]:
+    """One entry per line (or comma-separated), blanks dropped, order kept, duplicates removed."""
+    return list(dict.fromkeys(p.strip() for p in re.split(r"[\n,]", text) if p.strip()))
+
+
+def parse_mapping(text: str) -> dict[str, list[str]]:
+    """`key: a, b, c` per line -> {key: [a, b, c]} (tag vocabularies, required levels)."""
+    mapping: dict[str, list[str]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, rest = line.partition(":")
+        if not sep or not key.strip():
+            raise Invalid(f"Line {number}: write `name: value, value`, got {line.strip()!r}.")
+        mapping[key.strip()] = parse_lines(rest)
+    return mapping
+
+
+def mapping_text(mapping: Mapping[str, Sequence[str]]) -> str:
+    return "\n".join(f"{key}: {', '.join(values)}" for key, values in mapping.items())
+
+
+def _required_levels(
+    project: Project, given: Mapping[str, Sequence[str]] | None
+) -> dict[str, list[str]]:
+    """Levels per subset of the project: the given ones, else the current, else the defaults."""
+    extra = sorted(set(given or {}) - set(project.subsets))
+    if extra:
+        raise Invalid(f"Levels given for subsets the project lacks: {', '.join(extra)}.")
+    fallback = {} if given is not None else project.required_levels
+    levels: dict[str, list[str]] = {}
+    for subset in project.subsets:
+        if given is not None and subset in given:
+            chosen = list(dict.fromkeys(given[subset]))
+        else:
+            chosen = list(fallback.get(subset, DEFAULT_REQUIRED_LEVELS[subset]))
+        unknown = sorted(set(chosen) - set(KNOWN_LEVELS))
+        if unknown:
+            raise Invalid(
+                f"Unknown levels for {subset}: {', '.join(unknown)}. "
+                f"Choose from {', '.join(KNOWN_LEVELS)}."
+            )
+        if not chosen:
+            raise Invalid(f"Subset {subset} needs at least one required level.")
+        levels[subset] = chosen
+    return levels
+
+
+def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Project:
+    """Change a project's settings; every list is validated and unknown levels are refused."""
+    project = get_project(session, project_id)
+    if data.description is not None:
+        project.description = data.description
+    if data.subsets is not None:
+        if not data.subsets:
+            raise Invalid("A project needs at least one subset.")
+        project.subsets = list(dict.fromkeys(s.value for s in data.subsets))
+    if data.tag_vocabulary is not None:
+        vocab: dict[str, list[str]] = {}
+        for key, values in data.tag_vocabulary.items():
+            if not key.strip():
+                raise Invalid("Tag names must not be empty.")
+            name = _names([key], "Tag names")[0]
+            vocab[name] = _names(values, f"Values of tag {name!r}")
+            if not vocab[name]:
+                raise Invalid(f"Tag {name!r} needs at least one value.")
+        project.tag_vocabulary = vocab
+    if data.emotion_labels is not None:
+        project.emotion_labels = _names(data.emotion_labels, "Emotion labels")
+        if not project.emotion_labels:
+            raise Invalid("Keep at least one emotion label.")
+    if data.rejection_reasons is not None:
+        project.rejection_reasons = _names(data.rejection_reasons, "Rejection reasons")
+        if not project.rejection_reasons:
+            raise Invalid("Keep at least one rejection reason.")
+    if data.required_levels is not None or data.subsets is not None:
+        project.required_levels = _required_levels(project, data.required_levels)
+    if data.caption_guide is not None:
+        project.caption_guide = data.caption_guide.strip()
+    if data.agreement_threshold is not None:
+        project.agreement_threshold = data.agreement_threshold
+    if data.admin_acceptance is not None:
+        project.admin_acceptance = data.admin_acceptance
+    session.flush()
+    return project
+
+
+# --- custom skeletons ---------------------------------------------------------------------
+
+
+def _point_pairs(text: str, what: str) -> list[list[str]]:
+    pairs = []
+    for line in parse_lines(text):
+        parts = [p.strip() for p in line.split("-")]
+        if len(parts) != 2 or not all(parts):
+            raise Invalid(f"{what}: write `a-b` with two point names, got {line!r}.")
+        pairs.append(parts)
+    return pairs
+
+
+def parse_skeleton_form(name: str, points: str, edges: str, symmetric: str) -> dict[str, Any]:
+    """The editor's text fields -> a validated skeleton definition.
+
+    Points are one per line as `name sigma` (sigma optional: the default OKS sigma), edges
+    and symmetric pairs are `a-b` by point name, one per line or comma-separated.
+    """
+    names: list[str] = []
+    sigmas: list[float] = []
+    for line in (ln.strip() for ln in points.splitlines()):
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) > 2:
+            raise Invalid(f"Points: write `name sigma` per line, got {line!r}.")
+        try:
+            sigma = float(fields[1]) if len(fields) == 2 else DEFAULT_SIGMA
+        except ValueError:
+            raise Invalid(f"Points: the sigma of {fields[0]!r} must be a number.") from None
+        names.append(fields[0])
+        sigmas.append(sigma)
+    return validate_skeleton(
+        {
+            "name": name.strip(),
+            "keypoints": names,
+            "sigmas": sigmas,
+            "edges": _point_pairs(edges, "Edges"),
+            "symmetric_pairs": _point_pairs(symmetric, "Symmetric pairs"),
+        }
+    )
+
+
+def validate_skeleton(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A skeleton definition checked by :class:`Skeleton` and normalised to its JSON form."""
+    try:
+        skeleton = Skeleton.from_dict(definition)
+    except (ValueError, TypeError) as exc:
+        raise Invalid(str(exc)) from None
+    if skeleton.name in BUILTIN_SKELETONS:
+        raise Invalid(f"{skeleton.name!r} is a built-in skeleton; choose another name.")
+    if not _NAME.match(skeleton.name):
+        raise Invalid("Skeleton names may use letters, digits, '_' and '-' only.")
+    return skeleton.to_dict()
+
+
+def skeleton_form(definition: Mapping[str, Any]) -> dict[str, str]:
+    """The editor's text fields for a stored definition (the inverse of parse_skeleton_form)."""
+    skeleton = Skeleton.from_dict(definition)
+    names = skeleton.keypoints
+
+    def pairs(items: Sequence[tuple[int, int]]) -> str:
+        return "\n".join(f"{names[a]}-{names[b]}" for a, b in items)
+
+    return {
+        "name": skeleton.name,
+        "points": "\n".join(f"{n} {s:g}" for n, s in zip(names, skeleton.sigmas, strict=True)),
+        "edges": pairs(skeleton.edges),
+        "symmetric": pairs(skeleton.symmetric_pairs),
+    }
+
+
+def list_skeletons(session: Session, project_id: int) -> list[SkeletonTemplate]:
+    """The project's custom skeletons (built-ins live in app.annotations.skeletons)."""
+    return list(
+        session.scalars(
+            select(SkeletonTemplate)
+            .where(SkeletonTemplate.project_id == project_id)
+            .order_by(SkeletonTemplate.name)
+        )
+    )
+
+
+def save_skeleton(
+    session: Session, project_id: int, definition: Mapping[str, Any]
+) -> SkeletonTemplate:
+    """Create a custom skeleton, or replace the project's skeleton of the same name."""
+    project = get_project(session, project_id)
+    clean = validate_skeleton(definition)
+    template = session.scalar(
+        select(SkeletonTemplate).where(
+            SkeletonTemplate.project_id == project.id, SkeletonTemplate.name == clean["name"]
+        )
+    )
+    if template is None:
+        template = SkeletonTemplate(project_id=project.id, name=clean["name"], definition=clean)
+        session.add(template)
+    else:
+        template.definition = clean
+    session.flush()
+    return template
+
+
+def delete_skeleton(session: Session, project_id: int, skeleton_id: int) -> None:
+    template = session.get(SkeletonTemplate, skeleton_id)
+    if template is None or template.project_id != project_id:
+        raise NotFound(f"No custom skeleton {skeleton_id} in project {project_id}.")
+    session.delete(template)
+    session.flush()

@@ -1,0 +1,300 @@
+"""Batch pages (admin), the annotator's queue, and the JSON API for both."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.auth import service as auth_service
+from app.auth.models import Role, User
+from app.batches import service
+from app.batches.schemas import (
+    AssignConfig,
+    AssignmentRead,
+    AssignResultRead,
+    BatchCreate,
+    BatchForm,
+    BatchProgressRead,
+    BatchRead,
+    CountRead,
+    FilterPreview,
+    NamedAssign,
+    QueueItem,
+    Reassign,
+)
+from app.clips.models import ClipState
+from app.core.deps import DB, AdminOnly, AnyUser, Principal, require
+from app.core.errors import DomainError, NotFound
+from app.core.templating import render
+from app.projects import service as project_service
+from app.projects.models import Subset
+
+router = APIRouter()
+api = APIRouter(prefix="/api", tags=["batches"])
+
+Annotator = Annotated[Principal, Depends(require(Role.annotator))]
+
+
+def _user(db: DB, username: str, role: Role) -> User:
+    return service.users_by_name(db, [username], [role])[0]
+
+
+# --- admin pages --------------------------------------------------------------------------
+
+
+@router.get("/batches", response_class=HTMLResponse)
+def batches_page(request: Request, db: DB, principal: AdminOnly) -> Response:
+    return render(
+        request,
+        "batches/list.html",
+        {
+            "batches": service.list_batches(db),
+            "projects": project_service.list_projects(db),
+            "subsets": list(Subset),
+            "states": list(ClipState),
+        },
+    )
+
+
+@router.get("/batches/preview", response_class=HTMLResponse)
+def batches_preview(
+    request: Request, db: DB, principal: AdminOnly, form: Annotated[BatchForm, Query()]
+) -> Response:
+    """Live count of the clips the batch form currently matches (an HTMX fragment)."""
+    context: dict[str, object] = {}
+    if form.project_id is None:
+        context["message"] = "Choose a project to see how many clips match."
+    else:
+        try:
+            context["count"] = service.count_matching(db, form.project_id, form.clip_filter())
+        except (DomainError, ValueError) as exc:
+            context["message"] = getattr(exc, "message", None) or str(exc)
+    return render(request, "batches/_preview.html", context)
+
+
+@router.post("/batches")
+def batches_create(
+    db: DB, principal: AdminOnly, form: Annotated[BatchForm, Form()]
+) -> RedirectResponse:
+    batch = service.create_batch(db, form.to_create(), created_by=principal.user)
+    return RedirectResponse(f"/batches/{batch.id}", status_code=303)
+
+
+def _batch_context(db: DB, batch_id: int) -> dict[str, object]:
+    batch = service.get_batch(db, batch_id)
+    users = [u for u in auth_service.list_users(db) if u.is_active]
+    return {
+        "batch": batch,
+        "project": project_service.get_project(db, batch.project_id),
+        "members": service.list_members(db, batch.id),
+        "annotators": [u for u in users if u.role == Role.annotator],
+        "reviewers": [u for u in users if u.role in (Role.reviewer, Role.admin)],
+        "names": {u.id: u.username for u in users},
+        "assignments": service.list_assignments(db, batch.id),
+        "progress": service.batch_progress(db, batch.id),
+    }
+
+
+@router.get("/batches/{batch_id}", response_class=HTMLResponse)
+def batch_page(
+    request: Request, db: DB, principal: AdminOnly, batch_id: int, notice: str = ""
+) -> Response:
+    context = {**_batch_context(db, batch_id), "notice": notice[:300]}
+    return render(request, "batches/detail.html", context)
+
+
+@router.get("/batches/{batch_id}/progress", response_class=HTMLResponse)
+def batch_progress_fragment(
+    request: Request, db: DB, principal: AdminOnly, batch_id: int
+) -> Response:
+    service.get_batch(db, batch_id)
+    context = {"batch_id": batch_id, "progress": service.batch_progress(db, batch_id)}
+    return render(request, "batches/_progress.html", context)
+
+
+def _back_to_batch(batch_id: int, notice: str) -> RedirectResponse:
+    """Post/redirect/get: the batch page shows what the form did, and reloading is harmless."""
+    return RedirectResponse(f"/batches/{batch_id}?{urlencode({'notice': notice})}", 303)
+
+
+@router.post("/batches/{batch_id}/assign")
+def batch_assign(
+    db: DB,
+    principal: AdminOnly,
+    batch_id: int,
+    config: Annotated[AssignConfig, Form()],
+) -> Response:
+    result = service.assign_batch(db, batch_id, config)
+    notice = (
+        f"Pool: {result.annotators} annotators, {result.reviewers} reviewers. "
+        f"{result.overlapped} clips overlapped, {result.gold} gold clips."
+    )
+    if result.gold_shortfall:
+        notice += (
+            f" {result.gold_shortfall} fewer gold clips than asked: not enough approved truth."
+        )
+    return _back_to_batch(batch_id, notice)
+
+
+@router.post("/batches/{batch_id}/named")
+def batch_named(
+    db: DB,
+    principal: AdminOnly,
+    batch_id: int,
+    data: Annotated[NamedAssign, Form()],
+) -> Response:
+    annotator = _user(db, data.annotator, Role.annotator)
+    handed = service.assign_clips(db, batch_id, annotator, data.count)
+    notice = f"Assigned {len(handed)} clip(s) to {annotator.username}."
+    return _back_to_batch(batch_id, notice)
+
+
+@router.post("/batches/{batch_id}/assignments/{assignment_id}/reassign")
+def batch_reassign(
+    db: DB,
+    principal: AdminOnly,
+    batch_id: int,
+    assignment_id: int,
+    data: Annotated[Reassign, Form()],
+) -> Response:
+    service.get_batch(db, batch_id)
+    moved = service.reassign(db, assignment_id, _user(db, data.annotator, Role.annotator))
+    return _back_to_batch(batch_id, f"Assignment moved (now #{moved.id}).")
+
+
+@router.post("/batches/{batch_id}/assignments/{assignment_id}/unassign")
+def batch_unassign(db: DB, principal: AdminOnly, batch_id: int, assignment_id: int) -> Response:
+    service.get_batch(db, batch_id)
+    service.unassign(db, assignment_id)
+    return _back_to_batch(batch_id, "Assignment released back to the pool.")
+
+
+# --- the annotator's queue ----------------------------------------------------------------
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, db: DB, principal: Annotator, empty: bool = False) -> Response:
+    user = principal.user
+    return render(
+        request,
+        "batches/queue.html",
+        {
+            "entries": service.queue_entries(db, user),
+            "rejected": service.rejected_waiting(db, user),
+            "projects": service.annotator_projects(db, user),
+            "empty": empty,
+        },
+    )
+
+
+@router.post("/queue/next")
+def queue_next(
+    db: DB, principal: Annotator, batch_id: Annotated[int | None, Form()] = None
+) -> Response:
+    assignment = service.next_clip(db, principal.user, batch_id=batch_id)
+    if assignment is None:
+        return RedirectResponse("/queue?empty=true", status_code=303)
+    return RedirectResponse(f"/annotate/{assignment.id}", status_code=303)
+
+
+# --- JSON API -----------------------------------------------------------------------------
+
+
+@api.get("/batches", response_model=list[BatchRead])
+def api_batches(db: DB, principal: AdminOnly, project_id: int | None = None) -> list[BatchRead]:
+    return [BatchRead.model_validate(s.batch) for s in service.list_batches(db, project_id)]
+
+
+@api.post("/batches", response_model=BatchRead, status_code=201)
+def api_batches_create(body: BatchCreate, db: DB, principal: AdminOnly) -> BatchRead:
+    return BatchRead.model_validate(service.create_batch(db, body, created_by=principal.user))
+
+
+@api.post("/batches/preview", response_model=CountRead)
+def api_batches_preview(body: FilterPreview, db: DB, principal: AdminOnly) -> CountRead:
+    return CountRead(matching=service.count_matching(db, body.project_id, body.filter))
+
+
+@api.get("/batches/{batch_id}", response_model=BatchRead)
+def api_batch(batch_id: int, db: DB, principal: AdminOnly) -> BatchRead:
+    return BatchRead.model_validate(service.get_batch(db, batch_id))
+
+
+@api.get("/batches/{batch_id}/progress", response_model=BatchProgressRead)
+def api_batch_progress(batch_id: int, db: DB, principal: AdminOnly) -> BatchProgressRead:
+    progress = service.batch_progress(db, batch_id)
+    return BatchProgressRead.model_validate(progress, from_attributes=True)
+
+
+@api.post("/batches/{batch_id}/assign", response_model=AssignResultRead)
+def api_batch_assign(
+    batch_id: int, body: AssignConfig, db: DB, principal: AdminOnly
+) -> AssignResultRead:
+    return AssignResultRead.model_validate(service.assign_batch(db, batch_id, body))
+
+
+@api.get("/batches/{batch_id}/assignments", response_model=list[AssignmentRead])
+def api_batch_assignments(batch_id: int, db: DB, principal: AdminOnly) -> list[AssignmentRead]:
+    service.get_batch(db, batch_id)
+    return [AssignmentRead.model_validate(a) for a in service.list_assignments(db, batch_id)]
+
+
+@api.post("/batches/{batch_id}/assignments", response_model=list[AssignmentRead], status_code=201)
+def api_batch_named(
+    batch_id: int, body: NamedAssign, db: DB, principal: AdminOnly
+) -> list[AssignmentRead]:
+    annotator = _user(db, body.annotator, Role.annotator)
+    handed = service.assign_clips(db, batch_id, annotator, body.count)
+    return [AssignmentRead.model_validate(a) for a in handed]
+
+
+@api.post("/assignments/{assignment_id}/reassign", response_model=AssignmentRead)
+def api_reassign(
+    assignment_id: int, body: Reassign, db: DB, principal: AdminOnly
+) -> AssignmentRead:
+    moved = service.reassign(db, assignment_id, _user(db, body.annotator, Role.annotator))
+    return AssignmentRead.model_validate(moved)
+
+
+@api.post("/assignments/{assignment_id}/unassign", response_model=AssignmentRead)
+def api_unassign(assignment_id: int, db: DB, principal: AdminOnly) -> AssignmentRead:
+    return AssignmentRead.model_validate(service.unassign(db, assignment_id))
+
+
+def _queue_item(db: DB, principal: Principal, assignment_id: int) -> QueueItem:
+    entries = service.queue_entries(db, principal.user, only_id=assignment_id)
+    if not entries:
+        raise NotFound(f"No assignment {assignment_id}.")
+    return QueueItem.model_validate(entries[0], from_attributes=True)
+
+
+@api.get("/queue", response_model=list[QueueItem])
+def api_queue(db: DB, principal: Annotator) -> list[QueueItem]:
+    return [
+        QueueItem.model_validate(e, from_attributes=True)
+        for e in service.queue_entries(db, principal.user)
+    ]
+
+
+@api.post("/queue/next", response_model=QueueItem)
+def api_queue_next(db: DB, principal: Annotator, batch_id: int | None = None) -> QueueItem:
+    """The caller's next clip (their unfinished one first); 404 when nothing is waiting."""
+    assignment = service.next_clip(db, principal.user, batch_id=batch_id)
+    if assignment is None:
+        raise NotFound("No clips are waiting for you in your batches right now.")
+    return _queue_item(db, principal, assignment.id)
+
+
+@api.get("/queue/assignments/{assignment_id}", response_model=QueueItem)
+def api_queue_assignment(assignment_id: int, db: DB, principal: Annotator) -> QueueItem:
+    """One of the caller's own assignments (others' look absent)."""
+    return _queue_item(db, principal, assignment_id)
+
+
+@api.get("/assignments/{assignment_id}", response_model=AssignmentRead)
+def api_assignment(assignment_id: int, db: DB, principal: AnyUser) -> AssignmentRead:
+    """Any assignment for staff; annotators only their own."""
+    return AssignmentRead.model_validate(service.get_assignment(db, assignment_id, principal.user))
