@@ -18,7 +18,7 @@ from app.auth import service as auth_service
 from app.auth.models import Role
 from app.batches.cli import batches_cli
 from app.clips import service as clip_service
-from app.clips.cli import clips_cli, pipeline_cli, wait_for_pipeline
+from app.clips.cli import clips_cli, pipeline_cli, reconcile_cmd, wait_for_pipeline
 from app.core.cli_output import JsonFlag, console, fail, print_rows
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -37,6 +37,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(clips_cli, name="clips")
 cli.add_typer(pipeline_cli, name="pipeline")
 cli.add_typer(samples_app, name="samples")
+cli.command("reconcile")(reconcile_cmd)
 cli.add_typer(batches_cli, name="batches")
 
 

@@ -11,6 +11,9 @@ celery_app = Celery("cellabel")
 celery_app.conf.update(celery_config(get_settings()))
 celery_app.conf.task_routes = {"cellabel.pipeline.model.*": {"queue": QUEUE_MODEL}}
 celery_app.conf.task_queues = None
+celery_app.conf.beat_schedule = {
+    "reconcile-lost-jobs": {"task": "cellabel.reconcile", "schedule": 300.0},
+}
 celery_app.autodiscover_tasks(["workers", "workers.pipeline"], related_name="tasks", force=True)
 
 ALL_QUEUES = f"{QUEUE_CHEAP},{QUEUE_MODEL}"

@@ -166,3 +166,20 @@ def run_cmd(
                 1 for cid in ids if service.get_clip(session, cid).state == ClipState.failed
             )
             console.print(f"Done: {len(ids) - failed} ready, {failed} failed.")
+
+
+def reconcile_cmd(
+    min_age_s: Annotated[
+        int, typer.Option("--min-age", help="Seconds a job must have waited")
+    ] = 120,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-send pipeline jobs that are queued in the database but gone from the broker."""
+    from datetime import timedelta
+
+    with session_scope() as session:
+        ids = pipeline.reconcile(session, min_age=timedelta(seconds=min_age_s))
+    if as_json:
+        print_json({"resent": ids})
+    else:
+        console.print(f"Re-sent {len(ids)} job(s){': ' + ', '.join(map(str, ids)) if ids else ''}.")

@@ -14,12 +14,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clips.models import Clip, ClipState
+from app.core.config import get_settings
 from app.core.db import session_scope, utcnow
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, enqueue
 from app.pipeline.models import Job, JobState
@@ -73,6 +74,7 @@ def register_step(
 
 def steps() -> list[Step]:
     """Registered steps in pipeline order."""
+    import app.pipeline.model_steps  # (registers the model-draft steps)
     import app.pipeline.steps  # noqa: F401  (registers the built-in steps)
 
     return [_REGISTRY[name] for name in STEP_ORDER if name in _REGISTRY]
@@ -260,3 +262,67 @@ def clip_jobs(session: Session, clip_id: int) -> list[Job]:
         session.scalars(select(Job).where(Job.clip_id == clip_id)),
         key=lambda j: STEP_ORDER.index(j.step),
     )
+
+
+def broker_job_ids() -> set[int] | None:
+    """Job ids of run-step messages waiting in (or held unacknowledged by) the broker.
+
+    None when the broker cannot be read: callers then treat every stale job as lost, which is
+    safe because a duplicate delivery finds its job already claimed and does nothing."""
+    import base64
+    import json as jsonlib
+
+    settings = get_settings()
+    bodies: list[bytes] = []
+    try:
+        if settings.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            for queue in (QUEUE_CHEAP, QUEUE_MODEL):
+                bodies += client.lrange(queue, 0, -1)
+            bodies += [v[0] if isinstance(v, tuple) else v for v in client.hvals("unacked")]
+        else:
+            folder = settings.broker_dir / "queue"
+            bodies += [p.read_bytes() for p in folder.glob("*.msg")]
+    except Exception:
+        log.warning("could not read the broker's queues", exc_info=True)
+        return None
+    found: set[int] = set()
+    for raw in bodies:
+        try:
+            message = jsonlib.loads(raw)
+            if isinstance(message, list):  # redis 'unacked' entries are [message, exchange, key]
+                message = message[0]
+            if message.get("headers", {}).get("task") != RUN_STEP_TASK:
+                continue
+            body = jsonlib.loads(base64.b64decode(message["body"]))
+            found.add(int(body[0][0]))
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+    return found
+
+
+def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) -> list[int]:
+    """Re-send queued jobs that the broker lost (flushed, restarted); returns their ids.
+
+    Only the first queued step of each clip is sent (the runner chains the rest), and only
+    when it has waited longer than ``min_age`` so messages in flight are not doubled."""
+    in_broker = broker_job_ids()
+    cutoff = utcnow() - min_age
+    first_per_clip: dict[int, Job] = {}
+    for job in queued_jobs(session):
+        first_per_clip.setdefault(job.clip_id, job)
+    lost = [
+        job for job in first_per_clip.values()
+        if _aware(job.queued_at) < cutoff and (in_broker is None or job.id not in in_broker)
+    ]  # fmt: skip
+    for job in lost:
+        job.queued_at = utcnow()  # the next sweep waits min_age again before re-sending
+        enqueue(session, RUN_STEP_TASK, job.id, queue=_step(job.step).queue)
+    session.flush()
+    return [job.id for job in lost]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
