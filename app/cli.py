@@ -24,6 +24,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
+from app.core.observability import configure_logging
 from app.projects import service as project_service
 from app.samples.cli import samples_app
 
@@ -225,12 +226,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     import uvicorn
 
     upgrade_database()
+    configure_logging()
     worker = _start_embedded_worker() if get_settings().embedded else None
     console.print(
         f"CelLabel on [bold]http://{host}:{port}[/] ({get_settings().public_view()['mode']} mode)"
     )
     try:
-        uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_config=None)
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)

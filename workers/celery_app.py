@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import setup_logging
 
 from app.core.config import get_settings
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, celery_config
+from app.core.observability import configure_logging
 
 celery_app = Celery("cellabel")
 celery_app.conf.update(celery_config(get_settings()))
@@ -17,3 +21,9 @@ celery_app.conf.beat_schedule = {
 celery_app.autodiscover_tasks(["workers", "workers.pipeline"], related_name="tasks", force=True)
 
 ALL_QUEUES = f"{QUEUE_CHEAP},{QUEUE_MODEL}"
+
+
+@setup_logging.connect
+def _json_logs(**_: Any) -> None:
+    """Workers log JSON lines with the job id, like the web logs with the request id."""
+    configure_logging()

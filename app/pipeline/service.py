@@ -23,6 +23,7 @@ from app.clips.models import Clip, ClipState
 from app.core.config import get_settings
 from app.core.db import session_scope, utcnow
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, enqueue
+from app.core.observability import job_id as job_context
 from app.pipeline.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,16 @@ def run_job(job_id: int, worker: str = "inline") -> JobState | None:
     """
     with session_scope() as session:
         if not claim(session, job_id, worker):
+            log.info("job %s is taken or finished; nothing to do", job_id)
             return None
+    token = job_context.set(str(job_id))
+    try:
+        return _run_claimed(job_id)
+    finally:
+        job_context.reset(token)
+
+
+def _run_claimed(job_id: int) -> JobState:
     started = time.monotonic()
     try:
         with session_scope() as session:
@@ -326,3 +336,18 @@ def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) ->
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def broker_queue_depths() -> dict[str, int]:
+    """Messages waiting per queue (Redis lists, or files of the embedded folder broker)."""
+    settings = get_settings()
+    try:
+        if settings.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            return {q: int(client.llen(q)) for q in (QUEUE_CHEAP, QUEUE_MODEL)}
+        return {"embedded": len(list((settings.broker_dir / "queue").glob("*.msg")))}
+    except Exception:
+        log.warning("could not read the broker's queue depth", exc_info=True)
+        return {}

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import text
 
 from app.core.config import get_settings
-from app.core.deps import DB, Public
+from app.core.deps import DB, AdminOnly, Public
 from app.core.templating import render
 
 router = APIRouter()
@@ -18,6 +18,16 @@ def home(request: Request, principal: Public) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     return render(request, "web/home.html")
+
+
+@router.get("/metrics")
+def metrics(principal: AdminOnly) -> Response:
+    """Prometheus metrics (scrape with an admin's read-only API token as a Bearer token)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from app.core.observability import REGISTRY
+
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz")
