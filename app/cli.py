@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from app.agreement.cli import agreement_cli
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.batches.cli import batches_cli
@@ -25,6 +26,7 @@ from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
 from app.core.observability import configure_logging
+from app.export.cli import register as register_export
 from app.projects import service as project_service
 from app.samples.cli import samples_app
 
@@ -40,6 +42,8 @@ cli.add_typer(pipeline_cli, name="pipeline")
 cli.add_typer(samples_app, name="samples")
 cli.command("reconcile")(reconcile_cmd)
 cli.add_typer(batches_cli, name="batches")
+cli.add_typer(agreement_cli, name="agreement")
+register_export(cli)
 
 
 DEMO_PROJECT = "demo"
@@ -181,12 +185,13 @@ def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+    clips: Annotated[int, typer.Option(help="How many sample clips to draw")] = DEMO_CLIPS,
 ) -> None:
     """Embedded default: database, demo project, accounts, then serve with a worker."""
     settings = get_settings()
     upgrade_database()
     ensure_demo_project()
-    created = ensure_demo_clips()
+    created = ensure_demo_clips(clips)
     accounts = ensure_demo_accounts()
     table = Table(title="Demo accounts (passwords are new on every `cellabel demo`)")
     for col in ("user", "role", "password"):

@@ -14,6 +14,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.agreement.routes import api as agreement_api
+from app.agreement.routes import router as agreement_router
 from app.annotations.routes import api as annotations_api
 from app.annotations.routes import router as annotations_router
 from app.auth.routes import api as auth_api
@@ -23,9 +25,14 @@ from app.batches.routes import router as batches_router
 from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
 from app.core.errors import DomainError
+from app.core.observability import request_context
 from app.core.templating import is_htmx, render
+from app.export.routes import api as export_api
+from app.export.routes import router as export_router
 from app.projects.routes import api as projects_api
 from app.projects.routes import router as projects_router
+from app.review.routes import api as review_api
+from app.review.routes import router as review_router
 from app.web.routes import router as web_router
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +82,9 @@ def create_app() -> FastAPI:
         web_router, auth_router, auth_api, clips_router, clips_api,
         annotations_router, annotations_api,
         projects_router, projects_api, batches_router, batches_api,
+        review_router, review_api,
+        export_router, export_api,
+        agreement_router, agreement_api,
     ):  # fmt: skip
         app.include_router(router)
 
@@ -114,6 +124,8 @@ def create_app() -> FastAPI:
         if exc.status_code == 404 and message == "Not Found":
             message = "There is nothing at this address."
         return _error_response(request, exc.status_code, "http_error", message)
+
+    app.middleware("http")(request_context)
 
     @app.middleware("http")
     async def security_headers(

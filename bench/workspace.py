@@ -82,8 +82,11 @@ def main() -> None:
         frame = i % args.frames
         points[9] = [100.0 + i % 50, 200.0, 2]
         t0 = time.perf_counter()
-        saved = client.put(f"/api/tracks/{track['id']}/frames/{frame}",
-                           json={"points": points, "version": versions[frame]}, headers=headers)
+        saved = client.put(
+            f"/api/tracks/{track['id']}/frames/{frame}",
+            json={"points": points, "version": versions[frame]},
+            headers=headers,
+        )
         save_ms.append((time.perf_counter() - t0) * 1000)
         assert saved.status_code == 200, saved.text
         versions[frame] = saved.json()[0]["version"]
@@ -95,8 +98,8 @@ a clip of {args.frames} frames with one 133-point COCO-WholeBody track, {args.ro
 
 | operation | p50 ms | p95 ms | target |
 |---|---:|---:|---|
-| save one frame (`PUT /api/tracks/{{id}}/frames/{{n}}`) | {save['p50']:.1f} | {save['p95']:.1f} | p95 < 50 ms (issue 13, under load) |
-| load the clip's annotations (`GET /api/annotations/{{id}}`, {args.frames} frames) | {load['p50']:.1f} | {load['p95']:.1f} | — |
+| save one frame (`PUT /api/tracks/{{id}}/frames/{{n}}`) | {save["p50"]:.1f} | {save["p95"]:.1f} | p95 < 50 ms (issue 13, under load) |
+| load the clip's annotations (`GET /api/annotations/{{id}}`, {args.frames} frames) | {load["p50"]:.1f} | {load["p95"]:.1f} | — |
 """
     write_section("Workspace: keypoint save and annotation load", body, "python bench/workspace.py")
     print(body)

@@ -29,6 +29,7 @@ os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -96,3 +97,115 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def media_root() -> Path:
     return Path(os.environ["MEDIA_ROOT"])
+
+
+# --- a real Celery worker (tests/workers, tests/browser) --------------------------------------
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import redis  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from app.clips.models import Clip, ClipState  # noqa: E402
+from app.core.db import session_scope  # noqa: E402
+from app.core.jobs import producer  # noqa: E402
+from app.pipeline.models import Job, JobState  # noqa: E402
+
+WORKER_START_TIMEOUT_S = 60
+SETTLE_TIMEOUT_S = 300
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _ping_worker(name: str) -> bool:
+    replies = producer().control.ping(destination=[name], timeout=1.0)
+    return any(name in reply for reply in replies)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """A `celery worker` subprocess on both queues with the test settings, started once the
+    schema exists (the Redis test database is emptied first). Data it must see has to be
+    committed (``session_scope``), not written through the rolled-back ``db`` fixture."""
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    name = f"cellabel-tests-{uuid.uuid4().hex[:8]}@localhost"
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+             "--pool=solo", "-Q", "cheap,model", "--loglevel=WARNING", "-n", name],
+            cwd=Path(__file__).resolve().parents[1], env=dict(os.environ),
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    worker = Worker(process, log)
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while not _ping_worker(name):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start:\n{worker.tail()}")
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_settled(
+    worker: Worker, clip_ids: Sequence[int], timeout_s: float = SETTLE_TIMEOUT_S
+) -> None:
+    """Poll the job rows until every clip is ready or failed and no job is left to run."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with session_scope() as session:
+            states = set(session.scalars(select(Clip.state).where(Clip.id.in_(clip_ids))))
+            busy = session.scalars(
+                select(Job).where(
+                    Job.clip_id.in_(clip_ids), Job.state.in_((JobState.queued, JobState.running))
+                )
+            ).all()
+            pending = [f"clip {j.clip_id} {j.step} {j.state.value}" for j in busy]
+        if states <= {ClipState.ready, ClipState.failed} and not pending:
+            return
+        if worker.process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(
+                f"--- worker log ---\n{worker.tail()}\nclips did not settle: {pending}"
+            )
+        time.sleep(0.5)
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium driven by Playwright (never `playwright install`)."""
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -36,8 +36,8 @@ def free_port() -> int:
 def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = embedded_env(tmp_path)
     out = subprocess.run(
-        [*CELLABEL, "demo", "--no-serve"], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=300, check=True,
+        [*CELLABEL, "demo", "--no-serve", "--clips", "4"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
     passwords = dict(re.findall(r"│ (\w+)\s+│ \w+\s+│ (\S+)\s+│", out.stdout))
     assert set(passwords) >= {"admin", "reviewer", "annotator1", "annotator2"}, out.stdout
@@ -80,3 +80,24 @@ def test_demo_then_serve_on_sqlite_lets_each_role_sign_in(
             assert done.status_code == 303
             home = browser.get("/")
             assert home.status_code == 200 and marker in home.text, user
+
+
+def test_refusals_on_the_real_server_are_clean_4xx_pages(
+    demo_server: tuple[str, dict[str, str]],
+) -> None:
+    """Error pages render after the request's transaction rolled back (no 500s)."""
+    base, passwords = demo_server
+    with httpx.Client(base_url=base) as browser:
+        page = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        form = {
+            "username": "annotator1",
+            "password": passwords["annotator1"],
+            "csrf_token": token.group(1),
+        }
+        assert browser.post("/login", data=form).status_code == 303
+        forbidden = browser.get("/admin/users")
+        assert forbidden.status_code == 403 and "annotator1" in forbidden.text
+        assert browser.get("/clips/999999/view").status_code == 404
+        assert browser.get("/api/annotations/999999").status_code == 404

@@ -18,7 +18,11 @@ celery_app.conf.task_queues = None
 celery_app.conf.beat_schedule = {
     "reconcile-lost-jobs": {"task": "cellabel.reconcile", "schedule": 300.0},
 }
-celery_app.autodiscover_tasks(["workers", "workers.pipeline"], related_name="tasks", force=True)
+celery_app.autodiscover_tasks(
+    ["workers", "workers.pipeline", "workers.export", "workers.agreement"],
+    related_name="tasks",
+    force=True,
+)
 
 ALL_QUEUES = f"{QUEUE_CHEAP},{QUEUE_MODEL}"
 

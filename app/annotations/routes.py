@@ -129,14 +129,14 @@ def caption_form(
         current = db.get(Caption, caption_id)
         if current is None:
             raise
-        context = {"cap": _cap(current), "mine": text}
-        return render(request, "annotations/_caption_conflict.html", context, status_code=409)
+        conflict: dict[str, Any] = {"cap": _cap(current), "mine": text}
+        return render(request, "annotations/_caption_conflict.html", conflict, status_code=409)
     if full:
         return render(
             request, "annotations/_caption.html", {"cap": _cap(caption), "saved": True, "oob": True}
         )
-    context = {"cap": _cap(caption), "saved": True, "oob_state": True}
-    return render(request, "annotations/_caption_state.html", context)
+    state: dict[str, Any] = {"cap": _cap(caption), "saved": True, "oob_state": True}
+    return render(request, "annotations/_caption_state.html", state)
 
 
 def _cap(caption: Caption) -> dict[str, Any]:

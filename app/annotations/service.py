@@ -18,6 +18,7 @@ from app.annotations.models import (
     Annotation,
     AnnotationKind,
     Caption,
+    CaptionLevel,
     Character,
     CharacterKind,
     KeypointFrame,
@@ -186,9 +187,14 @@ def _copy_children(session: Session, source: Annotation, target: Annotation) -> 
                         for r in rows
                     ],
                 )
-    targets = {0: 0, **shot_ids, **char_ids}
+    # Shot and character ids can coincide: map caption targets per level.
+    targets = {
+        CaptionLevel.clip: {0: 0},
+        CaptionLevel.shot: shot_ids,
+        CaptionLevel.character: char_ids,
+    }
     for cap in session.scalars(select(Caption).where(Caption.annotation_id == source.id)):
-        target_id = targets.get(cap.target_id)
+        target_id = targets[cap.level].get(cap.target_id)
         if target_id is None:
             continue
         session.add(
@@ -583,7 +589,8 @@ def interpolate(
     """Linear interpolation between two human keyframes for the frames strictly between them.
 
     Only points labelled in both keyframes are interpolated; points a person already set on an
-    in-between frame are kept."""
+    in-between frame are kept; frames of a held drawing share one value (cartoons move in
+    steps, not smoothly)."""
     track, _, annotation = _track_context(session, track_id)
     check_editable(annotation, user)
     clip = session.get_one(Clip, annotation.clip_id)
@@ -602,7 +609,9 @@ def interpolate(
     for f in range(start_frame + 1, end_frame):
         row = _frame_row(session, track, f, clip)
         current, human = decode_points(row.points)
-        t = (f - start_frame) / (end_frame - start_frame)
+        # A held drawing stays still: every frame of a run takes the value at its first frame.
+        drawing = max(held_run_of(clip, f)[0], start_frame)
+        t = (drawing - start_frame) / (end_frame - start_frame)
         pose = current.copy()
         fill = both & ~human
         pose[fill, X] = a[fill, X] + t * (b[fill, X] - a[fill, X])
@@ -877,6 +886,11 @@ def submit(
         raise Invalid(
             f"Not ready for review: fill {', '.join(missing)} first.", detail={"missing": missing}
         )
+    # Review's rules (resubmit needs a change or an answer; children follow the clip). Imported
+    # here because the review service builds on this module.
+    from app.review.service import prepare_submit
+
+    prepare_submit(session, user, annotation)
     before = annotation.status.value
     annotation.status = NodeStatus.submitted
     annotation.submitted_at = utcnow()
@@ -897,6 +911,9 @@ def submit(
         {"status": before},
         {"status": "submitted"},
     )
+    from app.agreement.service import on_annotation_submitted
+
+    on_annotation_submitted(session, annotation)
     return annotation
 
 

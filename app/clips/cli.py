@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -183,3 +184,29 @@ def reconcile_cmd(
         print_json({"resent": ids})
     else:
         console.print(f"Re-sent {len(ids)} job(s){': ' + ', '.join(map(str, ids)) if ids else ''}.")
+
+
+@pipeline_cli.command("import-predictions")
+def import_predictions_cmd(
+    file: Annotated[Path, typer.Argument(help="COCO-WholeBody JSON with track_id per annotation")],
+    clip: Annotated[int, typer.Option("--clip", help="Clip the predictions belong to")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import outside keypoint predictions as the clip's model drafts (one track per track_id)."""
+    from app.annotations.drafts import import_coco_wholebody
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"Cannot read {file}: {exc}") from exc
+    try:
+        with session_scope() as session:
+            summary = import_coco_wholebody(session, service.get_clip(session, clip), data)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    if as_json:
+        print_json(summary)
+        return
+    console.print(
+        f"Imported {summary['tracks']} track(s), {summary['frames']} frame(s) into clip {clip}."
+    )

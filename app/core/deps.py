@@ -36,6 +36,9 @@ def _db_session() -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
+        # Detach first: a rollback would expire the caller's User, and the error page that
+        # follows still shows who is signed in.
+        session.expunge_all()
         session.rollback()
         raise
     finally:
@@ -115,12 +118,13 @@ def require(*roles: Role) -> Callable[..., Any]:
     ) -> Principal:
         if principal is None:
             raise Unauthorized("Please sign in.")
+        request.state.principal = principal  # error pages still show who is signed in
+        request.state.user_id = principal.user.id
         if principal.role not in allowed:
             raise Forbidden("Your role does not allow this page or action.")
         if request.method not in SAFE_METHODS and "write" not in principal.scopes:
             raise Forbidden("This API token is read-only.")
         await check_csrf(request, principal)
-        request.state.principal = principal
         return principal
 
     dependency.allowed_roles = allowed  # type: ignore[attr-defined]
@@ -133,6 +137,7 @@ async def public(
     """Dependency for routes anyone may call (login, health, static docs)."""
     await check_csrf(request, principal)
     request.state.principal = principal
+    request.state.user_id = principal.user.id if principal else None
     return principal
 
 

@@ -77,7 +77,6 @@ async def request_context(
         elapsed = time.perf_counter() - started
         route = _route_template(request)
         REQUEST_SECONDS.labels(request.method, route, str(status)).observe(elapsed)
-        principal = getattr(request.state, "principal", None)
         log.info(
             "request",
             extra={
@@ -86,7 +85,7 @@ async def request_context(
                 "path": request.url.path,
                 "status": status,
                 "ms": round(elapsed * 1000, 2),
-                "user": principal.user.id if principal else None,
+                "user": getattr(request.state, "user_id", None),
             },
         )
         request_id.reset(token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, StrEnum, utcnow
@@ -58,6 +58,8 @@ class Project(Base):
     caption_guide: Mapped[str] = mapped_column(Text, default="")
     admin_acceptance: Mapped[bool] = mapped_column(default=False)
     agreement_threshold: Mapped[float] = mapped_column(default=0.75)
+    # 2-of-3 majority settles categorical labels (tags, flags, emotions) without adjudication.
+    majority_vote: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -9,22 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from app.media.preview import PreviewCodec, make_preview
 from tests.media.conftest import FPS, FRAMES
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGE = b"<!doctype html><video id=v muted preload=auto></video><canvas id=c></canvas>"
 # Seek to each frame's middle, draw it, and read the 8 index bits back from the pixels.
 PROBE_JS = """async ([src, mime, fps, frames, blocks]) => {
@@ -100,20 +91,21 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 @pytest.mark.parametrize(("codec", "suffix"), [("h264", "mp4"), ("vp9", "webm")])
 def test_chromium_plays_the_preview_frame_exactly(
-    clips: dict[str, Path], served: tuple[Path, str], codec: PreviewCodec, suffix: str
+    clips: dict[str, Path],
+    served: tuple[Path, str],
+    codec: PreviewCodec,
+    suffix: str,
+    browser: Browser,
 ) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
     root, base = served
     info = make_preview(clips["h264_audio"], root / f"preview.{suffix}", codec=codec)
     frames = [0, 1, 7, 8, 20, 33, FRAMES - 1]
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(base + "page.html")
-            result = page.evaluate(PROBE_JS, [info.path.name, info.mime, FPS, frames, 8])
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.goto(base + "page.html")
+        result = page.evaluate(PROBE_JS, [info.path.name, info.mime, FPS, frames, 8])
+    finally:
+        page.close()
     assert result["can"] == "probably"
     assert (result["width"], result["height"]) == (info.width, info.height)
     assert result["duration"] == pytest.approx(FRAMES / FPS, abs=0.05)

@@ -1,0 +1,197 @@
+"""Agreement pages (admin dashboard, staff adjudication) and the JSON API under /api/agreement."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from app.agreement import adjudication, service
+from app.agreement.schemas import (
+    AdjudicationChoice,
+    AdjudicationRead,
+    GoldRead,
+    QueueRead,
+    RecomputeRead,
+    RollupRead,
+    ScoreRead,
+)
+from app.batches import service as batch_service
+from app.core.deps import DB, AdminOnly, Staff
+from app.core.templating import render
+from app.projects import service as project_service
+
+router = APIRouter()
+api = APIRouter(prefix="/api/agreement", tags=["agreement"])
+
+ProjectId = Annotated[int | None, Query()]
+
+
+# --- dashboard (admin) -------------------------------------------------------------------
+
+
+@router.get("/agreement", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    db: DB,
+    principal: AdminOnly,
+    project_id: ProjectId = None,
+    batch_id: ProjectId = None,
+    metric: str = "keypoints.oks",
+    sort: str = "clip.adjudication_score",
+    desc: bool = False,
+    notice: str = "",
+) -> Response:
+    projects = project_service.list_projects(db)
+    project = next((p for p in projects if p.id == project_id), projects[0] if projects else None)
+    context: dict[str, object] = {"projects": projects, "project": project, "notice": notice[:300]}
+    if project is not None:
+        batches = batch_service.list_batches(db, project.id)
+        if batch_id not in {b.batch.id for b in batches}:
+            batch_id = None
+        filters = service.Filters(project.id, batch_id)
+        chosen = service.spec(metric)
+        context |= {
+            "batches": batches,
+            "batch_id": batch_id,
+            "metric": chosen,
+            "pair_metrics": service.PAIR_METRICS,
+            "means": service.project_means(db, filters),
+            "histograms": [service.histogram(db, filters, m) for m in service.HISTOGRAMS],
+            "bars": service.annotator_bars(db, filters, chosen),
+            "trend": service.trend(db, filters, chosen),
+            "heat": service.joint_heat(db, filters),
+            "gold": service.gold_accuracy(db, filters),
+            "gold_columns": service.GOLD_COLUMNS,
+            "columns": service.TABLE_COLUMNS,
+            "sort": sort
+            if sort in {c.key for c in service.TABLE_COLUMNS}
+            else "clip.adjudication_score",
+            "desc": desc,
+            "rows": service.clip_table(db, filters, sort, desc),
+            "queue": len(service.adjudication_queue(db, project.id)),
+            "query": {"project_id": project.id, "batch_id": batch_id or "", "metric": chosen.key},
+        }
+    return render(request, "agreement/dashboard.html", context)
+
+
+def _csv_lines(rows: Iterator[tuple[object, ...]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+@router.get("/agreement/export.csv")
+def export_csv(
+    db: DB, principal: AdminOnly, project_id: int, batch_id: ProjectId = None
+) -> StreamingResponse:
+    project = project_service.get_project(db, project_id)
+    rows = list(service.export_rows(db, service.Filters(project.id, batch_id)))
+    name = f"agreement-{project.name}.csv".replace('"', "")
+    return StreamingResponse(
+        _csv_lines(iter(rows)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/agreement/projects/{project_id}/majority")
+def majority_vote(
+    db: DB, principal: AdminOnly, project_id: int, enabled: Annotated[bool, Form()] = False
+) -> RedirectResponse:
+    project = service.set_majority_vote(db, project_id, enabled)
+    notice = f"Majority vote is {'on' if enabled else 'off'}; the project's clips are re-scored."
+    query = urlencode({"project_id": project.id, "notice": notice})
+    return RedirectResponse(f"/agreement?{query}", status_code=303)
+
+
+# --- adjudication (reviewers and admins) ---------------------------------------------------
+
+
+@router.get("/agreement/adjudication", response_class=HTMLResponse)
+def adjudication_queue(
+    request: Request, db: DB, principal: Staff, project_id: ProjectId = None, notice: str = ""
+) -> Response:
+    context = {
+        "rows": service.adjudication_queue(db, project_id),
+        "projects": project_service.list_projects(db),
+        "project_id": project_id,
+        "notice": notice[:300],
+    }
+    return render(request, "agreement/queue.html", context)
+
+
+@router.get("/agreement/adjudication/{clip_id}", response_class=HTMLResponse)
+def adjudication_page(
+    request: Request, db: DB, principal: Staff, clip_id: int, frame: int | None = None
+) -> Response:
+    page = adjudication.adjudication_page(db, clip_id, frame)
+    return render(request, "agreement/adjudicate.html", {"page": page})
+
+
+@router.post("/agreement/adjudication/{clip_id}")
+async def adjudicate_form(
+    request: Request, db: DB, principal: Staff, clip_id: int
+) -> RedirectResponse:
+    choice = AdjudicationChoice.from_form(dict(await request.form()))
+    annotation = adjudication.adjudicate(db, principal.user, clip_id, choice)
+    notice = f"Clip {clip_id} adjudicated: annotation {annotation.id} is approved and primary."
+    return RedirectResponse(f"/agreement/adjudication?{urlencode({'notice': notice})}", 303)
+
+
+# --- JSON API ----------------------------------------------------------------------------
+
+
+@api.get("/clips/{clip_id}", response_model=list[ScoreRead])
+def api_clip_scores(db: DB, principal: Staff, clip_id: int) -> list[ScoreRead]:
+    return [ScoreRead.model_validate(s) for s in service.clip_scores(db, clip_id)]
+
+
+@api.post("/clips/{clip_id}/recompute", response_model=RecomputeRead, status_code=202)
+def api_recompute(db: DB, principal: AdminOnly, clip_id: int) -> RecomputeRead:
+    service.request_recompute(db, clip_id)
+    return RecomputeRead(clip_id=clip_id, queued=True)
+
+
+@api.get("/rollups", response_model=list[RollupRead])
+def api_rollups(
+    db: DB, principal: AdminOnly, project_id: int, batch_id: ProjectId = None
+) -> list[RollupRead]:
+    project = project_service.get_project(db, project_id)
+    return [RollupRead.model_validate(r) for r in service.rollups(db, project.id, batch_id)]
+
+
+@api.get("/gold", response_model=list[GoldRead])
+def api_gold(
+    db: DB, principal: AdminOnly, project_id: int, batch_id: ProjectId = None
+) -> list[GoldRead]:
+    project = project_service.get_project(db, project_id)
+    rows = service.gold_accuracy(db, service.Filters(project.id, batch_id))
+    return [GoldRead.model_validate(r) for r in rows]
+
+
+@api.get("/adjudication", response_model=list[QueueRead])
+def api_queue(db: DB, principal: Staff, project_id: ProjectId = None) -> list[QueueRead]:
+    return [QueueRead.model_validate(r) for r in service.adjudication_queue(db, project_id)]
+
+
+@api.post("/adjudication/{clip_id}", response_model=AdjudicationRead, status_code=201)
+def api_adjudicate(
+    db: DB, principal: Staff, clip_id: int, choice: AdjudicationChoice
+) -> AdjudicationRead:
+    annotation = adjudication.adjudicate(db, principal.user, clip_id, choice)
+    return AdjudicationRead(
+        annotation_id=annotation.id,
+        clip_id=annotation.clip_id,
+        status=annotation.status.value,
+        is_primary=annotation.is_primary,
+    )

@@ -1,0 +1,208 @@
+"""One clip's approved annotation as plain data, and helpers every format shares.
+
+The export service fills a :class:`ClipBundle` from the database (rows as dicts, no ORM
+objects) and hands it to each format writer; writers never query anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import numpy as np
+
+from app.annotations.points import decode_points
+from app.annotations.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y, empty_pose
+
+# Built-in skeletons that map onto COCO-WholeBody's 133 points: (first index, point count).
+WHOLEBODY_SLOTS: dict[str, tuple[int, int]] = {
+    "coco_wholebody": (0, 133),
+    "coco17": (0, 17),
+    "face68": (23, 68),
+}
+SUBSETS = ("i2v", "pose", "face_video", "face_audio")
+
+
+def plain(value: Any) -> Any:
+    """Database values as JSON values: enums by value, datetimes as UTC ISO strings."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat()
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, no NaN): equal data gives equal bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False, default=plain)  # fmt: skip
+
+
+class JsonArray:
+    """Writes ``[item,item,...]`` to a text stream one item at a time."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.count = 0
+
+    def open(self) -> None:
+        self.out.write("[")
+
+    def add(self, item: Any) -> None:
+        self.out.write(("," if self.count else "") + dumps(item))
+        self.count += 1
+
+    def close(self) -> None:
+        self.out.write("]")
+
+
+@dataclass
+class FrameData:
+    id: int
+    frame_index: int
+    points: bytes
+    model_points: bytes | None
+    is_keyframe: bool
+    part_valid: int
+    flags: list[str]
+    version: int
+    updated_by: str | None
+
+    def pose(self) -> PoseArray:
+        return decode_points(self.points)[0]
+
+
+@dataclass
+class TrackData:
+    id: int
+    num_points: int
+    source: str
+    status: str
+    version: int
+    updated_by: str | None
+    frames: list[FrameData] = field(default_factory=list)
+
+
+@dataclass
+class CharacterData:
+    id: int
+    name: str
+    kind: str
+    skeleton: str
+    reference_frame: int | None
+    emotions: list[Any]
+    source: str
+    status: str
+    version: int
+    updated_by: str | None
+    tracks: list[TrackData] = field(default_factory=list)
+
+
+@dataclass
+class ClipBundle:
+    """A clip and its exported (primary, approved) annotation with every child node.
+
+    ``clip``, ``annotation`` and the node dicts hold column values made :func:`plain`,
+    including database ids (formats that must be id-free translate them).
+    """
+
+    clip: dict[str, Any]
+    annotation: dict[str, Any]
+    shots: list[dict[str, Any]] = field(default_factory=list)
+    characters: list[CharacterData] = field(default_factory=list)
+    captions: list[dict[str, Any]] = field(default_factory=list)
+    speech: list[dict[str, Any]] = field(default_factory=list)
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    agreement: list[dict[str, Any]] = field(default_factory=list)
+    media: str | None = None  # path of the media copy inside the snapshot, when copied
+
+    @property
+    def key(self) -> str:
+        return clip_key(self.clip)
+
+    def tracks(self) -> Iterator[tuple[int, CharacterData, TrackData]]:
+        """(flat track index, character, track) in export order."""
+        n = 0
+        for character in self.characters:
+            for track in character.tracks:
+                yield n, character, track
+                n += 1
+
+
+@dataclass(frozen=True)
+class SnapshotContext:
+    """What every writer may print about the snapshot (the only timestamp is ``created_at``)."""
+
+    name: str
+    project: dict[str, Any]
+    created_at: str
+    formats: tuple[str, ...]
+    filter: dict[str, Any] = field(default_factory=dict)
+    agreement_summary: tuple[dict[str, Any], ...] = ()
+    user_roles: Mapping[str, str] = field(default_factory=dict)  # username -> role
+
+
+class Writer(Protocol):
+    def add(self, clip: ClipBundle) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def clip_key(clip: Mapping[str, Any]) -> str:
+    """A clip's name in exported paths: its content hash prefix, the same on every instance
+    that holds the same file (and unique within a project, where content hashes are)."""
+    return str(clip["content_hash"])[:16]
+
+
+def media_name(clip: Mapping[str, Any]) -> str:
+    """Where a copy of the clip's file goes inside a snapshot."""
+    return f"media/{clip_key(clip)}{Path(str(clip['filename'])).suffix.lower()}"
+
+
+def to_wholebody(pose: PoseArray, skeleton: str) -> PoseArray | None:
+    """The pose laid out on COCO-WholeBody's 133 points, or None for other skeletons."""
+    slot = WHOLEBODY_SLOTS.get(skeleton)
+    if slot is None or len(pose) != slot[1]:
+        return None
+    if slot == (0, 133):
+        return pose
+    full = empty_pose(COCO_WHOLEBODY.num_keypoints)
+    full[slot[0] : slot[0] + slot[1]] = pose
+    return full
+
+
+def wholebody_frames(clip: ClipBundle) -> list[tuple[int, list[tuple[int, PoseArray]]]]:
+    """Frames that have a COCO-compatible track: (frame, [(track index, 133-point pose)])."""
+    by_frame: dict[int, list[tuple[int, PoseArray]]] = {}
+    for index, character, track in clip.tracks():
+        if character.skeleton not in WHOLEBODY_SLOTS:
+            continue
+        for frame in track.frames:
+            pose = to_wholebody(frame.pose(), character.skeleton)
+            if pose is not None:
+                by_frame.setdefault(frame.frame_index, []).append((index, pose))
+    return sorted(by_frame.items())
+
+
+def r2(value: float) -> float:
+    return round(float(value), 2)
+
+
+def tight_box(pose: PoseArray) -> Box | None:
+    """(x, y, w, h) around the labelled points, None when none is labelled."""
+    pts = pose[pose[:, V] > 0]
+    if not len(pts):
+        return None
+    x0, y0 = float(pts[:, X].min()), float(pts[:, Y].min())
+    return x0, y0, float(pts[:, X].max()) - x0, float(pts[:, Y].max()) - y0
+
+
+def labelled(pose: PoseArray) -> np.ndarray:
+    return np.asarray(pose[:, V] > 0)

@@ -1,0 +1,158 @@
+"""COCO keypoints JSON: COCO-WholeBody (133 points in five arrays) and COCO person (17).
+
+Images are frames, named ``<clip key>/<frame:06d>.jpg`` and carrying ``clip``, ``clip_id``
+and ``frame_index``; one annotation per (track, frame) with ``track_id`` the clip's track
+index. Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled
+points are (0, 0, 0). The document is streamed: images go straight to the file, annotations
+to a temporary file appended after them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, part_boxes
+from app.export.formats.bundle import (
+    ClipBundle,
+    JsonArray,
+    SnapshotContext,
+    dumps,
+    labelled,
+    r2,
+    tight_box,
+    wholebody_frames,
+)
+
+WHOLEBODY_FILE = "coco_wholebody.json"
+PERSON_FILE = "coco_person_keypoints.json"
+# (COCO-WholeBody array, first point, count, validity part, box field)
+WHOLEBODY_PARTS: tuple[tuple[str, int, int, str, str | None], ...] = (
+    ("foot_kpts", 17, 6, "feet", None),
+    ("face_kpts", 23, 68, "face", "face_box"),
+    ("lefthand_kpts", 91, 21, "left_hand", "lefthand_box"),
+    ("righthand_kpts", 112, 21, "right_hand", "righthand_box"),
+)
+VALID_FIELDS = {"feet": "foot_valid", "face": "face_valid",
+                "left_hand": "lefthand_valid", "right_hand": "righthand_valid"}  # fmt: skip
+BODY = slice(0, 17)
+
+
+def triples(pose: PoseArray) -> list[float | int]:
+    """Flat ``[x, y, v, ...]`` with unlabelled points as (0, 0, 0)."""
+    seen = pose[:, V] > 0
+    xy = np.where(seen[:, None], np.round(pose[:, :2].astype(np.float64), 2), 0.0)
+    out: list[float | int] = [0] * (3 * len(pose))
+    out[0::3] = [x if s else 0 for x, s in zip(xy[:, 0].tolist(), seen.tolist(), strict=True)]
+    out[1::3] = [y if s else 0 for y, s in zip(xy[:, 1].tolist(), seen.tolist(), strict=True)]
+    out[2::3] = pose[:, V].astype(np.int64).tolist()
+    return out
+
+
+def category() -> dict[str, Any]:
+    body = COCO_WHOLEBODY.keypoints[BODY]
+    edges = [e for e in COCO_WHOLEBODY.edges if e[0] < 17 and e[1] < 17]
+    return {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(body),
+            "skeleton": [[a + 1, b + 1] for a, b in edges]}  # fmt: skip
+
+
+def annotation(pose: PoseArray, *, whole_body: bool) -> dict[str, Any] | None:
+    """One COCO annotation of a 133-point pose (without ids); None when nothing is labelled."""
+    mask = labelled(pose)
+    if not (mask.any() if whole_body else mask[BODY].any()):
+        return None
+    box = tight_box(pose)
+    assert box is not None
+    ann: dict[str, Any] = {
+        "category_id": 1,
+        "iscrowd": 0,
+        "bbox": [r2(v) for v in box],
+        "area": r2(box[2] * box[3]),
+        "keypoints": triples(pose[BODY]),
+        "num_keypoints": int(mask[BODY].sum()),
+    }
+    if whole_body:
+        boxes = part_boxes(pose, COCO_WHOLEBODY)  # None exactly for the parts not valid
+        for name, start, count, part, box_field in WHOLEBODY_PARTS:
+            ann[name] = triples(pose[start : start + count])
+            ann[VALID_FIELDS[part]] = boxes[part] is not None
+            if box_field:
+                part_box = boxes[part]
+                ann[box_field] = [r2(v) for v in part_box] if part_box else [0, 0, 0, 0]
+    return ann
+
+
+class CocoWriter:
+    def __init__(self, out: Path, ctx: SnapshotContext, *, whole_body: bool) -> None:
+        self.whole_body = whole_body
+        name = WHOLEBODY_FILE if whole_body else PERSON_FILE
+        self.fh = (out / name).open("w", encoding="utf-8")
+        # Annotations wait on disk until the images array is complete.
+        self.pending = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        info = {"description": f"CelLabel snapshot {ctx.name} of project {ctx.project['name']}",
+                "version": ctx.name, "date_created": ctx.created_at}  # fmt: skip
+        self.fh.write(f'{{"info":{dumps(info)},"licenses":[],"categories":{dumps([category()])},')
+        self.fh.write('"images":')
+        self.images = JsonArray(self.fh)
+        self.images.open()
+        self.annotations = JsonArray(self.pending)
+        self.annotations.open()
+
+    def add(self, clip: ClipBundle) -> None:
+        for frame, people in wholebody_frames(clip):
+            image_id = self.images.count + 1
+            self.images.add({
+                "id": image_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
+                "width": clip.clip["width"], "height": clip.clip["height"],
+                "frame_index": frame, "clip": clip.key, "clip_id": clip.clip["id"],
+            })  # fmt: skip
+            for track_index, pose in people:
+                ann = annotation(pose, whole_body=self.whole_body)
+                if ann is not None:
+                    ann.update(
+                        id=self.annotations.count + 1, image_id=image_id, track_id=track_index
+                    )
+                    self.annotations.add(ann)
+
+    def close(self) -> None:
+        self.images.close()
+        self.annotations.close()
+        self.fh.write(',"annotations":')
+        self.pending.seek(0)
+        shutil.copyfileobj(self.pending, self.fh)
+        self.fh.write("}\n")
+        self.pending.close()
+        self.fh.close()
+
+
+def wholebody_writer(out: Path, ctx: SnapshotContext) -> CocoWriter:
+    return CocoWriter(out, ctx, whole_body=True)
+
+
+def person_writer(out: Path, ctx: SnapshotContext) -> CocoWriter:
+    return CocoWriter(out, ctx, whole_body=False)
+
+
+def images_of_clip(coco: dict[str, Any], key: str, clip_id: int | None = None) -> dict[str, Any]:
+    """The part of a COCO document that belongs to one clip (by ``clip`` key or ``clip_id``),
+    in the shape :func:`app.annotations.drafts.import_coco_wholebody` reads."""
+    images = [
+        im for im in coco.get("images", [])
+        if im.get("clip") == key or (clip_id is not None and im.get("clip_id") == clip_id)
+    ]  # fmt: skip
+    ids = {im["id"] for im in images}
+    anns = [a for a in coco.get("annotations", []) if a.get("image_id") in ids]
+    return {"images": images, "annotations": anns, "categories": coco.get("categories", [])}
+
+
+def visibility(ann: dict[str, Any]) -> list[int]:
+    """The 133 v values of a COCO-WholeBody annotation (0 for parts it lacks)."""
+    values: list[int] = [int(v) for v in ann["keypoints"][2::3]]
+    for name, _, count, _, _ in WHOLEBODY_PARTS:
+        part = ann.get(name)
+        values += [int(v) for v in part[2::3]] if part else [0] * count
+    return values

@@ -1,0 +1,75 @@
+"""YOLO pose labels (Ultralytics layout): one ``.txt`` per frame plus ``data.yaml``.
+
+``yolo/labels/<clip>/<frame:06d>.txt`` holds one line per character,
+``0 cx cy w h x1 y1 v1 ... x133 y133 v133``, everything normalised by the frame size and
+clamped to [0, 1]; v is COCO's (0 not labelled, 1 hidden, 2 visible), unlabelled points are
+``0 0 0``. ``data.yaml`` gives ``kpt_shape: [133, 3]`` and ``flip_idx`` from the skeleton's
+symmetric pairs. Frames go in ``yolo/images/<clip>/<frame:06d>.jpg`` (not exported: extract
+them from the clips, e.g. with the ``media`` format).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
+from app.export.formats.bundle import ClipBundle, SnapshotContext, tight_box, wholebody_frames
+
+
+def _f(value: float) -> str:
+    return f"{min(1.0, max(0.0, float(value))):.6f}"
+
+
+def label_line(pose: PoseArray, width: int, height: int) -> str | None:
+    """One YOLO pose line for a 133-point pose; None when nothing is labelled."""
+    box = tight_box(pose)
+    if box is None:
+        return None
+    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
+    x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
+    parts = ["0", _f((x0 + x1) / 2 / width), _f((y0 + y1) / 2 / height),
+             _f(max(0.0, x1 - x0) / width), _f(max(0.0, y1 - y0) / height)]  # fmt: skip
+    for p in pose:
+        if p[V] > 0:
+            parts += [_f(p[X] / width), _f(p[Y] / height), str(int(p[V]))]
+        else:
+            parts += ["0", "0", "0"]
+    return " ".join(parts)
+
+
+def data_yaml(ctx: SnapshotContext) -> str:
+    flip = ", ".join(str(i) for i in COCO_WHOLEBODY.mirror_permutation())
+    return (
+        f"# CelLabel snapshot {ctx.name} of project {ctx.project['name']} ({ctx.created_at})\n"
+        "# Put frame images in images/<clip>/<frame:06d>.jpg beside labels/.\n"
+        "path: .\ntrain: images\nval: images\n"
+        f"kpt_shape: [{COCO_WHOLEBODY.num_keypoints}, 3]\n"
+        f"flip_idx: [{flip}]\n"
+        "names:\n  0: person\n"
+    )
+
+
+class YoloWriter:
+    def __init__(self, out: Path, ctx: SnapshotContext) -> None:
+        self.root = out / "yolo"
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "data.yaml").write_text(data_yaml(ctx), encoding="utf-8")
+
+    def add(self, clip: ClipBundle) -> None:
+        width, height = clip.clip["width"], clip.clip["height"]
+        if not width or not height:
+            return  # a clip without a probed size cannot be normalised
+        for frame, people in wholebody_frames(clip):
+            lines = [label_line(pose, width, height) for _, pose in people]
+            text = "".join(f"{line}\n" for line in lines if line)
+            if text:
+                path = self.root / "labels" / clip.key / f"{frame:06d}.txt"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="ascii")
+
+    def close(self) -> None:
+        pass
+
+
+def yolo_writer(out: Path, ctx: SnapshotContext) -> YoloWriter:
+    return YoloWriter(out, ctx)

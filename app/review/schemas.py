@@ -1,0 +1,138 @@
+"""Request and response bodies of the review API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+NodeType = Literal["annotation", "shot", "character", "track", "caption", "speech_segment"]
+HistoryNodeType = Literal[
+    "annotation", "shot", "character", "track", "caption", "speech_segment", "keypoint_frame"
+]
+
+
+class Transition(BaseModel):
+    version: int = Field(ge=1, description="The node's version the reviewer saw")
+
+
+class Region(BaseModel):
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+    w: float = Field(gt=0)
+    h: float = Field(gt=0)
+
+
+class Pin(BaseModel):
+    frame: int | None = Field(default=None, ge=0)
+    point: int | None = Field(default=None, ge=0)
+    region: Region | None = None
+
+
+class RejectIn(Transition, Pin):
+    reason: str = Field(min_length=1, max_length=40)
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class CommentIn(Pin):
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class ReopenIn(Transition):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReplyIn(BaseModel):
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class ResolveIn(BaseModel):
+    resolved: bool
+
+
+class NodeRefIn(BaseModel):
+    type: NodeType
+    id: int
+
+
+class ApproveChildrenIn(BaseModel):
+    shown: list[NodeRefIn] = Field(description="The children the review panel displayed")
+
+
+class NodeRead(BaseModel):
+    type: str
+    id: int
+    status: str
+    version: int
+    awaiting_acceptance: bool = False
+
+
+class CommentRead(BaseModel):
+    id: int
+    annotation_id: int
+    node_type: str
+    node_id: int
+    frame_index: int | None
+    point_index: int | None
+    region: dict[str, float] | None
+    parent_id: int | None
+    author_id: int
+    reason: str | None
+    body: str
+    resolved: bool
+    created_at: datetime
+
+    model_config = {"from_attributes": True}
+
+
+class ChildrenApprovalRead(BaseModel):
+    approved: list[NodeRefIn]
+    not_shown: list[NodeRefIn]
+    blocked: dict[str, str]
+
+
+class RevisionRead(BaseModel):
+    id: int
+    node_type: str
+    node_id: int
+    frame: int | None
+    version: int
+    action: str
+    source: str
+    user: str | None
+    created_at: datetime
+    before: object
+    after: object
+    comment: str | None
+
+    model_config = {"from_attributes": True}
+
+
+class FieldChange(BaseModel):
+    field: str
+    a: object
+    b: object
+
+
+class DiffRead(BaseModel):
+    node_type: str
+    node_id: int
+    a: int
+    b: int
+    changes: list[FieldChange]
+
+
+class QueueRowRead(BaseModel):
+    annotation_id: int
+    clip_id: int
+    filename: str
+    project: str
+    batch: str | None
+    annotator: str | None
+    submitted_at: datetime | None
+    age_hours: float
+    rejections: int
+    awaiting_acceptance: bool
+
+    model_config = {"from_attributes": True}

@@ -1,0 +1,458 @@
+"""A scripted annotator that corrects clips to their ground truth through the same service
+functions the workspace calls, counting every user-level action it takes.
+
+Policies:
+  scratch - no drafts, no held runs, no interpolation: every point of every frame is placed;
+  drafts  - the model's drafts, corrected frame by frame;
+  full    - drafts + "accept all above threshold" + held-run edits + "copy previous drawing"
+            + interpolation between keyframes, then frame-by-frame fixes for what is left.
+After the edits, every track is read back from the database and compared with the truth, so
+the counted actions provably reach it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.annotations import service
+from app.annotations.models import Annotation, AnnotationKind, Character, CharacterKind, Track
+from app.annotations.points import decode_points
+from app.annotations.skeletons import PoseArray, V, X, Y, get_skeleton
+from app.auth.models import User
+from app.clips.models import Clip
+from app.pipeline.held import drawing_spans
+from app.projects.models import DEFAULT_TAG_VOCABULARY
+
+POLICIES = ("scratch", "drafts", "full")
+ACCEPT_THRESHOLD = 0.7
+SKELETON_OF_KIND = {"humanoid": "coco_wholebody", "animal": "animal"}
+
+
+@dataclass
+class Actions:
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.counts[kind] += n
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class ClipResult:
+    clip: str
+    policy: str
+    frames: int
+    subsets: list[str]
+    kinds: list[str]
+    actions: Actions
+    model_points: int = 0
+    model_points_kept: int = 0
+    max_error_px: float = 0.0
+    wrong_points: int = 0
+    per_kind: Counter[str] = field(default_factory=Counter)
+
+
+def tolerance(clip: Clip) -> float:
+    """A point is right when within max(3 px, 1 % of the frame diagonal) of the truth."""
+    return max(3.0, 0.01 * float(np.hypot(clip.width or 0, clip.height or 0)))
+
+
+def truth_poses(character: dict[str, Any], n: int, width: float, height: float) -> list[np.ndarray]:
+    """The truth per frame; labelled points outside the picture are clamped to its border,
+    which is where a person can put them (the editor keeps points inside the frame)."""
+    poses = []
+    for f in range(n):
+        pose = np.asarray(character["keypoints"][f], dtype=np.float32).copy()
+        pose[:, 0] = np.clip(pose[:, 0], 0, width)
+        pose[:, 1] = np.clip(pose[:, 1], 0, height)
+        poses.append(pose)
+    return poses
+
+
+def wrong(current: PoseArray, truth: np.ndarray, tol: float) -> np.ndarray:
+    """Points that differ from the truth in visibility, or in place where labelled."""
+    off = np.hypot(current[:, X] - truth[:, 0], current[:, Y] - truth[:, 1]) > tol
+    labelled = truth[:, 2] > 0
+    return (current[:, V] != truth[:, 2]) | (labelled & off)
+
+
+def _rigid_fix(current: PoseArray, truth: np.ndarray, idx: np.ndarray, tol: float) -> bool:
+    """True when one drag of the selected points `idx` (a common shift) puts all of them
+    within tolerance of the truth."""
+    if idx.size == 0:
+        return False
+    shift = np.median(truth[idx, :2] - current[idx, :2], axis=0)
+    moved = current[idx, :2] + shift
+    return bool((np.hypot(*(moved - truth[idx, :2]).T) <= tol).all())
+
+
+def fix_cost(
+    current: PoseArray,
+    truth: np.ndarray,
+    tol: float,
+    parts: dict[str, tuple[int, ...]] | None = None,
+) -> tuple[int, int, int]:
+    """(drags and placements, visibility key presses, group moves) to turn `current` into
+    `truth`. A group move (select the points of a part, drag them together) costs 2 actions
+    and replaces the single drags of that part when one common shift fixes it."""
+    labelled = truth[:, 2] > 0
+    present = current[:, V] > 0
+    off = np.hypot(current[:, X] - truth[:, 0], current[:, Y] - truth[:, 1]) > tol
+    misplaced = labelled & present & off
+    placements = int((labelled & ~present).sum())
+    vis = int((~labelled & present).sum())
+    placed_v = np.where(present, current[:, V], 2)
+    vis += int((labelled & (placed_v != truth[:, 2])).sum())
+    groups = 0
+    drags = int(misplaced.sum())
+    if parts and drags > 2:
+        together = labelled & present
+        if _rigid_fix(current, truth, np.flatnonzero(together), tol):
+            return placements + 2, vis, 1
+        drags = 0
+        for idx in parts.values():
+            part = np.asarray(idx)
+            bad = part[misplaced[part]]
+            if bad.size > 2 and _rigid_fix(current, truth, part[together[part]], tol):
+                drags += 2
+                groups += 1
+            else:
+                drags += bad.size
+    return placements + drags, vis, groups
+
+
+def target_points(current: PoseArray, truth: np.ndarray, tol: float) -> list[list[float]]:
+    """The points a person leaves after fixing: truth where wrong, untouched where right."""
+    out = []
+    for c, t in zip(current, truth, strict=True):
+        if t[2] == 0:
+            out.append([float(c[X]), float(c[Y]), 0])
+        elif c[V] == 0 or np.hypot(c[X] - t[0], c[Y] - t[1]) > tol:
+            out.append([float(t[0]), float(t[1]), int(t[2])])
+        else:
+            out.append([float(c[X]), float(c[Y]), int(t[2])])
+    return out
+
+
+class Annotator:
+    """Works one clip through the services as `user` with one policy."""
+
+    def __init__(
+        self, session: Session, user: User, clip: Clip, truth: dict[str, Any], policy: str
+    ):
+        assert policy in POLICIES
+        self.s, self.user, self.clip, self.truth, self.policy = session, user, clip, truth, policy
+        self.n = int(truth["frame_count"])
+        self.tol = tolerance(clip)
+        self.actions = Actions()
+        self.parts: dict[int, dict[str, tuple[int, ...]]] = {}
+        self.result = ClipResult(
+            truth["clip"],
+            policy,
+            self.n,
+            truth["subsets"],
+            [c["kind"] for c in truth["characters"]],
+            self.actions,
+        )
+
+    # ------------------------------------------------------------------ set-up
+
+    def open(self) -> Annotation:
+        if self.policy != "scratch":
+            return service.open_annotation(self.s, self.clip, self.user)
+        annotation = Annotation(
+            clip_id=self.clip.id, kind=AnnotationKind.human, annotator_id=self.user.id
+        )
+        self.s.add(annotation)
+        self.s.flush()
+        return annotation
+
+    def poses(self, track_id: int) -> dict[int, PoseArray]:
+        return {
+            r.frame_index: decode_points(r.points)[0] for r in service.frames_of(self.s, track_id)
+        }
+
+    def match_tracks(self, annotation: Annotation) -> list[tuple[dict[str, Any], int]]:
+        """Pair truth characters with draft tracks (by median distance), add the rest."""
+        drafts = [
+            (c, t)
+            for c, t in self.s.execute(
+                select(Character, Track)
+                .join(Track, Track.character_id == Character.id)
+                .where(Character.annotation_id == annotation.id)
+            ).all()
+        ]
+        used: set[int] = set()
+        pairs = []
+        for character in self.truth["characters"]:
+            skeleton = SKELETON_OF_KIND.get(character["kind"])
+            if character.get("keypoints") is None or skeleton is None:
+                service.add_character(
+                    self.s,
+                    self.user,
+                    annotation.id,
+                    character["name"],
+                    CharacterKind(character["kind"]),
+                    "none",
+                )
+                self.actions.add("add_character")
+                continue
+            truth = truth_poses(character, self.n, self.clip.width or 0, self.clip.height or 0)
+            best, best_d = None, float("inf")
+            for char, track in drafts:
+                if track.id in used or char.skeleton != skeleton:
+                    continue
+                poses = self.poses(track.id)
+                d = []
+                for f, t in enumerate(truth):
+                    p = poses.get(f)
+                    both = None if p is None else (p[:, V] > 0) & (t[:, 2] > 0)
+                    if p is not None and both is not None and both.any():
+                        dist = np.hypot(p[both, X] - t[both, 0], p[both, Y] - t[both, 1])
+                        d.append(float(np.median(dist)))
+                if d and float(np.median(d)) < best_d:
+                    best, best_d = track.id, float(np.median(d))
+            box = max((max(b[2], b[3]) for b in character["boxes"] if b), default=100.0)
+            if best is not None and best_d < 0.15 * box:
+                used.add(best)
+                pairs.append((character, best))
+                continue
+            made = service.add_character(
+                self.s,
+                self.user,
+                annotation.id,
+                character["name"],
+                CharacterKind(character["kind"]),
+                skeleton,
+            )
+            self.actions.add("add_character")
+            track_id = self.s.scalar(select(Track.id).where(Track.character_id == made.id))
+            assert track_id is not None
+            pairs.append((character, track_id))
+        return pairs
+
+    # ------------------------------------------------------------------ editing
+
+    def save(self, track_id: int, frame: int, points: list[list[float]], *, held: bool) -> None:
+        version = (
+            self.s.scalar(
+                select(service.KeypointFrame.version).where(
+                    service.KeypointFrame.track_id == track_id,
+                    service.KeypointFrame.frame_index == frame,
+                )
+            )
+            or 1
+        )
+        service.save_frame(
+            self.s, self.user, track_id, frame, points, version, apply_to_held_run=held
+        )
+
+    def fix_frame(
+        self, track_id: int, frame: int, truth: np.ndarray, *, held: bool, kind: str
+    ) -> None:
+        current = self.poses(track_id).get(frame)
+        if current is None:
+            current = np.zeros((len(truth), 4), dtype=np.float32)
+        parts = self.parts.get(track_id) if self.policy == "full" else None
+        drags, vis, groups = fix_cost(current, truth, self.tol, parts)
+        if drags + vis == 0:
+            return
+        self.actions.add("point_drags", drags - 2 * groups)
+        self.actions.add("group_moves", 2 * groups)
+        self.actions.add("visibility_changes", vis)
+        self.result.per_kind[kind] += drags + vis
+        if held:
+            self.actions.add("held_run_edits")  # the edit is the same; its reach is the run
+        self.save(track_id, frame, target_points(current, truth, self.tol), held=held)
+
+    def frame_by_frame(self, track_id: int, truth: list[np.ndarray], kind: str) -> None:
+        for f in range(self.n):
+            self.fix_frame(track_id, f, truth[f], held=False, kind=kind)
+
+    def full(self, track_id: int, truth: list[np.ndarray], kind: str) -> None:
+        if service.accept_above(self.s, self.user, track_id, ACCEPT_THRESHOLD):
+            self.actions.add("accept_above_threshold")
+        spans = drawing_spans([tuple(r) for r in self.clip.held_runs or []], self.n)
+        i = 0
+        while i < len(spans):
+            start, end = spans[i]
+            poses = self.poses(track_id)
+            if not wrong(
+                poses.get(start, np.zeros((len(truth[start]), 4), np.float32)),
+                truth[start],
+                self.tol,
+            ).any():
+                i += 1
+                continue
+            if i > 0 and self._copy_previous_fixes(track_id, spans[i - 1][0], start, truth):
+                i += 1
+                continue
+            self.fix_frame(track_id, start, truth[start], held=end - start > 1, kind=kind)
+            j = self._interpolation_reach(track_id, spans, i, truth)
+            if j is not None:
+                b = spans[j][0]
+                self.fix_frame(track_id, b, truth[b], held=False, kind=kind)
+                self._keyframe(track_id, start)
+                self._keyframe(track_id, b)
+                service.interpolate(self.s, self.user, track_id, start, b)
+                self.actions.add("interpolations")
+                i = j
+            else:
+                i += 1
+        # Whatever is still off: drawing by drawing (held-run edits), then any single frame
+        # whose held run the detector got wrong.
+        for start, end in spans:
+            self.fix_frame(track_id, start, truth[start], held=end - start > 1, kind=kind)
+        self.frame_by_frame(track_id, truth, kind)
+
+    def _keyframe(self, track_id: int, frame: int) -> None:
+        row = service._frame_row(self.s, self.s.get_one(Track, track_id), frame, self.clip)
+        if not row.is_keyframe:
+            pose, _ = decode_points(row.points)
+            points = [[float(p[X]), float(p[Y]), int(p[V])] for p in pose]
+            service.save_frame(
+                self.s, self.user, track_id, frame, points, row.version, keyframe=True
+            )
+            self.actions.add("keyframe_marks")
+
+    def _copy_previous_fixes(
+        self, track_id: int, prev: int, start: int, truth: list[np.ndarray]
+    ) -> bool:
+        """Use "copy previous drawing" when the previous drawing is right and the same pose."""
+        poses = self.poses(track_id)
+        before = poses.get(prev)
+        if before is None or wrong(before, truth[prev], self.tol).any():
+            return False
+        if wrong(before, truth[start], self.tol).any():
+            return False
+        version = service._frame_row(
+            self.s, self.s.get_one(Track, track_id), start, self.clip
+        ).version
+        service.copy_previous_drawing(self.s, self.user, track_id, start, version)
+        self.actions.add("copy_previous")
+        return True
+
+    def _interpolation_reach(
+        self, track_id: int, spans: list[tuple[int, int]], i: int, truth: list[np.ndarray]
+    ) -> int | None:
+        """The later drawing j where fixing j and interpolating from drawing i saves the most
+        actions: point instances it puts right, minus those it breaks, minus the cost of
+        fixing j and of the three clicks (two keyframes, interpolate). None if nothing pays."""
+        a = spans[i][0]
+        poses = self.poses(track_id)
+        human = {
+            r.frame_index: decode_points(r.points)[1] for r in service.frames_of(self.s, track_id)
+        }
+        empty = np.zeros((len(truth[a]), 4), np.float32)
+        best, best_gain = None, 0.0
+        for j in range(i + 2, min(len(spans), i + 40)):
+            b = spans[j][0]
+            ta, tb = truth[a], truth[b]
+            both = (ta[:, 2] > 0) & (tb[:, 2] > 0)
+            gain = -3.0 - sum(
+                fix_cost(poses.get(b, empty), tb, self.tol, self.parts.get(track_id))[:2]
+            )
+            for f in range(a + 1, b):
+                before = poses.get(f, empty)
+                after = before.copy()
+                fill = both & ~human.get(f, np.zeros(len(ta), bool))
+                held = next((hs for hs, he in self.clip.held_runs or [] if hs <= f < he), f)
+                t = (max(held, a) - a) / (b - a)
+                after[fill, X] = ta[fill, 0] + t * (tb[fill, 0] - ta[fill, 0])
+                after[fill, Y] = ta[fill, 1] + t * (tb[fill, 1] - ta[fill, 1])
+                after[fill, V] = np.where(t < 0.5, ta[fill, 2], tb[fill, 2])
+                was, now = wrong(before, truth[f], self.tol), wrong(after, truth[f], self.tol)
+                gain += float((was & ~now).sum() - (~was & now).sum())
+            if gain > best_gain:
+                best, best_gain = j, gain
+        return best
+
+    # ------------------------------------------------------------------ other levels
+
+    def shots(self, annotation: Annotation) -> None:
+        current = [s["start"] for s in service.annotation_payload(self.s, annotation)["shots"]] or [
+            0
+        ]
+        target = [s for s, _ in self.truth["shots"]]
+        unmatched = set(target)
+        moves = 0
+        for c in current:
+            near = [t for t in unmatched if abs(t - c) <= 3]
+            if near:
+                t = min(near, key=lambda t: abs(t - c))
+                unmatched.discard(t)
+                moves += int(t != c)
+            elif c != 0:
+                moves += 1  # merge away a false cut
+        moves += len(unmatched - {0})
+        self.actions.add("shot_boundary_edits", moves)
+        service.set_shot_boundaries(self.s, self.user, annotation.id, target, annotation.version)
+
+    def tags(self, annotation: Annotation) -> None:
+        wanted = {k: v for k, v in self.truth["tags"].items() if k in DEFAULT_TAG_VOCABULARY}
+        clicks = sum(annotation.tags.get(k) != v for k, v in wanted.items())
+        self.actions.add("tag_clicks", clicks)
+        service.set_tags(
+            self.s, self.user, annotation.id, wanted, annotation.version, DEFAULT_TAG_VOCABULARY
+        )
+
+    # ------------------------------------------------------------------ run and check
+
+    def run(self) -> ClipResult:
+        annotation = self.open()
+        pairs = self.match_tracks(annotation)
+        for character, track_id in pairs:
+            truth = truth_poses(character, self.n, self.clip.width or 0, self.clip.height or 0)
+            self.parts[track_id] = get_skeleton(SKELETON_OF_KIND[character["kind"]]).parts
+            if self.policy != "scratch":
+                self._count_model_points(track_id, truth)
+            if self.policy == "full":
+                self.full(track_id, truth, character["kind"])
+            else:
+                self.frame_by_frame(track_id, truth, character["kind"])
+        self.shots(annotation)
+        self.tags(annotation)
+        self._check(pairs)
+        return self.result
+
+    def _count_model_points(self, track_id: int, truth: list[np.ndarray]) -> None:
+        for f, pose in self.poses(track_id).items():
+            drafted = pose[:, V] > 0
+            self.result.model_points += int(drafted.sum())
+            self.result.model_points_kept += int((drafted & ~wrong(pose, truth[f], self.tol)).sum())
+
+    def _check(self, pairs: list[tuple[dict[str, Any], int]]) -> None:
+        for character, track_id in pairs:
+            poses = self.poses(track_id)
+            for f, t in enumerate(
+                truth_poses(character, self.n, self.clip.width or 0, self.clip.height or 0)
+            ):
+                pose = poses.get(f)
+                if pose is None:
+                    self.result.wrong_points += int((t[:, 2] > 0).sum())
+                    continue
+                bad = wrong(pose, t, self.tol)
+                self.result.wrong_points += int(bad.sum())
+                labelled = t[:, 2] > 0
+                if labelled.any():
+                    err = np.hypot(
+                        pose[labelled, X] - t[labelled, 0], pose[labelled, Y] - t[labelled, 1]
+                    )
+                    self.result.max_error_px = max(self.result.max_error_px, float(err.max()))
+
+
+def annotate(
+    session: Session, user: User, clip: Clip, truth: dict[str, Any], policy: str
+) -> ClipResult:
+    """Correct one clip to its truth with one policy; see the module docstring."""
+    return Annotator(session, user, clip, truth, policy).run()

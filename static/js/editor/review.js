@@ -1,0 +1,380 @@
+// Review mode of the workspace: node statuses with approve (y) / reject (x), pinned comment
+// threads, model-draft / final / difference overlays on the stage, and each node's history with
+// diff and restore. The server enforces every rule; this module only shows and asks.
+import { api } from "./api.js";
+
+const panel = document.getElementById("review-panel");
+const annotationId = Number(panel.dataset.annotation);
+const $ = (sel) => document.querySelector(sel);
+const shown = new Set(); // "type:id" of every node displayed to the reviewer (for approve-children)
+let doc = null;
+let selected = null; // the node the keys act on
+let ws = null;
+
+function say(text, kind = "") {
+  const out = $("#review-status");
+  out.textContent = text;
+  out.dataset.kind = kind;
+}
+
+const key = (node) => `${node.type}:${node.id}`;
+const nodeOf = (type, id) => doc.nodes.find((n) => n.type === type && n.id === id);
+const label = (type, id) => nodeOf(type, id)?.label || `${type.replace("_", " ")} ${id}`;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+async function act(label, promise) {
+  say(`${label}…`);
+  try {
+    const result = await promise;
+    say(`${label}: done`, "ok");
+    return result;
+  } catch (err) {
+    say(err.message, "error");
+    return null;
+  }
+}
+
+// ------------------------------------------------------------------ the document
+
+async function load() {
+  doc = await api("GET", `/api/annotations/${annotationId}/review`);
+  if (selected) selected = nodeOf(selected.type, selected.id) || null;
+  renderNotice();
+  renderActions();
+  renderNodes();
+  renderComments();
+  ws?.stage.draw();
+}
+
+function renderNotice() {
+  const notice = $("#review-notice");
+  const open = doc.comments.filter((c) => c.reason && !c.resolved);
+  const status = doc.annotation.status;
+  let text = "";
+  if (status === "rejected") {
+    text = `A reviewer sent this clip back: ${open.length} rejection(s) are open. `;
+    text += doc.unanswered.length
+      ? `${doc.unanswered.length} still need a change to the rejected item or your reply before you can resubmit.`
+      : "Each has a change or a reply: you can resubmit.";
+  } else if (doc.annotation.awaiting_acceptance) {
+    text = "A reviewer approved this clip; it awaits an admin's acceptance.";
+  } else if (status === "approved") {
+    text = "This clip is approved.";
+  }
+  notice.textContent = text;
+  notice.hidden = !text;
+  notice.className = status === "rejected" ? "error-box" : "notice";
+}
+
+function renderActions() {
+  const box = $("#review-actions");
+  box.replaceChildren();
+  $("#review-keys").hidden = !doc.can_review;
+  if (doc.can_accept) {
+    box.append(el("button", { type: "button", class: "primary", "data-testid": "accept-clip", onclick: acceptClip }, "Accept the clip"));
+  }
+}
+
+function renderNodes() {
+  const list = $("#review-nodes");
+  list.replaceChildren();
+  for (const node of doc.nodes) {
+    const depth = node.parent ? (node.parent.type === "annotation" ? 1 : 2) : 0;
+    const isSelected = selected && key(selected) === key(node);
+    const row = el("li", {
+      "data-node": key(node), "data-testid": `node-${node.type}-${node.id}`, "data-status": node.status,
+      "aria-current": isSelected ? "true" : null,
+    });
+    const name = el("button", { type: "button", class: "link", onclick: () => select(node) },
+      `${"  ".repeat(depth)}${isSelected ? "▶ " : ""}${node.label}`);
+    row.append(name, " ", el("span", { class: `state state-${node.status}`, "data-testid": "node-status" }, node.status), " ");
+    if (doc.can_review && node.status === "submitted") {
+      row.append(
+        el("button", { type: "button", "data-testid": "approve", onclick: () => approve(node) }, "Approve"),
+        el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"),
+      );
+      if (["annotation", "character"].includes(node.type)) {
+        row.append(el("button", { type: "button", "data-testid": "approve-children", onclick: () => approveChildren(node) }, "Approve shown children"));
+      }
+    } else if (doc.can_accept) {
+      row.append(el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"));
+    }
+    if (doc.can_reopen && node.status !== "draft") {
+      row.append(el("button", { type: "button", "data-testid": "reopen", onclick: () => reopen(node) }, "Reopen"));
+    }
+    row.append(el("button", { type: "button", "data-testid": "history", onclick: () => openHistory(node) }, "History"));
+    list.append(row);
+  }
+}
+
+function pinText(c) {
+  const bits = [label(c.node_type, c.node_id)];
+  if (c.frame !== null) bits.push(`frame ${c.frame}`);
+  if (c.point !== null) bits.push(`point ${c.point}`);
+  if (c.region) bits.push(`region ${Math.round(c.region.w)}×${Math.round(c.region.h)}`);
+  return bits.join(" · ");
+}
+
+function renderComments() {
+  const list = $("#review-comments");
+  list.replaceChildren();
+  if (!doc.comments.length) list.append(el("li", { class: "muted" }, "No comments."));
+  for (const c of doc.comments) {
+    const needs = doc.unanswered.includes(c.id);
+    const item = el("li", { "data-comment": c.id, "data-testid": `comment-${c.id}`, "data-resolved": String(c.resolved) });
+    item.append(
+      el("button", { type: "button", class: "link", "data-testid": "goto-pin", onclick: () => goToPin(c) }, pinText(c)),
+      " ",
+      c.reason ? el("span", { class: "state state-rejected" }, c.reason) : null,
+      c.resolved ? el("span", { class: "muted" }, " resolved") : null,
+      needs ? el("strong", { "data-testid": "needs-answer" }, " needs your change or reply") : null,
+      el("p", {}, `${c.body} — ${c.author}`),
+    );
+    const replies = el("ul", {});
+    for (const r of c.replies) replies.append(el("li", { "data-testid": "reply" }, `${r.body} — ${r.author}`));
+    item.append(replies);
+    const text = el("input", { type: "text", placeholder: "Reply…", "aria-label": "Reply", "data-testid": "reply-text" });
+    item.append(el("div", { class: "button-row" }, text,
+      el("button", { type: "button", "data-testid": "reply-send", onclick: () => replyTo(c, text.value) }, "Reply"),
+      doc.can_reopen || doc.can_review || doc.can_accept
+        ? el("button", { type: "button", "data-testid": "resolve", onclick: () => resolveThread(c, !c.resolved) }, c.resolved ? "Reopen thread" : "Resolve")
+        : null,
+    ));
+    list.append(item);
+  }
+}
+
+// ------------------------------------------------------------------ showing nodes on the stage
+
+function trackSelect() { return document.getElementById("track-select"); }
+
+async function showTrack(trackId, frame) {
+  const select = trackSelect();
+  if (select && Number(select.value) !== trackId) {
+    select.value = String(trackId);
+    select.dispatchEvent(new Event("change"));
+  }
+  if (frame !== undefined && frame !== null) await ws.show(frame);
+}
+
+async function select(node) {
+  selected = node;
+  shown.add(key(node));
+  if (node.type === "track") await showTrack(node.id);
+  else if (node.type === "shot" && node.frame !== null) await ws.show(node.frame);
+  else if (node.type === "caption") document.getElementById(`caption-${node.id}`)?.scrollIntoView({ block: "nearest" });
+  else if (node.type === "speech_segment") document.getElementById("speech-panel")?.scrollIntoView({ block: "nearest" });
+  renderNodes();
+  say(`selected ${node.label}`);
+}
+
+async function goToPin(c) {
+  const node = nodeOf(c.node_type, c.node_id);
+  if (node) await select(node);
+  if (c.node_type === "track") await showTrack(c.node_id, c.frame);
+  else if (c.frame !== null) await ws.show(c.frame);
+  if (c.point !== null) { ws.stage.selected = new Set([c.point]); ws.stage.draw(); }
+}
+
+// ------------------------------------------------------------------ transitions
+
+async function approve(node) {
+  if (await act(`approve ${node.label}`, api("POST", `/api/review/${node.type}/${node.id}/approve`, { version: node.version }))) await load();
+}
+
+async function approveChildren(node) {
+  const children = [...shown].map((k) => k.split(":")).map(([type, id]) => ({ type, id: Number(id) }))
+    .filter((ref) => { const n = nodeOf(ref.type, ref.id); return n && n.parent && key(n.parent) === key(node); });
+  const result = await act("approve shown children", api("POST", `/api/review/${node.type}/${node.id}/approve-children`, { shown: children }));
+  if (!result) return;
+  await load();
+  const blocked = Object.keys(result.blocked).length;
+  say(`approved ${result.approved.length}; not shown yet: ${result.not_shown.length}${blocked ? `; blocked: ${blocked}` : ""}`, "ok");
+}
+
+function openReject(node) {
+  const dialog = $("#reject-dialog");
+  const form = $("#reject-form");
+  form.reset();
+  dialog.querySelector(".target").textContent = node.label;
+  dialog.querySelector(".frame").textContent = String(ws.current);
+  form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
+  form.point.value = node.type === "track" && ws.stage.selected.size === 1 ? [...ws.stage.selected][0] : "";
+  form.point.disabled = node.type !== "track";
+  const error = form.querySelector(".error-box");
+  error.hidden = true;
+  form.onsubmit = async (e) => {
+    if (e.submitter?.value !== "reject") return;
+    e.preventDefault();
+    const body = {
+      version: node.version, reason: form.reason.value, body: form.body.value,
+      frame: form.pin_frame.checked ? ws.current : null,
+      point: form.point.value === "" || form.point.disabled ? null : Number(form.point.value),
+    };
+    try {
+      await api("POST", `/api/review/${node.type}/${node.id}/reject`, body);
+      dialog.close();
+      say(`rejected ${node.label}: the clip went back to its annotator`, "ok");
+      await load();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  };
+  dialog.showModal();
+  form.body.focus();
+}
+
+async function reopen(node) {
+  const reason = window.prompt(`Why reopen ${node.label}?`);
+  if (!reason) return;
+  if (await act(`reopen ${node.label}`, api("POST", `/api/review/${node.type}/${node.id}/reopen`, { version: node.version, reason }))) location.reload();
+}
+
+async function acceptClip() {
+  if (await act("accept the clip", api("POST", `/api/review/annotations/${annotationId}/accept`, { version: doc.annotation.version }))) await load();
+}
+
+async function replyTo(c, body) {
+  if (!body.trim()) { say("Write a reply first.", "error"); return; }
+  if (await act("reply", api("POST", `/api/review/comments/${c.id}/replies`, { body }))) await load();
+}
+
+async function resolveThread(c, resolved) {
+  if (await act(resolved ? "resolve" : "reopen thread", api("POST", `/api/review/comments/${c.id}/resolve`, { resolved }))) await load();
+}
+
+// ------------------------------------------------------------------ history, diff, restore
+
+function fmt(value) { return value === undefined || value === null ? "—" : JSON.stringify(value); }
+
+async function openHistory(node) {
+  const dialog = $("#history-dialog");
+  dialog.querySelector(".target").textContent = node.label;
+  const rows = await act("history", api("GET", `/api/review/history/${node.type}/${node.id}`));
+  if (!rows) return;
+  const body = dialog.querySelector("tbody");
+  const diffOut = dialog.querySelector(".diff");
+  diffOut.textContent = "";
+  body.replaceChildren();
+  const pick = { a: null, b: null };
+  const compare = async () => {
+    if (!pick.a || !pick.b) return;
+    const result = await act("diff", api("GET", `/api/review/revisions/${pick.a}/diff/${pick.b}`));
+    if (!result) { diffOut.textContent = ""; return; }
+    diffOut.textContent = result.changes.length
+      ? result.changes.map((c) => `${/^\d+$/.test(c.field) ? `point ${c.field}` : c.field}: ${fmt(c.a)} → ${fmt(c.b)}`).join("\n")
+      : "No difference.";
+  };
+  for (const r of rows) {
+    const radio = (side) => el("input", { type: "radio", name: `history-${side}`, value: r.id, "aria-label": `${side.toUpperCase()}: revision ${r.id}`,
+      onchange: () => { pick[side] = r.id; compare(); } });
+    const restorable = doc.can_edit && r.action !== "status" && r.after;
+    body.append(el("tr", { "data-revision": r.id, "data-action": r.action, "data-testid": `revision-${r.action}` },
+      el("td", {}, radio("a")), el("td", {}, radio("b")), el("td", {}, String(r.id)),
+      el("td", {}, new Date(r.created_at).toLocaleString()), el("td", {}, r.user || r.source),
+      el("td", {}, r.action === "status" ? `${r.before?.status || ""} → ${r.after?.status || ""}` : r.action),
+      el("td", {}, r.frame === null ? "" : String(r.frame)), el("td", {}, r.comment || ""),
+      el("td", {}, restorable ? el("button", { type: "button", "data-testid": "restore", onclick: () => restore(node, r) }, "Restore") : null),
+    ));
+  }
+  if (!dialog.open) dialog.showModal();
+}
+
+function currentVersion(node, revision) {
+  if (revision.node_type === "keypoint_frame") return ws.model.frame(node.id, revision.frame).version;
+  if (revision.node_type === "annotation") return ws.model.payload.annotation.version;
+  const fresh = nodeOf(revision.node_type, revision.node_id);
+  return fresh ? fresh.version : 1;
+}
+
+async function restore(node, revision) {
+  const done = await act(`restore revision ${revision.id}`,
+    api("POST", `/api/review/revisions/${revision.id}/restore`, { version: currentVersion(node, revision) }));
+  if (done) {
+    sessionStorage.setItem("cellabel-restored", `restored revision ${revision.id}`);
+    location.reload(); // the editor reloads every version it holds
+  }
+}
+
+// ------------------------------------------------------------------ the stage overlay
+
+function overlay() {
+  const stage = ws.stage;
+  const tid = Number(trackSelect()?.value);
+  const draft = doc?.model?.[tid]?.[ws.current];
+  const final = tid ? ws.model.frame(tid, ws.current)?.points : null;
+  const { ctx } = stage;
+  const r = 3 / stage.scale;
+  if (draft && $("#show-model").checked) {
+    ctx.fillStyle = "rgba(220, 220, 220, 0.9)";
+    for (const p of draft) if (p[2] > 0) { ctx.beginPath(); ctx.arc(p[0], p[1], r, 0, Math.PI * 2); ctx.fill(); }
+  }
+  if (draft && final && $("#show-diff").checked) {
+    ctx.strokeStyle = "#ff4da6";
+    ctx.lineWidth = 1.5 / stage.scale;
+    draft.forEach((p, i) => {
+      const q = final[i];
+      if (!q || (Math.hypot(p[0] - q[0], p[1] - q[1]) < 0.5 && p[2] === q[2])) return;
+      ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(q[0], q[1]); ctx.stroke();
+    });
+  }
+  for (const c of doc?.comments || []) {
+    if (c.resolved || c.frame !== ws.current) continue;
+    ctx.strokeStyle = "#ff3b30";
+    ctx.lineWidth = 2 / stage.scale;
+    if (c.region) ctx.strokeRect(c.region.x, c.region.y, c.region.w, c.region.h);
+    const p = c.point !== null && c.node_type === "track" && c.node_id === tid && final ? final[c.point] : null;
+    if (p) { ctx.beginPath(); ctx.arc(p[0], p[1], 9 / stage.scale, 0, Math.PI * 2); ctx.stroke(); }
+  }
+}
+
+function hookStage() {
+  const stage = ws.stage;
+  const draw = stage.draw.bind(stage);
+  const drawSkeleton = stage.drawSkeleton.bind(stage);
+  stage.drawSkeleton = () => { if ($("#show-final").checked) drawSkeleton(); };
+  stage.draw = () => { draw(); if (doc) overlay(); };
+  for (const id of ["#show-model", "#show-final", "#show-diff"]) $(id).addEventListener("change", () => stage.draw());
+}
+
+// ------------------------------------------------------------------ keys and start
+
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.target.matches("input, textarea, select") || document.querySelector("dialog[open]")) return;
+  if (!doc?.can_review || !selected) return;
+  if (e.key === "y") { e.preventDefault(); approve(selected); }
+  else if (e.key === "x") { e.preventDefault(); openReject(selected); }
+}
+
+function waitForWorkspace() {
+  return new Promise((resolve) => {
+    const poll = () => (window.CelLabelWorkspace ? resolve(window.CelLabelWorkspace) : setTimeout(poll, 30));
+    poll();
+  });
+}
+
+async function start() {
+  ws = await waitForWorkspace();
+  hookStage();
+  document.addEventListener("keydown", onKey);
+  const markTrack = () => { if (trackSelect()?.value) shown.add(`track:${Number(trackSelect().value)}`); };
+  markTrack(); // the track the stage opened with is on screen too
+  trackSelect()?.addEventListener("change", markTrack);
+  await load();
+  const restored = sessionStorage.getItem("cellabel-restored");
+  if (restored) { sessionStorage.removeItem("cellabel-restored"); say(restored, "ok"); }
+  panel.dataset.ready = "true";
+}
+
+start().catch((err) => say(`The review panel could not load: ${err.message}`, "error"));

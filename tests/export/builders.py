@@ -1,0 +1,95 @@
+"""Approved annotations with every kind of node, for the export tests."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.annotations import service as annotation_service
+from app.annotations.models import (
+    Annotation,
+    Character,
+    KeypointFrame,
+    NodeStatus,
+    Source,
+    SpeechSegment,
+    Track,
+)
+from app.annotations.points import encode_points
+from app.annotations.skeletons import PoseArray, empty_pose
+from app.auth.models import Role, User
+from app.clips.models import Clip, ClipState
+from app.core.storage import get_storage
+from app.projects.models import Project
+from app.review.models import ReviewComment
+from tests.factories import create_clip, create_model_draft, create_user
+
+WIDTH, HEIGHT = 320, 240
+
+
+def pose_for(frame: int, k: int = 133) -> PoseArray:
+    """A pose with every visibility: v cycles 0, 1, 2 over points (shifted per frame)."""
+    pose = empty_pose(k)
+    idx = np.arange(k)
+    pose[:, 0] = 20 + (idx * 7 + frame * 3) % 280
+    pose[:, 1] = 10 + (idx * 5 + frame) % 220
+    pose[:, 2] = (idx + frame) % 3
+    pose[:, 3] = np.round(0.2 + 0.6 * ((idx % 10) / 10), 2)
+    pose[pose[:, 2] == 0, :2] = 0
+    pose[pose[:, 2] == 0, 3] = 0
+    return pose
+
+
+def media_clip(db: Session, project: Project, payload: bytes, **over: object) -> Clip:
+    """A clip whose stored file really exists and matches its content hash."""
+    digest = hashlib.sha256(payload).hexdigest()
+    clip = create_clip(
+        db, project, content_hash=digest, size_bytes=len(payload), width=WIDTH, height=HEIGHT,
+        fps=12.0, frame_count=4, duration_s=4 / 12, state=ClipState.ready,
+        subsets=["pose", "i2v", "face_audio"], **over,
+    )  # fmt: skip
+    get_storage().path(clip.storage_key).parent.mkdir(parents=True, exist_ok=True)
+    get_storage().path(clip.storage_key).write_bytes(payload)
+    return clip
+
+
+def approved_annotation(
+    db: Session, clip: Clip, annotator: User | None = None, reviewer: User | None = None
+) -> Annotation:
+    """A person's primary, approved annotation of ``clip`` with keypoints, captions, speech,
+    emotions, an edit in the history and a review thread."""
+    annotator = annotator or create_user(db, Role.annotator)
+    reviewer = reviewer or create_user(db, Role.reviewer)
+    create_model_draft(db, clip, frames=clip.frame_count or 4)
+    annotation = annotation_service.open_annotation(db, clip, annotator)
+    character = db.scalar(select(Character).where(Character.annotation_id == annotation.id))
+    assert character is not None
+    character.emotions = [{"start": 0, "end": 2, "label": "amusement"}]
+    track = db.scalar(select(Track).where(Track.character_id == character.id))
+    assert track is not None
+    for row in db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id)):
+        human = np.arange(133) % 4 == 0
+        row.points = encode_points(pose_for(row.frame_index), human)
+    db.add(SpeechSegment(annotation_id=annotation.id, start_s=0.05, end_s=0.2,
+                         transcript="hello", source=Source.human))  # fmt: skip
+    db.flush()
+    captions = annotation_service.annotation_payload(db, annotation)["captions"]
+    annotation_service.update_caption(
+        db, annotator, captions[0]["id"], "A small figure waves hello.", captions[0]["version"]
+    )
+    annotation.status = NodeStatus.approved
+    annotation.is_primary = True
+    db.flush()
+    root = ReviewComment(annotation_id=annotation.id, node_type="character",
+                         node_id=character.id, frame_index=1, author_id=reviewer.id,
+                         reason="wrong_keypoint", body="Left wrist is off.")  # fmt: skip
+    db.add(root)
+    db.flush()
+    db.add(ReviewComment(annotation_id=annotation.id, node_type="character",
+                         node_id=character.id, parent_id=root.id, author_id=annotator.id,
+                         body="Fixed.", resolved=True))  # fmt: skip
+    db.flush()
+    return annotation

@@ -1,0 +1,94 @@
+"""The build task body with committed data, and the CLI in embedded mode (SQLite, inline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+from app.core.db import session_scope
+from app.export import service
+from app.export.models import ExportSnapshot
+from app.export.schemas import ExportCreate
+from app.projects.models import Project
+from tests.export.builders import approved_annotation, media_clip
+from tests.factories import create_project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def committed_project(engine: object) -> Iterator[int]:
+    """A project with two approved clips, committed so that run_build's own sessions see it."""
+    with session_scope() as session:
+        project = create_project(session)
+        for n in range(2):
+            approved_annotation(session, media_clip(session, project, f"committed {n}".encode()))
+        project_id = project.id
+    yield project_id
+    with session_scope() as session:
+        session.execute(delete(Project).where(Project.id == project_id))
+
+
+def test_run_build_claims_records_progress_and_is_safe_to_run_twice(committed_project: int) -> None:
+    with session_scope() as session:
+        data = ExportCreate(project_id=committed_project, name="task", formats=["cellabel"])
+        snapshot_id = service.create_export(session, data, None, send=False).id
+    seen: list[tuple[int, int]] = []
+    assert service.run_build(snapshot_id, on_progress=lambda d, t: seen.append((d, t))) == "done"
+    assert seen[-1] == (2, 2)
+    with session_scope() as session:
+        snap = session.get_one(ExportSnapshot, snapshot_id)
+        assert (snap.state, snap.progress, len(snap.annotation_versions)) == ("done", 1.0, 2)
+        sha = snap.sha256
+    assert service.run_build(snapshot_id) == "done"  # a redelivered message changes nothing
+    with session_scope() as session:
+        assert session.get_one(ExportSnapshot, snapshot_id).sha256 == sha
+    assert service.run_build(10**9) == "missing"
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from typer.testing import CliRunner
+    from app.cli import cli
+    from app.core.db import session_scope
+    from app.core.migrate import upgrade_database
+    from tests.export.builders import approved_annotation, media_clip
+    from tests.factories import create_project
+
+    upgrade_database()
+    with session_scope() as s:
+        project = create_project(s, name="embedded")
+        approved_annotation(s, media_clip(s, project, b"embedded clip"))
+    runner = CliRunner()
+    out = sys.argv[1]
+    result = runner.invoke(cli, ["export", "--project", "embedded", "--format",
+                                 "coco_person,captions", "--out", out])
+    print(result.output)
+    assert result.exit_code == 0, result.output
+    """
+)
+
+
+def test_cli_exports_inline_in_embedded_mode(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATA_DIR=str(tmp_path / "data"), MEDIA_ROOT=str(tmp_path / "media"),
+               PYTHONPATH=str(ROOT))  # fmt: skip
+    out = tmp_path / "snapshot.zip"
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    with zipfile.ZipFile(out) as zf:
+        coco = json.loads(zf.read("coco_person_keypoints.json"))
+        captions = zf.read("captions.jsonl").decode().splitlines()
+    assert len(coco["images"]) == 4 and len(coco["annotations"]) == 4
+    assert len(captions) == 1
