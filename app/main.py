@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.agreement.routes import api as agreement_api
 from app.agreement.routes import router as agreement_router
@@ -24,6 +25,7 @@ from app.batches.routes import api as batches_api
 from app.batches.routes import router as batches_router
 from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
+from app.core.config import get_settings
 from app.core.errors import DomainError
 from app.core.observability import request_context
 from app.core.templating import is_htmx, render
@@ -67,6 +69,41 @@ def _error_response(
         partial="web/_error.html",
         status_code=status,
     )
+
+
+FORM_OVERHEAD = 1024 * 1024  # multipart framing and form fields around an upload
+
+
+class BodyLimit:
+    """Refuse request bodies over MAX_UPLOAD_BYTES (plus form overhead) while they arrive.
+
+    A declared Content-Length over the limit is refused before anything is read (a client
+    cannot make the server wait for, or spool, a body it said was huge); a chunked body is cut
+    off when it passes the limit. The 413 comes from the app's error handlers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().max_upload_bytes + FORM_OVERHEAD
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            if not declared.isdigit() or int(declared) > limit:
+                raise StarletteHTTPException(413, f"The request is larger than {limit:,} bytes.")
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise StarletteHTTPException(413, f"The request is larger than {limit:,} bytes.")
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def create_app() -> FastAPI:
@@ -138,6 +175,7 @@ def create_app() -> FastAPI:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    app.add_middleware(BodyLimit)
     return app
 
 

@@ -124,6 +124,7 @@ SETTLE_TIMEOUT_S = 300
 class Worker:
     process: subprocess.Popen[bytes]
     log: Path
+    name: str
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -132,6 +133,13 @@ class Worker:
 def _ping_worker(name: str) -> bool:
     replies = producer().control.ping(destination=[name], timeout=1.0)
     return any(name in reply for reply in replies)
+
+
+def other_workers(name: str) -> list[str]:
+    """Workers on the test broker besides ours: they would steal our messages and run them
+    against their own database (jobs then stay queued here)."""
+    replies = producer().control.ping(timeout=1.0)
+    return sorted(n for reply in replies for n in reply if n != name)
 
 
 @pytest.fixture(scope="session")
@@ -149,12 +157,17 @@ def celery_worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> I
             cwd=Path(__file__).resolve().parents[1], env=dict(os.environ),
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    worker = Worker(process, log)
+    worker = Worker(process, log, name)
     try:
         deadline = time.monotonic() + WORKER_START_TIMEOUT_S
         while not _ping_worker(name):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Celery worker did not start:\n{worker.tail()}")
+        if strangers := other_workers(name):
+            raise RuntimeError(
+                f"other Celery workers consume from {TEST_REDIS_URL}: {', '.join(strangers)}; "
+                "point TEST_REDIS_URL at an unused Redis database"
+            )
         yield worker
     finally:
         process.terminate()
@@ -183,7 +196,8 @@ def wait_until_settled(
             return
         if worker.process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(
-                f"--- worker log ---\n{worker.tail()}\nclips did not settle: {pending}"
+                f"--- worker log ---\n{worker.tail()}\nclips did not settle: {pending}\n"
+                f"other workers on the broker: {other_workers(worker.name) or 'none'}"
             )
         time.sleep(0.5)
 

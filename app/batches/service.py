@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import re
 import statistics
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -32,6 +33,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -60,6 +62,7 @@ OPEN_STATES = (AssignmentState.assigned, AssignmentState.in_progress)
 ANNOTATOR = "annotator"
 REVIEWER = "reviewer"
 EXPIRED_SWEEP_LIMIT = 50
+SWEEP_EVERY = timedelta(seconds=15)
 _UPDATE_CHUNK = 5000
 _JSON_KEY = re.compile(r"^[\w\-]+$")
 
@@ -432,11 +435,12 @@ def assign_batch(session: Session, batch_id: int, config: AssignConfig) -> Assig
 # --- the queue ----------------------------------------------------------------------------
 
 
+_LOCK_CALLER = select(User.id).where(User.id == bindparam("caller")).with_for_update(key_share=True)
+
+
 def _serialise_caller(session: Session, annotator_id: int) -> None:
     if _is_postgres(session):
-        session.execute(
-            select(User.id).where(User.id == annotator_id).with_for_update(key_share=True)
-        )
+        session.execute(_LOCK_CALLER, {"caller": annotator_id})
     else:  # a no-op write takes SQLite's database write lock now (BEGIN IMMEDIATE-like)
         session.execute(
             update(User)
@@ -477,25 +481,42 @@ def release_expired(
     return len(rows)
 
 
-def _resume(
-    session: Session, annotator_id: int, batch_id: int | None, now: datetime
-) -> Assignment | None:
-    """The caller's unfinished assignment with a valid (or not yet started) lease, renewed."""
+def _resume_query(in_batch: bool) -> Select[Any]:
     query = (
         select(Assignment, Batch.lease_minutes)
         .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
         .join(Batch, Batch.id == BatchClip.batch_id)
         .where(
-            Assignment.annotator_id == annotator_id,
+            Assignment.annotator_id == bindparam("annotator"),
             Assignment.state.in_(OPEN_STATES),
-            or_(Assignment.leased_until.is_(None), Assignment.leased_until >= now),
+            or_(Assignment.leased_until.is_(None), Assignment.leased_until >= bindparam("now")),
         )
         .order_by(Assignment.id)
         .limit(1)
     )
-    if batch_id is not None:
-        query = query.where(BatchClip.batch_id == batch_id)
-    row = session.execute(query).first()
+    return query.where(BatchClip.batch_id == bindparam("batch")) if in_batch else query
+
+
+def _queue_batches_query(in_batch: bool) -> Select[Any]:
+    query = (
+        select(Batch)
+        .join(BatchMember, BatchMember.batch_id == Batch.id)
+        .where(BatchMember.user_id == bindparam("annotator"), BatchMember.role == ANNOTATOR)
+        .order_by(Batch.priority.desc(), Batch.due_at.asc().nulls_last(), Batch.id)
+    )
+    return query.where(Batch.id == bindparam("batch")) if in_batch else query
+
+
+_RESUME = {flag: _resume_query(flag) for flag in (False, True)}
+_QUEUE_BATCHES = {flag: _queue_batches_query(flag) for flag in (False, True)}
+
+
+def _resume(
+    session: Session, annotator_id: int, batch_id: int | None, now: datetime
+) -> Assignment | None:
+    """The caller's unfinished assignment with a valid (or not yet started) lease, renewed."""
+    params = {"annotator": annotator_id, "now": now, "batch": batch_id}
+    row = session.execute(_RESUME[batch_id is not None], params).first()
     if row is None:
         return None
     assignment, minutes = row
@@ -505,40 +526,49 @@ def _resume(
 
 def _queue_batches(session: Session, annotator_id: int, batch_id: int | None) -> list[Batch]:
     """Batches whose pool the annotator is in, in queue order: priority, due date, age."""
-    query = (
-        select(Batch)
-        .join(BatchMember, BatchMember.batch_id == Batch.id)
-        .where(BatchMember.user_id == annotator_id, BatchMember.role == ANNOTATOR)
-        .order_by(Batch.priority.desc(), Batch.due_at.asc().nulls_last(), Batch.id)
-    )
-    if batch_id is not None:
-        query = query.where(Batch.id == batch_id)
-    return list(session.scalars(query))
+    params = {"annotator": annotator_id, "batch": batch_id}
+    return list(session.scalars(_QUEUE_BATCHES[batch_id is not None], params))
 
 
-def _pick_reviewer(session: Session, batch_id: int, clip: BatchClip) -> int | None:
-    reviewers = list(
-        session.scalars(
-            select(BatchMember.user_id)
-            .where(BatchMember.batch_id == batch_id, BatchMember.role == REVIEWER)
-            .order_by(BatchMember.user_id)
+def _active_and_reviewer() -> Select[Any]:
+    """For a claimed clip (``:bc_id``, ``:clip_batch``): its assignments that are not released,
+    and its reviewer (the batch's reviewers by id, taken round-robin by batch_clip id)."""
+    active = (
+        select(func.count())
+        .where(
+            Assignment.batch_clip_id == bindparam("bc_id"),
+            Assignment.state != AssignmentState.released,
         )
+        .scalar_subquery()
     )
-    return reviewers[clip.id % len(reviewers)] if reviewers else None
+    ranked = (
+        select(
+            BatchMember.user_id,
+            (func.row_number().over(order_by=BatchMember.user_id) - 1).label("rank"),
+            func.count().over().label("n"),
+        )
+        .where(BatchMember.batch_id == bindparam("clip_batch"), BatchMember.role == REVIEWER)
+        .subquery()
+    )
+    reviewer = (
+        select(ranked.c.user_id)
+        .where(ranked.c.rank == bindparam("bc_id") % ranked.c.n)
+        .scalar_subquery()
+    )
+    return select(active, reviewer)
 
 
-def _claim(
-    session: Session, batch: Batch, annotator_id: int, lease_until: datetime | None
-) -> Assignment | None:
-    """Lock the batch's next clip with a free slot this annotator never had; assign it."""
+def _next_open_clip() -> Select[Any]:
+    """Lock the first clip of ``:claim_batch`` with a free slot that ``:annotator`` never had."""
     done_before = exists().where(
-        Assignment.batch_clip_id == BatchClip.id, Assignment.annotator_id == annotator_id
+        Assignment.batch_clip_id == BatchClip.id,
+        Assignment.annotator_id == bindparam("annotator"),
     )
-    query = (
+    return (
         select(BatchClip)
         .join(Clip, Clip.id == BatchClip.clip_id)
         .where(
-            BatchClip.batch_id == batch.id,
+            BatchClip.batch_id == bindparam("claim_batch"),
             BatchClip.handed_out < BatchClip.required_annotators,
             Clip.state == ClipState.ready,
             ~done_before,
@@ -547,21 +577,30 @@ def _claim(
         .limit(1)
         .with_for_update(of=BatchClip, skip_locked=True)
     )
-    while (clip := session.scalar(query)) is not None:
+
+
+# Built once: the queue runs these on every call, and building them costs more than running.
+_ACTIVE_AND_REVIEWER = _active_and_reviewer()
+_NEXT_OPEN_CLIP = _next_open_clip()
+
+
+def _claim(
+    session: Session, batch: Batch, annotator_id: int, lease_until: datetime | None
+) -> Assignment | None:
+    """Lock the batch's next clip with a free slot this annotator never had; assign it."""
+    params = {"claim_batch": batch.id, "annotator": annotator_id}
+    while (clip := session.scalar(_NEXT_OPEN_CLIP, params)) is not None:
         # Recount under the row lock: the counter is a fast filter, this is the rule.
-        active = session.scalar(
-            select(func.count()).where(
-                Assignment.batch_clip_id == clip.id,
-                Assignment.state != AssignmentState.released,
-            )
-        )
+        active, reviewer_id = session.execute(
+            _ACTIVE_AND_REVIEWER, {"bc_id": clip.id, "clip_batch": batch.id}
+        ).one()
         clip.handed_out = int(active or 0)
         if clip.handed_out < clip.required_annotators:
             assignment = Assignment(
                 batch_clip_id=clip.id,
                 clip_id=clip.clip_id,
                 annotator_id=annotator_id,
-                reviewer_id=_pick_reviewer(session, batch.id, clip),
+                reviewer_id=reviewer_id,
                 leased_until=lease_until,
             )
             clip.handed_out += 1
@@ -586,17 +625,46 @@ def next_clip(
     """
     now = now or utcnow()
     _serialise_caller(session, annotator.id)
-    release_expired(session, now=now, limit=EXPIRED_SWEEP_LIMIT)
+    swept = _sweep_due(now)
+    if swept:
+        release_expired(session, now=now, limit=EXPIRED_SWEEP_LIMIT)
     resumed = _resume(session, annotator.id, batch_id, now)
     if resumed is not None:
         session.flush()
         return resumed
-    for batch in _queue_batches(session, annotator.id, batch_id):
+    batches = _queue_batches(session, annotator.id, batch_id)
+    found = _claim_first(session, batches, annotator.id, now)
+    # Nothing open: abandoned slots may be all that is left, so sweep now and look again.
+    if found is None and not swept and release_expired(session, now=now):
+        found = _claim_first(session, batches, annotator.id, now)
+    return found
+
+
+def _claim_first(
+    session: Session, batches: Sequence[Batch], annotator_id: int, now: datetime
+) -> Assignment | None:
+    for batch in batches:
         lease = now + timedelta(minutes=batch.lease_minutes)
-        assignment = _claim(session, batch, annotator.id, lease)
+        assignment = _claim(session, batch, annotator_id, lease)
         if assignment is not None:
             return assignment
     return None
+
+
+_sweep_lock = threading.Lock()
+_last_sweep: datetime | None = None
+
+
+def _sweep_due(now: datetime) -> bool:
+    """Whether this process should sweep expired leases on this call: at most once per
+    ``SWEEP_EVERY`` of ``now`` (leases last minutes, so a few seconds' delay frees no slot
+    late; every call would cost each queue request a locking query)."""
+    global _last_sweep
+    with _sweep_lock:
+        if _last_sweep is not None and abs(now - _last_sweep) < SWEEP_EVERY:
+            return False
+        _last_sweep = now
+        return True
 
 
 def assign_clips(session: Session, batch_id: int, annotator: User, count: int) -> list[Assignment]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.clips import service
@@ -28,9 +29,10 @@ WaitOpt = Annotated[bool, typer.Option("--wait", help="Return when the pipeline 
 
 
 def _progress() -> Progress:
+    """A progress bar on stderr, so `--json` output on stdout stays parseable."""
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
+        TimeElapsedColumn(), console=Console(stderr=True),
     )  # fmt: skip
 
 
@@ -66,6 +68,14 @@ def import_cmd(
     project: ProjectOpt = "demo",
     manifest: Annotated[Path | None, typer.Option(help="CSV or JSONL manifest")] = None,
     subsets: Annotated[str, typer.Option(help="Subsets for files given as paths")] = "",
+    records_only: Annotated[
+        bool,
+        typer.Option(
+            "--records-only",
+            help="Create clip rows from the manifest's "
+            "metadata in bulk, without reading or copying media",
+        ),
+    ] = False,
     wait: WaitOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -73,6 +83,11 @@ def import_cmd(
     upgrade_database()
     if not paths and manifest is None:
         raise fail("Give files or folders, or --manifest.")
+    if records_only:
+        if manifest is None or paths:
+            raise fail("--records-only takes a --manifest and no paths.")
+        _import_records(project, manifest, as_json)
+        return
     outcomes = []
     try:
         with session_scope() as session:
@@ -91,6 +106,26 @@ def import_cmd(
     print_rows(rows, ["name", "status", "clip_id", "message"], "Import", as_json)
     if wait:
         wait_for_pipeline([o.clip_id for o in outcomes if o.status == "created" and o.clip_id])
+
+
+def _import_records(project: str, manifest: Path, as_json: bool) -> None:
+    started = time.perf_counter()
+    try:
+        with session_scope() as session:
+            rows = service.read_manifest(manifest)
+            result = service.import_records(session, get_project_by_name(session, project), rows)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    seconds = time.perf_counter() - started
+    summary = {"rows": len(rows), "created": result.created, "duplicates": result.duplicates,
+               "seconds": round(seconds, 2)}  # fmt: skip
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(
+            f"{result.created} clip records created, {result.duplicates} already present "
+            f"({len(rows)} manifest rows in {seconds:.1f} s)."
+        )
 
 
 def clip_row(clip: Clip) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from app.clips.models import ClipState
 from app.clips.schemas import ClipDetail, ClipRead, FolderImport, ImportResult, JobRead, PipelineRun
 from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
-from app.core.errors import Forbidden, Invalid, NotFound
+from app.core.errors import Forbidden, Invalid, NotFound, TooLarge
 from app.core.templating import render
 from app.media.framecache import FrameCache
 from app.pipeline import service as pipeline
@@ -165,6 +165,8 @@ def api_upload(
     project = projects.get_project(db, project_id)
     spec = service.ClipSpec(subsets=[s.value for s in projects.parse_subsets(subsets)])
     outcome = service.import_stream(db, project, file.file, file.filename or "upload", spec)
+    if outcome.status == "error":  # refused: nothing was stored
+        raise (TooLarge if outcome.refusal == "too_large" else Invalid)(outcome.message)
     return ImportResult(**outcome.as_dict())
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,7 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
 from app.clips.models import Clip, ClipState
 from app.core.config import get_settings
+from app.core.db import utcnow
 from app.core.errors import Invalid, NotFound, TooLarge
 from app.core.storage import clip_prefix, get_storage
 from app.projects.models import Project, Subset
@@ -41,6 +44,7 @@ class ImportOutcome:
     status: str
     clip_id: int | None = None
     message: str = ""
+    refusal: str = ""  # for errors: "file_type" or "too_large" (the web answers 422 / 413)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,7 +141,8 @@ def _create_clip(
 def _type_error(name: str) -> ImportOutcome | None:
     if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
         allowed = " ".join(sorted(VIDEO_EXTENSIONS))
-        return ImportOutcome(name, "error", message=f"Not a video file type. Accepted: {allowed}")
+        message = f"Not a video file type. Accepted: {allowed}"
+        return ImportOutcome(name, "error", message=message, refusal="file_type")
     return None
 
 
@@ -159,7 +164,7 @@ def import_stream(
             session, project, storage.path(key), name, digest, size, spec or ClipSpec()
         )
     except TooLarge as exc:
-        return ImportOutcome(name, "error", message=exc.message)
+        return ImportOutcome(name, "error", message=exc.message, refusal="too_large")
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -290,6 +295,57 @@ def import_manifest(
         if progress:
             progress(outcome)
     return outcomes
+
+
+@dataclass(frozen=True)
+class RecordsResult:
+    """A records-only import: rows created and rows already present (same project and path)."""
+
+    created: int
+    duplicates: int
+
+
+RECORDS_CHUNK = 5000
+
+
+def record_hash(path: Path) -> str:
+    """The content-hash stand-in of a record without media: re-importing a manifest is a no-op."""
+    return hashlib.sha256(f"record:{path}".encode()).hexdigest()
+
+
+def import_records(
+    session: Session, project: Project, rows: Sequence[ManifestRow]
+) -> RecordsResult:
+    """Clip rows from manifest metadata alone, with bulk inserts: no file is read or copied.
+
+    The clips stay ``uploaded`` with an empty storage key (the original path is kept in
+    ``probe["source_path"]``) and no pipeline job is queued; rows whose path was already
+    imported into the project are skipped.
+    """
+    checked = [(row, _check_subsets(project, row.spec.subsets)) for row in rows]
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_fn(Clip).on_conflict_do_nothing(
+        index_elements=[Clip.project_id, Clip.content_hash]
+    )
+    now = utcnow()
+    before = _clip_count(session, project.id)
+    for start in range(0, len(checked), RECORDS_CHUNK):
+        values = [
+            {"project_id": project.id, "filename": row.path.name[:255], "storage_key": "",
+             "content_hash": record_hash(row.path), "subsets": subsets,
+             "source_tags": row.spec.tags, "external_id": row.spec.external_id,
+             "probe": {"source_path": str(row.path)}, "state": ClipState.uploaded,
+             "created_at": now, "updated_at": now}
+            for row, subsets in checked[start : start + RECORDS_CHUNK]
+        ]  # fmt: skip
+        session.execute(statement, values)
+    created = _clip_count(session, project.id) - before
+    return RecordsResult(created=created, duplicates=len(checked) - created)
+
+
+def _clip_count(session: Session, project_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(Clip.project_id == project_id)) or 0)
 
 
 def get_clip(session: Session, clip_id: int) -> Clip:

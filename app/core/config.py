@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = 300
     cookie_secure: bool = False
 
+    # A job left `running` this long (its worker died) may be claimed again and is re-sent by
+    # the reconciler; keep it above the longest step.
+    job_stale_after_s: float = 1800.0
+
     caption_api_url: str = ""
     caption_api_model: str = ""
     caption_api_key: SecretStr | None = None

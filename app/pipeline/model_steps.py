@@ -85,11 +85,11 @@ def shots_step(session: Session, clip: Clip) -> dict[str, object]:
     previous: np.ndarray | None = None
     for index, rgb in enumerate(iter_frames(source_path(clip), max_width=SHOTS_DECODE_WIDTH)):
         shots_acc.update(index, rgb)
-        held = held_acc.update(index, rgb)
+        is_held = held_acc.update(index, rgb)
         # A held frame repeats its drawing: giving the motion pass the same pixels again
         # records zero motion without computing an optical flow (half the flows on twos).
-        motion_acc.update(index, previous if held and previous is not None else rgb)
-        if not held:
+        motion_acc.update(index, previous if is_held and previous is not None else rgb)
+        if not is_held:
             previous = rgb
         quality_acc.update(index, rgb)
         if index % COLOUR_EVERY == 0:

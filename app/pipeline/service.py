@@ -3,7 +3,7 @@
 PostgreSQL (not the broker) is the record: each (clip, step) has one :class:`Job` row. A step
 is *claimed* atomically before it runs, so two deliveries of the same message (a redelivery
 after a worker died, `--wait` racing a worker) never run it twice at once; a claim left
-`running` by a dead worker goes stale after ``STALE_AFTER`` and may be taken again.
+`running` by a dead worker goes stale after ``JOB_STALE_AFTER_S`` and may be taken again.
 Steps are idempotent: they replace what an earlier run of the same step wrote.
 """
 
@@ -29,7 +29,6 @@ from app.pipeline.models import Job, JobState
 log = logging.getLogger(__name__)
 
 RUN_STEP_TASK = "cellabel.pipeline.run_step"
-STALE_AFTER = timedelta(minutes=30)
 MAX_ATTEMPTS = 3
 
 
@@ -127,13 +126,27 @@ def _step(name: str) -> Step:
 def claim(session: Session, job_id: int, worker: str) -> bool:
     """Atomically move a queued (or stale running) job to running; False if someone has it."""
     now = utcnow()
+    stale_after = timedelta(seconds=get_settings().job_stale_after_s)
+    job = session.get(Job, job_id)
+    if job is None or job.step not in STEP_ORDER:
+        return False
+    earlier = STEP_ORDER[: STEP_ORDER.index(job.step)]
+    waiting_on = session.scalar(
+        select(Job.id).where(
+            Job.clip_id == job.clip_id,
+            Job.step.in_(earlier),
+            Job.state.in_((JobState.queued, JobState.running)),
+        )
+    )
+    if waiting_on is not None:
+        return False  # steps run in order: the earlier step's runner sends this one again
     result = session.execute(
         update(Job)
         .where(
             Job.id == job_id,
             or_(
                 Job.state == JobState.queued,
-                (Job.state == JobState.running) & (Job.started_at < now - STALE_AFTER),
+                (Job.state == JobState.running) & (Job.started_at < now - stale_after),
             ),
         )
         .values(state=JobState.running, started_at=now, attempts=Job.attempts + 1, worker=worker)
@@ -205,6 +218,13 @@ def _finish(session: Session, job: Job, started: float) -> None:
     job.finished_at = utcnow()
     job.duration_s = round(time.monotonic() - started, 3)
     session.flush()
+    log.info(  # one line per run, carrying the job id like every line logged inside the step
+        "step %s of clip %s: %s",
+        job.step,
+        job.clip_id,
+        job.state.value,
+        extra={"step": job.step, "clip_id": job.clip_id, "seconds": job.duration_s},
+    )
 
 
 def _fail_clip(session: Session, clip: Clip, kind: str, message: str) -> None:
@@ -243,14 +263,24 @@ def queued_jobs(session: Session, clip_ids: Sequence[int] | None = None) -> list
 
 
 def run_queued_inline(
-    clip_ids: Sequence[int] | None = None, progress: Callable[[Job], None] | None = None
+    clip_ids: Sequence[int] | None = None,
+    progress: Callable[[Job], None] | None = None,
+    timeout_s: float = 3600.0,
 ) -> int:
-    """Embedded `--wait`: run queued steps in this process until none is left; returns count."""
+    """Embedded `--wait`: run queued steps in this process until none is queued or running.
+
+    Steps another process is running (a worker beside `cellabel serve`) are waited for, so
+    the call returns only when the clips have settled; returns how many steps ran here."""
     ran = 0
+    deadline = time.monotonic() + timeout_s
     while True:
         with session_scope() as session:
             pending = queued_jobs(session, clip_ids)
-        if not pending:
+            query = select(Job.id).where(Job.state == JobState.running)
+            if clip_ids is not None:
+                query = query.where(Job.clip_id.in_(clip_ids))
+            elsewhere = session.scalar(query.limit(1)) is not None
+        if not pending and not elsewhere:
             return ran
         progressed = False
         for job in pending:
@@ -264,7 +294,9 @@ def run_queued_inline(
                 ran += 1
                 progressed = True
         if not progressed:
-            return ran
+            if time.monotonic() > deadline:
+                return ran
+            time.sleep(0.5)
 
 
 def clip_jobs(session: Session, clip_id: int) -> list[Job]:
@@ -314,12 +346,16 @@ def broker_job_ids() -> set[int] | None:
 
 
 def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) -> list[int]:
-    """Re-send queued jobs that the broker lost (flushed, restarted); returns their ids.
+    """Re-send jobs the broker lost (flushed, restarted) or whose worker died; returns their ids.
 
     Only the first queued step of each clip is sent (the runner chains the rest), and only
-    when it has waited longer than ``min_age`` so messages in flight are not doubled."""
+    when it has waited longer than ``min_age`` so messages in flight are not doubled. A job
+    `running` for longer than ``JOB_STALE_AFTER_S`` is re-sent whatever the broker holds: its
+    message may sit unacknowledged for a dead worker until the visibility timeout (or was
+    already redelivered and refused while the claim was fresh); the claim takes it over."""
     in_broker = broker_job_ids()
-    cutoff = utcnow() - min_age
+    now = utcnow()
+    cutoff = now - min_age
     first_per_clip: dict[int, Job] = {}
     for job in queued_jobs(session):
         first_per_clip.setdefault(job.clip_id, job)
@@ -328,10 +364,17 @@ def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) ->
         if _aware(job.queued_at) < cutoff and (in_broker is None or job.id not in in_broker)
     ]  # fmt: skip
     for job in lost:
-        job.queued_at = utcnow()  # the next sweep waits min_age again before re-sending
+        job.queued_at = now  # the next sweep waits min_age again before re-sending
+    stale = session.scalars(
+        select(Job).where(
+            Job.state == JobState.running,
+            Job.started_at < now - timedelta(seconds=get_settings().job_stale_after_s),
+        )
+    ).all()
+    for job in [*lost, *stale]:
         enqueue(session, RUN_STEP_TASK, job.id, queue=_step(job.step).queue)
     session.flush()
-    return [job.id for job in lost]
+    return [job.id for job in [*lost, *stale]]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -129,7 +129,11 @@ def test_a_draft_track_is_written_once_and_a_rerun_replaces_it(db: Session, clip
     assert annotation.kind == AnnotationKind.model and not annotation.is_primary
     assert count(db, clip, Character) == 1 and count(db, clip, Track) == 1
     assert count(db, clip, KeypointFrame) == FRAMES
-    row = db.scalars(select(KeypointFrame).where(KeypointFrame.frame_index == 2)).one()
+    row = db.scalars(
+        select(KeypointFrame).where(
+            KeypointFrame.track_id == first.track_id, KeypointFrame.frame_index == 2
+        )
+    ).one()
     pose, human = decode_points(row.points, K)
     assert row.model_points == row.points and not human.any()
     np.testing.assert_allclose(pose[:, :2], pose_at(0, seed=2)[:, :2])
@@ -172,7 +176,9 @@ def test_rerun_updates_model_points_keeps_human_points_and_flags_the_moved_draft
     assert human1[0] and tuple(pose1[0, :2]) == (5.0, 5.0)  # the person's point survived
     _, human3 = decode_points(copies[3].points, K)
     assert human3[9]  # the draft moved onto the person's point: nothing to review
-    revision = db.scalars(select(Revision)).one()
+    revision = db.scalars(
+        select(Revision).join(Annotation).where(Annotation.clip_id == clip.id)
+    ).one()
     assert revision.source == Source.model and revision.after is not None
     assert revision.after["model_rerun"]["model_changed"] == [1]
 
@@ -225,7 +231,9 @@ def test_shots_captions_and_speech_are_replaced_not_duplicated(db: Session, clip
     ]
     for _ in range(2):
         drafts.replace_model_captions(db, annotation, rows, "builtin")
-    captions = db.scalars(select(Caption).order_by(Caption.id)).all()
+    captions = db.scalars(
+        select(Caption).where(Caption.annotation_id == annotation.id).order_by(Caption.id)
+    ).all()
     assert [(c.field, c.text, c.model_text, c.model_name) for c in captions] == [
         ("short", "A clip.", "A clip.", "builtin"),
         ("narrative", "Nothing moves.", "Nothing moves.", "builtin"),
@@ -278,7 +286,12 @@ def test_coco_wholebody_import_writes_one_sparse_track_per_track_id(
 
     assert summary["tracks"] == 2 and summary["frames"] == FRAMES + 2
     assert again["character_ids"] == summary["character_ids"]  # replaced in place
-    characters = db.scalars(select(Character).order_by(Character.name)).all()
+    characters = db.scalars(
+        select(Character)
+        .join(Annotation)
+        .where(Annotation.clip_id == clip.id)
+        .order_by(Character.name)
+    ).all()
     assert [(c.name, c.source, c.kind) for c in characters] == [
         ("imported track 1", Source.import_, CharacterKind.humanoid),
         ("imported track 7", Source.import_, CharacterKind.humanoid),

@@ -67,7 +67,7 @@ def test_upload_two_clips_then_view_frame_37_exactly(
     for i in range(2):  # the table polls itself until the pipeline is done
         expect(rows.nth(i)).to_have_attribute("data-state", "ready", timeout=240_000)
 
-    page.click(f"#clip-table tr[data-clip] >> text={files[0].name}")
+    page.locator("#clip-table tr[data-clip]", has_text=files[0].name).locator("a").first.click()
     page.click("[data-testid=open-viewer]")
     page.wait_for_url(re.compile(r"/clips/\d+/view"))
     page.fill("[data-testid=frame-input]", "35")

@@ -1,0 +1,51 @@
+"""Records-only manifest import: clip rows in bulk from metadata, no media read or copied."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clips import service
+from app.clips.models import Clip, ClipState
+from app.core.errors import Invalid
+from tests.factories import create_project
+
+
+def _manifest(folder: Path, rows: list[dict[str, object]]) -> Path:
+    path = folder / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_records_are_created_once_with_their_metadata_and_no_files(
+    db: Session, tmp_path: Path
+) -> None:
+    project = create_project(db)
+    rows = [
+        {"path": f"/nowhere/show/ep{n}.mp4", "subsets": ["pose"], "tags": {"show": "a"},
+         "external_id": f"x{n}"}
+        for n in range(12)
+    ]  # fmt: skip
+    manifest = _manifest(tmp_path, rows)
+    first = service.import_records(db, project, service.read_manifest(manifest))
+    assert (first.created, first.duplicates) == (12, 0)
+    again = service.import_records(db, project, service.read_manifest(manifest))
+    assert (again.created, again.duplicates) == (0, 12)
+    clips = list(db.scalars(select(Clip).where(Clip.project_id == project.id).order_by(Clip.id)))
+    assert [c.external_id for c in clips] == [r["external_id"] for r in rows]
+    assert [c.probe["source_path"] for c in clips] == [r["path"] for r in rows]
+    assert {c.filename for c in clips} == {f"ep{n}.mp4" for n in range(12)}
+    assert all(c.state == ClipState.uploaded and c.subsets == ["pose"] for c in clips)
+    assert all(c.source_tags == {"show": "a"} for c in clips)
+
+
+def test_a_bad_subset_imports_nothing(db: Session, tmp_path: Path) -> None:
+    project = create_project(db)
+    rows = [{"path": "a.mp4", "subsets": ["pose"]}, {"path": "b.mp4", "subsets": ["nope"]}]
+    with pytest.raises(Invalid):
+        service.import_records(db, project, service.read_manifest(_manifest(tmp_path, rows)))
+    assert db.scalar(select(Clip.id).where(Clip.project_id == project.id)) is None

@@ -1,0 +1,126 @@
+"""Pages issue a fixed number of SQL statements however many rows they show (no N+1).
+
+Each test renders a page, triples the rows behind it, renders it again and compares the
+statement counts seen by a ``before_cursor_execute`` listener on the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, update
+from sqlalchemy.orm import Session
+
+from app.annotations.models import Character
+from app.auth.models import Role
+from app.batches import service as batches
+from app.batches.schemas import AssignConfig
+from app.clips.models import Clip
+from tests.factories import (
+    create_batch,
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_ready_clips,
+    create_user,
+    login,
+)
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def listen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+
+
+def statements_for(engine: Engine, fetch: Callable[[], Any]) -> list[str]:
+    """The statements one request issued, each shortened to its first line (for messages).
+
+    The request is made once before counting: the tests share one session with the app, so
+    the first request also loads the signed-in user into it.
+    """
+    fetch()
+    with counted(engine) as seen:
+        response = fetch()
+    assert response.status_code == 200, response.text[:300]
+    return [" ".join(s.split())[:90] for s in seen]
+
+
+def test_clip_list_page_is_constant_in_the_number_of_clips(
+    client: TestClient, db: Session, engine: Engine
+) -> None:
+    project = create_project(db)
+    create_ready_clips(db, project, 5)
+    login(client, db, create_user(db, Role.admin))
+    page = lambda: client.get("/clips", params={"project": project.id})  # noqa: E731
+    few = statements_for(engine, page)
+    more = create_ready_clips(db, project, 30)
+    many = statements_for(engine, page)
+    assert len(many) == len(few), (few, many)
+    text = page().text
+    assert all(c.filename in text for c in more)
+
+
+def test_annotator_queue_page_is_constant_in_the_number_of_assignments(
+    client: TestClient, db: Session, engine: Engine
+) -> None:
+    project = create_project(db)
+    clips = create_ready_clips(db, project, 12)
+    annotator = create_user(db, Role.annotator)
+    batch = create_batch(db, project, clips)
+    batches.assign_batch(db, batch.id, AssignConfig(annotators=[annotator.username]))
+    batches.assign_clips(db, batch.id, annotator, 2)
+    login(client, db, annotator)
+    few = statements_for(engine, lambda: client.get("/queue"))
+    batches.assign_clips(db, batch.id, annotator, 8)
+    many = statements_for(engine, lambda: client.get("/queue"))
+    response = client.get("/queue")
+    assert len(many) == len(few), (few, many)
+    # the page shows all ten of them
+    shown = sum(f"/annotate/{a.id}" in response.text for a in batches.queue_entries(db, annotator))
+    assert shown == 10
+
+
+def test_workspace_load_is_constant_in_characters_and_frames(
+    client: TestClient, db: Session, engine: Engine
+) -> None:
+    small = create_clip(db, frame_count=4)
+    large = create_clip(db, frame_count=40)
+    one = create_model_draft(db, small, frames=4, k=17)
+    many = create_model_draft(db, large, frames=40, k=17)
+    for _ in range(2):  # two more characters with their tracks on the large clip
+        extra = create_model_draft(db, create_clip(db, frame_count=40), frames=40, k=17)
+        moved = update(Character).where(Character.annotation_id == extra.id)
+        db.execute(moved.values(annotation_id=many.id))
+    db.flush()
+    login(client, db, create_user(db, Role.admin))
+    small_load = statements_for(engine, lambda: client.get(f"/api/annotations/{one.id}"))
+    large_load = statements_for(engine, lambda: client.get(f"/api/annotations/{many.id}"))
+    body = client.get(f"/api/annotations/{many.id}").json()
+    assert len(body["characters"]) == 3
+    assert sum(len(t["frames"]) for c in body["characters"] for t in c["tracks"]) == 120
+    assert len(large_load) == len(small_load), (small_load, large_load)
+
+
+def test_clip_list_pages_with_a_keyset(client: TestClient, db: Session) -> None:
+    project = create_project(db)
+    made = create_ready_clips(db, project, 130)
+    login(client, db, create_user(db, Role.admin))
+    first = client.get("/api/clips", params={"project_id": project.id, "limit": 100}).json()
+    rest = client.get(
+        "/api/clips", params={"project_id": project.id, "after": first[-1]["id"], "limit": 100}
+    ).json()
+    assert [c["id"] for c in first + rest] == sorted(c.id for c in made)
+    assert db.get(Clip, made[0].id) is not None
