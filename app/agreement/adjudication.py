@@ -11,7 +11,6 @@ came from. The annotators' own versions are left as they are, for the record and
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +39,7 @@ from app.annotations.models import (
 )
 from app.annotations.points import encode_points
 from app.annotations.skeletons import BUILTIN_SKELETONS, PoseArray, V, X, Y
+from app.annotations.textdiff import word_diff
 from app.auth.models import User
 from app.clips import service as clip_service
 from app.clips.models import Clip
@@ -95,21 +95,6 @@ def mean_pose(poses: Sequence[PoseArray]) -> PoseArray:
         out[has, axis] = total[has] / counts[has]
     out[:, V] = np.where(labelled, stack[:, :, V], 0).max(axis=0)
     out[has, 3] = 1.0
-    return out
-
-
-def word_diff(a: str, b: str) -> list[tuple[str, str]]:
-    """Word-level diff of two captions as (op, text): op is equal, del (only a) or ins (only b)."""
-    left, right = a.split(), b.split()
-    out: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=left, b=right).get_opcodes():
-        if op == "equal":
-            out.append(("equal", " ".join(left[i1:i2])))
-            continue
-        if i2 > i1:
-            out.append(("del", " ".join(left[i1:i2])))
-        if j2 > j1:
-            out.append(("ins", " ".join(right[j1:j2])))
     return out
 
 

@@ -57,8 +57,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-@lru_cache
 def producer() -> Celery:
+    """The Celery client for the broker the settings name now (one per broker URL)."""
+    settings = get_settings()
+    return _producer(settings.redis_url or str(settings.broker_dir))
+
+
+@lru_cache
+def _producer(broker: str) -> Celery:
     app = Celery("cellabel-producer")
     app.conf.update(celery_config(get_settings()))
     return app

@@ -9,11 +9,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.annotations.textdiff import word_diff
 from app.core.config import get_settings
 from app.core.security import ANON_COOKIE, anonymous_csrf_token, new_token
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))  # autoescape is on for .html
+templates.env.globals["word_diff"] = word_diff
 
 
 def is_htmx(request: Request) -> bool:

@@ -258,6 +258,13 @@ const actions = {
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
   fit: () => stage.fit(),
+  deleteCharacter: async () => {
+    const t = track();
+    if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (It stays in the history.)`)) return;
+    const done = await runAction("delete character",
+      api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
+    if (done !== null || statusEl.dataset.kind === "ok") { trackId = null; await reload(); }
+  },
   help: () => document.getElementById("shortcuts").showModal(),
   submit: async () => {
     const result = await runAction("submit", api("POST", `/api/annotations/${annotationId}/submit`));
