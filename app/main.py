@@ -10,10 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.agreement.routes import api as agreement_api
 from app.agreement.routes import router as agreement_router
@@ -60,7 +59,14 @@ def _error_response(
         if detail is not None:
             body["detail"] = detail
         return JSONResponse(body, status_code=status)
-    if status == 401 and request.method == "GET" and not is_htmx(request):
+    # Browsers are sent to sign in; a script with a bad token gets the 401 (a redirect would
+    # loop: the sign-in page refuses the same token).
+    if (
+        status == 401
+        and request.method == "GET"
+        and not is_htmx(request)
+        and "authorization" not in request.headers
+    ):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     return render(
         request,
@@ -74,38 +80,6 @@ def _error_response(
 FORM_OVERHEAD = 1024 * 1024  # multipart framing and form fields around an upload
 
 
-class BodyLimit:
-    """Refuse request bodies over MAX_UPLOAD_BYTES (plus form overhead) while they arrive.
-
-    A declared Content-Length over the limit is refused before anything is read (a client
-    cannot make the server wait for, or spool, a body it said was huge); a chunked body is cut
-    off when it passes the limit. The 413 comes from the app's error handlers.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = get_settings().max_upload_bytes + FORM_OVERHEAD
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            if not declared.isdigit() or int(declared) > limit:
-                raise StarletteHTTPException(413, f"The request is larger than {limit:,} bytes.")
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise StarletteHTTPException(413, f"The request is larger than {limit:,} bytes.")
-            return message
-
-        await self.app(scope, limited, send)
-
-
 def create_app() -> FastAPI:
     app = FastAPI(
         title="CelLabel",
@@ -113,6 +87,9 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # A body over the upload limit is refused as it arrives (a huge Content-Length before
+        # anything is read), so nobody can make the server spool it: 413 via http_error.
+        max_body_size=get_settings().max_upload_bytes + FORM_OVERHEAD,
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for router in (
@@ -155,11 +132,20 @@ def create_app() -> FastAPI:
             request, 503, "unavailable", "The database is unavailable right now. Try again shortly."
         )
 
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, exc: DataError) -> Response:
+        # Values the database cannot store (NUL characters in text, integers out of range)
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return _error_response(request, 422, "invalid", f"A value cannot be stored: {reason}")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = "There is nothing at this address."
+        if exc.status_code == 413:
+            limit = get_settings().max_upload_bytes
+            message = f"The request is larger than the upload limit of {limit:,} bytes."
         return _error_response(request, exc.status_code, "http_error", message)
 
     app.middleware("http")(request_context)
@@ -175,7 +161,6 @@ def create_app() -> FastAPI:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    app.add_middleware(BodyLimit)
     return app
 
 

@@ -51,29 +51,23 @@ def dashboard(
     project = next((p for p in projects if p.id == project_id), projects[0] if projects else None)
     context: dict[str, object] = {"projects": projects, "project": project, "notice": notice[:300]}
     if project is not None:
-        batches = batch_service.list_batches(db, project.id)
-        if batch_id not in {b.batch.id for b in batches}:
+        batches = batch_service.project_batches(db, project.id)
+        if batch_id not in {b.id for b in batches}:
             batch_id = None
         filters = service.Filters(project.id, batch_id)
         chosen = service.spec(metric)
+        sort = sort if sort in {c.key for c in service.TABLE_COLUMNS} else "clip.adjudication_score"
         context |= {
             "batches": batches,
             "batch_id": batch_id,
             "metric": chosen,
             "pair_metrics": service.PAIR_METRICS,
             "means": service.project_means(db, filters),
-            "histograms": [service.histogram(db, filters, m) for m in service.HISTOGRAMS],
-            "bars": service.annotator_bars(db, filters, chosen),
-            "trend": service.trend(db, filters, chosen),
-            "heat": service.joint_heat(db, filters),
-            "gold": service.gold_accuracy(db, filters),
+            **service.dashboard_parts(db, filters, chosen, sort, desc),
             "gold_columns": service.GOLD_COLUMNS,
             "columns": service.TABLE_COLUMNS,
-            "sort": sort
-            if sort in {c.key for c in service.TABLE_COLUMNS}
-            else "clip.adjudication_score",
+            "sort": sort,
             "desc": desc,
-            "rows": service.clip_table(db, filters, sort, desc),
             "queue": len(service.adjudication_queue(db, project.id)),
             "query": {"project_id": project.id, "batch_id": batch_id or "", "metric": chosen.key},
         }

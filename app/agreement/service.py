@@ -667,6 +667,48 @@ def clip_table(
     return (present + [r for r in rows if r.values.get(key) is None])[:limit]
 
 
+def scores_stamp(session: Session, project_id: int) -> tuple[Any, ...]:
+    """Changes whenever the project's scores do (they are deleted and re-inserted per clip,
+    so a recompute moves the highest id or the count; the newest ``computed_at`` guards the
+    rest)."""
+    s = AgreementScore
+    row = session.execute(
+        select(func.count(), func.max(s.id), func.max(s.computed_at)).where(
+            s.project_id == project_id
+        )
+    ).one()
+    return tuple(row)
+
+
+_DASHBOARD_CACHE: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_DASHBOARD_CACHE_SIZE = 256
+
+
+def dashboard_parts(
+    session: Session, filters: Filters, m: MetricSpec, sort: str, descending: bool
+) -> dict[str, Any]:
+    """The score-derived parts of the dashboard (histograms, bars, trend, heat, gold, clip
+    table). Each reads every score of the project, so they are kept per process and reused
+    until :func:`scores_stamp` changes."""
+    key = (filters.project_id, filters.batch_id, m.key, sort, descending)
+    stamp = scores_stamp(session, filters.project_id)
+    hit = _DASHBOARD_CACHE.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    parts = {
+        "histograms": [histogram(session, filters, h) for h in HISTOGRAMS],
+        "bars": annotator_bars(session, filters, m),
+        "trend": trend(session, filters, m),
+        "heat": joint_heat(session, filters),
+        "gold": gold_accuracy(session, filters),
+        "rows": clip_table(session, filters, sort, descending),
+    }
+    if len(_DASHBOARD_CACHE) >= _DASHBOARD_CACHE_SIZE:
+        _DASHBOARD_CACHE.clear()
+    _DASHBOARD_CACHE[key] = (stamp, parts)
+    return parts
+
+
 @dataclass(frozen=True)
 class GoldRow:
     annotator: str

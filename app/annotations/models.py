@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -82,6 +83,14 @@ class Annotation(Editable, Base):
     __table_args__ = (
         UniqueConstraint("clip_id", "annotator_id", "kind"),
         Index("ix_annotation_annotator_status", "annotator_id", "status"),
+        # The review queue, oldest first: read in index order and stop at the page size.
+        Index(
+            "ix_annotation_submitted_queue",
+            "submitted_at",
+            "id",
+            postgresql_where=text("status = 'submitted'"),
+            sqlite_where=text("status = 'submitted'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

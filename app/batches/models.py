@@ -111,7 +111,7 @@ class Assignment(Base):
     clip_id: Mapped[int] = mapped_column(ForeignKey("clip.id", ondelete="CASCADE"), index=True)
     annotator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotation.id"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotation.id"), index=True)
     state: Mapped[AssignmentState] = mapped_column(
         Enum(AssignmentState, native_enum=False, length=16), default=AssignmentState.assigned
     )

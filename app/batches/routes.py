@@ -205,7 +205,7 @@ def queue_next(
 
 @api.get("/batches", response_model=list[BatchRead])
 def api_batches(db: DB, principal: AdminOnly, project_id: int | None = None) -> list[BatchRead]:
-    return [BatchRead.model_validate(s.batch) for s in service.list_batches(db, project_id)]
+    return [BatchRead.model_validate(b) for b in service.project_batches(db, project_id)]
 
 
 @api.post("/batches", response_model=BatchRead, status_code=201)

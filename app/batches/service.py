@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import (
@@ -237,6 +238,15 @@ def list_batches(session: Session, project_id: int | None = None) -> list[BatchS
         BatchSummary(batch=b, project_name=p, clips=n, slots=int(s), handed_out=int(h))
         for b, p, n, s, h in session.execute(query)
     ]
+
+
+def project_batches(session: Session, project_id: int | None = None) -> list[Batch]:
+    """Batches in the same order as :func:`list_batches`, without its per-clip sums (those
+    read every clip of every batch; a menu of batches needs none of them)."""
+    query = select(Batch).order_by(Batch.priority.desc(), Batch.id.desc())
+    if project_id is not None:
+        query = query.where(Batch.project_id == project_id)
+    return list(session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -819,17 +829,20 @@ def annotator_projects(session: Session, annotator: User) -> list[Project]:
 
 
 def list_assignments(session: Session, batch_id: int, limit: int = 500) -> list[Assignment]:
-    """A batch's assignments for its admin page, open ones first."""
-    open_first = case((Assignment.state.in_(OPEN_STATES), 0), else_=1)
-    return list(
-        session.scalars(
-            select(Assignment)
-            .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
-            .where(BatchClip.batch_id == batch_id)
-            .order_by(open_first, Assignment.id.desc())
-            .limit(limit)
-        )
+    """A batch's assignments for its admin page, open ones first, newest first.
+
+    Two index-ordered reads that stop at ``limit`` (open work is few rows in the open-lease
+    index; the rest walks the primary key backwards) instead of sorting the whole batch.
+    """
+    in_batch = exists().where(
+        BatchClip.id == Assignment.batch_clip_id, BatchClip.batch_id == batch_id
     )
+    newest = select(Assignment).where(in_batch).order_by(Assignment.id.desc())
+    found = list(session.scalars(newest.where(Assignment.state.in_(OPEN_STATES)).limit(limit)))
+    if len(found) < limit:
+        rest = newest.where(Assignment.state.not_in(OPEN_STATES)).limit(limit - len(found))
+        found += session.scalars(rest)
+    return found
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -878,10 +891,27 @@ def summarize(
     )
 
 
+# Progress of a very large batch reads every clip and assignment of it (about a second at 400k
+# clips), so each process reuses it for a few seconds; small batches are always live.
+PROGRESS_CACHE_CLIPS = 50_000
+PROGRESS_CACHE_SECONDS = 15.0
+_progress_cache: dict[int, tuple[float, BatchProgress]] = {}
+
+
 def batch_progress(session: Session, batch_id: int, now: datetime | None = None) -> BatchProgress:
-    """Per batch and per annotator: assignment states, throughput and median time per clip."""
-    now = now or utcnow()
+    """Per batch and per annotator: assignment states, throughput and median time per clip
+    (batches of ``PROGRESS_CACHE_CLIPS`` clips or more: up to ``PROGRESS_CACHE_SECONDS`` old)."""
     batch = get_batch(session, batch_id)
+    cached = _progress_cache.get(batch.id)
+    if now is None and cached and monotonic() - cached[0] < PROGRESS_CACHE_SECONDS:
+        return cached[1]
+    progress = _batch_progress(session, batch, now or utcnow())
+    if progress.clips >= PROGRESS_CACHE_CLIPS:
+        _progress_cache[batch.id] = (monotonic(), progress)
+    return progress
+
+
+def _batch_progress(session: Session, batch: Batch, now: datetime) -> BatchProgress:
     clips, gold, overlapped, slots, handed = session.execute(
         select(
             func.count(BatchClip.id),

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -308,7 +307,7 @@ class RecordsResult:
 RECORDS_CHUNK = 5000
 
 
-def record_hash(path: Path) -> str:
+def record_hash(path: str) -> str:
     """The content-hash stand-in of a record without media: re-importing a manifest is a no-op."""
     return hashlib.sha256(f"record:{path}".encode()).hexdigest()
 
@@ -316,36 +315,81 @@ def record_hash(path: Path) -> str:
 def import_records(
     session: Session, project: Project, rows: Sequence[ManifestRow]
 ) -> RecordsResult:
-    """Clip rows from manifest metadata alone, with bulk inserts: no file is read or copied.
+    """Clip rows from manifest metadata alone, in bulk: no file is read or copied.
 
     The clips stay ``uploaded`` with an empty storage key (the original path is kept in
     ``probe["source_path"]``) and no pipeline job is queued; rows whose path was already
-    imported into the project are skipped.
+    imported into the project are skipped. PostgreSQL streams the rows with COPY into a
+    temporary table and inserts them with ``ON CONFLICT DO NOTHING``; SQLite uses batched
+    multi-row inserts.
     """
-    checked = [(row, _check_subsets(project, row.spec.subsets)) for row in rows]
-    dialect = session.get_bind().dialect.name
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_fn(Clip).on_conflict_do_nothing(
+    subsets: dict[tuple[str, ...], str] = {}  # manifests repeat a few subset lists
+    records: list[Record] = []
+    for row in rows:
+        key = tuple(row.spec.subsets)
+        if key not in subsets:
+            subsets[key] = json.dumps(_check_subsets(project, row.spec.subsets))
+        path = str(row.path)
+        tags = json.dumps(row.spec.tags) if row.spec.tags else "{}"
+        records.append((path, row.path.name[:255], record_hash(path), subsets[key], tags,
+                        row.spec.external_id))  # fmt: skip
+    if session.get_bind().dialect.name == "postgresql":
+        created = _copy_records(session, project.id, records)
+    else:
+        created = _insert_records(session, project.id, records)
+    return RecordsResult(created=created, duplicates=len(records) - created)
+
+
+# source path, filename, content hash, subsets JSON, tags JSON, external id
+Record = tuple[str, str, str, str, str, str | None]
+_RECORD_COLUMNS = "source_path, filename, content_hash, subsets, source_tags, external_id"
+
+
+def _copy_records(session: Session, project_id: int, records: list[Record]) -> int:
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "CREATE TEMP TABLE clip_records (source_path text, filename text, content_hash "
+            "text, subsets jsonb, source_tags jsonb, external_id text)"
+        )
+        with cur.copy(f"COPY clip_records ({_RECORD_COLUMNS}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(record)
+        cur.execute(
+            "INSERT INTO clip (project_id, filename, storage_key, content_hash, subsets, "
+            "source_tags, external_id, probe, state, size_bytes, has_audio, "
+            "variable_frame_rate, held_runs, scores, quality_flags, created_at, updated_at) "
+            "SELECT %(project)s, filename, '', content_hash, subsets, source_tags, external_id, "
+            "jsonb_build_object('source_path', source_path), %(state)s, 0, false, false, "
+            "'[]', '{}', '{}', %(now)s, %(now)s FROM clip_records "
+            "ON CONFLICT (project_id, content_hash) DO NOTHING",
+            {"project": project_id, "state": ClipState.uploaded.value, "now": utcnow()},
+        )
+        created = int(cur.rowcount)
+        cur.execute("DROP TABLE clip_records")
+    return created
+
+
+def _insert_records(session: Session, project_id: int, records: list[Record]) -> int:
+    statement = sqlite_insert(Clip).on_conflict_do_nothing(
         index_elements=[Clip.project_id, Clip.content_hash]
     )
-    now = utcnow()
-    before = _clip_count(session, project.id)
-    for start in range(0, len(checked), RECORDS_CHUNK):
-        values = [
-            {"project_id": project.id, "filename": row.path.name[:255], "storage_key": "",
-             "content_hash": record_hash(row.path), "subsets": subsets,
-             "source_tags": row.spec.tags, "external_id": row.spec.external_id,
-             "probe": {"source_path": str(row.path)}, "state": ClipState.uploaded,
-             "created_at": now, "updated_at": now}
-            for row, subsets in checked[start : start + RECORDS_CHUNK]
-        ]  # fmt: skip
-        session.execute(statement, values)
-    created = _clip_count(session, project.id) - before
-    return RecordsResult(created=created, duplicates=len(checked) - created)
-
-
-def _clip_count(session: Session, project_id: int) -> int:
-    return int(session.scalar(select(func.count()).where(Clip.project_id == project_id)) or 0)
+    count = select(func.count()).where(Clip.project_id == project_id)
+    before = int(session.scalar(count) or 0)
+    for start in range(0, len(records), RECORDS_CHUNK):
+        session.execute(
+            statement,
+            [
+                {"project_id": project_id, "filename": name, "storage_key": "",
+                 "content_hash": digest, "subsets": json.loads(subsets),
+                 "source_tags": json.loads(tags), "external_id": external,
+                 "probe": {"source_path": path}, "state": ClipState.uploaded}
+                for path, name, digest, subsets, tags, external
+                in records[start : start + RECORDS_CHUNK]
+            ],
+        )  # fmt: skip
+    return int(session.scalar(count) or 0) - before
 
 
 def get_clip(session: Session, clip_id: int) -> Clip:

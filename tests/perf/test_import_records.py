@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.clips import service
 from app.clips.models import Clip, ClipState
+from app.core.db import make_engine
 from app.core.errors import Invalid
+from app.core.migrate import upgrade_database
 from tests.factories import create_project
 
 
@@ -21,9 +23,7 @@ def _manifest(folder: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
-def test_records_are_created_once_with_their_metadata_and_no_files(
-    db: Session, tmp_path: Path
-) -> None:
+def _records_once(db: Session, tmp_path: Path) -> None:
     project = create_project(db)
     rows = [
         {"path": f"/nowhere/show/ep{n}.mp4", "subsets": ["pose"], "tags": {"show": "a"},
@@ -41,6 +41,23 @@ def test_records_are_created_once_with_their_metadata_and_no_files(
     assert {c.filename for c in clips} == {f"ep{n}.mp4" for n in range(12)}
     assert all(c.state == ClipState.uploaded and c.subsets == ["pose"] for c in clips)
     assert all(c.source_tags == {"show": "a"} for c in clips)
+
+
+def test_records_are_created_once_with_their_metadata_and_no_files(
+    db: Session, tmp_path: Path
+) -> None:
+    _records_once(db, tmp_path)
+
+
+def test_records_import_on_embedded_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        with sessionmaker(bind=engine).begin() as session:
+            _records_once(session, tmp_path)
+    finally:
+        engine.dispose()
 
 
 def test_a_bad_subset_imports_nothing(db: Session, tmp_path: Path) -> None:

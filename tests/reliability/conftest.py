@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import pytest
 import redis
 import uvicorn
 from celery import Celery
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from app.core.config import Settings
@@ -245,13 +247,11 @@ def run_cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[s
 # ---------------------------------------------------------------------- live web
 
 
-@pytest.fixture(scope="session")
-def live_api(engine: Engine) -> Iterator[str]:
-    """Base URL of the app served by uvicorn in a thread on the test database."""
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), 20, "the live server")
@@ -261,3 +261,10 @@ def live_api(engine: Engine) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_api(engine: Engine) -> Iterator[str]:
+    """Base URL of the app served by uvicorn in a thread on the test database."""
+    with serve(create_app()) as url:
+        yield url

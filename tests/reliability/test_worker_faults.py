@@ -51,8 +51,8 @@ def import_clips(
         project = create_project(session, unique_project_name("rel"), subsets=chosen)
         project_name = project.name
     paths = [
-        make_clip(folder, name, seed=700 + i, width=192, fps=12, subsets=subsets.split(","),
-                  **clip).path  # type: ignore[arg-type]
+        make_clip(folder, name, seed=700 + i, fps=12, subsets=subsets.split(","),
+                  **{"width": 192, **clip}).path  # type: ignore[arg-type]
         for i, name in enumerate(names)
     ]  # fmt: skip
     done = run_cli(
@@ -96,18 +96,19 @@ def test_worker_killed_mid_keypoints_finishes_the_step_exactly_once_after_restar
     private_redis: PrivateRedis, workers: WorkerPool, tmp_path: Path
 ) -> None:
     env = subprocess_env(REDIS_URL=private_redis.url, JOB_STALE_AFTER_S=str(STALE_AFTER_S))
-    (clip_id,) = import_clips(
-        tmp_path, ["kill_me"], "pose", env, seconds=2.0, kinds=("humanoid",), timing="ones",
-        shots=1,
-    )  # fmt: skip
+    # Started first: a solo worker busy with a step cannot answer the start-up ping.
     first = workers.start(env)
+    (clip_id,) = import_clips(
+        tmp_path, ["kill_me"], "pose", env, seconds=4.0, kinds=("humanoid",), timing="ones",
+        shots=1, width=256,
+    )  # fmt: skip
 
     def keypoints_running() -> bool:
         job = next(j for j in jobs_of([clip_id]) if j.step == "keypoints")
-        assert job.state != JobState.done, "keypoints finished before the worker could be killed"
+        assert job.state != JobState.done, f"keypoints ended before the kill ({job.duration_s} s)"
         return job.state == JobState.running
 
-    wait_for(keypoints_running, 120, "the keypoints step to start", interval_s=0.05)
+    wait_for(keypoints_running, 120, "the keypoints step to start", interval_s=0.02)
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait()
 
@@ -116,7 +117,9 @@ def test_worker_killed_mid_keypoints_finishes_the_step_exactly_once_after_restar
     # The dead worker's message stays unacknowledged in Redis (visibility timeout: 1 h), so the
     # reconciler re-sends the job once its claim is stale; the periodic task does it here.
     second = workers.start(env)
-    time.sleep(STALE_AFTER_S)
+    time.sleep(STALE_AFTER_S + 1)
+    waiting = next(j for j in jobs_of([clip_id]) if j.step == "keypoints")
+    assert (waiting.state, waiting.attempts) == (JobState.running, 1)  # nothing else revives it
     broker_app(private_redis.url).send_task("cellabel.reconcile", queue="cheap")
     settle(second, [clip_id])
 
