@@ -491,7 +491,7 @@ def release_expired(
     return len(rows)
 
 
-def _resume_query(in_batch: bool) -> Select[Any]:
+def _resume_query(in_batch: bool) -> Select[Assignment, int]:
     query = (
         select(Assignment, Batch.lease_minutes)
         .join(BatchClip, BatchClip.id == Assignment.batch_clip_id)
@@ -507,7 +507,7 @@ def _resume_query(in_batch: bool) -> Select[Any]:
     return query.where(BatchClip.batch_id == bindparam("batch")) if in_batch else query
 
 
-def _queue_batches_query(in_batch: bool) -> Select[Any]:
+def _queue_batches_query(in_batch: bool) -> Select[Batch]:
     query = (
         select(Batch)
         .join(BatchMember, BatchMember.batch_id == Batch.id)
