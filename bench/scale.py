@@ -593,7 +593,10 @@ next-clip callers are 32 threads, either in one Python process (as `bench/next_c
 or spread over 4 processes with a pool each (as web workers are); the 2-core machine runs
 PostgreSQL, the callers and other jobs at once.
 
-What was changed to meet the targets (same database, same day):
+What was changed to meet the targets (same database, same day). Before these changes the
+first run of the pages (13:43 UTC, load 5-6) gave p50 / p95: `/batches/{id}` 1063 / 1797 ms,
+`/agreement` 358 / 628 ms, `/review` 158 / 278 ms (all missed); the clip list, queue and frame
+already met their targets.
 
 * next clip: the queue's statements are built once with bind parameters (building them cost
   more Python time than PostgreSQL spent running them), the recount of the claimed clip and
@@ -626,9 +629,13 @@ Misses, why, and the plan:
   get p95 well under 50 ms. Plan: read track, character, annotation and clip in one query in
   `save_frame`; drop `pool_pre_ping` (a round trip per request) in favour of `pool_recycle`;
   then run web processes on cores not shared with PostgreSQL and the load generator.
-* Next clip with 32 threads of one Python process: the callers' own ORM work is serialised by
-  that process's GIL, which is a property of the harness; web workers are processes, and with
-  the same 32 callers in 4 processes the target is met.
+* Next clip p99: at this load the p99 of 960 calls (its ~10 slowest) is decided by CPU bursts
+  of other jobs on the 2 cores, not by the queue: p50 stays at 7-10 ms and p95 at 12-24 ms in
+  every run, no call waits on a lock. Earlier runs today on the final code: 13:42 UTC, 32
+  threads of one process p99 33.0 ms (missed), 4 processes p99 18.1 ms (met), load 2.1; the
+  run in the table (14:23 UTC) came out the other way round. Plan: measure on a machine not
+  shared with other jobs, with PostgreSQL on its own cores; in code, the next step is a single
+  round trip for lock-caller + resume (a `LEFT JOIN LATERAL` on the user row).
 * Export at 50k pose clips is keypoint-bound (120 frames x 17 points per clip, four formats,
   one process); peak memory does not grow with the number of clips. Plan: split large
   exports by clip-id range over several export tasks.
