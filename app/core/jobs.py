@@ -82,6 +82,10 @@ def send_now(task_name: str, *args: Any, queue: str = QUEUE_CHEAP) -> str:
 
 @event.listens_for(Session, "after_commit")
 def _send_pending(session: Session) -> None:
+    # Releasing a SAVEPOINT fires after_commit too: wait for the real commit, or a worker
+    # could receive a job id its transaction cannot see yet.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(PENDING_KEY, [])
     for task_name, args, queue in pending:
         try:
@@ -92,4 +96,6 @@ def _send_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a rolled-back SAVEPOINT: the outer transaction's work still stands
     session.info.pop(PENDING_KEY, None)
