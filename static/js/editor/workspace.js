@@ -193,10 +193,23 @@ async function acceptAbove() {
   if (result) { say(`accepted ${result.accepted} point(s) at ≥ ${threshold}`, "ok"); await reload(); }
 }
 
+// The clip-level node's version lives in the HTMX forms (tags, quality) and in the model;
+// whichever saved last is newest, and every save hands the new version to the others.
+function annotationVersion() {
+  const inForms = [...document.querySelectorAll("#tags input[name=version], #quality input[name=version]")]
+    .map((input) => Number(input.value) || 0);
+  return Math.max(model.payload.annotation.version, ...inForms);
+}
+
+function setAnnotationVersion(version) {
+  model.payload.annotation.version = version;
+  document.querySelectorAll("#tags input[name=version], #quality input[name=version]").forEach((input) => { input.value = version; });
+}
+
 async function shots(change) {
   const starts = model.payload.shots.map((s) => s.start);
-  const result = await runAction("shots", api("PUT", `/api/annotations/${annotationId}/shots`, { starts: change(starts), version: model.payload.annotation.version }));
-  if (result) await reload();
+  const result = await runAction("shots", api("PUT", `/api/annotations/${annotationId}/shots`, { starts: change(starts), version: annotationVersion() }));
+  if (result) { await reload(); setAnnotationVersion(model.payload.annotation.version); }
 }
 
 function seekMark(list, direction) {
@@ -257,6 +270,15 @@ const actions = {
   redo: () => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
+  // Move the current shot's start (its boundary with the previous shot) to this frame.
+  // Move the shot boundary nearest to this frame onto it.
+  moveBoundary: () => shots((starts) => {
+    const cuts = starts.filter((s) => s > 0);
+    if (!cuts.length) return starts;
+    const nearest = cuts.reduce((a, b) => (Math.abs(b - current) < Math.abs(a - current) ? b : a));
+    return starts.map((s) => (s === nearest ? current : s));
+  }),
+  tags: () => document.querySelector("#tags input[type=radio]:checked, #tags input[type=radio]")?.focus(),
   fit: () => stage.fit(),
   deleteCharacter: async () => {
     const t = track();
@@ -279,7 +301,7 @@ const keys = {
   "]": () => seekMark(model.marks().keyframes, 1), "[": () => seekMark(model.marks().keyframes, -1),
   f: () => seekMark(model.marks().flagged, 1), F: () => seekMark(model.marks().flagged, -1),
   n: () => seekMark(model.payload.shots.map((s) => s.start), 1), p: () => seekMark(model.payload.shots.map((s) => s.start), -1),
-  s: actions.split, m: actions.merge, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && actions.undo(),
+  s: actions.split, m: actions.merge, b: actions.moveBoundary, t: actions.tags, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && actions.undo(),
   y: (e) => (e.ctrlKey || e.metaKey) && actions.redo(), Z: (e) => (e.ctrlKey || e.metaKey) && actions.redo(),
 };
 
@@ -311,6 +333,7 @@ async function start() {
       { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") }));
     if (made) { trackId = null; await reload(); }
   });
+  document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
   window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage };
   root.dataset.ready = "true";
   await show(0);
