@@ -25,6 +25,9 @@ from app.annotations.schemas import (
     TagsSave,
 )
 from app.annotations.skeletons import BUILTIN_SKELETONS, Skeleton
+from app.auth.models import User
+from app.batches import service as batch_service
+from app.batches.models import AssignmentState
 from app.clips.models import Clip
 from app.core.deps import DB, AnyUser
 from app.core.errors import Conflict, Invalid, NotFound
@@ -32,6 +35,7 @@ from app.core.templating import render
 from app.projects.models import Project, SkeletonTemplate
 
 router = APIRouter()
+OPEN_OR_REJECTED = (AssignmentState.assigned, AssignmentState.in_progress, AssignmentState.rejected)
 api = APIRouter(prefix="/api", tags=["annotations"])
 
 
@@ -91,17 +95,31 @@ def workspace_by_annotation(
     return _workspace_page(request, db, annotation)
 
 
+def _next_clip(db: DB, annotation: Annotation) -> Clip | None:
+    """The clip the annotator will most likely open next, so its first frames can be fetched
+    ahead (only their own open assignments; nothing is reserved by looking)."""
+    if annotation.annotator_id is None:
+        return None
+    owner = db.get_one(User, annotation.annotator_id)
+    for entry in batch_service.queue_entries(db, owner, limit=5):
+        if entry.clip_id != annotation.clip_id and entry.state in OPEN_OR_REJECTED:
+            return db.get(Clip, entry.clip_id)
+    return None
+
+
 def _workspace_page(request: Request, db: DB, annotation: Annotation) -> Response:
     clip = db.get_one(Clip, annotation.clip_id)
     if not clip.frame_count:
         raise Invalid("This clip has no decoded frames yet; its pipeline has not finished.")
     payload = service.annotation_payload(db, annotation)
     project = _project_of(db, annotation)
+    next_clip = _next_clip(db, annotation)
     return render(
         request,
         "annotations/workspace.html",
         {
-            "clip": db.get_one(Clip, annotation.clip_id),
+            "clip": clip,
+            "next_clip": next_clip,
             "annotation": annotation,
             "payload": payload,
             "project": project,

@@ -83,3 +83,21 @@ def test_caption_conflict_shows_both_texts(client: TestClient, db: Session) -> N
     )
     assert response.status_code == 409
     assert "their text" in response.text and "my &lt;b&gt;text&lt;/b&gt;" in response.text
+
+
+def test_the_workspace_names_the_next_clip_so_its_frames_are_fetched_ahead(
+    client: TestClient, db: Session
+) -> None:
+    clip, user, assignment = _assigned(db)
+    other = create_clip(db, subsets=["pose"], frame_count=9, width=320, height=240, state="ready")
+    slot = BatchClip(
+        batch_id=db.get_one(BatchClip, assignment.batch_clip_id).batch_id, clip_id=other.id
+    )
+    db.add(slot)
+    db.flush()
+    db.add(Assignment(batch_clip_id=slot.id, clip_id=other.id, annotator_id=user.id))
+    db.flush()
+    login(client, db, user)
+    page = client.get(f"/annotate/{assignment.id}")
+    assert f'data-next-clip="{other.id}" data-next-count="9"' in page.text
+    assert f'data-next-clip="{clip.id}"' not in page.text

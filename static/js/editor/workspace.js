@@ -337,6 +337,11 @@ async function start() {
   window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage };
   root.dataset.ready = "true";
   await show(0);
+  // Fetch the first frames of the next clip in the queue while this one is being worked on.
+  if (root.dataset.nextClip) {
+    const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 1500));
+    idle(() => new FrameSource(root.dataset.nextClip, Number(root.dataset.nextCount)).prefetch(-1));
+  }
 }
 
 start().catch((err) => say(`The workspace could not load: ${err.message}`, "error"));
