@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from datetime import date
@@ -41,3 +42,25 @@ def write_section(title: str, body: str, command: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     BENCHMARKS.write_text(text)
+
+
+PG_ADMIN = os.environ.get(
+    "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def scratch_url(name: str) -> str:
+    """The URL of a benchmark's own database on the PostgreSQL server."""
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def recreate_database(name: str) -> str:
+    """Drop and create a scratch database; returns its URL."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return scratch_url(name)

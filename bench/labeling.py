@@ -20,10 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PG = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from bench._report import recreate_database, scratch_url  # noqa: E402
+
 DB_NAME = "cellabel_bench_labeling"
 WORK = Path(tempfile.mkdtemp(prefix="cellabel-labeling-"))
-os.environ["DATABASE_URL"] = PG.rsplit("/", 1)[0] + "/" + DB_NAME
+os.environ["DATABASE_URL"] = scratch_url(DB_NAME)
 os.environ["MEDIA_ROOT"] = str(WORK / "media")
 os.environ["DATA_DIR"] = str(WORK / "data")
 os.environ.pop("REDIS_URL", None)
@@ -36,13 +37,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
+    recreate_database(DB_NAME)
 
     from app.auth import service as auth
     from app.auth.models import Role

@@ -14,9 +14,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PG = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from bench._report import recreate_database, scratch_url  # noqa: E402
+
 DB_NAME = "cellabel_bench_workspace"
-os.environ["DATABASE_URL"] = PG.rsplit("/", 1)[0] + "/" + DB_NAME
+os.environ["DATABASE_URL"] = scratch_url(DB_NAME)
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("DATA_DIR", str(ROOT / "bench" / ".work"))
 
@@ -28,13 +29,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
-    from sqlalchemy import create_engine, text
 
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
+    recreate_database(DB_NAME)
 
     from app.annotations import service
     from app.auth import service as auth

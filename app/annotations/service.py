@@ -8,7 +8,7 @@ version, never overwriting it), and appends a Revision with before/after.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -416,6 +416,21 @@ def _record(
     )
 
 
+NodeT = TypeVar("NodeT", Character, Caption, SpeechSegment)
+
+
+def _editable_child(
+    session: Session, user: User, model: type[NodeT], node_id: int, label: str
+) -> tuple[NodeT, Annotation]:
+    """A clip-level child node and its annotation, once the caller may edit it."""
+    node = session.get(model, node_id)
+    if node is None:
+        raise NotFound(f"No {label} {node_id}.")
+    annotation = session.get_one(Annotation, node.annotation_id)
+    check_editable(annotation, user)
+    return node, annotation
+
+
 def _check_version(kind: str, current: int, given: int, payload: Any) -> None:
     if current != given:
         raise Conflict(
@@ -696,11 +711,7 @@ def add_character(
 
 
 def delete_character(session: Session, user: User, character_id: int, version: int) -> None:
-    character = session.get(Character, character_id)
-    if character is None:
-        raise NotFound(f"No character {character_id}.")
-    annotation = session.get_one(Annotation, character.annotation_id)
-    check_editable(annotation, user)
+    character, annotation = _editable_child(session, user, Character, character_id, "character")
     _check_version("character", character.version, version, {"name": character.name})
     _record(
         session,
@@ -721,11 +732,7 @@ def delete_character(session: Session, user: User, character_id: int, version: i
 def update_caption(
     session: Session, user: User, caption_id: int, text: str, version: int
 ) -> Caption:
-    caption = session.get(Caption, caption_id)
-    if caption is None:
-        raise NotFound(f"No caption {caption_id}.")
-    annotation = session.get_one(Annotation, caption.annotation_id)
-    check_editable(annotation, user)
+    caption, annotation = _editable_child(session, user, Caption, caption_id, "caption")
     _check_version("caption", caption.version, version, {"text": caption.text})
     before = caption.text
     caption.text = text
@@ -929,11 +936,7 @@ def set_emotions(
     labels: Sequence[str],
 ) -> Character:
     """Replace a character's emotion labels over frame ranges ([start, end) with a label)."""
-    character = session.get(Character, character_id)
-    if character is None:
-        raise NotFound(f"No character {character_id}.")
-    annotation = session.get_one(Annotation, character.annotation_id)
-    check_editable(annotation, user)
+    character, annotation = _editable_child(session, user, Character, character_id, "character")
     clip = session.get_one(Clip, annotation.clip_id)
     clean = []
     for span in spans:
@@ -1049,11 +1052,9 @@ def update_speech(
     transcript: str,
     version: int,
 ) -> SpeechSegment:
-    segment = session.get(SpeechSegment, segment_id)
-    if segment is None:
-        raise NotFound(f"No speech segment {segment_id}.")
-    annotation = session.get_one(Annotation, segment.annotation_id)
-    check_editable(annotation, user)
+    segment, annotation = _editable_child(
+        session, user, SpeechSegment, segment_id, "speech segment"
+    )
     _speech_bounds(session.get_one(Clip, annotation.clip_id), start_s, end_s)
     before = {"start": segment.start_s, "end": segment.end_s, "transcript": segment.transcript}
     _check_version("speech segment", segment.version, version, before)
@@ -1075,11 +1076,9 @@ def update_speech(
 
 
 def delete_speech(session: Session, user: User, segment_id: int, version: int) -> None:
-    segment = session.get(SpeechSegment, segment_id)
-    if segment is None:
-        raise NotFound(f"No speech segment {segment_id}.")
-    annotation = session.get_one(Annotation, segment.annotation_id)
-    check_editable(annotation, user)
+    segment, annotation = _editable_child(
+        session, user, SpeechSegment, segment_id, "speech segment"
+    )
     before = {"start": segment.start_s, "end": segment.end_s, "transcript": segment.transcript}
     _check_version("speech segment", segment.version, version, before)
     _record(
