@@ -216,7 +216,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium driven by Playwright (never `playwright install`)."""
+    """Debian's chromium driven by Playwright (Playwright never fetches a browser of its own)."""
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
