@@ -8,7 +8,7 @@ version, never overwriting it), and appends a Revision with before/after.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -431,6 +431,36 @@ def _editable_child(
     return node, annotation
 
 
+class _Node(Protocol):
+    id: int
+    version: int
+
+
+def _human_edit(
+    session: Session,
+    user: User,
+    annotation: Annotation,
+    node_type: str,
+    node: _Node,
+    action: str,
+    before: Any,
+    after: Any,
+) -> None:
+    """Record a person's change to ``node`` at the id and version it has now."""
+    _record(
+        session,
+        annotation,
+        node_type,
+        node.id,
+        node.version,
+        action,
+        user,
+        Source.human,
+        before,
+        after,
+    )
+
+
 def _check_version(kind: str, current: int, given: int, payload: Any) -> None:
     if current != given:
         raise Conflict(
@@ -538,15 +568,13 @@ def _write_pose(
     if "model_changed" in row.flags and changed.any():
         row.flags = [f for f in row.flags if f != "model_changed"]
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "keypoint_frame",
-        row.id,
-        row.version,
+        row,
         action,
-        user,
-        Source.human,
         before,
         after,
     )
@@ -656,15 +684,13 @@ def accept_above(
         take = ~human & (pose[:, CONF] >= threshold) & (pose[:, V] > 0)
         if take.any():
             row.points = encode_points(pose, human | take)
-            _record(
+            _human_edit(
                 session,
+                user,
                 annotation,
                 "keypoint_frame",
-                row.id,
-                row.version,
+                row,
                 "accept",
-                user,
-                Source.human,
                 None,
                 {"accepted": np.flatnonzero(take).tolist(), "threshold": threshold},
             )
@@ -694,15 +720,13 @@ def add_character(
     session.flush()
     if num_points:
         session.add(Track(character_id=character.id, num_points=num_points, source=Source.human))
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "character",
-        character.id,
-        1,
+        character,
         "create",
-        user,
-        Source.human,
         None,
         {"name": character.name, "kind": kind.value, "skeleton": skeleton},
     )
@@ -713,15 +737,13 @@ def add_character(
 def delete_character(session: Session, user: User, character_id: int, version: int) -> None:
     character, annotation = _editable_child(session, user, Character, character_id, "character")
     _check_version("character", character.version, version, {"name": character.name})
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "character",
-        character.id,
-        character.version,
+        character,
         "delete",
-        user,
-        Source.human,
         {"name": character.name, "kind": character.kind.value, "skeleton": character.skeleton},
         None,
     )
@@ -738,15 +760,13 @@ def update_caption(
     caption.text = text
     caption.updated_by_id = user.id
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "caption",
-        caption.id,
-        caption.version,
+        caption,
         "update",
-        user,
-        Source.human,
         {"text": before},
         {"text": text},
     )
@@ -772,15 +792,13 @@ def set_tags(
     before = dict(annotation.tags)
     annotation.tags = {**annotation.tags, **tags}
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "annotation",
-        annotation.id,
-        annotation.version,
+        annotation,
         "tags",
-        user,
-        Source.human,
         before,
         annotation.tags,
     )
@@ -827,15 +845,13 @@ def set_shot_boundaries(
         session.delete(gone)
     annotation.updated_at = utcnow()
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "annotation",
-        annotation.id,
-        annotation.version,
+        annotation,
         "shots",
-        user,
-        Source.human,
         before,
         [[s.start_frame, s.end_frame] for s in keep],
     )
@@ -906,15 +922,13 @@ def submit(
         assignment.state = AssignmentState.submitted
         assignment.submitted_at = utcnow()
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "annotation",
-        annotation.id,
-        annotation.version,
+        annotation,
         "status",
-        user,
-        Source.human,
         {"status": before},
         {"status": "submitted"},
     )
@@ -950,15 +964,13 @@ def set_emotions(
     before = list(character.emotions)
     character.emotions = sorted(clean, key=lambda s: s["start"])
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "character",
-        character.id,
-        character.version,
+        character,
         "emotions",
-        user,
-        Source.human,
         before,
         character.emotions,
     )
@@ -987,15 +999,13 @@ def set_quality(
         quality["no_speech"] = no_speech
     annotation.quality = quality
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "annotation",
-        annotation.id,
-        annotation.version,
+        annotation,
         "quality",
-        user,
-        Source.human,
         before,
         quality,
     )
@@ -1028,15 +1038,13 @@ def add_speech(
     )
     session.add(segment)
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "speech_segment",
-        segment.id,
-        1,
+        segment,
         "create",
-        user,
-        Source.human,
         None,
         {"start": start_s, "end": end_s, "transcript": transcript},
     )
@@ -1060,15 +1068,13 @@ def update_speech(
     _check_version("speech segment", segment.version, version, before)
     segment.start_s, segment.end_s, segment.transcript = start_s, end_s, transcript
     session.flush()
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "speech_segment",
-        segment.id,
-        segment.version,
+        segment,
         "update",
-        user,
-        Source.human,
         before,
         {"start": start_s, "end": end_s, "transcript": transcript},
     )
@@ -1081,15 +1087,13 @@ def delete_speech(session: Session, user: User, segment_id: int, version: int) -
     )
     before = {"start": segment.start_s, "end": segment.end_s, "transcript": segment.transcript}
     _check_version("speech segment", segment.version, version, before)
-    _record(
+    _human_edit(
         session,
+        user,
         annotation,
         "speech_segment",
-        segment.id,
-        segment.version,
+        segment,
         "delete",
-        user,
-        Source.human,
         before,
         None,
     )
