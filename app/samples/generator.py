@@ -29,6 +29,7 @@ from app.samples.humanoid import Humanoid, Look
 from app.samples.scene import TimeOfDay, Venue, make_background, rgb
 from app.samples.truth import (
     CAMERA_MOTIONS,
+    MIKELS_EMOTIONS,
     SUBSETS,
     TIMINGS,
     CameraMotion,
@@ -129,16 +130,7 @@ def _emotion_spans(
     n = shots[-1][1]
     if motion != "emote":
         return [{"start": 0, "end": n, "label": MOOD_OF_MOTION.get(motion, "neutral")}]
-    labels = (
-        "amusement",
-        "awe",
-        "contentment",
-        "excitement",
-        "anger",
-        "disgust",
-        "fear",
-        "sadness",
-    )
+    labels = MIKELS_EMOTIONS
     order = [labels[i] for i in rng.permutation(len(labels))]
     k = 2 if n < 40 else 3
     bounds = sorted({int(b) - int(b) % hold for b in np.linspace(0, n, k + 1)[1:-1]})

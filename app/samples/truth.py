@@ -13,7 +13,7 @@ labels follow the drawing exactly.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, get_args
 
 Subset = Literal["i2v", "pose", "face_video", "face_audio"]
 Kind = Literal["humanoid", "animal", "creature", "object"]
@@ -28,6 +28,8 @@ Emotion = Literal[
     "sadness",
     "neutral",
 ]
+# The 8 Mikels emotions, without "neutral" (drawn for emoting characters).
+MIKELS_EMOTIONS: tuple[str, ...] = get_args(Emotion)[:-1]
 CameraMotion = Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out"]
 Timing = Literal["ones", "twos", "threes"]
 
