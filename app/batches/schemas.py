@@ -152,10 +152,9 @@ def _split(text: str) -> list[str]:
     return [p for p in re.split(r"[\s,]+", text) if p]
 
 
-class BatchForm(BaseModel):
-    """The batch form as the browser posts it (text fields), turned into a BatchCreate."""
+class ClipFilterForm(BaseModel):
+    """The clip filter as a browser form posts it (text fields); batches and exports use it."""
 
-    name: str = ""
     project_id: int | None = None
     subset: str = ""
     tags: str = Field("", description="`key=value` pairs, comma or newline separated")
@@ -167,9 +166,6 @@ class BatchForm(BaseModel):
     external_ids: str = ""
     clip_ids: str = ""
     limit: str = ""
-    priority: int = 0
-    due: str = ""
-    lease_minutes: int = 60
 
     def clip_filter(self) -> ClipFilter:
         pairs = [p.partition("=") for p in re.split(r"[\n,]+", self.tags) if p.strip()]
@@ -190,6 +186,15 @@ class BatchForm(BaseModel):
                 "limit": self.limit or None,
             }
         )
+
+
+class BatchForm(ClipFilterForm):
+    """The batch form, turned into a BatchCreate."""
+
+    name: str = ""
+    priority: int = 0
+    due: str = ""
+    lease_minutes: int = 60
 
     def to_create(self) -> BatchCreate:
         return BatchCreate.model_validate(

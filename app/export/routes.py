@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from app.clips.models import ClipState
 from app.core.deps import DB, AdminOnly
 from app.core.templating import render
 from app.export import service
@@ -46,6 +47,7 @@ def exports_page(request: Request, db: DB, principal: AdminOnly) -> Response:
             "projects": list(projects.values()),
             "formats": FORMAT_LABELS,
             "subsets": list(Subset),
+            "states": list(ClipState),
         },
     )
 

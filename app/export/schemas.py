@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.batches.schemas import BatchForm, ClipFilter
+from app.batches.schemas import ClipFilter, ClipFilterForm
 from app.export.formats.registry import parse_formats
 
 
@@ -62,21 +62,14 @@ class ImportReport(BaseModel):
     skipped: list[str] = Field(default_factory=list)
 
 
-class ExportForm(BaseModel):
-    """The export form as the browser posts it; the filter fields are the batch form's."""
+class ExportForm(ClipFilterForm):
+    """The export form as the browser posts it: a name, formats and the clip filter."""
 
-    project_id: int | None = None
     name: str = ""
     formats: list[str] = Field(default_factory=list)
-    subset: str = ""
-    tags: str = ""
-    external_ids: str = ""
-    clip_ids: str = ""
-    limit: str = ""
 
     def to_create(self) -> ExportCreate:
-        flt = BatchForm(subset=self.subset, tags=self.tags, external_ids=self.external_ids,
-                        clip_ids=self.clip_ids, limit=self.limit).clip_filter()  # fmt: skip
+        flt = self.clip_filter()
         return ExportCreate.model_validate(
             {
                 "project_id": self.project_id,
