@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -207,6 +208,23 @@ def _panel(
     return render(request, template, context, status_code=status)
 
 
+def _saved_panel(
+    request: Request,
+    db: DB,
+    annotation: Annotation,
+    template: str,
+    save: Callable[[], object],
+    stale: object,
+) -> Response:
+    """Run an HTMX panel's save; a lost race re-renders the panel with the winner's data."""
+    try:
+        save()
+    except Conflict as exc:
+        db.refresh(stale)
+        return _panel(request, db, annotation, template, conflict=exc.message)
+    return _panel(request, db, annotation, template, saved=True)
+
+
 @router.post("/annotations/characters/{character_id}/emotions", response_class=HTMLResponse)
 def emotions_form(
     request: Request,
@@ -223,32 +241,22 @@ def emotions_form(
     if character is None:
         raise NotFound(f"No character {character_id}.")
     annotation = service.visible_annotation(db, principal.user, character.annotation_id)
-    spans = [
-        {"start": a, "end": b, "label": c}
-        for a, b, c in zip(start, end, label, strict=False)
-        if a.strip() and b.strip() and c
-    ]
     try:
-        spans_int = [
-            {"start": int(x["start"]), "end": int(x["end"]), "label": x["label"]} for x in spans
+        spans = [
+            {"start": int(a), "end": int(b), "label": c}
+            for a, b, c in zip(start, end, label, strict=False)
+            if a.strip() and b.strip() and c
         ]
     except ValueError as exc:
         raise Invalid("Emotion ranges need whole frame numbers.") from exc
-    conflict = None
-    try:
-        service.set_emotions(
-            db,
-            principal.user,
-            character_id,
-            spans_int,
-            version,
-            _project_of(db, annotation).emotion_labels,
-        )
-    except Conflict as exc:
-        conflict = exc.message
-        db.refresh(character)
-    return _panel(
-        request, db, annotation, "annotations/_emotions.html", conflict=conflict, saved=not conflict
+    labels = _project_of(db, annotation).emotion_labels
+    return _saved_panel(
+        request,
+        db,
+        annotation,
+        "annotations/_emotions.html",
+        lambda: service.set_emotions(db, principal.user, character_id, spans, version, labels),
+        character,
     )
 
 
@@ -266,22 +274,22 @@ def quality_form(
 ) -> Response:
     annotation = service.visible_annotation(db, principal.user, annotation_id)
     clip = db.get_one(Clip, annotation.clip_id)
-    conflict = None
-    try:
-        service.set_quality(
+    no_speech_answer = (no_speech == "on") if clip.has_audio else None
+    return _saved_panel(
+        request,
+        db,
+        annotation,
+        "annotations/_quality.html",
+        lambda: service.set_quality(
             db,
             principal.user,
             annotation_id,
             keep == "keep",
             [*reasons, other.strip()],
             version,
-            no_speech=(no_speech == "on") if clip.has_audio else None,
-        )
-    except Conflict as exc:
-        conflict = exc.message
-        db.refresh(annotation)
-    return _panel(
-        request, db, annotation, "annotations/_quality.html", conflict=conflict, saved=not conflict
+            no_speech=no_speech_answer,
+        ),
+        annotation,
     )
 
 
@@ -300,8 +308,8 @@ def speech_form(
 ) -> Response:
     """Add, change or delete one speech segment; the list comes back re-rendered."""
     annotation = service.visible_annotation(db, principal.user, annotation_id)
-    conflict = None
-    try:
+
+    def save() -> None:
         if action == "add":
             service.add_speech(db, principal.user, annotation_id, start_s, end_s, transcript)
         elif action == "save" and segment_id is not None:
@@ -312,9 +320,8 @@ def speech_form(
             service.delete_speech(db, principal.user, segment_id, version)
         else:
             raise Invalid("Unknown speech action.")
-    except Conflict as exc:
-        conflict = exc.message
-    return _panel(request, db, annotation, "annotations/_speech.html", conflict=conflict)
+
+    return _saved_panel(request, db, annotation, "annotations/_speech.html", save, annotation)
 
 
 # ----------------------------------------------------------------------------- JSON API

@@ -101,3 +101,41 @@ def test_the_workspace_names_the_next_clip_so_its_frames_are_fetched_ahead(
     page = client.get(f"/annotate/{assignment.id}")
     assert f'data-next-clip="{other.id}" data-next-count="9"' in page.text
     assert f'data-next-clip="{clip.id}"' not in page.text
+
+
+def test_emotion_quality_and_speech_panels_save_and_show_conflicts(
+    client: TestClient, db: Session
+) -> None:
+    clip, user, assignment = _assigned(db)
+    clip.duration_s = 1.0
+    _, annotation = service.open_assignment(db, user, assignment.id)
+    character = service.annotation_payload(db, annotation)["characters"][0]
+    csrf = login(client, db, user)
+    hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    emotions = client.post(
+        f"/annotations/characters/{character['id']}/emotions",
+        data={"version": character["version"], "start": ["0", ""], "end": ["3", ""],
+              "label": ["awe", ""]},
+        headers=hx,
+    )  # fmt: skip
+    assert emotions.status_code == 200 and "saved" in emotions.text
+    quality = client.post(
+        f"/annotations/{annotation.id}/quality",
+        data={"version": annotation.version, "keep": "discard", "other": "too dark"},
+        headers=hx,
+    )
+    assert quality.status_code == 200
+    stale = client.post(
+        f"/annotations/{annotation.id}/quality",
+        data={"version": 1, "keep": "keep"},
+        headers=hx,
+    )
+    assert stale.status_code == 409 and "error-box" in stale.text
+    speech = client.post(
+        f"/annotations/{annotation.id}/speech",
+        data={"action": "add", "start_s": "0.1", "end_s": "0.6", "transcript": "hi"},
+        headers=hx,
+    )
+    assert speech.status_code == 200 and 'value="hi"' in speech.text
+    db.refresh(annotation)
+    assert annotation.quality == {"keep": False, "reasons": ["too dark"]}
