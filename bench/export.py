@@ -32,7 +32,7 @@ def db_url(size: int) -> str:
 def seed(size: int, frames: int) -> None:
     """A fresh database with ``size`` approved pose clips, written with bulk inserts."""
     import numpy as np
-    from sqlalchemy import create_engine, insert, text
+    from sqlalchemy import create_engine, insert
 
     from app.annotations.models import Annotation, Caption, Character, KeypointFrame, Shot, Track
     from app.annotations.points import encode_points
@@ -40,14 +40,10 @@ def seed(size: int, frames: int) -> None:
     from app.clips.models import Clip
     from app.core.migrate import upgrade_database
     from app.projects.models import Project
+    from bench._report import recreate_database
 
     url = db_url(size)
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    name = url.rsplit("/", 1)[1]
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    recreate_database(url.rsplit("/", 1)[1])
     upgrade_database(url)
     rng = np.random.default_rng(0)
     blobs = []

@@ -177,13 +177,9 @@ def pct(samples: list[float]) -> dict[str, float]:
 
 
 def run_cellabel(records: Path, count: int, calls: int) -> dict[str, Any]:
-    from sqlalchemy import create_engine, text
+    from bench._report import recreate_database
 
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
+    recreate_database(DB_NAME)
     from app.core.db import session_scope
     from app.core.migrate import upgrade_database
     from app.projects import service as projects
@@ -398,12 +394,9 @@ def main() -> None:
     write_section(SECTION, render(ls, cl, args.records, args.calls),
                   ".venv/bin/python bench/labelstudio.py")  # fmt: skip
     if not args.keep and not args.report_only:
-        from sqlalchemy import create_engine, text
+        from bench._report import drop_database
 
-        admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(DB_NAME)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from app.clips.models import Clip, ClipState  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.core.security import hash_password  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
-from bench._report import percentiles, write_section  # noqa: E402
+from bench._report import percentiles, recreate_database, write_section  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -48,12 +48,7 @@ SEED_CHUNK = 20_000
 
 
 def recreate(name: str) -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return recreate_database(name)
 
 
 def seed(engine: Engine, clips: int, annotators: int) -> tuple[int, list[int]]:

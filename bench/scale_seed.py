@@ -47,6 +47,7 @@ from app.clips.models import ClipState  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.core.security import hash_password  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
+from bench._report import drop_database, recreate_database  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -88,19 +89,12 @@ def raw_url(url: str) -> str:
 
 
 def recreate(name: str) -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    recreate_database(name)
     return db_url(name)
 
 
 def drop(name: str = DB_NAME) -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(name)
 
 
 def pose_blobs(frames: int, k: int, variants: int = 4) -> list[list[bytes]]:
