@@ -10,10 +10,12 @@ import textwrap
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
+from app.annotations.models import Annotation, Caption, NodeStatus
 from app.core.db import session_scope
 from app.export import service
 from app.export.models import ExportSnapshot
@@ -53,6 +55,62 @@ def test_run_build_claims_records_progress_and_is_safe_to_run_twice(committed_pr
     with session_scope() as session:
         assert session.get_one(ExportSnapshot, snapshot_id).sha256 == sha
     assert service.run_build(10**9) == "missing"
+
+
+def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
+    engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task reads pages on extra connections sharing the build's snapshot: output in page
+    order, identical to an inline build, and a caption edited after the build began stays as
+    it was."""
+    monkeypatch.setattr(service, "CHUNK", 1)  # one clip a page: many pages, both readers busy
+    monkeypatch.setattr(service, "METADATA_CHUNK", 1)
+    with session_scope() as session:
+        project = create_project(session)
+        for n in range(8):
+            approved_annotation(session, media_clip(session, project, f"page {n}".encode()))
+        project_id = project.id
+        last_caption = max(
+            session.scalars(
+                select(Caption).join(Annotation).where(Annotation.status == NodeStatus.approved)
+            ),
+            key=lambda c: (c.annotation_id, c.id),
+        )
+        original, caption_id = last_caption.text, last_caption.id
+        snapshot = service.create_export(
+            session, ExportCreate(project_id=project_id, name="parallel", formats=["captions",
+                                  "cellabel", "manifests"]), None, send=False,
+        )  # fmt: skip
+        snapshot_id = snapshot.id
+
+    with session_scope() as session:  # the same snapshot read inline, in one session
+        inline = service.build_archive(session, session.get_one(ExportSnapshot, snapshot_id))
+        service.get_storage().path(inline.storage_key).unlink()
+
+    read_ahead = service._read_ahead
+
+    def edit_then_read(readers: list[Any], pages: Any) -> Any:
+        # committed after the build took its snapshot, before any reader's first query
+        with session_scope() as other:
+            other.get_one(Caption, caption_id).text = "edited while the export ran"
+        return read_ahead(readers, pages)
+
+    monkeypatch.setattr(service, "_read_ahead", edit_then_read)
+    try:
+        assert service.run_build(snapshot_id) == "done"
+        with session_scope() as session:
+            task_built = session.get_one(ExportSnapshot, snapshot_id)
+            assert task_built.sha256 == inline.sha256
+            with zipfile.ZipFile(service.archive_path(task_built)) as zf:
+                captions = [json.loads(line) for line in zf.read("captions.jsonl").splitlines()]
+            assert [c["clip_id"] for c in captions] == sorted(c["clip_id"] for c in captions)
+            texts = json.dumps(captions)
+            assert len(captions) == 8 and original in texts
+            assert "edited while the export ran" not in texts
+            assert session.get_one(Caption, caption_id).text == "edited while the export ran"
+    finally:
+        with session_scope() as session:
+            session.execute(delete(Project).where(Project.id == project_id))
 
 
 SCRIPT = textwrap.dedent(

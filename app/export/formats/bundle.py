@@ -6,7 +6,6 @@ objects) and hands it to each format writer; writers never query anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import numpy as np
+import orjson
 
 from app.annotations.points import decode_points
 from app.annotations.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y, empty_pose
@@ -38,10 +38,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def dumps(value: Any) -> str:
-    """Canonical JSON (sorted keys, no spaces, no NaN): equal data gives equal bytes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=plain)  # fmt: skip
+    """Canonical JSON (sorted keys, no spaces, UTF-8): equal data gives equal bytes.
+
+    Database values may still be enums and datetimes here: they are made :func:`plain` only
+    when a writer actually serialises them (most formats print few of a row's columns)."""
+    return orjson.dumps(value, default=plain, option=_CANONICAL).decode()
 
 
 class JsonArray:
@@ -108,8 +113,9 @@ class CharacterData:
 class ClipBundle:
     """A clip and its exported (primary, approved) annotation with every child node.
 
-    ``clip``, ``annotation`` and the node dicts hold column values made :func:`plain`,
-    including database ids (formats that must be id-free translate them).
+    ``clip``, ``annotation`` and the node dicts hold column values as read (enums and
+    datetimes are made :func:`plain` by :func:`dumps`), including database ids (formats that
+    must be id-free translate them).
     """
 
     clip: dict[str, Any]
