@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -26,7 +25,8 @@ from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
 from app.core.config import get_settings
 from app.core.errors import DomainError
-from app.core.observability import request_context
+from app.core.observability import RequestContext
+from app.core.security import SecurityHeaders
 from app.core.templating import is_htmx, render
 from app.export.routes import api as export_api
 from app.export.routes import router as export_router
@@ -37,13 +37,6 @@ from app.review.routes import router as review_router
 from app.web.routes import router as web_router
 
 ROOT = Path(__file__).resolve().parents[1]
-
-CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
-    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-)
-
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or "application/json" in request.headers.get(
@@ -148,18 +141,8 @@ def create_app() -> FastAPI:
             message = f"The request is larger than the upload limit of {limit:,} bytes."
         return _error_response(request, exc.status_code, "http_error", message)
 
-    app.middleware("http")(request_context)
-
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    app.add_middleware(RequestContext)
+    app.add_middleware(SecurityHeaders)
 
     return app
 

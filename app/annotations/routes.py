@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app.annotations import service
-from app.annotations.models import Annotation, Caption, Character
+from app.annotations.models import Annotation, Caption, Character, KeypointFrame
 from app.annotations.schemas import (
     Accept,
     Accepted,
@@ -32,6 +31,7 @@ from app.batches.models import AssignmentState
 from app.clips.models import Clip
 from app.core.deps import DB, AnyUser
 from app.core.errors import Conflict, Invalid, NotFound
+from app.core.responses import json_response
 from app.core.templating import render
 from app.projects.models import Project, SkeletonTemplate
 
@@ -333,14 +333,13 @@ def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> Response:
     annotation = service.visible_annotation(db, principal.user, annotation_id)
     payload = service.annotation_payload(db, annotation, as_arrays=True)
     payload["skeletons"] = _skeletons(db, _project_of(db, annotation))
-    body = orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
-    return Response(body, media_type="application/json")
+    return json_response(payload)
 
 
 @api.put("/tracks/{track_id}/frames/{frame_index}", response_model=list[FrameRead])
 def api_save_frame(
     db: DB, principal: AnyUser, track_id: int, frame_index: int, body: FrameSave
-) -> Any:
+) -> Response:
     rows = service.save_frame(
         db,
         principal.user,
@@ -351,21 +350,25 @@ def api_save_frame(
         apply_to_held_run=body.apply_to_held_run,
         keyframe=body.keyframe,
     )
-    return [service.frame_payload(r) for r in rows]
+    return _frames(rows)
 
 
 @api.post("/tracks/{track_id}/interpolate", response_model=list[FrameRead])
-def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate) -> Any:
-    return [
-        service.frame_payload(r)
-        for r in service.interpolate(db, principal.user, track_id, body.start, body.end)
-    ]
+def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate) -> Response:
+    return _frames(service.interpolate(db, principal.user, track_id, body.start, body.end))
 
 
 @api.post("/tracks/{track_id}/copy-previous", response_model=list[FrameRead])
-def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevious) -> Any:
+def api_copy_previous(
+    db: DB, principal: AnyUser, track_id: int, body: CopyPrevious
+) -> Response:
     rows = service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
-    return [service.frame_payload(r) for r in rows]
+    return _frames(rows)
+
+
+def _frames(rows: list[KeypointFrame]) -> Response:
+    """Saved frames as the workspace reads them (``FrameRead``), serialised directly."""
+    return json_response([service.frame_payload(r, as_arrays=True) for r in rows])
 
 
 @api.post("/tracks/{track_id}/accept", response_model=Accepted)

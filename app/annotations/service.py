@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.annotations.models import (
@@ -482,22 +482,35 @@ def history(session: Session, node_type: str, node_id: int) -> list[Revision]:
 # ---------------------------------------------------------------- keypoints
 
 
-def _track_context(session: Session, track_id: int) -> tuple[Track, Character, Annotation]:
-    track = session.get(Track, track_id)
-    if track is None:
+# Built once: constructing a statement costs more Python time than running it, and these
+# run on every keypoint save.
+_TRACK_CONTEXT = (
+    select(Track, Annotation, Clip)
+    .join(Character, Character.id == Track.character_id)
+    .join(Annotation, Annotation.id == Character.annotation_id)
+    .join(Clip, Clip.id == Annotation.clip_id)
+    .where(Track.id == bindparam("track_id"))
+)
+_FRAME_ROW = select(KeypointFrame).where(
+    KeypointFrame.track_id == bindparam("track_id"),
+    KeypointFrame.frame_index == bindparam("frame_index"),
+)
+
+
+def _track_context(session: Session, track_id: int) -> tuple[Track, Annotation, Clip]:
+    """A track with its annotation and clip, in one round trip (every keypoint save needs
+    all three)."""
+    found = session.execute(_TRACK_CONTEXT, {"track_id": track_id}).one_or_none()
+    if found is None:
         raise NotFound(f"No track {track_id}.")
-    character = session.get_one(Character, track.character_id)
-    return track, character, session.get_one(Annotation, character.annotation_id)
+    track, annotation, clip = found
+    return track, annotation, clip
 
 
 def _frame_row(session: Session, track: Track, frame_index: int, clip: Clip) -> KeypointFrame:
     if not 0 <= frame_index < (clip.frame_count or 0):
         raise Invalid(f"Frame {frame_index} is outside the clip (0-{(clip.frame_count or 1) - 1}).")
-    row = session.scalar(
-        select(KeypointFrame).where(
-            KeypointFrame.track_id == track.id, KeypointFrame.frame_index == frame_index
-        )
-    )
+    row = session.scalar(_FRAME_ROW, {"track_id": track.id, "frame_index": frame_index})
     if row is None:
         row = KeypointFrame(
             track_id=track.id,
@@ -515,19 +528,25 @@ def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseA
     """Client points [[x, y, v], ...] -> pose; out-of-frame or malformed values are refused."""
     if len(raw) != k:
         raise Invalid(f"Expected {k} points, got {len(raw)}.")
-    pose = empty_pose(k)
+    short = next((i for i, point in enumerate(raw) if len(point) < 3), None)
+    if short is not None:
+        raise Invalid(f"Point {short} needs x, y and v.")
+    xyv = np.array([point[:3] for point in raw], dtype=np.float64).reshape(k, 3)
+    x, y, v = xyv[:, 0], xyv[:, 1], xyv[:, 2]
+    bad_v = np.flatnonzero(~np.isin(v, (0, 1, 2)))
+    if bad_v.size:
+        raise Invalid(f"Point {bad_v[0]}: v must be 0, 1 or 2.")
     width, height = clip.width or 0, clip.height or 0
-    for i, point in enumerate(raw):
-        if len(point) < 3:
-            raise Invalid(f"Point {i} needs x, y and v.")
-        x, y, v = float(point[0]), float(point[1]), int(point[2])
-        if v not in (0, 1, 2):
-            raise Invalid(f"Point {i}: v must be 0, 1 or 2.")
-        if not (np.isfinite(x) and np.isfinite(y)) or (
-            v > 0 and not (-0.5 <= x <= width + 0.5 and -0.5 <= y <= height + 0.5)
-        ):
-            raise Invalid(f"Point {i} ({x:.1f}, {y:.1f}) lies outside the {width}x{height} frame.")
-        pose[i] = (x, y, v, 1.0)
+    with np.errstate(invalid="ignore"):  # NaN compares false, and is refused just below
+        inside = (x >= -0.5) & (x <= width + 0.5) & (y >= -0.5) & (y <= height + 0.5)
+    bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)) | ((v > 0) & ~inside))
+    if bad.size:
+        i = int(bad[0])
+        raise Invalid(
+            f"Point {i} ({x[i]:.1f}, {y[i]:.1f}) lies outside the {width}x{height} frame."
+        )
+    pose = empty_pose(k)
+    pose[:, X], pose[:, Y], pose[:, V], pose[:, CONF] = x, y, v, 1.0
     return pose
 
 
@@ -592,9 +611,8 @@ def save_frame(
     keyframe: bool | None = None,
 ) -> list[KeypointFrame]:
     """Save one frame's points (version-checked); optionally apply them to its whole held run."""
-    track, _, annotation = _track_context(session, track_id)
+    track, annotation, clip = _track_context(session, track_id)
     check_editable(annotation, user)
-    clip = session.get_one(Clip, annotation.clip_id)
     pose = validate_points(raw_points, track.num_points, clip)
     row = _frame_row(session, track, frame_index, clip)
     _check_version("frame", row.version, version, frame_payload(row))
@@ -615,8 +633,7 @@ def copy_previous_drawing(
     session: Session, user: User, track_id: int, frame_index: int, version: int
 ) -> list[KeypointFrame]:
     """Copy the pose of the drawing before this one onto this frame's held run."""
-    track, _, annotation = _track_context(session, track_id)
-    clip = session.get_one(Clip, annotation.clip_id)
+    track, _, clip = _track_context(session, track_id)
     start, _ = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
@@ -634,9 +651,8 @@ def interpolate(
     Only points labelled in both keyframes are interpolated; points a person already set on an
     in-between frame are kept; frames of a held drawing share one value (cartoons move in
     steps, not smoothly)."""
-    track, _, annotation = _track_context(session, track_id)
+    track, annotation, clip = _track_context(session, track_id)
     check_editable(annotation, user)
-    clip = session.get_one(Clip, annotation.clip_id)
     if end_frame - start_frame < 2:
         raise Invalid("Interpolation needs two keyframes with at least one frame between them.")
     first, last = (
@@ -673,7 +689,7 @@ def accept_above(
     frames: Iterable[int] | None = None,
 ) -> int:
     """Mark model points with confidence >= threshold as accepted by a person; returns count."""
-    track, _, annotation = _track_context(session, track_id)
+    track, annotation, _ = _track_context(session, track_id)
     check_editable(annotation, user)
     wanted = set(frames) if frames is not None else None
     accepted = 0

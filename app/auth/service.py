@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiToken, Role, User, UserSession
@@ -127,17 +127,25 @@ def start_session(session: Session, user: User) -> NewSession:
     return NewSession(key=key, csrf_token=csrf)
 
 
+# Built once: every request runs it.
+_SESSION_USER = (
+    select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.key_hash == bindparam("key_hash"))
+)
+
+
 def resolve_session(session: Session, key: str) -> tuple[User, UserSession] | None:
     """The active user and session row for a cookie key, or None when expired or revoked."""
-    row = session.scalar(select(UserSession).where(UserSession.key_hash == sha256_hex(key)))
-    if row is None:
+    found = session.execute(_SESSION_USER, {"key_hash": sha256_hex(key)}).one_or_none()
+    if found is None:
         return None
+    row, user = found
     expires = _aware(row.expires_at)
     if expires is None or expires <= utcnow():
         session.delete(row)
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         return None
     return user, row
 

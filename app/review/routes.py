@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -13,6 +12,7 @@ from app.annotations import service as edits
 from app.annotations.models import Annotation
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
 from app.core.errors import Invalid
+from app.core.responses import json_response
 from app.core.templating import render
 from app.review import service
 from app.review.schemas import (
@@ -104,10 +104,7 @@ def api_review(db: DB, principal: AnyUser, annotation_id: int) -> Response:
     """Per-node statuses, comment threads, the model draft per frame, and the caller's rights."""
     annotation = edits.visible_annotation(db, principal.user, annotation_id)
     payload = service.review_payload(db, principal.user, annotation)
-    body = orjson.dumps(
-        payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-    )
-    return Response(body, media_type="application/json")
+    return json_response(payload)
 
 
 def _node_read(node: service.Node) -> NodeRead:

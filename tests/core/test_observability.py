@@ -24,6 +24,17 @@ def test_every_response_carries_a_request_id_and_keeps_the_callers(client: TestC
     )
 
 
+def test_every_response_says_how_long_the_server_took(client: TestClient) -> None:
+    """``Server-Timing`` lets browsers' network panels and load tools separate server time
+    from the network; error pages carry it too, next to the security headers."""
+    for path, status in (("/healthz", 200), ("/no-such-page", 404)):
+        response = client.get(path)
+        assert response.status_code == status
+        name, duration = response.headers["server-timing"].split(";dur=")
+        assert name == "app" and 0 < float(duration) < 10_000
+        assert response.headers["x-frame-options"] == "DENY"
+
+
 def test_log_lines_are_json_with_the_request_id(
     client: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,22 @@
+"""JSON responses serialised by orjson directly, for large payloads and hot paths.
+
+FastAPI would validate a returned value against the route's ``response_model`` and encode it
+with pydantic (milliseconds for a 133-point frame, much more for a 300-frame track); routes
+that build their payloads from already-checked service values skip that. The route still
+declares ``response_model`` so the OpenAPI document describes the body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Response
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def json_response(payload: Any, status_code: int = 200) -> Response:
+    """``payload`` as JSON (numpy arrays and non-string keys allowed, other types by str)."""
+    body = orjson.dumps(payload, default=str, option=_OPTIONS)
+    return Response(body, status_code=status_code, media_type="application/json")
