@@ -124,3 +124,36 @@ def test_clip_list_pages_with_a_keyset(client: TestClient, db: Session) -> None:
     ).json()
     assert [c["id"] for c in first + rest] == sorted(c.id for c in made)
     assert db.get(Clip, made[0].id) is not None
+
+
+def test_a_keypoint_save_is_five_statements_whatever_the_clip_size(
+    client: TestClient, db: Session, engine: Engine
+) -> None:
+    """The hot path of the workspace: caller, track context, frame row, update, revision."""
+    csrf = login(client, db, create_user(db, Role.admin))
+    counts = []
+    for frames in (4, 40):
+        draft = create_model_draft(db, create_clip(db, frame_count=frames), frames=frames, k=17)
+        track = client.get(f"/api/annotations/{draft.id}").json()["characters"][0]["tracks"][0]
+        saver = FrameSaver(client, csrf, track["id"], track["frames"][1]["version"])
+        counts.append(statements_for(engine, saver.save))
+    assert len(counts[0]) == len(counts[1]) <= 5, counts
+
+
+class FrameSaver:
+    """Saves frame 1 of a 17-point track with a new position each time, tracking its version."""
+
+    def __init__(self, client: TestClient, csrf: str, track_id: int, version: int) -> None:
+        self.client, self.csrf, self.track_id, self.version = client, csrf, track_id, version
+        self.x = 10.0
+
+    def save(self) -> Any:
+        self.x += 1
+        response = self.client.put(
+            f"/api/tracks/{self.track_id}/frames/1",
+            json={"points": [[self.x, 20.0, 2]] * 17, "version": self.version},
+            headers={"X-CSRF-Token": self.csrf},
+        )
+        if response.status_code == 200:
+            self.version = response.json()[0]["version"]
+        return response
