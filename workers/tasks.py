@@ -12,10 +12,12 @@ def ping() -> str:
 
 
 @celery_app.task(name="cellabel.reconcile")
-def reconcile() -> list[int]:
-    """Periodic: re-send pipeline jobs that PostgreSQL has queued but the broker lost."""
+def reconcile() -> dict[str, list[int]]:
+    """Periodic: re-send pipeline jobs that PostgreSQL has queued but the broker lost, and
+    export builds whose worker died."""
     from app.core.db import session_scope
+    from app.export.service import reconcile_exports
     from app.pipeline.service import reconcile as reconcile_jobs
 
     with session_scope() as session:
-        return reconcile_jobs(session)
+        return {"jobs": reconcile_jobs(session), "exports": reconcile_exports(session)}

@@ -359,9 +359,7 @@ def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate
 
 
 @api.post("/tracks/{track_id}/copy-previous", response_model=list[FrameRead])
-def api_copy_previous(
-    db: DB, principal: AnyUser, track_id: int, body: CopyPrevious
-) -> Response:
+def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevious) -> Response:
     rows = service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
     return _frames(rows)
 

@@ -29,7 +29,7 @@ from app.annotations.models import (
     SpeechSegment,
     Track,
 )
-from app.annotations.points import decode_points, encode_points
+from app.annotations.points import POINT_DTYPE, SRC_HUMAN, decode_points, encode_points
 from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose, get_skeleton
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
@@ -233,6 +233,17 @@ def frames_of(session: Session, track_id: int) -> list[KeypointFrame]:
     )
 
 
+_FRAME_FIELDS = (
+    KeypointFrame.id,
+    KeypointFrame.track_id,
+    KeypointFrame.frame_index,
+    KeypointFrame.version,
+    KeypointFrame.is_keyframe,
+    KeypointFrame.flags,
+    KeypointFrame.points,
+)
+
+
 def annotation_payload(
     session: Session, annotation: Annotation, *, as_arrays: bool = False
 ) -> dict[str, Any]:
@@ -253,18 +264,23 @@ def annotation_payload(
         if chars
         else []
     )
-    frame_rows: list[KeypointFrame] = (
-        list(
-            session.scalars(
-                select(KeypointFrame).where(KeypointFrame.track_id.in_([t.id for t in tracks]))
-            )
-        )
+    # Plain rows, not ORM objects: a 300-frame track would fill the identity map for nothing.
+    frame_rows = (
+        session.execute(
+            select(*_FRAME_FIELDS)
+            .where(KeypointFrame.track_id.in_([t.id for t in tracks]))
+            .order_by(KeypointFrame.track_id, KeypointFrame.frame_index)
+        ).all()
         if tracks
         else []
     )
-    frames_by_track: dict[int, list[dict[str, Any]]] = {t.id: [] for t in tracks}
+    rows_by_track: dict[int, list[Any]] = {t.id: [] for t in tracks}
     for row in frame_rows:
-        frames_by_track[row.track_id].append(frame_payload(row, as_arrays=as_arrays))
+        rows_by_track[row.track_id].append(row)
+    frames_by_track = {
+        track_id: frame_payloads(rows, as_arrays=as_arrays)
+        for track_id, rows in rows_by_track.items()
+    }
     captions = list(session.scalars(select(Caption).where(Caption.annotation_id == annotation.id)))
     speech = list(
         session.scalars(
@@ -352,29 +368,47 @@ def annotation_payload(
     }
 
 
-def frame_payload(row: KeypointFrame, *, as_arrays: bool = False) -> dict[str, Any]:
-    """One frame for the workspace; ``as_arrays`` keeps numpy arrays for orjson's fast path."""
-    pose, human = decode_points(row.points)
-    table = np.column_stack([np.round(pose[:, :2], 2), pose[:, V], np.round(pose[:, CONF], 3)])
-    if as_arrays:
-        return {
+class _FrameFields(Protocol):
+    id: int
+    frame_index: int
+    version: int
+    is_keyframe: bool
+    flags: list[str]
+    points: bytes
+
+
+def frame_payloads(
+    rows: Sequence[_FrameFields], *, as_arrays: bool = False
+) -> list[dict[str, Any]]:
+    """Frames of one track for the workspace, decoded together (one numpy pass for the whole
+    track instead of one per frame); ``as_arrays`` keeps numpy arrays for orjson's fast path."""
+    if not rows:
+        return []
+    packed = np.frombuffer(b"".join(r.points for r in rows), dtype=POINT_DTYPE)
+    packed = packed.reshape(len(rows), -1)
+    table = np.empty((*packed.shape, 4), dtype=np.float32)
+    table[..., X] = np.round(packed["x"], 2)
+    table[..., Y] = np.round(packed["y"], 2)
+    table[..., V] = packed["v"]
+    table[..., CONF] = np.round(packed["conf"].astype(np.float32), 3)
+    human = (packed["src"] == SRC_HUMAN).astype(np.uint8)
+    return [
+        {
             "id": row.id,
             "frame": row.frame_index,
             "version": row.version,
             "keyframe": row.is_keyframe,
             "flags": row.flags,
-            "points": np.ascontiguousarray(table),
-            "human": human.astype(np.uint8),
+            "points": table[i] if as_arrays else table[i].tolist(),
+            "human": human[i] if as_arrays else human[i].tolist(),
         }
-    return {
-        "id": row.id,
-        "frame": row.frame_index,
-        "version": row.version,
-        "keyframe": row.is_keyframe,
-        "flags": row.flags,
-        "points": table.tolist(),
-        "human": human.astype(np.uint8).tolist(),
-    }
+        for i, row in enumerate(rows)
+    ]
+
+
+def frame_payload(row: _FrameFields, *, as_arrays: bool = False) -> dict[str, Any]:
+    """One frame for the workspace (see :func:`frame_payloads`)."""
+    return frame_payloads([row], as_arrays=as_arrays)[0]
 
 
 # ---------------------------------------------------------------- permissions and history

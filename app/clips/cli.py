@@ -210,15 +210,20 @@ def reconcile_cmd(
     ] = 120,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-send pipeline jobs that are queued in the database but gone from the broker."""
+    """Re-send pipeline jobs that are queued in the database but gone from the broker, and
+    export builds whose worker died."""
     from datetime import timedelta
+
+    from app.export.service import reconcile_exports
 
     with session_scope() as session:
         ids = pipeline.reconcile(session, min_age=timedelta(seconds=min_age_s))
+        exports = reconcile_exports(session)
     if as_json:
-        print_json({"resent": ids})
+        print_json({"resent": ids, "exports": exports})
     else:
-        console.print(f"Re-sent {len(ids)} job(s){': ' + ', '.join(map(str, ids)) if ids else ''}.")
+        listed = ": " + ", ".join(map(str, ids)) if ids else ""
+        console.print(f"Re-sent {len(ids)} job(s){listed} and {len(exports)} export build(s).")
 
 
 @pipeline_cli.command("import-predictions")

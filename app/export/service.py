@@ -15,11 +15,13 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,12 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    and_,
     any_,
     bindparam,
     cast,
     func,
+    or_,
     select,
     text,
     update,
@@ -60,6 +64,7 @@ from app.auth.models import User
 from app.batches.schemas import ClipFilter
 from app.batches.service import matching_clips
 from app.clips.models import Clip
+from app.core.config import get_settings
 from app.core.db import session_scope, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.core.jobs import enqueue
@@ -502,9 +507,14 @@ def build_archive(
         key = f"exports/{snapshot.project_id}/{snapshot.id}/snapshot.zip"
         target = storage.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(".part-snapshot.zip")
-        zip_folder(staging, part)
-        os.replace(part, target)
+        handle, part_name = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=".zip")
+        os.close(handle)
+        part = Path(part_name)  # unique: a build taken over may still be finishing its own
+        try:
+            zip_folder(staging, part)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return BuildResult(key, target.stat().st_size, sha256_of(target), versions)
@@ -529,30 +539,70 @@ def build_now(session: Session, snapshot: ExportSnapshot) -> ExportSnapshot:
 
 
 def claim(session: Session, snapshot_id: int) -> bool:
-    """Atomically move a queued snapshot to running; False if someone else has it."""
+    """Atomically move a snapshot to running: a queued one, or a running one whose build went
+    silent (its worker died); False if someone else has it or it is finished."""
+    now = utcnow()
     result = session.execute(
         update(ExportSnapshot)
-        .where(ExportSnapshot.id == snapshot_id, ExportSnapshot.state == QUEUED)
-        .values(state=RUNNING, progress=0.0)
+        .where(
+            ExportSnapshot.id == snapshot_id,
+            or_(ExportSnapshot.state == QUEUED, _silent_build(now)),
+        )
+        .values(state=RUNNING, progress=0.0, heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _silent_build(now: datetime) -> ColumnElement[bool]:
+    stale_before = now - timedelta(seconds=get_settings().job_stale_after_s)
+    last_sign = func.coalesce(ExportSnapshot.heartbeat_at, ExportSnapshot.created_at)
+    return and_(ExportSnapshot.state == RUNNING, last_sign < stale_before)
+
+
+def reconcile_exports(session: Session) -> list[int]:
+    """Re-send the builds of snapshots whose worker died (running, silent for longer than
+    JOB_STALE_AFTER_S) or whose message was lost (queued that long), and remove staging
+    folders such builds left behind. A duplicate message is harmless: :func:`claim` lets
+    exactly one build run. Returns the re-sent snapshot ids."""
+    now = utcnow()
+    stale_before = now - timedelta(seconds=get_settings().job_stale_after_s)
+    lost_queued = and_(ExportSnapshot.state == QUEUED, ExportSnapshot.created_at < stale_before)
+    ids = list(
+        session.scalars(
+            select(ExportSnapshot.id)
+            .where(or_(lost_queued, _silent_build(now)))
+            .order_by(ExportSnapshot.id)
+        )
+    )
+    for snapshot_id in ids:
+        enqueue(session, BUILD_TASK, snapshot_id)
+    exports = get_storage().path("exports")
+    for staging in exports.glob(".staging-*") if exports.is_dir() else ():
+        if staging.stat().st_mtime < stale_before.timestamp():
+            shutil.rmtree(staging, ignore_errors=True)
+    return ids
+
+
+HEARTBEAT_EVERY_S = 30.0
+
+
 def _progress_recorder(snapshot_id: int, also: Progress | None) -> Progress:
-    last = [-1.0]
+    """Records progress (each whole percent) and the heartbeat (at least every 30 s)."""
+    last = {"fraction": -1.0, "at": time.monotonic()}
 
     def record(done: int, total: int) -> None:
         fraction = round(done / total, 2) if total else 1.0
         if also:
             also(done, total)
-        if fraction != last[0]:
-            last[0] = fraction
+        quiet_for = time.monotonic() - last["at"]
+        if fraction != last["fraction"] or quiet_for >= HEARTBEAT_EVERY_S:
+            last["fraction"], last["at"] = fraction, time.monotonic()
             with session_scope() as s:
                 s.execute(
                     update(ExportSnapshot)
-                    .where(ExportSnapshot.id == snapshot_id)
-                    .values(progress=min(fraction, 0.99))
+                    .where(ExportSnapshot.id == snapshot_id, ExportSnapshot.state == RUNNING)
+                    .values(progress=min(fraction, 0.99), heartbeat_at=utcnow())
                 )
 
     return record

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from app.annotations.models import Annotation, Caption, NodeStatus
-from app.core.db import session_scope
+from app.core.config import get_settings
+from app.core.db import session_scope, utcnow
 from app.export import service
 from app.export.models import ExportSnapshot
 from app.export.schemas import ExportCreate
@@ -55,6 +58,47 @@ def test_run_build_claims_records_progress_and_is_safe_to_run_twice(committed_pr
     with session_scope() as session:
         assert session.get_one(ExportSnapshot, snapshot_id).sha256 == sha
     assert service.run_build(10**9) == "missing"
+
+
+def _snapshot(project_id: int, name: str, **state: Any) -> int:
+    with session_scope() as session:
+        data = ExportCreate(project_id=project_id, name=name, formats=["captions"])
+        snapshot = service.create_export(session, data, None, send=False)
+        for column, value in state.items():
+            setattr(snapshot, column, value)
+        session.flush()
+        return snapshot.id
+
+
+def test_a_build_whose_worker_died_is_taken_over_and_a_live_one_is_left_alone(
+    committed_project: int,
+) -> None:
+    """A worker killed mid-build leaves its snapshot `running`; once its heartbeat is older
+    than JOB_STALE_AFTER_S the reconciler re-sends it and the next delivery builds it."""
+    long_ago = utcnow() - timedelta(seconds=get_settings().job_stale_after_s + 60)
+    dead = _snapshot(committed_project, "dead", state="running", heartbeat_at=long_ago)
+    lost = _snapshot(committed_project, "lost", created_at=long_ago)  # queued, message lost
+    live = _snapshot(committed_project, "live", state="running", heartbeat_at=utcnow())
+    exports = service.get_storage().path("exports")
+    exports.mkdir(parents=True, exist_ok=True)
+    left_behind = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
+    in_use = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
+    os.utime(left_behind, (long_ago.timestamp(), long_ago.timestamp()))
+
+    with session_scope() as session:
+        assert service.reconcile_exports(session) == [dead, lost]
+    assert not left_behind.exists() and in_use.exists()
+    in_use.rmdir()
+
+    assert service.run_build(dead) == "done"
+    assert service.run_build(lost) == "done"
+    assert service.run_build(live) == "running"  # its worker is alive: no second build
+    with session_scope() as session:
+        rebuilt = session.get_one(ExportSnapshot, dead)
+        assert (rebuilt.state, len(rebuilt.annotation_versions)) == ("done", 2)
+        assert rebuilt.heartbeat_at is not None and rebuilt.heartbeat_at > long_ago
+        assert service.archive_path(rebuilt).is_file()
+        assert session.get_one(ExportSnapshot, live).state == "running"
 
 
 def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
