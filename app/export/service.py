@@ -172,13 +172,15 @@ def download_name(session: Session, snapshot: ExportSnapshot) -> str:
 
 
 def _selection(
-    session: Session, project_id: int, flt: ClipFilter, after: int = 0
+    session: Session, project_id: int, flt: ClipFilter, after: int = 0, up_to: int | None = None
 ) -> Select[int, int]:
     """(clip id, annotation id) of matching clips' approved primary annotations, for clips
-    with ids above ``after``."""
+    with ids above ``after`` (and at most ``up_to``)."""
     clips = matching_clips(session, project_id, flt)
     if not flt.limit:  # the keyset goes inside too, or every page rescans the clips before it
         clips = clips.where(Clip.id > after)
+    if up_to is not None:
+        clips = clips.where(Clip.id <= up_to)
     matching = clips.subquery()
     return (
         select(Annotation.clip_id, Annotation.id)
@@ -191,6 +193,18 @@ def _selection(
     )
 
 
+def _as_id_range(
+    session: Session, project_id: int, flt: ClipFilter
+) -> tuple[ClipFilter, int | None]:
+    """``flt`` with its "first N clips" limit turned into an upper clip id, which pages can
+    resume inside (a LIMIT would apply before every page's keyset)."""
+    if not flt.limit:
+        return flt, None
+    first = matching_clips(session, project_id, flt).subquery()
+    last_id = session.scalar(select(func.max(first.c.id)))
+    return flt.model_copy(update={"limit": None}), int(last_id or 0)
+
+
 def count_selected(session: Session, project_id: int, flt: ClipFilter) -> int:
     sub = _selection(session, project_id, flt).subquery()
     return int(session.scalar(select(func.count(func.distinct(sub.c.clip_id)))) or 0)
@@ -201,8 +215,9 @@ def _chunks(
 ) -> Iterator[list[tuple[int, int]]]:
     """Keyset pages of (clip id, annotation id); one annotation per clip (the lowest id)."""
     last = 0
+    flt, up_to = _as_id_range(session, project_id, flt)
     while True:
-        query = _selection(session, project_id, flt, last)
+        query = _selection(session, project_id, flt, last, up_to)
         order = (Annotation.clip_id, Annotation.id)
         rows = session.execute(query.order_by(*order).limit(size * 2)).all()
         if not rows:

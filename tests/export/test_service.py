@@ -162,6 +162,19 @@ def test_only_approved_primary_annotations_are_exported_with_their_versions(
     assert [json.loads(line)["clip_id"] for line in lines] == sorted(a.clip_id for a in annotations)
 
 
+def test_a_limit_exports_the_first_matching_clips_across_pages(
+    db: Session, exported: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, annotations = exported
+    annotations += [approved_annotation(db, media_clip(db, project, f"more {n}".encode()))
+                    for n in range(3)]  # fmt: skip
+    monkeypatch.setattr(service, "METADATA_CHUNK", 1)  # a page per clip
+    snap = snapshot(db, project.id, ["captions"], limit=3)
+    lines = (build_folder(db, snap, tmp_path) / "captions.jsonl").read_text().splitlines()
+    first_three = sorted(a.clip_id for a in annotations)[:3]
+    assert [json.loads(line)["clip_id"] for line in lines] == first_three
+
+
 def test_a_snapshot_rebuilds_to_the_same_bytes(db: Session, exported: tuple) -> None:
     project, _ = exported
     snap = snapshot(db, project.id, ["coco_wholebody", "openpose", "yolo", "captions",
