@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,16 @@ from app.annotations.drafts import MODEL_CHARACTER_NAME
 from app.annotations.models import Annotation, AnnotationKind, Character, KeypointFrame, Track
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope
+from app.core.storage import get_storage
+from app.export import service as export_service
+from app.export.models import ExportSnapshot
+from app.export.schemas import ExportCreate
 from app.pipeline.models import Job, JobState
 from app.pipeline.service import broker_job_ids
 from app.projects.models import Subset
 from app.projects.service import create_project
 from app.samples.generator import make_clip
+from tests.export.builders import approved_annotation, media_clip
 from tests.reliability.conftest import (
     PrivateRedis,
     WorkerPool,
@@ -40,6 +46,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
 STALE_AFTER_S = 3.0
 SETTLE_TIMEOUT_S = 180
+EXPORT_CLIPS = 60  # enough for a build of a second or more, to kill it midway
 
 
 def import_clips(
@@ -217,3 +224,53 @@ def test_restarted_broker_jobs_are_resent_by_the_periodic_task(
     broker_app(private_redis.url).send_task("cellabel.reconcile", queue="cheap")
     settle(worker, clip_ids)
     assert_all_done(clip_ids)
+
+
+def test_worker_killed_mid_export_build_is_taken_over_and_finishes_once(
+    private_redis: PrivateRedis, workers: WorkerPool
+) -> None:
+    """The snapshot stays `running` with a silent heartbeat; the reconciler re-sends it, the
+    next delivery takes it over, and one archive of every clip results (no staging left)."""
+    env = subprocess_env(REDIS_URL=private_redis.url, JOB_STALE_AFTER_S=str(STALE_AFTER_S))
+    with session_scope() as session:
+        project = create_project(session, unique_project_name("export-kill"))
+        for n in range(EXPORT_CLIPS):
+            approved_annotation(session, media_clip(session, project, f"kill {n}".encode()))
+        data = ExportCreate(project_id=project.id, name="killed",
+                            formats=["coco_wholebody", "cellabel", "captions"])  # fmt: skip
+        snapshot_id = export_service.create_export(session, data, None, send=False).id
+    first = workers.start(env)
+    broker_app(private_redis.url).send_task(export_service.BUILD_TASK, (snapshot_id,),
+                                            queue="cheap")  # fmt: skip
+
+    def building() -> bool:
+        with session_scope() as session:
+            state = session.get_one(ExportSnapshot, snapshot_id).state
+        assert state != "done", "the build ended before the kill"
+        return state == "running"
+
+    wait_for(building, 60, "the export build to start", interval_s=0.01)
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait()
+
+    second = workers.start(env)
+    time.sleep(STALE_AFTER_S + 1)
+    with session_scope() as session:
+        assert session.get_one(ExportSnapshot, snapshot_id).state == "running"  # nothing revives it
+    broker_app(private_redis.url).send_task("cellabel.reconcile", queue="cheap")
+
+    def built() -> bool:
+        if second.process.poll() is not None:
+            raise AssertionError(f"the worker died:\n{second.tail()}")
+        with session_scope() as session:
+            return session.get_one(ExportSnapshot, snapshot_id).state == "done"
+
+    wait_for(built, SETTLE_TIMEOUT_S, "the export to be rebuilt", interval_s=0.2)
+    with session_scope() as session:
+        snapshot = session.get_one(ExportSnapshot, snapshot_id)
+        assert len(snapshot.annotation_versions) == EXPORT_CLIPS
+        archive = export_service.archive_path(snapshot)
+    with zipfile.ZipFile(archive) as zf:
+        assert len(zf.read("captions.jsonl").splitlines()) == EXPORT_CLIPS
+    exports = get_storage().path("exports")
+    assert not list(exports.glob(".staging-*")) and not list(archive.parent.glob(".part-*"))
