@@ -237,8 +237,9 @@ class _Reader:
     """Reads clips' annotations as plain rows (no ORM identity map grows during a build).
 
     On PostgreSQL a row arrives as one JSON document built by the server (``row_to_json``:
-    C code, timestamps already ISO strings, enums already strings), which costs a fraction of
-    decoding 20-30 typed columns per row in Python; SQLite rows are read column by column."""
+    timestamps already ISO strings, enums already strings), so the per-column decoding runs in
+    PostgreSQL's process, beside the writing, instead of in this one; rows of tables with
+    binary columns (keypoints) and SQLite rows are read column by column."""
 
     def __init__(self, session: Session, formats: Sequence[str], names: dict[int, str]) -> None:
         self.session = session
