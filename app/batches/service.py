@@ -20,6 +20,7 @@ skips everything already handed out however far the batch has progressed.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import statistics
@@ -54,10 +55,12 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip, BatchMember
 from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
 from app.clips.models import Clip, ClipState
-from app.core.db import utcnow
+from app.core.db import session_scope, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects import service as project_service
 from app.projects.models import Project
+
+log = logging.getLogger(__name__)
 
 OPEN_STATES = (AssignmentState.assigned, AssignmentState.in_progress)
 ANNOTATOR = "annotator"
@@ -892,23 +895,57 @@ def summarize(
 
 
 # Progress of a very large batch reads every clip and assignment of it (about a second at 400k
-# clips), so each process reuses it for a few seconds; small batches are always live.
+# clips), so each process reuses it; small batches are always live. Older than FRESH, the
+# cached value is still shown while a background thread recomputes it (no request waits for
+# the recount); older than STALE_MAX (nobody looked for a while), the request recomputes.
 PROGRESS_CACHE_CLIPS = 50_000
-PROGRESS_CACHE_SECONDS = 15.0
+PROGRESS_FRESH_SECONDS = 15.0
+PROGRESS_STALE_MAX_SECONDS = 300.0
 _progress_cache: dict[int, tuple[float, BatchProgress]] = {}
+_progress_refreshing: set[int] = set()
+_progress_lock = threading.Lock()
 
 
 def batch_progress(session: Session, batch_id: int, now: datetime | None = None) -> BatchProgress:
     """Per batch and per annotator: assignment states, throughput and median time per clip
-    (batches of ``PROGRESS_CACHE_CLIPS`` clips or more: up to ``PROGRESS_CACHE_SECONDS`` old)."""
+    (batches of ``PROGRESS_CACHE_CLIPS`` clips or more: up to ``PROGRESS_FRESH_SECONDS`` old,
+    or a little older while a recount runs)."""
     batch = get_batch(session, batch_id)
     cached = _progress_cache.get(batch.id)
-    if now is None and cached and monotonic() - cached[0] < PROGRESS_CACHE_SECONDS:
-        return cached[1]
+    if now is None and cached:
+        age = monotonic() - cached[0]
+        if age < PROGRESS_FRESH_SECONDS:
+            return cached[1]
+        if age < PROGRESS_STALE_MAX_SECONDS:
+            _recount_in_background(batch.id)
+            return cached[1]
     progress = _batch_progress(session, batch, now or utcnow())
     if progress.clips >= PROGRESS_CACHE_CLIPS:
         _progress_cache[batch.id] = (monotonic(), progress)
     return progress
+
+
+def _recount_in_background(batch_id: int) -> None:
+    """Recompute a cached batch's progress on a thread with its own session (one at a time
+    per batch and process)."""
+    with _progress_lock:
+        if batch_id in _progress_refreshing:
+            return
+        _progress_refreshing.add(batch_id)
+
+    def recount() -> None:
+        try:
+            with session_scope() as session:
+                batch = get_batch(session, batch_id)
+                progress = _batch_progress(session, batch, utcnow())
+            _progress_cache[batch_id] = (monotonic(), progress)
+        except Exception:  # the stale value stays; the next view tries again
+            log.exception("recounting the progress of batch %s failed", batch_id)
+        finally:
+            with _progress_lock:
+                _progress_refreshing.discard(batch_id)
+
+    threading.Thread(target=recount, name=f"batch-progress-{batch_id}", daemon=True).start()
 
 
 def _batch_progress(session: Session, batch: Batch, now: datetime) -> BatchProgress:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
@@ -13,7 +14,7 @@ from app.batches import service
 from app.batches.models import Assignment, AssignmentState, BatchClip
 from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
 from app.clips.models import Clip, ClipState
-from app.core.db import utcnow
+from app.core.db import session_scope, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects.models import Project, Subset
 from tests.factories import (
@@ -351,3 +352,49 @@ def test_ingest_dates_are_inclusive_days(db: Session) -> None:
     with pytest.raises(ValueError):
         ClipFilter(ingested_from=day, ingested_to=day - timedelta(days=1))
     assert db.get(Clip, clip.id) is not None
+
+
+def test_a_large_batch_page_shows_cached_progress_while_it_is_recounted(
+    engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its fresh period the cached progress is still answered at once, a background
+    recount replaces it, and after a long quiet period the request recounts itself."""
+    monkeypatch.setattr(service, "PROGRESS_CACHE_CLIPS", 1)  # treat this small batch as large
+    monkeypatch.setattr(service, "_progress_cache", {})
+    with session_scope() as session:
+        project = create_project(session)
+        annotator = create_user(session, Role.annotator)
+        batch = create_batch(session, project, create_ready_clips(session, project, 3))
+        service.assign_batch(session, batch.id, AssignConfig(annotators=[annotator.username]))
+        ids = (project.id, batch.id, annotator.id)
+    project_id, batch_id, annotator_id = ids
+
+    def handed_out() -> int:
+        with session_scope() as session:
+            return service.batch_progress(session, batch_id).handed_out
+
+    def take_a_clip() -> None:  # and finish it, so the next call hands out another
+        with session_scope() as session:
+            assignment = service.next_clip(session, session.get_one(User, annotator_id))
+            assert assignment is not None
+            assignment.state = AssignmentState.submitted
+
+    try:
+        assert handed_out() == 0
+        take_a_clip()
+        assert handed_out() == 0  # fresh cache
+        monkeypatch.setattr(service, "PROGRESS_FRESH_SECONDS", 0.0)
+        assert handed_out() == 0  # stale: answered from the cache, a recount starts
+        deadline = time.monotonic() + 10
+        while handed_out() != 1:  # the recount lands (each look may start another)
+            assert time.monotonic() < deadline, "the background recount never landed"
+            time.sleep(0.05)
+        monkeypatch.setattr(service, "PROGRESS_FRESH_SECONDS", 3600.0)
+        monkeypatch.setattr(service, "PROGRESS_STALE_MAX_SECONDS", 0.0)
+        take_a_clip()
+        assert handed_out() == 1  # still fresh
+        monkeypatch.setattr(service, "PROGRESS_FRESH_SECONDS", 0.0)
+        assert handed_out() == 2  # too old to show: recounted in the request
+    finally:
+        with session_scope() as session:
+            session.execute(delete(Project).where(Project.id == project_id))
