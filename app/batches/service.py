@@ -875,23 +875,59 @@ class BatchProgress:
     annotators: list[Progress] = field(default_factory=list)
 
 
-def summarize(
-    label: str,
-    counts: Mapping[str, int],
-    timings: Sequence[tuple[datetime, datetime]],
-    now: datetime,
-) -> Progress:
-    """Pure roll-up: state counts, submissions in the last hour and the median time per clip
-    (submitted minus started, or assigned when it was never opened)."""
-    seconds = [(_utc(end) - _utc(start)).total_seconds() for start, end in timings]
-    hour_ago = now - timedelta(hours=1)
-    recent = sum(1 for _, end in timings if _utc(end) >= hour_ago)
+@dataclass(frozen=True)
+class _Timing:
+    median_seconds: float | None = None
+    submitted_last_hour: int = 0
+
+
+def _progress(label: str, counts: Mapping[str, int], timing: _Timing) -> Progress:
     return Progress(
         label=label,
         counts={s.value: int(counts.get(s.value, 0)) for s in AssignmentState},
-        submitted_last_hour=recent,
-        median_seconds=statistics.median(seconds) if seconds else None,
+        submitted_last_hour=timing.submitted_last_hour,
+        median_seconds=timing.median_seconds,
     )
+
+
+def _timings(
+    session: Session, in_batch: ColumnElement[bool], now: datetime
+) -> tuple[dict[int, _Timing], _Timing]:
+    """Median time per clip (submitted minus started, or assigned when it was never opened)
+    and submissions in the last hour, per annotator and overall.
+
+    PostgreSQL aggregates in SQL (``percentile_cont``): a large batch's thousands of rows never
+    reach Python, whose work would hold the web process's GIL. SQLite (embedded, small) has no
+    percentile function: there the rows are rolled up here."""
+    hour_ago = now - timedelta(hours=1)
+    started = func.coalesce(Assignment.started_at, Assignment.assigned_at)
+    submitted = and_(in_batch, Assignment.submitted_at.is_not(None))
+    if _is_postgres(session):
+        seconds = func.extract("epoch", Assignment.submitted_at - started)
+        median = func.percentile_cont(0.5).within_group(seconds)
+        recent = func.count().filter(Assignment.submitted_at >= hour_ago)
+        base = select(median, recent).select_from(Assignment).join(BatchClip, submitted)
+        rows = session.execute(
+            base.add_columns(Assignment.annotator_id).group_by(Assignment.annotator_id)
+        ).all()
+        per = {a: _Timing(None if m is None else float(m), int(n)) for m, n, a in rows}
+        m, n = session.execute(base).one()
+        return per, _Timing(None if m is None else float(m), int(n))
+    rows = session.execute(
+        select(Assignment.annotator_id, started, Assignment.submitted_at).join(BatchClip, submitted)
+    ).all()
+    by_annotator: dict[int, list[tuple[datetime, datetime]]] = {}
+    for annotator_id, start, end in rows:
+        if end is not None:  # the WHERE says so; the column type does not
+            by_annotator.setdefault(annotator_id, []).append((_utc(start), _utc(end)))
+
+    def roll_up(spans: list[tuple[datetime, datetime]]) -> _Timing:
+        seconds = [(end - start).total_seconds() for start, end in spans]
+        recent = sum(1 for _, end in spans if end >= hour_ago)
+        return _Timing(statistics.median(seconds) if seconds else None, recent)
+
+    everyone = [span for spans in by_annotator.values() for span in spans]
+    return {a: roll_up(spans) for a, spans in by_annotator.items()}, roll_up(everyone)
 
 
 # Progress of a very large batch reads every clip and assignment of it (about a second at 400k
@@ -964,15 +1000,6 @@ def _batch_progress(session: Session, batch: Batch, now: datetime) -> BatchProgr
         .join(BatchClip, in_batch)
         .group_by(Assignment.annotator_id, Assignment.state)
     ).all()
-    timing_rows = session.execute(
-        select(
-            Assignment.annotator_id,
-            func.coalesce(Assignment.started_at, Assignment.assigned_at),
-            Assignment.submitted_at,
-        )
-        .join(BatchClip, in_batch)
-        .where(Assignment.submitted_at.is_not(None))
-    ).all()
     names = dict(
         session.execute(
             select(User.id, User.username).where(User.id.in_({a for a, _, _ in per_state}))
@@ -981,15 +1008,11 @@ def _batch_progress(session: Session, batch: Batch, now: datetime) -> BatchProgr
     counts: dict[int, dict[str, int]] = {}
     for annotator_id, state, n in per_state:
         counts.setdefault(annotator_id, {})[state.value] = n
-    timings: dict[int, list[tuple[datetime, datetime]]] = {}
-    for annotator_id, start, end in timing_rows:
-        if end is not None:
-            timings.setdefault(annotator_id, []).append((start, end))
     overall_counts: dict[str, int] = {}
     for per in counts.values():
         for name, n in per.items():
             overall_counts[name] = overall_counts.get(name, 0) + n
-    all_timings = [t for per in timings.values() for t in per]
+    timings, overall = _timings(session, in_batch, now)
     return BatchProgress(
         batch_id=batch.id,
         clips=int(clips),
@@ -997,9 +1020,9 @@ def _batch_progress(session: Session, batch: Batch, now: datetime) -> BatchProgr
         overlapped_clips=int(overlapped),
         slots=int(slots),
         handed_out=int(handed),
-        overall=summarize(batch.name, overall_counts, all_timings, now),
+        overall=_progress(batch.name, overall_counts, overall),
         annotators=sorted(
-            (summarize(names[a], counts[a], timings.get(a, []), now) for a in counts),
+            (_progress(names[a], counts[a], timings.get(a, _Timing())) for a in counts),
             key=lambda p: p.label,
         ),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -299,7 +299,9 @@ def test_annotators_see_only_their_own_assignments_and_no_gold_flag(db: Session)
     assert service.rejected_waiting(db, mine) == 1 and service.rejected_waiting(db, theirs) == 0
 
 
-def test_progress_counts_throughput_and_median_time(db: Session) -> None:
+def progress_scenario(db: Session) -> tuple[int, User, User, datetime]:
+    """A batch of 4 clips: a fast annotator (2 and 4 minutes, both within the hour), a slow one
+    (10 minutes, 3 hours ago) with one clip still open. Returns (batch id, fast, slow, now)."""
     project = create_project(db)
     clips = create_ready_clips(db, project, 4)
     fast, slow = create_user(db, Role.annotator), create_user(db, Role.annotator)
@@ -320,7 +322,10 @@ def test_progress_counts_throughput_and_median_time(db: Session) -> None:
             a.state = state
     assert service.next_clip(db, slow, now=now) is not None  # one left open
     db.flush()
-    progress = service.batch_progress(db, batch.id, now=now)
+    return batch.id, fast, slow, now
+
+
+def check_progress(progress: service.BatchProgress, fast: User, slow: User) -> None:
     assert (progress.clips, progress.slots, progress.handed_out) == (4, 4, 4)
     per = {p.label: p for p in progress.annotators}
     assert per[fast.username].counts == {**dict.fromkeys(per[fast.username].counts, 0),
@@ -332,6 +337,11 @@ def test_progress_counts_throughput_and_median_time(db: Session) -> None:
     assert per[slow.username].submitted_last_hour == 0
     assert progress.overall.median_seconds == 4 * 60
     assert progress.overall.submitted_last_hour == 2 and progress.overall.total == 4
+
+
+def test_progress_counts_throughput_and_median_time(db: Session) -> None:
+    batch_id, fast, slow, now = progress_scenario(db)
+    check_progress(service.batch_progress(db, batch_id, now=now), fast, slow)
 
 
 def test_users_by_name_explains_unknown_and_wrong_roles(db: Session) -> None:

@@ -19,6 +19,7 @@ from app.clips.models import ClipState
 from app.core.db import make_engine
 from app.core.migrate import upgrade_database
 from app.projects.models import Subset
+from tests.batches.test_service import check_progress, progress_scenario
 from tests.factories import create_clip, create_project, create_ready_clips, create_user
 
 
@@ -95,3 +96,10 @@ def test_next_clip_takes_the_sqlite_write_lock_first(sqlite_engine: Engine, tmp_
             other.execute("UPDATE batch SET priority = priority")
         other.close()
         s.rollback()
+
+
+def test_progress_rolls_up_in_python_on_sqlite(sqlite_engine: Engine) -> None:
+    """SQLite has no percentile_cont: the same numbers come from the Python roll-up."""
+    with sessionmaker(bind=sqlite_engine, expire_on_commit=False).begin() as s:
+        batch_id, fast, slow, now = progress_scenario(s)
+        check_progress(service.batch_progress(s, batch_id, now=now), fast, slow)
