@@ -18,7 +18,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from app.core.asgi import HttpMiddleware, editing_headers
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 job_id: ContextVar[str] = ContextVar("job_id", default="-")
@@ -56,37 +58,25 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
-class RequestContext:
+class RequestContext(HttpMiddleware):
     """ASGI middleware: a request id (the caller's X-Request-ID or a new one), the time to
-    answer as a ``Server-Timing`` header, the latency histogram by route and one log line.
+    answer as a ``Server-Timing`` header, the latency histogram by route and one log line."""
 
-    Plain ASGI rather than ``@app.middleware("http")``, which costs every request an extra
-    task and a memory stream."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex[:16]
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
 
-        async def send_with_context(message: Message) -> None:
+        def stamp(message: Message, headers: MutableHeaders) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = rid
-                elapsed_ms = (time.perf_counter() - started) * 1000
-                headers.append("Server-Timing", f"app;dur={elapsed_ms:.1f}")
-            await send(message)
+            status = message["status"]
+            headers["X-Request-ID"] = rid
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            headers.append("Server-Timing", f"app;dur={elapsed_ms:.1f}")
 
         try:
-            await self.app(scope, receive, send_with_context)
+            await self.app(scope, receive, editing_headers(send, stamp))
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
