@@ -7,6 +7,8 @@ packs each point into 12 bytes: x, y float32, v uint8, source uint8, conf float1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -36,8 +38,20 @@ def decode_points(data: bytes, k: int | None = None) -> tuple[PoseArray, BoolArr
     packed = np.frombuffer(data, dtype=POINT_DTYPE)
     if k is not None and len(packed) != k:
         raise ValueError(f"stored frame has {len(packed)} points, expected {k}")
-    pose = np.empty((len(packed), 4), dtype=np.float32)
-    pose[:, X], pose[:, Y] = packed["x"], packed["y"]
-    pose[:, V] = packed["v"]
-    pose[:, CONF] = packed["conf"].astype(np.float32)
-    return pose, packed["src"] == SRC_HUMAN
+    poses, human = _unpack(packed[np.newaxis])
+    return poses[0], human[0]
+
+
+def decode_frames(frames: Sequence[bytes]) -> tuple[npt.NDArray[np.float32], BoolArray]:
+    """Many frames of one track (same K) at once: (N, K, 4) poses and (N, K) human masks, in
+    one numpy pass instead of one per frame."""
+    packed = np.frombuffer(b"".join(frames), dtype=POINT_DTYPE).reshape(len(frames), -1)
+    return _unpack(packed)
+
+
+def _unpack(packed: np.ndarray) -> tuple[npt.NDArray[np.float32], BoolArray]:
+    poses = np.empty((*packed.shape, 4), dtype=np.float32)
+    poses[..., X], poses[..., Y] = packed["x"], packed["y"]
+    poses[..., V] = packed["v"]
+    poses[..., CONF] = packed["conf"].astype(np.float32)
+    return poses, packed["src"] == SRC_HUMAN

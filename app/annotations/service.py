@@ -29,7 +29,7 @@ from app.annotations.models import (
     SpeechSegment,
     Track,
 )
-from app.annotations.points import POINT_DTYPE, SRC_HUMAN, decode_points, encode_points
+from app.annotations.points import decode_frames, decode_points, encode_points
 from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose, get_skeleton
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
@@ -384,14 +384,11 @@ def frame_payloads(
     track instead of one per frame); ``as_arrays`` keeps numpy arrays for orjson's fast path."""
     if not rows:
         return []
-    packed = np.frombuffer(b"".join(r.points for r in rows), dtype=POINT_DTYPE)
-    packed = packed.reshape(len(rows), -1)
-    table = np.empty((*packed.shape, 4), dtype=np.float32)
-    table[..., X] = np.round(packed["x"], 2)
-    table[..., Y] = np.round(packed["y"], 2)
-    table[..., V] = packed["v"]
-    table[..., CONF] = np.round(packed["conf"].astype(np.float32), 3)
-    human = (packed["src"] == SRC_HUMAN).astype(np.uint8)
+    poses, human_mask = decode_frames([r.points for r in rows])
+    table = poses.copy()
+    table[..., :2] = np.round(poses[..., :2], 2)
+    table[..., CONF] = np.round(poses[..., CONF], 3)
+    human = human_mask.astype(np.uint8)
     return [
         {
             "id": row.id,
