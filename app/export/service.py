@@ -562,7 +562,7 @@ def claim(session: Session, snapshot_id: int) -> bool:
         update(ExportSnapshot)
         .where(
             ExportSnapshot.id == snapshot_id,
-            or_(ExportSnapshot.state == QUEUED, _silent_build(now)),
+            or_(ExportSnapshot.state == QUEUED, _silent_build(_stale_before(now))),
         )
         .values(state=RUNNING, progress=0.0, heartbeat_at=now)
         .execution_options(synchronize_session=False)
@@ -570,8 +570,12 @@ def claim(session: Session, snapshot_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _silent_build(now: datetime) -> ColumnElement[bool]:
-    stale_before = now - timedelta(seconds=get_settings().job_stale_after_s)
+def _stale_before(now: datetime) -> datetime:
+    """Builds with no sign of life since then lost their worker (JOB_STALE_AFTER_S)."""
+    return now - timedelta(seconds=get_settings().job_stale_after_s)
+
+
+def _silent_build(stale_before: datetime) -> ColumnElement[bool]:
     last_sign = func.coalesce(ExportSnapshot.heartbeat_at, ExportSnapshot.created_at)
     return and_(ExportSnapshot.state == RUNNING, last_sign < stale_before)
 
@@ -581,13 +585,12 @@ def reconcile_exports(session: Session) -> list[int]:
     JOB_STALE_AFTER_S) or whose message was lost (queued that long), and remove staging
     folders such builds left behind. A duplicate message is harmless: :func:`claim` lets
     exactly one build run. Returns the re-sent snapshot ids."""
-    now = utcnow()
-    stale_before = now - timedelta(seconds=get_settings().job_stale_after_s)
+    stale_before = _stale_before(utcnow())
     lost_queued = and_(ExportSnapshot.state == QUEUED, ExportSnapshot.created_at < stale_before)
     ids = list(
         session.scalars(
             select(ExportSnapshot.id)
-            .where(or_(lost_queued, _silent_build(now)))
+            .where(or_(lost_queued, _silent_build(stale_before)))
             .order_by(ExportSnapshot.id)
         )
     )

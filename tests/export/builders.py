@@ -21,8 +21,12 @@ from app.annotations.models import (
 from app.annotations.points import encode_points
 from app.annotations.skeletons import PoseArray, empty_pose
 from app.auth.models import Role, User
+from app.batches.schemas import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.core.storage import get_storage
+from app.export import service as export_service
+from app.export.models import ExportSnapshot
+from app.export.schemas import ExportCreate
 from app.projects.models import Project
 from app.review.models import ReviewComment
 from tests.factories import create_clip, create_model_draft, create_user
@@ -93,3 +97,12 @@ def approved_annotation(
                          body="Fixed.", resolved=True))  # fmt: skip
     db.flush()
     return annotation
+
+
+def queued_snapshot(
+    db: Session, project_id: int, name: str, formats: list[str], **flt: object
+) -> ExportSnapshot:
+    """A queued export snapshot of the project's approved clips (no build task is sent)."""
+    data = ExportCreate(project_id=project_id, name=name, formats=formats,
+                        filter=ClipFilter.model_validate(flt))  # fmt: skip
+    return export_service.create_export(db, data, None, send=False)

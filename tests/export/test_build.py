@@ -22,9 +22,8 @@ from app.core.config import get_settings
 from app.core.db import get_sessionmaker, session_scope, utcnow
 from app.export import service
 from app.export.models import ExportSnapshot
-from app.export.schemas import ExportCreate
 from app.projects.models import Project
-from tests.export.builders import approved_annotation, media_clip
+from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,8 +44,7 @@ def committed_project(engine: object) -> Iterator[int]:
 
 def test_run_build_claims_records_progress_and_is_safe_to_run_twice(committed_project: int) -> None:
     with session_scope() as session:
-        data = ExportCreate(project_id=committed_project, name="task", formats=["cellabel"])
-        snapshot_id = service.create_export(session, data, None, send=False).id
+        snapshot_id = queued_snapshot(session, committed_project, "task", ["cellabel"]).id
     seen: list[tuple[int, int]] = []
     assert service.run_build(snapshot_id, on_progress=lambda d, t: seen.append((d, t))) == "done"
     assert seen[-1] == (2, 2)
@@ -62,8 +60,7 @@ def test_run_build_claims_records_progress_and_is_safe_to_run_twice(committed_pr
 
 def _snapshot(project_id: int, name: str, **state: Any) -> int:
     with session_scope() as session:
-        data = ExportCreate(project_id=project_id, name=name, formats=["captions"])
-        snapshot = service.create_export(session, data, None, send=False)
+        snapshot = queued_snapshot(session, project_id, name, ["captions"])
         for column, value in state.items():
             setattr(snapshot, column, value)
         session.flush()
@@ -122,11 +119,8 @@ def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
             key=lambda c: (c.annotation_id, c.id),
         )
         original, caption_id = last_caption.text, last_caption.id
-        snapshot = service.create_export(
-            session, ExportCreate(project_id=project_id, name="parallel", formats=["captions",
-                                  "cellabel", "manifests"]), None, send=False,
-        )  # fmt: skip
-        snapshot_id = snapshot.id
+        formats = ["captions", "cellabel", "manifests"]
+        snapshot_id = queued_snapshot(session, project_id, "parallel", formats).id
 
     with session_scope() as session:  # the same snapshot read inline, in one session
         inline = service.build_archive(session, session.get_one(ExportSnapshot, snapshot_id))

@@ -17,11 +17,10 @@ from app.core.migrate import upgrade_database
 from app.export import service
 from app.export.archive import extract
 from app.export.importer import import_cellabel
-from app.export.schemas import ExportCreate
 from app.projects.models import Project
 from app.review.models import ReviewComment
 from tests.conftest import TEST_DB_NAME, recreate_database
-from tests.export.builders import approved_annotation, media_clip
+from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project
 
 FORMATS = ["cellabel", "media"]
@@ -42,9 +41,7 @@ def fresh_db() -> Iterator[Session]:
 
 
 def export_cellabel(db: Session, project_id: int, tmp: Path) -> Path:
-    snap = service.create_export(
-        db, ExportCreate(project_id=project_id, name="rt", formats=FORMATS), None, send=False
-    )
+    snap = queued_snapshot(db, project_id, "rt", FORMATS)
     service.build_now(db, snap)
     folder = tmp / f"snapshot-{id(db)}"
     extract(service.archive_path(snap), folder)
@@ -100,9 +97,7 @@ def test_a_clip_without_media_is_skipped_with_a_reason(
 ) -> None:
     project = create_project(db, name="nomedia")
     approved_annotation(db, media_clip(db, project, b"lonely"))
-    snap = service.create_export(
-        db, ExportCreate(project_id=project.id, name="x", formats=["cellabel"]), None, send=False
-    )
+    snap = queued_snapshot(db, project.id, "x", ["cellabel"])
     service.build_now(db, snap)
     report = import_cellabel(fresh_db, "nomedia", service.archive_path(snap), rebuild_frames=False)
     assert report.annotations == 0 and "media format" in report.skipped[0]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role
 from app.export import service
 from app.export.models import ExportSnapshot
-from tests.export.builders import approved_annotation, media_clip
+from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project, create_user, login
 
 
@@ -68,12 +68,7 @@ def test_api_validates_formats_and_names(client: TestClient, db: Session) -> Non
 def test_other_roles_cannot_download(client: TestClient, db: Session) -> None:
     project = create_project(db)
     approved_annotation(db, media_clip(db, project, b"secret clip"))
-    snap = service.create_export(
-        db,
-        service.ExportCreate(project_id=project.id, name="s", formats=["captions"]),
-        None,
-        send=False,
-    )
+    snap = queued_snapshot(db, project.id, "s", ["captions"])
     service.build_now(db, snap)
     login(client, db, create_user(db, Role.reviewer))
     assert client.get(f"/exports/{snap.id}/download").status_code == 403

@@ -25,7 +25,6 @@ from app.annotations.models import (
 )
 from app.annotations.points import decode_points
 from app.annotations.skeletons import COCO_WHOLEBODY, V, X, Y
-from app.batches.schemas import ClipFilter
 from app.clips.models import Clip
 from app.core.errors import Invalid
 from app.core.storage import get_storage
@@ -35,19 +34,14 @@ from app.export.formats.bundle import clip_key
 from app.export.formats.coco import images_of_clip, visibility
 from app.export.importer import import_captions
 from app.export.models import ExportSnapshot
-from app.export.schemas import ExportCreate
-from tests.export.builders import HEIGHT, WIDTH, approved_annotation, media_clip
+from tests.export.builders import HEIGHT, WIDTH, approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_clip, create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 
 
 def snapshot(db: Session, project_id: int, formats: list[str], **flt: object) -> ExportSnapshot:
-    data = ExportCreate(
-        project_id=project_id, name=f"snap-{'-'.join(formats)}", formats=formats,
-        filter=ClipFilter.model_validate(flt),
-    )  # fmt: skip
-    return service.create_export(db, data, None, send=False)
+    return queued_snapshot(db, project_id, f"snap-{'-'.join(formats)}", formats, **flt)
 
 
 def build_folder(db: Session, snap: ExportSnapshot, tmp_path: Path) -> Path:

@@ -24,13 +24,12 @@ from app.core.db import session_scope
 from app.core.storage import get_storage
 from app.export import service as export_service
 from app.export.models import ExportSnapshot
-from app.export.schemas import ExportCreate
 from app.pipeline.models import Job, JobState
 from app.pipeline.service import broker_job_ids
 from app.projects.models import Subset
 from app.projects.service import create_project
 from app.samples.generator import make_clip
-from tests.export.builders import approved_annotation, media_clip
+from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.reliability.conftest import (
     PrivateRedis,
     WorkerPool,
@@ -236,9 +235,8 @@ def test_worker_killed_mid_export_build_is_taken_over_and_finishes_once(
         project = create_project(session, unique_project_name("export-kill"))
         for n in range(EXPORT_CLIPS):
             approved_annotation(session, media_clip(session, project, f"kill {n}".encode()))
-        data = ExportCreate(project_id=project.id, name="killed",
-                            formats=["coco_wholebody", "cellabel", "captions"])  # fmt: skip
-        snapshot_id = export_service.create_export(session, data, None, send=False).id
+        formats = ["coco_wholebody", "cellabel", "captions"]
+        snapshot_id = queued_snapshot(session, project.id, "killed", formats).id
     first = workers.start(env)
     broker_app(private_redis.url).send_task(export_service.BUILD_TASK, (snapshot_id,),
                                             queue="cheap")  # fmt: skip
