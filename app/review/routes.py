@@ -24,12 +24,10 @@ from app.review.schemas import (
     HistoryNodeType,
     NodeRead,
     NodeType,
-    QueueRowRead,
     RejectIn,
     ReopenIn,
     ReplyIn,
     ResolveIn,
-    RevisionRead,
     Transition,
 )
 
@@ -87,7 +85,7 @@ def review_queue_page(
 # ----------------------------------------------------------------------------- JSON API
 
 
-@api.get("/review/queue", response_model=list[QueueRowRead])
+@api.get("/review/queue", response_model=list[service.QueueRow])
 def api_queue(
     db: DB,
     principal: Staff,
@@ -187,7 +185,7 @@ def api_resolve(db: DB, principal: Staff, comment_id: int, body: ResolveIn) -> A
     return service.resolve(db, principal.user, comment_id, body.resolved)
 
 
-@api.get("/review/history/{node_type}/{node_id}", response_model=list[RevisionRead])
+@api.get("/review/history/{node_type}/{node_id}", response_model=list[service.RevisionView])
 def api_history(db: DB, principal: AnyUser, node_type: HistoryNodeType, node_id: int) -> Any:
     return service.history(db, principal.user, node_type, node_id)
 
@@ -197,12 +195,12 @@ def api_diff(db: DB, principal: AnyUser, first_id: int, second_id: int) -> Any:
     return service.diff(db, principal.user, first_id, second_id)
 
 
-@api.post("/review/revisions/{revision_id}/restore", response_model=list[RevisionRead])
+@api.post("/review/revisions/{revision_id}/restore", response_model=list[service.RevisionView])
 def api_restore(db: DB, principal: AnyUser, revision_id: int, body: Transition) -> Any:
     """Restore a node as of a revision through the normal save path (a new revision)."""
     written = service.restore(db, principal.user, revision_id, body.version)
     return [
-        RevisionRead(
+        service.RevisionView(
             id=r.id, node_type=r.node_type, node_id=r.node_id, frame=None, version=r.version,
             action=r.action, source=r.source.value, user=principal.user.username,
             created_at=r.created_at, before=r.before, after=r.after, comment=r.comment,

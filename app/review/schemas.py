@@ -92,23 +92,6 @@ class ChildrenApprovalRead(BaseModel):
     blocked: dict[str, str]
 
 
-class RevisionRead(BaseModel):
-    id: int
-    node_type: str
-    node_id: int
-    frame: int | None
-    version: int
-    action: str
-    source: str
-    user: str | None
-    created_at: datetime
-    before: object
-    after: object
-    comment: str | None
-
-    model_config = {"from_attributes": True}
-
-
 class FieldChange(BaseModel):
     field: str
     a: object
@@ -121,18 +104,3 @@ class DiffRead(BaseModel):
     a: int
     b: int
     changes: list[FieldChange]
-
-
-class QueueRowRead(BaseModel):
-    annotation_id: int
-    clip_id: int
-    filename: str
-    project: str
-    batch: str | None
-    annotator: str | None
-    submitted_at: datetime | None
-    age_hours: float
-    rejections: int
-    awaiting_acceptance: bool
-
-    model_config = {"from_attributes": True}
