@@ -65,18 +65,23 @@ MODEL_CHANGED_PX = 3.0
 HUMAN_KINDS = (AnnotationKind.human, AnnotationKind.adjudicated)
 
 
-def model_annotation(session: Session, clip: Clip) -> Annotation:
-    """The clip's model annotation, created on first use (not primary)."""
-    annotation = session.scalar(
+def find_model_annotation(session: Session, clip_id: int) -> Annotation | None:
+    """The clip's model annotation, if the pipeline (or an import) wrote one."""
+    return session.scalar(
         select(Annotation)
         .where(
-            Annotation.clip_id == clip.id,
+            Annotation.clip_id == clip_id,
             Annotation.kind == AnnotationKind.model,
             Annotation.annotator_id.is_(None),
         )
         .order_by(Annotation.id)
         .limit(1)
     )
+
+
+def model_annotation(session: Session, clip: Clip) -> Annotation:
+    """The clip's model annotation, created on first use (not primary)."""
+    annotation = find_model_annotation(session, clip.id)
     if annotation is None:
         annotation = Annotation(clip_id=clip.id, kind=AnnotationKind.model, annotator_id=None)
         session.add(annotation)

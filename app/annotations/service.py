@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
+from app.annotations.drafts import find_model_annotation
 from app.annotations.models import (
     Annotation,
     AnnotationKind,
@@ -44,14 +45,6 @@ MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
 # ---------------------------------------------------------------- reading and opening
 
 
-def model_annotation(session: Session, clip_id: int) -> Annotation | None:
-    return session.scalar(
-        select(Annotation).where(
-            Annotation.clip_id == clip_id, Annotation.kind == AnnotationKind.model
-        )
-    )
-
-
 def get_annotation(session: Session, annotation_id: int) -> Annotation:
     annotation = session.get(Annotation, annotation_id)
     if annotation is None:
@@ -78,7 +71,7 @@ def open_annotation(session: Session, clip: Clip, user: User) -> Annotation:
     )
     if existing is not None:
         return existing
-    draft = model_annotation(session, clip.id)
+    draft = find_model_annotation(session, clip.id)
     annotation = Annotation(
         clip_id=clip.id,
         kind=AnnotationKind.human,
