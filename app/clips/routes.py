@@ -15,7 +15,7 @@ from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
 from app.core.errors import Forbidden, Invalid, NotFound, TooLarge
 from app.core.templating import render
-from app.media.framecache import FrameCache
+from app.media.framecache import open_frame_cache
 from app.pipeline import service as pipeline
 from app.projects import service as projects
 
@@ -92,12 +92,12 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
     clip = service.get_visible_clip(db, principal.user, clip_id)
     try:
-        cache = FrameCache(service.clip_media_dir(clip) / "frames")
+        cache = open_frame_cache(service.clip_media_dir(clip) / "frames")
     except FileNotFoundError as exc:
         raise NotFound("The frames of this clip are not ready yet.") from exc
     if not 0 <= frame < len(cache):
         raise NotFound(f"Frame {frame} is outside this clip (0-{len(cache) - 1}).")
-    etag = f'"{cache.etag(frame)}"'
+    etag = cache.etag(frame)
     headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)

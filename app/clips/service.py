@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -400,19 +400,22 @@ def get_clip(session: Session, clip_id: int) -> Clip:
 
 
 def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
-    """The clip if ``user`` may see it: staff see all, annotators only clips assigned to them."""
-    clip = get_clip(session, clip_id)
-    if user.role in (Role.admin, Role.reviewer):
-        return clip
-    assigned = session.scalar(
-        select(Assignment.id).where(
-            Assignment.clip_id == clip_id,
-            Assignment.annotator_id == user.id,
-            Assignment.state != AssignmentState.released,
+    """The clip if ``user`` may see it: staff see all, annotators only clips assigned to them.
+
+    One query either way (the frame endpoint runs it for every frame the editor shows).
+    """
+    query = select(Clip).where(Clip.id == clip_id)
+    if user.role not in (Role.admin, Role.reviewer):
+        query = query.where(
+            exists().where(
+                Assignment.clip_id == Clip.id,
+                Assignment.annotator_id == user.id,
+                Assignment.state != AssignmentState.released,
+            )
         )
-    )
-    if assigned is None:
-        raise NotFound(f"No clip {clip_id}.")  # do not reveal clips outside one's queue
+    clip = session.scalar(query)
+    if clip is None:  # absent or not theirs: do not reveal clips outside one's queue
+        raise NotFound(f"No clip {clip_id}.")
     return clip
 
 

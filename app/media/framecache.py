@@ -15,6 +15,7 @@ half-written cache that looks finished.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ INDEX_NAME = "index.json"
 FORMAT_VERSION = 1
 MIME = "image/jpeg"
 _STALE_AFTER_S = 3600  # leftovers of crashed builds older than this are removed
+_OPEN_CACHES = 512  # parsed indexes a process keeps (a few hundred frames each)
 
 FrameCallback = Callable[[int, np.ndarray], None]
 
@@ -277,3 +279,18 @@ class FrameCache:
         if not 0 <= n < self.count:
             raise IndexError(f"frame {n} out of range 0..{self.count - 1}")
         return f'"{self.info.content_sha256[:16]}-{n}"'
+
+
+@functools.lru_cache(maxsize=_OPEN_CACHES)
+def _open_index(directory: str, inode: int, mtime_ns: int) -> FrameCache:
+    return FrameCache(directory)
+
+
+def open_frame_cache(directory: str | Path) -> FrameCache:
+    """The cache at `directory`, its index parsed once per build and process.
+
+    A rebuild swaps in a new index file (a new inode), so a stale parse is never served;
+    FileNotFoundError when the cache is not built.
+    """
+    stat = os.stat(Path(directory) / INDEX_NAME)
+    return _open_index(str(directory), stat.st_ino, stat.st_mtime_ns)

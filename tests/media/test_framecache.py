@@ -2,15 +2,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from app.batches import service as batches
+from app.clips import service as clip_service
+from app.clips.models import ClipState
 from app.media.decode import iter_frames
 from app.media.framecache import FrameCache, build_frame_cache
+from tests.factories import create_batch, create_clip, create_project, create_user, login
 from tests.media import videos
 from tests.media.conftest import FPS, FRAMES
 
@@ -147,3 +154,32 @@ def test_stale_leftovers_of_a_crashed_build_are_removed(
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     build_frame_cache(clips["h264"], tmp_path / "frames")
     assert sorted(os.listdir(tmp_path)) == [".frames.tmp-running", "frames"]
+
+
+def test_frame_endpoint_serves_assigned_frames_with_revalidation(
+    client: TestClient, db: Session, clips: dict[str, Path]
+) -> None:
+    project = create_project(db)
+    clip = create_clip(db, project, state=ClipState.ready, frame_count=FRAMES)
+    frames_dir = clip_service.clip_media_dir(clip) / "frames"
+    build_frame_cache(clips["h264"], frames_dir, chunk_size=8)
+    annotator = create_user(db)
+    url = f"/media/clips/{clip.id}/frames/7.jpg"
+    login(client, db, annotator)
+    assert client.get(url).status_code == 404  # not in this annotator's queue
+    batches.assign_clips(db, create_batch(db, project, [clip]).id, annotator, 1)
+
+    first = client.get(url)
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    assert first.content == FrameCache(frames_dir).read_frame(7)
+    etag = first.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{16}-7"', etag)  # one strong tag, quoted once
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert client.get(f"/media/clips/{clip.id}/frames/{FRAMES}.jpg").status_code == 404
+
+    # A rebuilt cache is served at once, under a new tag (no stale parse of the old index).
+    build_frame_cache(clips["h264"], frames_dir, chunk_size=8, quality=30)
+    rebuilt = client.get(url, headers={"If-None-Match": etag})
+    assert rebuilt.status_code == 200 and rebuilt.headers["etag"] != etag
+    assert rebuilt.content == FrameCache(frames_dir).read_frame(7) != first.content
