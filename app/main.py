@@ -41,6 +41,7 @@ from app.web.routes import router as web_router
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or "application/json" in request.headers.get(
         "accept", ""

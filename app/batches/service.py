@@ -29,11 +29,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -543,9 +544,10 @@ def _queue_batches(session: Session, annotator_id: int, batch_id: int | None) ->
     return list(session.scalars(_QUEUE_BATCHES[batch_id is not None], params))
 
 
-def _active_and_reviewer() -> Select[Any]:
-    """For a claimed clip (``:bc_id``, ``:clip_batch``): its assignments that are not released,
-    and its reviewer (the batch's reviewers by id, taken round-robin by batch_clip id)."""
+def _active_and_reviewer() -> tuple[Any, Any]:
+    """For a claimed clip (``:bc_id``, ``:clip_batch``): how many of its assignments are not
+    released, and its reviewer (the batch's reviewers by id, taken round-robin by batch_clip
+    id); two scalar subqueries."""
     active = (
         select(func.count())
         .where(
@@ -568,17 +570,17 @@ def _active_and_reviewer() -> Select[Any]:
         .where(ranked.c.rank == bindparam("bc_id") % ranked.c.n)
         .scalar_subquery()
     )
-    return select(active, reviewer)
+    return active, reviewer
 
 
-def _next_open_clip() -> Select[Any]:
+def _next_open_clip() -> Select[int, int]:
     """Lock the first clip of ``:claim_batch`` with a free slot that ``:annotator`` never had."""
     done_before = exists().where(
         Assignment.batch_clip_id == BatchClip.id,
         Assignment.annotator_id == bindparam("annotator"),
     )
     return (
-        select(BatchClip)
+        select(BatchClip.id, BatchClip.clip_id)
         .join(Clip, Clip.id == BatchClip.clip_id)
         .where(
             BatchClip.batch_id == bindparam("claim_batch"),
@@ -592,9 +594,91 @@ def _next_open_clip() -> Select[Any]:
     )
 
 
+def _seat_in_one_statement() -> Any:
+    """PostgreSQL: for the slot locked just before (``:bc_id``), recount its assignments,
+    correct its counter and insert ``:annotator``'s assignment if a seat is still free, in one
+    statement returning the new assignment (none when the counter was stale).
+
+    It must be a statement of its own after the lock: its snapshot then sees every assignment
+    committed before the lock was granted (the recount is the rule, the counter a filter)."""
+    active, reviewer = _active_and_reviewer()
+    counted = (
+        select(
+            BatchClip.id,
+            BatchClip.clip_id,
+            (active < BatchClip.required_annotators).label("free"),
+            active.label("active"),
+            reviewer.label("reviewer_id"),
+        )
+        .where(BatchClip.id == bindparam("bc_id"))
+        .cte("counted")
+    )
+    bump = (
+        update(BatchClip)
+        .where(BatchClip.id == counted.c.id)
+        .values(handed_out=counted.c.active + case((counted.c.free, 1), else_=0))
+        .cte("bump")
+    )
+    seat = select(
+        counted.c.id,
+        counted.c.clip_id,
+        bindparam("annotator"),
+        counted.c.reviewer_id,
+        literal(AssignmentState.assigned.value),
+        bindparam("lease", type_=Assignment.leased_until.type),
+        bindparam("now", type_=Assignment.assigned_at.type),
+    ).where(counted.c.free)
+    columns = [
+        "batch_clip_id",
+        "clip_id",
+        "annotator_id",
+        "reviewer_id",
+        "state",
+        "leased_until",
+        "assigned_at",
+    ]
+    table = cast(Table, Assignment.__table__)
+    seated = insert(table).from_select(columns, seat).add_cte(bump).returning(*table.c)
+    # A Core INSERT read back as ORM objects (an ORM insert would take the bind parameters
+    # for rows to insert).
+    return select(Assignment).from_statement(seated)
+
+
 # Built once: the queue runs these on every call, and building them costs more than running.
-_ACTIVE_AND_REVIEWER = _active_and_reviewer()
+_ACTIVE_AND_REVIEWER = select(*_active_and_reviewer())
 _NEXT_OPEN_CLIP = _next_open_clip()
+_SEAT = _seat_in_one_statement()
+
+
+def _seat(
+    session: Session, slot: Any, batch: Batch, annotator_id: int, lease_until: datetime | None
+) -> Assignment | None:
+    """Give the locked ``slot`` to the annotator if its recount leaves a seat free."""
+    params = {"bc_id": slot.id, "clip_batch": batch.id, "annotator": annotator_id}
+    if _is_postgres(session):
+        found = session.scalars(_SEAT, {**params, "lease": lease_until, "now": utcnow()})
+        assignment = found.one_or_none()
+        held = session.identity_map.get(session.identity_key(BatchClip, slot.id))
+        if held is not None:  # the statement rewrote its counter behind the ORM's back
+            session.expire(held, ["handed_out"])
+        return assignment
+    active, reviewer_id = session.execute(_ACTIVE_AND_REVIEWER, params).one()
+    clip = session.get_one(BatchClip, slot.id)
+    clip.handed_out = int(active or 0)
+    if clip.handed_out >= clip.required_annotators:
+        session.flush()  # the counter was stale; it is corrected and the clip leaves the index
+        return None
+    assignment = Assignment(
+        batch_clip_id=slot.id,
+        clip_id=slot.clip_id,
+        annotator_id=annotator_id,
+        reviewer_id=reviewer_id,
+        leased_until=lease_until,
+    )
+    clip.handed_out += 1
+    session.add(assignment)
+    session.flush()
+    return assignment
 
 
 def _claim(
@@ -602,25 +686,10 @@ def _claim(
 ) -> Assignment | None:
     """Lock the batch's next clip with a free slot this annotator never had; assign it."""
     params = {"claim_batch": batch.id, "annotator": annotator_id}
-    while (clip := session.scalar(_NEXT_OPEN_CLIP, params)) is not None:
-        # Recount under the row lock: the counter is a fast filter, this is the rule.
-        active, reviewer_id = session.execute(
-            _ACTIVE_AND_REVIEWER, {"bc_id": clip.id, "clip_batch": batch.id}
-        ).one()
-        clip.handed_out = int(active or 0)
-        if clip.handed_out < clip.required_annotators:
-            assignment = Assignment(
-                batch_clip_id=clip.id,
-                clip_id=clip.clip_id,
-                annotator_id=annotator_id,
-                reviewer_id=reviewer_id,
-                leased_until=lease_until,
-            )
-            clip.handed_out += 1
-            session.add(assignment)
-            session.flush()
+    while (slot := session.execute(_NEXT_OPEN_CLIP, params).first()) is not None:
+        assignment = _seat(session, slot, batch, annotator_id, lease_until)
+        if assignment is not None:
             return assignment
-        session.flush()  # the counter was stale; it is corrected and the clip leaves the index
     return None
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.annotations.models import Character
 from app.auth.models import Role
 from app.batches import service as batches
+from app.batches.models import AssignmentState
 from app.batches.schemas import AssignConfig
 from app.clips.models import Clip
 from tests.factories import (
@@ -157,3 +158,21 @@ class FrameSaver:
         if response.status_code == 200:
             self.version = response.json()[0]["version"]
         return response
+
+
+def test_taking_the_next_clip_is_five_statements(db: Session, engine: Engine) -> None:
+    """Lock the caller, look for their open clip, their batches, lock a free slot, seat them."""
+    project = create_project(db)
+    annotator = create_user(db, Role.annotator)
+    batch = create_batch(db, project, create_ready_clips(db, project, 4))
+    batches.assign_batch(db, batch.id, AssignConfig(annotators=[annotator.username]))
+    taken = []
+    for _ in range(2):  # the first call may also sweep expired leases (at most every 15 s)
+        with counted(engine) as seen:
+            assignment = batches.next_clip(db, annotator)
+        assert assignment is not None
+        assignment.state = AssignmentState.submitted  # done: the next call takes a new clip
+        db.flush()
+        taken.append(assignment.clip_id)
+    assert len(set(taken)) == 2
+    assert len(seen) <= 5, seen
