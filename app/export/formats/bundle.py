@@ -6,18 +6,18 @@ objects) and hands it to each format writer; writers never query anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 import orjson
 
-from app.annotations.points import decode_points
-from app.annotations.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y, empty_pose
+from app.annotations.points import decode_frames
+from app.annotations.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y
 
 # Built-in skeletons that map onto COCO-WholeBody's 133 points: (first index, point count).
 WHOLEBODY_SLOTS: dict[str, tuple[int, int]] = {
@@ -26,6 +26,7 @@ WHOLEBODY_SLOTS: dict[str, tuple[int, int]] = {
     "face68": (23, 68),
 }
 SUBSETS = ("i2v", "pose", "face_video", "face_audio")
+T = TypeVar("T")
 
 
 def plain(value: Any) -> Any:
@@ -78,9 +79,6 @@ class FrameData:
     flags: list[str]
     version: int
     updated_by: str | None
-
-    def pose(self) -> PoseArray:
-        return decode_points(self.points)[0]
 
 
 @dataclass
@@ -172,29 +170,43 @@ def media_name(clip: Mapping[str, Any]) -> str:
     return f"media/{clip_key(clip)}{Path(str(clip['filename'])).suffix.lower()}"
 
 
-def to_wholebody(pose: PoseArray, skeleton: str) -> PoseArray | None:
-    """The pose laid out on COCO-WholeBody's 133 points, or None for other skeletons."""
+def wholebody_poses(track: TrackData, skeleton: str) -> PoseArray | None:
+    """Every frame of the track laid out on COCO-WholeBody's 133 points, (frames, 133, 4),
+    decoded in one pass; None for skeletons that do not map onto it."""
     slot = WHOLEBODY_SLOTS.get(skeleton)
-    if slot is None or len(pose) != slot[1]:
+    if slot is None or track.num_points != slot[1] or not track.frames:
         return None
-    if slot == (0, 133):
-        return pose
-    full = empty_pose(COCO_WHOLEBODY.num_keypoints)
-    full[slot[0] : slot[0] + slot[1]] = pose
+    poses = decode_frames([frame.points for frame in track.frames])[0]
+    if slot == (0, COCO_WHOLEBODY.num_keypoints):
+        return poses
+    full = np.zeros((len(poses), COCO_WHOLEBODY.num_keypoints, 4), dtype=np.float32)
+    full[:, slot[0] : slot[0] + slot[1]] = poses
     return full
+
+
+def wholebody_tracks(clip: ClipBundle) -> Iterator[tuple[int, list[int], PoseArray]]:
+    """(track index, frame indexes, (frames, 133, 4) poses) of each COCO-compatible track."""
+    for index, character, track in clip.tracks():
+        poses = wholebody_poses(track, character.skeleton)
+        if poses is not None:
+            yield index, [frame.frame_index for frame in track.frames], poses
+
+
+def group_by_frame(
+    tracks: Iterable[tuple[int, Sequence[int], Iterable[T]]],
+) -> list[tuple[int, list[tuple[int, T]]]]:
+    """Per-track values regrouped per frame: (frame, [(track index, value)]) in frame order,
+    tracks in the order given."""
+    by_frame: dict[int, list[tuple[int, T]]] = {}
+    for index, frames, values in tracks:
+        for frame, value in zip(frames, values, strict=True):
+            by_frame.setdefault(frame, []).append((index, value))
+    return sorted(by_frame.items())
 
 
 def wholebody_frames(clip: ClipBundle) -> list[tuple[int, list[tuple[int, PoseArray]]]]:
     """Frames that have a COCO-compatible track: (frame, [(track index, 133-point pose)])."""
-    by_frame: dict[int, list[tuple[int, PoseArray]]] = {}
-    for index, character, track in clip.tracks():
-        if character.skeleton not in WHOLEBODY_SLOTS:
-            continue
-        for frame in track.frames:
-            pose = to_wholebody(frame.pose(), character.skeleton)
-            if pose is not None:
-                by_frame.setdefault(frame.frame_index, []).append((index, pose))
-    return sorted(by_frame.items())
+    return group_by_frame(wholebody_tracks(clip))
 
 
 def r2(value: float) -> float:
@@ -208,7 +220,3 @@ def tight_box(pose: PoseArray) -> Box | None:
         return None
     x0, y0 = float(pts[:, X].min()), float(pts[:, Y].min())
     return x0, y0, float(pts[:, X].max()) - x0, float(pts[:, Y].max()) - y0
-
-
-def labelled(pose: PoseArray) -> np.ndarray:
-    return np.asarray(pose[:, V] > 0)

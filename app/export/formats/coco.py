@@ -16,16 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, part_boxes
+from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
 from app.export.formats.bundle import (
     ClipBundle,
     JsonArray,
     SnapshotContext,
     dumps,
-    labelled,
+    group_by_frame,
     r2,
-    tight_box,
-    wholebody_frames,
+    wholebody_tracks,
 )
 
 WHOLEBODY_FILE = "coco_wholebody.json"
@@ -42,15 +41,15 @@ VALID_FIELDS = {"feet": "foot_valid", "face": "face_valid",
 BODY = slice(0, 17)
 
 
-def triples(pose: PoseArray) -> list[float | int]:
-    """Flat ``[x, y, v, ...]`` with unlabelled points as (0, 0, 0)."""
-    seen = pose[:, V] > 0
-    xy = np.where(seen[:, None], np.round(pose[:, :2].astype(np.float64), 2), 0.0)
-    out: list[float | int] = [0] * (3 * len(pose))
-    out[0::3] = [x if s else 0 for x, s in zip(xy[:, 0].tolist(), seen.tolist(), strict=True)]
-    out[1::3] = [y if s else 0 for y, s in zip(xy[:, 1].tolist(), seen.tolist(), strict=True)]
-    out[2::3] = pose[:, V].astype(np.int64).tolist()
-    return out
+def triples(poses: np.ndarray) -> list[list[float | int]]:
+    """Per pose of ``poses`` (frames, K, 4): flat ``[x, y, v, ...]``, unlabelled points as
+    (0, 0, 0); all frames in one numpy pass."""
+    seen = poses[..., V] > 0
+    out = np.empty((*poses.shape[:2], 3), dtype=object)  # Python floats and ints for JSON
+    out[..., :2] = np.round(poses[..., :2].astype(np.float64), 2)
+    out[..., :2][~seen] = 0
+    out[..., 2] = poses[..., V].astype(np.int64)
+    return out.reshape(len(poses), -1).tolist()
 
 
 def category() -> dict[str, Any]:
@@ -60,30 +59,44 @@ def category() -> dict[str, Any]:
             "skeleton": [[a + 1, b + 1] for a, b in edges]}  # fmt: skip
 
 
-def annotation(pose: PoseArray, *, whole_body: bool) -> dict[str, Any] | None:
-    """One COCO annotation of a 133-point pose (without ids); None when nothing is labelled."""
-    mask = labelled(pose)
-    if not (mask.any() if whole_body else mask[BODY].any()):
-        return None
-    box = tight_box(pose)
-    assert box is not None
-    ann: dict[str, Any] = {
-        "category_id": 1,
-        "iscrowd": 0,
-        "bbox": [r2(v) for v in box],
-        "area": r2(box[2] * box[3]),
-        "keypoints": triples(pose[BODY]),
-        "num_keypoints": int(mask[BODY].sum()),
-    }
-    if whole_body:
-        boxes = part_boxes(pose, COCO_WHOLEBODY)  # None exactly for the parts not valid
-        for name, start, count, part, box_field in WHOLEBODY_PARTS:
-            ann[name] = triples(pose[start : start + count])
-            ann[VALID_FIELDS[part]] = boxes[part] is not None
-            if box_field:
-                part_box = boxes[part]
-                ann[box_field] = [r2(v) for v in part_box] if part_box else [0, 0, 0, 0]
-    return ann
+def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, Any] | None]:
+    """The COCO annotation (without ids) of each 133-point pose of a track, (frames, 133, 4);
+    None for a frame where nothing is labelled (in the body, for COCO person)."""
+    seen = poses[..., V] > 0
+    keep = (seen if whole_body else seen[:, BODY]).any(axis=1).tolist()
+    body_count = seen[:, BODY].sum(axis=1).tolist()
+    values = triples(poses if whole_body else poses[:, BODY])
+    # tight box around every labelled point, per frame (rows with none are not kept)
+    xs, ys = poses[..., X].astype(np.float64), poses[..., Y].astype(np.float64)
+    x0 = np.where(seen, xs, np.inf).min(axis=1)
+    y0 = np.where(seen, ys, np.inf).min(axis=1)
+    width = np.where(seen, xs, -np.inf).max(axis=1) - x0
+    height = np.where(seen, ys, -np.inf).max(axis=1) - y0
+    boxes = np.stack([x0, y0, width, height, width * height], axis=1).tolist()
+    out: list[dict[str, Any] | None] = []
+    for i, pose in enumerate(poses):
+        if not keep[i]:
+            out.append(None)
+            continue
+        *box, area = boxes[i]
+        ann: dict[str, Any] = {
+            "category_id": 1,
+            "iscrowd": 0,
+            "bbox": [r2(v) for v in box],
+            "area": r2(area),
+            "keypoints": values[i][: 3 * BODY.stop],
+            "num_keypoints": body_count[i],
+        }
+        if whole_body:
+            part_box = part_boxes(pose, COCO_WHOLEBODY)  # None exactly for the parts not valid
+            for name, first, count, part, box_field in WHOLEBODY_PARTS:
+                ann[name] = values[i][3 * first : 3 * (first + count)]
+                ann[VALID_FIELDS[part]] = part_box[part] is not None
+                if box_field:
+                    found = part_box[part]
+                    ann[box_field] = [r2(v) for v in found] if found else [0, 0, 0, 0]
+        out.append(ann)
+    return out
 
 
 class CocoWriter:
@@ -103,15 +116,19 @@ class CocoWriter:
         self.annotations.open()
 
     def add(self, clip: ClipBundle) -> None:
-        for frame, people in wholebody_frames(clip):
+        tracks = wholebody_tracks(clip)
+        per_track = (
+            (index, frames, track_annotations(poses, whole_body=self.whole_body))
+            for index, frames, poses in tracks
+        )
+        for frame, people in group_by_frame(per_track):
             image_id = self.images.count + 1
             self.images.add({
                 "id": image_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
                 "width": clip.clip["width"], "height": clip.clip["height"],
                 "frame_index": frame, "clip": clip.key, "clip_id": clip.clip["id"],
             })  # fmt: skip
-            for track_index, pose in people:
-                ann = annotation(pose, whole_body=self.whole_body)
+            for track_index, ann in people:
                 if ann is not None:
                     ann.update(
                         id=self.annotations.count + 1, image_id=image_id, track_id=track_index
