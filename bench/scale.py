@@ -610,58 +610,48 @@ either in one Python process (as `bench/next_clip.py` does) or spread over 4 pro
 pool each (as web workers are); the 2-core machine runs PostgreSQL, the callers and the load
 generator at once.
 
-The machine. This run's VM is about half as fast as the one an earlier run of this benchmark
-used on the same day (`python -m timeit "sum(range(10**6))"`: 31 ms here; seeding took 216 s
-against 106 s). The same commit that earlier gave the cached frame p50 4.9 ms gives 12.8 ms on
-this VM (checked side by side with the new code, which gives 10.5-12.0 ms), the clip list 81
-against 44 ms and the next-clip service time 13 against 6 ms. Every row above was measured on
-this VM, on the code of this commit; targets met on the faster VM (frame, batch page, next
-clip in one process) are missed here.
+The machine. `python -m timeit "sum(range(10**6))"` takes 12 ms on this run's VM (seeding
+took 87 s). The previous run of this benchmark, the same day on the code before this round,
+had a VM about 2.5 times slower (31 ms, seeding 216 s); there the keypoint save p95 at ~35
+saves/s (81 ms), the next-clip p99 (49 ms in one process, 85 ms in four) and the cached frame
+p95 (18.6 ms) missed their targets. Every row above was measured on this VM on this commit.
+The save path did not change in this round, so its margin here is the machine's: on a 2-core
+VM half as fast, one save per second from each of 50 annotators would again put the save p95
+over 50 ms (CPU is the first thing to run out; `docs/scaling.md` says where it goes).
 
-What changed in this round (same VM, before -> after where measured):
+What changed in this round (this VM, before -> after):
 
-* keypoint save: the caller's session and user are one query, the track with its annotation
-  and clip one more, all statements built once with bind parameters; a save is five statements
-  instead of nine (`tests/perf/test_query_counts.py` holds it there), the 133 points are
-  checked in one numpy pass and the saved frames are serialised by orjson without pydantic.
-  In-process: service 12.8 -> 8.8 ms, through the ASGI app 34 -> 22 ms.
-* annotation load (300 frames x 133 points): each track's frames are read as plain rows and
-  decoded in one numpy pass, 120 -> 41 ms in-process.
-* every request: the two `@app.middleware("http")` wrappers (a task and a memory stream
-  each) are plain ASGI middlewares now, and they add `Server-Timing`.
-* batch page (p95 278 -> 93 ms): a large batch's progress is shown from the process's cache
-  while a background thread recounts it (no request waits for the recount), the median time
-  per clip and the last-hour counts are aggregated by PostgreSQL (`percentile_cont`) instead
-  of in Python, and web processes `gc.freeze()` their start-up heap: the cyclic collector's
-  full passes walked it all and stalled about one request in ten by 200-300 ms (seen in the
-  per-request `Server-Timing` of 40 page loads; gone after the change). The first view of a
-  400k-clip batch in each web process still counts it (about 1.5 s here).
-* export: the keyset of each page now also bounds the clip scan (before, every page of a
-  whole-project export merge-joined the clips from the first one: quadratic), a "first N
-  clips" filter pages inside an id range, rows arrive as JSON built by PostgreSQL, two extra
-  connections sharing the build's snapshot read ahead while the task writes, and the canonical
-  JSON is written by orjson.
+* next clip: on PostgreSQL, recounting the locked slot, correcting its counter and inserting
+  the assignment are one statement (a data-modifying CTE run after the lock, so its snapshot
+  sees every assignment committed before the lock was granted); a claim is five statements
+  instead of seven (`tests/perf/test_query_counts.py` holds it there). 32 paced callers,
+  p99: 14.8 -> 11.5 ms in one process, 23.3 -> 17.2 ms in four.
+* frame endpoint: the clip and the caller's permission are one query, and the cache's index
+  is parsed once per build and process instead of on every request (a rebuilt cache has a new
+  index file, so a stale parse is never served); its ETag was sent quoted twice.
+* export: the COCO writers compute visibility triples, boxes and counts per track in numpy
+  passes, and each track's frames are decoded at once; the files are byte-identical (checked
+  on 150 seeded clips and on 300 random 133-point tracks). 1,000 pose clips: 13.5 -> 8.8 s.
+  What remains is JSON serialisation and the zip's deflate (a third of a build).
 
-Misses, why, and the plan:
+The round before (on the slower VM): saves became five statements with orjson responses,
+annotation loads decode a track in one numpy pass, the HTTP middlewares became plain ASGI
+middlewares with `Server-Timing`, the batch page is served from a per-process cache recounted
+in the background (PostgreSQL's `percentile_cont` for medians) and web processes
+`gc.freeze()` their start-up heap, and exports page by a keyset that bounds the clip scan, read
+ahead on connections sharing the build's snapshot and write canonical JSON with orjson.
 
-* Next clip p99 (13 ms service time here, 9 statements): with 32 callers and PostgreSQL on 2
-  cores the tail is CPU queueing, not locks (`SKIP LOCKED` never waits; p50 stays 15 ms).
-  Plan: one statement for the claim (lock the slot, insert the assignment and bump the counter
-  in a CTE) and one for lock-caller + resume, 9 -> 5 statements; PostgreSQL on its own cores.
-* Keypoint save at a save per second per annotator (35 saves/s plus reloads): the server p95
-  is over 50 ms, at a save every ~3 s it is met. The tail is saves waiting for the GIL of a
-  process busy with a 300-frame reload (40-100 ms each) while 3 processes share 2 cores with
-  PostgreSQL and the load generator. Plan: serve a track's frames as a body cached by the
-  track's version (reloads become 304s); more cores for web processes.
-* Cached frame p95 (target 10 ms): the work is 4 ms (session, clip, permission, pread); the
-  rest is the framework's thread hand-offs on this VM. Plan: one query for clip + permission,
-  and for large deployments frames served by the reverse proxy from signed URLs (the chunks
-  are immutable per content hash).
-* Export at 120-frame pose clips is bound by the COCO writers' per-frame Python (visibility
-  triples and boxes); peak memory does not grow with the number of clips (108, 109 and 117 MB
-  at 1k, 5k and 50k clips). The 50,000-clip build shared the 2 cores with the test suite for
-  most of its 27 minutes, so its rate is pessimistic; its memory is not. Plan: vectorise the
-  COCO writers per track; split large exports by clip-id range over several export tasks.
+Every target is met on this VM. What is still weak, and the plan:
+
+* The first view of a 400k-clip batch in each web process counts it (0.4-0.7 s on this VM),
+  and each process recounts a watched batch every 15 s in the background. Plan (`docs/scaling.md`):
+  `batch_id` on `assignment` and per-batch counters kept by the queue and review.
+* Saves and next-clip calls are CPU-bound on 2 cores shared with PostgreSQL (see the machine
+  note): more cores for web processes first; then a leaner save (one Core `UPDATE ...
+  RETURNING` plus the revision insert).
+* Export at 120-frame pose clips runs at about 110 clips/s with flat memory (115, 117 and 125
+  MB peak at 1k, 5k and 50k clips); next: deflate finished members on a thread (zlib
+  releases the GIL) and split large exports by clip-id range over several export tasks.
 * Pre-annotation: 2 worker processes on this 2-core machine give about 1.5x the frames/s of
   one (MediaPipe is CPU-bound); model workers scale with cores.
 """
