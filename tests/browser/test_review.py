@@ -50,7 +50,8 @@ def test_reject_fix_resubmit_approve_with_history(
         create_model_draft(s, clip, frames=24)
         annotator = create_user(s, Role.annotator, username=f"ann-{unique}")
         reviewer = create_user(s, Role.reviewer, username=f"rev-{unique}")
-        cleanup["users"] += [annotator.id, reviewer.id]
+        admin = create_user(s, Role.admin, username=f"adm-{unique}")
+        cleanup["users"] += [annotator.id, reviewer.id, admin.id]
         batch = Batch(project_id=project.id, name=f"batch-{unique}")
         s.add(batch)
         s.flush()
@@ -191,3 +192,34 @@ def test_reject_fix_resubmit_approve_with_history(
         assert (comment.frame_index, comment.point_index, comment.resolved) == (
             12, LEFT_HAND_POINT, True
         )  # fmt: skip
+
+    # 7. An admin reopens the approved track: the reason is asked in a dialog, a blank one is
+    #    refused there (what was typed stays), and the track and its ancestors become drafts.
+    admin_context = browser.new_context()
+    admin_context.set_default_timeout(15_000)
+    adm = admin_context.new_page()
+    sign_in(adm, live_server, admin.username, PASSWORD)
+    adm.goto(f"{live_server}/annotations/{ids['annotation']}")
+    expect(adm.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    adm.get_by_test_id(f"node-track-{ids['track']}").get_by_test_id("reopen").click()
+    dialog = adm.get_by_test_id("reopen-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Reopen")
+    adm.fill("[data-testid=reopen-reason]", "   ")
+    adm.get_by_test_id("reopen-submit").click()
+    expect(dialog.locator(".error-box")).to_have_text("Say why you reopen it.")
+    expect(dialog).to_be_visible()
+    adm.fill("[data-testid=reopen-reason]", "The right wrist drifts in frames 3-5.")
+    adm.get_by_test_id("reopen-submit").click()
+    expect(adm.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    for kind, node_id in (("track", ids["track"]), ("character", ids["character"]),
+                          ("annotation", ids["annotation"])):  # fmt: skip
+        row = adm.get_by_test_id(f"node-{kind}-{node_id}")
+        expect(row).to_have_attribute("data-status", "draft")
+    expect(adm.get_by_test_id(f"node-shot-{ids['shot']}")).to_have_attribute(
+        "data-status", "approved"
+    )
+    admin_context.close()
+    with committed() as s:
+        assert s.get_one(Assignment, ids["assignment"]).state == AssignmentState.in_progress
+        assert s.get_one(Annotation, ids["annotation"]).approved_at is None

@@ -110,7 +110,7 @@ function renderNodes() {
       row.append(el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"));
     }
     if (doc.can_reopen && node.status !== "draft") {
-      row.append(el("button", { type: "button", "data-testid": "reopen", onclick: () => reopen(node) }, "Reopen"));
+      row.append(el("button", { type: "button", "data-testid": "reopen", onclick: () => openReopen(node) }, "Reopen"));
     }
     row.append(el("button", { type: "button", "data-testid": "history", onclick: () => openHistory(node) }, "History"));
     list.append(row);
@@ -202,43 +202,53 @@ async function approveChildren(node) {
   say(`approved ${result.approved.length}; not shown yet: ${result.not_shown.length}${blocked ? `; blocked: ${blocked}` : ""}`, "ok");
 }
 
-function openReject(node) {
-  const dialog = $("#reject-dialog");
-  const form = $("#reject-form");
+// A verdict that needs words (reject, reopen) is asked in a modal form; when the server refuses
+// it, the reason is shown in the form, which stays open so nothing typed is lost.
+function askVerdict(dialogId, node, prepare, send, done) {
+  const dialog = $(`#${dialogId}`);
+  const form = dialog.querySelector("form");
   form.reset();
   dialog.querySelector(".target").textContent = node.label;
-  dialog.querySelector(".frame").textContent = String(ws.current);
-  form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
-  form.point.value = node.type === "track" && ws.stage.selected.size === 1 ? [...ws.stage.selected][0] : "";
-  form.point.disabled = node.type !== "track";
+  prepare(form);
   const error = form.querySelector(".error-box");
   error.hidden = true;
   form.onsubmit = async (e) => {
-    if (e.submitter?.value !== "reject") return;
+    if (e.submitter?.value === "cancel") return;
     e.preventDefault();
-    const body = {
-      version: node.version, reason: form.reason.value, body: form.body.value,
-      frame: form.pin_frame.checked ? ws.current : null,
-      point: form.point.value === "" || form.point.disabled ? null : Number(form.point.value),
-    };
     try {
-      await api("POST", `/api/review/${node.type}/${node.id}/reject`, body);
-      dialog.close();
-      say(`rejected ${node.label}: the clip went back to its annotator`, "ok");
-      await load();
+      await send(form);
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;
+      return;
     }
+    dialog.close();
+    await done();
   };
   dialog.showModal();
-  form.body.focus();
+  form.querySelector("textarea").focus();
 }
 
-async function reopen(node) {
-  const reason = window.prompt(`Why reopen ${node.label}?`);
-  if (!reason) return;
-  if (await act(`reopen ${node.label}`, api("POST", `/api/review/${node.type}/${node.id}/reopen`, { version: node.version, reason }))) location.reload();
+function openReject(node) {
+  askVerdict("reject-dialog", node, (form) => {
+    form.querySelector(".frame").textContent = String(ws.current);
+    form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
+    form.point.value = node.type === "track" && ws.stage.selected.size === 1 ? [...ws.stage.selected][0] : "";
+    form.point.disabled = node.type !== "track";
+  }, (form) => api("POST", `/api/review/${node.type}/${node.id}/reject`, {
+    version: node.version, reason: form.reason.value, body: form.body.value,
+    frame: form.pin_frame.checked ? ws.current : null,
+    point: form.point.value === "" || form.point.disabled ? null : Number(form.point.value),
+  }), async () => {
+    say(`rejected ${node.label}: the clip went back to its annotator`, "ok");
+    await load();
+  });
+}
+
+function openReopen(node) {
+  askVerdict("reopen-dialog", node, () => {},
+    (form) => api("POST", `/api/review/${node.type}/${node.id}/reopen`, { version: node.version, reason: form.reason.value }),
+    () => location.reload()); // the clip is editable again: the workspace starts over
 }
 
 async function acceptClip() {
