@@ -105,3 +105,17 @@ def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
 def sign_out(page: Page) -> None:
     page.click("text=Sign out")
     page.wait_for_url("**/login")
+
+
+def image_to_client(page: Page, x: float, y: float) -> tuple[float, float]:
+    """Client coordinates of the clip pixel (x, y) on the workspace stage (through its view)."""
+    return tuple(
+        page.evaluate(
+            """([x, y]) => {
+            const st = window.CelLabelWorkspace.stage, r = st.canvas.getBoundingClientRect();
+            const k = r.width / st.canvas.width;
+            return [r.left + (st.ox + x * st.scale) * k, r.top + (st.oy + y * st.scale) * k];
+        }""",
+            [x, y],
+        )
+    )  # type: ignore[return-value]

@@ -1,6 +1,7 @@
 """In Chromium: an annotator submits, a reviewer rejects the keypoint track with a comment pinned
-to frame 12 (a left-hand point), the annotator finds it in their queue, fixes it, restores an
-older revision from the history panel, resubmits, and the reviewer approves level by level."""
+to frame 12 (a left-hand point and a region dragged on the frame), the annotator finds it in
+their queue, fixes it, restores an older revision from the history panel, resubmits, the
+reviewer approves level by level, and an admin reopens the track."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from app.annotations.models import Annotation, AnnotationKind, Caption, Characte
 from app.auth.models import Role
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.review.models import ReviewComment
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import image_to_client, sign_in
 from tests.factories import PASSWORD, create_clip, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
 
 LEFT_HAND_POINT = 100  # COCO-WholeBody: 91-111 are the left hand
+TIMES = "\N{MULTIPLICATION SIGN}"  # as the panel writes a region's size
 
 
 def _approve_with_key(page: Page, kind: str, node_id: int) -> None:
@@ -101,8 +103,16 @@ def test_reject_fix_resubmit_approve_with_history(
     expect(rev.get_by_test_id("frame-info")).to_contain_text("frame 12")
     track_row = rev.get_by_test_id(f"node-track-{ids['track']}")
     track_row.locator("button.link").click()
+    rev.locator("#stage").scroll_into_view_if_needed()
+    rev.mouse.move(*image_to_client(rev, 10, 120))  # a box clear of the skeleton: the region
+    rev.mouse.down()
+    rev.mouse.move(*image_to_client(rev, 50, 160))
+    rev.mouse.move(*image_to_client(rev, 90, 200))
+    rev.mouse.up()
     rev.keyboard.press("x")
     expect(rev.get_by_test_id("reject-frame")).to_have_text("12")
+    expect(rev.get_by_test_id("reject-pin-region")).to_be_checked()
+    expect(rev.get_by_test_id("reject-region")).to_have_text(f"80{TIMES}80 at 10, 120")
     rev.select_option("[data-testid=reject-reason]", "wrong_keypoint")
     rev.fill("[data-testid=reject-body]", "The left hand's middle finger is on the sleeve.")
     rev.fill("[data-testid=reject-point]", str(LEFT_HAND_POINT))
@@ -112,7 +122,7 @@ def test_reject_fix_resubmit_approve_with_history(
         "data-status", "rejected"
     )
     expect(rev.get_by_test_id("review-comments")).to_contain_text(
-        f"frame 12 · point {LEFT_HAND_POINT}"
+        f"frame 12 · point {LEFT_HAND_POINT} · region 80{TIMES}80"
     )
 
     # 3. The annotator sees it in the queue and in the workspace.
@@ -192,6 +202,8 @@ def test_reject_fix_resubmit_approve_with_history(
         assert (comment.frame_index, comment.point_index, comment.resolved) == (
             12, LEFT_HAND_POINT, True
         )  # fmt: skip
+        region = comment.region or {}
+        assert [round(region[k]) for k in ("x", "y", "w", "h")] == [10, 120, 80, 80]
 
     # 7. An admin reopens the approved track: the reason is asked in a dialog, a blank one is
     #    refused there (what was typed stays), and the track and its ancestors become drafts.

@@ -23,7 +23,7 @@ from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
 from app.pipeline.service import run_queued_inline
 from app.samples.generator import make_clip
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import image_to_client, sign_in
 from tests.factories import PASSWORD, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
@@ -32,17 +32,8 @@ LEFT_WRIST, RIGHT_WRIST, NOSE = 9, 10, 0
 
 def _point_on_screen(page: Page, index: int) -> tuple[float, float]:
     """Client coordinates of keypoint `index` of the shown frame (through the stage's view)."""
-    return tuple(
-        page.evaluate(
-            """(i) => {
-            const ws = window.CelLabelWorkspace, st = ws.stage, p = st.points[i];
-            const r = st.canvas.getBoundingClientRect();
-            const k = r.width / st.canvas.width;
-            return [r.left + (st.ox + p[0] * st.scale) * k, r.top + (st.oy + p[1] * st.scale) * k];
-        }""",
-            index,
-        )
-    )  # type: ignore[return-value]
+    x, y = page.evaluate("(i) => window.CelLabelWorkspace.stage.points[i].slice(0, 2)", index)
+    return image_to_client(page, x, y)
 
 
 def _drag(page: Page, index: int, dx: float, dy: float) -> None:

@@ -230,15 +230,22 @@ function askVerdict(dialogId, node, prepare, send, done) {
 }
 
 function openReject(node) {
+  const box = ws.stage.lastBox;
   askVerdict("reject-dialog", node, (form) => {
     form.querySelector(".frame").textContent = String(ws.current);
     form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
     form.point.value = node.type === "track" && ws.stage.selected.size === 1 ? [...ws.stage.selected][0] : "";
     form.point.disabled = node.type !== "track";
+    form.pin_region.checked = Boolean(box);
+    form.pin_region.disabled = !box;
+    form.querySelector(".region").textContent = box
+      ? `${Math.round(box.w)}×${Math.round(box.h)} at ${Math.round(box.x)}, ${Math.round(box.y)}`
+      : "(drag a box on the frame first)";
   }, (form) => api("POST", `/api/review/${node.type}/${node.id}/reject`, {
     version: node.version, reason: form.reason.value, body: form.body.value,
     frame: form.pin_frame.checked ? ws.current : null,
     point: form.point.value === "" || form.point.disabled ? null : Number(form.point.value),
+    region: form.pin_region.checked ? box : null,
   }), async () => {
     say(`rejected ${node.label}: the clip went back to its annotator`, "ok");
     await load();
@@ -338,6 +345,14 @@ function overlay() {
       if (!q || (Math.hypot(p[0] - q[0], p[1] - q[1]) < 0.5 && p[2] === q[2])) return;
       ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(q[0], q[1]); ctx.stroke();
     });
+  }
+  if (stage.lastBox && doc?.can_review) { // the box a rejection would pin
+    const b = stage.lastBox;
+    ctx.strokeStyle = "#ffd60a";
+    ctx.lineWidth = 1.5 / stage.scale;
+    ctx.setLineDash([6 / stage.scale, 4 / stage.scale]);
+    ctx.strokeRect(b.x, b.y, b.w, b.h);
+    ctx.setLineDash([]);
   }
   for (const c of doc?.comments || []) {
     if (c.resolved || c.frame !== ws.current) continue;

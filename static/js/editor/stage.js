@@ -21,6 +21,7 @@ export class Stage {
     this.ox = 0;
     this.oy = 0;
     this.drag = null;
+    this.lastBox = null; // {x, y, w, h} of the last box dragged on the frame (a review pin)
     this.confidenceView = true;
     this.resize();
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
@@ -125,6 +126,7 @@ export class Stage {
       const [x1, x2] = [Math.min(drag.x, drag.x2), Math.max(drag.x, drag.x2)];
       const [y1, y2] = [Math.min(drag.y, drag.y2), Math.max(drag.y, drag.y2)];
       if (!drag.add) this.selected.clear();
+      this.lastBox = this.boxInFrame(x1, y1, x2, y2);
       if (x2 - x1 > 2 || y2 - y1 > 2) {
         this.points.forEach((p, i) => {
           if (p[2] !== V_NONE && this.visibleIndex(i) && p[0] >= x1 && p[0] <= x2 && p[1] >= y1 && p[1] <= y2) this.selected.add(i);
@@ -132,6 +134,13 @@ export class Stage {
       }
     }
     this.draw();
+  }
+
+  boxInFrame(x1, y1, x2, y2) {
+    const [left, top] = [Math.max(x1, 0), Math.max(y1, 0)];
+    const [right, bottom] = [Math.min(x2, this.width), Math.min(y2, this.height)];
+    if (right - left <= 2 || bottom - top <= 2) return null; // a click, or outside the frame
+    return { x: left, y: top, w: right - left, h: bottom - top };
   }
 
   wheel(e) {
