@@ -156,13 +156,16 @@ def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
     missed frames in place. If it found nobody at all, no character is written.
     """
     runs = [(int(a), int(b)) for a, b in clip.held_runs]
-    extraction = extract_keypoints(iter_frames(source_path(clip)), held_runs=runs)
+    extraction = extract_keypoints(
+        iter_frames(source_path(clip)), held_runs=runs, face_fallback=_has_face_subset(clip)
+    )
     frames = extraction.frames
     found = [f.found for f in frames]
     summary: dict[str, object] = {
         "frames": len(frames),
         "model_calls": extraction.model_calls,
         "found_frames": sum(found),
+        "face_mesh_frames": sum(f.face_from_mesh for f in frames),
     }
     if not any(found):
         removed = drafts.remove_draft_characters(session, clip, Source.model)

@@ -3,7 +3,9 @@ import pytest
 from skimage.data import astronaut
 
 from app.annotations.skeletons import COCO_WHOLEBODY, empty_pose, part_boxes, part_validity
+from app.media.decode import iter_frames
 from app.pipeline.keypoints import extract_keypoints, low_confidence_points
+from app.samples.generator import make_clip
 
 FACE = 23  # first face point in coco_wholebody
 
@@ -87,3 +89,34 @@ def test_sides_agree_between_body_and_face_models(photo):
 def test_frames_must_be_rgb_uint8():
     with pytest.raises(ValueError, match="frame 0: expected an RGB uint8"):
         extract_keypoints([np.zeros((32, 32), dtype=np.uint8)])
+
+
+@pytest.mark.slow
+def test_face_close_ups_get_their_face_from_the_face_mesh_fallback(tmp_path):
+    """A generated face close-up: Holistic, which crops the face from a body pose, finds
+    almost no face; with the fallback most frames get one, on the drawn face."""
+    clip = make_clip(tmp_path, "close-up", seed=1, seconds=2.0, subsets=("face_video", "i2v"),
+                     kinds=("humanoid",))  # fmt: skip
+    assert clip.truth["tags"]["framing"] == "close_up"
+    frames = list(iter_frames(clip.path))
+    faces = COCO_WHOLEBODY.parts["face"]
+
+    alone = extract_keypoints(frames)
+    helped = extract_keypoints(frames, face_fallback=True)
+
+    assert sum(f.validity["face"] for f in alone.frames) <= len(frames) // 5
+    with_face = [f for f in helped.frames if f.validity["face"]]
+    assert len(with_face) >= 0.9 * len(frames)
+    rescued = [f for f in with_face if not alone.frames[f.frame_index].validity["face"]]
+    assert rescued and all(f.face_from_mesh for f in rescued)
+    [person] = [c for c in clip.truth["characters"] if c["kind"] == "humanoid"]
+    errors = []
+    for f in with_face:
+        truth = np.array(person["keypoints"][f.frame_index], np.float32)[list(faces)]
+        box = person["face_boxes"][f.frame_index]
+        seen = truth[:, 2] > 0
+        if box is None or not seen.any():
+            continue
+        distance = np.linalg.norm(f.pose[list(faces), :2][seen] - truth[seen, :2], axis=1)
+        errors.append(np.median(distance) / max(box[2], box[3]))
+    assert len(errors) >= 0.8 * len(frames) and np.median(errors) < 0.1
