@@ -24,6 +24,7 @@ from app.review.schemas import (
     HistoryNodeType,
     NodeRead,
     NodeType,
+    PinIn,
     RejectIn,
     ReopenIn,
     ReplyIn,
@@ -130,6 +131,11 @@ def api_approve_children(
     return asdict(service.approve_children(db, principal.user, node_type, node_id, shown))
 
 
+def _pin(body: PinIn) -> service.Pin:
+    region = body.region.model_dump() if body.region else None
+    return service.Pin(frame=body.frame, point=body.point, region=region)
+
+
 @api.post("/review/{node_type}/{node_id}/reject", response_model=CommentRead, status_code=201)
 def api_reject(db: DB, principal: Staff, node_type: NodeType, node_id: int, body: RejectIn) -> Any:
     return service.reject(
@@ -140,9 +146,7 @@ def api_reject(db: DB, principal: Staff, node_type: NodeType, node_id: int, body
         body.version,
         body.reason,
         body.body,
-        frame_index=body.frame,
-        point_index=body.point,
-        region=body.region.model_dump() if body.region else None,
+        _pin(body),
     )
 
 
@@ -169,9 +173,7 @@ def api_comment(
         node_type,
         node_id,
         body.body,
-        frame_index=body.frame,
-        point_index=body.point,
-        region=body.region.model_dump() if body.region else None,
+        _pin(body),
     )
 
 

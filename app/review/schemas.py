@@ -24,18 +24,20 @@ class Region(BaseModel):
     h: float = Field(gt=0)
 
 
-class Pin(BaseModel):
+class PinIn(BaseModel):
+    """Where a comment points (see app.review.service.Pin)."""
+
     frame: int | None = Field(default=None, ge=0)
     point: int | None = Field(default=None, ge=0)
     region: Region | None = None
 
 
-class RejectIn(Transition, Pin):
+class RejectIn(Transition, PinIn):
     reason: str = Field(min_length=1, max_length=40)
     body: str = Field(min_length=1, max_length=5000)
 
 
-class CommentIn(Pin):
+class CommentIn(PinIn):
     body: str = Field(min_length=1, max_length=5000)
 
 

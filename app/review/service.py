@@ -88,6 +88,19 @@ class NodeRef:
     id: int
 
 
+@dataclass(frozen=True)
+class Pin:
+    """Where a comment points, beyond its node: a frame, a point of a track in that frame,
+    and a region ``{x, y, w, h}`` in the clip's pixels; each optional."""
+
+    frame: int | None = None
+    point: int | None = None
+    region: dict[str, float] | None = None
+
+
+UNPINNED = Pin()
+
+
 @dataclass
 class ChildrenApproval:
     """What "approve all remaining children" did: approved, left because unseen, or blocked."""
@@ -394,10 +407,7 @@ def reject(
     version: int,
     reason: str,
     body: str,
-    *,
-    frame_index: int | None = None,
-    point_index: int | None = None,
-    region: dict[str, float] | None = None,
+    pin: Pin = UNPINNED,
 ) -> ReviewComment:
     """Reject a node with a pinned comment; the whole clip returns to its annotator."""
     node, annotation = get_node(session, node_type, node_id)
@@ -413,9 +423,7 @@ def reject(
                 "rejected (an admin can reopen approved ones)."
             )
     _check_version(node, version)
-    comment = _new_comment(
-        session, user, annotation, node, body, reason, frame_index, point_index, region
-    )
+    comment = _new_comment(session, user, annotation, node, body, reason, pin)
     if node.status != NodeStatus.rejected:
         _set_status(session, annotation, node, user, NodeStatus.rejected, reason)
     annotation.approved_at = None
@@ -607,9 +615,7 @@ def _new_comment(
     node: Node,
     body: str,
     reason: str | None,
-    frame_index: int | None,
-    point_index: int | None,
-    region: dict[str, float] | None,
+    pin: Pin,
 ) -> ReviewComment:
     if not body.strip():
         raise Invalid("Write what is wrong (the comment is empty).")
@@ -620,22 +626,22 @@ def _new_comment(
         if reason not in taxonomy:
             raise Invalid(f"{reason!r} is not one of the project's rejection reasons.")
     clip = session.get_one(Clip, annotation.clip_id)
-    if frame_index is not None and not 0 <= frame_index < (clip.frame_count or 0):
-        raise Invalid(f"Frame {frame_index} is outside the clip.")
-    if point_index is not None:
+    if pin.frame is not None and not 0 <= pin.frame < (clip.frame_count or 0):
+        raise Invalid(f"Frame {pin.frame} is outside the clip.")
+    if pin.point is not None:
         if not isinstance(node, Track):
             raise Invalid("Only a track's comments can be pinned to a point.")
-        if frame_index is None or not 0 <= point_index < node.num_points:
+        if pin.frame is None or not 0 <= pin.point < node.num_points:
             raise Invalid(f"Pin a point to a frame, with 0 <= point < {node.num_points}.")
-    if region is not None:
-        _check_region(region, clip)
+    if pin.region is not None:
+        _check_region(pin.region, clip)
     comment = ReviewComment(
         annotation_id=annotation.id,
         node_type=node_type_of(node),
         node_id=node.id,
-        frame_index=frame_index,
-        point_index=point_index,
-        region=region,
+        frame_index=pin.frame,
+        point_index=pin.point,
+        region=pin.region,
         author_id=user.id,
         reason=reason,
         body=body.strip(),
@@ -667,18 +673,13 @@ def add_comment(
     node_type: str,
     node_id: int,
     body: str,
-    *,
-    frame_index: int | None = None,
-    point_index: int | None = None,
-    region: dict[str, float] | None = None,
+    pin: Pin = UNPINNED,
 ) -> ReviewComment:
     """A reviewer's pinned note that rejects nothing (it never blocks resubmission)."""
     node, annotation = get_node(session, node_type, node_id)
     if user.role not in STAFF:
         raise Forbidden("Only reviewers and admins start comment threads; reply to one instead.")
-    return _new_comment(
-        session, user, annotation, node, body, None, frame_index, point_index, region
-    )
+    return _new_comment(session, user, annotation, node, body, None, pin)
 
 
 def _visible_comment(session: Session, user: User, comment_id: int) -> ReviewComment:

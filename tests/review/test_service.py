@@ -182,7 +182,7 @@ def do_approve_stale(world: World, user: User, node_type: str) -> None:
 
 def do_reject(world: World, user: User, node_type: str) -> None:
     review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "not right", frame_index=3)  # fmt: skip
+                  "other", "not right", review.Pin(frame=3))  # fmt: skip
 
 
 def do_reject_bad_reason(world: World, user: User, node_type: str) -> None:
@@ -197,12 +197,12 @@ def do_reject_empty(world: World, user: User, node_type: str) -> None:
 
 def do_reject_outside_frame(world: World, user: User, node_type: str) -> None:
     review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "x", frame_index=24)  # fmt: skip
+                  "other", "x", review.Pin(frame=24))  # fmt: skip
 
 
 def do_reject_point(world: World, user: User, node_type: str) -> None:
     review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "wrong_keypoint", "left wrist", frame_index=12, point_index=9)  # fmt: skip
+                  "wrong_keypoint", "left wrist", review.Pin(frame=12, point=9))  # fmt: skip
 
 
 def do_reopen(world: World, user: User, node_type: str) -> None:
@@ -233,13 +233,13 @@ def do_approve_children_unseen(world: World, user: User, node_type: str) -> None
 
 def do_comment(world: World, user: User, node_type: str) -> None:
     review.add_comment(world.db, user, node_type, world.node(node_type).id, "looks odd",
-                       frame_index=5)  # fmt: skip
+                       review.Pin(frame=5))  # fmt: skip
 
 
 def _rejection(world: World) -> ReviewComment:
     track = world.node("track")
     return review.reject(world.db, world.users["reviewer"], "track", track.id, track.version,
-                         "wrong_keypoint", "wrist", frame_index=12)  # fmt: skip
+                         "wrong_keypoint", "wrist", review.Pin(frame=12))  # fmt: skip
 
 
 def do_reply(world: World, user: User, node_type: str) -> None:
@@ -368,8 +368,8 @@ def test_rejecting_a_track_returns_the_clip_with_a_pinned_comment(db: Session) -
     )
     comment = review.reject(
         db, world.users["reviewer"], "track", world.node("track").id, world.version("track"),
-        "wrong_keypoint", "The left wrist is on the sleeve.", frame_index=12, point_index=9,
-        region={"x": 10, "y": 20, "w": 30, "h": 40},
+        "wrong_keypoint", "The left wrist is on the sleeve.",
+        review.Pin(frame=12, point=9, region={"x": 10, "y": 20, "w": 30, "h": 40}),
     )  # fmt: skip
     assert (comment.node_type, comment.frame_index, comment.point_index) == ("track", 12, 9)
     assert comment.region == {"x": 10, "y": 20, "w": 30, "h": 40}
