@@ -817,6 +817,7 @@ def review_payload(session: Session, user: User, annotation: Annotation) -> dict
         "can_review": staff_other and in_review,
         "can_accept": staff_other and user.role == Role.admin and awaiting_acceptance(annotation),
         "can_reopen": user.role == Role.admin,
+        "can_comment": user.role in STAFF,
         "can_edit": annotation.status in edits.EDITABLE
         and (annotation.annotator_id == user.id or user.role == Role.admin),
         "nodes": nodes,

@@ -213,6 +213,13 @@ def test_reject_fix_resubmit_approve_with_history(
     sign_in(adm, live_server, admin.username, PASSWORD)
     adm.goto(f"{live_server}/annotations/{ids['annotation']}")
     expect(adm.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    # A note that sends nothing back, pinned to the frame shown.
+    adm.get_by_test_id(f"node-shot-{ids['shot']}").get_by_test_id("comment").click()
+    expect(adm.get_by_test_id("comment-frame")).to_have_text("0")
+    adm.fill("[data-testid=comment-body]", "Nice cut timing here.")
+    adm.get_by_test_id("comment-submit").click()
+    expect(adm.get_by_test_id("comment-dialog")).to_be_hidden()
+    expect(adm.get_by_test_id("review-comments")).to_contain_text("Nice cut timing here.")
     adm.get_by_test_id(f"node-track-{ids['track']}").get_by_test_id("reopen").click()
     dialog = adm.get_by_test_id("reopen-dialog")
     expect(dialog).to_be_visible()
@@ -235,3 +242,9 @@ def test_reject_fix_resubmit_approve_with_history(
     with committed() as s:
         assert s.get_one(Assignment, ids["assignment"]).state == AssignmentState.in_progress
         assert s.get_one(Annotation, ids["annotation"]).approved_at is None
+        note = s.scalars(
+            select(ReviewComment).where(
+                ReviewComment.annotation_id == ids["annotation"], ReviewComment.reason.is_(None)
+            )
+        ).one()
+        assert (note.node_type, note.node_id, note.frame_index) == ("shot", ids["shot"], 0)

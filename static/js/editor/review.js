@@ -112,6 +112,9 @@ function renderNodes() {
     if (doc.can_reopen && node.status !== "draft") {
       row.append(el("button", { type: "button", "data-testid": "reopen", onclick: () => openReopen(node) }, "Reopen"));
     }
+    if (doc.can_comment) {
+      row.append(el("button", { type: "button", "data-testid": "comment", onclick: () => openComment(node) }, "Comment"));
+    }
     row.append(el("button", { type: "button", "data-testid": "history", onclick: () => openHistory(node) }, "History"));
     list.append(row);
   }
@@ -229,27 +232,48 @@ function askVerdict(dialogId, node, prepare, send, done) {
   form.querySelector("textarea").focus();
 }
 
-function openReject(node) {
-  const box = ws.stage.lastBox;
-  askVerdict("reject-dialog", node, (form) => {
-    form.querySelector(".frame").textContent = String(ws.current);
-    form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
-    form.point.value = node.type === "track" && ws.stage.selected.size === 1 ? [...ws.stage.selected][0] : "";
-    form.point.disabled = node.type !== "track";
-    form.pin_region.checked = Boolean(box);
-    form.pin_region.disabled = !box;
-    form.querySelector(".region").textContent = box
-      ? `${Math.round(box.w)}×${Math.round(box.h)} at ${Math.round(box.x)}, ${Math.round(box.y)}`
-      : "(drag a box on the frame first)";
-  }, (form) => api("POST", `/api/review/${node.type}/${node.id}/reject`, {
-    version: node.version, reason: form.reason.value, body: form.body.value,
+// The pin fields of the reject and comment forms: the current frame, the point selected on
+// the stage (tracks only) and the last box dragged on the frame.
+function preparePin(form, node, box) {
+  form.querySelector(".frame").textContent = String(ws.current);
+  form.point.value = node.type === "track" && ws.stage.selected.size === 1 ? [...ws.stage.selected][0] : "";
+  form.point.disabled = node.type !== "track";
+  form.pin_region.checked = Boolean(box);
+  form.pin_region.disabled = !box;
+  form.querySelector(".region").textContent = box
+    ? `${Math.round(box.w)}×${Math.round(box.h)} at ${Math.round(box.x)}, ${Math.round(box.y)}`
+    : "(drag a box on the frame first)";
+}
+
+function pinOf(form, box) {
+  return {
     frame: form.pin_frame.checked ? ws.current : null,
     point: form.point.value === "" || form.point.disabled ? null : Number(form.point.value),
     region: form.pin_region.checked ? box : null,
+  };
+}
+
+function openReject(node) {
+  const box = ws.stage.lastBox;
+  askVerdict("reject-dialog", node, (form) => {
+    form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
+    preparePin(form, node, box);
+  }, (form) => api("POST", `/api/review/${node.type}/${node.id}/reject`, {
+    version: node.version, reason: form.reason.value, body: form.body.value, ...pinOf(form, box),
   }), async () => {
     say(`rejected ${node.label}: the clip went back to its annotator`, "ok");
     await load();
   });
+}
+
+function openComment(node) {
+  const box = ws.stage.lastBox;
+  askVerdict("comment-dialog", node, (form) => preparePin(form, node, box),
+    (form) => api("POST", `/api/review/${node.type}/${node.id}/comments`, { body: form.body.value, ...pinOf(form, box) }),
+    async () => {
+      say(`commented on ${node.label}`, "ok");
+      await load();
+    });
 }
 
 function openReopen(node) {
