@@ -45,6 +45,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    tuple_,
     type_coerce,
     update,
 )
@@ -975,13 +976,17 @@ def _timings(
         seconds = func.extract("epoch", Assignment.submitted_at - started)
         median = func.percentile_cont(0.5).within_group(seconds)
         recent = func.count().filter(Assignment.submitted_at >= hour_ago)
-        base = select(median, recent).select_from(Assignment).join(BatchClip, submitted)
+        # One scan for both: per annotator, and the empty grouping set (everyone), whose
+        # annotator_id is NULL (a column that is never NULL in the rows themselves).
+        by_annotator_and_overall = func.grouping_sets(tuple_(Assignment.annotator_id), tuple_())
         rows = session.execute(
-            base.add_columns(Assignment.annotator_id).group_by(Assignment.annotator_id)
+            select(Assignment.annotator_id, median, recent)
+            .select_from(Assignment)
+            .join(BatchClip, submitted)
+            .group_by(by_annotator_and_overall)
         ).all()
-        per = {a: _Timing(None if m is None else float(m), int(n)) for m, n, a in rows}
-        m, n = session.execute(base).one()
-        return per, _Timing(None if m is None else float(m), int(n))
+        per = {a: _Timing(None if m is None else float(m), int(n)) for a, m, n in rows}
+        return per, per.pop(None, _Timing())
     rows = session.execute(
         select(Assignment.annotator_id, started, Assignment.submitted_at).join(BatchClip, submitted)
     ).all()
