@@ -643,7 +643,7 @@ ahead on connections sharing the build's snapshot and write canonical JSON with 
 
 Every target is met on this VM. What is still weak, and the plan:
 
-* The first view of a 400k-clip batch in each web process counts it (0.4-0.7 s on this VM),
+* The first view of a 400k-clip batch in each web process counts it (0.3-0.4 s on this VM),
   and each process recounts a watched batch every 15 s in the background. Plan (`docs/scaling.md`):
   `batch_id` on `assignment` and per-batch counters kept by the queue and review.
 * Saves and next-clip calls are CPU-bound on 2 cores shared with PostgreSQL (see the machine
