@@ -149,7 +149,7 @@ def next_cmd(
     """Take the next clip for an annotator from the queue (as the web's Next clip button)."""
     try:
         with session_scope() as session:
-            user = service.users_by_name(session, [username], [Role.annotator])[0]
+            user = service.user_by_name(session, username, [Role.annotator])
             batch_id = service.find_batch(session, batch).id if batch else None
             assignment = service.next_clip(session, user, batch_id=batch_id)
             entries = (

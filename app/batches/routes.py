@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth import service as auth_service
-from app.auth.models import Role, User
+from app.auth.models import Role
 from app.batches import service
 from app.batches.schemas import (
     AssignConfig,
@@ -36,10 +36,6 @@ router = APIRouter()
 api = APIRouter(prefix="/api", tags=["batches"])
 
 Annotator = Annotated[Principal, Depends(require(Role.annotator))]
-
-
-def _user(db: DB, username: str, role: Role) -> User:
-    return service.users_by_name(db, [username], [role])[0]
 
 
 # --- admin pages --------------------------------------------------------------------------
@@ -146,7 +142,7 @@ def batch_named(
     batch_id: int,
     data: Annotated[NamedAssign, Form()],
 ) -> Response:
-    annotator = _user(db, data.annotator, Role.annotator)
+    annotator = service.user_by_name(db, data.annotator, [Role.annotator])
     handed = service.assign_clips(db, batch_id, annotator, data.count)
     notice = f"Assigned {len(handed)} clip(s) to {annotator.username}."
     return _back_to_batch(batch_id, notice)
@@ -161,7 +157,9 @@ def batch_reassign(
     data: Annotated[Reassign, Form()],
 ) -> Response:
     service.get_batch(db, batch_id)
-    moved = service.reassign(db, assignment_id, _user(db, data.annotator, Role.annotator))
+    moved = service.reassign(
+        db, assignment_id, service.user_by_name(db, data.annotator, [Role.annotator])
+    )
     return _back_to_batch(batch_id, f"Assignment moved (now #{moved.id}).")
 
 
@@ -246,7 +244,7 @@ def api_batch_assignments(batch_id: int, db: DB, principal: AdminOnly) -> list[A
 def api_batch_named(
     batch_id: int, body: NamedAssign, db: DB, principal: AdminOnly
 ) -> list[AssignmentRead]:
-    annotator = _user(db, body.annotator, Role.annotator)
+    annotator = service.user_by_name(db, body.annotator, [Role.annotator])
     handed = service.assign_clips(db, batch_id, annotator, body.count)
     return [AssignmentRead.model_validate(a) for a in handed]
 
@@ -255,7 +253,9 @@ def api_batch_named(
 def api_reassign(
     assignment_id: int, body: Reassign, db: DB, principal: AdminOnly
 ) -> AssignmentRead:
-    moved = service.reassign(db, assignment_id, _user(db, body.annotator, Role.annotator))
+    moved = service.reassign(
+        db, assignment_id, service.user_by_name(db, body.annotator, [Role.annotator])
+    )
     return AssignmentRead.model_validate(moved)
 
 

@@ -285,6 +285,15 @@ def users_by_name(session: Session, names: Sequence[str], roles: Sequence[Role])
     return [users[n] for n in wanted]
 
 
+def user_by_name(session: Session, name: str, roles: Sequence[Role]) -> User:
+    """One active user by username, as :func:`users_by_name` checks it; a blank name is refused
+    (it would otherwise match nobody and raise nothing)."""
+    found = users_by_name(session, [name], roles)
+    if not found:
+        raise Invalid("Give a username.")
+    return found[0]
+
+
 # --- assignment configuration: pool, overlap, gold ----------------------------------------
 
 

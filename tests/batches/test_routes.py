@@ -190,6 +190,12 @@ def test_batch_api_create_assign_named_reassign_unassign(client: TestClient, db:
         f"/api/assignments/{first['id']}/reassign", json={"annotator": b.username}, headers=headers
     )
     assert moved.status_code == 200 and moved.json()["annotator_id"] == b.id
+    for url, body in (  # a blank username is refused, not a server error (found by fuzzing)
+        (f"/api/assignments/{moved.json()['id']}/reassign", {"annotator": "   "}),
+        (f"/api/batches/{batch_id}/assignments", {"annotator": " ", "count": 1}),
+    ):
+        blank = client.post(url, json=body, headers=headers)
+        assert blank.status_code == 422 and blank.json()["message"] == "Give a username."
     again = client.post(
         f"/api/assignments/{first['id']}/reassign", json={"annotator": b.username}, headers=headers
     )
