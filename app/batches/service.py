@@ -33,6 +33,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     Table,
     and_,
@@ -661,7 +662,11 @@ _SEAT = _seat_in_one_statement()
 
 
 def _seat(
-    session: Session, slot: Any, batch: Batch, annotator_id: int, lease_until: datetime | None
+    session: Session,
+    slot: Row[int, int],
+    batch: Batch,
+    annotator_id: int,
+    lease_until: datetime | None,
 ) -> Assignment | None:
     """Give the locked ``slot`` to the annotator if its recount leaves a seat free."""
     params = {"bc_id": slot.id, "clip_batch": batch.id, "annotator": annotator_id}

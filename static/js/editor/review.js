@@ -205,7 +205,7 @@ async function approveChildren(node) {
   say(`approved ${result.approved.length}; not shown yet: ${result.not_shown.length}${blocked ? `; blocked: ${blocked}` : ""}`, "ok");
 }
 
-// A verdict that needs words (reject, reopen) is asked in a modal form; when the server refuses
+// What needs words (reject, reopen, comment) is asked in a modal form; when the server refuses
 // it, the reason is shown in the form, which stays open so nothing typed is lost.
 function askVerdict(dialogId, node, prepare, send, done) {
   const dialog = $(`#${dialogId}`);
@@ -370,7 +370,7 @@ function overlay() {
       ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(q[0], q[1]); ctx.stroke();
     });
   }
-  if (stage.lastBox && doc?.can_review) { // the box a rejection would pin
+  if (stage.lastBox && doc?.can_comment) { // the box a rejection or a comment would pin
     const b = stage.lastBox;
     ctx.strokeStyle = "#ffd60a";
     ctx.lineWidth = 1.5 / stage.scale;
