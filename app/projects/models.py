@@ -30,11 +30,6 @@ DEFAULT_TAG_VOCABULARY: dict[str, list[str]] = {
     "count": ["solo", "multiple"],
 }
 
-DEFAULT_REJECTION_REASONS = (
-    "wrong_keypoint", "missing_character", "wrong_visibility", "caption_inaccurate",
-    "wrong_shot_boundary", "wrong_tag", "wrong_emotion", "speech_misaligned", "other",
-)  # fmt: skip
-
 DEFAULT_REQUIRED_LEVELS: dict[str, list[str]] = {
     "i2v": ["clip_caption", "shot_captions", "tags", "quality"],
     "pose": ["characters", "keypoints"],
@@ -52,7 +47,8 @@ class Project(Base):
     subsets: Mapped[list[str]] = mapped_column(JSONType, default=list)
     tag_vocabulary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     emotion_labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    rejection_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # {review node type: [reason, ...]} (see app.projects.reasons)
+    rejection_reasons: Mapped[dict[str, list[str]]] = mapped_column(JSONType, default=dict)
     required_levels: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     quality_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     caption_guide: Mapped[str] = mapped_column(Text, default="")

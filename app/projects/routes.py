@@ -12,6 +12,7 @@ from app.core.deps import DB, AdminOnly
 from app.core.templating import render
 from app.projects import service
 from app.projects.models import Subset
+from app.projects.reasons import KINDS, reasons_by_kind
 from app.projects.schemas import (
     ProjectCreate,
     ProjectRead,
@@ -53,6 +54,8 @@ def _project_context(db: DB, project_id: int, **extra: Any) -> dict[str, Any]:
         "known_levels": service.KNOWN_LEVELS,
         "vocabulary_text": service.mapping_text(project.tag_vocabulary),
         "levels_text": service.mapping_text(project.required_levels),
+        "reasons_text": service.mapping_text(reasons_by_kind(project.rejection_reasons)),
+        "reason_kinds": KINDS,
         "skeletons": service.list_skeletons(db, project.id),
         "builtin_skeletons": list(BUILTIN_SKELETONS.values()),
         "editor": {"name": "", "points": "", "edges": "", "symmetric": ""},
@@ -94,7 +97,7 @@ def project_settings(
         subsets=subsets or [],
         tag_vocabulary=service.parse_mapping(tag_vocabulary),
         emotion_labels=service.parse_lines(emotion_labels),
-        rejection_reasons=service.parse_lines(rejection_reasons),
+        rejection_reasons=service.parse_mapping(rejection_reasons),
         required_levels=service.parse_mapping(required_levels),
         caption_guide=caption_guide,
         agreement_threshold=agreement_threshold,

@@ -23,7 +23,7 @@ class ProjectRead(BaseModel):
     subsets: list[str]
     tag_vocabulary: dict[str, Any]
     emotion_labels: list[str]
-    rejection_reasons: list[str]
+    rejection_reasons: dict[str, list[str]]
     required_levels: dict[str, Any]
     caption_guide: str
     admin_acceptance: bool
@@ -38,7 +38,7 @@ class ProjectUpdate(BaseModel):
     subsets: list[Subset] | None = None
     tag_vocabulary: dict[str, list[str]] | None = None
     emotion_labels: list[str] | None = None
-    rejection_reasons: list[str] | None = None
+    rejection_reasons: dict[str, list[str]] | None = None
     required_levels: dict[str, list[str]] | None = None
     caption_guide: str | None = Field(None, max_length=20_000)
     agreement_threshold: float | None = Field(None, ge=0, le=1)

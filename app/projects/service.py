@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from app.annotations.skeletons import BUILTIN_SKELETONS, DEFAULT_SIGMA, Skeleton
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects.models import (
-    DEFAULT_REJECTION_REASONS,
     DEFAULT_REQUIRED_LEVELS,
     DEFAULT_TAG_VOCABULARY,
     EMOTIONS,
@@ -20,6 +19,7 @@ from app.projects.models import (
     SkeletonTemplate,
     Subset,
 )
+from app.projects.reasons import KINDS, default_reasons
 from app.projects.schemas import ProjectUpdate
 
 
@@ -51,7 +51,7 @@ def create_project(
         subsets=chosen,
         tag_vocabulary={k: list(v) for k, v in DEFAULT_TAG_VOCABULARY.items()},
         emotion_labels=list(EMOTIONS),
-        rejection_reasons=list(DEFAULT_REJECTION_REASONS),
+        rejection_reasons=default_reasons(),
         required_levels={s: DEFAULT_REQUIRED_LEVELS[s] for s in chosen},
         quality_thresholds={},
     )
@@ -143,6 +143,22 @@ def _required_levels(
     return levels
 
 
+def _rejection_reasons(given: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Reasons per kind of review item: the given ones, else the defaults."""
+    unknown = sorted(set(given) - set(KINDS))
+    if unknown:
+        raise Invalid(
+            f"Rejection reasons for unknown kinds: {', '.join(unknown)}. "
+            f"Kinds: {', '.join(KINDS)}."
+        )
+    reasons = default_reasons()
+    for kind, values in given.items():
+        reasons[kind] = _names(values, f"Rejection reasons of {kind}")
+        if not reasons[kind]:
+            raise Invalid(f"Keep at least one rejection reason for {kind}.")
+    return reasons
+
+
 def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Project:
     """Change a project's settings; every list is validated and unknown levels are refused."""
     project = get_project(session, project_id)
@@ -167,9 +183,7 @@ def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Pr
         if not project.emotion_labels:
             raise Invalid("Keep at least one emotion label.")
     if data.rejection_reasons is not None:
-        project.rejection_reasons = _names(data.rejection_reasons, "Rejection reasons")
-        if not project.rejection_reasons:
-            raise Invalid("Keep at least one rejection reason.")
+        project.rejection_reasons = _rejection_reasons(data.rejection_reasons)
     if data.required_levels is not None or data.subsets is not None:
         project.required_levels = _required_levels(project, data.required_levels)
     if data.caption_guide is not None:

@@ -64,7 +64,8 @@ from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
-from app.projects.models import DEFAULT_REJECTION_REASONS, Project
+from app.projects.models import Project
+from app.projects.reasons import KINDS, reason_label, reasons_by_kind
 from app.review.models import ReviewComment
 
 Node: TypeAlias = Annotation | Shot | Character | Track | Caption | SpeechSegment
@@ -602,7 +603,7 @@ def _pin_text(comment: ReviewComment) -> str:
         text += f" frame {comment.frame_index}"
     if comment.point_index is not None:
         text += f" point {comment.point_index}"
-    return f"{text} ({comment.reason})"
+    return f"{text} ({reason_label(comment.reason)})"
 
 
 # ---------------------------------------------------------------- comments
@@ -620,11 +621,7 @@ def _new_comment(
     if not body.strip():
         raise Invalid("Write what is wrong (the comment is empty).")
     if reason is not None:
-        taxonomy = project_of(session, annotation).rejection_reasons or list(
-            DEFAULT_REJECTION_REASONS
-        )
-        if reason not in taxonomy:
-            raise Invalid(f"{reason!r} is not one of the project's rejection reasons.")
+        _check_reason(session, annotation, node, reason)
     clip = session.get_one(Clip, annotation.clip_id)
     if pin.frame is not None and not 0 <= pin.frame < (clip.frame_count or 0):
         raise Invalid(f"Frame {pin.frame} is outside the clip.")
@@ -649,6 +646,19 @@ def _new_comment(
     session.add(comment)
     session.flush()
     return comment
+
+
+def _check_reason(session: Session, annotation: Annotation, node: Node, reason: str) -> None:
+    """A rejection names one of the project's reasons for this kind of item."""
+    kind = node_type_of(node)
+    fitting = reasons_by_kind(project_of(session, annotation).rejection_reasons)[kind]
+    if reason not in fitting:
+        choices = "; ".join(reason_label(r) for r in fitting)
+        raise Invalid(
+            f"{reason_label(reason) or 'No reason'!r} is not one of the project's rejection "
+            f"reasons for a {KINDS[kind]}. Choose one of: {choices}.",
+            detail={"reasons": fitting},
+        )
 
 
 def _check_region(region: dict[str, float], clip: Clip) -> None:
@@ -756,6 +766,7 @@ def comment_threads(session: Session, annotation: Annotation) -> list[dict[str, 
                 "point": comment.point_index,
                 "region": comment.region,
                 "reason": comment.reason,
+                "reason_label": reason_label(comment.reason),
                 "resolved": comment.resolved,
                 "replies": [],
             }
@@ -813,7 +824,10 @@ def review_payload(session: Session, user: User, annotation: Annotation) -> dict
             "is_primary": annotation.is_primary,
         },
         "admin_acceptance": project.admin_acceptance,
-        "reasons": project.rejection_reasons or list(DEFAULT_REJECTION_REASONS),
+        "reasons": {
+            kind: [{"value": r, "label": reason_label(r)} for r in reasons]
+            for kind, reasons in reasons_by_kind(project.rejection_reasons).items()
+        },
         "can_review": staff_other and in_review,
         "can_accept": staff_other and user.role == Role.admin and awaiting_acceptance(annotation),
         "can_reopen": user.role == Role.admin,

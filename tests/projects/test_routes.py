@@ -30,7 +30,7 @@ def test_admin_creates_a_project_and_edits_its_settings(client: TestClient, db: 
             "subsets": ["pose", "i2v"],
             "tag_vocabulary": "venue: indoor, outdoor",
             "emotion_labels": "joy, neutral",
-            "rejection_reasons": "other",
+            "rejection_reasons": "caption: wording, other",
             "required_levels": "pose: keypoints\ni2v: tags",
             "caption_guide": "Name every character.",
             "agreement_threshold": "0.7",
@@ -47,15 +47,15 @@ def test_admin_creates_a_project_and_edits_its_settings(client: TestClient, db: 
     refused = client.post(
         f"/projects/{project.id}",
         data={"subsets": ["pose"], "tag_vocabulary": "", "emotion_labels": "joy",
-              "rejection_reasons": "other", "required_levels": "pose: flying",
+              "rejection_reasons": "caption: wording, other", "required_levels": "pose: flying",
               "csrf_token": csrf},
         headers={"HX-Request": "true"},
     )  # fmt: skip
     assert refused.status_code == 422 and "Unknown levels" in refused.text
     cleared = client.post(
         f"/projects/{project.id}",
-        data={"subsets": ["pose"], "emotion_labels": "", "rejection_reasons": "other",
-              "csrf_token": csrf},
+        data={"subsets": ["pose"], "emotion_labels": "",
+              "rejection_reasons": "caption: wording, other", "csrf_token": csrf},
         headers={"HX-Request": "true"},
     )  # fmt: skip
     assert cleared.status_code == 422 and "at least one emotion label" in cleared.text

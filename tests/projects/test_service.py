@@ -31,7 +31,7 @@ def test_update_project_settings(db: Session) -> None:
         ProjectUpdate(
             tag_vocabulary={"venue": ["indoor", "space"]},
             emotion_labels=["joy", "neutral"],
-            rejection_reasons=["blurry_point", "other"],
+            rejection_reasons={"track": ["blurry_point", "other"]},
             required_levels={"pose": ["keypoints"]},
             caption_guide="  Present tense.  ",
             agreement_threshold=0.8,
@@ -39,6 +39,8 @@ def test_update_project_settings(db: Session) -> None:
     )
     assert project.tag_vocabulary == {"venue": ["indoor", "space"]}
     assert project.emotion_labels == ["joy", "neutral"]
+    assert project.rejection_reasons["track"] == ["blurry_point", "other"]
+    assert "wording" in project.rejection_reasons["caption"]  # kinds left out keep the defaults
     assert project.required_levels == {"pose": ["keypoints"], "i2v": DEFAULT_REQUIRED_LEVELS["i2v"]}
     assert project.caption_guide == "Present tense." and project.agreement_threshold == 0.8
     service.update_project(db, project.id, ProjectUpdate(subsets=[Subset.pose, Subset.face_audio]))

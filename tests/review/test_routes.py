@@ -60,6 +60,11 @@ def test_bad_input_is_a_422_and_annotators_cannot_review(client: TestClient, db:
     url = f"/api/review/track/{world.node('track').id}/reject"
     missing = client.post(url, json={"version": 1, "reason": "other"}, headers=headers)
     assert missing.status_code == 422
+    caption_url = f"/api/review/caption/{world.node('caption').id}/reject"
+    unfit = client.post(caption_url, json={"version": world.version("caption"),
+                        "reason": "wrong_keypoint", "body": "x"}, headers=headers)  # fmt: skip
+    assert unfit.status_code == 422 and "for a caption" in unfit.json()["message"]
+    assert "wording" in unfit.json()["detail"]["reasons"]
     bad_type = client.post("/api/review/clip/1/approve", json={"version": 1}, headers=headers)
     assert bad_type.status_code == 422
     owner = create_user(db, Role.annotator)

@@ -190,6 +190,11 @@ def do_reject_bad_reason(world: World, user: User, node_type: str) -> None:
                   "because", "not right")  # fmt: skip
 
 
+def do_reject_reason_of_another_kind(world: World, user: User, node_type: str) -> None:
+    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+                  "wrong_keypoint", "not right")  # fmt: skip
+
+
 def do_reject_empty(world: World, user: User, node_type: str) -> None:
     review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
                   "other", "   ")  # fmt: skip
@@ -202,7 +207,7 @@ def do_reject_outside_frame(world: World, user: User, node_type: str) -> None:
 
 def do_reject_point(world: World, user: User, node_type: str) -> None:
     review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "wrong_keypoint", "left wrist", review.Pin(frame=12, point=9))  # fmt: skip
+                  "other", "left wrist", review.Pin(frame=12, point=9))  # fmt: skip
 
 
 def do_reopen(world: World, user: User, node_type: str) -> None:
@@ -296,6 +301,8 @@ TABLE: list[tuple[str, tuple[str, ...], str, str, Expect]] = [
     ("admin", ALL_NODES, "reject", "awaiting_acceptance", OK),
     ("reviewer", ("shot",), "reject", "rejected", (Forbidden, "is rejected; only submitted work")),
     ("reviewer", ("caption",), "reject_bad_reason", "submitted", (Invalid, "rejection reasons")),
+    ("reviewer", ("caption", "shot"), "reject_reason_of_another_kind", "submitted",
+     (Invalid, "not one of the project's rejection reasons for a")),
     ("reviewer", ("caption",), "reject_empty", "submitted", (Invalid, "comment is empty")),
     ("reviewer", ("track",), "reject_outside_frame", "submitted", (Invalid, "outside the clip")),
     ("reviewer", ("track",), "reject_point", "submitted", OK),

@@ -253,14 +253,23 @@ function pinOf(form, box) {
   };
 }
 
+// The reasons offered fit the item (a caption is never a "wrong keypoint"); none is chosen
+// for the reviewer, and sending without one is refused in the form.
 function openReject(node) {
   const box = ws.stage.lastBox;
   askVerdict("reject-dialog", node, (form) => {
-    form.reason.replaceChildren(...doc.reasons.map((r) => el("option", { value: r }, r.replaceAll("_", " "))));
+    form.reason.replaceChildren(el("option", { value: "" }, "Choose a reason…"),
+      ...(doc.reasons[node.type] || []).map((r) => el("option", { value: r.value }, r.label)));
     preparePin(form, node, box);
-  }, (form) => api("POST", `/api/review/${node.type}/${node.id}/reject`, {
-    version: node.version, reason: form.reason.value, body: form.body.value, ...pinOf(form, box),
-  }), async () => {
+  }, (form) => {
+    if (!form.reason.value) {
+      form.reason.focus();
+      throw new Error(`Choose a reason: what is wrong with this ${node.label}?`);
+    }
+    return api("POST", `/api/review/${node.type}/${node.id}/reject`, {
+      version: node.version, reason: form.reason.value, body: form.body.value, ...pinOf(form, box),
+    });
+  }, async () => {
     say(`rejected ${node.label}: the clip went back to its annotator`, "ok");
     await load();
   });

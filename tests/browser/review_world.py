@@ -1,0 +1,64 @@
+"""A clip an annotator has submitted, ready for a reviewer in the browser (review tests).
+
+Built with the same service calls the pages make (open the assignment, submit), committed so
+the live server sees it; the users have the factories' password so they can sign in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.annotations import service as edits
+from app.auth.models import Role, User
+from app.batches.models import Assignment, Batch, BatchClip
+from app.projects.models import Project
+from tests.factories import create_clip, create_model_draft, create_project, create_user
+
+
+@dataclass
+class Submitted:
+    annotation_id: int
+    clip_id: int
+    annotator: User
+    reviewer: User
+    nodes: dict[str, int]  # node type -> id of the first such node (caption: the clip's)
+
+
+def submitted_clip(
+    committed: Callable[[], AbstractContextManager[Session]],
+    cleanup: dict[str, list[int]],
+    unique: str,
+) -> Submitted:
+    with committed() as s:
+        project = create_project(s, name=f"review-{unique}")
+        cleanup["projects"].append(project.id)
+        clip = create_clip(s, project, subsets=["pose"], frame_count=24, fps=24.0, width=320,
+                           height=240, state="ready", filename=f"review-{unique}.mp4")  # fmt: skip
+        create_model_draft(s, clip, frames=24)
+        annotator = create_user(s, Role.annotator, username=f"ann-{unique}")
+        reviewer = create_user(s, Role.reviewer, username=f"rev-{unique}")
+        cleanup["users"] += [annotator.id, reviewer.id]
+        batch = Batch(project_id=project.id, name=f"batch-{unique}")
+        s.add(batch)
+        s.flush()
+        slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
+        s.add(slot)
+        s.flush()
+        assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
+        s.add(assignment)
+        s.flush()
+        _, annotation = edits.open_assignment(s, annotator, assignment.id)
+        payload = edits.annotation_payload(s, annotation)
+        character = payload["characters"][0]
+        nodes = {
+            "annotation": annotation.id,
+            "shot": payload["shots"][0]["id"],
+            "character": character["id"],
+            "track": character["tracks"][0]["id"],
+            "caption": next(c["id"] for c in payload["captions"] if c["level"] == "clip"),
+        }
+        edits.submit(s, annotator, annotation.id, s.get_one(Project, project.id).required_levels)
+        return Submitted(annotation.id, clip.id, annotator, reviewer, nodes)
