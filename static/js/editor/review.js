@@ -128,24 +128,35 @@ function pinText(c) {
   return bits.join(" · ");
 }
 
+function when(iso) {
+  const date = new Date(iso);
+  return el("time", { datetime: iso }, date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }));
+}
+
+// A thread reads as a person writes it: who, why (in words), about what, and when.
+function commentHead(c, ...extra) {
+  return el("p", { class: "comment-head", "data-testid": "comment-head" },
+    el("strong", {}, c.author), " ",
+    ...extra.flatMap((part) => (part ? [part, " "] : [])),
+    when(c.created_at));
+}
+
 function renderComments() {
   const list = $("#review-comments");
   list.replaceChildren();
   if (!doc.comments.length) list.append(el("li", { class: "muted" }, "No comments."));
   for (const c of doc.comments) {
     const needs = doc.unanswered.includes(c.id);
-    const item = el("li", { "data-comment": c.id, "data-testid": `comment-${c.id}`, "data-resolved": String(c.resolved) });
-    item.append(
-      el("button", { type: "button", class: "link", "data-testid": "goto-pin", onclick: () => goToPin(c) }, pinText(c)),
-      " ",
-      c.reason ? el("span", { class: "state state-rejected" }, c.reason) : null,
-      c.resolved ? el("span", { class: "muted" }, " resolved") : null,
-      needs ? el("strong", { "data-testid": "needs-answer" }, " needs your change or reply") : null,
-      el("p", {}, `${c.body} — ${c.author}`),
-    );
-    const replies = el("ul", {});
-    for (const r of c.replies) replies.append(el("li", { "data-testid": "reply" }, `${r.body} — ${r.author}`));
-    item.append(replies);
+    const item = el("li", { class: "comment", "data-comment": c.id, "data-testid": `comment-${c.id}`, "data-resolved": String(c.resolved) },
+      commentHead(c,
+        c.reason ? el("span", { class: "badge badge-rejected", "data-testid": "comment-reason" }, `rejected: ${c.reason_label}`) : "commented",
+        el("span", {}, "on"),
+        el("button", { type: "button", class: "link", "data-testid": "goto-pin", onclick: () => goToPin(c) }, pinText(c)),
+        c.resolved ? el("span", { class: "badge" }, "resolved") : null,
+        needs ? el("strong", { "data-testid": "needs-answer" }, "needs your change or reply") : null),
+      el("p", { class: "comment-body" }, c.body),
+      el("ol", { class: "replies" }, ...c.replies.map((r) => el("li", { "data-testid": "reply" },
+        commentHead(r, el("span", {}, "replied")), el("p", { class: "comment-body" }, r.body)))));
     const text = el("input", { type: "text", placeholder: "Reply…", "aria-label": "Reply", "data-testid": "reply-text" });
     item.append(el("div", { class: "button-row" }, text,
       el("button", { type: "button", "data-testid": "reply-send", onclick: () => replyTo(c, text.value) }, "Reply"),
