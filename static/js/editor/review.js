@@ -85,39 +85,51 @@ function renderActions() {
   }
 }
 
+const STATE_MARK = { draft: "○", submitted: "●", approved: "✓", rejected: "✗" };
+
+// The tree as nested lists (a character's tracks under it, under the clip): indented by level,
+// each row with its state as a labelled badge.
 function renderNodes() {
-  const list = $("#review-nodes");
-  list.replaceChildren();
+  const byParent = new Map();
   for (const node of doc.nodes) {
-    const depth = node.parent ? (node.parent.type === "annotation" ? 1 : 2) : 0;
-    const isSelected = selected && key(selected) === key(node);
-    const row = el("li", {
-      "data-node": key(node), "data-testid": `node-${node.type}-${node.id}`, "data-status": node.status,
-      "aria-current": isSelected ? "true" : null,
-    });
-    const name = el("button", { type: "button", class: "link", onclick: () => select(node) },
-      `${"  ".repeat(depth)}${isSelected ? "▶ " : ""}${node.label}`);
-    row.append(name, " ", el("span", { class: `state state-${node.status}`, "data-testid": "node-status" }, node.status), " ");
-    if (doc.can_review && node.status === "submitted") {
-      row.append(
-        el("button", { type: "button", "data-testid": "approve", onclick: () => approve(node) }, "Approve"),
-        el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"),
-      );
-      if (["annotation", "character"].includes(node.type)) {
-        row.append(el("button", { type: "button", "data-testid": "approve-children", onclick: () => approveChildren(node) }, "Approve shown children"));
-      }
-    } else if (doc.can_accept) {
-      row.append(el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"));
-    }
-    if (doc.can_reopen && node.status !== "draft") {
-      row.append(el("button", { type: "button", "data-testid": "reopen", onclick: () => openReopen(node) }, "Reopen"));
-    }
-    if (doc.can_comment) {
-      row.append(el("button", { type: "button", "data-testid": "comment", onclick: () => openComment(node) }, "Comment"));
-    }
-    row.append(el("button", { type: "button", "data-testid": "history", onclick: () => openHistory(node) }, "History"));
-    list.append(row);
+    const parent = node.parent ? key(node.parent) : "";
+    if (!byParent.has(parent)) byParent.set(parent, []);
+    byParent.get(parent).push(node);
   }
+  const branch = (parent, level) => (byParent.get(parent) || []).map((node) => el("li", { "data-level": level },
+    nodeRow(node),
+    byParent.has(key(node)) ? el("ol", { class: "review-branch" }, ...branch(key(node), level + 1)) : null));
+  $("#review-nodes").replaceChildren(...branch("", 1));
+}
+
+function nodeRow(node) {
+  const isSelected = selected && key(selected) === key(node);
+  const row = el("div", {
+    class: "node-row", "data-node": key(node), "data-testid": `node-${node.type}-${node.id}`, "data-status": node.status,
+    "aria-current": isSelected ? "true" : null,
+  },
+  el("button", { type: "button", class: "link node-name", onclick: () => select(node) }, node.label),
+  el("span", { class: `state-badge state-badge-${node.status}`, "data-testid": "node-status" },
+    el("span", { "aria-hidden": "true" }, STATE_MARK[node.status] || ""), ` ${node.status}`));
+  if (doc.can_review && node.status === "submitted") {
+    row.append(
+      el("button", { type: "button", "data-testid": "approve", onclick: () => approve(node) }, "Approve"),
+      el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"),
+    );
+    if (["annotation", "character"].includes(node.type)) {
+      row.append(el("button", { type: "button", "data-testid": "approve-children", onclick: () => approveChildren(node) }, "Approve shown children"));
+    }
+  } else if (doc.can_accept) {
+    row.append(el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"));
+  }
+  if (doc.can_reopen && node.status !== "draft") {
+    row.append(el("button", { type: "button", "data-testid": "reopen", onclick: () => openReopen(node) }, "Reopen"));
+  }
+  if (doc.can_comment) {
+    row.append(el("button", { type: "button", "data-testid": "comment", onclick: () => openComment(node) }, "Comment"));
+  }
+  row.append(el("button", { type: "button", "data-testid": "history", onclick: () => openHistory(node) }, "History"));
+  return row;
 }
 
 function pinText(c) {
