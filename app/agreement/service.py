@@ -37,7 +37,9 @@ from app.annotations.models import (
     Character,
     KeypointFrame,
     NodeStatus,
+    Revision,
     Shot,
+    Source,
     Track,
 )
 from app.annotations.points import decode_points
@@ -93,8 +95,13 @@ def on_annotation_approved(session: Session, annotation: Annotation) -> bool:
 # ---------------------------------------------------------------- loading versions
 
 
-def annotation_view(session: Session, annotation: Annotation) -> AnnotationView:
-    """The comparable content of one annotation (one query per table)."""
+def annotation_view(
+    session: Session, annotation: Annotation, *, as_submitted: bool = False
+) -> AnnotationView:
+    """The comparable content of one annotation (one query per table).
+
+    ``as_submitted``: as its annotator submitted it, without the corrections a reviewer made
+    in Fix and accept (agreement scores the annotator's work, not the reviewer's)."""
     shots = session.execute(
         select(Shot.id, Shot.start_frame, Shot.end_frame)
         .where(Shot.annotation_id == annotation.id)
@@ -113,8 +120,10 @@ def annotation_view(session: Session, annotation: Annotation) -> AnnotationView:
     frames: dict[int, dict[int, Any]] = defaultdict(dict)
     drafts: dict[int, dict[int, Any]] = defaultdict(dict)
     by_track = {t.id: t.character_id for t in tracks.values()}
+    frame_at: dict[int, tuple[int, int]] = {}  # keypoint frame id -> (character, frame)
     for row in session.execute(
         select(
+            KeypointFrame.id,
             KeypointFrame.track_id,
             KeypointFrame.frame_index,
             KeypointFrame.points,
@@ -122,12 +131,14 @@ def annotation_view(session: Session, annotation: Annotation) -> AnnotationView:
         ).where(KeypointFrame.track_id.in_(list(by_track)))
     ):
         char_id = by_track[row.track_id]
+        frame_at[row.id] = (char_id, row.frame_index)
         frames[char_id][row.frame_index] = decode_points(row.points)[0]
         if row.model_points is not None and annotation.kind != AnnotationKind.model:
             drafts[char_id][row.frame_index] = decode_points(row.model_points)[0]
     shot_start = {s.id: s.start_frame for s in shots}
     char_name = {c.id: c.name for c in chars}
     captions: dict[str, str] = {}
+    caption_key: dict[int, str] = {}
     is_model = annotation.kind == AnnotationKind.model
     for cap in session.scalars(select(Caption).where(Caption.annotation_id == annotation.id)):
         if cap.level == CaptionLevel.clip:
@@ -139,6 +150,9 @@ def annotation_view(session: Session, annotation: Annotation) -> AnnotationView:
         else:
             continue
         captions[key] = (cap.text or cap.model_text or "") if is_model else cap.text
+        caption_key[cap.id] = key
+    if as_submitted:
+        _undo_review_fixes(session, annotation, frames, frame_at, captions, caption_key)
     return AnnotationView(
         id=annotation.id,
         annotator_id=annotation.annotator_id,
@@ -162,6 +176,31 @@ def annotation_view(session: Session, annotation: Annotation) -> AnnotationView:
             for c in chars
         ),
     )
+
+
+def _undo_review_fixes(
+    session: Session,
+    annotation: Annotation,
+    frames: dict[int, dict[int, Any]],
+    frame_at: dict[int, tuple[int, int]],
+    captions: dict[str, str],
+    caption_key: dict[int, str],
+) -> None:
+    """Put back what reviewers' fixes replaced (newest first, so the oldest ``before`` wins)."""
+    fixes = session.scalars(
+        select(Revision)
+        .where(Revision.annotation_id == annotation.id, Revision.source == Source.review)
+        .order_by(Revision.id.desc())
+    )
+    for fix in fixes:
+        before = fix.before or {}
+        if fix.node_type == "keypoint_frame" and fix.node_id in frame_at:
+            char_id, frame_index = frame_at[fix.node_id]
+            pose = frames[char_id][frame_index] = frames[char_id][frame_index].copy()
+            for point, value in before.items():
+                pose[int(point), :3] = value
+        elif fix.node_type == "caption" and fix.node_id in caption_key:
+            captions[caption_key[fix.node_id]] = before.get("text") or ""
 
 
 def human_versions(session: Session, clip_id: int) -> list[Annotation]:
@@ -252,7 +291,7 @@ def recompute_clip(session: Session, clip_id: int) -> ClipResult:
         )
     )
     scored = compare_clip(
-        [annotation_view(session, a) for a in humans],
+        [annotation_view(session, a, as_submitted=True) for a in humans],
         annotation_view(session, model) if model else None,
         annotation_view(session, gold) if gold else None,
         SigmaResolver(session, project.id),

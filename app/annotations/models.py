@@ -49,6 +49,7 @@ class Source(StrEnum):
     human = "human"
     system = "system"
     import_ = "import"
+    review = "review"  # a reviewer's fix made while accepting (Fix and accept)
 
 
 class CharacterKind(StrEnum):

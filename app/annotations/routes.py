@@ -85,7 +85,7 @@ def _caption_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
 def workspace(request: Request, db: DB, principal: AnyUser, assignment_id: int) -> Response:
     """The annotator's workspace for one assigned clip."""
     _, annotation = service.open_assignment(db, principal.user, assignment_id)
-    return _workspace_page(request, db, annotation)
+    return _workspace_page(request, db, annotation, principal.user)
 
 
 @router.get("/annotations/{annotation_id}", response_class=HTMLResponse)
@@ -93,7 +93,7 @@ def workspace_by_annotation(
     request: Request, db: DB, principal: AnyUser, annotation_id: int
 ) -> Response:
     annotation = service.visible_annotation(db, principal.user, annotation_id)
-    return _workspace_page(request, db, annotation)
+    return _workspace_page(request, db, annotation, principal.user)
 
 
 def _next_clip(db: DB, annotation: Annotation) -> Clip | None:
@@ -108,7 +108,7 @@ def _next_clip(db: DB, annotation: Annotation) -> Clip | None:
     return None
 
 
-def _workspace_page(request: Request, db: DB, annotation: Annotation) -> Response:
+def _workspace_page(request: Request, db: DB, annotation: Annotation, user: User) -> Response:
     clip = db.get_one(Clip, annotation.clip_id)
     if not clip.frame_count:
         raise Invalid("This clip has no decoded frames yet; its pipeline has not finished.")
@@ -122,6 +122,7 @@ def _workspace_page(request: Request, db: DB, annotation: Annotation) -> Respons
             "clip": clip,
             "next_clip": next_clip,
             "annotation": annotation,
+            "read_only": service.read_only_notice(annotation, user),
             "payload": payload,
             "project": project,
             "caption_groups": _caption_groups(payload),
@@ -333,6 +334,7 @@ def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> Response:
     annotation = service.visible_annotation(db, principal.user, annotation_id)
     payload = service.annotation_payload(db, annotation, as_arrays=True)
     payload["skeletons"] = _skeletons(db, _project_of(db, annotation))
+    payload["editable"] = service.may_edit(annotation, principal.user)
     return json_response(payload)
 
 

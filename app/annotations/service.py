@@ -404,11 +404,44 @@ def frame_payload(row: _FrameFields, *, as_arrays: bool = False) -> dict[str, An
 # ---------------------------------------------------------------- permissions and history
 
 
-def check_editable(annotation: Annotation, user: User) -> None:
+def edit_refusal(annotation: Annotation, user: User) -> str | None:
+    """Why ``user`` may not edit ``annotation`` now, or None when they may.
+
+    The one "may this person edit" rule: the saves enforce it, the workspace page and its
+    payload show it (reviewers correct through review's Fix and accept instead)."""
     if annotation.annotator_id != user.id and user.role != Role.admin:
-        raise Forbidden("Only the annotator who owns this annotation can edit it.")
+        return "Only the annotator who owns this annotation can edit it."
     if annotation.status not in EDITABLE:
-        raise Forbidden(f"This annotation is {annotation.status.value}; it cannot be edited now.")
+        return f"This annotation is {annotation.status.value}; it cannot be edited now."
+    return None
+
+
+def may_edit(annotation: Annotation, user: User) -> bool:
+    return edit_refusal(annotation, user) is None
+
+
+def read_only_notice(annotation: Annotation, user: User) -> str | None:
+    """What the workspace tells someone who may not edit (None: they may)."""
+    refusal = edit_refusal(annotation, user)
+    if refusal is None:
+        return None
+    reviewing = (
+        user.role in (Role.reviewer, Role.admin)
+        and annotation.annotator_id != user.id
+        and annotation.status == NodeStatus.submitted
+    )
+    if reviewing:
+        return (
+            "Read-only: reviewing. Approve, reject or comment on each item in the review panel; "
+            "Fix and accept corrects a caption or a point and approves it in one step."
+        )
+    return f"Read-only: {refusal}"
+
+
+def check_editable(annotation: Annotation, user: User) -> None:
+    refusal = edit_refusal(annotation, user)
+    if refusal is not None:
+        raise Forbidden(refusal)
 
 
 def _record(
@@ -469,6 +502,7 @@ def _human_edit(
     action: str,
     before: Any,
     after: Any,
+    source: Source = Source.human,
 ) -> None:
     """Record a person's change to ``node`` at the id and version it has now."""
     _record(
@@ -479,7 +513,7 @@ def _human_edit(
         node.version,
         action,
         user,
-        Source.human,
+        source,
         before,
         after,
     )
@@ -596,6 +630,7 @@ def _write_pose(
     human: np.ndarray,
     action: str,
     keyframe: bool | None,
+    source: Source = Source.human,
 ) -> None:
     old, old_human = decode_points(row.points)
     changed = _changed(old, pose)
@@ -620,6 +655,7 @@ def _write_pose(
         action,
         before,
         after,
+        source,
     )
 
 
@@ -637,11 +673,11 @@ def save_frame(
     """Save one frame's points (version-checked); optionally apply them to its whole held run."""
     track, annotation, clip = _track_context(session, track_id)
     check_editable(annotation, user)
-    pose = validate_points(raw_points, track.num_points, clip)
-    row = _frame_row(session, track, frame_index, clip)
-    _check_version("frame", row.version, version, frame_payload(row))
+    row, pose = _save_points(
+        session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
+        keyframe,
+    )  # fmt: skip
     no_mask = np.zeros(track.num_points, dtype=bool)
-    _write_pose(session, user, annotation, row, pose, no_mask, "update", keyframe)
     saved = [row]
     if apply_to_held_run:
         start, end = held_run_of(clip, frame_index)
@@ -651,6 +687,45 @@ def save_frame(
                 _write_pose(session, user, annotation, other_row, pose, no_mask, "held_run", None)
                 saved.append(other_row)
     return saved
+
+
+def _save_points(
+    session: Session,
+    user: User,
+    context: tuple[Track, Annotation, Clip],
+    frame_index: int,
+    raw_points: Sequence[Sequence[float]],
+    version: int,
+    action: str,
+    keyframe: bool | None = None,
+    source: Source = Source.human,
+) -> tuple[KeypointFrame, PoseArray]:
+    """Validate and write one frame's points (version-checked), recorded as ``action``."""
+    track, annotation, clip = context
+    pose = validate_points(raw_points, track.num_points, clip)
+    row = _frame_row(session, track, frame_index, clip)
+    _check_version("frame", row.version, version, frame_payload(row))
+    no_mask = np.zeros(track.num_points, dtype=bool)
+    _write_pose(session, user, annotation, row, pose, no_mask, action, keyframe, source)
+    return row, pose
+
+
+def review_fix_frame(
+    session: Session,
+    reviewer: User,
+    track_id: int,
+    frame_index: int,
+    raw_points: Sequence[Sequence[float]],
+    version: int,
+) -> KeypointFrame:
+    """A reviewer's correction of one frame, recorded as theirs (source ``review``).
+
+    No edit check: review's Fix and accept decides who may, and accepts in the same step."""
+    row, _ = _save_points(
+        session, reviewer, _track_context(session, track_id), frame_index, raw_points, version,
+        "review_fix", source=Source.review,
+    )  # fmt: skip
+    return row
 
 
 def copy_previous_drawing(
@@ -796,21 +871,35 @@ def update_caption(
 ) -> Caption:
     caption, annotation = _editable_child(session, user, Caption, caption_id, "caption")
     _check_version("caption", caption.version, version, {"text": caption.text})
+    _write_caption(session, user, annotation, caption, text, "update", Source.human)
+    return caption
+
+
+def review_fix_caption(session: Session, reviewer: User, caption: Caption, text: str) -> None:
+    """A reviewer's correction of a caption, recorded as theirs (source ``review``).
+
+    No edit check: review's Fix and accept decides who may, and accepts in the same step."""
+    annotation = session.get_one(Annotation, caption.annotation_id)
+    _write_caption(session, reviewer, annotation, caption, text, "review_fix", Source.review)
+
+
+def _write_caption(
+    session: Session,
+    user: User,
+    annotation: Annotation,
+    caption: Caption,
+    text: str,
+    action: str,
+    source: Source,
+) -> None:
     before = caption.text
     caption.text = text
     caption.updated_by_id = user.id
     session.flush()
     _human_edit(
-        session,
-        user,
-        annotation,
-        "caption",
-        caption,
-        "update",
-        {"text": before},
-        {"text": text},
-    )
-    return caption
+        session, user, annotation, "caption", caption, action, {"text": before}, {"text": text},
+        source,
+    )  # fmt: skip
 
 
 def set_tags(

@@ -14,13 +14,14 @@ from app.core.deps import DB, AdminOnly, AnyUser, Staff
 from app.core.errors import Invalid
 from app.core.responses import json_response
 from app.core.templating import render
-from app.review import service
+from app.review import fixes, service
 from app.review.schemas import (
     ApproveChildrenIn,
     ChildrenApprovalRead,
     CommentIn,
     CommentRead,
     DiffRead,
+    FixIn,
     HistoryNodeType,
     NodeRead,
     NodeType,
@@ -103,6 +104,7 @@ def api_review(db: DB, principal: AnyUser, annotation_id: int) -> Response:
     """Per-node statuses, comment threads, the model draft per frame, and the caller's rights."""
     annotation = edits.visible_annotation(db, principal.user, annotation_id)
     payload = service.review_payload(db, principal.user, annotation)
+    payload["fixes"] = fixes.review_fixes(db, annotation.id)
     return json_response(payload)
 
 
@@ -129,6 +131,18 @@ def api_approve_children(
 ) -> Any:
     shown = [service.NodeRef(ref.type, ref.id) for ref in body.shown]
     return asdict(service.approve_children(db, principal.user, node_type, node_id, shown))
+
+
+@api.post("/review/{node_type}/{node_id}/fix-accept", response_model=NodeRead)
+def api_fix_and_accept(
+    db: DB, principal: Staff, node_type: NodeType, node_id: int, body: FixIn
+) -> NodeRead:
+    """Fix and accept: the reviewer's correction (their revision), then the item's approval."""
+    frames = [fixes.FrameFix(f.frame, f.points, f.version) for f in body.frames]
+    node = fixes.fix_and_accept(
+        db, principal.user, node_type, node_id, body.version, text=body.text, frames=frames
+    )
+    return _node_read(node)
 
 
 def _pin(body: PinIn) -> service.Pin:

@@ -37,6 +37,19 @@ class RejectIn(Transition, PinIn):
     body: str = Field(min_length=1, max_length=5000)
 
 
+class FrameFixIn(BaseModel):
+    frame: int = Field(ge=0)
+    points: list[list[float]] = Field(description="[x, y, visibility] per point")
+    version: int = Field(ge=1, description="The frame's version the reviewer started from")
+
+
+class FixIn(Transition):
+    """The reviewer's correction: a caption's new text, or a track's changed frames."""
+
+    text: str | None = Field(default=None, max_length=20_000)
+    frames: list[FrameFixIn] = Field(default_factory=list, max_length=10_000)
+
+
 class CommentIn(PinIn):
     body: str = Field(min_length=1, max_length=5000)
 

@@ -199,7 +199,7 @@ def _ancestors(session: Session, node: Node) -> list[Node]:
     return [annotation_of(session, node)]
 
 
-def _label(node: Node) -> str:
+def label_of(node: Node) -> str:
     return f"{node_type_of(node).replace('_', ' ')} {node.id}"
 
 
@@ -219,7 +219,7 @@ def awaiting_acceptance(annotation: Annotation) -> bool:
     return annotation.status == NodeStatus.submitted and annotation.approved_at is not None
 
 
-def _check_reviewer(user: User, annotation: Annotation) -> None:
+def check_reviewer(user: User, annotation: Annotation) -> None:
     if user.role not in STAFF:
         raise Forbidden("Only reviewers and admins review annotations.")
     if annotation.annotator_id == user.id:
@@ -228,16 +228,16 @@ def _check_reviewer(user: User, annotation: Annotation) -> None:
         raise Forbidden("The model's draft is not reviewed; review a person's annotation.")
 
 
-def _check_version(node: Node, version: int) -> None:
+def check_version(node: Node, version: int) -> None:
     if node.version != version:
         raise Conflict(
-            f"This {_label(node)} changed since you loaded it (now version {node.version}, "
+            f"This {label_of(node)} changed since you loaded it (now version {node.version}, "
             f"you saw {version}). Reload to review the current version.",
             detail={"current_version": node.version, "status": node.status.value},
         )
 
 
-def _check_in_review(annotation: Annotation) -> None:
+def check_in_review(annotation: Annotation) -> None:
     if annotation.status != NodeStatus.submitted:
         raise Forbidden(
             f"This annotation is {annotation.status.value}; only submitted work is reviewed."
@@ -292,18 +292,18 @@ def _set_status(
 def approve(session: Session, user: User, node_type: str, node_id: int, version: int) -> Node:
     """Approve one submitted node; a parent only once every child is approved."""
     node, annotation = get_node(session, node_type, node_id)
-    _check_reviewer(user, annotation)
-    _check_in_review(annotation)
-    _check_version(node, version)
+    check_reviewer(user, annotation)
+    check_in_review(annotation)
+    check_version(node, version)
     if node.status != NodeStatus.submitted:
         raise Forbidden(
-            f"This {_label(node)} is {node.status.value}; only submitted items can be approved."
+            f"This {label_of(node)} is {node.status.value}; only submitted items can be approved."
         )
     pending = [c for c in children_of(session, node) if c.status != NodeStatus.approved]
     if pending:
-        names = ", ".join(_label(c) for c in pending[:5]) + (" …" if len(pending) > 5 else "")
+        names = ", ".join(label_of(c) for c in pending[:5]) + (" …" if len(pending) > 5 else "")
         raise Forbidden(
-            f"Parent gating: approve every child of this {_label(node)} first "
+            f"Parent gating: approve every child of this {label_of(node)} first "
             f"({len(pending)} not approved: {names}).",
             detail={"pending": [{"type": node_type_of(c), "id": c.id} for c in pending]},
         )
@@ -334,7 +334,7 @@ def accept(session: Session, user: User, annotation_id: int, version: int) -> An
     annotation = edits.get_annotation(session, annotation_id)
     if user.role != Role.admin:
         raise Forbidden("Only admins accept clips.")
-    _check_reviewer(user, annotation)
+    check_reviewer(user, annotation)
     if not project_of(session, annotation).admin_acceptance:
         raise Invalid(
             "This project has no admin acceptance step: the reviewer's approval is final."
@@ -344,7 +344,7 @@ def accept(session: Session, user: User, annotation_id: int, version: int) -> An
             f"Only a clip a reviewer approved can be accepted (this one is "
             f"{annotation.status.value})."
         )
-    _check_version(annotation, version)
+    check_version(annotation, version)
     _set_status(session, annotation, annotation, user, NodeStatus.approved, "accepted by an admin")
     _finalise(session, annotation)
     return annotation
@@ -374,8 +374,8 @@ def approve_children(
 ) -> ChildrenApproval:
     """Approve the parent's submitted children that the reviewer was shown, and only those."""
     node, annotation = get_node(session, node_type, node_id)
-    _check_reviewer(user, annotation)
-    _check_in_review(annotation)
+    check_reviewer(user, annotation)
+    check_in_review(annotation)
     seen = set(shown)
     result = ChildrenApproval()
     for child in children_of(session, node):
@@ -394,7 +394,7 @@ def approve_children(
     if not result.approved and result.not_shown:
         raise Forbidden(
             f"Look at each item before approving it: {len(result.not_shown)} of this "
-            f"{_label(node)}'s children were not shown to you yet.",
+            f"{label_of(node)}'s children were not shown to you yet.",
             detail={"not_shown": [{"type": r.type, "id": r.id} for r in result.not_shown]},
         )
     return result
@@ -412,18 +412,18 @@ def reject(
 ) -> ReviewComment:
     """Reject a node with a pinned comment; the whole clip returns to its annotator."""
     node, annotation = get_node(session, node_type, node_id)
-    _check_reviewer(user, annotation)
+    check_reviewer(user, annotation)
     if awaiting_acceptance(annotation):
         if user.role != Role.admin:
             raise Forbidden("This clip awaits an admin's acceptance; only an admin can reject it.")
     else:
-        _check_in_review(annotation)
+        check_in_review(annotation)
         if node.status != NodeStatus.submitted:
             raise Forbidden(
-                f"This {_label(node)} is {node.status.value}; only submitted items can be "
+                f"This {label_of(node)} is {node.status.value}; only submitted items can be "
                 "rejected (an admin can reopen approved ones)."
             )
-    _check_version(node, version)
+    check_version(node, version)
     comment = _new_comment(session, user, annotation, node, body, reason, pin)
     if node.status != NodeStatus.rejected:
         _set_status(session, annotation, node, user, NodeStatus.rejected, reason)
@@ -446,9 +446,9 @@ def reopen(
     if not reason.strip():
         raise Invalid("Say why you reopen it.")
     node, annotation = get_node(session, node_type, node_id)
-    _check_version(node, version)
+    check_version(node, version)
     if node.status == NodeStatus.draft:
-        raise Invalid(f"This {_label(node)} is already a draft.")
+        raise Invalid(f"This {label_of(node)} is already a draft.")
     for item in [node, *_ancestors(session, node)]:
         if item.status != NodeStatus.draft:
             _set_status(session, annotation, item, user, NodeStatus.draft, f"reopen: {reason}")
@@ -832,8 +832,7 @@ def review_payload(session: Session, user: User, annotation: Annotation) -> dict
         "can_accept": staff_other and user.role == Role.admin and awaiting_acceptance(annotation),
         "can_reopen": user.role == Role.admin,
         "can_comment": user.role in STAFF,
-        "can_edit": annotation.status in edits.EDITABLE
-        and (annotation.annotator_id == user.id or user.role == Role.admin),
+        "can_edit": edits.may_edit(annotation, user),
         "nodes": nodes,
         "comments": comment_threads(session, annotation),
         "unanswered": [c.id for c in unanswered_rejections(session, annotation)],

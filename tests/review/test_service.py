@@ -26,6 +26,7 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.projects.models import Project
+from app.review import fixes
 from app.review import service as review
 from app.review.models import ReviewComment
 from tests.factories import approve_truth, create_clip, create_model_draft
@@ -210,6 +211,23 @@ def do_reject_point(world: World, user: User, node_type: str) -> None:
                   "other", "left wrist", review.Pin(frame=12, point=9))  # fmt: skip
 
 
+def do_fix(world: World, user: User, node_type: str) -> None:
+    """Fix and accept: the caption's text, or one point of the track's frame 0."""
+    node = world.node(node_type)
+    if node_type != "track":
+        fixes.fix_and_accept(world.db, user, node_type, node.id, node.version, text="Fixed.")
+        return
+    row = world.db.scalars(
+        select(KeypointFrame).where(KeypointFrame.track_id == node.id,
+                                    KeypointFrame.frame_index == 0)
+    ).one()  # fmt: skip
+    points = [[float(p[0]), float(p[1]), int(p[2])] for p in decode_points(row.points)[0]]
+    points[9][0] += 5
+    fixes.fix_and_accept(world.db, user, "track", node.id, node.version,
+                         frames=[fixes.FrameFix(0, points, row.version)])  # fmt: skip
+    assert world.node(node_type).status == NodeStatus.approved
+
+
 def do_reopen(world: World, user: User, node_type: str) -> None:
     review.reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
                   "needs another look")  # fmt: skip
@@ -327,6 +345,15 @@ TABLE: list[tuple[str, tuple[str, ...], str, str, Expect]] = [
     ("other_annotator", ("track",), "reply", "submitted", (NotFound, "No annotation")),
     ("reviewer", ("track",), "resolve", "submitted", OK),
     ("owner", ("track",), "resolve", "submitted", (Forbidden, "Only reviewers and admins resolve")),
+    # fix and accept: captions and tracks, by a reviewer of someone else's submitted work
+    ("reviewer", ("caption", "track"), "fix", "submitted", OK),
+    ("admin", ("caption",), "fix", "submitted", OK),
+    ("owner", ("caption", "track"), "fix", "submitted", ONLY_STAFF),
+    ("admin_owner", ("caption",), "fix", "submitted", SELF),
+    ("reviewer", ("shot", "speech_segment"), "fix", "submitted",
+     (Invalid, "corrects captions and keypoints")),
+    ("reviewer", ("caption",), "fix", "approved", (Forbidden, "only submitted items can be fixed")),
+    ("reviewer", ("track",), "fix", "rejected", (Forbidden, "only submitted work")),
     # resubmitting a rejected clip without changing or answering the rejection
     ("owner", ("annotation",), "resubmit", "rejected", (Forbidden, "Fix or answer each rejection")),
     ("other_annotator", ("annotation",), "resubmit", "rejected", (Forbidden, "Only the annotator")),

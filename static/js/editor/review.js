@@ -71,6 +71,11 @@ function renderNotice() {
   } else if (status === "approved") {
     text = "This clip is approved.";
   }
+  if (doc.fixes.length) {
+    const items = [...new Set(doc.fixes.map((f) => label(f.node_type, f.node_id)))];
+    const who = [...new Set(doc.fixes.map((f) => f.user))].join(", ");
+    text += `${text ? " " : ""}${who} corrected ${items.join("; ")} while reviewing (see each item's history).`;
+  }
   notice.textContent = text;
   notice.hidden = !text;
   notice.className = status === "rejected" ? "error-box" : "notice";
@@ -111,11 +116,16 @@ function nodeRow(node) {
   el("button", { type: "button", class: "link node-name", onclick: () => select(node) }, node.label),
   el("span", { class: `state-badge state-badge-${node.status}`, "data-testid": "node-status" },
     el("span", { "aria-hidden": "true" }, STATE_MARK[node.status] || ""), ` ${node.status}`));
+  const fixedBy = [...new Set(doc.fixes.filter((f) => f.node_type === node.type && f.node_id === node.id).map((f) => f.user))];
+  if (fixedBy.length) row.append(el("span", { class: "badge", "data-testid": "fixed-by" }, `fixed in review by ${fixedBy.join(", ")}`));
   if (doc.can_review && node.status === "submitted") {
     row.append(
       el("button", { type: "button", "data-testid": "approve", onclick: () => approve(node) }, "Approve"),
       el("button", { type: "button", "data-testid": "reject", onclick: () => openReject(node) }, "Reject"),
     );
+    if (FIXABLE[node.type]) {
+      row.append(el("button", { type: "button", "data-testid": "fix-accept", onclick: () => FIXABLE[node.type](node) }, "Fix and accept"));
+    }
     if (["annotation", "character"].includes(node.type)) {
       row.append(el("button", { type: "button", "data-testid": "approve-children", onclick: () => approveChildren(node) }, "Approve shown children"));
     }
@@ -314,6 +324,76 @@ function openReopen(node) {
     () => location.reload()); // the clip is editable again: the workspace starts over
 }
 
+// ------------------------------------------------------------------ fix and accept
+
+// A reviewer corrects a small thing and approves the item in one step; the correction is saved
+// as the reviewer's revision (the annotator sees it; agreement still scores their version).
+const FIXABLE = { caption: fixCaption, track: fixTrack };
+let fixing = null; // the track being fixed: { node, frames: Set of changed frame numbers }
+
+function fixCaption(node) {
+  const text = () => ws.model.payload.captions.find((c) => c.id === node.id)?.text ?? "";
+  askVerdict("fix-dialog", node, (form) => { form.text.value = text(); },
+    (form) => api("POST", `/api/review/caption/${node.id}/fix-accept`, { version: node.version, text: form.text.value }),
+    async () => {
+      await ws.reload();
+      const field = document.getElementById(`caption-text-${node.id}`);
+      if (field) field.value = text();
+      say(`fixed and accepted ${node.label}`, "ok");
+      await load();
+    });
+}
+
+async function fixTrack(node) {
+  if (fixing) endFix();
+  await select(node);
+  fixing = { node, frames: new Set() };
+  ws.fix((trackId, frame) => {
+    if (trackId !== node.id) { say(`Only ${node.label} is being fixed: that change is not kept.`, "error"); return; }
+    fixing.frames.add(frame);
+    renderFix();
+  });
+  document.getElementById("point-tools").hidden = false;
+  renderFix();
+  say(`fixing ${node.label}: drag points on the frame, then Save fix and accept`);
+}
+
+function renderFix() {
+  const bar = $("#review-fix");
+  bar.hidden = !fixing;
+  if (!fixing) return;
+  bar.querySelector(".target").textContent = fixing.node.label;
+  const n = fixing.frames.size;
+  bar.querySelector(".count").textContent = n ? `${n} frame(s) changed: ${[...fixing.frames].sort((a, b) => a - b).join(", ")}` : "No change yet.";
+}
+
+function endFix() {
+  fixing = null;
+  ws.fix(null);
+  document.getElementById("point-tools").hidden = !doc.can_edit;
+  renderFix();
+}
+
+async function saveFix() {
+  const { node, frames } = fixing;
+  const changed = [...frames].map((frame) => {
+    const f = ws.model.frame(node.id, frame);
+    return { frame, points: f.points.map((p) => [p[0], p[1], p[2]]), version: f.version };
+  });
+  if (await act(`fix and accept ${node.label}`, api("POST", `/api/review/track/${node.id}/fix-accept`, { version: node.version, frames: changed }))) {
+    endFix();
+    await ws.reload();
+    await load();
+    say(`fixed and accepted ${node.label}`, "ok");
+  }
+}
+
+async function cancelFix() {
+  endFix();
+  await ws.reload(); // back to the annotator's points
+  say("fix cancelled: nothing was saved");
+}
+
 async function acceptClip() {
   if (await act("accept the clip", api("POST", `/api/review/annotations/${annotationId}/accept`, { version: doc.annotation.version }))) await load();
 }
@@ -356,7 +436,7 @@ async function openHistory(node) {
     body.append(el("tr", { "data-revision": r.id, "data-action": r.action, "data-testid": `revision-${r.action}` },
       el("td", {}, radio("a")), el("td", {}, radio("b")), el("td", {}, String(r.id)),
       el("td", {}, new Date(r.created_at).toLocaleString()), el("td", {}, r.user || r.source),
-      el("td", {}, r.action === "status" ? `${r.before?.status || ""} → ${r.after?.status || ""}` : r.action),
+      el("td", {}, r.action === "status" ? `${r.before?.status || ""} → ${r.after?.status || ""}` : r.action === "review_fix" ? "fixed in review" : r.action),
       el("td", {}, r.frame === null ? "" : String(r.frame)), el("td", {}, r.comment || ""),
       el("td", {}, restorable ? el("button", { type: "button", "data-testid": "restore", onclick: () => restore(node, r) }, "Restore") : null),
     ));
@@ -449,6 +529,8 @@ async function start() {
   ws = await waitForWorkspace();
   hookStage();
   document.addEventListener("keydown", onKey);
+  $("#review-fix [data-testid=fix-save]").addEventListener("click", saveFix);
+  $("#review-fix [data-testid=fix-cancel]").addEventListener("click", cancelFix);
   const markTrack = () => { if (trackSelect()?.value) shown.add(`track:${Number(trackSelect().value)}`); };
   markTrack(); // the track the stage opened with is on screen too
   trackSelect()?.addEventListener("change", markTrack);

@@ -21,6 +21,7 @@ export class Stage {
     this.ox = 0;
     this.oy = 0;
     this.drag = null;
+    this.editable = true; // false: points can be selected (to pin a comment) but not moved
     this.lastBox = null; // {x, y, w, h} of the last box dragged on the frame (a review pin)
     this.confidenceView = true;
     this.resize();
@@ -85,7 +86,7 @@ export class Stage {
     if (i >= 0) {
       if (e.shiftKey) { this.selected.has(i) ? this.selected.delete(i) : this.selected.add(i); }
       else if (!this.selected.has(i)) { this.selected = new Set([i]); }
-      this.drag = { kind: "move", x, y, start: this.points.map((p) => p.slice()), moved: false };
+      if (this.editable) this.drag = { kind: "move", x, y, start: this.points.map((p) => p.slice()), moved: false };
     } else {
       this.drag = { kind: "box", x, y, x2: x, y2: y, add: e.shiftKey };
     }

@@ -8,7 +8,8 @@ import { Timeline } from "./timeline.js";
 const root = document.getElementById("workspace");
 const $ = (sel) => root.querySelector(sel);
 const annotationId = Number(root.dataset.annotation);
-const editable = root.dataset.editable === "true";
+let editable = false; // the server's "may this person edit" (payload.editable)
+let divert = null; // review's Fix and accept: point edits go to it, unsaved, instead of autosave
 const statusEl = $("#save-status");
 const frameInput = $("#ws-frame");
 
@@ -83,12 +84,23 @@ function refreshTimeline() {
 
 // ------------------------------------------------------------------ editing and saving
 
+function refuseEdit() { say("Read-only: nothing can be changed here (reviewers: Fix and accept in the review panel).", "error"); }
+
+// Edit actions do nothing, from a button or a key, for someone who may not edit.
+function guarded(action) { return (...args) => (editable ? action(...args) : refuseEdit()); }
+
 function edit(points) {
-  if (!editable) { say("This annotation is not editable now.", "error"); return; }
+  if (!editable && !divert) { refuseEdit(); return; }
   const t = track();
   model.setPoints(t.id, current, points);
   stage.show({ points: model.frame(t.id, current).points });
-  queueSave(t.id, current);
+  if (divert) divert(t.id, current); else queueSave(t.id, current);
+}
+
+// Start (with a callback told of each changed frame) or end a review fix of points.
+function fix(onEdit) {
+  divert = onEdit;
+  stage.editable = editable || Boolean(divert);
 }
 
 function queueSave(tid, n) {
@@ -265,33 +277,33 @@ const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
-  keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove,
-  undo: () => { const s = model.undo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
-  redo: () => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
-  split: () => shots((starts) => [...starts, current]),
-  merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
+  keyframe: guarded(toggleKeyframe), interpolate: guarded(interpolate), copyPrevious: guarded(copyPrevious), accept: guarded(acceptAbove),
+  undo: guarded(() => { const s = model.undo(); if (s) { queueSave(s.trackId, s.n); show(current); } }),
+  redo: guarded(() => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } }),
+  split: guarded(() => shots((starts) => [...starts, current])),
+  merge: guarded(() => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); })),
   // Move the current shot's start (its boundary with the previous shot) to this frame.
   // Move the shot boundary nearest to this frame onto it.
-  moveBoundary: () => shots((starts) => {
+  moveBoundary: guarded(() => shots((starts) => {
     const cuts = starts.filter((s) => s > 0);
     if (!cuts.length) return starts;
     const nearest = cuts.reduce((a, b) => (Math.abs(b - current) < Math.abs(a - current) ? b : a));
     return starts.map((s) => (s === nearest ? current : s));
-  }),
+  })),
   tags: () => document.querySelector("#tags input[type=radio]:checked, #tags input[type=radio]")?.focus(),
   fit: () => stage.fit(),
-  deleteCharacter: async () => {
+  deleteCharacter: guarded(async () => {
     const t = track();
     if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (It stays in the history.)`)) return;
     const done = await runAction("delete character",
       api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
     if (done !== null || statusEl.dataset.kind === "ok") { trackId = null; await reload(); }
-  },
+  }),
   help: () => document.getElementById("shortcuts").showModal(),
-  submit: async () => {
+  submit: guarded(async () => {
     const result = await runAction("submit", api("POST", `/api/annotations/${annotationId}/submit`));
-    if (result) { say("Submitted for review.", "ok"); root.dataset.editable = "false"; setTimeout(() => location.assign("/queue"), 800); }
-  },
+    if (result) { say("Submitted for review.", "ok"); editable = false; setTimeout(() => location.assign("/queue"), 800); }
+  }),
 };
 
 const keys = {
@@ -308,8 +320,10 @@ const keys = {
 async function start() {
   const payload = await api("GET", `/api/annotations/${annotationId}`);
   model = new AnnotationModel(payload);
+  editable = payload.editable;
   frames = new FrameSource(payload.clip.id, payload.clip.frame_count);
   stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: edit });
+  stage.editable = editable;
   timeline = new Timeline($("#timeline"), { count: payload.clip.frame_count, fps: payload.clip.fps, onSeek: show });
   fillTracks();
   refreshTimeline();
@@ -334,7 +348,7 @@ async function start() {
     if (made) { trackId = null; await reload(); }
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
-  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage };
+  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage, reload, fix };
   root.dataset.ready = "true";
   await show(0);
   // Fetch the first frames of the next clip in the queue while this one is being worked on.

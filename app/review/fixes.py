@@ -1,0 +1,99 @@
+"""Fix and accept: a reviewer corrects a small thing and approves the item in one step.
+
+As in Label Studio's review, a reviewer who finds a typo in a caption or a point off by a few
+pixels need not send the whole clip back: they correct it and accept. The correction is their
+own revision (source ``review``, author the reviewer), shown in the item's history and to the
+annotator; the annotator's submitted version stays what agreement scores (see
+app.agreement.service). Captions and keypoint tracks can be fixed; anything else is rejected
+with a comment as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.annotations import service as edits
+from app.annotations.models import Caption, KeypointFrame, NodeStatus, Revision, Source, Track
+from app.auth.models import User
+from app.core.errors import Forbidden, Invalid
+from app.review import service
+from app.review.service import Node
+
+FIXABLE = ("caption", "track")
+
+
+@dataclass(frozen=True)
+class FrameFix:
+    """One frame's points as the reviewer left them, and the frame version they started from."""
+
+    frame: int
+    points: Sequence[Sequence[float]]
+    version: int
+
+
+def fix_and_accept(
+    session: Session,
+    user: User,
+    node_type: str,
+    node_id: int,
+    version: int,
+    *,
+    text: str | None = None,
+    frames: Sequence[FrameFix] = (),
+) -> Node:
+    """Write the reviewer's correction of a submitted caption or track, then approve it."""
+    node, annotation = service.get_node(session, node_type, node_id)
+    service.check_reviewer(user, annotation)
+    service.check_in_review(annotation)
+    service.check_version(node, version)
+    if node.status != NodeStatus.submitted:
+        raise Forbidden(
+            f"This {service.label_of(node)} is {node.status.value}; only submitted items can be "
+            "fixed and accepted."
+        )
+    if isinstance(node, Caption):
+        if text is None or text == node.text:
+            raise Invalid("Nothing was changed: correct the caption, or approve it as it is.")
+        if not text.strip():
+            raise Invalid("A fixed caption cannot be empty; reject it with a comment instead.")
+        edits.review_fix_caption(session, user, node, text)
+    elif isinstance(node, Track):
+        if not frames:
+            raise Invalid("Nothing was changed: move a point first, or approve the track as it is.")
+        for fix in frames:
+            edits.review_fix_frame(session, user, node.id, fix.frame, fix.points, fix.version)
+    else:
+        raise Invalid(
+            "Fix and accept corrects captions and keypoints; reject this item with a comment."
+        )
+    session.flush()
+    return service.approve(session, user, node_type, node_id, node.version)
+
+
+def review_fixes(session: Session, annotation_id: int) -> list[dict[str, Any]]:
+    """Every correction reviewers made to this annotation, on the review tree's nodes."""
+    rows = session.execute(
+        select(Revision, User.username, KeypointFrame.track_id, KeypointFrame.frame_index)
+        .outerjoin(User, User.id == Revision.user_id)
+        .outerjoin(
+            KeypointFrame,
+            (Revision.node_type == "keypoint_frame") & (KeypointFrame.id == Revision.node_id),
+        )
+        .where(Revision.annotation_id == annotation_id, Revision.source == Source.review)
+        .order_by(Revision.id)
+    )
+    return [
+        {
+            "node_type": "track" if rev.node_type == "keypoint_frame" else rev.node_type,
+            "node_id": track_id if rev.node_type == "keypoint_frame" else rev.node_id,
+            "frame": frame_index,
+            "user": username,
+            "created_at": rev.created_at.isoformat(),
+        }
+        for rev, username, track_id, frame_index in rows
+    ]
