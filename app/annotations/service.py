@@ -677,16 +677,31 @@ def save_frame(
         session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
         keyframe,
     )  # fmt: skip
+    if not apply_to_held_run:
+        return [row]
+    return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose)]
+
+
+def _write_held_run(
+    session: Session,
+    user: User,
+    context: tuple[Track, Annotation, Clip],
+    frame_index: int,
+    pose: PoseArray,
+    action: str = "held_run",
+    source: Source = Source.human,
+) -> list[KeypointFrame]:
+    """The pose written on every other frame of ``frame_index``'s held drawing."""
+    track, annotation, clip = context
     no_mask = np.zeros(track.num_points, dtype=bool)
-    saved = [row]
-    if apply_to_held_run:
-        start, end = held_run_of(clip, frame_index)
-        for other in range(start, end):
-            if other != frame_index:
-                other_row = _frame_row(session, track, other, clip)
-                _write_pose(session, user, annotation, other_row, pose, no_mask, "held_run", None)
-                saved.append(other_row)
-    return saved
+    start, end = held_run_of(clip, frame_index)
+    written = []
+    for other in range(start, end):
+        if other != frame_index:
+            row = _frame_row(session, track, other, clip)
+            _write_pose(session, user, annotation, row, pose, no_mask, action, None, source)
+            written.append(row)
+    return written
 
 
 def _save_points(
@@ -717,15 +732,18 @@ def review_fix_frame(
     frame_index: int,
     raw_points: Sequence[Sequence[float]],
     version: int,
-) -> KeypointFrame:
-    """A reviewer's correction of one frame, recorded as theirs (source ``review``).
+) -> list[KeypointFrame]:
+    """A reviewer's correction of one frame and its held drawing, recorded as theirs (source
+    ``review``), as an annotator's edit of a held frame applies to its whole run.
 
     No edit check: review's Fix and accept decides who may, and accepts in the same step."""
-    row, _ = _save_points(
-        session, reviewer, _track_context(session, track_id), frame_index, raw_points, version,
-        "review_fix", source=Source.review,
+    context = _track_context(session, track_id)
+    row, pose = _save_points(
+        session, reviewer, context, frame_index, raw_points, version, "review_fix",
+        source=Source.review,
     )  # fmt: skip
-    return row
+    return [row, *_write_held_run(session, reviewer, context, frame_index, pose, "review_fix",
+                                  Source.review)]  # fmt: skip
 
 
 def copy_previous_drawing(

@@ -65,8 +65,13 @@ def fix_and_accept(
     elif isinstance(node, Track):
         if not frames:
             raise Invalid("Nothing was changed: move a point first, or approve the track as it is.")
-        for fix in frames:
-            edits.review_fix_frame(session, user, node.id, fix.frame, fix.points, fix.version)
+        written: dict[int, int] = {}  # frame -> version, of frames this fix already wrote
+        for fix in frames:  # a fix applies to its held drawing, which may hold a later fix's frame
+            version_seen = written.get(fix.frame, fix.version)
+            for row in edits.review_fix_frame(
+                session, user, node.id, fix.frame, fix.points, version_seen
+            ):
+                written[row.frame_index] = row.version
     else:
         raise Invalid(
             "Fix and accept corrects captions and keypoints; reject this item with a comment."

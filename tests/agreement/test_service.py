@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.agreement import compare, service
@@ -17,6 +18,8 @@ from app.annotations import service as edits
 from app.auth.models import Role
 from app.batches.models import BatchClip
 from app.core.jobs import PENDING_KEY
+from app.review import fixes
+from tests.agreement.conftest import clip_caption
 from tests.factories import (
     approve_truth,
     create_batch,
@@ -204,3 +207,24 @@ def test_readers_bin_sort_and_roll_up_stored_scores(db: Session) -> None:
     bars = service.annotator_bars(db, filters, oks)
     assert [b.label for b in bars] == [u2.username, u3.username, u1.username]
     assert not math.isnan(bars[0].value or math.nan)
+
+
+def test_agreement_scores_what_annotators_submitted_not_a_reviewers_fix(
+    db: Session, scenario: dict[str, Any]
+) -> None:
+    """Fix and accept changes the approved content, not the annotator's measured work."""
+    clip_id = scenario["clip"].id
+    service.recompute_clip(db, clip_id)
+    before = {(r.level, r.metric, r.against): r.value for r in _all_scores(db, clip_id)}
+    caption = clip_caption(db, scenario["a"])
+    fixes.fix_and_accept(db, scenario["reviewer"], "caption", caption.id, caption.version,
+                         text="The fox jumps over a fallen log in the forest.")  # fmt: skip
+    assert clip_caption(db, scenario["a"]).text == "The fox jumps over a fallen log in the forest."
+    service.recompute_clip(db, clip_id)
+    after = {(r.level, r.metric, r.against): r.value for r in _all_scores(db, clip_id)}
+    assert after == before
+    assert any(level == "captions" for level, _, _ in before)  # the caption was measured
+
+
+def _all_scores(db: Session, clip_id: int) -> list[AgreementScore]:
+    return list(db.scalars(select(AgreementScore).where(AgreementScore.clip_id == clip_id)))
