@@ -531,6 +531,7 @@ async function start() {
   document.addEventListener("keydown", onKey);
   $("#review-fix [data-testid=fix-save]").addEventListener("click", saveFix);
   $("#review-fix [data-testid=fix-cancel]").addEventListener("click", cancelFix);
+  window.addEventListener("beforeunload", (e) => { if (fixing?.frames.size) e.preventDefault(); }); // an unsaved fix
   const markTrack = () => { if (trackSelect()?.value) shown.add(`track:${Number(trackSelect().value)}`); };
   markTrack(); // the track the stage opened with is on screen too
   trackSelect()?.addEventListener("change", markTrack);
