@@ -86,9 +86,6 @@ function refreshTimeline() {
 
 function refuseEdit() { say("Read-only: nothing can be changed here (reviewers: Fix and accept in the review panel).", "error"); }
 
-// Edit actions do nothing, from a button or a key, for someone who may not edit.
-function guarded(action) { return (...args) => (editable ? action(...args) : refuseEdit()); }
-
 function edit(points) {
   if (!editable && !divert) { refuseEdit(); return; }
   const t = track();
@@ -277,34 +274,41 @@ const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
-  keyframe: guarded(toggleKeyframe), interpolate: guarded(interpolate), copyPrevious: guarded(copyPrevious), accept: guarded(acceptAbove),
-  undo: guarded(() => { const s = model.undo(); if (s) { queueSave(s.trackId, s.n); show(current); } }),
-  redo: guarded(() => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } }),
-  split: guarded(() => shots((starts) => [...starts, current])),
-  merge: guarded(() => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); })),
+  keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove,
+  undo: () => { const s = model.undo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
+  redo: () => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
+  split: () => shots((starts) => [...starts, current]),
+  merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
   // Move the current shot's start (its boundary with the previous shot) to this frame.
   // Move the shot boundary nearest to this frame onto it.
-  moveBoundary: guarded(() => shots((starts) => {
+  moveBoundary: () => shots((starts) => {
     const cuts = starts.filter((s) => s > 0);
     if (!cuts.length) return starts;
     const nearest = cuts.reduce((a, b) => (Math.abs(b - current) < Math.abs(a - current) ? b : a));
     return starts.map((s) => (s === nearest ? current : s));
-  })),
+  }),
   tags: () => document.querySelector("#tags input[type=radio]:checked, #tags input[type=radio]")?.focus(),
   fit: () => stage.fit(),
-  deleteCharacter: guarded(async () => {
+  deleteCharacter: async () => {
     const t = track();
     if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (It stays in the history.)`)) return;
     const done = await runAction("delete character",
       api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
     if (done !== null || statusEl.dataset.kind === "ok") { trackId = null; await reload(); }
-  }),
+  },
   help: () => document.getElementById("shortcuts").showModal(),
-  submit: guarded(async () => {
+  submit: async () => {
     const result = await runAction("submit", api("POST", `/api/annotations/${annotationId}/submit`));
     if (result) { say("Submitted for review.", "ok"); editable = false; setTimeout(() => location.assign("/queue"), 800); }
-  }),
+  },
 };
+
+// Edit actions do nothing, from a button or a key, for someone who may not edit.
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
+for (const name of EDIT_ACTIONS) {
+  const action = actions[name];
+  actions[name] = (...args) => (editable ? action(...args) : refuseEdit());
+}
 
 const keys = {
   ArrowRight: (e) => show(current + (e.shiftKey ? 10 : 1)), ArrowLeft: (e) => show(current - (e.shiftKey ? 10 : 1)),
