@@ -21,7 +21,7 @@ from app.core.migrate import upgrade_database
 from app.pipeline import service as pipeline
 from app.projects.service import get_project_by_name, parse_subsets
 
-clips_cli = typer.Typer(help="Clips: import, list, show.", no_args_is_help=True)
+clips_cli = typer.Typer(help="Clips: import, list, show, delete, retry.", no_args_is_help=True)
 pipeline_cli = typer.Typer(help="Pre-annotation pipeline.", no_args_is_help=True)
 
 ProjectOpt = Annotated[str, typer.Option("--project", help="Project name")]
@@ -170,6 +170,30 @@ def show_cmd(clip_id: int, as_json: JsonFlag = False) -> None:
         False,
     )
     print_rows(data["jobs"], ["step", "state", "attempts", "seconds", "error"], "Jobs", False)
+
+
+@clips_cli.command("delete")
+def delete_cmd(clip_id: int) -> None:
+    """Delete a clip nobody has worked on, with its media files."""
+    try:
+        with session_scope() as session:
+            service.delete_clip(session, clip_id)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    console.print(f"Deleted clip {clip_id}.")
+
+
+@clips_cli.command("retry")
+def retry_cmd(clip_id: int, wait: WaitOpt = False) -> None:
+    """Run a clip's whole pipeline again (after a failure)."""
+    try:
+        with session_scope() as session:
+            service.retry_pipeline(session, clip_id)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    console.print(f"Queued the pipeline of clip {clip_id} again.")
+    if wait:
+        wait_for_pipeline([clip_id])
 
 
 @pipeline_cli.command("run")

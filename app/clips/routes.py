@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.clips import service
 from app.clips.models import ClipState
@@ -70,6 +70,19 @@ def clip_rerun(
     clip = service.get_clip(db, clip_id)
     pipeline.queue_pipeline(db, clip, pipeline.parse_steps(steps))
     return clip_page(request, db, principal, clip_id)
+
+
+@router.post("/clips/{clip_id}/retry")
+def clip_retry(db: DB, principal: AdminOnly, clip_id: int) -> Response:
+    service.retry_pipeline(db, clip_id)
+    return RedirectResponse(f"/clips/{clip_id}", status_code=303)
+
+
+@router.post("/clips/{clip_id}/delete")
+def clip_delete(db: DB, principal: AdminOnly, clip_id: int) -> Response:
+    project_id = service.get_clip(db, clip_id).project_id
+    service.delete_clip(db, clip_id)
+    return RedirectResponse(f"/clips?project={project_id}", status_code=303)
 
 
 @router.get("/clips/{clip_id}/view", response_class=HTMLResponse)
@@ -188,6 +201,19 @@ def api_import_folder(
         raise NotFound(f"Nothing at {body.path} on the server.")
     spec = service.ClipSpec(subsets=body.subsets)
     return [ImportResult(**o.as_dict()) for o in service.import_paths(db, project, [target], spec)]
+
+
+@api.delete("/clips/{clip_id}", status_code=204)
+def api_delete_clip(db: DB, principal: AdminOnly, clip_id: int) -> Response:
+    """Delete a clip nobody has worked on (409 when it is in a batch or a step is running)."""
+    service.delete_clip(db, clip_id)
+    return Response(status_code=204)
+
+
+@api.post("/clips/{clip_id}/retry", response_model=list[JobRead])
+def api_retry(db: DB, principal: AdminOnly, clip_id: int) -> list[JobRead]:
+    """Run the whole pipeline of a clip again (409 while a step is running)."""
+    return [JobRead.model_validate(j) for j in service.retry_pipeline(db, clip_id)]
 
 
 @api.post("/clips/{clip_id}/pipeline", response_model=list[JobRead])

@@ -17,13 +17,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.annotations.models import Annotation, AnnotationKind
 from app.auth.models import Role, User
-from app.batches.models import Assignment, AssignmentState
+from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.clips.models import Clip, ClipState
 from app.core.config import get_settings
 from app.core.db import utcnow
-from app.core.errors import Invalid, NotFound, TooLarge
-from app.core.storage import clip_prefix, get_storage
+from app.core.errors import Conflict, Invalid, NotFound, TooLarge
+from app.core.storage import clip_prefix, delete_after_commit, get_storage
+from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
 
 # Audio-only types are accepted so that such a file becomes a failed clip with a clear reason
@@ -417,6 +419,59 @@ def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
     if clip is None:  # absent or not theirs: do not reveal clips outside one's queue
         raise NotFound(f"No clip {clip_id}.")
     return clip
+
+
+def _running_step(session: Session, clip_id: int) -> str | None:
+    return session.scalar(
+        select(Job.step).where(Job.clip_id == clip_id, Job.state == JobState.running).limit(1)
+    )
+
+
+def delete_clip(session: Session, clip_id: int) -> None:
+    """Delete a clip nobody has worked on, with its jobs and model drafts; its media files go
+    once the transaction commits.
+
+    A clip in a batch or with a person's annotation is refused (Conflict): deleting it would
+    silently throw away work. So is a clip a pipeline step is running on right now.
+    """
+    clip = get_clip(session, clip_id)
+    batch = session.scalar(
+        select(Batch.name).join(BatchClip, BatchClip.batch_id == Batch.id)
+        .where(BatchClip.clip_id == clip_id).limit(1)
+    )  # fmt: skip
+    if batch is not None:
+        raise Conflict(f"Clip {clip_id} is in batch {batch!r}; it cannot be deleted.")
+    worked_on = session.scalar(
+        select(Annotation.id)
+        .where(Annotation.clip_id == clip_id, Annotation.kind != AnnotationKind.model)
+        .limit(1)
+    )
+    if worked_on is not None:
+        raise Conflict(f"Clip {clip_id} has annotations by people; it cannot be deleted.")
+    if (step := _running_step(session, clip_id)) is not None:
+        raise Conflict(
+            f"The {step} step is running on clip {clip_id}; delete it once the step has finished."
+        )
+    if clip.storage_key:  # records-only clips have no media of their own
+        delete_after_commit(session, clip_prefix(clip.project_id, clip.id))
+    session.delete(clip)
+    session.flush()
+
+
+def retry_pipeline(session: Session, clip_id: int) -> list[Job]:
+    """Run every pipeline step of a clip again from the start (after a failure, or to redo it).
+
+    Refused while a step is running (Conflict) and for a records-only clip, which has no
+    media file to process (Invalid).
+    """
+    from app.pipeline.service import queue_pipeline
+
+    clip = get_clip(session, clip_id)
+    if not clip.storage_key:
+        raise Invalid(f"Clip {clip_id} has no media file yet (it was imported as a record).")
+    if (step := _running_step(session, clip_id)) is not None:
+        raise Conflict(f"The {step} step is running on clip {clip_id}; retry once it finishes.")
+    return queue_pipeline(session, clip)
 
 
 def list_clips(
