@@ -138,6 +138,13 @@ def _filter_conditions(
     return conds
 
 
+def filter_conditions(
+    session: Session, project_id: int, flt: ClipFilter
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses for a project's clips matching ``flt`` (the clips list filters with them)."""
+    return _filter_conditions(_is_postgres(session), project_id, flt)
+
+
 def matching_clips(session: Session, project_id: int, flt: ClipFilter) -> Select[Any]:
     """The ids of a project's clips that match ``flt`` (first ``limit`` by id)."""
     query = (

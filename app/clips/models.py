@@ -25,6 +25,8 @@ class Clip(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash"),
         Index("ix_clip_project_state", "project_id", "state", "id"),
+        # The clips list pages through a project newest first (keyset on id, never OFFSET).
+        Index("ix_clip_project_id", "project_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
+from app.batches import service as batch_service
+from app.batches.schemas import BatchCreate, ClipFilter
 from app.clips import service
 from app.clips.models import ClipState
-from app.clips.schemas import ClipDetail, ClipRead, FolderImport, ImportResult, JobRead, PipelineRun
+from app.clips.schemas import (
+    BulkAction,
+    BulkForm,
+    BulkResult,
+    ClipDetail,
+    ClipListQuery,
+    ClipRead,
+    FolderImport,
+    ImportResult,
+    JobRead,
+    PipelineRun,
+)
 from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
-from app.core.errors import Forbidden, Invalid, NotFound, TooLarge
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from app.core.templating import render
 from app.media.framecache import open_frame_cache
 from app.pipeline import service as pipeline
@@ -27,33 +42,116 @@ MEDIA_FILES = {
     "thumb.jpg": "image/jpeg",
     "filmstrip.jpg": "image/jpeg",
 }
-PAGE = 100
+PAGE = 50
 
 
-def _clip_table_context(db: DB, project_id: int, after: int) -> dict[str, object]:
-    clips = service.list_clips(db, project_id, after_id=after, limit=PAGE)
-    return {
-        "clips": clips,
-        "counts": service.state_counts(db, project_id),
-        "next_after": clips[-1].id if len(clips) == PAGE else None,
-        "busy": any(c.state in (ClipState.uploaded, ClipState.processing) for c in clips),
-        "project_id": project_id,
-        "after": after,
-    }
+def _clips_context(db: DB, query: ClipListQuery, **extra: object) -> dict[str, object]:
+    """The clips page of ``query``: its project, filters, one page of clips and the pager."""
+    all_projects = projects.list_projects(db)
+    current = next(
+        (p for p in all_projects if p.id == query.project),
+        all_projects[0] if all_projects else None,
+    )
+    context: dict[str, object] = {"projects": all_projects, "project": current, **extra}
+    if current is None:
+        return context
+    query = query.model_copy(update={"project": current.id})
+    page = service.ClipPage([], None, None)
+    try:
+        before, after = query.cursors()
+        flt = query.list_filter()
+        page = service.page_clips(db, current.id, flt, before=before, after=after, limit=PAGE)
+    except Invalid as exc:
+        context["filter_error"] = exc.message
+    context.update(
+        query=query,
+        page=page,
+        here_url=query.url(),
+        newer_url=query.url(after=page.newer_than) if page.newer_than else None,
+        older_url=query.url(before=page.older_than) if page.older_than else None,
+        counts=service.state_counts(db, current.id),
+        batches=batch_service.project_batches(db, current.id),
+        states=list(ClipState),
+        busy=any(c.state in (ClipState.uploaded, ClipState.processing) for c in page.clips),
+    )
+    return context
 
 
 @router.get("/clips", response_class=HTMLResponse)
 def clips_page(
-    request: Request, db: DB, principal: AdminOnly, project: int | None = None, after: int = 0
+    request: Request,
+    db: DB,
+    principal: AdminOnly,
+    query: Annotated[ClipListQuery, Query()],
+    notice: str = "",
 ) -> Response:
-    all_projects = projects.list_projects(db)
-    current = next(
-        (p for p in all_projects if p.id == project), all_projects[0] if all_projects else None
-    )
-    context: dict[str, object] = {"projects": all_projects, "project": current}
-    if current is not None:
-        context.update(_clip_table_context(db, current.id, after))
+    context = _clips_context(db, query, notice=notice[:300])
     return render(request, "clips/list.html", context, partial="clips/_table.html")
+
+
+def _back_to_list(back: str, notice: str) -> RedirectResponse:
+    """Post/redirect/get to the list page the action came from (same filter and page)."""
+    url = ClipListQuery.from_url(back).url()
+    joiner = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{joiner}{urlencode({'notice': notice})}", status_code=303)
+
+
+def _outcome_notice(verb: str, outcome: service.BulkOutcome) -> str:
+    notice = f"{verb} {len(outcome.done)} clip{'s' if len(outcome.done) != 1 else ''}."
+    if outcome.refused:
+        reasons = " ".join(outcome.refused.values())
+        notice += f" {len(outcome.refused)} left alone: {reasons}"
+    return notice
+
+
+def _batch_from(form: BulkForm) -> BatchCreate:
+    """The batch of exactly the selected clips (created by the batches service, as any batch)."""
+    if not form.clip_ids:  # an empty hand-picked list would mean every clip of the project
+        raise Invalid("Select at least one clip first.")
+    name = form.batch_name.strip()
+    if not name:
+        raise Invalid("Give the new batch a name.")
+    try:
+        return BatchCreate(
+            name=name, project_id=form.project, filter=ClipFilter(clip_ids=form.clip_ids)
+        )
+    except ValidationError as exc:
+        raise Invalid(f"Batch name: {exc.errors()[0]['msg']}.") from exc
+
+
+@router.post("/clips/bulk", response_class=HTMLResponse)
+def clips_bulk(
+    request: Request, db: DB, principal: AdminOnly, form: Annotated[BulkForm, Form()]
+) -> Response:
+    """Retry, delete (after a confirmation page) or batch the clips selected in the list."""
+    try:
+        if form.action == "retry":
+            outcome = service.retry_pipelines(db, form.project, form.clip_ids)
+            return _back_to_list(
+                form.back, _outcome_notice("Queued the pipeline again for", outcome)
+            )
+        if form.action == "delete":
+            if not form.confirm:
+                clips = service.project_clips(db, form.project, form.clip_ids)
+                back_url = ClipListQuery.from_url(form.back).url()
+                context = {"clips": clips, "form": form, "back_url": back_url}
+                return render(request, "clips/confirm_delete.html", context)
+            outcome = service.delete_clips(db, form.project, form.clip_ids)
+            return _back_to_list(form.back, _outcome_notice("Deleted", outcome))
+        batch = batch_service.create_batch(db, _batch_from(form), created_by=principal.user)
+    except (Invalid, Conflict) as exc:
+        db.rollback()
+        query = ClipListQuery.from_url(form.back).model_copy(update={"project": form.project})
+        context = _clips_context(
+            db,
+            query,
+            bulk_error=exc.message,
+            selected=set(form.clip_ids),
+            batch_name=form.batch_name,
+        )
+        return render(request, "clips/list.html", context, status_code=exc.status_code)
+    notice = f"Batch {batch.name!r} created from {len(set(form.clip_ids))} selected clips."
+    return RedirectResponse(f"/batches/{batch.id}?{urlencode({'notice': notice})}", status_code=303)
 
 
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)
@@ -221,3 +319,12 @@ def api_rerun(db: DB, principal: AdminOnly, clip_id: int, body: PipelineRun) -> 
     clip = service.get_clip(db, clip_id)
     only = pipeline.parse_steps(",".join(body.steps)) if body.steps else None
     return [JobRead.model_validate(j) for j in pipeline.queue_pipeline(db, clip, only)]
+
+
+@api.post("/projects/{project_id}/clips/bulk", response_model=BulkResult)
+def api_bulk(db: DB, principal: AdminOnly, project_id: int, body: BulkAction) -> BulkResult:
+    """Retry or delete many clips of a project; each clip that cannot be is listed with why."""
+    projects.get_project(db, project_id)
+    act = service.retry_pipelines if body.action == "retry" else service.delete_clips
+    outcome = act(db, project_id, body.clip_ids)
+    return BulkResult(done=outcome.done, refused=outcome.refused)

@@ -19,7 +19,11 @@ templates.env.globals["word_diff"] = word_diff
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An HTMX request for a fragment (a history restore, on Back, wants the whole page)."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(
@@ -41,6 +45,8 @@ def render(
     ctx = {"principal": principal, "csrf_token": csrf, **(context or {})}
     template = partial if partial and is_htmx(request) else name
     response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    if partial:  # the same URL answers a page or a fragment: never let a cache mix them up
+        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
     if anon_id and ANON_COOKIE not in request.cookies:
         response.set_cookie(
             ANON_COOKIE,
