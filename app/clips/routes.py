@@ -134,7 +134,7 @@ def clips_bulk(
             if not form.confirm:
                 clips = service.project_clips(db, form.project, form.clip_ids)
                 back_url = ClipListQuery.from_url(form.back).url()
-                context = {"clips": clips, "form": form, "back_url": back_url}
+                context = {"clips": clips, "bulk": form, "back_url": back_url}
                 return render(request, "clips/confirm_delete.html", context)
             outcome = service.delete_clips(db, form.project, form.clip_ids)
             return _back_to_list(form.back, _outcome_notice("Deleted", outcome))
