@@ -9,10 +9,11 @@ class DomainError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, detail: Any = None) -> None:
+    def __init__(self, message: str, *, detail: Any = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.field = field  # the form field the message is about, shown beside it
 
 
 class NotFound(DomainError):
