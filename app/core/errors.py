@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -51,3 +53,13 @@ class TooLarge(DomainError):
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_requests"
+
+
+@contextmanager
+def about_field(name: str) -> Iterator[None]:
+    """Errors raised inside concern the input field ``name`` (forms show them beside it)."""
+    try:
+        yield
+    except DomainError as exc:
+        exc.field = exc.field or name
+        raise

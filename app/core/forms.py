@@ -99,6 +99,11 @@ def form_page(name: str, page: FormPage) -> Callable[[Callable[..., Any]], Calla
     return register
 
 
+def with_form(context: dict[str, Any], form: FormState | None) -> dict[str, Any]:
+    """``context`` with the refused ``form`` for the template (none: every form starts blank)."""
+    return context if form is None else {**context, "form": form}
+
+
 def label_for(name: str) -> str:
     words = re.sub(r"_ids?$", lambda m: " ids" if m.group(0) == "_ids" else "", name)
     return words.replace("_", " ").strip().capitalize() or "Form"
@@ -142,6 +147,8 @@ def plain_message(error: Mapping[str, Any]) -> str:
             "datetime_from_date_parsing"
         ):
             return "Enter a date like 2026-12-31 (and a time like 18:00 if you want one)."
+        case "string_pattern_mismatch":
+            return "Use only the characters allowed here (letters, digits, '_', '-', '.')."
         case "json_invalid":
             return "This is not valid JSON."
         case "value_error" | "assertion_error":
