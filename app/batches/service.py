@@ -170,10 +170,12 @@ def create_batch(session: Session, data: BatchCreate, *, created_by: User | None
     project = project_service.get_project(session, data.project_id)
     name = data.name.strip()
     if not name:
-        raise Invalid("A batch needs a name.")
+        raise Invalid("A batch needs a name.", field="name")
     taken = select(Batch.id).where(Batch.project_id == project.id, Batch.name == name)
     if session.scalar(taken) is not None:
-        raise Conflict(f"Project {project.name!r} already has a batch named {name!r}.")
+        raise Conflict(
+            f"Project {project.name!r} already has a batch named {name!r}.", field="name"
+        )
     if data.filter.clip_ids:
         in_project = select(Clip.id).where(
             Clip.project_id == project.id, Clip.id.in_(data.filter.clip_ids)
@@ -181,7 +183,7 @@ def create_batch(session: Session, data: BatchCreate, *, created_by: User | None
         missing = sorted(set(data.filter.clip_ids) - set(session.scalars(in_project)))
         if missing:
             shown = ", ".join(map(str, missing[:20]))
-            raise Invalid(f"Clips not in project {project.name!r}: {shown}.")
+            raise Invalid(f"Clips not in project {project.name!r}: {shown}.", field="clip_ids")
     batch = Batch(
         project_id=project.id,
         name=name,

@@ -11,11 +11,13 @@ from fastapi.templating import Jinja2Templates
 
 from app.annotations.textdiff import word_diff
 from app.core.config import get_settings
+from app.core.forms import FormState
 from app.core.security import ANON_COOKIE, anonymous_csrf_token, new_token
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))  # autoescape is on for .html
 templates.env.globals["word_diff"] = word_diff
+templates.env.globals["form"] = FormState()  # no form refused: every form starts blank
 
 
 def is_htmx(request: Request) -> bool:
