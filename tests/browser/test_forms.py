@@ -53,7 +53,9 @@ def test_batch_page_preview_waits_for_a_project_and_explains_bad_clip_ids(
     expect(page.get_by_test_id("match-count")).to_have_text("3")
     page.fill("textarea[name=clip_ids]", f"{ids[0]}, seven")
     page.press("textarea[name=clip_ids]", "Tab")
-    expect(page.get_by_test_id("preview-problem")).to_contain_text("these are not: seven")
+    expect(page.get_by_test_id("preview-problem")).to_contain_text(
+        "Clip ids: Write whole numbers; these are not: seven"
+    )
     expect(page.get_by_test_id("match-count")).to_have_count(0)  # no stale count beside it
     expect(page.locator("#toast")).to_be_hidden()  # nothing went wrong on any request
 
@@ -87,7 +89,7 @@ def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_fiel
     expect(page.get_by_test_id("match-count")).to_have_text("2")  # the preview follows along
     page.fill("input[name=name]", "   ")
     page.click("text=Create batch")
-    _expect_error_beside(page, "name", "Fill this in.")
+    _expect_error_beside(page, "name", "A batch needs a name.")
     page.fill("input[name=name]", f"week-{unique}")
     page.fill("input[name=lease_minutes]", "0")
     page.click("text=Create batch")
