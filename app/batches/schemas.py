@@ -181,7 +181,7 @@ class ClipFilterForm(BaseModel):
         not_ids = [p for p in _split(self.clip_ids) if not (p.isdigit() and len(p) < 19)]
         if not_ids:
             raise Invalid(
-                f"Clip ids are whole numbers; these are not: {', '.join(not_ids[:10])}.",
+                f"Write whole numbers; these are not: {', '.join(not_ids[:10])}.",
                 field="clip_ids",
             )
         return ClipFilter.model_validate(
@@ -209,6 +209,8 @@ class BatchForm(ClipFilterForm):
     lease_minutes: int = 60
 
     def to_create(self) -> BatchCreate:
+        if not self.name.strip():  # checked in the order of the form's fields
+            raise Invalid("A batch needs a name.", field="name")
         if self.project_id is None:
             raise Invalid("Choose a project.", field="project_id")
         return BatchCreate.model_validate(

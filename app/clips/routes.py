@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from app.batches import service as batch_service
 from app.batches.schemas import BatchCreate, ClipFilter
@@ -27,8 +28,9 @@ from app.clips.schemas import (
     PipelineRun,
 )
 from app.core.config import get_settings
-from app.core.deps import DB, AdminOnly, AnyUser, Staff
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from app.core.deps import DB, AdminOnly, AnyUser, Principal, Staff
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, about_field
+from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.media.framecache import open_frame_cache
 from app.pipeline import service as pipeline
@@ -154,29 +156,46 @@ def clips_bulk(
     return RedirectResponse(f"/batches/{batch.id}?{urlencode({'notice': notice})}", status_code=303)
 
 
+def _clip_context(db: Session, clip_id: int) -> dict[str, object]:
+    clip = service.get_clip(db, clip_id)
+    return {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
+
+
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)
 def clip_page(request: Request, db: DB, principal: Staff, clip_id: int) -> Response:
-    clip = service.get_clip(db, clip_id)
-    context = {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
+    context = _clip_context(db, clip_id)
     return render(request, "clips/detail.html", context, partial="clips/_jobs.html")
 
 
+def _clip_actions(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    """The clip page (for HTMX, its pipeline section) after an action on the clip."""
+    context = with_form(_clip_context(db, int(request.path_params["clip_id"])), form)
+    return render(request, "clips/detail.html", context, partial="clips/_pipeline.html")
+
+
 @router.post("/clips/{clip_id}/pipeline", response_class=HTMLResponse)
+@form_page("rerun", _clip_actions)
 def clip_rerun(
     request: Request, db: DB, principal: AdminOnly, clip_id: int, steps: Annotated[str, Form()] = ""
 ) -> Response:
     clip = service.get_clip(db, clip_id)
-    pipeline.queue_pipeline(db, clip, pipeline.parse_steps(steps))
-    return clip_page(request, db, principal, clip_id)
+    with about_field("steps"):
+        only = pipeline.parse_steps(steps)
+    pipeline.queue_pipeline(db, clip, only)
+    return _clip_actions(request, db, principal)
 
 
 @router.post("/clips/{clip_id}/retry")
+@form_page("retry", _clip_actions)
 def clip_retry(db: DB, principal: AdminOnly, clip_id: int) -> Response:
     service.retry_pipeline(db, clip_id)
     return RedirectResponse(f"/clips/{clip_id}", status_code=303)
 
 
 @router.post("/clips/{clip_id}/delete")
+@form_page("delete", _clip_actions)
 def clip_delete(db: DB, principal: AdminOnly, clip_id: int) -> Response:
     project_id = service.get_clip(db, clip_id).project_id
     service.delete_clip(db, clip_id)

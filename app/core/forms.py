@@ -53,6 +53,11 @@ class FormState:
     def getlist(self, name: str) -> list[str]:
         return list(self.values.get(name, ()))
 
+    def rows(self, *names: str) -> list[dict[str, str]]:
+        """Repeated fields (a table of inputs) as one dict per submitted row."""
+        columns = [self.getlist(n) for n in names]
+        return [dict(zip(names, row, strict=False)) for row in zip(*columns, strict=False)]
+
     def checked(self, name: str, option: object = "true", default: bool = False) -> bool:
         """Whether checkbox/option ``option`` of ``name`` was on (``default`` on a first visit)."""
         if not self.submitted:
@@ -143,9 +148,7 @@ def plain_message(error: Mapping[str, Any]) -> str:
             return f"Choose one of {ctx.get('expected', 'the options offered')}."
         case "bool_parsing" | "bool_type":
             return "Choose yes or no."
-        case "date_parsing" | "date_from_datetime_parsing" | "datetime_parsing" | (
-            "datetime_from_date_parsing"
-        ):
+        case "date_parsing" | "datetime_parsing" | "date_from_datetime_parsing":
             return "Enter a date like 2026-12-31 (and a time like 18:00 if you want one)."
         case "string_pattern_mismatch":
             return "Use only the characters allowed here (letters, digits, '_', '-', '.')."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))  # autoescape is on for .html
 templates.env.globals["word_diff"] = word_diff
 templates.env.globals["form"] = FormState()  # no form refused: every form starts blank
+
+
+# Explicit direction controls (embeddings, overrides, isolates, marks): in a file name they can
+# make "evil\u202egpj.mp4" read as "evilmp4.jpg". Shown as visible codes instead.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def bidi_visible(text: object) -> str:
+    """``text`` with each bidirectional control character replaced by a visible ``<U+202E>``."""
+    return _BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
+
+
+templates.env.filters["bidi_visible"] = bidi_visible
 
 
 def is_htmx(request: Request) -> bool:

@@ -222,9 +222,7 @@ def parse_skeleton_form(name: str, points: str, edges: str, symmetric: str) -> d
         try:
             sigma = float(fields[1]) if len(fields) == 2 else DEFAULT_SIGMA
         except ValueError:
-            raise Invalid(
-                f"The sigma of {fields[0]!r} must be a number.", field="points"
-            ) from None
+            raise Invalid(f"The sigma of {fields[0]!r} must be a number.", field="points") from None
         names.append(fields[0])
         sigmas.append(sigma)
     return validate_skeleton(

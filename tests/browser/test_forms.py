@@ -9,9 +9,10 @@ from contextlib import AbstractContextManager
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import Role
+from app.auth.models import Role, User
 from tests.browser.conftest import sign_in
 from tests.factories import PASSWORD, create_project, create_ready_clips, create_user
 
@@ -53,7 +54,9 @@ def test_batch_page_preview_waits_for_a_project_and_explains_bad_clip_ids(
     expect(page.get_by_test_id("match-count")).to_have_text("3")
     page.fill("textarea[name=clip_ids]", f"{ids[0]}, seven")
     page.press("textarea[name=clip_ids]", "Tab")
-    expect(page.get_by_test_id("preview-problem")).to_contain_text("these are not: seven")
+    expect(page.get_by_test_id("preview-problem")).to_contain_text(
+        "Clip ids: Write whole numbers; these are not: seven"
+    )
     expect(page.get_by_test_id("match-count")).to_have_count(0)  # no stale count beside it
     expect(page.locator("#toast")).to_be_hidden()  # nothing went wrong on any request
 
@@ -87,7 +90,7 @@ def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_fiel
     expect(page.get_by_test_id("match-count")).to_have_text("2")  # the preview follows along
     page.fill("input[name=name]", "   ")
     page.click("text=Create batch")
-    _expect_error_beside(page, "name", "Fill this in.")
+    _expect_error_beside(page, "name", "A batch needs a name.")
     page.fill("input[name=name]", f"week-{unique}")
     page.fill("input[name=lease_minutes]", "0")
     page.click("text=Create batch")
@@ -114,3 +117,39 @@ def test_json_api_keeps_structured_validation_errors(
     body = response.json()
     assert body["error"] == "invalid"
     assert {tuple(e["loc"]) for e in body["detail"]} >= {("body", "name"), ("body", "project_id")}
+
+
+def test_htmx_forms_show_refusals_in_place_with_values_kept(
+    live_server: str, page: Page, unique: str, committed: Committed, cleanup: dict[str, list[int]]
+) -> None:
+    admin, project, _ = _admin_with_project(committed, cleanup, unique, clips=0)
+    sign_in(page, live_server, admin, PASSWORD)
+
+    # Users (an HTMX form): a taken name is refused beside the field, not in a passing toast.
+    page.goto(f"{live_server}/admin/users")
+    page.fill("#user-form input[name=username]", admin)
+    page.fill("#user-form input[name=password]", "long enough password")
+    page.select_option("#user-form select[name=role]", "reviewer")
+    page.click("text=Create user")
+    _expect_error_beside(page, "username", "already exists")
+    expect(page.locator("#user-form input[name=username]")).to_have_value(admin)
+    expect(page.locator("#user-form select[name=role]")).to_have_value("reviewer")
+    expect(page.locator("#toast")).to_be_hidden()
+    page.fill("#user-form input[name=username]", f"rev-{unique}")
+    page.fill("#user-form input[name=password]", "long enough password")
+    page.click("text=Create user")
+    expect(page.locator(f"tr[data-user='rev-{unique}']")).to_be_visible()
+    expect(page.get_by_test_id("form-errors")).to_have_count(0)
+    with committed() as s:
+        made = s.scalars(select(User).where(User.username == f"rev-{unique}")).one()
+        cleanup["users"].append(made.id)
+
+    # Project settings (HTMX): a malformed vocabulary line is refused, the guide typed is kept.
+    page.goto(f"{live_server}/projects")
+    page.click(f"text={project}")
+    page.fill("textarea[name=caption_guide]", "Describe the motion first.")
+    page.fill("textarea[name=tag_vocabulary]", "venue: indoor, outdoor\nno colon here")
+    page.click("text=Save settings")
+    _expect_error_beside(page, "tag_vocabulary", "Line 2: write `name: value, value`")
+    expect(page.locator("textarea[name=caption_guide]")).to_have_value("Describe the motion first.")
+    expect(page.locator("#toast")).to_be_hidden()
