@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -217,3 +217,28 @@ def test_select_then_retry_delete_and_batch(
     expect(page.locator(f"#clip-table tr[data-clip='{library.batched[0]}']")).to_have_count(1)
     with committed() as s:
         assert s.get(Clip, free) is None
+
+
+def test_filters_pages_and_bulk_delete_work_without_javascript(
+    browser: Browser, live_server: str, library: Library
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, library.admin, PASSWORD)
+        page.goto(f"{live_server}/clips?project={library.project_id}")
+        page.get_by_role("link", name="Older →").click()
+        _expect_rows(page, len(library.walks) + len(library.dances) - PAGE)
+        page.goto(f"{live_server}/clips?project={library.project_id}")
+        page.select_option("select[name=state]", "failed")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"state=failed"))
+        _expect_rows(page, 3)
+        page.get_by_role("checkbox", name=f"Select clip {library.dances[0]}").check()
+        page.get_by_role("button", name="Delete…").click()
+        page.get_by_role("button", name="Delete 1 clip").click()
+        expect(page.get_by_test_id("notice")).to_contain_text("Deleted 1 clip.")
+        expect(page).to_have_url(re.compile(r"state=failed"))
+        _expect_rows(page, 2)
+    finally:
+        context.close()
