@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -172,28 +173,38 @@ def show_cmd(clip_id: int, as_json: JsonFlag = False) -> None:
     print_rows(data["jobs"], ["step", "state", "attempts", "seconds", "error"], "Jobs", False)
 
 
-@clips_cli.command("delete")
-def delete_cmd(clip_id: int) -> None:
-    """Delete a clip nobody has worked on, with its media files."""
+ClipIds = Annotated[list[int], typer.Argument(help="One or more clip ids, of one project")]
+
+
+def _each(act: Callable[..., service.BulkOutcome], clip_ids: list[int], verb: str) -> list[int]:
+    """Run a bulk action as the list page does: each clip it leaves alone is said, with why."""
     try:
         with session_scope() as session:
-            service.delete_clip(session, clip_id)
+            project_id = service.get_clip(session, clip_ids[0]).project_id
+            outcome = act(session, project_id, clip_ids)
     except DomainError as exc:
         raise fail(exc.message) from exc
-    console.print(f"Deleted clip {clip_id}.")
+    for clip_id in outcome.done:
+        console.print(f"{verb} clip {clip_id}.")
+    for reason in outcome.refused.values():
+        console.print(f"[red]Left alone:[/] {reason}")
+    if outcome.refused:
+        raise typer.Exit(code=1)
+    return outcome.done
+
+
+@clips_cli.command("delete")
+def delete_cmd(clip_ids: ClipIds) -> None:
+    """Delete clips nobody has worked on, with their media files."""
+    _each(service.delete_clips, clip_ids, "Deleted")
 
 
 @clips_cli.command("retry")
-def retry_cmd(clip_id: int, wait: WaitOpt = False) -> None:
-    """Run a clip's whole pipeline again (after a failure)."""
-    try:
-        with session_scope() as session:
-            service.retry_pipeline(session, clip_id)
-    except DomainError as exc:
-        raise fail(exc.message) from exc
-    console.print(f"Queued the pipeline of clip {clip_id} again.")
+def retry_cmd(clip_ids: ClipIds, wait: WaitOpt = False) -> None:
+    """Run clips' whole pipeline again (after a failure)."""
+    done = _each(service.retry_pipelines, clip_ids, "Queued the pipeline again for")
     if wait:
-        wait_for_pipeline([clip_id])
+        wait_for_pipeline(done)
 
 
 @pipeline_cli.command("run")
