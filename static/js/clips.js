@@ -55,6 +55,12 @@
   });
   // Space on a focused checkbox fires click too, so keyboard selection goes through the above.
 
+  document.addEventListener("change", (event) => {
+    // Another project is another page (its subsets, batches and upload form): navigate to it.
+    const picker = event.target.closest && event.target.closest(".project-picker");
+    if (picker) picker.requestSubmit();
+  });
+
   document.addEventListener("htmx:beforeRequest", (event) => {
     // The table refreshes itself while clips are in the pipeline; not while someone is choosing.
     const root = table();

@@ -34,6 +34,7 @@ class Library:
     dances: list[int]  # 3 failed i2v clips, venue=outdoor
     batched: list[int]  # 2 of the walks, in a batch
     batch_name: str
+    other_project: str  # a second project with one clip, only_here.mp4
 
 
 @pytest.fixture
@@ -58,9 +59,12 @@ def library(
             for i in range(3)
         ]  # fmt: skip
         batch = create_batch(s, project, walks[:2], name=f"early-{unique}")
+        other = create_project(s, name=f"list-other-{unique}")
+        cleanup["projects"].append(other.id)
+        create_clip(s, other, filename="only_here.mp4")
         return Library(
             project.id, admin.username, [c.id for c in walks], [c.id for c in dances],
-            [c.id for c in walks[:2]], batch.name,
+            [c.id for c in walks[:2]], batch.name, other.name,
         )  # fmt: skip
 
 
@@ -147,6 +151,12 @@ def test_pages_search_and_filters_live_in_the_url(
     page.go_back()  # one more Back: the unfiltered list, as it was
     _expect_rows(page, PAGE)
     expect(page.locator("select[name=state]")).to_have_value("")
+
+    # Another project is another page: its own clips, and the filters start afresh.
+    page.select_option("select[name=project]", label=library.other_project)
+    expect(page.get_by_role("heading", name=f"Clips in {library.other_project}")).to_be_visible()
+    _expect_rows(page, 1)
+    expect(page.locator("#clip-table tbody")).to_contain_text("only_here.mp4")
 
 
 def test_select_then_retry_delete_and_batch(
