@@ -252,3 +252,31 @@ def test_filters_pages_and_bulk_delete_work_without_javascript(
         _expect_rows(page, 2)
     finally:
         context.close()
+
+
+def test_a_selection_survives_while_the_table_follows_the_pipeline(
+    page: Page,
+    live_server: str,
+    library: Library,
+    committed: Callable[[], AbstractContextManager[Session]],
+) -> None:
+    busy = library.dances[0]
+    with committed() as s:
+        s.get_one(Clip, busy).state = ClipState.processing
+    sign_in(page, live_server, library.admin, PASSWORD)
+    page.goto(f"{live_server}/clips?project={library.project_id}&subset=i2v")
+    row = page.locator(f"#clip-table tr[data-clip='{busy}']")
+    expect(row).to_have_attribute("data-state", "processing")
+    page.evaluate(
+        """() => { window.polls = 0;
+        document.addEventListener("htmx:beforeRequest", () => { window.polls += 1; }); }"""
+    )
+    page.get_by_role("checkbox", name=f"Select clip {busy}").check()
+    with committed() as s:
+        s.get_one(Clip, busy).state = ClipState.ready
+    page.wait_for_function("() => window.polls >= 2")  # two refreshes came due, held back
+    expect(row).to_have_attribute("data-state", "processing")  # the selection is kept
+    expect(page.get_by_role("checkbox", name=f"Select clip {busy}")).to_be_checked()
+    page.get_by_role("checkbox", name=f"Select clip {busy}").uncheck()
+    page.locator("h1").click()  # focus leaves the table: it follows the pipeline again
+    expect(row).to_have_attribute("data-state", "ready")
