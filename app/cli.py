@@ -25,6 +25,7 @@ from app.auth.models import Role
 from app.batches.cli import batches_cli
 from app.clips import service as clip_service
 from app.clips.cli import clips_cli, pipeline_cli, reconcile_cmd, wait_for_pipeline
+from app.clips.models import ClipState
 from app.core.cli_output import JsonFlag, console, fail, print_rows
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -241,12 +242,34 @@ def demo(
         return
     console.print("The worker beside the server runs the pipeline on the demo clips now.")
 
-    def announce() -> None:  # the worker's log lines have pushed the first table away
-        console.print(f"\nCelLabel is ready at [bold]{url}[/]. Sign in with:")
+    def show_accounts(headline: str) -> None:  # log lines have pushed the first table away
+        console.print(f"\n{headline} Sign in at [bold]{url}[/] with:")
         console.print(_accounts_table(accounts))
         console.print(f"(also in {saved})")
 
+    def announce() -> None:
+        show_accounts("CelLabel is ready.")
+        if created:  # the worker's lines scroll by until the demo clips are through
+            _when_settled(created, lambda counts: show_accounts(f"Demo clips done: {counts}."))
+
     _serve(host, port, announce=announce)
+
+
+def _when_settled(clip_ids: list[int], then: Callable[[str], None]) -> None:
+    """Call ``then("12 ready, 0 failed")`` from a background thread once no clip of
+    ``clip_ids`` is waiting for the pipeline any more."""
+
+    def wait() -> None:
+        while True:
+            time.sleep(2)
+            with session_scope() as session:
+                states = clip_service.clip_states(session, clip_ids)
+            if all(s in (ClipState.ready, ClipState.failed) for s in states):
+                ready = states.count(ClipState.ready)
+                then(f"{ready} ready, {len(states) - ready} failed")
+                return
+
+    threading.Thread(target=wait, daemon=True, name="demo-clips").start()
 
 
 def _die_with_parent() -> None:

@@ -51,17 +51,18 @@ def test_demo_shows_accounts_when_up_keeps_them_private_and_logs_readable_lines(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with _running(["demo", "--clips", "1", "--port", str(port)], tmp_path, env) as (out, err):
-        _wait_for(_line(out, f"(also in {tmp_path}"), "the accounts after the server is up")
-        printed = out.read_text()
-        first, again = printed.split(f"CelLabel is ready at {base}. Sign in with:")
+        done = f"Demo clips done: 1 ready, 0 failed. Sign in at {base} with:"
+        _wait_for(_line(out, done), "the accounts once the demo clip is through the pipeline")
+        _wait_for(lambda: out.read_text().count("(also in ") == 2 or None, "the whole table")
+        first, up, settled = re.split(
+            r"\n(?:CelLabel is ready\.|Demo clips done:).*\n", out.read_text()
+        )
+        assert f"CelLabel is ready. Sign in at {base} with:" in out.read_text()
         accounts = ACCOUNT_ROW.findall(first)
-        assert {user for user, _, _ in accounts} == {
-            "admin",
-            "reviewer",
-            "annotator1",
-            "annotator2",
-        }
-        assert ACCOUNT_ROW.findall(again) == accounts  # the same table, after the worker's start
+        users = {user for user, _, _ in accounts}
+        assert users == {"admin", "reviewer", "annotator1", "annotator2"}
+        assert ACCOUNT_ROW.findall(up) == accounts  # the same table once the server is up
+        assert ACCOUNT_ROW.findall(settled) == accounts  # and once the worker's lines stop
         assert httpx.get(f"{base}/healthz").status_code == 200  # "ready" meant it
 
         saved = tmp_path / "cellabel-data" / "demo-accounts.txt"

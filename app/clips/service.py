@@ -610,6 +610,11 @@ def delete_clips(session: Session, project_id: int, clip_ids: Iterable[int]) -> 
     return _each_clip(session, project_id, clip_ids, delete_clip)
 
 
+def clip_states(session: Session, clip_ids: Iterable[int]) -> list[ClipState]:
+    """The pipeline state of each of these clips that still exists."""
+    return list(session.scalars(select(Clip.state).where(Clip.id.in_(list(clip_ids)))))
+
+
 def state_counts(session: Session, project_id: int) -> dict[str, int]:
     rows = session.execute(
         select(Clip.state, func.count()).where(Clip.project_id == project_id).group_by(Clip.state)
