@@ -11,8 +11,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@
 
+PORT ?= 8000
+
 demo: $(VENV)/.installed
-	$(VENV)/bin/cellabel demo
+	$(VENV)/bin/cellabel demo --port $(PORT)
 
 services:
 	@bash scripts/ensure-services.sh

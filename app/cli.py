@@ -7,8 +7,13 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +25,7 @@ from app.auth.models import Role
 from app.batches.cli import batches_cli
 from app.clips import service as clip_service
 from app.clips.cli import clips_cli, pipeline_cli, reconcile_cmd, wait_for_pipeline
+from app.clips.models import ClipState
 from app.core.cli_output import JsonFlag, console, fail, print_rows
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -180,10 +186,43 @@ def ensure_demo_clips(count: int = DEMO_CLIPS) -> list[int]:
     return created
 
 
+DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
+
+
+def _accounts_table(accounts: list[tuple[str, str, str]]) -> Table:
+    table = Table(title="Demo accounts (passwords are new on every `cellabel demo`)")
+    for col in ("user", "role", "password"):
+        table.add_column(col)
+    for row in accounts:
+        table.add_row(*row)
+    return table
+
+
+def write_demo_accounts(accounts: list[tuple[str, str, str]], url: str) -> Path:
+    """The accounts in the data folder, readable by its owner only: they hold passwords."""
+    path = get_settings().data_dir / DEMO_ACCOUNTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "CelLabel demo accounts (passwords are new on every `cellabel demo`)",
+        f"Sign in at {url}/login",
+        "",
+        *(f"{user:<12} {role:<10} {password}" for user, role, password in accounts),
+    ]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an older run keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path.resolve()
+
+
+def _browser_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+
+
 @cli.command("demo")
 def demo(
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: Annotated[int, typer.Option(help="Port to serve on (make demo PORT=...)")] = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
     clips: Annotated[int, typer.Option(help="How many sample clips to draw")] = DEMO_CLIPS,
 ) -> None:
@@ -193,18 +232,44 @@ def demo(
     ensure_demo_project()
     created = ensure_demo_clips(clips)
     accounts = ensure_demo_accounts()
-    table = Table(title="Demo accounts (passwords are new on every `cellabel demo`)")
-    for col in ("user", "role", "password"):
-        table.add_column(col)
-    for row in accounts:
-        table.add_row(*row)
-    console.print(table)
+    url = f"http://{_browser_host(host)}:{port}"
+    saved = write_demo_accounts(accounts, url)
+    console.print(_accounts_table(accounts))
     console.print(f"Data folder: {settings.data_dir.resolve()}")
-    if serve_after:
-        console.print("The worker beside the server runs the pipeline on the demo clips now.")
-        serve(host=host, port=port)
-    else:
+    console.print(f"The accounts are also in {saved} (readable only by you).")
+    if not serve_after:
         wait_for_pipeline(created)
+        return
+    console.print("The worker beside the server runs the pipeline on the demo clips now.")
+
+    def show_accounts(headline: str) -> None:  # log lines have pushed the first table away
+        console.print(f"\n{headline} Sign in at [bold]{url}[/] with:")
+        console.print(_accounts_table(accounts))
+        console.print(f"(also in {saved})")
+
+    def announce() -> None:
+        show_accounts("CelLabel is ready.")
+        if created:  # the worker's lines scroll by until the demo clips are through
+            _when_settled(created, lambda counts: show_accounts(f"Demo clips done: {counts}."))
+
+    _serve(host, port, announce=announce)
+
+
+def _when_settled(clip_ids: list[int], then: Callable[[str], None]) -> None:
+    """Call ``then("12 ready, 0 failed")`` from a background thread once no clip of
+    ``clip_ids`` is waiting for the pipeline any more."""
+
+    def wait() -> None:
+        while True:
+            time.sleep(2)
+            with session_scope() as session:
+                states = clip_service.clip_states(session, clip_ids)
+            if all(s in (ClipState.ready, ClipState.failed) for s in states):
+                ready = states.count(ClipState.ready)
+                then(f"{ready} ready, {len(states) - ready} failed")
+                return
+
+    threading.Thread(target=wait, daemon=True, name="demo-clips").start()
 
 
 def _die_with_parent() -> None:
@@ -218,7 +283,8 @@ def _die_with_parent() -> None:
 
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        # --quiet: no start-up banner in the terminal the demo accounts were printed to
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
          "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", "embedded@%h"],
         env=os.environ.copy(),
         preexec_fn=_die_with_parent,
@@ -228,16 +294,56 @@ def _start_embedded_worker() -> subprocess.Popen[bytes]:
 @cli.command("serve")
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the web app; in embedded mode (no REDIS_URL) also run a worker beside it."""
+    _serve(host, port, workers)
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _when_listening(host: str, port: int, then: Callable[[], None]) -> None:
+    """Call ``then`` from a background thread once the server accepts connections."""
+    target = _browser_host(host).strip("[]")
+
+    def wait() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((target, port), timeout=1).close()
+            except OSError:
+                time.sleep(0.2)
+            else:
+                then()
+                return
+
+    threading.Thread(target=wait, daemon=True, name="announce").start()
+
+
+def _serve(
+    host: str, port: int, workers: int = 1, announce: Callable[[], None] | None = None
+) -> None:
     import uvicorn
 
+    if _port_taken(host, port):
+        raise fail(f"Port {port} is in use. Pick another: --port 8080 (or make demo PORT=8080).")
     upgrade_database()
     configure_logging()
     worker = _start_embedded_worker() if get_settings().embedded else None
     console.print(
         f"CelLabel on [bold]http://{host}:{port}[/] ({get_settings().public_view()['mode']} mode)"
     )
+    if announce is not None:
+        _when_listening(host, port, announce)
     try:
-        uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_config=None)
+        uvicorn.run(  # no access log: RequestContext logs each request once, with its id
+            "app.main:app", host=host, port=port, workers=workers, log_config=None, access_log=False
+        )
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,7 @@ from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
 from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.forms import field_errors, rerender
 from app.core.observability import RequestContext
 from app.core.security import SecurityHeaders
 from app.core.templating import is_htmx, render
@@ -74,6 +76,15 @@ def _error_response(
     )
 
 
+# Refusals an HTML form shows beside its fields (not sign-in, permission or rate limits).
+FORM_REFUSALS = frozenset({400, 404, 409, 413, 422})
+
+
+async def _form_refused(request: Request, errors: Sequence[Any]) -> Response | None:
+    by_field, message = field_errors(errors)
+    return await rerender(request, by_field, message, 422)
+
+
 FORM_OVERHEAD = 1024 * 1024  # multipart framing and form fields around an upload
 
 
@@ -111,6 +122,11 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
+        if exc.status_code in FORM_REFUSALS and not _wants_json(request):
+            errors = {exc.field: exc.message} if exc.field else {}
+            message = "" if exc.field else exc.message
+            if form := await rerender(request, errors, message, exc.status_code):
+                return form
         return _error_response(request, exc.status_code, exc.code, exc.message, exc.detail)
 
     @app.exception_handler(StaleDataError)
@@ -124,12 +140,16 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not _wants_json(request) and (form := await _form_refused(request, exc.errors())):
+            return form
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return _error_response(request, 422, "invalid", message or "Invalid request.", errors)
 
     @app.exception_handler(ValidationError)
     async def invalid_model(request: Request, exc: ValidationError) -> Response:
+        if not _wants_json(request) and (form := await _form_refused(request, exc.errors())):
+            return form
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _error_response(request, 422, "invalid", message)
 

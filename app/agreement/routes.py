@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from app.agreement import adjudication, service
 from app.agreement.schemas import (
@@ -22,7 +23,8 @@ from app.agreement.schemas import (
     ScoreRead,
 )
 from app.batches import service as batch_service
-from app.core.deps import DB, AdminOnly, Staff
+from app.core.deps import DB, AdminOnly, Principal, Staff
+from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.projects import service as project_service
 
@@ -132,7 +134,15 @@ def adjudication_page(
     return render(request, "agreement/adjudicate.html", {"page": page})
 
 
+def _adjudication_refused(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    page = adjudication.adjudication_page(db, int(request.path_params["clip_id"]), None)
+    return render(request, "agreement/adjudicate.html", with_form({"page": page}, form))
+
+
 @router.post("/agreement/adjudication/{clip_id}")
+@form_page("adjudicate", _adjudication_refused)
 async def adjudicate_form(
     request: Request, db: DB, principal: Staff, clip_id: int
 ) -> RedirectResponse:

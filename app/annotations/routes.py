@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.annotations import service
 from app.annotations.models import Annotation, Caption, Character, KeypointFrame
@@ -29,8 +30,9 @@ from app.auth.models import User
 from app.batches import service as batch_service
 from app.batches.models import AssignmentState
 from app.clips.models import Clip
-from app.core.deps import DB, AnyUser
+from app.core.deps import DB, AnyUser, Principal
 from app.core.errors import Conflict, Invalid, NotFound
+from app.core.forms import FormPage, FormState, form_page
 from app.core.responses import json_response
 from app.core.templating import render
 from app.projects.models import Project, SkeletonTemplate
@@ -194,7 +196,7 @@ async def tags_form(request: Request, db: DB, principal: AnyUser, annotation_id:
 
 
 def _panel(
-    request: Request, db: DB, annotation: Annotation, template: str, **extra: Any
+    request: Request, db: Session, annotation: Annotation, template: str, **extra: Any
 ) -> Response:
     payload = service.annotation_payload(db, annotation)
     clip = db.get_one(Clip, annotation.clip_id)
@@ -226,7 +228,28 @@ def _saved_panel(
     return _panel(request, db, annotation, template, saved=True)
 
 
+def _panel_page(template: str) -> FormPage:
+    """A workspace panel re-rendered in place with the refused form's message and values."""
+
+    def page(
+        request: Request, db: Session, principal: Principal, form: FormState | None = None
+    ) -> Response:
+        params = request.path_params
+        if "character_id" in params:
+            character = db.get(Character, int(params["character_id"]))
+            if character is None:
+                raise NotFound(f"No character {params['character_id']}.")
+            annotation_id = character.annotation_id
+        else:
+            annotation_id = int(params["annotation_id"])
+        annotation = service.visible_annotation(db, principal.user, annotation_id)
+        return _panel(request, db, annotation, template, form=form)
+
+    return page
+
+
 @router.post("/annotations/characters/{character_id}/emotions", response_class=HTMLResponse)
+@form_page("emotions-{character_id}", _panel_page("annotations/_emotions.html"))
 def emotions_form(
     request: Request,
     db: DB,
@@ -262,6 +285,7 @@ def emotions_form(
 
 
 @router.post("/annotations/{annotation_id}/quality", response_class=HTMLResponse)
+@form_page("quality", _panel_page("annotations/_quality.html"))
 def quality_form(
     request: Request,
     db: DB,
@@ -295,6 +319,7 @@ def quality_form(
 
 
 @router.post("/annotations/{annotation_id}/speech", response_class=HTMLResponse)
+@form_page("speech", _panel_page("annotations/_speech.html"))
 def speech_form(
     request: Request,
     db: DB,

@@ -7,13 +7,15 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.models import Role
 from app.auth.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead, UserUpdate
 from app.core.config import get_settings
-from app.core.deps import DB, AdminOnly, AnyUser, Public
+from app.core.deps import DB, AdminOnly, AnyUser, Principal, Public
 from app.core.errors import DomainError
+from app.core.forms import FormState, form_page, with_form
 from app.core.security import SESSION_COOKIE, sign, unsign
 from app.core.templating import render
 
@@ -38,7 +40,16 @@ def login_page(request: Request, principal: Public, next: str | None = None) -> 
     return render(request, "auth/login.html", {"next": _safe_next(next)})
 
 
+def _login_refused(
+    request: Request, db: Session, principal: Principal | None, form: FormState | None = None
+) -> Response:
+    """The sign-in form again when a field is missing (wrong passwords are the route's)."""
+    context = {"next": _safe_next(form.value("next") if form else None), "username": ""}
+    return render(request, "auth/login.html", with_form(context, form))
+
+
 @router.post("/login", response_class=HTMLResponse)
+@form_page("login", _login_refused)
 def login(
     request: Request,
     db: DB,
@@ -85,31 +96,41 @@ def logout(request: Request, db: DB, principal: AnyUser) -> Response:
     return response
 
 
-@router.get("/admin/users", response_class=HTMLResponse)
-def users_page(request: Request, db: DB, principal: AdminOnly) -> Response:
+def _users(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    form: FormState | None = None,
+    notice: str = "",
+) -> Response:
+    context = {"users": service.list_users(db), "roles": list(Role), "notice": notice}
     return render(
-        request,
-        "auth/users.html",
-        {"users": service.list_users(db), "roles": list(Role)},
-        partial="auth/_users_table.html",
+        request, "auth/users.html", with_form(context, form), partial="auth/_users_table.html"
     )
 
 
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, db: DB, principal: AdminOnly) -> Response:
+    return _users(request, db, principal)
+
+
 @router.post("/admin/users", response_class=HTMLResponse)
+@form_page("user", _users)
 def users_create(
     request: Request,
     db: DB,
     principal: AdminOnly,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    role: Annotated[Role, Form()],
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    role: Annotated[Role, Form()] = Role.annotator,
 ) -> Response:
     data = UserCreate(username=username.strip(), password=password, role=role)
     service.create_user(db, data.username, data.password, data.role)
-    return users_page(request, db, principal)
+    return _users(request, db, principal, notice=f"Created {data.role.value} {data.username}.")
 
 
 @router.post("/admin/users/{user_id}", response_class=HTMLResponse)
+@form_page("user-edit", _users)
 def users_update(
     request: Request,
     db: DB,
@@ -121,35 +142,44 @@ def users_update(
     if user_id == principal.user.id and (is_active is False or (role and role != Role.admin)):
         raise DomainError("You cannot disable or demote your own account.")
     service.update_user(db, user_id, role=role, is_active=is_active)
-    return users_page(request, db, principal)
+    return _users(request, db, principal)
+
+
+def _tokens(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    form: FormState | None = None,
+    created: str | None = None,
+) -> Response:
+    context = {"tokens": service.list_api_tokens(db, principal.user), "created": created}
+    return render(request, "auth/tokens.html", with_form(context, form))
 
 
 @router.get("/account/tokens", response_class=HTMLResponse)
-def tokens_page(
-    request: Request, db: DB, principal: AnyUser, created: str | None = None
-) -> Response:
-    tokens = service.list_api_tokens(db, principal.user)
-    return render(request, "auth/tokens.html", {"tokens": tokens, "created": created})
+def tokens_page(request: Request, db: DB, principal: AnyUser) -> Response:
+    return _tokens(request, db, principal)
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
+@form_page("token", _tokens)
 def tokens_create(
     request: Request,
     db: DB,
     principal: AnyUser,
-    name: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
     read_only: Annotated[bool, Form()] = False,
 ) -> Response:
-    _, plain = service.create_api_token(
-        db, principal.user, name.strip() or "token", ["read"] if read_only else None
-    )
-    return tokens_page(request, db, principal, created=plain)
+    data = TokenCreate(name=name.strip(), scopes=["read"] if read_only else ["read", "write"])
+    _, plain = service.create_api_token(db, principal.user, data.name, data.scopes)
+    return _tokens(request, db, principal, created=plain)
 
 
 @router.post("/account/tokens/{token_id}/revoke", response_class=HTMLResponse)
+@form_page("token-revoke", _tokens)
 def tokens_revoke(request: Request, db: DB, principal: AnyUser, token_id: int) -> Response:
     service.revoke_api_token(db, principal.user, token_id)
-    return tokens_page(request, db, principal)
+    return _tokens(request, db, principal)
 
 
 @api.get("/me", response_model=UserRead)

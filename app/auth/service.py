@@ -27,9 +27,9 @@ def _aware(moment: datetime | None) -> datetime | None:
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
     """Create an account; usernames are unique."""
     if len(password) < 8:
-        raise Invalid("Passwords need at least 8 characters.")
+        raise Invalid("Passwords need at least 8 characters.", field="password")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"A user named {username!r} already exists.")
+        raise Conflict(f"A user named {username!r} already exists.", field="username")
     user = User(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()

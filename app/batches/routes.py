@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
 from app.auth.models import Role
@@ -28,6 +30,7 @@ from app.batches.schemas import (
 from app.clips.models import ClipState
 from app.core.deps import DB, AdminOnly, AnyUser, Principal, require
 from app.core.errors import DomainError, NotFound
+from app.core.forms import FormState, field_errors, form_page, label_for
 from app.core.templating import render
 from app.projects import service as project_service
 from app.projects.models import Subset
@@ -41,37 +44,52 @@ Annotator = Annotated[Principal, Depends(require(Role.annotator))]
 # --- admin pages --------------------------------------------------------------------------
 
 
+def _batches_list(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    context: dict[str, object] = {
+        "batches": service.list_batches(db),
+        "projects": project_service.list_projects(db),
+        "subsets": list(Subset),
+        "states": list(ClipState),
+    }
+    if form is not None:
+        context["form"] = form
+    return render(request, "batches/list.html", context)
+
+
 @router.get("/batches", response_class=HTMLResponse)
 def batches_page(request: Request, db: DB, principal: AdminOnly) -> Response:
-    return render(
-        request,
-        "batches/list.html",
-        {
-            "batches": service.list_batches(db),
-            "projects": project_service.list_projects(db),
-            "subsets": list(Subset),
-            "states": list(ClipState),
-        },
-    )
+    return _batches_list(request, db, principal)
 
 
 @router.get("/batches/preview", response_class=HTMLResponse)
 def batches_preview(
     request: Request, db: DB, principal: AdminOnly, form: Annotated[BatchForm, Query()]
 ) -> Response:
-    """Live count of the clips the batch form currently matches (an HTMX fragment)."""
+    """Live count of the clips the batch form currently matches (an HTMX fragment); input
+    it cannot count is explained in its place, never with a stale count beside it."""
     context: dict[str, object] = {}
     if form.project_id is None:
         context["message"] = "Choose a project to see how many clips match."
     else:
         try:
             context["count"] = service.count_matching(db, form.project_id, form.clip_filter())
-        except (DomainError, ValueError) as exc:
-            context["message"] = getattr(exc, "message", None) or str(exc)
+        except DomainError as exc:
+            context["problem"] = f"{label_for(exc.field)}: {exc.message}" if exc.field else (
+                exc.message
+            )  # fmt: skip
+        except ValidationError as exc:
+            by_field, general = field_errors(exc.errors())
+            context["problem"] = " ".join(
+                [f"{label_for(name)}: {message}" for name, message in by_field.items()]
+                + ([general] if general else [])
+            )
     return render(request, "batches/_preview.html", context)
 
 
 @router.post("/batches")
+@form_page("batch", _batches_list)
 def batches_create(
     db: DB, principal: AdminOnly, form: Annotated[BatchForm, Form()]
 ) -> RedirectResponse:
@@ -79,7 +97,7 @@ def batches_create(
     return RedirectResponse(f"/batches/{batch.id}", status_code=303)
 
 
-def _batch_context(db: DB, batch_id: int) -> dict[str, object]:
+def _batch_context(db: Session, batch_id: int) -> dict[str, object]:
     batch = service.get_batch(db, batch_id)
     users = [u for u in auth_service.list_users(db) if u.is_active]
     return {
@@ -102,6 +120,16 @@ def batch_page(
     return render(request, "batches/detail.html", context)
 
 
+def _batch_form_page(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    """The batch page again, showing the refused form (assign, named, reassign)."""
+    context = _batch_context(db, int(request.path_params["batch_id"]))
+    if form is not None:
+        context["form"] = form
+    return render(request, "batches/detail.html", context)
+
+
 @router.get("/batches/{batch_id}/progress", response_class=HTMLResponse)
 def batch_progress_fragment(
     request: Request, db: DB, principal: AdminOnly, batch_id: int
@@ -117,6 +145,7 @@ def _back_to_batch(batch_id: int, notice: str) -> RedirectResponse:
 
 
 @router.post("/batches/{batch_id}/assign")
+@form_page("assign", _batch_form_page)
 def batch_assign(
     db: DB,
     principal: AdminOnly,
@@ -136,6 +165,7 @@ def batch_assign(
 
 
 @router.post("/batches/{batch_id}/named")
+@form_page("named", _batch_form_page)
 def batch_named(
     db: DB,
     principal: AdminOnly,
@@ -149,6 +179,7 @@ def batch_named(
 
 
 @router.post("/batches/{batch_id}/assignments/{assignment_id}/reassign")
+@form_page("reassign-{assignment_id}", _batch_form_page)
 def batch_reassign(
     db: DB,
     principal: AdminOnly,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.batches.models import AssignmentState
 from app.clips.models import ClipState
@@ -167,11 +167,23 @@ class ClipFilterForm(BaseModel):
     clip_ids: str = ""
     limit: str = ""
 
+    @field_validator("project_id", mode="before")
+    @classmethod
+    def _no_project_chosen(cls, value: object) -> object:
+        return None if value == "" else value  # the select's "—" option
+
     def clip_filter(self) -> ClipFilter:
         pairs = [p.partition("=") for p in re.split(r"[\n,]+", self.tags) if p.strip()]
         bad = [k + s + v for k, s, v in pairs if not s or not k.strip() or not v.strip()]
         if bad:
-            raise Invalid(f"Tags: write key=value, got {', '.join(b.strip() for b in bad)}.")
+            got = ", ".join(b.strip() for b in bad)
+            raise Invalid(f"Write key=value, got {got}.", field="tags")
+        not_ids = [p for p in _split(self.clip_ids) if not (p.isdigit() and len(p) < 19)]
+        if not_ids:
+            raise Invalid(
+                f"Write whole numbers; these are not: {', '.join(not_ids[:10])}.",
+                field="clip_ids",
+            )
         return ClipFilter.model_validate(
             {
                 "subset": self.subset or None,
@@ -197,6 +209,10 @@ class BatchForm(ClipFilterForm):
     lease_minutes: int = 60
 
     def to_create(self) -> BatchCreate:
+        if not self.name.strip():  # checked in the order of the form's fields
+            raise Invalid("A batch needs a name.", field="name")
+        if self.project_id is None:
+            raise Invalid("Choose a project.", field="project_id")
         return BatchCreate.model_validate(
             {
                 "name": self.name.strip(),

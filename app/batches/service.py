@@ -138,6 +138,13 @@ def _filter_conditions(
     return conds
 
 
+def filter_conditions(
+    session: Session, project_id: int, flt: ClipFilter
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses for a project's clips matching ``flt`` (the clips list filters with them)."""
+    return _filter_conditions(_is_postgres(session), project_id, flt)
+
+
 def matching_clips(session: Session, project_id: int, flt: ClipFilter) -> Select[Any]:
     """The ids of a project's clips that match ``flt`` (first ``limit`` by id)."""
     query = (
@@ -163,10 +170,12 @@ def create_batch(session: Session, data: BatchCreate, *, created_by: User | None
     project = project_service.get_project(session, data.project_id)
     name = data.name.strip()
     if not name:
-        raise Invalid("A batch needs a name.")
+        raise Invalid("A batch needs a name.", field="name")
     taken = select(Batch.id).where(Batch.project_id == project.id, Batch.name == name)
     if session.scalar(taken) is not None:
-        raise Conflict(f"Project {project.name!r} already has a batch named {name!r}.")
+        raise Conflict(
+            f"Project {project.name!r} already has a batch named {name!r}.", field="name"
+        )
     if data.filter.clip_ids:
         in_project = select(Clip.id).where(
             Clip.project_id == project.id, Clip.id.in_(data.filter.clip_ids)
@@ -174,7 +183,7 @@ def create_batch(session: Session, data: BatchCreate, *, created_by: User | None
         missing = sorted(set(data.filter.clip_ids) - set(session.scalars(in_project)))
         if missing:
             shown = ", ".join(map(str, missing[:20]))
-            raise Invalid(f"Clips not in project {project.name!r}: {shown}.")
+            raise Invalid(f"Clips not in project {project.name!r}: {shown}.", field="clip_ids")
     batch = Batch(
         project_id=project.id,
         name=name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from app.core.migrate import upgrade_database
 from app.pipeline import service as pipeline
 from app.projects.service import get_project_by_name, parse_subsets
 
-clips_cli = typer.Typer(help="Clips: import, list, show.", no_args_is_help=True)
+clips_cli = typer.Typer(help="Clips: import, list, show, delete, retry.", no_args_is_help=True)
 pipeline_cli = typer.Typer(help="Pre-annotation pipeline.", no_args_is_help=True)
 
 ProjectOpt = Annotated[str, typer.Option("--project", help="Project name")]
@@ -170,6 +171,40 @@ def show_cmd(clip_id: int, as_json: JsonFlag = False) -> None:
         False,
     )
     print_rows(data["jobs"], ["step", "state", "attempts", "seconds", "error"], "Jobs", False)
+
+
+ClipIds = Annotated[list[int], typer.Argument(help="One or more clip ids, of one project")]
+
+
+def _each(act: Callable[..., service.BulkOutcome], clip_ids: list[int], verb: str) -> list[int]:
+    """Run a bulk action as the list page does: each clip it leaves alone is said, with why."""
+    try:
+        with session_scope() as session:
+            project_id = service.get_clip(session, clip_ids[0]).project_id
+            outcome = act(session, project_id, clip_ids)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    for clip_id in outcome.done:
+        console.print(f"{verb} clip {clip_id}.")
+    for reason in outcome.refused.values():
+        console.print(f"[red]Left alone:[/] {reason}")
+    if outcome.refused:
+        raise typer.Exit(code=1)
+    return outcome.done
+
+
+@clips_cli.command("delete")
+def delete_cmd(clip_ids: ClipIds) -> None:
+    """Delete clips nobody has worked on, with their media files."""
+    _each(service.delete_clips, clip_ids, "Deleted")
+
+
+@clips_cli.command("retry")
+def retry_cmd(clip_ids: ClipIds, wait: WaitOpt = False) -> None:
+    """Run clips' whole pipeline again (after a failure)."""
+    done = _each(service.retry_pipelines, clip_ids, "Queued the pipeline again for")
+    if wait:
+        wait_for_pipeline(done)
 
 
 @pipeline_cli.command("run")

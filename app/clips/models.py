@@ -25,6 +25,15 @@ class Clip(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash"),
         Index("ix_clip_project_state", "project_id", "state", "id"),
+        # The clips list pages through a project newest first (keyset on id, never OFFSET).
+        Index("ix_clip_project_id", "project_id", "id"),
+        # and searches file names by any part (ILIKE '%...%'): trigrams, on PostgreSQL only.
+        Index(
+            "ix_clip_filename_trgm",
+            "filename",
+            postgresql_using="gin",
+            postgresql_ops={"filename": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

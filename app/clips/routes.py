@@ -4,16 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
+from app.batches import service as batch_service
+from app.batches.schemas import BatchCreate, ClipFilter
 from app.clips import service
 from app.clips.models import ClipState
-from app.clips.schemas import ClipDetail, ClipRead, FolderImport, ImportResult, JobRead, PipelineRun
+from app.clips.schemas import (
+    BulkAction,
+    BulkForm,
+    BulkResult,
+    ClipDetail,
+    ClipListQuery,
+    ClipRead,
+    FolderImport,
+    ImportResult,
+    JobRead,
+    PipelineRun,
+)
 from app.core.config import get_settings
-from app.core.deps import DB, AdminOnly, AnyUser, Staff
-from app.core.errors import Forbidden, Invalid, NotFound, TooLarge
+from app.core.deps import DB, AdminOnly, AnyUser, Principal, Staff
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, about_field
+from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.media.framecache import open_frame_cache
 from app.pipeline import service as pipeline
@@ -27,49 +44,162 @@ MEDIA_FILES = {
     "thumb.jpg": "image/jpeg",
     "filmstrip.jpg": "image/jpeg",
 }
-PAGE = 100
+PAGE = 50
 
 
-def _clip_table_context(db: DB, project_id: int, after: int) -> dict[str, object]:
-    clips = service.list_clips(db, project_id, after_id=after, limit=PAGE)
-    return {
-        "clips": clips,
-        "counts": service.state_counts(db, project_id),
-        "next_after": clips[-1].id if len(clips) == PAGE else None,
-        "busy": any(c.state in (ClipState.uploaded, ClipState.processing) for c in clips),
-        "project_id": project_id,
-        "after": after,
-    }
+def _clips_context(db: DB, query: ClipListQuery, **extra: object) -> dict[str, object]:
+    """The clips page of ``query``: its project, filters, one page of clips and the pager."""
+    all_projects = projects.list_projects(db)
+    current = next(
+        (p for p in all_projects if p.id == query.project),
+        all_projects[0] if all_projects else None,
+    )
+    context: dict[str, object] = {"projects": all_projects, "project": current, **extra}
+    if current is None:
+        return context
+    query = query.model_copy(update={"project": current.id})
+    page = service.ClipPage([], None, None)
+    try:
+        before, after = query.cursors()
+        flt = query.list_filter()
+        page = service.page_clips(db, current.id, flt, before=before, after=after, limit=PAGE)
+    except Invalid as exc:
+        context["filter_error"] = exc.message
+    context.update(
+        query=query,
+        page=page,
+        here_url=query.url(),
+        newer_url=query.url(after=page.newer_than) if page.newer_than else None,
+        older_url=query.url(before=page.older_than) if page.older_than else None,
+        counts=service.state_counts(db, current.id),
+        batches=batch_service.project_batches(db, current.id),
+        states=list(ClipState),
+        busy=any(c.state in (ClipState.uploaded, ClipState.processing) for c in page.clips),
+    )
+    return context
 
 
 @router.get("/clips", response_class=HTMLResponse)
 def clips_page(
-    request: Request, db: DB, principal: AdminOnly, project: int | None = None, after: int = 0
+    request: Request,
+    db: DB,
+    principal: AdminOnly,
+    query: Annotated[ClipListQuery, Query()],
+    notice: str = "",
 ) -> Response:
-    all_projects = projects.list_projects(db)
-    current = next(
-        (p for p in all_projects if p.id == project), all_projects[0] if all_projects else None
-    )
-    context: dict[str, object] = {"projects": all_projects, "project": current}
-    if current is not None:
-        context.update(_clip_table_context(db, current.id, after))
+    context = _clips_context(db, query, notice=notice[:300])
     return render(request, "clips/list.html", context, partial="clips/_table.html")
+
+
+def _back_to_list(back: str, notice: str) -> RedirectResponse:
+    """Post/redirect/get to the list page the action came from (same filter and page)."""
+    url = ClipListQuery.from_url(back).url()
+    joiner = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{joiner}{urlencode({'notice': notice})}", status_code=303)
+
+
+def _outcome_notice(verb: str, outcome: service.BulkOutcome) -> str:
+    notice = f"{verb} {len(outcome.done)} clip{'s' if len(outcome.done) != 1 else ''}."
+    if outcome.refused:
+        reasons = " ".join(outcome.refused.values())
+        notice += f" {len(outcome.refused)} left alone: {reasons}"
+    return notice
+
+
+def _batch_from(form: BulkForm) -> BatchCreate:
+    """The batch of exactly the selected clips (created by the batches service, as any batch)."""
+    if not form.clip_ids:  # an empty hand-picked list would mean every clip of the project
+        raise Invalid("Select at least one clip first.")
+    name = form.batch_name.strip()
+    if not name:
+        raise Invalid("Give the new batch a name.")
+    try:
+        return BatchCreate(
+            name=name, project_id=form.project, filter=ClipFilter(clip_ids=form.clip_ids)
+        )
+    except ValidationError as exc:
+        raise Invalid(f"Batch name: {exc.errors()[0]['msg']}.") from exc
+
+
+@router.post("/clips/bulk", response_class=HTMLResponse)
+def clips_bulk(
+    request: Request, db: DB, principal: AdminOnly, form: Annotated[BulkForm, Form()]
+) -> Response:
+    """Retry, delete (after a confirmation page) or batch the clips selected in the list."""
+    try:
+        if form.action == "retry":
+            outcome = service.retry_pipelines(db, form.project, form.clip_ids)
+            return _back_to_list(
+                form.back, _outcome_notice("Queued the pipeline again for", outcome)
+            )
+        if form.action == "delete":
+            if not form.confirm:
+                clips = service.project_clips(db, form.project, form.clip_ids)
+                back_url = ClipListQuery.from_url(form.back).url()
+                context = {"clips": clips, "bulk": form, "back_url": back_url}
+                return render(request, "clips/confirm_delete.html", context)
+            outcome = service.delete_clips(db, form.project, form.clip_ids)
+            return _back_to_list(form.back, _outcome_notice("Deleted", outcome))
+        batch = batch_service.create_batch(db, _batch_from(form), created_by=principal.user)
+    except (Invalid, Conflict) as exc:
+        db.rollback()
+        query = ClipListQuery.from_url(form.back).model_copy(update={"project": form.project})
+        context = _clips_context(
+            db,
+            query,
+            bulk_error=exc.message,
+            selected=set(form.clip_ids),
+            batch_name=form.batch_name,
+        )
+        return render(request, "clips/list.html", context, status_code=exc.status_code)
+    notice = f"Batch {batch.name!r} created from {len(set(form.clip_ids))} selected clips."
+    return RedirectResponse(f"/batches/{batch.id}?{urlencode({'notice': notice})}", status_code=303)
+
+
+def _clip_context(db: Session, clip_id: int) -> dict[str, object]:
+    clip = service.get_clip(db, clip_id)
+    return {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
 
 
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)
 def clip_page(request: Request, db: DB, principal: Staff, clip_id: int) -> Response:
-    clip = service.get_clip(db, clip_id)
-    context = {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
+    context = _clip_context(db, clip_id)
     return render(request, "clips/detail.html", context, partial="clips/_jobs.html")
 
 
+def _clip_actions(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    """The clip page (for HTMX, its pipeline section) after an action on the clip."""
+    context = with_form(_clip_context(db, int(request.path_params["clip_id"])), form)
+    return render(request, "clips/detail.html", context, partial="clips/_pipeline.html")
+
+
 @router.post("/clips/{clip_id}/pipeline", response_class=HTMLResponse)
+@form_page("rerun", _clip_actions)
 def clip_rerun(
     request: Request, db: DB, principal: AdminOnly, clip_id: int, steps: Annotated[str, Form()] = ""
 ) -> Response:
     clip = service.get_clip(db, clip_id)
-    pipeline.queue_pipeline(db, clip, pipeline.parse_steps(steps))
-    return clip_page(request, db, principal, clip_id)
+    with about_field("steps"):
+        only = pipeline.parse_steps(steps)
+    pipeline.queue_pipeline(db, clip, only)
+    return _clip_actions(request, db, principal)
+
+
+@router.post("/clips/{clip_id}/retry")
+@form_page("retry", _clip_actions)
+def clip_retry(db: DB, principal: AdminOnly, clip_id: int) -> Response:
+    service.retry_pipeline(db, clip_id)
+    return RedirectResponse(f"/clips/{clip_id}", status_code=303)
+
+
+@router.post("/clips/{clip_id}/delete")
+@form_page("delete", _clip_actions)
+def clip_delete(db: DB, principal: AdminOnly, clip_id: int) -> Response:
+    project_id = service.get_clip(db, clip_id).project_id
+    service.delete_clip(db, clip_id)
+    return RedirectResponse(f"/clips?project={project_id}", status_code=303)
 
 
 @router.get("/clips/{clip_id}/view", response_class=HTMLResponse)
@@ -190,8 +320,30 @@ def api_import_folder(
     return [ImportResult(**o.as_dict()) for o in service.import_paths(db, project, [target], spec)]
 
 
+@api.delete("/clips/{clip_id}", status_code=204)
+def api_delete_clip(db: DB, principal: AdminOnly, clip_id: int) -> Response:
+    """Delete a clip nobody has worked on (409 when it is in a batch or a step is running)."""
+    service.delete_clip(db, clip_id)
+    return Response(status_code=204)
+
+
+@api.post("/clips/{clip_id}/retry", response_model=list[JobRead])
+def api_retry(db: DB, principal: AdminOnly, clip_id: int) -> list[JobRead]:
+    """Run the whole pipeline of a clip again (409 while a step is running)."""
+    return [JobRead.model_validate(j) for j in service.retry_pipeline(db, clip_id)]
+
+
 @api.post("/clips/{clip_id}/pipeline", response_model=list[JobRead])
 def api_rerun(db: DB, principal: AdminOnly, clip_id: int, body: PipelineRun) -> list[JobRead]:
     clip = service.get_clip(db, clip_id)
     only = pipeline.parse_steps(",".join(body.steps)) if body.steps else None
     return [JobRead.model_validate(j) for j in pipeline.queue_pipeline(db, clip, only)]
+
+
+@api.post("/projects/{project_id}/clips/bulk", response_model=BulkResult)
+def api_bulk(db: DB, principal: AdminOnly, project_id: int, body: BulkAction) -> BulkResult:
+    """Retry or delete many clips of a project; each clip that cannot be is listed with why."""
+    projects.get_project(db, project_id)
+    act = service.retry_pipelines if body.action == "retry" else service.delete_clips
+    outcome = act(db, project_id, body.clip_ids)
+    return BulkResult(done=outcome.done, refused=outcome.refused)

@@ -6,24 +6,29 @@ import csv
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.annotations.models import Annotation, AnnotationKind
 from app.auth.models import Role, User
-from app.batches.models import Assignment, AssignmentState
+from app.batches import service as batch_service
+from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.clips.models import Clip, ClipState
+from app.clips.schemas import ClipListFilter
 from app.core.config import get_settings
 from app.core.db import utcnow
-from app.core.errors import Invalid, NotFound, TooLarge
-from app.core.storage import clip_prefix, get_storage
+from app.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
+from app.core.storage import clip_prefix, delete_after_commit, get_storage
+from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
 
 # Audio-only types are accepted so that such a file becomes a failed clip with a clear reason
@@ -419,6 +424,59 @@ def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
     return clip
 
 
+def _running_step(session: Session, clip_id: int) -> str | None:
+    return session.scalar(
+        select(Job.step).where(Job.clip_id == clip_id, Job.state == JobState.running).limit(1)
+    )
+
+
+def delete_clip(session: Session, clip_id: int) -> None:
+    """Delete a clip nobody has worked on, with its jobs and model drafts; its media files go
+    once the transaction commits.
+
+    A clip in a batch or with a person's annotation is refused (Conflict): deleting it would
+    silently throw away work. So is a clip a pipeline step is running on right now.
+    """
+    clip = get_clip(session, clip_id)
+    batch = session.scalar(
+        select(Batch.name).join(BatchClip, BatchClip.batch_id == Batch.id)
+        .where(BatchClip.clip_id == clip_id).limit(1)
+    )  # fmt: skip
+    if batch is not None:
+        raise Conflict(f"Clip {clip_id} is in batch {batch!r}; it cannot be deleted.")
+    worked_on = session.scalar(
+        select(Annotation.id)
+        .where(Annotation.clip_id == clip_id, Annotation.kind != AnnotationKind.model)
+        .limit(1)
+    )
+    if worked_on is not None:
+        raise Conflict(f"Clip {clip_id} has annotations by people; it cannot be deleted.")
+    if (step := _running_step(session, clip_id)) is not None:
+        raise Conflict(
+            f"The {step} step is running on clip {clip_id}; delete it once the step has finished."
+        )
+    if clip.storage_key:  # records-only clips have no media of their own
+        delete_after_commit(session, clip_prefix(clip.project_id, clip.id))
+    session.delete(clip)
+    session.flush()
+
+
+def retry_pipeline(session: Session, clip_id: int) -> list[Job]:
+    """Run every pipeline step of a clip again from the start (after a failure, or to redo it).
+
+    Refused while a step is running (Conflict) and for a records-only clip, which has no
+    media file to process (Invalid).
+    """
+    from app.pipeline.service import queue_pipeline
+
+    clip = get_clip(session, clip_id)
+    if not clip.storage_key:
+        raise Invalid(f"Clip {clip_id} has no media file yet (it was imported as a record).")
+    if (step := _running_step(session, clip_id)) is not None:
+        raise Conflict(f"The {step} step is running on clip {clip_id}; retry once it finishes.")
+    return queue_pipeline(session, clip)
+
+
 def list_clips(
     session: Session,
     project_id: int,
@@ -432,6 +490,129 @@ def list_clips(
     if state is not None:
         query = query.where(Clip.state == state)
     return list(session.scalars(query.order_by(Clip.id).limit(limit)))
+
+
+@dataclass(frozen=True)
+class ClipPage:
+    """One page of the clips list, newest first, with the cursors to the pages around it."""
+
+    clips: list[Clip]
+    newer_than: int | None  # ``after`` cursor of the previous (newer) page, if there is one
+    older_than: int | None  # ``before`` cursor of the next (older) page, if there is one
+
+
+def _list_conditions(
+    session: Session, project_id: int, flt: ClipListFilter
+) -> list[ColumnElement[bool]]:
+    conds = batch_service.filter_conditions(session, project_id, flt.clip_filter)
+    if flt.name.strip():
+        literal = re.sub(r"([\\%_])", r"\\\1", flt.name.strip())  # the text as typed, not a pattern
+        conds.append(Clip.filename.ilike(f"%{literal}%", escape="\\"))
+    if flt.batch_id is not None:
+        conds.append(
+            exists().where(BatchClip.batch_id == flt.batch_id, BatchClip.clip_id == Clip.id)
+        )
+    return conds
+
+
+def page_clips(
+    session: Session,
+    project_id: int,
+    flt: ClipListFilter,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> ClipPage:
+    """A page of matching clips, newest first: below ``before``, above ``after``, or the first.
+
+    Keyset pagination on the clip id (``ix_clip_project_id``, ``ix_clip_project_state``), so a
+    page deep in 400k clips costs what the first does and rows never shift between pages. A
+    cursor whose page has emptied (its clips were deleted) falls back to the first page.
+    """
+    conds = _list_conditions(session, project_id, flt)
+    if after is not None:
+        newer = select(Clip).where(*conds, Clip.id > after).order_by(Clip.id).limit(limit)
+        clips = list(reversed(session.scalars(newer).all()))
+    else:
+        query = select(Clip).where(*conds)
+        if before is not None:
+            query = query.where(Clip.id < before)
+        clips = list(session.scalars(query.order_by(Clip.id.desc()).limit(limit)))
+    if not clips:
+        if before is None and after is None:
+            return ClipPage([], None, None)
+        return page_clips(session, project_id, flt, limit=limit)
+
+    def any_where(cond: ColumnElement[bool]) -> bool:
+        return session.scalar(select(Clip.id).where(*conds, cond).limit(1)) is not None
+
+    top, bottom = clips[0].id, clips[-1].id
+    return ClipPage(
+        clips,
+        newer_than=top if any_where(Clip.id > top) else None,
+        older_than=bottom if any_where(Clip.id < bottom) else None,
+    )
+
+
+MAX_BULK = 1000
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk action did: the clips it acted on and, for each clip it refused, why."""
+
+    done: list[int]
+    refused: dict[int, str]
+
+
+def project_clips(session: Session, project_id: int, clip_ids: Iterable[int]) -> list[Clip]:
+    """The selected clips (newest first), all of them in the project or none (NotFound)."""
+    ids = set(clip_ids)
+    if not ids:
+        raise Invalid("Select at least one clip first.")
+    if len(ids) > MAX_BULK:
+        raise Invalid(f"Select at most {MAX_BULK} clips at a time ({len(ids)} selected).")
+    query = select(Clip).where(Clip.project_id == project_id, Clip.id.in_(ids))
+    clips = list(session.scalars(query.order_by(Clip.id.desc())))
+    if missing := sorted(ids - {c.id for c in clips}):
+        raise NotFound(f"No clip {', '.join(map(str, missing[:20]))} in this project.")
+    return clips
+
+
+def _each_clip(
+    session: Session,
+    project_id: int,
+    clip_ids: Iterable[int],
+    act: Callable[[Session, int], object],
+) -> BulkOutcome:
+    """``act`` on each clip of the project, each in a savepoint: one refusal spoils no other."""
+    done: list[int] = []
+    refused: dict[int, str] = {}
+    for clip_id in [c.id for c in project_clips(session, project_id, clip_ids)]:
+        try:
+            with session.begin_nested():
+                act(session, clip_id)
+        except DomainError as exc:
+            refused[clip_id] = exc.message
+        else:
+            done.append(clip_id)
+    return BulkOutcome(done, refused)
+
+
+def retry_pipelines(session: Session, project_id: int, clip_ids: Iterable[int]) -> BulkOutcome:
+    """:func:`retry_pipeline` on each clip; those it refuses (a step running) are reported."""
+    return _each_clip(session, project_id, clip_ids, retry_pipeline)
+
+
+def delete_clips(session: Session, project_id: int, clip_ids: Iterable[int]) -> BulkOutcome:
+    """:func:`delete_clip` on each clip; those it refuses (people's work on them) are kept."""
+    return _each_clip(session, project_id, clip_ids, delete_clip)
+
+
+def clip_states(session: Session, clip_ids: Iterable[int]) -> list[ClipState]:
+    """The pipeline state of each of these clips that still exists."""
+    return list(session.scalars(select(Clip.state).where(Clip.id.in_(list(clip_ids)))))
 
 
 def state_counts(session: Session, project_id: int) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # A job left `running` this long (its worker died) may be claimed again and is re-sent by
     # the reconciler; keep it above the longest step.
     job_stale_after_s: float = 1800.0
+
+    # Terminal logs: "text" lines a person reads, or "json" lines for a log collector.
+    log_format: Literal["text", "json"] = "text"
 
     caption_api_url: str = ""
     caption_api_model: str = ""
@@ -100,6 +103,7 @@ class Settings(BaseSettings):
             "session_hours": self.session_hours,
             "login_max_failures": self.login_max_failures,
             "caption_api_url": self.caption_api_url or "(unset: built-in captioner)",
+            "log_format": self.log_format,
         }
         return view
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -9,10 +11,11 @@ class DomainError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, detail: Any = None) -> None:
+    def __init__(self, message: str, *, detail: Any = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.field = field  # the form field the message is about, shown beside it
 
 
 class NotFound(DomainError):
@@ -50,3 +53,13 @@ class TooLarge(DomainError):
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_requests"
+
+
+@contextmanager
+def about_field(name: str) -> Iterator[None]:
+    """Errors raised inside concern the input field ``name`` (forms show them beside it)."""
+    try:
+        yield
+    except DomainError as exc:
+        exc.field = exc.field or name
+        raise

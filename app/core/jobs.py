@@ -46,7 +46,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         **common,
-        "broker_url": "filesystem://",
+        "broker_url": "filesystem://localhost//",  # a host, or kombu warns on every connection
         "broker_transport_options": {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),

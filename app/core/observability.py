@@ -1,4 +1,4 @@
-"""Structured JSON logs carrying request and job ids, and Prometheus metrics.
+"""Logs carrying request and job ids (readable lines or JSON), and Prometheus metrics.
 
 Request latency is measured in the web process; job outcomes, queue depth and pipeline
 throughput are read from PostgreSQL and the broker when Prometheus scrapes, so the numbers are
@@ -21,6 +21,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from app.core.asgi import HttpMiddleware, editing_headers
+from app.core.config import get_settings
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 job_id: ContextVar[str] = ContextVar("job_id", default="-")
@@ -43,15 +44,58 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr with timestamp, level, logger, message, request_id, job_id."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level"},
+# Attributes every LogRecord has; anything else on a record came in through ``extra=``.
+_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+# Extra fields that repeat the message (uvicorn's coloured copy of it).
+_NOISE = {"color_message"}
+# Celery's per-task "received" / "succeeded" lines repeat the pipeline's own one line per step.
+_CHATTY_IN_A_TERMINAL = ("celery.worker.strategy", "celery.app.trace")
+
+
+class ReadableFormatter(logging.Formatter):
+    """One line a person reads: ``12:04:05 INFO  cellabel.http  GET /clips 200 12.3 ms``.
+
+    Extra fields follow as ``key=value``; the request and job ids when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-5s %(name)s  %(message)s", datefmt="%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+        if {"method", "path", "status", "ms"} <= extra.keys():  # the request line
+            line = f"{extra['method']} {extra['path']} {extra['status']} {extra['ms']} ms"
+            record = logging.makeLogRecord({**vars(record), "message": line})
+            for key in ("method", "path", "status", "ms", "route"):
+                extra.pop(key)
+        ids = {k: extra.pop(k) for k in ("request_id", "job_id") if k in extra}
+        extra.update({k: v for k, v in ids.items() if v != "-"})
+        fields = " ".join(
+            f"{k}={v}"
+            for k, v in extra.items()
+            if isinstance(v, str | int | float) and k not in _NOISE
         )
-    )
+        line = super().formatMessage(record)
+        return f"{line}  {fields}" if fields else line
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Log lines on stderr: readable text by default, JSON with ``LOG_FORMAT=json``.
+
+    JSON lines carry time, level, logger, message, request_id, job_id and the extra fields."""
+    handler = logging.StreamHandler()
+    if get_settings().log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level"},
+            )
+        )
+    else:
+        handler.setFormatter(ReadableFormatter())
+        for name in _CHATTY_IN_A_TERMINAL:  # failures are still logged (at ERROR)
+            logging.getLogger(name).setLevel(logging.WARNING)
     handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

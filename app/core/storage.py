@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from app.core.config import get_settings
 from app.core.errors import Forbidden, TooLarge
 
@@ -85,6 +88,28 @@ def get_storage() -> LocalStorage:
     root = get_settings().effective_media_root
     root.mkdir(parents=True, exist_ok=True)
     return LocalStorage(root)
+
+
+_DOOMED_KEY = "cellabel_doomed_media"
+
+
+def delete_after_commit(session: Session, key: str) -> None:
+    """Remove media ``key`` once ``session`` commits (kept if it rolls back)."""
+    session.info.setdefault(_DOOMED_KEY, []).append(key)
+
+
+@event.listens_for(Session, "after_commit")
+def _delete_doomed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a released SAVEPOINT: the outer transaction may still roll back
+    for key in session.info.pop(_DOOMED_KEY, []):
+        get_storage().delete_tree(key)
+
+
+@event.listens_for(Session, "after_rollback")
+def _keep_doomed(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_DOOMED_KEY, None)
 
 
 def clip_prefix(project_id: int, clip_id: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,34 @@ from fastapi.templating import Jinja2Templates
 
 from app.annotations.textdiff import word_diff
 from app.core.config import get_settings
+from app.core.forms import FormState
 from app.core.security import ANON_COOKIE, anonymous_csrf_token, new_token
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))  # autoescape is on for .html
 templates.env.globals["word_diff"] = word_diff
+templates.env.globals["form"] = FormState()  # no form refused: every form starts blank
+
+
+# Explicit direction controls (embeddings, overrides, isolates, marks): in a file name they can
+# make "evil\u202egpj.mp4" read as "evilmp4.jpg". Shown as visible codes instead.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def bidi_visible(text: object) -> str:
+    """``text`` with each bidirectional control character replaced by a visible ``<U+202E>``."""
+    return _BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
+
+
+templates.env.filters["bidi_visible"] = bidi_visible
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An HTMX request for a fragment (a history restore, on Back, wants the whole page)."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(
@@ -41,6 +61,8 @@ def render(
     ctx = {"principal": principal, "csrf_token": csrf, **(context or {})}
     template = partial if partial and is_htmx(request) else name
     response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    if partial:  # the same URL answers a page or a fragment: never let a cache mix them up
+        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
     if anon_id and ANON_COOKIE not in request.cookies:
         response.set_cookie(
             ANON_COOKIE,

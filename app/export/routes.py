@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from app.clips.models import ClipState
-from app.core.deps import DB, AdminOnly
+from app.core.deps import DB, AdminOnly, Principal
+from app.core.forms import FormState, form_page
 from app.core.templating import render
 from app.export import service
 from app.export.formats.registry import FORMAT_LABELS
@@ -36,23 +38,29 @@ def _download(db: DB, export_id: int) -> FileResponse:
     )
 
 
+def _exports_list(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    projects = {p.id: p for p in project_service.list_projects(db)}
+    context: dict[str, object] = {
+        "exports": [(s, projects[s.project_id]) for s in service.list_exports(db)],
+        "projects": list(projects.values()),
+        "formats": FORMAT_LABELS,
+        "subsets": list(Subset),
+        "states": list(ClipState),
+    }
+    if form is not None:
+        context["form"] = form
+    return render(request, "export/list.html", context)
+
+
 @router.get("/exports", response_class=HTMLResponse)
 def exports_page(request: Request, db: DB, principal: AdminOnly) -> Response:
-    projects = {p.id: p for p in project_service.list_projects(db)}
-    return render(
-        request,
-        "export/list.html",
-        {
-            "exports": [(s, projects[s.project_id]) for s in service.list_exports(db)],
-            "projects": list(projects.values()),
-            "formats": FORMAT_LABELS,
-            "subsets": list(Subset),
-            "states": list(ClipState),
-        },
-    )
+    return _exports_list(request, db, principal)
 
 
 @router.post("/exports")
+@form_page("export", _exports_list)
 def exports_create(db: DB, principal: AdminOnly, form: Annotated[ExportForm, Form()]) -> Response:
     snapshot = service.create_export(db, form.to_create(), principal.user)
     return RedirectResponse(f"/exports/{snapshot.id}", status_code=303)

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.batches.schemas import ClipFilter, ClipFilterForm
+from app.core.errors import Invalid
 from app.export.formats.registry import parse_formats
 
 
@@ -69,6 +70,8 @@ class ExportForm(ClipFilterForm):
     formats: list[str] = Field(default_factory=list)
 
     def to_create(self) -> ExportCreate:
+        if self.project_id is None:
+            raise Invalid("Choose a project.", field="project_id")
         flt = self.clip_filter()
         return ExportCreate.model_validate(
             {

@@ -120,7 +120,9 @@ def create_export(
         ExportSnapshot.project_id == project.id, ExportSnapshot.name == data.name
     )
     if session.scalar(taken) is not None:
-        raise Conflict(f"Project {project.name!r} already has a snapshot named {data.name!r}.")
+        raise Conflict(
+            f"Project {project.name!r} already has a snapshot named {data.name!r}.", field="name"
+        )
     if count_selected(session, project.id, data.filter) == 0:
         raise Invalid("No clip matching this filter has an approved primary annotation yet.")
     snapshot = ExportSnapshot(

@@ -6,9 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from app.annotations.skeletons import BUILTIN_SKELETONS
-from app.core.deps import DB, AdminOnly
+from app.core.deps import DB, AdminOnly, Principal
+from app.core.errors import Invalid, about_field
+from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.projects import service
 from app.projects.models import Subset
@@ -24,29 +27,35 @@ router = APIRouter()
 api = APIRouter(prefix="/api", tags=["projects"])
 
 
+def _projects_list(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    context = {"projects": service.list_projects(db), "subsets": list(Subset)}
+    return render(request, "projects/list.html", with_form(context, form))
+
+
 @router.get("/projects", response_class=HTMLResponse)
 def projects_page(request: Request, db: DB, principal: AdminOnly) -> Response:
-    return render(
-        request,
-        "projects/list.html",
-        {"projects": service.list_projects(db), "subsets": list(Subset)},
-    )
+    return _projects_list(request, db, principal)
 
 
 @router.post("/projects")
+@form_page("project", _projects_list)
 def projects_create(
     db: DB,
     principal: AdminOnly,
-    name: Annotated[str, Form()],
-    subsets: Annotated[list[Subset], Form()],
+    name: Annotated[str, Form()] = "",
+    subsets: Annotated[list[Subset] | None, Form()] = None,
     description: Annotated[str, Form()] = "",
 ) -> Response:
+    if not subsets:
+        raise Invalid("Choose at least one subset.", field="subsets")
     data = ProjectCreate(name=name.strip(), subsets=subsets, description=description)
     project = service.create_project(db, data.name, data.subsets, data.description)
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
 
-def _project_context(db: DB, project_id: int, **extra: Any) -> dict[str, Any]:
+def _project_context(db: Session, project_id: int, **extra: Any) -> dict[str, Any]:
     project = service.get_project(db, project_id)
     return {
         "project": project,
@@ -75,7 +84,19 @@ def project_page(
     return render(request, "projects/detail.html", context)
 
 
+def _project_form_page(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
+) -> Response:
+    """The project page (or, for HTMX, the section of the refused form) showing ``form``."""
+    context = with_form(_project_context(db, int(request.path_params["project_id"])), form)
+    partial = "projects/_settings.html" if form and form.prefix == "settings" else (
+        "projects/_skeletons.html"
+    )  # fmt: skip
+    return render(request, "projects/detail.html", context, partial=partial)
+
+
 @router.post("/projects/{project_id}", response_class=HTMLResponse)
+@form_page("settings", _project_form_page)
 def project_settings(
     request: Request,
     db: DB,
@@ -92,13 +113,19 @@ def project_settings(
     agreement_threshold: Annotated[float | None, Form(ge=0, le=1)] = None,
     admin_acceptance: Annotated[bool, Form()] = False,
 ) -> Response:
+    with about_field("tag_vocabulary"):
+        vocabulary = service.parse_mapping(tag_vocabulary)
+    with about_field("required_levels"):
+        levels = service.parse_mapping(required_levels)
+    with about_field("rejection_reasons"):
+        reasons = service.parse_mapping(rejection_reasons)
     update = ProjectUpdate(
         description=description,
         subsets=subsets or [],
-        tag_vocabulary=service.parse_mapping(tag_vocabulary),
+        tag_vocabulary=vocabulary,
         emotion_labels=service.parse_lines(emotion_labels),
-        rejection_reasons=service.parse_mapping(rejection_reasons),
-        required_levels=service.parse_mapping(required_levels),
+        rejection_reasons=reasons,
+        required_levels=levels,
         caption_guide=caption_guide,
         agreement_threshold=agreement_threshold,
         admin_acceptance=admin_acceptance,
@@ -109,13 +136,14 @@ def project_settings(
 
 
 @router.post("/projects/{project_id}/skeletons", response_class=HTMLResponse)
+@form_page("skeleton", _project_form_page)
 def project_skeleton_save(
     request: Request,
     db: DB,
     principal: AdminOnly,
     project_id: int,
-    name: Annotated[str, Form()],
-    points: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    points: Annotated[str, Form()] = "",
     edges: Annotated[str, Form()] = "",
     symmetric: Annotated[str, Form()] = "",
 ) -> Response:
@@ -126,6 +154,7 @@ def project_skeleton_save(
 
 
 @router.post("/projects/{project_id}/skeletons/{skeleton_id}/delete", response_class=HTMLResponse)
+@form_page("skeleton-delete", _project_form_page)
 def project_skeleton_delete(
     request: Request, db: DB, principal: AdminOnly, project_id: int, skeleton_id: int
 ) -> Response:

@@ -41,9 +41,9 @@ def create_project(
     """A project with the default vocabularies, rejection reasons and required levels."""
     name = name.strip()
     if not name:
-        raise Invalid("A project needs a name.")
+        raise Invalid("A project needs a name.", field="name")
     if session.scalar(select(Project.id).where(Project.name == name)) is not None:
-        raise Conflict(f"A project named {name!r} already exists.")
+        raise Conflict(f"A project named {name!r} already exists.", field="name")
     chosen = [s.value for s in (subsets or list(Subset))]
     project = Project(
         name=name,
@@ -87,11 +87,13 @@ KNOWN_LEVELS = tuple(
 _NAME = re.compile(r"^[\w\-]+$")
 
 
-def _names(values: Sequence[str], what: str) -> list[str]:
+def _names(values: Sequence[str], what: str, field: str | None = None) -> list[str]:
     cleaned = list(dict.fromkeys(v.strip() for v in values if v.strip()))
     bad = [v for v in cleaned if not _NAME.match(v)]
     if bad:
-        raise Invalid(f"{what} may use letters, digits, '_' and '-' only: {', '.join(bad)}.")
+        raise Invalid(
+            f"{what} may use letters, digits, '_' and '-' only: {', '.join(bad)}.", field=field
+        )
     return cleaned
 
 
@@ -123,7 +125,10 @@ def _required_levels(
     """Levels per subset of the project: the given ones, else the current, else the defaults."""
     extra = sorted(set(given or {}) - set(project.subsets))
     if extra:
-        raise Invalid(f"Levels given for subsets the project lacks: {', '.join(extra)}.")
+        raise Invalid(
+            f"Levels given for subsets the project lacks: {', '.join(extra)}.",
+            field="required_levels",
+        )
     fallback = {} if given is not None else project.required_levels
     levels: dict[str, list[str]] = {}
     for subset in project.subsets:
@@ -135,10 +140,13 @@ def _required_levels(
         if unknown:
             raise Invalid(
                 f"Unknown levels for {subset}: {', '.join(unknown)}. "
-                f"Choose from {', '.join(KNOWN_LEVELS)}."
+                f"Choose from {', '.join(KNOWN_LEVELS)}.",
+                field="required_levels",
             )
         if not chosen:
-            raise Invalid(f"Subset {subset} needs at least one required level.")
+            raise Invalid(
+                f"Subset {subset} needs at least one required level.", field="required_levels"
+            )
         levels[subset] = chosen
     return levels
 
@@ -149,13 +157,16 @@ def _rejection_reasons(given: Mapping[str, Sequence[str]]) -> dict[str, list[str
     if unknown:
         raise Invalid(
             f"Rejection reasons for unknown kinds: {', '.join(unknown)}. "
-            f"Kinds: {', '.join(KINDS)}."
+            f"Kinds: {', '.join(KINDS)}.",
+            field="rejection_reasons",
         )
     reasons = default_reasons()
     for kind, values in given.items():
-        reasons[kind] = _names(values, f"Rejection reasons of {kind}")
+        reasons[kind] = _names(values, f"Rejection reasons of {kind}", "rejection_reasons")
         if not reasons[kind]:
-            raise Invalid(f"Keep at least one rejection reason for {kind}.")
+            raise Invalid(
+                f"Keep at least one rejection reason for {kind}.", field="rejection_reasons"
+            )
     return reasons
 
 
@@ -166,22 +177,22 @@ def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Pr
         project.description = data.description
     if data.subsets is not None:
         if not data.subsets:
-            raise Invalid("A project needs at least one subset.")
+            raise Invalid("A project needs at least one subset.", field="subsets")
         project.subsets = list(dict.fromkeys(s.value for s in data.subsets))
     if data.tag_vocabulary is not None:
         vocab: dict[str, list[str]] = {}
         for key, values in data.tag_vocabulary.items():
             if not key.strip():
-                raise Invalid("Tag names must not be empty.")
-            name = _names([key], "Tag names")[0]
-            vocab[name] = _names(values, f"Values of tag {name!r}")
+                raise Invalid("Tag names must not be empty.", field="tag_vocabulary")
+            name = _names([key], "Tag names", "tag_vocabulary")[0]
+            vocab[name] = _names(values, f"Values of tag {name!r}", "tag_vocabulary")
             if not vocab[name]:
-                raise Invalid(f"Tag {name!r} needs at least one value.")
+                raise Invalid(f"Tag {name!r} needs at least one value.", field="tag_vocabulary")
         project.tag_vocabulary = vocab
     if data.emotion_labels is not None:
-        project.emotion_labels = _names(data.emotion_labels, "Emotion labels")
+        project.emotion_labels = _names(data.emotion_labels, "Emotion labels", "emotion_labels")
         if not project.emotion_labels:
-            raise Invalid("Keep at least one emotion label.")
+            raise Invalid("Keep at least one emotion label.", field="emotion_labels")
     if data.rejection_reasons is not None:
         project.rejection_reasons = _rejection_reasons(data.rejection_reasons)
     if data.required_levels is not None or data.subsets is not None:
@@ -199,12 +210,12 @@ def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Pr
 # --- custom skeletons ---------------------------------------------------------------------
 
 
-def _point_pairs(text: str, what: str) -> list[list[str]]:
+def _point_pairs(text: str, what: str, field: str) -> list[list[str]]:
     pairs = []
     for line in parse_lines(text):
         parts = [p.strip() for p in line.split("-")]
         if len(parts) != 2 or not all(parts):
-            raise Invalid(f"{what}: write `a-b` with two point names, got {line!r}.")
+            raise Invalid(f"{what}: write `a-b` with two point names, got {line!r}.", field=field)
         pairs.append(parts)
     return pairs
 
@@ -222,11 +233,11 @@ def parse_skeleton_form(name: str, points: str, edges: str, symmetric: str) -> d
             continue
         fields = line.split()
         if len(fields) > 2:
-            raise Invalid(f"Points: write `name sigma` per line, got {line!r}.")
+            raise Invalid(f"Write `name sigma` per line, got {line!r}.", field="points")
         try:
             sigma = float(fields[1]) if len(fields) == 2 else DEFAULT_SIGMA
         except ValueError:
-            raise Invalid(f"Points: the sigma of {fields[0]!r} must be a number.") from None
+            raise Invalid(f"The sigma of {fields[0]!r} must be a number.", field="points") from None
         names.append(fields[0])
         sigmas.append(sigma)
     return validate_skeleton(
@@ -234,8 +245,8 @@ def parse_skeleton_form(name: str, points: str, edges: str, symmetric: str) -> d
             "name": name.strip(),
             "keypoints": names,
             "sigmas": sigmas,
-            "edges": _point_pairs(edges, "Edges"),
-            "symmetric_pairs": _point_pairs(symmetric, "Symmetric pairs"),
+            "edges": _point_pairs(edges, "Edges", "edges"),
+            "symmetric_pairs": _point_pairs(symmetric, "Symmetric pairs", "symmetric"),
         }
     )
 
@@ -247,9 +258,11 @@ def validate_skeleton(definition: Mapping[str, Any]) -> dict[str, Any]:
     except (ValueError, TypeError) as exc:
         raise Invalid(str(exc)) from None
     if skeleton.name in BUILTIN_SKELETONS:
-        raise Invalid(f"{skeleton.name!r} is a built-in skeleton; choose another name.")
+        raise Invalid(
+            f"{skeleton.name!r} is a built-in skeleton; choose another name.", field="name"
+        )
     if not _NAME.match(skeleton.name):
-        raise Invalid("Skeleton names may use letters, digits, '_' and '-' only.")
+        raise Invalid("Skeleton names may use letters, digits, '_' and '-' only.", field="name")
     return skeleton.to_dict()
 
 

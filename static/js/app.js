@@ -21,6 +21,13 @@
       showToast(div.outerHTML);
     }
   });
+  // A refused form comes back re-rendered with its errors beside the fields: swap it in place.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.getResponseHeader("X-Form-Errors")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("htmx:sendError", () => {
     showToast('<div class="error-box">The server could not be reached. Your change was not saved; retry.</div>');
   });

@@ -56,9 +56,27 @@ function refresh() {
   if (table && window.htmx) window.htmx.trigger(table, "refresh");
 }
 
+const input = form?.querySelector("input[type=file]");
+const message = document.getElementById("upload-message");
+
+function say(text) {
+  message.textContent = text;
+  message.hidden = !text;
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+input?.addEventListener("change", () => say(""));
+
 form?.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const files = [...form.querySelector("input[type=file]").files];
+  const files = [...input.files];
+  if (!files.length) {
+    say("Choose one or more video files first.");
+    input.focus();
+    return;
+  }
+  say("");
   const subsets = [...form.querySelectorAll("input[name=subsets]:checked")].map((i) => i.value);
   const jobs = files.map((file) => {
     const row = document.createElement("li");

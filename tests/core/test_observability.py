@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
 from app.auth.models import Role
+from app.core.config import get_settings
 from app.core.observability import configure_logging
 from tests.factories import create_clip, create_user
 
@@ -35,9 +37,10 @@ def test_every_response_says_how_long_the_server_took(client: TestClient) -> Non
         assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_log_lines_are_json_with_the_request_id(
-    client: TestClient, capsys: pytest.CaptureFixture[str]
+def test_log_lines_are_json_with_the_request_id_when_asked(
+    client: TestClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(get_settings(), "log_format", "json")
     configure_logging()
     try:
         client.get("/healthz", headers={"X-Request-ID": "trace-me"})
@@ -51,6 +54,23 @@ def test_log_lines_are_json_with_the_request_id(
     request_lines = [line for line in lines if line.get("message") == "request"]
     assert request_lines and request_lines[-1]["request_id"] == "trace-me"
     assert request_lines[-1]["route"] == "/healthz" and request_lines[-1]["status"] == 200
+
+
+def test_log_lines_are_readable_by_default(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert get_settings().log_format == "text"
+    configure_logging()
+    try:
+        client.get("/healthz", headers={"X-Request-ID": "trace-me"})
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers[:] = []
+    assert re.search(
+        r"^\d\d:\d\d:\d\d INFO  cellabel\.http  GET /healthz 200 [\d.]+ ms  request_id=trace-me$",
+        err,
+        re.M,
+    ), err
 
 
 def test_metrics_need_an_admin_and_report_latency_and_jobs(client: TestClient, db: Session) -> None:

@@ -101,7 +101,9 @@ def assert_all_done(clip_ids: list[int]) -> None:
 def test_worker_killed_mid_keypoints_finishes_the_step_exactly_once_after_restart(
     private_redis: PrivateRedis, workers: WorkerPool, tmp_path: Path
 ) -> None:
-    env = subprocess_env(REDIS_URL=private_redis.url, JOB_STALE_AFTER_S=str(STALE_AFTER_S))
+    env = subprocess_env(
+        REDIS_URL=private_redis.url, JOB_STALE_AFTER_S=str(STALE_AFTER_S), LOG_FORMAT="json"
+    )
     # Started first: a solo worker busy with a step cannot answer the start-up ping.
     first = workers.start(env)
     (clip_id,) = import_clips(
