@@ -9,8 +9,10 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, url, body) {
+// `keepalive` lets the request finish when the page is left meanwhile (small bodies only).
+export async function api(method, url, body, { keepalive = false } = {}) {
   const response = await fetch(url, {
+    keepalive,
     method,
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(), Accept: "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -2,6 +2,7 @@
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
+import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
 
@@ -16,7 +17,7 @@ let model, frames, stage, timeline;
 let current = 0;
 let trackId = null;
 let playing = null;
-const pending = new Map(); // "track:frame" -> timer
+const saver = new SaveQueue();
 const SAVE_DELAY = 400; // ms: saves land well within a second of the change
 
 function say(text, kind = "") {
@@ -27,7 +28,9 @@ function say(text, kind = "") {
 function track() { return trackId ? model.tracks.get(trackId) : null; }
 
 async function show(n) {
-  current = clampFrame(n, model.clip.frame_count);
+  const next = clampFrame(n, model.clip.frame_count);
+  if (next !== current) saver.flush(); // leaving a frame saves its edits now
+  current = next;
   frameInput.value = current;
   timeline.seek(current);
   const t = track();
@@ -91,26 +94,31 @@ function edit(points) {
   queueSave(t.id, current);
 }
 
-function queueSave(tid, n) {
-  const key = `${tid}:${n}`;
-  clearTimeout(pending.get(key));
+// Save frame n of track tid (and its held run when asked) SAVE_DELAY after the last change.
+function queueSave(tid, n, { delay = SAVE_DELAY } = {}) {
+  const applyHeld = $("#apply-held").checked && model.isHeld(n);
+  const [start, end] = applyHeld ? model.heldRun(n) : [n, n + 1];
+  const frames = Array.from({ length: end - start }, (_, i) => start + i);
   say("saving…");
-  pending.set(key, setTimeout(() => { pending.delete(key); save(tid, n); }, SAVE_DELAY));
+  return saver.schedule(`frame:${tid}:${n}`, () => saveFrame(tid, n, applyHeld), { delay, meta: { trackId: tid, frames } });
 }
 
-async function save(tid, n, { force = false } = {}) {
+async function saveFrame(tid, n, applyHeld) {
   const frame = model.frame(tid, n);
-  const applyHeld = $("#apply-held").checked && model.isHeld(n);
   try {
     const saved = await api("PUT", `/api/tracks/${tid}/frames/${n}`, {
       points: frame.points.map((p) => [p[0], p[1], p[2]]), version: frame.version,
       apply_to_held_run: applyHeld, keyframe: frame.keyframe,
-    });
+    }, { keepalive: true });
     absorb(tid, saved);
     say(`saved frame ${n}${applyHeld ? " and its held run" : ""}`, "ok");
   } catch (err) {
-    if (err instanceof ApiError && err.status === 409 && !force) conflict(tid, n, err.body.detail.current);
-    else say(err.message, "error");
+    if (err instanceof ApiError && err.status === 409) {
+      conflict(tid, n, err.body.detail.current);
+      throw new SaveFailed(`Frame ${n} was changed by someone else; choose which version to keep.`);
+    }
+    say(`Frame ${n} was not saved: ${err.message}`, "error");
+    throw err;
   }
 }
 
@@ -133,15 +141,26 @@ function conflict(tid, n, theirs) {
   dialog.querySelector("[data-choice=mine]").onclick = () => {
     dialog.close();
     mine.version = theirs.version;
-    save(tid, n, { force: true });
+    saver.start(queueSave(tid, n, { delay: null }));
   };
   dialog.querySelector("[data-choice=theirs]").onclick = () => {
     dialog.close();
+    saver.forget(`frame:${tid}:${n}`);
     model.tracks.get(tid).frames.set(n, theirs);
     show(current);
     say(`kept their version of frame ${n}`, "ok");
   };
   dialog.showModal();
+}
+
+// Frames of the shown track whose edits are not saved yet (or failed), for the timeline; a
+// `cellabel:unsaved` event on the document says when they change.
+function unsavedFrames(tid = trackId) {
+  return [...new Set(saver.unsaved().filter((m) => m.trackId === tid).flatMap((m) => m.frames))].sort((a, b) => a - b);
+}
+
+function announceUnsaved() {
+  document.dispatchEvent(new CustomEvent("cellabel:unsaved", { detail: { trackId, frames: unsavedFrames() } }));
 }
 
 function setVisibility(v) {
@@ -164,10 +183,15 @@ function toggleKeyframe() {
   show(current);
 }
 
-async function runAction(label, promise) {
+// A server-side action (interpolate, copy, accept, shots, characters), run in the save queue
+// after the edits before it; a refused action is reported, not kept as an unsaved change.
+// Resolves with its answer (true when it has none), or null when it failed.
+function runAction(label, call) {
   say(`${label}…`);
-  try { const result = await promise; say(`${label}: done`, "ok"); return result; }
-  catch (err) { say(err.message, "error"); return null; }
+  return saver.now(`action:${label}`, async () => {
+    try { const result = await call(); say(`${label}: done`, "ok"); return result ?? true; }
+    catch (err) { say(err.message, "error"); return null; }
+  });
 }
 
 async function interpolate() {
@@ -175,13 +199,13 @@ async function interpolate() {
   const keys = [...t.frames.values()].filter((f) => f.keyframe).map((f) => f.frame).sort((a, b) => a - b);
   const prev = keys.filter((k) => k < current).pop();
   if (prev === undefined || !model.frame(t.id, current).keyframe) { say("Interpolation runs from the previous keyframe to this keyframe (press K on both).", "error"); return; }
-  const rows = await runAction("interpolate", api("POST", `/api/tracks/${t.id}/interpolate`, { start: prev, end: current }));
+  const rows = await runAction("interpolate", () => api("POST", `/api/tracks/${t.id}/interpolate`, { start: prev, end: current }));
   if (rows) absorb(t.id, rows);
 }
 
 async function copyPrevious() {
   const t = track();
-  const rows = await runAction("copy previous drawing", api("POST", `/api/tracks/${t.id}/copy-previous`, { frame: current, version: model.frame(t.id, current).version }));
+  const rows = await runAction("copy previous drawing", () => api("POST", `/api/tracks/${t.id}/copy-previous`, { frame: current, version: model.frame(t.id, current).version }));
   if (rows) absorb(t.id, rows);
 }
 
@@ -189,7 +213,7 @@ async function acceptAbove() {
   const t = track();
   const threshold = Number($("#accept-threshold").value);
   const scope = $("#accept-scope").value === "clip" ? null : [current];
-  const result = await runAction("accept", api("POST", `/api/tracks/${t.id}/accept`, { threshold, frames: scope }));
+  const result = await runAction("accept", () => api("POST", `/api/tracks/${t.id}/accept`, { threshold, frames: scope }));
   if (result) { say(`accepted ${result.accepted} point(s) at ≥ ${threshold}`, "ok"); await reload(); }
 }
 
@@ -208,7 +232,7 @@ function setAnnotationVersion(version) {
 
 async function shots(change) {
   const starts = model.payload.shots.map((s) => s.start);
-  const result = await runAction("shots", api("PUT", `/api/annotations/${annotationId}/shots`, { starts: change(starts), version: annotationVersion() }));
+  const result = await runAction("shots", () => api("PUT", `/api/annotations/${annotationId}/shots`, { starts: change(starts), version: annotationVersion() }));
   if (result) { await reload(); setAnnotationVersion(model.payload.annotation.version); }
 }
 
@@ -284,12 +308,13 @@ const actions = {
     const t = track();
     if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (It stays in the history.)`)) return;
     const done = await runAction("delete character",
-      api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
-    if (done !== null || statusEl.dataset.kind === "ok") { trackId = null; await reload(); }
+      () => api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
+    if (done) { trackId = null; await reload(); }
   },
   help: () => document.getElementById("shortcuts").showModal(),
   submit: async () => {
-    const result = await runAction("submit", api("POST", `/api/annotations/${annotationId}/submit`));
+    if (!(await saver.settled())) { say("Some changes are not saved yet (see above); resolve them before submitting.", "error"); return; }
+    const result = await runAction("submit", () => api("POST", `/api/annotations/${annotationId}/submit`));
     if (result) { say("Submitted for review.", "ok"); root.dataset.editable = "false"; setTimeout(() => location.assign("/queue"), 800); }
   },
 };
@@ -329,12 +354,16 @@ async function start() {
   document.getElementById("add-character")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = new FormData(e.target);
-    const made = await runAction("add character", api("POST", `/api/annotations/${annotationId}/characters`,
+    const made = await runAction("add character", () => api("POST", `/api/annotations/${annotationId}/characters`,
       { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") }));
     if (made) { trackId = null; await reload(); }
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
-  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage };
+  watchForms(saver, document, (html) => window.CelLabel?.showToast(html));
+  guardLeaving(saver, { say });
+  saver.addEventListener("failed", (e) => { if (e.detail.key.startsWith("form:")) say(e.detail.message, "error"); });
+  saver.addEventListener("change", announceUnsaved);
+  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage, saver, unsavedFrames };
   root.dataset.ready = "true";
   await show(0);
   // Fetch the first frames of the next clip in the queue while this one is being worked on.
