@@ -361,6 +361,13 @@ async function start() {
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
   watchForms(saver, document, (html) => window.CelLabel?.showToast(html));
   guardLeaving(saver, { say });
+  // Back (or Forward) to a page kept in the back-forward cache: it may have been submitted,
+  // reviewed or edited elsewhere since; let what was sent on the way out land, then read it anew.
+  window.addEventListener("pageshow", async (e) => {
+    if (!e.persisted) return;
+    await saver.settled();
+    location.reload();
+  });
   saver.addEventListener("failed", (e) => { if (e.detail.key.startsWith("form:")) say(e.detail.message, "error"); });
   saver.addEventListener("change", announceUnsaved);
   window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage, saver, unsavedFrames };
