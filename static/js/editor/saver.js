@@ -85,6 +85,12 @@ export class SaveQueue extends EventTarget {
     if (this.failed.delete(key)) this.changed();
   }
 
+  // Whether an edit of frame n of track tid is still to be sent (so a saved answer for that
+  // frame is older than what the page shows).
+  waitingFor(tid, n) {
+    return [...this.waiting.values(), ...this.started].some((e) => !e.promise && e.meta.trackId === tid && e.meta.frames?.includes(n));
+  }
+
   get busy() { return this.waiting.size > 0 || this.started.size > 0; }
 
   // What is not saved yet or failed: the metas given to schedule().

@@ -2,6 +2,7 @@
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
+import { History } from "./history.js";
 import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
@@ -18,6 +19,7 @@ let current = 0;
 let trackId = null;
 let playing = null;
 const saver = new SaveQueue();
+const editHistory = new History();
 const SAVE_DELAY = 400; // ms: saves land well within a second of the change
 
 function say(text, kind = "") {
@@ -86,19 +88,29 @@ function refreshTimeline() {
 
 // ------------------------------------------------------------------ editing and saving
 
-function edit(points) {
+const range = ([start, end]) => Array.from({ length: end - start }, (_, i) => start + i);
+const applyToHeldRun = (n) => $("#apply-held").checked && model.isHeld(n);
+
+// A person's change to the shown frame's points (and its held run when that applies): shown
+// at once, recorded as one history step, saved shortly after.
+function edit(points, label = "point edit") {
   if (!editable) { say("This annotation is not editable now.", "error"); return; }
   const t = track();
-  model.setPoints(t.id, current, points);
-  stage.show({ points: model.frame(t.id, current).points });
+  const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
+  const changes = frames.map((n) => {
+    const before = model.snapshot(t.id, n);
+    model.setPoints(t.id, n, points);
+    return { frame: n, before, after: model.snapshot(t.id, n) };
+  });
+  editHistory.record({ label, trackId: t.id, frame: current, changes });
+  show(current);
   queueSave(t.id, current);
 }
 
 // Save frame n of track tid (and its held run when asked) SAVE_DELAY after the last change.
 function queueSave(tid, n, { delay = SAVE_DELAY } = {}) {
-  const applyHeld = $("#apply-held").checked && model.isHeld(n);
-  const [start, end] = applyHeld ? model.heldRun(n) : [n, n + 1];
-  const frames = Array.from({ length: end - start }, (_, i) => start + i);
+  const applyHeld = applyToHeldRun(n);
+  const frames = range(applyHeld ? model.heldRun(n) : [n, n + 1]);
   say("saving…");
   return saver.schedule(`frame:${tid}:${n}`, () => saveFrame(tid, n, applyHeld), { delay, meta: { trackId: tid, frames } });
 }
@@ -122,11 +134,63 @@ async function saveFrame(tid, n, applyHeld) {
   }
 }
 
+// Take saved frames from the server; a frame edited again meanwhile keeps the newer edit
+// (its save is still to come) and takes only the new version.
 function absorb(tid, savedFrames) {
   const t = model.tracks.get(tid);
-  for (const f of savedFrames) t.frames.set(f.frame, f);
+  if (!t) return;
+  for (const { before, ...saved } of savedFrames) {
+    const mine = t.frames.get(saved.frame);
+    if (mine && saver.waitingFor(tid, saved.frame)) Object.assign(mine, { id: saved.id, version: saved.version });
+    else t.frames.set(saved.frame, saved);
+  }
   if (tid === trackId) show(current);
   refreshTimeline();
+}
+
+// ------------------------------------------------------------------ undo and redo
+
+// The step a server action made: the frames it wrote, each with its state before.
+function recordAction(label, tid, frame, changed) {
+  editHistory.record({
+    label, trackId: tid, frame,
+    changes: changed.map((r) => ({ frame: r.frame, before: r.before, after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe } })),
+  });
+}
+
+// Undo (or redo) the last step: show its track and frame first, then put its frames back
+// and save them like any edit (version-checked: if someone else changed them since, nothing
+// is overwritten, the user is told and sees their version).
+async function travel(direction) {
+  const step = direction === "undo" ? editHistory.takeUndo() : editHistory.takeRedo();
+  if (!step) { say(`Nothing to ${direction}.`); return; }
+  if (!model.tracks.has(step.trackId)) { editHistory.drop(step); say(`Cannot ${direction} ${step.label}: its character was deleted.`, "error"); return; }
+  saver.flush();
+  if (trackId !== step.trackId) { trackId = step.trackId; fillTracks(); }
+  await show(step.frame);
+  const side = direction === "undo" ? "before" : "after";
+  for (const change of step.changes) model.restore(step.trackId, change.frame, change[side]);
+  show(current);
+  refreshTimeline();
+  say(`${direction === "undo" ? "undoing" : "redoing"} ${step.label} on frame ${step.frame}…`);
+  saver.start(saver.schedule(`history:${direction}:${step.trackId}:${step.frame}:${Date.now()}`, () => saveStep(step, side, direction),
+    { delay: null, meta: { trackId: step.trackId, frames: step.changes.map((c) => c.frame) } }));
+}
+
+async function saveStep(step, side, direction) {
+  const tid = step.trackId;
+  const frames = step.changes.map((c) => ({ frame: c.frame, version: model.frame(tid, c.frame).version, ...c[side] }));
+  try {
+    absorb(tid, await api("POST", `/api/tracks/${tid}/frames/restore`, { action: direction, frames }, { keepalive: true }));
+    say(`${direction === "undo" ? "undid" : "redid"} ${step.label} on frame ${step.frame}`, "ok");
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) { say(`The ${direction} was not saved: ${err.message}`, "error"); throw err; }
+    const theirs = err.body.detail.current;
+    editHistory.drop(step);
+    await reload();
+    say(`Could not ${direction} ${step.label}: frame ${theirs.frame} was changed by someone else meanwhile (now version ${theirs.version}). `
+      + "Their version is shown; nothing was overwritten.", "error");
+  }
 }
 
 function conflict(tid, n, theirs) {
@@ -171,13 +235,15 @@ function setVisibility(v) {
     points[i][2] = v;
     if (v !== V_NONE && points[i][0] === 0 && points[i][1] === 0) [points[i][0], points[i][1]] = [model.clip.width / 2, model.clip.height / 2];
   }
-  edit(points);
+  edit(points, "visibility");
 }
 
 function toggleKeyframe() {
   const t = track();
   const frame = model.frame(t.id, current);
+  const before = model.snapshot(t.id, current);
   frame.keyframe = !frame.keyframe;
+  editHistory.record({ label: "keyframe mark", trackId: t.id, frame: current, changes: [{ frame: current, before, after: model.snapshot(t.id, current) }] });
   queueSave(t.id, current);
   refreshTimeline();
   show(current);
@@ -188,6 +254,7 @@ function toggleKeyframe() {
 // Resolves with its answer (true when it has none), or null when it failed.
 function runAction(label, call) {
   say(`${label}…`);
+  saver.flush();
   return saver.now(`action:${label}`, async () => {
     try { const result = await call(); say(`${label}: done`, "ok"); return result ?? true; }
     catch (err) { say(err.message, "error"); return null; }
@@ -199,22 +266,29 @@ async function interpolate() {
   const keys = [...t.frames.values()].filter((f) => f.keyframe).map((f) => f.frame).sort((a, b) => a - b);
   const prev = keys.filter((k) => k < current).pop();
   if (prev === undefined || !model.frame(t.id, current).keyframe) { say("Interpolation runs from the previous keyframe to this keyframe (press K on both).", "error"); return; }
-  const rows = await runAction("interpolate", () => api("POST", `/api/tracks/${t.id}/interpolate`, { start: prev, end: current }));
-  if (rows) absorb(t.id, rows);
+  const frame = current;
+  const rows = await runAction("interpolate", () => api("POST", `/api/tracks/${t.id}/interpolate`, { start: prev, end: frame }));
+  if (rows) { recordAction(`interpolation ${prev}-${frame}`, t.id, frame, rows); absorb(t.id, rows); }
 }
 
 async function copyPrevious() {
   const t = track();
-  const rows = await runAction("copy previous drawing", () => api("POST", `/api/tracks/${t.id}/copy-previous`, { frame: current, version: model.frame(t.id, current).version }));
-  if (rows) absorb(t.id, rows);
+  const frame = current;
+  const rows = await runAction("copy previous drawing", () => api("POST", `/api/tracks/${t.id}/copy-previous`, { frame, version: model.frame(t.id, frame).version }));
+  if (rows) { recordAction("copy previous drawing", t.id, frame, rows); absorb(t.id, rows); }
 }
 
 async function acceptAbove() {
   const t = track();
   const threshold = Number($("#accept-threshold").value);
   const scope = $("#accept-scope").value === "clip" ? null : [current];
+  const frame = current;
   const result = await runAction("accept", () => api("POST", `/api/tracks/${t.id}/accept`, { threshold, frames: scope }));
-  if (result) { say(`accepted ${result.accepted} point(s) at ≥ ${threshold}`, "ok"); await reload(); }
+  if (result) {
+    recordAction(`accepting ${result.accepted} point(s)`, t.id, frame, result.frames);
+    absorb(t.id, result.frames);
+    say(`accepted ${result.accepted} point(s) at ≥ ${threshold}`, "ok");
+  }
 }
 
 // The clip-level node's version lives in the HTMX forms (tags, quality) and in the model;
@@ -290,8 +364,8 @@ const actions = {
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove,
-  undo: () => { const s = model.undo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
-  redo: () => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
+  undo: () => travel("undo"),
+  redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
   // Move the current shot's start (its boundary with the previous shot) to this frame.
@@ -326,7 +400,7 @@ const keys = {
   "]": () => seekMark(model.marks().keyframes, 1), "[": () => seekMark(model.marks().keyframes, -1),
   f: () => seekMark(model.marks().flagged, 1), F: () => seekMark(model.marks().flagged, -1),
   n: () => seekMark(model.payload.shots.map((s) => s.start), 1), p: () => seekMark(model.payload.shots.map((s) => s.start), -1),
-  s: actions.split, m: actions.merge, b: actions.moveBoundary, t: actions.tags, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && actions.undo(),
+  s: actions.split, m: actions.merge, b: actions.moveBoundary, t: actions.tags, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && (e.shiftKey ? actions.redo() : actions.undo()),
   y: (e) => (e.ctrlKey || e.metaKey) && actions.redo(), Z: (e) => (e.ctrlKey || e.metaKey) && actions.redo(),
 };
 
@@ -334,7 +408,7 @@ async function start() {
   const payload = await api("GET", `/api/annotations/${annotationId}`);
   model = new AnnotationModel(payload);
   frames = new FrameSource(payload.clip.id, payload.clip.frame_count);
-  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: edit });
+  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points) });
   timeline = new Timeline($("#timeline"), { count: payload.clip.frame_count, fps: payload.clip.fps, onSeek: show });
   fillTracks();
   refreshTimeline();
@@ -370,7 +444,13 @@ async function start() {
   });
   saver.addEventListener("failed", (e) => { if (e.detail.key.startsWith("form:")) say(e.detail.message, "error"); });
   saver.addEventListener("change", announceUnsaved);
-  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage, saver, unsavedFrames };
+  const historyButtons = () => {
+    $("[data-action=undo]").disabled = !editHistory.canUndo;
+    $("[data-action=redo]").disabled = !editHistory.canRedo;
+  };
+  editHistory.addEventListener("change", historyButtons);
+  historyButtons();
+  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage, saver, history: editHistory, unsavedFrames };
   root.dataset.ready = "true";
   await show(0);
   // Fetch the first frames of the next clip in the queue while this one is being worked on.
