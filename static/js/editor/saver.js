@@ -22,7 +22,7 @@ export class SaveQueue extends EventTarget {
   schedule(key, run, { delay = 0, meta = {} } = {}) {
     const old = this.waiting.get(key);
     if (old) clearTimeout(old.timer);
-    const entry = { key, run, meta, timer: null, promise: null, result: undefined };
+    const entry = { key, run, meta, manual: delay === null, timer: null, promise: null, result: undefined };
     this.waiting.set(key, entry);
     if (delay !== null) entry.timer = setTimeout(() => this.start(entry), delay);
     this.changed();
@@ -68,15 +68,16 @@ export class SaveQueue extends EventTarget {
     return this.failed.size === 0;
   }
 
-  // Start every waiting save now without waiting for them (frame jumps, a hidden tab).
+  // Start the saves waiting on a timer now, without waiting for them (frame jumps, undo, a
+  // hidden tab). A form the user saves by hand (a half-typed emotion row) is left alone.
   flush() {
-    for (const entry of [...this.waiting.values()]) this.start(entry);
+    for (const entry of [...this.waiting.values()]) if (!entry.manual) this.start(entry);
   }
 
   // The page is going away: send everything not sent yet at once (keepalive requests outlive
   // the page), not one after another.
   sendNow() {
-    this.flush();
+    for (const entry of [...this.waiting.values()]) this.start(entry);
     for (const entry of this.started) entry.promise ??= Promise.resolve().then(() => entry.run({ keepalive: true }));
   }
 
