@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service
+from app.annotations import service, undo
 from app.annotations.models import KeypointFrame, NodeStatus, Revision
 from app.annotations.points import decode_points
 from app.annotations.schemas import RestoredFrame as _State
@@ -135,9 +135,9 @@ def test_copy_previous_keeps_provenance_and_confidence(db: Session) -> None:
 
 def test_an_action_reports_each_changed_frame_with_its_state_before(db: Session) -> None:
     _, user, _, track = _setup(db, frames=3)
-    snapshot = service.snapshot_track(db, track["id"])
+    snapshot = undo.snapshot_track(db, track["id"])
     service.accept_above(db, user, track["id"], 0.9, frames=[1])
-    [change] = service.changed_since(db, track["id"], snapshot)
+    [change] = undo.changed_since(db, track["id"], snapshot)
     assert change["frame"] == 1 and sum(change["human"]) > 0
     assert change["before"]["human"] == [0] * 133
     assert np.allclose(change["before"]["points"], track["frames"][1]["points"], atol=1e-3)
@@ -151,7 +151,7 @@ def test_restoring_frames_puts_back_points_sources_and_keyframe_exactly(db: Sess
     moved[9] = [200.0, 120.0, 2]
     [row] = service.save_frame(db, user, track["id"], 1, moved, frame["version"], keyframe=True)
     state = _State(frame=1, version=row.version, **before)
-    [restored] = service.restore_frames(db, user, track["id"], [state], "undo")
+    [restored] = undo.restore_frames(db, user, track["id"], [state], "undo")
     pose, human = decode_points(restored.points)
     assert np.allclose(pose, frame["points"], atol=1e-3)
     assert not human.any() and not restored.is_keyframe
@@ -170,12 +170,12 @@ def test_restoring_a_frame_someone_changed_since_writes_nothing(db: Session) -> 
         for f in (first, second)
     ]  # fmt: skip
     with pytest.raises(Conflict) as caught:
-        service.restore_frames(db, user, track["id"], states, "undo")
+        undo.restore_frames(db, user, track["id"], states, "undo")
     assert caught.value.detail["current"]["points"][0][:2] == [5.0, 5.0]
     with pytest.raises(Invalid, match="0 or 1"):
         bad = _State(frame=0, version=first["version"], points=first["points"],
                      human=[2] * 133, keyframe=False)  # fmt: skip
-        service.restore_frames(db, user, track["id"], [bad], "undo")
+        undo.restore_frames(db, user, track["id"], [bad], "undo")
 
 
 def test_out_of_frame_points_and_bad_shapes_are_refused(db: Session) -> None:
