@@ -146,6 +146,8 @@ def test_leaving_while_a_save_failed_asks_first(
     expect(page.get_by_test_id("conflict")).to_be_visible()
     page.keyboard.press("Escape")  # decide later: the edit is not saved
     expect(page.get_by_test_id("conflict")).to_be_hidden()
+    # The frame is listed as not saved (the timeline marks it from this list).
+    expect(page.locator("#workspace")).to_have_attribute("data-unsaved-frames", "0")
 
     asked: list[str] = []
 

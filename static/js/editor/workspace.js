@@ -270,7 +270,9 @@ function unsavedFrames(tid = trackId) {
 }
 
 function announceUnsaved() {
-  document.dispatchEvent(new CustomEvent("cellabel:unsaved", { detail: { trackId, frames: unsavedFrames() } }));
+  const frames = unsavedFrames();
+  root.dataset.unsavedFrames = frames.join(" ");
+  document.dispatchEvent(new CustomEvent("cellabel:unsaved", { detail: { trackId, frames } }));
 }
 
 function setVisibility(v) {
