@@ -36,9 +36,12 @@ HELD = (12, 16)  # frames 12-15 show one drawing; every other frame is its own
 
 @pytest.fixture(autouse=True, scope="module")
 def one_held_run(draft_clip: DraftClip) -> Iterator[None]:
+    """The shared clip with a single held run while this module runs."""
     with session() as s, s.begin():
         s.get_one(Clip, draft_clip.clip_id).held_runs = [list(HELD)]
     yield
+    with session() as s, s.begin():
+        s.get_one(Clip, draft_clip.clip_id).held_runs = draft_clip.held_runs
 
 
 def _status(page: Page, pattern: str) -> None:
