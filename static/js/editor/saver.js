@@ -5,6 +5,7 @@
 // the page is left: requests go out with `keepalive`, and `pagehide` sends whatever is still
 // waiting at once. A save that failed stays listed until it succeeds or is given up.
 import { csrfToken } from "../csrf.js";
+import { KEEPALIVE_LIMIT } from "./api.js";
 
 export class SaveFailed extends Error {}
 
@@ -131,9 +132,10 @@ export function watchForms(queue, root, onError) {
 async function saveForm(id, { keepalive }, onError) {
   const form = document.getElementById(id);
   if (!form) return;
+  const body = new URLSearchParams(new FormData(form)).toString();
   const response = await fetch(form.getAttribute("hx-post"), {
-    method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin", keepalive,
-    headers: { "X-CSRF-Token": csrfToken(), "HX-Request": "true", "HX-Target": id },
+    method: "POST", body, credentials: "same-origin", keepalive: keepalive && body.length < KEEPALIVE_LIMIT,
+    headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrfToken(), "HX-Request": "true", "HX-Target": id },
   });
   const html = await response.text();
   const isHtml = (response.headers.get("content-type") || "").includes("text/html");
