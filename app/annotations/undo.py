@@ -87,7 +87,10 @@ def restore_frames(
     written = []
     for state in states:
         pose = validate_points(state.points, track.num_points, clip)
-        pose[:, CONF] = np.clip([p[3] if len(p) > 3 else 1.0 for p in state.points], 0.0, 1.0)
+        confidence = np.array([p[3] if len(p) > 3 else 1.0 for p in state.points])
+        if not np.all((confidence >= 0) & (confidence <= 1)):  # NaN fails too
+            raise Invalid(f"Frame {state.frame}: a confidence is a number from 0 to 1.")
+        pose[:, CONF] = confidence
         if len(state.human) != track.num_points or any(h not in (0, 1) for h in state.human):
             raise Invalid(f"Frame {state.frame}: give 0 or 1 per point for who set it.")
         row = _frame_row(session, track, state.frame, clip)
