@@ -518,9 +518,10 @@ async function start() {
   });
   saver.addEventListener("failed", (e) => { if (e.detail.key.startsWith("form:")) say(e.detail.message, "error"); });
   saver.addEventListener("change", announceUnsaved);
-  const historyButtons = () => {
-    $("[data-action=undo]").disabled = !editable || !editHistory.canUndo;
-    $("[data-action=redo]").disabled = !editable || !editHistory.canRedo;
+  const historyButtons = () => { // absent from a read-only workspace
+    const [undo, redo] = [$("[data-action=undo]"), $("[data-action=redo]")];
+    if (undo) undo.disabled = !editHistory.canUndo;
+    if (redo) redo.disabled = !editHistory.canRedo;
   };
   editHistory.addEventListener("change", historyButtons);
   historyButtons();
