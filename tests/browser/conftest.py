@@ -65,8 +65,12 @@ AXE_OPTIONS = {
     "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
     "resultTypes": ["violations"],
 }
+# One run at a time per document (axe refuses overlapping runs): chained on the window.
 _RUN_AXE = """async (options) => {
-    const results = await window.axe.run(document, options);
+    const run = (window.__pageChecksAxe || Promise.resolve())
+        .catch(() => null).then(() => window.axe.run(document, options));
+    window.__pageChecksAxe = run;
+    const results = await run;
     return results.violations.map((v) => ({
         id: v.id, impact: v.impact, help: v.help,
         nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
@@ -141,8 +145,8 @@ class PageChecks:
         if _origin(url) != self.origin or (url in self.checked and not again):
             return []
         self.checked.add(url)
-        if not page.evaluate("() => Boolean(window.axe)"):
-            page.evaluate(AXE_SOURCE)  # evaluated by the driver: the app's CSP does not apply
+        if page not in _WATCHED and not page.evaluate("() => 'axe' in window"):
+            page.evaluate(AXE_SOURCE)  # a page from elsewhere (watched ones have it from the start)
         found: list[Violation] = page.evaluate(_RUN_AXE, AXE_OPTIONS)
         if found:
             self.violations[url] = found
@@ -197,6 +201,7 @@ def new_page(browser: Browser, page_checks: PageChecks) -> Iterator[Callable[[],
     def open_page() -> Page:
         context = browser.new_context()
         context.set_default_timeout(15_000)
+        context.add_init_script(AXE_SOURCE)  # in every document, before its scripts; no CSP
         contexts.append(context)
         return page_checks.watch(context.new_page())
 
