@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,7 +136,11 @@ class PageChecks:
             self.http_errors.append(f"{response.status} {response.request.method} {response.url}")
 
     def _on_load(self, page: Page) -> None:
+        """Check once the page's own scripts have fetched and drawn what they show (runs
+        beside the test, which goes on meanwhile)."""
         with contextlib.suppress(PlaywrightError):  # the test moved on first: checked later
+            with contextlib.suppress(PlaywrightTimeoutError):  # a page that keeps polling
+                page.wait_for_load_state("networkidle", timeout=5_000)
             self.check_accessibility(page)
 
     def check_accessibility(self, page: Page, *, again: bool = False) -> list[Violation]:
