@@ -31,12 +31,11 @@ export class Stage {
     canvas.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
   }
 
+  // The canvas takes its wrap's size (set by the page layout); fit() letterboxes the frame in it.
   resize() {
     const box = this.canvas.parentElement.getBoundingClientRect();
-    const w = Math.max(200, Math.floor(box.width));
-    const h = Math.max(150, Math.floor((w * this.height) / this.width));
-    this.canvas.width = w;
-    this.canvas.height = h;
+    this.canvas.width = Math.max(200, Math.floor(box.width));
+    this.canvas.height = Math.max(150, Math.floor(box.height));
     this.fit();
   }
 
