@@ -596,12 +596,21 @@ def _write_pose(
     human: np.ndarray,
     action: str,
     keyframe: bool | None,
+    *,
+    exact: bool = False,
 ) -> None:
+    """Write ``pose`` onto ``row``: a point that changes becomes the person's (confidence 1),
+    the others keep who set them and their confidence; ``human`` marks more points as the
+    person's. With ``exact``, ``pose`` and ``human`` are stored as given (a copied drawing
+    keeps each point's provenance and confidence)."""
     old, old_human = decode_points(row.points)
     changed = _changed(old, pose)
-    new_human = old_human | changed | human
     pose = pose.copy()
-    pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their model confidence
+    if exact:
+        new_human = np.asarray(human, dtype=bool)
+    else:
+        new_human = old_human | changed | human
+        pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their confidence
     before = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
     after = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
     row.points = encode_points(pose, new_human)
@@ -656,15 +665,25 @@ def save_frame(
 def copy_previous_drawing(
     session: Session, user: User, track_id: int, frame_index: int, version: int
 ) -> list[KeypointFrame]:
-    """Copy the pose of the drawing before this one onto this frame's held run."""
-    track, _, clip = _track_context(session, track_id)
-    start, _ = held_run_of(clip, frame_index)
+    """Copy the pose of the drawing before this one onto this frame's held run.
+
+    Copied points keep who set them and their confidence: a model guess copied forward is
+    still a model guess (listed among the least confident, not exported as labelled) until a
+    person moves or accepts it."""
+    track, annotation, clip = _track_context(session, track_id)
+    check_editable(annotation, user)
+    start, end = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
-    previous = _frame_row(session, track, start - 1, clip)
-    pose, _ = decode_points(previous.points)
-    points = [[float(p[X]), float(p[Y]), int(p[V])] for p in pose]
-    return save_frame(session, user, track_id, frame_index, points, version, apply_to_held_run=True)
+    pose, human = decode_points(_frame_row(session, track, start - 1, clip).points)
+    row = _frame_row(session, track, frame_index, clip)
+    _check_version("frame", row.version, version, frame_payload(row))
+    rows = [
+        row if f == frame_index else _frame_row(session, track, f, clip) for f in range(start, end)
+    ]
+    for target in rows:
+        _write_pose(session, user, annotation, target, pose, human, "copy", None, exact=True)
+    return rows
 
 
 def interpolate(
@@ -737,6 +756,78 @@ def accept_above(
             accepted += int(take.sum())
     session.flush()
     return accepted
+
+
+# ---------------------------------------------------------------- undo and redo
+
+TrackSnapshot = dict[int, tuple[bytes, bool]]
+
+
+def snapshot_track(session: Session, track_id: int) -> TrackSnapshot:
+    """Every stored frame of a track (points and keyframe mark), to tell later what an action
+    changed and how it was before."""
+    rows = session.execute(
+        select(KeypointFrame.frame_index, KeypointFrame.points, KeypointFrame.is_keyframe).where(
+            KeypointFrame.track_id == track_id
+        )
+    )
+    return {index: (points, keyframe) for index, points, keyframe in rows}
+
+
+def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> list[dict[str, Any]]:
+    """The track's frames that differ from ``snapshot``, each with ``before``: its state in
+    the snapshot (an empty pose where the frame had no row), which an undo puts back."""
+    session.flush()
+    track = session.get_one(Track, track_id)
+    empty = (encode_points(empty_pose(track.num_points)), False)
+    rows = [
+        row
+        for row in session.execute(
+            select(*_FRAME_FIELDS)
+            .where(KeypointFrame.track_id == track_id)
+            .order_by(KeypointFrame.frame_index)
+        )
+        if snapshot.get(row.frame_index, empty) != (row.points, row.is_keyframe)
+    ]
+    changes = frame_payloads(rows)
+    if not rows:
+        return changes
+    before_points, before_human = decode_frames(
+        [snapshot.get(row.frame_index, empty)[0] for row in rows]
+    )
+    for change, row, pose, human in zip(changes, rows, before_points, before_human, strict=True):
+        change["before"] = {
+            "points": pose.tolist(),
+            "human": human.astype(int).tolist(),
+            "keyframe": snapshot.get(row.frame_index, empty)[1],
+        }
+    return changes
+
+
+def restore_frames(
+    session: Session, user: User, track_id: int, states: Sequence[Any], action: str
+) -> list[KeypointFrame]:
+    """Put frames of a track back exactly as they were (``undo``) or as an edit left them
+    (``redo``): points with their confidence, who set each point, and the keyframe mark.
+
+    Each frame is version-checked like any save (one stale frame refuses them all, nothing
+    is written) and recorded as a revision with the action's name. A state only says what the
+    person saw and may lower a claim: a point marked as the model's is not exported as
+    labelled."""
+    track, annotation, clip = _track_context(session, track_id)
+    check_editable(annotation, user)
+    written = []
+    for state in states:
+        pose = validate_points(state.points, track.num_points, clip)
+        pose[:, CONF] = np.clip([p[3] if len(p) > 3 else 1.0 for p in state.points], 0.0, 1.0)
+        if len(state.human) != track.num_points or any(h not in (0, 1) for h in state.human):
+            raise Invalid(f"Frame {state.frame}: give 0 or 1 per point for who set it.")
+        row = _frame_row(session, track, state.frame, clip)
+        _check_version("frame", row.version, state.version, frame_payload(row))
+        human = np.asarray(state.human, dtype=bool)
+        _write_pose(session, user, annotation, row, pose, human, action, state.keyframe, exact=True)
+        written.append(row)
+    return written
 
 
 # ---------------------------------------------------------------- characters, captions, tags, shots
