@@ -150,8 +150,8 @@ class PageChecks:
         if _origin(url) != self.origin or (url in self.checked and not again):
             return []
         self.checked.add(url)
-        if page not in _WATCHED and not page.evaluate("() => 'axe' in window"):
-            page.evaluate(AXE_SOURCE)  # a page from elsewhere (watched ones have it from the start)
+        if not page.evaluate("() => 'axe' in window"):  # pages from new_page() have it already
+            page.evaluate(AXE_SOURCE)
         found: list[Violation] = page.evaluate(_RUN_AXE, AXE_OPTIONS)
         if found:
             self.violations[url] = found

@@ -82,7 +82,7 @@ function refreshTimeline() {
   const marks = model.marks();
   timeline.update({
     shots: model.payload.shots, held: model.clip.held_runs || [],
-    keyframes: marks.keyframes, flagged: marks.flagged, speech: model.payload.speech,
+    keyframes: marks.keyframes, flagged: marks.flagged, edited: marks.edited, speech: model.payload.speech,
   });
 }
 
