@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from app.annotations import service
+from app.annotations import service, undo
 from app.annotations.models import Annotation, Caption, Character, KeypointFrame
 from app.annotations.schemas import (
     Accept,
@@ -358,23 +358,23 @@ def api_save_frame(
 @api.post("/tracks/{track_id}/frames/restore", response_model=list[FrameRead])
 def api_restore_frames(db: DB, principal: AnyUser, track_id: int, body: FramesRestore) -> Response:
     """Undo or redo: frames put back exactly as they were, each version-checked."""
-    return _frames(service.restore_frames(db, principal.user, track_id, body.frames, body.action))
+    return _frames(undo.restore_frames(db, principal.user, track_id, body.frames, body.action))
 
 
 @api.post("/tracks/{track_id}/interpolate", response_model=list[FrameChange])
 def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate) -> Response:
     """The frames written, each with its state before (for undo)."""
-    snapshot = service.snapshot_track(db, track_id)
+    snapshot = undo.snapshot_track(db, track_id)
     service.interpolate(db, principal.user, track_id, body.start, body.end)
-    return json_response(service.changed_since(db, track_id, snapshot))
+    return json_response(undo.changed_since(db, track_id, snapshot))
 
 
 @api.post("/tracks/{track_id}/copy-previous", response_model=list[FrameChange])
 def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevious) -> Response:
     """The frames written, each with its state before (for undo)."""
-    snapshot = service.snapshot_track(db, track_id)
+    snapshot = undo.snapshot_track(db, track_id)
     service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
-    return json_response(service.changed_since(db, track_id, snapshot))
+    return json_response(undo.changed_since(db, track_id, snapshot))
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:
@@ -385,10 +385,10 @@ def _frames(rows: list[KeypointFrame]) -> Response:
 @api.post("/tracks/{track_id}/accept", response_model=Accepted)
 def api_accept(db: DB, principal: AnyUser, track_id: int, body: Accept) -> Response:
     """How many points were accepted, and the frames changed with their state before."""
-    snapshot = service.snapshot_track(db, track_id)
+    snapshot = undo.snapshot_track(db, track_id)
     accepted = service.accept_above(db, principal.user, track_id, body.threshold, body.frames)
     return json_response(
-        {"accepted": accepted, "frames": service.changed_since(db, track_id, snapshot)}
+        {"accepted": accepted, "frames": undo.changed_since(db, track_id, snapshot)}
     )
 
 

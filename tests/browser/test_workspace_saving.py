@@ -14,7 +14,7 @@ from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select
 
 from app.annotations import service
-from app.annotations.models import Caption
+from app.annotations.models import Annotation
 from app.auth.models import User
 from tests.browser.workspace_helpers import (
     LEFT_WRIST,
@@ -22,6 +22,7 @@ from tests.browser.workspace_helpers import (
     annotator_fixture,  # noqa: F401 (a fixture)
     draft_clip_fixture,  # noqa: F401 (a fixture)
     drag,
+    go,
     open_next_clip,
     session,
     shown_point,
@@ -99,25 +100,31 @@ def test_a_drag_then_back_or_closing_the_tab_is_saved(
     eventually(lambda: _stored_at(opened.track_id, again))
 
 
-def test_a_caption_typed_then_my_queue_at_once_is_saved(
+def test_captions_tags_emotions_and_shots_changed_then_my_queue_at_once_are_saved(
     live_server: str,
     page: Page,
     draft_clip: DraftClip,
     annotator: str,
 ) -> None:
     opened = open_next_clip(page, live_server, annotator, draft_clip.clip_id)
-    caption = page.get_by_test_id("caption-clip-short").locator("textarea")
-    caption.fill("A boy runs left, then stops.")
+    page.get_by_test_id("caption-clip-short").locator("textarea").fill("A boy runs, then stops.")
+    emotions = page.locator(".emotion-form").first  # typed, Save not pressed
+    emotions.locator("input[name=start]").last.fill("0")
+    emotions.locator("input[name=end]").last.fill("4")
+    emotions.locator("select[name=label]").last.select_option(index=1)
+    page.click("label.chip-choice:has(input[name=time_of_day][value=night])")
+    go(page, 6)
+    page.keyboard.press("s")  # split the shot here
     page.click("nav >> text=My queue")
     page.wait_for_url("**/queue")
     with session() as s:
-        saved = s.scalar(
-            select(Caption.text).where(
-                Caption.annotation_id == opened.annotation_id, Caption.field == "short",
-                Caption.level == "clip",
-            )
-        )  # fmt: skip
-    assert saved == "A boy runs left, then stops."
+        annotation = s.get_one(Annotation, opened.annotation_id)
+        payload = service.annotation_payload(s, annotation)
+    short = next(c for c in payload["captions"] if (c["level"], c["field"]) == ("clip", "short"))
+    assert short["text"] == "A boy runs, then stops."
+    assert annotation.tags["time_of_day"] == "night"
+    assert [e["start"] for e in payload["characters"][0]["emotions"]] == [0]
+    assert [shot["start"] for shot in payload["shots"]] == [0, 6]
 
 
 def test_leaving_while_a_save_failed_asks_first(
@@ -139,6 +146,8 @@ def test_leaving_while_a_save_failed_asks_first(
     expect(page.get_by_test_id("conflict")).to_be_visible()
     page.keyboard.press("Escape")  # decide later: the edit is not saved
     expect(page.get_by_test_id("conflict")).to_be_hidden()
+    # The frame is listed as not saved (the timeline marks it from this list).
+    expect(page.locator("#workspace")).to_have_attribute("data-unsaved-frames", "0")
 
     asked: list[str] = []
 

@@ -36,9 +36,12 @@ HELD = (12, 16)  # frames 12-15 show one drawing; every other frame is its own
 
 @pytest.fixture(autouse=True, scope="module")
 def one_held_run(draft_clip: DraftClip) -> Iterator[None]:
+    """The shared clip with a single held run while this module runs."""
     with session() as s, s.begin():
         s.get_one(Clip, draft_clip.clip_id).held_runs = [list(HELD)]
     yield
+    with session() as s, s.begin():
+        s.get_one(Clip, draft_clip.clip_id).held_runs = draft_clip.held_runs
 
 
 def _status(page: Page, pattern: str) -> None:
@@ -147,3 +150,41 @@ def test_undo_takes_back_a_held_run_edit_and_accepting_as_one_step_each_and_neve
     _status(page, "^Could not undo point edit: frame 14 was changed by someone else")
     assert stored_frame(tid, 14)[0][NOSE, :2] == pytest.approx([5.0, 5.0])
     assert all(_same(tid, f, redone[f]) for f in (12, 13, 15))
+
+
+def test_undo_brings_back_a_deleted_character_with_its_keypoints_and_removes_an_added_one(
+    live_server: str, page: Page, draft_clip: DraftClip, annotator: str
+) -> None:
+    opened = open_next_clip(page, live_server, annotator, draft_clip.clip_id)
+    characters = page.locator("[data-testid=track-select] option")
+    page.uncheck("[data-testid=apply-held]")
+    go(page, 3)
+    drag(page, LEFT_WRIST, 25, 0)
+    dropped = shown_point(page, LEFT_WRIST)
+    _status(page, "^saved frame 3")
+
+    page.locator("summary", has_text="Add a character").click()
+    page.fill("#add-character input[name=name]", "sidekick")
+    page.click("#add-character button[type=submit]")
+    expect(characters).to_have_count(2)
+    page.keyboard.press("Control+z")
+    _status(page, "^undid adding sidekick")
+    expect(characters).to_have_count(1)
+
+    page.select_option("[data-testid=track-select]", str(opened.track_id))
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-action=deleteCharacter]")
+    expect(characters).to_have_count(0)
+    page.keyboard.press("Control+z")
+    _status(page, "^undid deleting character 1")
+    expect(characters).to_have_count(1)
+    new_track = int(page.eval_on_selector("[data-testid=track-select]", "s => s.value"))
+    pose, human, _ = stored_frame(new_track, 3)
+    assert pose[LEFT_WRIST, :2] == pytest.approx(dropped[:2], abs=0.02) and human[LEFT_WRIST]
+    assert human.sum() == 1  # the other points are still the model's
+
+    page.keyboard.press("Control+Shift+z")  # redo the deletion, then undo it again
+    expect(characters).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(characters).to_have_count(1)
+    _status(page, "^undid deleting character 1")

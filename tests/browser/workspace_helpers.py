@@ -1,5 +1,5 @@
-"""Driving the annotator workspace in Chromium: one ready clip with a model draft per test
-module (``draft_clip``), a fresh annotator with it in their queue per test (``annotator``),
+"""Driving the annotator workspace in Chromium: one ready clip with a model draft for the
+session (``draft_clip``), a fresh annotator with it in their queue per test (``annotator``),
 and the gestures (drag a keypoint, jump to a frame) the workspace tests share."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class DraftClip:
     held_runs: list[list[int]]
 
 
-@pytest.fixture(scope="module", name="draft_clip")
+@pytest.fixture(scope="session", name="draft_clip")
 def draft_clip_fixture(
     engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DraftClip]:

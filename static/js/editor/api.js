@@ -9,7 +9,7 @@ export class ApiError extends Error {
   }
 }
 
-const KEEPALIVE_LIMIT = 60_000; // bytes: browsers refuse larger keepalive bodies
+export const KEEPALIVE_LIMIT = 60_000; // bytes: browsers refuse larger keepalive bodies
 
 // `keepalive` lets the request finish when the page is left meanwhile (small bodies only).
 export async function api(method, url, body, { keepalive = false } = {}) {

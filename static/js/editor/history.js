@@ -12,9 +12,11 @@ export class History extends EventTarget {
     this.undone = [];
   }
 
-  // {label, trackId, frame (the frame to show), changes: [{frame, before, after}]}
+  // {label, trackId, frame (the frame to show), changes: [{frame, before, after}]}, or a
+  // character added or deleted: {label, kind: "character", added, fields, characterId,
+  // trackId, frames (the deleted track's frame states)}.
   record(step) {
-    if (!step.changes.length) return;
+    if (step.changes && !step.changes.length) return;
     this.done.push(step);
     if (this.done.length > LIMIT) this.done.shift();
     this.undone = [];
@@ -30,6 +32,15 @@ export class History extends EventTarget {
     this.done = this.done.filter((s) => s !== step);
     this.undone = this.undone.filter((s) => s !== step);
     this.changed();
+  }
+
+  // A character brought back by undo or redo has new ids: steps on the old ones follow.
+  remap(old, made) {
+    const { characterId, trackId } = old;
+    for (const step of [...this.done, ...this.undone]) {
+      if (step.characterId === characterId) step.characterId = made.characterId;
+      if (trackId !== null && step.trackId === trackId) step.trackId = made.trackId;
+    }
   }
 
   move(from, to) {

@@ -5,6 +5,7 @@
 // the page is left: requests go out with `keepalive`, and `pagehide` sends whatever is still
 // waiting at once. A save that failed stays listed until it succeeds or is given up.
 import { csrfToken } from "../csrf.js";
+import { KEEPALIVE_LIMIT } from "./api.js";
 
 export class SaveFailed extends Error {}
 
@@ -22,7 +23,7 @@ export class SaveQueue extends EventTarget {
   schedule(key, run, { delay = 0, meta = {} } = {}) {
     const old = this.waiting.get(key);
     if (old) clearTimeout(old.timer);
-    const entry = { key, run, meta, timer: null, promise: null, result: undefined };
+    const entry = { key, run, meta, manual: delay === null, timer: null, promise: null, result: undefined };
     this.waiting.set(key, entry);
     if (delay !== null) entry.timer = setTimeout(() => this.start(entry), delay);
     this.changed();
@@ -68,15 +69,16 @@ export class SaveQueue extends EventTarget {
     return this.failed.size === 0;
   }
 
-  // Start every waiting save now without waiting for them (frame jumps, a hidden tab).
+  // Start the saves waiting on a timer now, without waiting for them (frame jumps, undo, a
+  // hidden tab). A form the user saves by hand (a half-typed emotion row) is left alone.
   flush() {
-    for (const entry of [...this.waiting.values()]) this.start(entry);
+    for (const entry of [...this.waiting.values()]) if (!entry.manual) this.start(entry);
   }
 
   // The page is going away: send everything not sent yet at once (keepalive requests outlive
   // the page), not one after another.
   sendNow() {
-    this.flush();
+    for (const entry of [...this.waiting.values()]) this.start(entry);
     for (const entry of this.started) entry.promise ??= Promise.resolve().then(() => entry.run({ keepalive: true }));
   }
 
@@ -130,9 +132,10 @@ export function watchForms(queue, root, onError) {
 async function saveForm(id, { keepalive }, onError) {
   const form = document.getElementById(id);
   if (!form) return;
+  const body = new URLSearchParams(new FormData(form)).toString();
   const response = await fetch(form.getAttribute("hx-post"), {
-    method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin", keepalive,
-    headers: { "X-CSRF-Token": csrfToken(), "HX-Request": "true", "HX-Target": id },
+    method: "POST", body, credentials: "same-origin", keepalive: keepalive && body.length < KEEPALIVE_LIMIT,
+    headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrfToken(), "HX-Request": "true", "HX-Target": id },
   });
   const html = await response.text();
   const isHtml = (response.headers.get("content-type") || "").includes("text/html");

@@ -148,6 +148,51 @@ function absorb(tid, savedFrames) {
   refreshTimeline();
 }
 
+// ------------------------------------------------------------------ characters
+
+const characterFields = (c) => ({ name: c.name, kind: c.kind, skeleton: c.skeleton });
+
+// Add a character and show its track; resolves with the new ids, or null if refused.
+async function createCharacter(fields) {
+  const made = await runAction(`add ${fields.name}`, () => api("POST", `/api/annotations/${annotationId}/characters`, fields));
+  if (!made) return null;
+  trackId = null;
+  await reload();
+  const added = model.trackList().find((t) => t.character.id === made.id);
+  if (added) { trackId = added.id; fillTracks(); show(current); }
+  return { characterId: made.id, trackId: added?.id ?? null };
+}
+
+async function removeCharacter(characterId) {
+  const character = model.payload.characters.find((c) => c.id === characterId);
+  if (!character) return false;
+  const done = await runAction(`delete ${character.name}`,
+    () => api("DELETE", `/api/characters/${character.id}?version=${character.version}`));
+  if (done) { trackId = null; await reload(); }
+  return Boolean(done);
+}
+
+// Undo or redo adding or deleting a character. Bringing one back makes a new character (new
+// ids, which the history follows) and puts its keypoints back as they were.
+async function travelCharacter(step, direction) {
+  const done = `${direction === "undo" ? "undid" : "redid"} ${step.label}`;
+  if ((direction === "undo") === step.added) {
+    if (await removeCharacter(step.characterId)) say(done, "ok");
+    else editHistory.drop(step);
+    return;
+  }
+  const made = await createCharacter(step.fields);
+  if (!made) { editHistory.drop(step); return; }
+  editHistory.remap(step, made);
+  if (step.frames?.length && made.trackId) {
+    const frames = step.frames.map((f) => ({ ...f, version: model.frame(made.trackId, f.frame).version }));
+    const rows = await runAction(`${direction} keypoints`, () => api("POST", `/api/tracks/${made.trackId}/frames/restore`, { action: direction, frames }));
+    if (!rows) return;
+    absorb(made.trackId, rows);
+  }
+  say(done, "ok");
+}
+
 // ------------------------------------------------------------------ undo and redo
 
 // The step a server action made: the frames it wrote, each with its state before.
@@ -164,6 +209,7 @@ function recordAction(label, tid, frame, changed) {
 async function travel(direction) {
   const step = direction === "undo" ? editHistory.takeUndo() : editHistory.takeRedo();
   if (!step) { say(`Nothing to ${direction}.`); return; }
+  if (step.kind === "character") { await travelCharacter(step, direction); return; }
   if (!model.tracks.has(step.trackId)) { editHistory.drop(step); say(`Cannot ${direction} ${step.label}: its character was deleted.`, "error"); return; }
   saver.flush();
   if (trackId !== step.trackId) { trackId = step.trackId; fillTracks(); }
@@ -224,7 +270,9 @@ function unsavedFrames(tid = trackId) {
 }
 
 function announceUnsaved() {
-  document.dispatchEvent(new CustomEvent("cellabel:unsaved", { detail: { trackId, frames: unsavedFrames() } }));
+  const frames = unsavedFrames();
+  root.dataset.unsavedFrames = frames.join(" ");
+  document.dispatchEvent(new CustomEvent("cellabel:unsaved", { detail: { trackId, frames } }));
 }
 
 function setVisibility(v) {
@@ -381,10 +429,11 @@ const actions = {
   fit: () => stage.fit(),
   deleteCharacter: async () => {
     const t = track();
-    if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (It stays in the history.)`)) return;
-    const done = await runAction("delete character",
-      () => api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
-    if (done) { trackId = null; await reload(); }
+    if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (Undo brings them back.)`)) return;
+    const frames = [...t.frames.keys()].sort((a, b) => a - b).map((n) => ({ frame: n, ...model.snapshot(t.id, n) }));
+    const step = { label: `deleting ${t.character.name}`, kind: "character", added: false, fields: characterFields(t.character),
+      characterId: t.character.id, trackId: t.id, frame: current, frames };
+    if (await removeCharacter(t.character.id)) editHistory.record(step);
   },
   help: () => document.getElementById("shortcuts").showModal(),
   submit: async () => {
@@ -429,9 +478,9 @@ async function start() {
   document.getElementById("add-character")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = new FormData(e.target);
-    const made = await runAction("add character", () => api("POST", `/api/annotations/${annotationId}/characters`,
-      { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") }));
-    if (made) { trackId = null; await reload(); }
+    const fields = { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") };
+    const made = await createCharacter(fields);
+    if (made) editHistory.record({ label: `adding ${fields.name}`, kind: "character", added: true, fields, frame: current, ...made });
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
   watchForms(saver, document, (html) => window.CelLabel?.showToast(html));
