@@ -109,6 +109,7 @@ class PageChecks:
         return any(s == status and p.search(path) for s, p in self._expected)
 
     def watch(self, page: Page) -> Page:
+        """Record this page's console and HTTP errors and check what it loads."""
         self._pages.append(page)
         _WATCHED[page] = self
         page.on("console", self._on_console)
@@ -153,8 +154,8 @@ class PageChecks:
         if not page.evaluate("() => 'axe' in window"):  # pages from new_page() have it already
             page.evaluate(AXE_SOURCE)
         found: list[Violation] = page.evaluate(_RUN_AXE, AXE_OPTIONS)
-        if found:
-            self.violations[url] = found
+        known = self.violations.setdefault(url, [])
+        known += [v for v in found if v["id"] not in {k["id"] for k in known}]
         return found
 
     def finish(self) -> None:
