@@ -127,6 +127,7 @@ def test_captions_tags_emotions_and_shots_changed_then_my_queue_at_once_are_save
     assert [shot["start"] for shot in payload["shots"]] == [0, 6]
 
 
+@pytest.mark.expect_http_errors(409)  # the conflicting save
 def test_leaving_while_a_save_failed_asks_first(
     live_server: str,
     page: Page,

@@ -110,6 +110,7 @@ def test_undo_walks_back_through_copy_interpolate_keyframe_and_drag(
     assert shown_point(page, LEFT_WRIST)[:2] == pytest.approx(dropped[:2], abs=0.02)
 
 
+@pytest.mark.expect_http_errors(409)  # the refused undo
 def test_undo_takes_back_a_held_run_edit_and_accepting_as_one_step_each_and_never_overwrites(
     live_server: str, page: Page, draft_clip: DraftClip, annotator: str
 ) -> None:

@@ -67,15 +67,18 @@ export class AnnotationModel {
     frame.keyframe = state.keyframe;
   }
 
-  // Frames flagged by the model's sanity checks, and keyframes, across all tracks.
+  // Frames flagged by the model's sanity checks, keyframes, and frames where a person set a
+  // point (placed, moved, accepted), across all tracks.
   marks() {
-    const flagged = new Set(), keyframes = new Set();
+    const flagged = new Set(), keyframes = new Set(), edited = new Set();
     for (const track of this.tracks.values()) {
       for (const f of track.frames.values()) {
         if (f.flags && f.flags.length) flagged.add(f.frame);
         if (f.keyframe) keyframes.add(f.frame);
+        if (f.human?.some(Boolean)) edited.add(f.frame);
       }
     }
-    return { flagged: [...flagged].sort((a, b) => a - b), keyframes: [...keyframes].sort((a, b) => a - b) };
+    const sorted = (set) => [...set].sort((a, b) => a - b);
+    return { flagged: sorted(flagged), keyframes: sorted(keyframes), edited: sorted(edited) };
   }
 }

@@ -83,7 +83,7 @@ function refreshTimeline() {
   const marks = model.marks();
   timeline.update({
     shots: model.payload.shots, held: model.clip.held_runs || [],
-    keyframes: marks.keyframes, flagged: marks.flagged, speech: model.payload.speech,
+    keyframes: marks.keyframes, flagged: marks.flagged, edited: marks.edited, speech: model.payload.speech,
   });
 }
 
@@ -414,8 +414,9 @@ function fillTracks() {
   const skeleton = track() ? model.skeletonOf(track()) : null;
   for (const part of Object.keys(skeleton?.parts || {})) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" checked> ${part}`;
-    label.querySelector("input").addEventListener("change", (e) => {
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", checked: true });
+    label.append(box, ` ${part}`);
+    box.addEventListener("change", (e) => {
       e.target.checked ? stage.hiddenParts.delete(part) : stage.hiddenParts.add(part);
       stage.draw();
     });
