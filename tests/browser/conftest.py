@@ -199,6 +199,13 @@ def page_checks(live_server: str, request: pytest.FixtureRequest) -> PageChecks:
 
 
 @pytest.fixture
+def factory_clips_without_media(page_checks: PageChecks) -> None:
+    """Clips built by tests/factories.py have rows but no media: their frame images and
+    thumbnails answer 404 by design (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    page_checks.expect_http_errors(404, r"^/media/clips/\d+/(frames/|thumb\.jpg)")
+
+
+@pytest.fixture
 def new_page(browser: Browser, page_checks: PageChecks) -> Iterator[Callable[[], Page]]:
     """``new_page()``: a checked page in a fresh browser context (another user's browser).
     At teardown the test fails on console errors, unexpected HTTP errors or axe violations."""

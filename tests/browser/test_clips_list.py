@@ -21,7 +21,7 @@ from app.projects.models import Subset
 from tests.browser.conftest import sign_in
 from tests.factories import PASSWORD, create_batch, create_clip, create_project, create_user
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
 PAGE = 50
 

@@ -15,7 +15,7 @@ from tests.browser.conftest import sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
 
 def test_thread_headers_name_author_reason_pin_and_time(

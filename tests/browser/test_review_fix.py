@@ -20,7 +20,7 @@ from tests.browser.conftest import image_to_client, sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
 WRIST = 9  # COCO left wrist: a body point, clear of the face's crowd of points
 

@@ -16,7 +16,7 @@ from tests.browser.conftest import sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
 
 def test_a_caption_rejection_needs_a_caption_reason(

@@ -15,7 +15,7 @@ from tests.browser.conftest import sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
 # WCAG 2.x contrast of an element's text against the first opaque background behind it.
 CONTRAST = """(el) => {
