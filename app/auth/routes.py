@@ -47,10 +47,12 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    client = request.client.host if request.client else "unknown"
     try:
-        user = service.authenticate(db, username.strip(), password)
+        attempt = service.start_login(db, username, client)
+        db.commit()  # parallel guesses must see this attempt before its password is checked
+        user = service.finish_login(db, attempt, username.strip(), password)
     except DomainError as exc:
-        db.commit()  # keep the failure count even though the request fails
         return render(
             request,
             "auth/login.html",

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from app.auth import throttle
 from app.auth.models import ApiToken, Role, User, UserSession
+from app.auth.throttle import LoginKeys
 from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.core.security import dummy_hash, hash_password, new_token, sha256_hex, verify_password
 
 TOKEN_PREFIX = "clb_"
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+WRONG_LOGIN = "Wrong username or password."
 
 
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
@@ -76,30 +72,29 @@ def set_password(session: Session, user_id: int, password: str) -> None:
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Check a password, counting failures; a locked or disabled account cannot log in."""
-    settings = get_settings()
-    user = get_user_by_name(session, username)
-    if user is None:
-        verify_password(dummy_hash(), password)
-        raise Unauthorized("Wrong username or password.")
-    now = utcnow()
-    locked_until = _aware(user.locked_until)
-    if locked_until and locked_until > now:
-        wait = int((locked_until - now).total_seconds()) + 1
+def start_login(session: Session, username: str, client: str) -> LoginKeys:
+    """Count a login attempt before its password is checked (the caller commits the count
+    first, so parallel guesses see it); a throttled name or client is refused here, in the
+    time a password check takes, alike for real and unknown names."""
+    keys = LoginKeys.of(username, client)
+    locked_until = throttle.count_attempt(session, keys)
+    if locked_until is not None:
+        verify_password(dummy_hash(), "")
+        wait = max(1, int((locked_until - utcnow()).total_seconds()) + 1)
         raise TooManyRequests(f"Too many failed logins. Try again in {wait} s.")
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
-            user.failed_logins = 0
-        session.flush()
-        raise Unauthorized("Wrong username or password.")
-    if not user.is_active:
-        raise Unauthorized("This account is disabled. Ask an admin.")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    return keys
+
+
+def finish_login(session: Session, keys: LoginKeys, username: str, password: str) -> User:
+    """Check the password of an attempt counted by :func:`start_login`. Unknown names, wrong
+    passwords and disabled accounts get one answer, after a password check, so the answer
+    tells nothing about which names exist or which password was right."""
+    user = get_user_by_name(session, username)
+    matches = verify_password(user.password_hash if user else dummy_hash(), password)
+    if user is None or not matches or not user.is_active:
+        raise Unauthorized(WRONG_LOGIN)
+    throttle.give_back(session, keys)
+    user.last_login_at = utcnow()
     session.flush()
     return user
 
@@ -141,8 +136,7 @@ def resolve_session(session: Session, key: str) -> tuple[User, UserSession] | No
     if found is None:
         return None
     row, user = found
-    expires = _aware(row.expires_at)
-    if expires is None or expires <= utcnow():
+    if row.expires_at <= utcnow():
         session.delete(row)
         return None
     if not user.is_active:

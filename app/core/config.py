@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     max_video_pixels: int = 4096 * 4096
     max_video_seconds: float = 15 * 60
     session_hours: int = 12
+    # Password guesses per window: per (name, client address), per name from everywhere (a
+    # ceiling against spread-out guessing), and failures per client address over all names.
     login_max_failures: int = 5
+    login_max_failures_per_user: int = 50
+    login_max_failures_per_client: int = 50
     login_lockout_seconds: int = 300
     cookie_secure: bool = False
 
