@@ -22,7 +22,7 @@ from app.agreement.schemas import (
     ScoreRead,
 )
 from app.batches import service as batch_service
-from app.core.deps import DB, AdminOnly, Staff
+from app.core.deps import DB, AdminOnly, Staff, SubmittedForm
 from app.core.templating import render
 from app.projects import service as project_service
 
@@ -133,10 +133,10 @@ def adjudication_page(
 
 
 @router.post("/agreement/adjudication/{clip_id}")
-async def adjudicate_form(
-    request: Request, db: DB, principal: Staff, clip_id: int
+def adjudicate_form(
+    db: DB, principal: Staff, form: SubmittedForm, clip_id: int
 ) -> RedirectResponse:
-    choice = AdjudicationChoice.from_form(dict(await request.form()))
+    choice = AdjudicationChoice.from_form(dict(form))
     annotation = adjudication.adjudicate(db, principal.user, clip_id, choice)
     notice = f"Clip {clip_id} adjudicated: annotation {annotation.id} is approved and primary."
     return RedirectResponse(f"/agreement/adjudication?{urlencode({'notice': notice})}", 303)

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = 300
     cookie_secure: bool = False
 
+    # PostgreSQL limits: no statement, lock wait or idle open transaction holds a connection
+    # longer than this, and a request waits at most this long for a pooled connection.
+    database_statement_timeout_s: float = 60.0
+    database_lock_timeout_s: float = 10.0
+    database_idle_timeout_s: float = 300.0
+    database_pool_timeout_s: float = 10.0
+
     # A job left `running` this long (its worker died) may be claimed again and is re-sent by
     # the reconciler; keep it above the longest step.
     job_stale_after_s: float = 1800.0
