@@ -59,8 +59,12 @@ def test_concurrent_tag_saves_never_freeze_the_server(live_api: str) -> None:
                 body = {groups[0]: value, "version": str(version)}
                 barrier = threading.Barrier(2)
 
-                def save(client: httpx.Client, form: dict[str, str] = body) -> int:
-                    barrier.wait()
+                def save(
+                    client: httpx.Client,
+                    form: dict[str, str] = body,
+                    gate: threading.Barrier = barrier,
+                ) -> int:
+                    gate.wait()
                     return client.post(path, data=form).status_code
 
                 statuses += pool.map(save, (tab1, tab2))
