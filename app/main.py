@@ -26,8 +26,8 @@ from app.batches.routes import api as batches_api
 from app.batches.routes import router as batches_router
 from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
-from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.limits import BodyLimits, body_limit
 from app.core.observability import RequestContext
 from app.core.security import SecurityHeaders
 from app.core.templating import is_htmx, render
@@ -74,9 +74,6 @@ def _error_response(
     )
 
 
-FORM_OVERHEAD = 1024 * 1024  # multipart framing and form fields around an upload
-
-
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # Everything imported and built at start-up lives as long as the process: take it out of
@@ -94,9 +91,6 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        # A body over the upload limit is refused as it arrives (a huge Content-Length before
-        # anything is read), so nobody can make the server spool it: 413 via http_error.
-        max_body_size=get_settings().max_upload_bytes + FORM_OVERHEAD,
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for router in (
@@ -151,10 +145,11 @@ def create_app() -> FastAPI:
         if exc.status_code == 404 and message == "Not Found":
             message = "There is nothing at this address."
         if exc.status_code == 413:
-            limit = get_settings().max_upload_bytes
-            message = f"The request is larger than the upload limit of {limit:,} bytes."
+            limit = body_limit(request.scope)
+            message = f"The request is larger than the limit of {limit:,} bytes for it."
         return _error_response(request, exc.status_code, "http_error", message)
 
+    app.add_middleware(BodyLimits)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     max_upload_bytes: int = 2 * 1024**3
+    # Request bodies other than uploads: signed in (JSON, forms) and anonymous (sign-in form).
+    max_body_bytes: int = 4 * 1024**2
+    max_anonymous_body_bytes: int = 64 * 1024
     max_video_pixels: int = 4096 * 4096
     max_video_seconds: float = 15 * 60
     session_hours: int = 12
