@@ -23,6 +23,7 @@ from app.agreement.schemas import (
 )
 from app.batches import service as batch_service
 from app.core.deps import DB, AdminOnly, Staff, SubmittedForm
+from app.core.responses import attachment
 from app.core.templating import render
 from app.projects import service as project_service
 
@@ -90,11 +91,10 @@ def export_csv(
 ) -> StreamingResponse:
     project = project_service.get_project(db, project_id)
     rows = list(service.export_rows(db, service.Filters(project.id, batch_id)))
-    name = f"agreement-{project.name}.csv".replace('"', "")
     return StreamingResponse(
         _csv_lines(iter(rows)),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=attachment(f"agreement-{project.name}.csv"),
     )
 
 
