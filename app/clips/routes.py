@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -11,9 +10,8 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from app.clips import service
 from app.clips.models import ClipState
 from app.clips.schemas import ClipDetail, ClipRead, FolderImport, ImportResult, JobRead, PipelineRun
-from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
-from app.core.errors import Forbidden, Invalid, NotFound, TooLarge
+from app.core.errors import Invalid, NotFound, TooLarge
 from app.core.templating import render
 from app.media.framecache import open_frame_cache
 from app.pipeline import service as pipeline
@@ -176,18 +174,9 @@ def api_import_folder(
 ) -> list[ImportResult]:
     """Import from a folder on the server, which must lie under the configured import root."""
     project = projects.get_project(db, project_id)
-    root = get_settings().effective_import_root
-    target = (
-        (root / body.path).resolve()
-        if not Path(body.path).is_absolute()
-        else Path(body.path).resolve()
-    )
-    if target != root and root not in target.parents:
-        raise Forbidden(f"Server imports must come from under {root}.")
-    if not target.exists():
-        raise NotFound(f"Nothing at {body.path} on the server.")
     spec = service.ClipSpec(subsets=body.subsets)
-    return [ImportResult(**o.as_dict()) for o in service.import_paths(db, project, [target], spec)]
+    outcomes = service.import_from_server(db, project, body.path, spec)
+    return [ImportResult(**o.as_dict()) for o in outcomes]
 
 
 @api.post("/clips/{clip_id}/pipeline", response_model=list[JobRead])

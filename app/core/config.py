@@ -78,11 +78,6 @@ class Settings(BaseSettings):
         return (self.media_root or self.data_dir / "media").resolve()
 
     @property
-    def effective_import_root(self) -> Path:
-        """Server folders the web may import from (the CLI can import from anywhere)."""
-        return (self.import_root or Path.cwd()).resolve()
-
-    @property
     def broker_dir(self) -> Path:
         return (self.data_dir / "broker").resolve()
 
@@ -106,13 +101,20 @@ class Settings(BaseSettings):
             "database_url": _mask_password(self.effective_database_url),
             "redis_url": _mask_password(self.redis_url) or "(unset: embedded worker)",
             "media_root": str(self.effective_media_root),
+            "import_root": str(self.import_root.resolve())
+            if self.import_root
+            else "(unset: no server folder import from the web)",
             "data_dir": str(self.data_dir.resolve()),
             "secret_key": "(set)" if self.secret_key else "(generated, kept in data_dir)",
             "max_upload_bytes": self.max_upload_bytes,
             "max_video_pixels": self.max_video_pixels,
             "max_video_seconds": self.max_video_seconds,
             "session_hours": self.session_hours,
+            "cookie_secure": self.cookie_secure,
             "login_max_failures": self.login_max_failures,
+            "max_body_bytes": self.max_body_bytes,
+            "database_statement_timeout_s": self.database_statement_timeout_s,
+            "database_lock_timeout_s": self.database_lock_timeout_s,
             "caption_api_url": self.caption_api_url or "(unset: built-in captioner)",
         }
         return view
