@@ -48,10 +48,31 @@ def list_users(session: Session) -> list[User]:
 
 
 def update_user(
-    session: Session, user_id: int, *, role: Role | None = None, is_active: bool | None = None
+    session: Session,
+    user_id: int,
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    by: User | None = None,
 ) -> User:
-    """Change a user's role or disable them; disabling ends their sessions at once."""
+    """Change a user's role or disable them; disabling ends their sessions at once. Nobody
+    demotes or disables themselves (``by``), and the last active admin stays one."""
     user = get_user(session, user_id)
+    loses_admin = (
+        user.role == Role.admin
+        and user.is_active
+        and ((role is not None and role != Role.admin) or is_active is False)
+    )
+    if loses_admin and by is not None and by.id == user.id:
+        raise Invalid("You cannot disable or demote your own account.")
+    if loses_admin and not session.scalar(
+        select(
+            select(User.id)
+            .where(User.role == Role.admin, User.is_active, User.id != user.id)
+            .exists()
+        )
+    ):
+        raise Conflict(f"{user.username} is the last active admin: make another admin first.")
     if role is not None:
         user.role = role
     if is_active is not None:
@@ -151,8 +172,11 @@ def end_session(session: Session, key: str) -> None:
 def create_api_token(
     session: Session, user: User, name: str, scopes: list[str] | None = None
 ) -> tuple[ApiToken, str]:
-    """A new token; the plain value is returned once and only its hash is stored."""
-    scopes = scopes or ["read", "write"]
+    """A new token; the plain value is returned once and only its hash is stored. No scopes
+    given means read and write; an empty list is refused (it cannot mean "everything")."""
+    scopes = ["read", "write"] if scopes is None else scopes
+    if not scopes:
+        raise Invalid("Choose at least one scope: read and/or write.")
     unknown = set(scopes) - {"read", "write"}
     if unknown:
         raise Invalid(f"Unknown scopes: {', '.join(sorted(unknown))}. Use read and/or write.")

@@ -100,3 +100,24 @@ def test_unknown_user_gets_the_same_error_as_a_wrong_password(db: Session) -> No
     with pytest.raises(Unauthorized, match="Wrong username or password"):
         _login(db, "nobody-here", PASSWORD)
     assert db.query(User).filter_by(username="nobody-here").count() == 0
+
+
+def test_nobody_demotes_themselves_and_the_last_active_admin_stays(db: Session) -> None:
+    db.execute(update(User).where(User.role == Role.admin).values(is_active=False))
+    admin = create_user(db, Role.admin)
+    with pytest.raises(Invalid, match="your own account"):
+        service.update_user(db, admin.id, role=Role.annotator, by=admin)
+    with pytest.raises(Conflict, match="last active admin"):
+        service.update_user(db, admin.id, is_active=False)
+    second = create_user(db, Role.admin)
+    service.update_user(db, admin.id, is_active=False, by=second)
+    assert not admin.is_active
+    with pytest.raises(Conflict, match="last active admin"):
+        service.update_user(db, second.id, role=Role.reviewer)
+
+
+def test_a_token_with_no_scopes_is_refused_not_made_all_powerful(db: Session) -> None:
+    user = create_user(db)
+    with pytest.raises(Invalid, match="at least one scope"):
+        service.create_api_token(db, user, "nothing", [])
+    assert service.create_api_token(db, user, "default")[0].scopes == "read,write"
