@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, StrEnum, utcnow
 
+# Letters, digits and ``_ . -``: a name shows safely in pages, logs and file names.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{2,64}$"
+
 
 class Role(StrEnum):
     admin = "admin"

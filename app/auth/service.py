@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from app.auth import throttle
-from app.auth.models import ApiToken, Role, User, UserSession
+from app.auth.models import USERNAME_PATTERN, ApiToken, Role, User, UserSession
 from app.auth.throttle import LoginKeys
 from app.core.config import get_settings
 from app.core.db import utcnow
@@ -20,10 +22,25 @@ TOKEN_PREFIX = "clb_"
 WRONG_LOGIN = "Wrong username or password."
 
 
-def create_user(session: Session, username: str, password: str, role: Role) -> User:
-    """Create an account; usernames are unique."""
+MIN_PASSWORD_SCORE = 2  # zxcvbn's "somewhat guessable": common passwords and patterns score 0-1
+
+
+def check_password(password: str, username: str = "") -> None:
+    """Refuse short passwords and ones a guesser tries early (common passwords, keyboard
+    walks, the username), in words that say how to do better."""
     if len(password) < 8:
         raise Invalid("Passwords need at least 8 characters.")
+    strength = zxcvbn(password[:100], user_inputs=[username, "cellabel"])
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        hint = strength["feedback"]["warning"] or "It is too easy to guess."
+        raise Invalid(f"Choose a harder password: {hint} A few unrelated words work well.")
+
+
+def create_user(session: Session, username: str, password: str, role: Role) -> User:
+    """Create an account; usernames are unique and plain (see USERNAME_PATTERN)."""
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise Invalid("Usernames are 2-64 letters, digits, '_', '.' or '-'.")
+    check_password(password, username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"A user named {username!r} already exists.")
     user = User(username=username, password_hash=hash_password(password), role=role)
@@ -86,9 +103,8 @@ def update_user(
 
 
 def set_password(session: Session, user_id: int, password: str) -> None:
-    if len(password) < 8:
-        raise Invalid("Passwords need at least 8 characters.")
     user = get_user(session, user_id)
+    check_password(password, user.username)
     user.password_hash = hash_password(password)
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
 

@@ -121,3 +121,22 @@ def test_a_token_with_no_scopes_is_refused_not_made_all_powerful(db: Session) ->
     with pytest.raises(Invalid, match="at least one scope"):
         service.create_api_token(db, user, "nothing", [])
     assert service.create_api_token(db, user, "default")[0].scopes == "read,write"
+
+
+@pytest.mark.parametrize("name", ["<script>", "{{7*7}}", "a b", "x", "ünï"])
+def test_odd_usernames_are_refused_everywhere_not_only_in_the_api(db: Session, name: str) -> None:
+    with pytest.raises(Invalid, match="Usernames are"):
+        service.create_user(db, name, PASSWORD, Role.annotator)
+
+
+@pytest.mark.parametrize("password", ["password", "qwertyuiop", "12345678", "annotator7"])
+def test_common_and_guessable_passwords_are_refused(db: Session, password: str) -> None:
+    with pytest.raises(Invalid, match="harder password"):
+        service.create_user(db, "annotator7", password, Role.annotator)
+
+
+def test_a_new_password_is_held_to_the_same_rule(db: Session) -> None:
+    user = create_user(db)
+    with pytest.raises(Invalid, match="harder password"):
+        service.set_password(db, user.id, "password")
+    service.set_password(db, user.id, "violet tram ladder")
