@@ -123,9 +123,10 @@ def create_app() -> FastAPI:
         title="CelLabel",
         lifespan=_lifespan,
         version="0.1.0",
-        docs_url="/api/docs",
+        # Served by app/web/routes.py to signed-in users, from the app's own copy of Swagger UI.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for router in (
