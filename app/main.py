@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive, Scope, Send
 
 from app.agreement.routes import api as agreement_api
 from app.agreement.routes import router as agreement_router
@@ -27,10 +29,11 @@ from app.batches.routes import api as batches_api
 from app.batches.routes import router as batches_router
 from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
-from app.core.config import get_settings
+from app.core.asgi import HttpMiddleware
 from app.core.errors import DomainError
 from app.core.forms import field_errors, rerender
-from app.core.observability import RequestContext
+from app.core.limits import BodyLimits, body_limit
+from app.core.observability import RequestContext, request_id
 from app.core.security import SecurityHeaders
 from app.core.templating import is_htmx, render
 from app.export.routes import api as export_api
@@ -42,6 +45,7 @@ from app.review.routes import router as review_router
 from app.web.routes import router as web_router
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 def _wants_json(request: Request) -> bool:
@@ -85,7 +89,35 @@ async def _form_refused(request: Request, errors: Sequence[Any]) -> Response | N
     return await rerender(request, by_field, message, 422)
 
 
-FORM_OVERHEAD = 1024 * 1024  # multipart framing and form fields around an upload
+class ServerErrors(HttpMiddleware):
+    """An unexpected exception is logged with its request id and still answered through the
+    app's own middlewares (request id, security headers) as the app's error page or JSON,
+    never as the server's bare text."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            message = (
+                "Something went wrong on our side; nothing you did caused it. "
+                f"Quote error id {request_id.get()} when you report it."
+            )
+            request = Request(scope)
+            try:
+                response = _error_response(request, 500, "server_error", message)
+            except Exception:  # the error page itself failed: the plain answer, still headed
+                response = JSONResponse({"error": "server_error", "message": message}, 500)
+            await response(scope, receive, send)
 
 
 @asynccontextmanager
@@ -102,12 +134,10 @@ def create_app() -> FastAPI:
         title="CelLabel",
         lifespan=_lifespan,
         version="0.1.0",
-        docs_url="/api/docs",
+        # Served by app/web/routes.py to signed-in users, from the app's own copy of Swagger UI.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
-        # A body over the upload limit is refused as it arrives (a huge Content-Length before
-        # anything is read), so nobody can make the server spool it: 413 via http_error.
-        max_body_size=get_settings().max_upload_bytes + FORM_OVERHEAD,
+        openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for router in (
@@ -171,10 +201,12 @@ def create_app() -> FastAPI:
         if exc.status_code == 404 and message == "Not Found":
             message = "There is nothing at this address."
         if exc.status_code == 413:
-            limit = get_settings().max_upload_bytes
-            message = f"The request is larger than the upload limit of {limit:,} bytes."
+            limit = body_limit(request.scope)
+            message = f"The request is larger than the limit of {limit:,} bytes for it."
         return _error_response(request, exc.status_code, "http_error", message)
 
+    app.add_middleware(ServerErrors)
+    app.add_middleware(BodyLimits)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
 

@@ -30,6 +30,9 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Building an index on a large table may take longer than any request may.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         context.run_migrations()
 
 

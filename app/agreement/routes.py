@@ -23,8 +23,9 @@ from app.agreement.schemas import (
     ScoreRead,
 )
 from app.batches import service as batch_service
-from app.core.deps import DB, AdminOnly, Principal, Staff
+from app.core.deps import DB, AdminOnly, Principal, Staff, SubmittedForm
 from app.core.forms import FormState, form_page, with_form
+from app.core.responses import attachment
 from app.core.templating import render
 from app.projects import service as project_service
 
@@ -92,11 +93,10 @@ def export_csv(
 ) -> StreamingResponse:
     project = project_service.get_project(db, project_id)
     rows = list(service.export_rows(db, service.Filters(project.id, batch_id)))
-    name = f"agreement-{project.name}.csv".replace('"', "")
     return StreamingResponse(
         _csv_lines(iter(rows)),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=attachment(f"agreement-{project.name}.csv"),
     )
 
 
@@ -143,10 +143,10 @@ def _adjudication_refused(
 
 @router.post("/agreement/adjudication/{clip_id}")
 @form_page("adjudicate", _adjudication_refused)
-async def adjudicate_form(
-    request: Request, db: DB, principal: Staff, clip_id: int
+def adjudicate_form(
+    db: DB, principal: Staff, form: SubmittedForm, clip_id: int
 ) -> RedirectResponse:
-    choice = AdjudicationChoice.from_form(dict(await request.form()))
+    choice = AdjudicationChoice.from_form(dict(form))
     annotation = adjudication.adjudicate(db, principal.user, clip_id, choice)
     notice = f"Clip {clip_id} adjudicated: annotation {annotation.id} is approved and primary."
     return RedirectResponse(f"/agreement/adjudication?{urlencode({'notice': notice})}", 303)

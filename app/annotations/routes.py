@@ -32,7 +32,7 @@ from app.auth.models import User
 from app.batches import service as batch_service
 from app.batches.models import AssignmentState
 from app.clips.models import Clip
-from app.core.deps import DB, AnyUser, Principal
+from app.core.deps import DB, AnyUser, Principal, SubmittedForm
 from app.core.errors import Conflict, Invalid, NotFound
 from app.core.forms import FormPage, FormState, form_page
 from app.core.responses import json_response
@@ -175,11 +175,12 @@ def _cap(caption: Caption) -> dict[str, Any]:
 
 
 @router.post("/annotations/{annotation_id}/tags", response_class=HTMLResponse)
-async def tags_form(request: Request, db: DB, principal: AnyUser, annotation_id: int) -> Response:
+def tags_form(
+    request: Request, db: DB, principal: AnyUser, form: SubmittedForm, annotation_id: int
+) -> Response:
     """HTMX tag chips: every group posts at once with the annotation's version."""
     annotation = service.visible_annotation(db, principal.user, annotation_id)
     project = _project_of(db, annotation)
-    form = await request.form()
     tags = {g: form.get(g) for g in project.tag_vocabulary if form.get(g)}
     try:
         version = int(str(form.get("version", "0")))

@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, StrEnum, utcnow
 
+# Letters, digits and ``_ . -``: a name shows safely in pages, logs and file names.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{2,64}$"
+
 
 class Role(StrEnum):
     admin = "admin"
@@ -24,8 +27,6 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
     is_active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
@@ -61,3 +62,15 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Login attempts counted per key in a fixed window: ``user:NAME@ADDR`` (one person's
+    guesses), ``user:NAME`` (the ceiling for everyone) and ``client:ADDR`` (one address's
+    failures across names). Keys use the typed name, so unknown names lock like real ones."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime]

@@ -58,10 +58,12 @@ def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    client = request.client.host if request.client else "unknown"
     try:
-        user = service.authenticate(db, username.strip(), password)
+        attempt = service.start_login(db, username, client)
+        db.commit()  # parallel guesses must see this attempt before its password is checked
+        user = service.finish_login(db, attempt, username.strip(), password)
     except DomainError as exc:
-        db.commit()  # keep the failure count even though the request fails
         return render(
             request,
             "auth/login.html",
@@ -139,9 +141,7 @@ def users_update(
     role: Annotated[Role | None, Form()] = None,
     is_active: Annotated[bool | None, Form()] = None,
 ) -> Response:
-    if user_id == principal.user.id and (is_active is False or (role and role != Role.admin)):
-        raise DomainError("You cannot disable or demote your own account.")
-    service.update_user(db, user_id, role=role, is_active=is_active)
+    service.update_user(db, user_id, role=role, is_active=is_active, by=principal.user)
     return _users(request, db, principal)
 
 
@@ -199,7 +199,9 @@ def api_users_create(body: UserCreate, db: DB, principal: AdminOnly) -> UserRead
 
 @api.patch("/users/{user_id}", response_model=UserRead)
 def api_users_update(user_id: int, body: UserUpdate, db: DB, principal: AdminOnly) -> UserRead:
-    user = service.update_user(db, user_id, role=body.role, is_active=body.is_active)
+    user = service.update_user(
+        db, user_id, role=body.role, is_active=body.is_active, by=principal.user
+    )
     return UserRead.model_validate(user)
 
 

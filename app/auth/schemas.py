@@ -4,11 +4,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.models import Role
+from app.auth.models import USERNAME_PATTERN, Role
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    username: str = Field(min_length=2, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=256)
     role: Role
 

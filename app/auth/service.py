@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
-from app.auth.models import ApiToken, Role, User, UserSession
+from app.auth import throttle
+from app.auth.models import USERNAME_PATTERN, ApiToken, Role, User, UserSession
+from app.auth.throttle import LoginKeys
 from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.core.security import dummy_hash, hash_password, new_token, sha256_hex, verify_password
 
 TOKEN_PREFIX = "clb_"
+WRONG_LOGIN = "Wrong username or password."
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+MIN_PASSWORD_SCORE = 2  # zxcvbn's "somewhat guessable": common passwords and patterns score 0-1
+
+
+def check_password(password: str, username: str = "") -> None:
+    """Refuse short passwords and ones a guesser tries early (common passwords, keyboard
+    walks, the username), in words that say how to do better."""
+    if len(password) < 8:
+        raise Invalid("Passwords need at least 8 characters.")
+    strength = zxcvbn(password[:100], user_inputs=[username, "cellabel"])
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        hint = strength["feedback"]["warning"] or "It is too easy to guess."
+        raise Invalid(f"Choose a harder password: {hint} A few unrelated words work well.")
 
 
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
-    """Create an account; usernames are unique."""
-    if len(password) < 8:
-        raise Invalid("Passwords need at least 8 characters.", field="password")
+    """Create an account; usernames are unique and plain (see USERNAME_PATTERN)."""
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise Invalid("Usernames are 2-64 letters, digits, '_', '.' or '-'.", field="username")
+    check_password(password, username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"A user named {username!r} already exists.", field="username")
     user = User(username=username, password_hash=hash_password(password), role=role)
@@ -52,10 +65,31 @@ def list_users(session: Session) -> list[User]:
 
 
 def update_user(
-    session: Session, user_id: int, *, role: Role | None = None, is_active: bool | None = None
+    session: Session,
+    user_id: int,
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    by: User | None = None,
 ) -> User:
-    """Change a user's role or disable them; disabling ends their sessions at once."""
+    """Change a user's role or disable them; disabling ends their sessions at once. Nobody
+    demotes or disables themselves (``by``), and the last active admin stays one."""
     user = get_user(session, user_id)
+    loses_admin = (
+        user.role == Role.admin
+        and user.is_active
+        and ((role is not None and role != Role.admin) or is_active is False)
+    )
+    if loses_admin and by is not None and by.id == user.id:
+        raise Invalid("You cannot disable or demote your own account.")
+    if loses_admin and not session.scalar(
+        select(
+            select(User.id)
+            .where(User.role == Role.admin, User.is_active, User.id != user.id)
+            .exists()
+        )
+    ):
+        raise Conflict(f"{user.username} is the last active admin: make another admin first.")
     if role is not None:
         user.role = role
     if is_active is not None:
@@ -69,37 +103,35 @@ def update_user(
 
 
 def set_password(session: Session, user_id: int, password: str) -> None:
-    if len(password) < 8:
-        raise Invalid("Passwords need at least 8 characters.")
     user = get_user(session, user_id)
+    check_password(password, user.username)
     user.password_hash = hash_password(password)
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Check a password, counting failures; a locked or disabled account cannot log in."""
-    settings = get_settings()
-    user = get_user_by_name(session, username)
-    if user is None:
-        verify_password(dummy_hash(), password)
-        raise Unauthorized("Wrong username or password.")
-    now = utcnow()
-    locked_until = _aware(user.locked_until)
-    if locked_until and locked_until > now:
-        wait = int((locked_until - now).total_seconds()) + 1
+def start_login(session: Session, username: str, client: str) -> LoginKeys:
+    """Count a login attempt before its password is checked (the caller commits the count
+    first, so parallel guesses see it); a throttled name or client is refused here, in the
+    time a password check takes, alike for real and unknown names."""
+    keys = LoginKeys.of(username, client)
+    locked_until = throttle.count_attempt(session, keys)
+    if locked_until is not None:
+        verify_password(dummy_hash(), "")
+        wait = max(1, int((locked_until - utcnow()).total_seconds()) + 1)
         raise TooManyRequests(f"Too many failed logins. Try again in {wait} s.")
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
-            user.failed_logins = 0
-        session.flush()
-        raise Unauthorized("Wrong username or password.")
-    if not user.is_active:
-        raise Unauthorized("This account is disabled. Ask an admin.")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    return keys
+
+
+def finish_login(session: Session, keys: LoginKeys, username: str, password: str) -> User:
+    """Check the password of an attempt counted by :func:`start_login`. Unknown names, wrong
+    passwords and disabled accounts get one answer, after a password check, so the answer
+    tells nothing about which names exist or which password was right."""
+    user = get_user_by_name(session, username)
+    matches = verify_password(user.password_hash if user else dummy_hash(), password)
+    if user is None or not matches or not user.is_active:
+        raise Unauthorized(WRONG_LOGIN)
+    throttle.give_back(session, keys)
+    user.last_login_at = utcnow()
     session.flush()
     return user
 
@@ -141,8 +173,7 @@ def resolve_session(session: Session, key: str) -> tuple[User, UserSession] | No
     if found is None:
         return None
     row, user = found
-    expires = _aware(row.expires_at)
-    if expires is None or expires <= utcnow():
+    if row.expires_at <= utcnow():
         session.delete(row)
         return None
     if not user.is_active:
@@ -157,8 +188,11 @@ def end_session(session: Session, key: str) -> None:
 def create_api_token(
     session: Session, user: User, name: str, scopes: list[str] | None = None
 ) -> tuple[ApiToken, str]:
-    """A new token; the plain value is returned once and only its hash is stored."""
-    scopes = scopes or ["read", "write"]
+    """A new token; the plain value is returned once and only its hash is stored. No scopes
+    given means read and write; an empty list is refused (it cannot mean "everything")."""
+    scopes = ["read", "write"] if scopes is None else scopes
+    if not scopes:
+        raise Invalid("Choose at least one scope: read and/or write.")
     unknown = set(scopes) - {"read", "write"}
     if unknown:
         raise Invalid(f"Unknown scopes: {', '.join(sorted(unknown))}. Use read and/or write.")

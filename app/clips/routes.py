@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -27,9 +26,8 @@ from app.clips.schemas import (
     JobRead,
     PipelineRun,
 )
-from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, AnyUser, Principal, Staff
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, about_field
+from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.media.framecache import open_frame_cache
@@ -306,18 +304,9 @@ def api_import_folder(
 ) -> list[ImportResult]:
     """Import from a folder on the server, which must lie under the configured import root."""
     project = projects.get_project(db, project_id)
-    root = get_settings().effective_import_root
-    target = (
-        (root / body.path).resolve()
-        if not Path(body.path).is_absolute()
-        else Path(body.path).resolve()
-    )
-    if target != root and root not in target.parents:
-        raise Forbidden(f"Server imports must come from under {root}.")
-    if not target.exists():
-        raise NotFound(f"Nothing at {body.path} on the server.")
     spec = service.ClipSpec(subsets=body.subsets)
-    return [ImportResult(**o.as_dict()) for o in service.import_paths(db, project, [target], spec)]
+    outcomes = service.import_from_server(db, project, body.path, spec)
+    return [ImportResult(**o.as_dict()) for o in outcomes]
 
 
 @api.delete("/clips/{clip_id}", status_code=204)

@@ -26,7 +26,7 @@ from app.clips.models import Clip, ClipState
 from app.clips.schemas import ClipListFilter
 from app.core.config import get_settings
 from app.core.db import utcnow
-from app.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
+from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from app.core.storage import clip_prefix, delete_after_commit, get_storage
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
@@ -186,8 +186,9 @@ def import_file(
         return import_stream(session, project, fh, name, spec)
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, folders walked recursively for video files, in a stable order."""
+def expand_paths(paths: Iterable[Path], root: Path | None = None) -> list[Path]:
+    """Files as given, folders walked recursively for video files, in a stable order. With
+    ``root``, every file is resolved (links followed) and one that lands outside is skipped."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -196,7 +197,28 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
             )
         else:
             found.append(path)
-    return found
+    if root is None:
+        return found
+    return [p.resolve() for p in found if p.resolve().is_relative_to(root)]
+
+
+def import_from_server(
+    session: Session, project: Project, given: str, spec: ClipSpec | None = None
+) -> list[ImportOutcome]:
+    """Import the server folder or file an admin named, which must lie under the import root
+    (links resolved, inside the folder too); the web has no folder import while none is set."""
+    root = get_settings().import_root
+    if root is None:
+        raise Forbidden("Server folder import is off: set IMPORT_ROOT to the folder it may read.")
+    if "\0" in given:
+        raise Invalid("The path contains a NUL character.")
+    root = root.resolve()
+    target = (root / given).resolve()  # an absolute `given` replaces the root
+    if not target.is_relative_to(root):
+        raise Forbidden(f"Server imports must come from under {root}.")
+    if not target.exists():
+        raise NotFound(f"Nothing at {given} on the server.")
+    return import_paths(session, project, [target], spec, root=root)
 
 
 def import_paths(
@@ -205,9 +227,11 @@ def import_paths(
     paths: Sequence[Path],
     spec: ClipSpec | None = None,
     progress: Callable[[ImportOutcome], None] | None = None,
+    root: Path | None = None,
 ) -> list[ImportOutcome]:
+    """Import files and folders; with ``root``, nothing found outside it (see expand_paths)."""
     outcomes = []
-    for path in expand_paths(paths):
+    for path in expand_paths(paths, root):
         outcome = import_file(session, project, path, spec)
         outcomes.append(outcome)
         if progress:

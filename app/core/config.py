@@ -26,12 +26,26 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     max_upload_bytes: int = 2 * 1024**3
+    # Request bodies other than uploads: signed in (JSON, forms) and anonymous (sign-in form).
+    max_body_bytes: int = 4 * 1024**2
+    max_anonymous_body_bytes: int = 64 * 1024
     max_video_pixels: int = 4096 * 4096
     max_video_seconds: float = 15 * 60
     session_hours: int = 12
+    # Password guesses per window: per (name, client address), per name from everywhere (a
+    # ceiling against spread-out guessing), and failures per client address over all names.
     login_max_failures: int = 5
+    login_max_failures_per_user: int = 50
+    login_max_failures_per_client: int = 50
     login_lockout_seconds: int = 300
     cookie_secure: bool = False
+
+    # PostgreSQL limits: no statement, lock wait or idle open transaction holds a connection
+    # longer than this, and a request waits at most this long for a pooled connection.
+    database_statement_timeout_s: float = 60.0
+    database_lock_timeout_s: float = 10.0
+    database_idle_timeout_s: float = 300.0
+    database_pool_timeout_s: float = 10.0
 
     # A job left `running` this long (its worker died) may be claimed again and is re-sent by
     # the reconciler; keep it above the longest step.
@@ -67,11 +81,6 @@ class Settings(BaseSettings):
         return (self.media_root or self.data_dir / "media").resolve()
 
     @property
-    def effective_import_root(self) -> Path:
-        """Server folders the web may import from (the CLI can import from anywhere)."""
-        return (self.import_root or Path.cwd()).resolve()
-
-    @property
     def broker_dir(self) -> Path:
         return (self.data_dir / "broker").resolve()
 
@@ -95,13 +104,20 @@ class Settings(BaseSettings):
             "database_url": _mask_password(self.effective_database_url),
             "redis_url": _mask_password(self.redis_url) or "(unset: embedded worker)",
             "media_root": str(self.effective_media_root),
+            "import_root": str(self.import_root.resolve())
+            if self.import_root
+            else "(unset: no server folder import from the web)",
             "data_dir": str(self.data_dir.resolve()),
             "secret_key": "(set)" if self.secret_key else "(generated, kept in data_dir)",
             "max_upload_bytes": self.max_upload_bytes,
             "max_video_pixels": self.max_video_pixels,
             "max_video_seconds": self.max_video_seconds,
             "session_hours": self.session_hours,
+            "cookie_secure": self.cookie_secure,
             "login_max_failures": self.login_max_failures,
+            "max_body_bytes": self.max_body_bytes,
+            "database_statement_timeout_s": self.database_statement_timeout_s,
+            "database_lock_timeout_s": self.database_lock_timeout_s,
             "caption_api_url": self.caption_api_url or "(unset: built-in captioner)",
             "log_format": self.log_format,
         }

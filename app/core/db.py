@@ -58,7 +58,22 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    settings = get_settings()
+    # A stuck transaction or lock errors out instead of holding a request (and its worker
+    # thread) for good; migrations lift the statement limit for themselves.
+    options = (
+        f"-c statement_timeout={int(settings.database_statement_timeout_s * 1000)}"
+        f" -c lock_timeout={int(settings.database_lock_timeout_s * 1000)}"
+        f" -c idle_in_transaction_session_timeout={int(settings.database_idle_timeout_s * 1000)}"
+    )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=settings.database_pool_timeout_s,
+        connect_args={"options": options},
+    )
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from app.auth import service as auth_service
 from app.auth.models import Role, User
@@ -142,6 +143,15 @@ async def public(
 
 
 public.allowed_roles = None  # type: ignore[attr-defined]
+
+
+async def _submitted_form(request: Request) -> FormData:
+    """The parsed form body. Parsing is async, so routes that read fields not known in advance
+    take this instead of awaiting it themselves and stay plain ``def`` (off the event loop)."""
+    return await request.form()
+
+
+SubmittedForm = Annotated[FormData, Depends(_submitted_form)]
 
 AnyUser = Annotated[Principal, Depends(require())]
 AdminOnly = Annotated[Principal, Depends(require(Role.admin))]

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from sqlalchemy import text
 
 from app.core.config import get_settings
-from app.core.deps import DB, AdminOnly, Public
+from app.core.deps import DB, AdminOnly, AnyUser, Public
 from app.core.templating import ROOT, render
 
 router = APIRouter()
@@ -24,6 +24,20 @@ def home(request: Request, principal: Public) -> Response:
 def favicon(principal: Public) -> Response:
     """Browsers ask for /favicon.ico whatever the page links; answer with the app's icon."""
     return FileResponse(ROOT / "static" / "favicon.svg", media_type="image/svg+xml")
+
+
+@router.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
+def api_docs(request: Request, principal: Public) -> Response:
+    """The API reference (Swagger UI served from static/vendor) for signed-in users; anyone
+    else is sent to sign in (a page, although it lives under /api)."""
+    if principal is None:
+        return RedirectResponse("/login?next=/api/docs", status_code=303)
+    return render(request, "web/api_docs.html")
+
+
+@router.get("/api/openapi.json", include_in_schema=False)
+def openapi_schema(request: Request, principal: AnyUser) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
 
 
 @router.get("/metrics")

@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -181,3 +182,16 @@ def test_json_api(client: TestClient, db: Session, scored: dict[str, Any]) -> No
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status"] == "approved" and body["is_primary"] is True
+
+
+def test_csv_export_of_a_project_with_a_non_ascii_name_downloads_under_that_name(
+    client: TestClient, db: Session
+) -> None:
+    login(client, db, create_user(db, Role.admin))
+    project = create_project(db, name="Ōkami «雪» dessins")
+    response = client.get(f"/agreement/export.csv?project_id={project.id}")
+    assert response.status_code == 200
+    disposition = response.headers["content-disposition"]
+    exact = disposition.split("filename*=UTF-8''", 1)[1]
+    assert unquote(exact) == f"agreement-{project.name}.csv"
+    assert disposition.isascii()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role
 from tests.factories import create_user, login
 
-FRAMEWORK_ROUTES = {"/api/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/static"}
+FRAMEWORK_ROUTES = {"/static"}
 
 
 def declared_roles(route: APIRoute) -> tuple[bool, frozenset[Role] | None]:

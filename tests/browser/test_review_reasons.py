@@ -69,4 +69,3 @@ def test_a_caption_rejection_needs_a_caption_reason(
             select(ReviewComment).where(ReviewComment.annotation_id == world.annotation_id)
         ).all()
         assert (comment.node_type, comment.reason) == ("caption", "caption_inaccurate")
-

@@ -56,8 +56,10 @@ def test_the_tree_is_indented_with_state_badges_in_readable_contrast(
     rows = {kind: page.get_by_test_id(f"node-{kind}-{node_id}")
             for kind, node_id in world.nodes.items()}  # fmt: skip
     names = {kind: row.locator("button.link") for kind, row in rows.items()}
-    clip, character, track = _left(names["annotation"]), _left(names["character"]), _left(
-        names["track"]
+    clip, character, track = (
+        _left(names["annotation"]),
+        _left(names["character"]),
+        _left(names["track"]),
     )
     assert clip + 12 < character and character + 12 < track  # one step in per level
     assert _left(names["shot"]) == _left(names["caption"]) == character  # siblings align

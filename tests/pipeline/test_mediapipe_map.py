@@ -67,8 +67,9 @@ def test_every_point_comes_from_the_mediapipe_index_the_table_names():
             assert pose[row.coco_index].tolist() == [0, 0, 0, 0]
             continue
         expected = src[row.source][list(row.mediapipe_indices)].mean(axis=0) * (W, H)
-        np.testing.assert_allclose(pose[row.coco_index, :2], expected, rtol=1e-5,
-                                   err_msg=row.coco_name)
+        np.testing.assert_allclose(
+            pose[row.coco_index, :2], expected, rtol=1e-5, err_msg=row.coco_name
+        )
         assert pose[row.coco_index, 2] == 2
     assert set(UNMAPPED_POINTS) == {COCO_WHOLEBODY.index("left_small_toe"),
                                     COCO_WHOLEBODY.index("right_small_toe")}  # fmt: skip
@@ -163,8 +164,9 @@ def test_left_hand_is_the_persons_left_hand():
     assert valid["left_hand"] and not valid["right_hand"] and not valid["face"]
     # BlazePose's left wrist feeds COCO's left wrist.
     lw = COCO_WHOLEBODY.index("left_wrist")
-    np.testing.assert_allclose(pose[lw, :2], src["pose"][PoseLandmark.LEFT_WRIST] * (W, H),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        pose[lw, :2], src["pose"][PoseLandmark.LEFT_WRIST] * (W, H), rtol=1e-5
+    )
 
 
 def test_points_outside_the_image_are_clipped_and_hidden():
@@ -190,10 +192,16 @@ def test_face_and_hand_confidence_come_from_their_anchor_points():
     pose = holistic_to_coco_wholebody(result, W, H)
     face = list(COCO_WHOLEBODY.parts["face"])
     np.testing.assert_allclose(pose[face, 3], vis[:11].mean(), rtol=1e-6)
-    np.testing.assert_allclose(pose[list(COCO_WHOLEBODY.parts["left_hand"]), 3],
-                               vis[list(LEFT_HAND_ANCHORS)].mean(), rtol=1e-6)
-    np.testing.assert_allclose(pose[list(COCO_WHOLEBODY.parts["right_hand"]), 3],
-                               vis[list(RIGHT_HAND_ANCHORS)].mean(), rtol=1e-6)
+    np.testing.assert_allclose(
+        pose[list(COCO_WHOLEBODY.parts["left_hand"]), 3],
+        vis[list(LEFT_HAND_ANCHORS)].mean(),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        pose[list(COCO_WHOLEBODY.parts["right_hand"]), 3],
+        vis[list(RIGHT_HAND_ANCHORS)].mean(),
+        rtol=1e-6,
+    )
     # Face anchors average 0.2 here: the whole face is hidden.
     assert (pose[face, 2] == 1).all()
 

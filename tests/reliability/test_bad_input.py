@@ -26,7 +26,8 @@ from app.clips.models import Clip
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import Invalid
-from app.main import FORM_OVERHEAD, create_app
+from app.core.limits import FORM_OVERHEAD
+from app.main import create_app
 from app.pipeline.service import StepFailed, _step
 from app.projects.models import Project
 from app.samples.badfiles import make_bad_files

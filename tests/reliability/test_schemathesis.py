@@ -62,9 +62,9 @@ def empty_import_root(tmp_path: Path) -> Iterator[None]:
 def test_no_input_makes_the_api_fail_with_a_server_error(
     app: Any, db: Session, admin: tuple[User, str], empty_import_root: None
 ) -> None:
-    api = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     user, token = admin
     auth = {"Authorization": f"Bearer {token}"}
+    api = schemathesis.openapi.from_asgi("/api/openapi.json", app, headers=auth)
     failures: list[str] = []
     statuses: Counter[int] = Counter()
     operations = 0

@@ -1,0 +1,44 @@
+"""The API reference works for signed-in users from the app's own files, under the app's CSP,
+and shows nothing to anonymous callers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.orm import Session
+
+from app.auth.models import Role
+from tests.browser.conftest import sign_in
+from tests.factories import PASSWORD, create_user
+
+pytestmark = pytest.mark.browser
+
+
+def test_signed_in_users_get_the_api_reference_from_the_app_itself(
+    page: Page,
+    live_server: str,
+    committed: Callable[[], AbstractContextManager[Session]],
+    cleanup: dict[str, list[int]],
+    unique: str,
+) -> None:
+    assert httpx.get(f"{live_server}/api/openapi.json").status_code == 401
+    anonymous = httpx.get(f"{live_server}/api/docs")
+    assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
+    with committed() as s:
+        user = create_user(s, Role.annotator, username=f"docs-{unique}")
+        cleanup["users"].append(user.id)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on(
+        "request", lambda r: problems.append(r.url) if not r.url.startswith(live_server) else None
+    )
+    page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
+    sign_in(page, live_server, user.username, PASSWORD)
+    page.goto(f"{live_server}/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert page.locator(".opblock").count() > 50
+    assert problems == [], problems
