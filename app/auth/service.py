@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -15,13 +15,6 @@ from app.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauth
 from app.core.security import dummy_hash, hash_password, new_token, sha256_hex, verify_password
 
 TOKEN_PREFIX = "clb_"
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
@@ -84,7 +77,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
         verify_password(dummy_hash(), password)
         raise Unauthorized("Wrong username or password.")
     now = utcnow()
-    locked_until = _aware(user.locked_until)
+    locked_until = user.locked_until
     if locked_until and locked_until > now:
         wait = int((locked_until - now).total_seconds()) + 1
         raise TooManyRequests(f"Too many failed logins. Try again in {wait} s.")
@@ -141,7 +134,7 @@ def resolve_session(session: Session, key: str) -> tuple[User, UserSession] | No
     if found is None:
         return None
     row, user = found
-    expires = _aware(row.expires_at)
+    expires = row.expires_at
     if expires is None or expires <= utcnow():
         session.delete(row)
         return None

@@ -8,11 +8,11 @@ from sqlalchemy import create_engine, inspect
 
 from app.core.migrate import downgrade_database, upgrade_database
 from app.models import Base
-from tests.conftest import recreate_database
+from tests.conftest import TEST_DB_NAME, recreate_database
 
 
 def test_upgrade_head_matches_models_and_downgrade_base_empties() -> None:
-    url = recreate_database("cellabel_migrations_test")
+    url = recreate_database(f"{TEST_DB_NAME}_migrations")
     upgrade_database(url)
     engine = create_engine(url)
     try:
