@@ -9,7 +9,7 @@ import secrets
 import signal
 import subprocess
 import sys
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.table import Table
@@ -216,11 +216,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def _start_embedded_worker() -> subprocess.Popen[bytes]:
+EMBEDDED_WORKER_NAME = "embedded@%h"
+
+
+def _start_embedded_worker(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """The worker `cellabel serve` runs beside the web in embedded mode (the tests start the
+    same one); its output goes to ``log`` when given, else to this terminal."""
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-         "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", "embedded@%h"],
+         "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", EMBEDDED_WORKER_NAME],
         env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
         preexec_fn=_die_with_parent,
     )  # fmt: skip
 
