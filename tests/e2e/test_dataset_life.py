@@ -36,7 +36,9 @@ from tests.factories import PASSWORD, create_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
-BODY_POINTS = 17  # COCO body points: in `keypoints` of the COCO-WholeBody export
+# Body points (in `keypoints` of the COCO-WholeBody export) away from the dense face points:
+# wrists, elbows, knees, ankles, shoulders.
+LIMB_POINTS = [9, 10, 7, 8, 13, 14, 15, 16, 5, 6]
 VISIBLE = 2
 PIPELINE_TIMEOUT_MS = 300_000
 
@@ -213,8 +215,10 @@ def test_a_dataset_from_upload_to_pycocotools(
         ann.keyboard.press("ArrowRight")
     frame = 3
     expect(ann.locator("#workspace")).to_have_attribute("data-shown", str(frame))
-    moved, occluded = _visible_points(ann, list(range(BODY_POINTS)))[:2]
+    moved, other, occluded = _visible_points(ann, LIMB_POINTS)[:3]
     put = {moved: _drag_point(ann, moved, 18, -12)}
+    _saved(ann)
+    put[other] = _drag_point(ann, other, -14, 8)
     _saved(ann)
     x, y, _ = _shown_point(ann, occluded)
     ann.mouse.click(*image_to_client(ann, x, y))
