@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
 from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, Public
-from app.core.templating import render
+from app.core.templating import ROOT, render
 
 router = APIRouter()
 
@@ -18,6 +18,12 @@ def home(request: Request, principal: Public) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     return render(request, "web/home.html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon(principal: Public) -> Response:
+    """Browsers ask for /favicon.ico whatever the page links; answer with the app's icon."""
+    return FileResponse(ROOT / "static" / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/metrics")

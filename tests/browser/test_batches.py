@@ -8,11 +8,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from tests.browser.conftest import sign_in, sign_out
+from tests.browser.conftest import PageChecks, sign_in, sign_out
 from tests.factories import PASSWORD, approve_truth, create_project, create_ready_clips, create_user
 
 pytestmark = pytest.mark.browser
@@ -20,8 +20,9 @@ pytestmark = pytest.mark.browser
 
 def test_admin_builds_and_assigns_a_batch_annotators_see_their_queues(
     live_server: str,
-    browser: Browser,
     page: Page,
+    new_page: Callable[[], Page],
+    page_checks: PageChecks,
     unique: str,
     committed: Callable[[], AbstractContextManager[Session]],
     cleanup: dict[str, list[int]],
@@ -43,6 +44,10 @@ def test_admin_builds_and_assigns_a_batch_annotators_see_their_queues(
         names = {key: u.username for key, u in users.items()}
 
     # The admin builds a batch from a filter; the count preview follows the form.
+    # Known (issue 18 item 10, fixed on its own branch): the preview fires before a project
+    # is chosen and is refused. The factory clips have no frame images.
+    page_checks.expect_http_errors(422, r"^/batches/preview\b")
+    page_checks.expect_http_errors(404, r"^/media/clips/\d+/frames/")
     sign_in(page, live_server, names["admin"], PASSWORD)
     page.goto(f"{live_server}/batches")
     page.fill("input[name=name]", f"indoor-{unique}")
@@ -72,24 +77,20 @@ def test_admin_builds_and_assigns_a_batch_annotators_see_their_queues(
     # Each annotator, in their own browser, takes the next clip from their queue.
     taken: dict[str, str] = {}
     for key in ("ann1", "ann2"):
-        context = browser.new_context()
-        ann_page = context.new_page()
-        try:
-            sign_in(ann_page, live_server, names[key], PASSWORD)
-            ann_page.goto(f"{live_server}/queue")
-            expect(ann_page.locator("#queue")).to_contain_text("Nothing assigned yet")
-            ann_page.click("text=Next clip")
-            ann_page.wait_for_url(re.compile(r"/annotate/\d+$"))
-            taken[key] = ann_page.url.rsplit("/", 1)[1]
-            ann_page.goto(f"{live_server}/queue")
-            rows = ann_page.locator("#queue tbody tr[data-assignment]")
-            expect(rows).to_have_count(1)
-            expect(rows.first).to_have_attribute("data-assignment", taken[key])
-            expect(rows.first).to_contain_text(f"indoor-{unique}")
-            assert "gold" not in ann_page.content().lower()
-            sign_out(ann_page)
-        finally:
-            context.close()
+        ann_page = new_page()
+        sign_in(ann_page, live_server, names[key], PASSWORD)
+        ann_page.goto(f"{live_server}/queue")
+        expect(ann_page.locator("#queue")).to_contain_text("Nothing assigned yet")
+        ann_page.click("text=Next clip")
+        ann_page.wait_for_url(re.compile(r"/annotate/\d+$"))
+        taken[key] = ann_page.url.rsplit("/", 1)[1]
+        ann_page.goto(f"{live_server}/queue")
+        rows = ann_page.locator("#queue tbody tr[data-assignment]")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-assignment", taken[key])
+        expect(rows.first).to_contain_text(f"indoor-{unique}")
+        assert "gold" not in ann_page.content().lower()
+        sign_out(ann_page)
     assert taken["ann1"] != taken["ann2"]
 
     # The admin's progress panel refreshes itself (HTMX polling) without a reload.

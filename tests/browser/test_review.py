@@ -9,7 +9,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,7 @@ from app.annotations.models import Annotation, AnnotationKind, Caption, Characte
 from app.auth.models import Role
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.review.models import ReviewComment
-from tests.browser.conftest import image_to_client, sign_in
+from tests.browser.conftest import PageChecks, image_to_client, sign_in
 from tests.factories import PASSWORD, create_clip, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
@@ -38,8 +38,9 @@ def _approve_with_key(page: Page, kind: str, node_id: int) -> None:
 
 def test_reject_fix_resubmit_approve_with_history(
     live_server: str,
-    browser: Browser,
     page: Page,
+    new_page: Callable[[], Page],
+    page_checks: PageChecks,
     unique: str,
     committed: Callable[[], AbstractContextManager[Session]],
     cleanup: dict[str, list[int]],
@@ -65,6 +66,14 @@ def test_reject_fix_resubmit_approve_with_history(
         s.flush()
         ids = {"assignment": assignment.id, "clip": clip.id}
 
+    # Refusals the test asks for (early submit, early approval, blank reopen reason); the
+    # factory clip has no frame images.
+    page_checks.expect_http_errors(
+        403, r"^/api/(annotations/\d+/submit|review/annotation/\d+/approve)"
+    )
+    page_checks.expect_http_errors(422, r"^/api/review/track/\d+/reopen")
+    page_checks.expect_http_errors(404, r"^/media/clips/\d+/frames/")
+
     # 1. The annotator opens the clip from the queue and submits it.
     sign_in(page, live_server, annotator.username, PASSWORD)
     page.goto(f"{live_server}/annotate/{ids['assignment']}")
@@ -87,9 +96,7 @@ def test_reject_fix_resubmit_approve_with_history(
                 "shot": shot.id}  # fmt: skip
 
     # 2. The reviewer finds it in the review queue and rejects the track, pinned to frame 12.
-    review_context = browser.new_context()
-    review_context.set_default_timeout(15_000)
-    rev = review_context.new_page()
+    rev = new_page()
     sign_in(rev, live_server, reviewer.username, PASSWORD)
     rev.goto(f"{live_server}/review")
     rev.select_option("select[name=annotator]", label=annotator.username)
@@ -190,7 +197,6 @@ def test_reject_fix_resubmit_approve_with_history(
     steps = rev.get_by_test_id("history-rows").get_by_test_id("revision-status")
     expect(steps).to_have_count(4)
     expect(steps.nth(3)).to_contain_text("submitted → approved")
-    review_context.close()
 
     with committed() as s:
         final = s.get_one(Annotation, ids["annotation"])
@@ -207,9 +213,7 @@ def test_reject_fix_resubmit_approve_with_history(
 
     # 7. An admin reopens the approved track: the reason is asked in a dialog, a blank one is
     #    refused there (what was typed stays), and the track and its ancestors become drafts.
-    admin_context = browser.new_context()
-    admin_context.set_default_timeout(15_000)
-    adm = admin_context.new_page()
+    adm = new_page()
     sign_in(adm, live_server, admin.username, PASSWORD)
     adm.goto(f"{live_server}/annotations/{ids['annotation']}")
     expect(adm.locator("#review-panel")).to_have_attribute("data-ready", "true")
@@ -238,7 +242,6 @@ def test_reject_fix_resubmit_approve_with_history(
     expect(adm.get_by_test_id(f"node-shot-{ids['shot']}")).to_have_attribute(
         "data-status", "approved"
     )
-    admin_context.close()
     with committed() as s:
         assert s.get_one(Assignment, ids["assignment"]).state == AssignmentState.in_progress
         assert s.get_one(Annotation, ids["annotation"]).approved_at is None

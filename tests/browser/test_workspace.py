@@ -23,7 +23,7 @@ from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
 from app.pipeline.service import run_queued_inline
 from app.samples.generator import make_clip
-from tests.browser.conftest import image_to_client, sign_in
+from tests.browser.conftest import PageChecks, image_to_client, sign_in
 from tests.factories import PASSWORD, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
@@ -70,6 +70,7 @@ def _pose(s: Session, track_id: int, frame: int) -> np.ndarray:
 def test_annotator_corrects_a_clip_end_to_end(
     live_server: str,
     page: Page,
+    page_checks: PageChecks,
     unique: str,
     tmp_path: Path,
     committed: Callable[[], AbstractContextManager[Session]],
@@ -217,6 +218,7 @@ def test_annotator_corrects_a_clip_end_to_end(
         theirs = [p[:3] for p in frame["points"]]
         theirs[NOSE] = [5.0, 5.0, 2]
         service.save_frame(s, other, track_id, own, theirs, frame["version"])
+    page_checks.expect_http_errors(409, rf"^/api/tracks/{track_id}/frames/{own}$")
     _go(page, own)
     _drag(page, NOSE, 10, 10)
     expect(page.get_by_test_id("conflict")).to_be_visible()

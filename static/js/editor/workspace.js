@@ -252,8 +252,9 @@ function fillTracks() {
   const skeleton = track() ? model.skeletonOf(track()) : null;
   for (const part of Object.keys(skeleton?.parts || {})) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" checked> ${part}`;
-    label.querySelector("input").addEventListener("change", (e) => {
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", checked: true });
+    label.append(box, ` ${part}`);
+    box.addEventListener("change", (e) => {
       e.target.checked ? stage.hiddenParts.delete(part) : stage.hiddenParts.add(part);
       stage.draw();
     });
