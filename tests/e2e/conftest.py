@@ -4,6 +4,8 @@ from tests.browser.conftest import (  # noqa: F401 (fixtures, found by name)
     cleanup,
     committed,
     live_server,
+    new_page,
     page,
+    page_checks,
     unique,
 )

@@ -8,7 +8,8 @@ level. The admin opens the agreement page, builds an export and downloads it, an
 reads the COCO-WholeBody file, where the moved points are where the annotator put them.
 
 Runs on both stacks (``CELLABEL_TEST_STACK``): PostgreSQL + Redis + a Celery worker, and the
-embedded default `cellabel demo` runs. Every page is watched for HTTP errors and console errors.
+embedded default `cellabel demo` runs. Every page is checked for HTTP errors, console errors and
+accessibility violations (``page_checks`` of the browser suite).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
+from playwright.sync_api import Page, expect
 from pycocotools.coco import COCO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,34 +42,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker]
 LIMB_POINTS = [9, 10, 7, 8, 13, 14, 15, 16, 5, 6]
 VISIBLE = 2
 PIPELINE_TIMEOUT_MS = 300_000
-
-
-class PageWatch:
-    """HTTP errors (>= 400) and console errors of every page of the contexts it watches."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def watch(self, context: BrowserContext) -> BrowserContext:
-        context.on("response", self._on_response)
-        context.on("console", self._on_console)
-        context.on("weberror", lambda error: self.problems.append(f"uncaught: {error.error}"))
-        return context
-
-    def _on_response(self, response: Response) -> None:
-        if response.status >= 400:
-            self.problems.append(f"HTTP {response.status} {response.request.method} {response.url}")
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.problems.append(f"console error on {message.page.url if message.page else '?'}: "
-                                 f"{message.text}")  # fmt: skip
-
-
-def _open(browser: Browser, watch: PageWatch) -> Page:
-    context = watch.watch(browser.new_context(viewport={"width": 1440, "height": 900}))
-    context.set_default_timeout(15_000)
-    return context.new_page()
 
 
 # --- the workspace ----------------------------------------------------------------------------
@@ -131,8 +104,8 @@ def _human_annotation(s: Session, clip_id: int) -> Annotation:
 
 def test_a_dataset_from_upload_to_pycocotools(
     live_server: str,
-    browser: Browser,
     page: Page,
+    new_page: Callable[[], Page],
     unique: str,
     tmp_path: Path,
     celery_worker: object,
@@ -143,8 +116,6 @@ def test_a_dataset_from_upload_to_pycocotools(
     if EMBEDDED:  # the stack really is the one `cellabel demo` runs
         health = httpx.get(f"{base}/healthz").json()
         assert "embedded" in health["redis"], health
-    watch = PageWatch()
-    watch.watch(page.context)
     names = {"admin": f"e2e-admin-{unique}", "annotator": f"e2e-ann-{unique}",
              "reviewer": f"e2e-rev-{unique}"}  # fmt: skip
     with committed() as s:
@@ -203,7 +174,7 @@ def test_a_dataset_from_upload_to_pycocotools(
     expect(admin.locator(f"[data-member='{names['annotator']}']")).to_be_visible()
 
     # 4. The annotator takes the clip and corrects the pose: keyboard and mouse drags.
-    ann = _open(browser, watch)
+    ann = new_page()
     sign_in(ann, base, names["annotator"], PASSWORD)
     ann.goto(f"{base}/queue")
     ann.click("text=Next clip")
@@ -237,7 +208,7 @@ def test_a_dataset_from_upload_to_pycocotools(
     assert len(tracks) == 1, "the model's pose is one track"
 
     # 5. The reviewer rejects the track with a comment pinned to the frame.
-    rev = _open(browser, watch)
+    rev = new_page()
     sign_in(rev, base, names["reviewer"], PASSWORD)
     rev.goto(f"{base}/review?batch={batch_id}")
     queue_row = rev.locator(f"#review-table tr[data-annotation='{annotation_id}']")
@@ -311,7 +282,3 @@ def test_a_dataset_from_upload_to_pycocotools(
         assert np.allclose(keypoints[index, :2], (x, y), atol=1.0), (keypoints[index], x, y)
         assert keypoints[index, 2] == VISIBLE
     assert keypoints[occluded, 2] == 1
-
-    for context in (ann.context, rev.context):
-        context.close()
-    assert watch.problems == [], "\n".join(watch.problems)
