@@ -145,6 +145,7 @@ from sqlalchemy import select  # noqa: E402
 
 from app.cli import EMBEDDED_WORKER_NAME, _start_embedded_worker  # noqa: E402
 from app.clips.models import Clip, ClipState  # noqa: E402
+from app.core.config import get_settings  # noqa: E402
 from app.core.db import session_scope  # noqa: E402
 from app.core.jobs import producer  # noqa: E402
 from app.pipeline.models import Job, JobState  # noqa: E402
@@ -183,6 +184,8 @@ def celery_worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> I
     to be committed (``session_scope``), not written through the rolled-back ``db`` fixture."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     if EMBEDDED:
+        for message in (get_settings().broker_dir / "queue").glob("*"):
+            message.unlink()  # like the Redis flush: no messages of earlier tests' data
         name = host_format(EMBEDDED_WORKER_NAME)
         with log.open("wb") as out:
             process = _start_embedded_worker(out)
