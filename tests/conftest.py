@@ -49,6 +49,7 @@ from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app.core import deps  # noqa: E402
+from app.core.config import get_settings  # noqa: E402
 from app.core.db import get_engine  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.main import create_app  # noqa: E402
@@ -76,6 +77,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:
     if EMBEDDED:
+        settings = get_settings()
+        if not (settings.embedded and settings.effective_database_url.startswith("sqlite")):
+            raise RuntimeError("the embedded test stack got DATABASE_URL or REDIS_URL (.env?)")
         upgrade_database()  # what `cellabel demo` does: creates DATA_DIR/cellabel.db
     else:
         recreate_database(TEST_DB_NAME)
@@ -145,7 +149,6 @@ from sqlalchemy import select  # noqa: E402
 
 from app.cli import EMBEDDED_WORKER_NAME, _start_embedded_worker  # noqa: E402
 from app.clips.models import Clip, ClipState  # noqa: E402
-from app.core.config import get_settings  # noqa: E402
 from app.core.db import session_scope  # noqa: E402
 from app.core.jobs import producer  # noqa: E402
 from app.pipeline.models import Job, JobState  # noqa: E402
