@@ -19,7 +19,7 @@ from app.annotations.models import Annotation, AnnotationKind
 from app.auth.models import Role
 from app.batches.models import Assignment, Batch, BatchClip
 from app.core.db import utcnow
-from tests.browser.conftest import sign_in, sign_out
+from tests.browser.conftest import PageChecks, sign_in, sign_out
 from tests.factories import PASSWORD, create_clip, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,9 @@ def test_reviewer_sees_submitted_work_with_its_waiting_time(
     unique: str,
     committed: Callable[[], AbstractContextManager[Session]],
     cleanup: dict[str, list[int]],
+    page_checks: PageChecks,
 ) -> None:
+    page_checks.expect_http_errors(404, r"^/media/clips/\d+/frames/")  # a factory clip: no media
     with committed() as s:
         project = create_project(s, name=f"queue-{unique}")
         cleanup["projects"].append(project.id)
