@@ -17,7 +17,7 @@ from app.core.migrate import upgrade_database
 from app.models import Base
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres_only), "sqlite"])
 def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "postgresql":
         yield request.getfixturevalue("engine")
