@@ -266,6 +266,7 @@ def test_a_dataset_from_upload_to_pycocotools(
     admin.click("text=Build snapshot")
     admin.wait_for_url(re.compile(r"/exports/\d+$"))
     expect(admin.get_by_test_id("export-state")).to_have_text("done", timeout=120_000)
+    expect(admin.locator("#export-progress")).to_contain_text(re.compile(r"1 clip,\s+[\d.]+ kB"))
     with admin.expect_download() as download:
         admin.click("text=Download zip")
     archive = tmp_path / "export.zip"
