@@ -89,8 +89,8 @@ def engine() -> Iterator[Engine]:
 
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Session]:
-    """A session whose work is rolled back after the test, even if the code commits
-    (PostgreSQL: pysqlite's SAVEPOINTs do not nest inside an outer transaction)."""
+    """A session whose work is rolled back after the test, even if the code commits.
+    PostgreSQL only: pysqlite cannot nest the code's SAVEPOINTs in the outer transaction."""
     if EMBEDDED:
         pytest.fail("the rolled-back `db` session needs PostgreSQL: mark the test postgres_only")
     connection = engine.connect()
