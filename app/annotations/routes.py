@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from app.annotations import service
+from app.annotations import service, undo
 from app.annotations.models import Annotation, Caption, Character, KeypointFrame
 from app.annotations.schemas import (
     Accept,
@@ -17,8 +17,10 @@ from app.annotations.schemas import (
     CaptionSave,
     CharacterCreate,
     CopyPrevious,
+    FrameChange,
     FrameRead,
     FrameSave,
+    FramesRestore,
     Interpolate,
     ShotsSave,
     Status,
@@ -353,15 +355,26 @@ def api_save_frame(
     return _frames(rows)
 
 
-@api.post("/tracks/{track_id}/interpolate", response_model=list[FrameRead])
+@api.post("/tracks/{track_id}/frames/restore", response_model=list[FrameRead])
+def api_restore_frames(db: DB, principal: AnyUser, track_id: int, body: FramesRestore) -> Response:
+    """Undo or redo: frames put back exactly as they were, each version-checked."""
+    return _frames(undo.restore_frames(db, principal.user, track_id, body.frames, body.action))
+
+
+@api.post("/tracks/{track_id}/interpolate", response_model=list[FrameChange])
 def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate) -> Response:
-    return _frames(service.interpolate(db, principal.user, track_id, body.start, body.end))
+    """The frames written, each with its state before (for undo)."""
+    snapshot = undo.snapshot_track(db, track_id)
+    service.interpolate(db, principal.user, track_id, body.start, body.end)
+    return json_response(undo.changed_since(db, track_id, snapshot))
 
 
-@api.post("/tracks/{track_id}/copy-previous", response_model=list[FrameRead])
+@api.post("/tracks/{track_id}/copy-previous", response_model=list[FrameChange])
 def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevious) -> Response:
-    rows = service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
-    return _frames(rows)
+    """The frames written, each with its state before (for undo)."""
+    snapshot = undo.snapshot_track(db, track_id)
+    service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
+    return json_response(undo.changed_since(db, track_id, snapshot))
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:
@@ -370,9 +383,12 @@ def _frames(rows: list[KeypointFrame]) -> Response:
 
 
 @api.post("/tracks/{track_id}/accept", response_model=Accepted)
-def api_accept(db: DB, principal: AnyUser, track_id: int, body: Accept) -> Accepted:
-    return Accepted(
-        accepted=service.accept_above(db, principal.user, track_id, body.threshold, body.frames)
+def api_accept(db: DB, principal: AnyUser, track_id: int, body: Accept) -> Response:
+    """How many points were accepted, and the frames changed with their state before."""
+    snapshot = undo.snapshot_track(db, track_id)
+    accepted = service.accept_above(db, principal.user, track_id, body.threshold, body.frames)
+    return json_response(
+        {"accepted": accepted, "frames": undo.changed_since(db, track_id, snapshot)}
     )
 
 

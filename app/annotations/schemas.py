@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,32 @@ class FrameRead(BaseModel):
     human: list[int]
 
 
+class FrameState(BaseModel):
+    """One frame exactly as it was: what undo and redo put back."""
+
+    points: list[list[float]] = Field(description="[[x, y, v, confidence], ...]")
+    human: list[int] = Field(description="per point, 1 if a person set it, 0 if the model did")
+    keyframe: bool
+
+
+class FrameChange(FrameRead):
+    """A frame an action changed, with its state before the action."""
+
+    before: FrameState
+
+
+class RestoredFrame(FrameState):
+    frame: int = Field(ge=0)
+    version: int = Field(ge=1, description="the frame's version now (a stale one is a 409)")
+
+
+class FramesRestore(BaseModel):
+    """Put frames of one track back as they were (undo) or as an edit left them (redo)."""
+
+    action: Literal["undo", "redo"]
+    frames: list[RestoredFrame] = Field(min_length=1, max_length=100_000)
+
+
 class Interpolate(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
@@ -41,6 +67,7 @@ class Accept(BaseModel):
 
 class Accepted(BaseModel):
     accepted: int
+    frames: list[FrameChange] = Field(default_factory=list)
 
 
 class CaptionSave(BaseModel):

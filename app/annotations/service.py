@@ -596,12 +596,21 @@ def _write_pose(
     human: np.ndarray,
     action: str,
     keyframe: bool | None,
+    *,
+    exact: bool = False,
 ) -> None:
+    """Write ``pose`` onto ``row``: a point that changes becomes the person's (confidence 1),
+    the others keep who set them and their confidence; ``human`` marks more points as the
+    person's. With ``exact``, ``pose`` and ``human`` are stored as given (a copied drawing
+    keeps each point's provenance and confidence)."""
     old, old_human = decode_points(row.points)
     changed = _changed(old, pose)
-    new_human = old_human | changed | human
     pose = pose.copy()
-    pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their model confidence
+    if exact:
+        new_human = np.asarray(human, dtype=bool)
+    else:
+        new_human = old_human | changed | human
+        pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their confidence
     before = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
     after = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
     row.points = encode_points(pose, new_human)
@@ -656,15 +665,25 @@ def save_frame(
 def copy_previous_drawing(
     session: Session, user: User, track_id: int, frame_index: int, version: int
 ) -> list[KeypointFrame]:
-    """Copy the pose of the drawing before this one onto this frame's held run."""
-    track, _, clip = _track_context(session, track_id)
-    start, _ = held_run_of(clip, frame_index)
+    """Copy the pose of the drawing before this one onto this frame's held run.
+
+    Copied points keep who set them and their confidence: a model guess copied forward is
+    still a model guess (listed among the least confident, not exported as labelled) until a
+    person moves or accepts it."""
+    track, annotation, clip = _track_context(session, track_id)
+    check_editable(annotation, user)
+    start, end = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
-    previous = _frame_row(session, track, start - 1, clip)
-    pose, _ = decode_points(previous.points)
-    points = [[float(p[X]), float(p[Y]), int(p[V])] for p in pose]
-    return save_frame(session, user, track_id, frame_index, points, version, apply_to_held_run=True)
+    pose, human = decode_points(_frame_row(session, track, start - 1, clip).points)
+    row = _frame_row(session, track, frame_index, clip)
+    _check_version("frame", row.version, version, frame_payload(row))
+    rows = [
+        row if f == frame_index else _frame_row(session, track, f, clip) for f in range(start, end)
+    ]
+    for target in rows:
+        _write_pose(session, user, annotation, target, pose, human, "copy", None, exact=True)
+    return rows
 
 
 def interpolate(

@@ -101,3 +101,7 @@ def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
     for name, value in SECURITY_HEADERS.items():
         if name not in headers:
             headers[name] = value
+    # Pages show one person's live work: Back must ask the server again (a submitted clip is
+    # read-only now, a signed-out browser is signed out), never show a stored copy.
+    if headers.get("content-type", "").startswith("text/html") and "cache-control" not in headers:
+        headers["Cache-Control"] = "no-store"

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service
+from app.annotations import service, undo
 from app.annotations.models import KeypointFrame, NodeStatus, Revision
 from app.annotations.points import decode_points
+from app.annotations.schemas import RestoredFrame as _State
 from app.auth.models import Role
 from app.core.errors import Conflict, Forbidden, Invalid
 from app.projects.models import DEFAULT_REQUIRED_LEVELS
@@ -116,6 +117,65 @@ def test_accept_above_threshold_accepts_only_confident_model_points(db: Session)
     pose, human = decode_points(service.frames_of(db, track["id"])[0].points)
     assert accepted == int((pose[:, 3] >= 0.9).sum()) > 0
     assert np.array_equal(human, pose[:, 3] >= 0.9)
+
+
+def test_copy_previous_keeps_provenance_and_confidence(db: Session) -> None:
+    clip, user, _, track = _setup(db, frames=4)
+    clip.held_runs = [[2, 4]]
+    previous = _points(track["frames"][1])
+    previous[9] = [200.0, 120.0, 2]
+    service.save_frame(db, user, track["id"], 1, previous, track["frames"][1]["version"])
+    source, source_human = decode_points(service.frames_of(db, track["id"])[1].points)
+    service.copy_previous_drawing(db, user, track["id"], 3, track["frames"][3]["version"])
+    for row in service.frames_of(db, track["id"])[2:]:
+        pose, human = decode_points(row.points)
+        assert np.array_equal(pose, source) and np.array_equal(human, source_human)
+    assert source_human.sum() == 1  # only the moved wrist is a person's
+
+
+def test_an_action_reports_each_changed_frame_with_its_state_before(db: Session) -> None:
+    _, user, _, track = _setup(db, frames=3)
+    snapshot = undo.snapshot_track(db, track["id"])
+    service.accept_above(db, user, track["id"], 0.9, frames=[1])
+    [change] = undo.changed_since(db, track["id"], snapshot)
+    assert change["frame"] == 1 and sum(change["human"]) > 0
+    assert change["before"]["human"] == [0] * 133
+    assert np.allclose(change["before"]["points"], track["frames"][1]["points"], atol=1e-3)
+
+
+def test_restoring_frames_puts_back_points_sources_and_keyframe_exactly(db: Session) -> None:
+    _, user, _, track = _setup(db, frames=3)
+    frame = track["frames"][1]
+    before = {"points": frame["points"], "human": frame["human"], "keyframe": False}
+    moved = _points(frame)
+    moved[9] = [200.0, 120.0, 2]
+    [row] = service.save_frame(db, user, track["id"], 1, moved, frame["version"], keyframe=True)
+    state = _State(frame=1, version=row.version, **before)
+    [restored] = undo.restore_frames(db, user, track["id"], [state], "undo")
+    pose, human = decode_points(restored.points)
+    assert np.allclose(pose, frame["points"], atol=1e-3)
+    assert not human.any() and not restored.is_keyframe
+    assert service.history(db, "keypoint_frame", row.id)[-1].action == "undo"
+
+
+def test_restoring_a_frame_someone_changed_since_writes_nothing(db: Session) -> None:
+    _, user, _, track = _setup(db, frames=3)
+    first, second = track["frames"][0], track["frames"][1]
+    theirs = _points(second)
+    theirs[0] = [5.0, 5.0, 2]
+    service.save_frame(db, user, track["id"], 1, theirs, second["version"])
+    states = [
+        _State(frame=f["frame"], version=f["version"], points=f["points"], human=f["human"],
+               keyframe=True)
+        for f in (first, second)
+    ]  # fmt: skip
+    with pytest.raises(Conflict) as caught:
+        undo.restore_frames(db, user, track["id"], states, "undo")
+    assert caught.value.detail["current"]["points"][0][:2] == [5.0, 5.0]
+    with pytest.raises(Invalid, match="0 or 1"):
+        bad = _State(frame=0, version=first["version"], points=first["points"],
+                     human=[2] * 133, keyframe=False)  # fmt: skip
+        undo.restore_frames(db, user, track["id"], [bad], "undo")
 
 
 def test_out_of_frame_points_and_bad_shapes_are_refused(db: Session) -> None:

@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,6 +109,7 @@ class PageChecks:
         return any(s == status and p.search(path) for s, p in self._expected)
 
     def watch(self, page: Page) -> Page:
+        """Record this page's console and HTTP errors and check what it loads."""
         self._pages.append(page)
         _WATCHED[page] = self
         page.on("console", self._on_console)
@@ -135,7 +137,11 @@ class PageChecks:
             self.http_errors.append(f"{response.status} {response.request.method} {response.url}")
 
     def _on_load(self, page: Page) -> None:
+        """Check once the page's own scripts have fetched and drawn what they show (runs
+        beside the test, which goes on meanwhile)."""
         with contextlib.suppress(PlaywrightError):  # the test moved on first: checked later
+            with contextlib.suppress(PlaywrightTimeoutError):  # a page that keeps polling
+                page.wait_for_load_state("networkidle", timeout=5_000)
             self.check_accessibility(page)
 
     def check_accessibility(self, page: Page, *, again: bool = False) -> list[Violation]:
@@ -145,11 +151,11 @@ class PageChecks:
         if _origin(url) != self.origin or (url in self.checked and not again):
             return []
         self.checked.add(url)
-        if page not in _WATCHED and not page.evaluate("() => 'axe' in window"):
-            page.evaluate(AXE_SOURCE)  # a page from elsewhere (watched ones have it from the start)
+        if not page.evaluate("() => 'axe' in window"):  # pages from new_page() have it already
+            page.evaluate(AXE_SOURCE)
         found: list[Violation] = page.evaluate(_RUN_AXE, AXE_OPTIONS)
-        if found:
-            self.violations[url] = found
+        known = self.violations.setdefault(url, [])
+        known += [v for v in found if v["id"] not in {k["id"] for k in known}]
         return found
 
     def finish(self) -> None:

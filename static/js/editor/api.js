@@ -9,11 +9,16 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, url, body) {
+export const KEEPALIVE_LIMIT = 60_000; // bytes: browsers refuse larger keepalive bodies
+
+// `keepalive` lets the request finish when the page is left meanwhile (small bodies only).
+export async function api(method, url, body, { keepalive = false } = {}) {
+  const json = body === undefined ? undefined : JSON.stringify(body);
   const response = await fetch(url, {
+    keepalive: keepalive && (json || "").length < KEEPALIVE_LIMIT,
     method,
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(), Accept: "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: json,
     credentials: "same-origin",
   });
   if (response.status === 204) return null;

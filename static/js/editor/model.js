@@ -1,4 +1,4 @@
-// The workspace's in-memory annotation: tracks, frames (poses), held runs, undo/redo.
+// The workspace's in-memory annotation: tracks, frames (poses), held runs.
 
 export const V_NONE = 0, V_HIDDEN = 1, V_VISIBLE = 2;
 
@@ -14,8 +14,6 @@ export class AnnotationModel {
         this.tracks.set(track.id, { ...track, character, frames });
       }
     }
-    this.undoStack = [];
-    this.redoStack = [];
   }
 
   trackList() { return [...this.tracks.values()]; }
@@ -41,40 +39,46 @@ export class AnnotationModel {
 
   isHeld(n) { const [s, e] = this.heldRun(n); return e - s > 1; }
 
-  // Replace the frame's points, keeping what is needed to undo it.
-  setPoints(trackId, n, points, { record = true } = {}) {
+  // A person's edit: as the server will store it, a point that moved or changed visibility
+  // becomes the person's (confidence 1); the others keep who set them and their confidence.
+  setPoints(trackId, n, points) {
     const frame = this.frame(trackId, n);
-    const before = frame.points.map((p) => p.slice());
-    frame.points = points.map((p) => p.slice());
-    if (record) { this.undoStack.push({ trackId, n, before, after: frame.points.map((p) => p.slice()) }); this.redoStack = []; }
+    frame.human = frame.human.slice();
+    frame.points = frame.points.map((old, i) => {
+      const p = points[i];
+      const changed = Math.hypot(old[0] - p[0], old[1] - p[1]) > 0.01 || old[2] !== p[2];
+      if (!changed) return old.slice();
+      frame.human[i] = 1;
+      return [p[0], p[1], p[2], 1];
+    });
     return frame;
   }
 
-  undo() {
-    const step = this.undoStack.pop();
-    if (!step) return null;
-    this.redoStack.push(step);
-    this.setPoints(step.trackId, step.n, step.before, { record: false });
-    return step;
+  // The whole state of a frame (what undo and redo put back) and putting it back.
+  snapshot(trackId, n) {
+    const frame = this.frame(trackId, n);
+    return { points: frame.points.map((p) => [...p.slice(0, 3), p[3] ?? 1]), human: Array.from(frame.human, Number), keyframe: !!frame.keyframe };
   }
 
-  redo() {
-    const step = this.redoStack.pop();
-    if (!step) return null;
-    this.undoStack.push(step);
-    this.setPoints(step.trackId, step.n, step.after, { record: false });
-    return step;
+  restore(trackId, n, state) {
+    const frame = this.frame(trackId, n);
+    frame.points = state.points.map((p) => p.slice());
+    frame.human = state.human.slice();
+    frame.keyframe = state.keyframe;
   }
 
-  // Frames flagged by the model's sanity checks, and keyframes, across all tracks.
+  // Frames flagged by the model's sanity checks, keyframes, and frames where a person set a
+  // point (placed, moved, accepted), across all tracks.
   marks() {
-    const flagged = new Set(), keyframes = new Set();
+    const flagged = new Set(), keyframes = new Set(), edited = new Set();
     for (const track of this.tracks.values()) {
       for (const f of track.frames.values()) {
         if (f.flags && f.flags.length) flagged.add(f.frame);
         if (f.keyframe) keyframes.add(f.frame);
+        if (f.human?.some(Boolean)) edited.add(f.frame);
       }
     }
-    return { flagged: [...flagged].sort((a, b) => a - b), keyframes: [...keyframes].sort((a, b) => a - b) };
+    const sorted = (set) => [...set].sort((a, b) => a - b);
+    return { flagged: sorted(flagged), keyframes: sorted(keyframes), edited: sorted(edited) };
   }
 }

@@ -1,5 +1,6 @@
 // The editing stage: one canvas showing the frame and the skeleton, with zoom, pan, point
 // dragging and box selection. Image coordinates are the clip's pixels.
+import { HoverTip } from "./hovertip.js";
 import { V_HIDDEN, V_NONE } from "./model.js";
 
 const HIT_RADIUS = 7; // screen px
@@ -29,14 +30,15 @@ export class Stage {
     canvas.addEventListener("pointermove", (e) => this.pointerMove(e));
     canvas.addEventListener("pointerup", (e) => this.pointerUp(e));
     canvas.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
+    this.tip = new HoverTip(canvas.parentElement);
+    canvas.addEventListener("pointerleave", () => this.tip.hide());
   }
 
+  // The canvas takes its wrap's size (set by the page layout); fit() letterboxes the frame in it.
   resize() {
     const box = this.canvas.parentElement.getBoundingClientRect();
-    const w = Math.max(200, Math.floor(box.width));
-    const h = Math.max(150, Math.floor((w * this.height) / this.width));
-    this.canvas.width = w;
-    this.canvas.height = h;
+    this.canvas.width = Math.max(200, Math.floor(box.width));
+    this.canvas.height = Math.max(150, Math.floor(box.height));
     this.fit();
   }
 
@@ -93,7 +95,8 @@ export class Stage {
   }
 
   pointerMove(e) {
-    if (!this.drag) return;
+    if (!this.drag) { this.hover(e); return; }
+    this.tip.hide();
     if (this.drag.kind === "pan") {
       const r = this.canvas.getBoundingClientRect();
       const k = this.canvas.width / r.width;
@@ -112,6 +115,20 @@ export class Stage {
       [this.drag.x2, this.drag.y2] = this.toImage(e);
     }
     this.draw();
+  }
+
+  // Name the point under the pointer, and who set it (a person, or the model and how sure).
+  hover(e) {
+    const i = this.hit(...this.toImage(e));
+    this.tip.show(i >= 0 ? this.describePoint(i) : "", e);
+  }
+
+  describePoint(i) {
+    const p = this.points[i];
+    const bits = [this.skeleton?.keypoints?.[i] ?? `point ${i}`];
+    bits.push(this.human?.[i] ? "set by a person" : `model guess, ${Math.round((p[3] ?? 1) * 100)}% sure`);
+    if (p[2] === V_HIDDEN) bits.push("occluded");
+    return bits.join(" · ");
   }
 
   pointerUp() {

@@ -2,6 +2,8 @@
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
+import { History } from "./history.js";
+import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
 
@@ -16,7 +18,8 @@ let model, frames, stage, timeline;
 let current = 0;
 let trackId = null;
 let playing = null;
-const pending = new Map(); // "track:frame" -> timer
+const saver = new SaveQueue();
+const editHistory = new History();
 const SAVE_DELAY = 400; // ms: saves land well within a second of the change
 
 function say(text, kind = "") {
@@ -27,7 +30,9 @@ function say(text, kind = "") {
 function track() { return trackId ? model.tracks.get(trackId) : null; }
 
 async function show(n) {
-  current = clampFrame(n, model.clip.frame_count);
+  const next = clampFrame(n, model.clip.frame_count);
+  if (next !== current) saver.flush(); // leaving a frame saves its edits now
+  current = next;
   frameInput.value = current;
   timeline.seek(current);
   const t = track();
@@ -77,48 +82,161 @@ function refreshTimeline() {
   const marks = model.marks();
   timeline.update({
     shots: model.payload.shots, held: model.clip.held_runs || [],
-    keyframes: marks.keyframes, flagged: marks.flagged, speech: model.payload.speech,
+    keyframes: marks.keyframes, flagged: marks.flagged, edited: marks.edited, speech: model.payload.speech,
   });
 }
 
 // ------------------------------------------------------------------ editing and saving
 
-function edit(points) {
+const range = ([start, end]) => Array.from({ length: end - start }, (_, i) => start + i);
+const applyToHeldRun = (n) => $("#apply-held").checked && model.isHeld(n);
+
+// A person's change to the shown frame's points (and its held run when that applies): shown
+// at once, recorded as one history step, saved shortly after.
+function edit(points, label = "point edit") {
   if (!editable) { say("This annotation is not editable now.", "error"); return; }
   const t = track();
-  model.setPoints(t.id, current, points);
-  stage.show({ points: model.frame(t.id, current).points });
+  const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
+  const changes = frames.map((n) => {
+    const before = model.snapshot(t.id, n);
+    model.setPoints(t.id, n, points);
+    return { frame: n, before, after: model.snapshot(t.id, n) };
+  });
+  editHistory.record({ label, trackId: t.id, frame: current, changes });
+  show(current);
   queueSave(t.id, current);
 }
 
-function queueSave(tid, n) {
-  const key = `${tid}:${n}`;
-  clearTimeout(pending.get(key));
+// Save frame n of track tid (and its held run when asked) SAVE_DELAY after the last change.
+function queueSave(tid, n, { delay = SAVE_DELAY } = {}) {
+  const applyHeld = applyToHeldRun(n);
+  const frames = range(applyHeld ? model.heldRun(n) : [n, n + 1]);
   say("saving…");
-  pending.set(key, setTimeout(() => { pending.delete(key); save(tid, n); }, SAVE_DELAY));
+  return saver.schedule(`frame:${tid}:${n}`, () => saveFrame(tid, n, applyHeld), { delay, meta: { trackId: tid, frames } });
 }
 
-async function save(tid, n, { force = false } = {}) {
+async function saveFrame(tid, n, applyHeld) {
   const frame = model.frame(tid, n);
-  const applyHeld = $("#apply-held").checked && model.isHeld(n);
   try {
     const saved = await api("PUT", `/api/tracks/${tid}/frames/${n}`, {
       points: frame.points.map((p) => [p[0], p[1], p[2]]), version: frame.version,
       apply_to_held_run: applyHeld, keyframe: frame.keyframe,
-    });
+    }, { keepalive: true });
     absorb(tid, saved);
     say(`saved frame ${n}${applyHeld ? " and its held run" : ""}`, "ok");
   } catch (err) {
-    if (err instanceof ApiError && err.status === 409 && !force) conflict(tid, n, err.body.detail.current);
-    else say(err.message, "error");
+    if (err instanceof ApiError && err.status === 409) {
+      conflict(tid, n, err.body.detail.current);
+      throw new SaveFailed(`Frame ${n} was changed by someone else; choose which version to keep.`);
+    }
+    say(`Frame ${n} was not saved: ${err.message}`, "error");
+    throw err;
   }
 }
 
+// Take saved frames from the server; a frame edited again meanwhile keeps the newer edit
+// (its save is still to come) and takes only the new version.
 function absorb(tid, savedFrames) {
   const t = model.tracks.get(tid);
-  for (const f of savedFrames) t.frames.set(f.frame, f);
+  if (!t) return;
+  for (const { before, ...saved } of savedFrames) {
+    const mine = t.frames.get(saved.frame);
+    if (mine && saver.waitingFor(tid, saved.frame)) Object.assign(mine, { id: saved.id, version: saved.version });
+    else t.frames.set(saved.frame, saved);
+  }
   if (tid === trackId) show(current);
   refreshTimeline();
+}
+
+// ------------------------------------------------------------------ characters
+
+const characterFields = (c) => ({ name: c.name, kind: c.kind, skeleton: c.skeleton });
+
+// Add a character and show its track; resolves with the new ids, or null if refused.
+async function createCharacter(fields) {
+  const made = await runAction(`add ${fields.name}`, () => api("POST", `/api/annotations/${annotationId}/characters`, fields));
+  if (!made) return null;
+  trackId = null;
+  await reload();
+  const added = model.trackList().find((t) => t.character.id === made.id);
+  if (added) { trackId = added.id; fillTracks(); show(current); }
+  return { characterId: made.id, trackId: added?.id ?? null };
+}
+
+async function removeCharacter(characterId) {
+  const character = model.payload.characters.find((c) => c.id === characterId);
+  if (!character) return false;
+  const done = await runAction(`delete ${character.name}`,
+    () => api("DELETE", `/api/characters/${character.id}?version=${character.version}`));
+  if (done) { trackId = null; await reload(); }
+  return Boolean(done);
+}
+
+// Undo or redo adding or deleting a character. Bringing one back makes a new character (new
+// ids, which the history follows) and puts its keypoints back as they were.
+async function travelCharacter(step, direction) {
+  const done = `${direction === "undo" ? "undid" : "redid"} ${step.label}`;
+  if ((direction === "undo") === step.added) {
+    if (await removeCharacter(step.characterId)) say(done, "ok");
+    else editHistory.drop(step);
+    return;
+  }
+  const made = await createCharacter(step.fields);
+  if (!made) { editHistory.drop(step); return; }
+  editHistory.remap(step, made);
+  if (step.frames?.length && made.trackId) {
+    const frames = step.frames.map((f) => ({ ...f, version: model.frame(made.trackId, f.frame).version }));
+    const rows = await runAction(`${direction} keypoints`, () => api("POST", `/api/tracks/${made.trackId}/frames/restore`, { action: direction, frames }));
+    if (!rows) return;
+    absorb(made.trackId, rows);
+  }
+  say(done, "ok");
+}
+
+// ------------------------------------------------------------------ undo and redo
+
+// The step a server action made: the frames it wrote, each with its state before.
+function recordAction(label, tid, frame, changed) {
+  editHistory.record({
+    label, trackId: tid, frame,
+    changes: changed.map((r) => ({ frame: r.frame, before: r.before, after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe } })),
+  });
+}
+
+// Undo (or redo) the last step: show its track and frame first, then put its frames back
+// and save them like any edit (version-checked: if someone else changed them since, nothing
+// is overwritten, the user is told and sees their version).
+async function travel(direction) {
+  const step = direction === "undo" ? editHistory.takeUndo() : editHistory.takeRedo();
+  if (!step) { say(`Nothing to ${direction}.`); return; }
+  if (step.kind === "character") { await travelCharacter(step, direction); return; }
+  if (!model.tracks.has(step.trackId)) { editHistory.drop(step); say(`Cannot ${direction} ${step.label}: its character was deleted.`, "error"); return; }
+  saver.flush();
+  if (trackId !== step.trackId) { trackId = step.trackId; fillTracks(); }
+  await show(step.frame);
+  const side = direction === "undo" ? "before" : "after";
+  for (const change of step.changes) model.restore(step.trackId, change.frame, change[side]);
+  show(current);
+  refreshTimeline();
+  say(`${direction === "undo" ? "undoing" : "redoing"} ${step.label} on frame ${step.frame}…`);
+  saver.start(saver.schedule(`history:${direction}:${step.trackId}:${step.frame}:${Date.now()}`, () => saveStep(step, side, direction),
+    { delay: null, meta: { trackId: step.trackId, frames: step.changes.map((c) => c.frame) } }));
+}
+
+async function saveStep(step, side, direction) {
+  const tid = step.trackId;
+  const frames = step.changes.map((c) => ({ frame: c.frame, version: model.frame(tid, c.frame).version, ...c[side] }));
+  try {
+    absorb(tid, await api("POST", `/api/tracks/${tid}/frames/restore`, { action: direction, frames }, { keepalive: true }));
+    say(`${direction === "undo" ? "undid" : "redid"} ${step.label} on frame ${step.frame}`, "ok");
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) { say(`The ${direction} was not saved: ${err.message}`, "error"); throw err; }
+    const theirs = err.body.detail.current;
+    editHistory.drop(step);
+    await reload();
+    say(`Could not ${direction} ${step.label}: frame ${theirs.frame} was changed by someone else meanwhile (now version ${theirs.version}). `
+      + "Their version is shown; nothing was overwritten.", "error");
+  }
 }
 
 function conflict(tid, n, theirs) {
@@ -133,15 +251,28 @@ function conflict(tid, n, theirs) {
   dialog.querySelector("[data-choice=mine]").onclick = () => {
     dialog.close();
     mine.version = theirs.version;
-    save(tid, n, { force: true });
+    saver.start(queueSave(tid, n, { delay: null }));
   };
   dialog.querySelector("[data-choice=theirs]").onclick = () => {
     dialog.close();
+    saver.forget(`frame:${tid}:${n}`);
     model.tracks.get(tid).frames.set(n, theirs);
     show(current);
     say(`kept their version of frame ${n}`, "ok");
   };
   dialog.showModal();
+}
+
+// Frames of the shown track whose edits are not saved yet (or failed), for the timeline; a
+// `cellabel:unsaved` event on the document says when they change.
+function unsavedFrames(tid = trackId) {
+  return [...new Set(saver.unsaved().filter((m) => m.trackId === tid).flatMap((m) => m.frames))].sort((a, b) => a - b);
+}
+
+function announceUnsaved() {
+  const frames = unsavedFrames();
+  root.dataset.unsavedFrames = frames.join(" ");
+  document.dispatchEvent(new CustomEvent("cellabel:unsaved", { detail: { trackId, frames } }));
 }
 
 function setVisibility(v) {
@@ -152,22 +283,30 @@ function setVisibility(v) {
     points[i][2] = v;
     if (v !== V_NONE && points[i][0] === 0 && points[i][1] === 0) [points[i][0], points[i][1]] = [model.clip.width / 2, model.clip.height / 2];
   }
-  edit(points);
+  edit(points, "visibility");
 }
 
 function toggleKeyframe() {
   const t = track();
   const frame = model.frame(t.id, current);
+  const before = model.snapshot(t.id, current);
   frame.keyframe = !frame.keyframe;
+  editHistory.record({ label: "keyframe mark", trackId: t.id, frame: current, changes: [{ frame: current, before, after: model.snapshot(t.id, current) }] });
   queueSave(t.id, current);
   refreshTimeline();
   show(current);
 }
 
-async function runAction(label, promise) {
+// A server-side action (interpolate, copy, accept, shots, characters), run in the save queue
+// after the edits before it; a refused action is reported, not kept as an unsaved change.
+// Resolves with its answer (true when it has none), or null when it failed.
+function runAction(label, call) {
   say(`${label}…`);
-  try { const result = await promise; say(`${label}: done`, "ok"); return result; }
-  catch (err) { say(err.message, "error"); return null; }
+  saver.flush();
+  return saver.now(`action:${label}`, async () => {
+    try { const result = await call(); say(`${label}: done`, "ok"); return result ?? true; }
+    catch (err) { say(err.message, "error"); return null; }
+  });
 }
 
 async function interpolate() {
@@ -175,22 +314,29 @@ async function interpolate() {
   const keys = [...t.frames.values()].filter((f) => f.keyframe).map((f) => f.frame).sort((a, b) => a - b);
   const prev = keys.filter((k) => k < current).pop();
   if (prev === undefined || !model.frame(t.id, current).keyframe) { say("Interpolation runs from the previous keyframe to this keyframe (press K on both).", "error"); return; }
-  const rows = await runAction("interpolate", api("POST", `/api/tracks/${t.id}/interpolate`, { start: prev, end: current }));
-  if (rows) absorb(t.id, rows);
+  const frame = current;
+  const rows = await runAction("interpolate", () => api("POST", `/api/tracks/${t.id}/interpolate`, { start: prev, end: frame }));
+  if (rows) { recordAction(`interpolation ${prev}-${frame}`, t.id, frame, rows); absorb(t.id, rows); }
 }
 
 async function copyPrevious() {
   const t = track();
-  const rows = await runAction("copy previous drawing", api("POST", `/api/tracks/${t.id}/copy-previous`, { frame: current, version: model.frame(t.id, current).version }));
-  if (rows) absorb(t.id, rows);
+  const frame = current;
+  const rows = await runAction("copy previous drawing", () => api("POST", `/api/tracks/${t.id}/copy-previous`, { frame, version: model.frame(t.id, frame).version }));
+  if (rows) { recordAction("copy previous drawing", t.id, frame, rows); absorb(t.id, rows); }
 }
 
 async function acceptAbove() {
   const t = track();
   const threshold = Number($("#accept-threshold").value);
   const scope = $("#accept-scope").value === "clip" ? null : [current];
-  const result = await runAction("accept", api("POST", `/api/tracks/${t.id}/accept`, { threshold, frames: scope }));
-  if (result) { say(`accepted ${result.accepted} point(s) at ≥ ${threshold}`, "ok"); await reload(); }
+  const frame = current;
+  const result = await runAction("accept", () => api("POST", `/api/tracks/${t.id}/accept`, { threshold, frames: scope }));
+  if (result) {
+    recordAction(`accepting ${result.accepted} point(s)`, t.id, frame, result.frames);
+    absorb(t.id, result.frames);
+    say(`accepted ${result.accepted} point(s) at ≥ ${threshold}`, "ok");
+  }
 }
 
 // The clip-level node's version lives in the HTMX forms (tags, quality) and in the model;
@@ -208,7 +354,7 @@ function setAnnotationVersion(version) {
 
 async function shots(change) {
   const starts = model.payload.shots.map((s) => s.start);
-  const result = await runAction("shots", api("PUT", `/api/annotations/${annotationId}/shots`, { starts: change(starts), version: annotationVersion() }));
+  const result = await runAction("shots", () => api("PUT", `/api/annotations/${annotationId}/shots`, { starts: change(starts), version: annotationVersion() }));
   if (result) { await reload(); setAnnotationVersion(model.payload.annotation.version); }
 }
 
@@ -267,8 +413,8 @@ const actions = {
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove,
-  undo: () => { const s = model.undo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
-  redo: () => { const s = model.redo(); if (s) { queueSave(s.trackId, s.n); show(current); } },
+  undo: () => travel("undo"),
+  redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
   // Move the current shot's start (its boundary with the previous shot) to this frame.
@@ -283,14 +429,16 @@ const actions = {
   fit: () => stage.fit(),
   deleteCharacter: async () => {
     const t = track();
-    if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (It stays in the history.)`)) return;
-    const done = await runAction("delete character",
-      api("DELETE", `/api/characters/${t.character.id}?version=${t.character.version}`));
-    if (done !== null || statusEl.dataset.kind === "ok") { trackId = null; await reload(); }
+    if (!t || !window.confirm(`Delete ${t.character.name} and its keypoints? (Undo brings them back.)`)) return;
+    const frames = [...t.frames.keys()].sort((a, b) => a - b).map((n) => ({ frame: n, ...model.snapshot(t.id, n) }));
+    const step = { label: `deleting ${t.character.name}`, kind: "character", added: false, fields: characterFields(t.character),
+      characterId: t.character.id, trackId: t.id, frame: current, frames };
+    if (await removeCharacter(t.character.id)) editHistory.record(step);
   },
   help: () => document.getElementById("shortcuts").showModal(),
   submit: async () => {
-    const result = await runAction("submit", api("POST", `/api/annotations/${annotationId}/submit`));
+    if (!(await saver.settled())) { say("Some changes are not saved yet (see above); resolve them before submitting.", "error"); return; }
+    const result = await runAction("submit", () => api("POST", `/api/annotations/${annotationId}/submit`));
     if (result) { say("Submitted for review.", "ok"); root.dataset.editable = "false"; setTimeout(() => location.assign("/queue"), 800); }
   },
 };
@@ -302,7 +450,7 @@ const keys = {
   "]": () => seekMark(model.marks().keyframes, 1), "[": () => seekMark(model.marks().keyframes, -1),
   f: () => seekMark(model.marks().flagged, 1), F: () => seekMark(model.marks().flagged, -1),
   n: () => seekMark(model.payload.shots.map((s) => s.start), 1), p: () => seekMark(model.payload.shots.map((s) => s.start), -1),
-  s: actions.split, m: actions.merge, b: actions.moveBoundary, t: actions.tags, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && actions.undo(),
+  s: actions.split, m: actions.merge, b: actions.moveBoundary, t: actions.tags, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && (e.shiftKey ? actions.redo() : actions.undo()),
   y: (e) => (e.ctrlKey || e.metaKey) && actions.redo(), Z: (e) => (e.ctrlKey || e.metaKey) && actions.redo(),
 };
 
@@ -310,7 +458,7 @@ async function start() {
   const payload = await api("GET", `/api/annotations/${annotationId}`);
   model = new AnnotationModel(payload);
   frames = new FrameSource(payload.clip.id, payload.clip.frame_count);
-  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: edit });
+  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points) });
   timeline = new Timeline($("#timeline"), { count: payload.clip.frame_count, fps: payload.clip.fps, onSeek: show });
   fillTracks();
   refreshTimeline();
@@ -330,12 +478,29 @@ async function start() {
   document.getElementById("add-character")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = new FormData(e.target);
-    const made = await runAction("add character", api("POST", `/api/annotations/${annotationId}/characters`,
-      { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") }));
-    if (made) { trackId = null; await reload(); }
+    const fields = { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") };
+    const made = await createCharacter(fields);
+    if (made) editHistory.record({ label: `adding ${fields.name}`, kind: "character", added: true, fields, frame: current, ...made });
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
-  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage };
+  watchForms(saver, document, (html) => window.CelLabel?.showToast(html));
+  guardLeaving(saver, { say });
+  // Back (or Forward) to a page kept in the back-forward cache: it may have been submitted,
+  // reviewed or edited elsewhere since; let what was sent on the way out land, then read it anew.
+  window.addEventListener("pageshow", async (e) => {
+    if (!e.persisted) return;
+    await saver.settled();
+    location.reload();
+  });
+  saver.addEventListener("failed", (e) => { if (e.detail.key.startsWith("form:")) say(e.detail.message, "error"); });
+  saver.addEventListener("change", announceUnsaved);
+  const historyButtons = () => {
+    $("[data-action=undo]").disabled = !editHistory.canUndo;
+    $("[data-action=redo]").disabled = !editHistory.canRedo;
+  };
+  editHistory.addEventListener("change", historyButtons);
+  historyButtons();
+  window.CelLabelWorkspace = { show, get current() { return current; }, get model() { return model; }, stage, saver, history: editHistory, unsavedFrames };
   root.dataset.ready = "true";
   await show(0);
   // Fetch the first frames of the next clip in the queue while this one is being worked on.

@@ -1,0 +1,101 @@
+"""Undo and redo of keypoint edits: what an action changed (each frame with its state
+before), and putting frames back exactly as they were, through the same version checks and
+revision history as any save."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.annotations.models import KeypointFrame, Track
+from app.annotations.points import decode_frames, encode_points
+from app.annotations.service import (
+    _FRAME_FIELDS,
+    _check_version,
+    _frame_row,
+    _track_context,
+    _write_pose,
+    check_editable,
+    frame_payload,
+    frame_payloads,
+    validate_points,
+)
+from app.annotations.skeletons import CONF, empty_pose
+from app.auth.models import User
+from app.core.errors import Invalid
+
+TrackSnapshot = dict[int, tuple[bytes, bool]]
+
+
+def snapshot_track(session: Session, track_id: int) -> TrackSnapshot:
+    """Every stored frame of a track (points and keyframe mark), to tell later what an action
+    changed and how it was before."""
+    rows = session.execute(
+        select(KeypointFrame.frame_index, KeypointFrame.points, KeypointFrame.is_keyframe).where(
+            KeypointFrame.track_id == track_id
+        )
+    )
+    return {index: (points, keyframe) for index, points, keyframe in rows}
+
+
+def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> list[dict[str, Any]]:
+    """The track's frames that differ from ``snapshot``, each with ``before``: its state in
+    the snapshot (an empty pose where the frame had no row), which an undo puts back."""
+    session.flush()
+    track = session.get_one(Track, track_id)
+    empty = (encode_points(empty_pose(track.num_points)), False)
+    rows = [
+        row
+        for row in session.execute(
+            select(*_FRAME_FIELDS)
+            .where(KeypointFrame.track_id == track_id)
+            .order_by(KeypointFrame.frame_index)
+        )
+        if snapshot.get(row.frame_index, empty) != (row.points, row.is_keyframe)
+    ]
+    changes = frame_payloads(rows)
+    if not rows:
+        return changes
+    before_points, before_human = decode_frames(
+        [snapshot.get(row.frame_index, empty)[0] for row in rows]
+    )
+    for change, row, pose, human in zip(changes, rows, before_points, before_human, strict=True):
+        change["before"] = {
+            "points": pose.tolist(),
+            "human": human.astype(int).tolist(),
+            "keyframe": snapshot.get(row.frame_index, empty)[1],
+        }
+    return changes
+
+
+def restore_frames(
+    session: Session, user: User, track_id: int, states: Sequence[Any], action: str
+) -> list[KeypointFrame]:
+    """Put frames of a track back exactly as they were (``undo``) or as an edit left them
+    (``redo``): points with their confidence, who set each point, and the keyframe mark.
+
+    Each frame is version-checked like any save (one stale frame refuses them all, nothing
+    is written) and recorded as a revision with the action's name. A state only says what the
+    person saw and may lower a claim: a point marked as the model's is not exported as
+    labelled."""
+    track, annotation, clip = _track_context(session, track_id)
+    check_editable(annotation, user)
+    written = []
+    for state in states:
+        pose = validate_points(state.points, track.num_points, clip)
+        confidence = np.array([p[3] if len(p) > 3 else 1.0 for p in state.points])
+        if not np.all((confidence >= 0) & (confidence <= 1)):  # NaN fails too
+            raise Invalid(f"Frame {state.frame}: a confidence is a number from 0 to 1.")
+        pose[:, CONF] = confidence
+        if len(state.human) != track.num_points or any(h not in (0, 1) for h in state.human):
+            raise Invalid(f"Frame {state.frame}: give 0 or 1 per point for who set it.")
+        row = _frame_row(session, track, state.frame, clip)
+        _check_version("frame", row.version, state.version, frame_payload(row))
+        human = np.asarray(state.human, dtype=bool)
+        _write_pose(session, user, annotation, row, pose, human, action, state.keyframe, exact=True)
+        written.append(row)
+    return written
