@@ -32,6 +32,7 @@ from app.annotations.models import Annotation, AnnotationKind, Character, Shot, 
 from app.auth.models import Role, User
 from app.samples.generator import make_clip
 from tests.browser.conftest import PageChecks, image_to_client, sign_in
+from tests.browser.workspace_helpers import drag, go, shown_point
 from tests.conftest import EMBEDDED
 from tests.factories import PASSWORD, create_user
 
@@ -47,21 +48,10 @@ PIPELINE_TIMEOUT_MS = 300_000
 # --- the workspace ----------------------------------------------------------------------------
 
 
-def _shown_point(page: Page, index: int) -> tuple[float, float, int]:
-    x, y, v = page.evaluate("(i) => window.CelLabelWorkspace.stage.points[i].slice(0, 3)", index)
-    return float(x), float(y), int(v)
-
-
 def _drag_point(page: Page, index: int, dx: float, dy: float) -> tuple[float, float]:
     """Drag point ``index`` by (dx, dy) screen pixels; returns where it lands in the image."""
-    page.locator("#stage").scroll_into_view_if_needed()
-    x, y, _ = _shown_point(page, index)
-    sx, sy = image_to_client(page, x, y)
-    page.mouse.move(sx, sy)
-    page.mouse.down()
-    page.mouse.move(sx + dx / 2, sy + dy / 2)
-    page.mouse.move(sx + dx, sy + dy)
-    page.mouse.up()
+    x, y, _ = shown_point(page, index)
+    drag(page, index, dx, dy)
     css_per_image_px = page.evaluate(
         """() => { const st = window.CelLabelWorkspace.stage, c = st.canvas;
                    return st.scale * c.getBoundingClientRect().width / c.width; }"""
@@ -69,18 +59,12 @@ def _drag_point(page: Page, index: int, dx: float, dy: float) -> tuple[float, fl
     return x + dx / css_per_image_px, y + dy / css_per_image_px
 
 
-def _go_to_frame(page: Page, frame: int) -> None:
-    page.fill("[data-testid=ws-frame]", str(frame))
-    page.press("[data-testid=ws-frame]", "Enter")
-    expect(page.locator("#workspace")).to_have_attribute("data-shown", str(frame))
-
-
 def _saved(page: Page) -> None:
     expect(page.get_by_test_id("save-status")).to_have_text(re.compile("^saved"))
 
 
 def _visible_points(page: Page, candidates: list[int]) -> list[int]:
-    return [i for i in candidates if _shown_point(page, i)[2] == VISIBLE]
+    return [i for i in candidates if shown_point(page, i)[2] == VISIBLE]
 
 
 # --- review -----------------------------------------------------------------------------------
@@ -193,7 +177,7 @@ def test_a_dataset_from_upload_to_pycocotools(
     _saved(ann)
     put[other] = _drag_point(ann, other, -14, 8)
     _saved(ann)
-    x, y, _ = _shown_point(ann, occluded)
+    x, y, _ = shown_point(ann, occluded)
     ann.mouse.click(*image_to_client(ann, x, y))
     ann.keyboard.press("2")  # occluded: labelled, hidden
     _saved(ann)
@@ -217,7 +201,7 @@ def test_a_dataset_from_upload_to_pycocotools(
     expect(queue_row).to_contain_text(names["annotator"])
     queue_row.get_by_role("link").click()
     expect(rev.locator("#review-panel")).to_have_attribute("data-ready", "true")
-    _go_to_frame(rev, frame)
+    go(rev, frame)
     track_row = rev.get_by_test_id(f"node-track-{tracks[0]}")
     track_row.locator("button.link").first.click()
     rev.keyboard.press("x")
