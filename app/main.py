@@ -85,6 +85,10 @@ FORM_REFUSALS = frozenset({400, 404, 409, 413, 422})
 
 
 async def _form_refused(request: Request, errors: Sequence[Any]) -> Response | None:
+    """The form again with the errors beside their fields; not when the address itself is
+    wrong (a path parameter), since there is then no page holding the form to show."""
+    if any(tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+        return None
     by_field, message = field_errors(errors)
     return await rerender(request, by_field, message, 422)
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from app.core.config import get_settings
 from app.core.db import UTCDateTime, make_engine
+from app.core.migrate import objects_of
 from app.models import Base
 
 config = context.config
@@ -37,6 +38,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         render_item=_render_item,
+        include_object=objects_of(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -28,3 +30,14 @@ def upgrade_database(url: str | None = None, revision: str = "head") -> None:
 
 def downgrade_database(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def objects_of(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's ``include_object`` for ``dialect``: leave out schema objects the models build
+    only on another database (``Index(...).ddl_if(dialect="postgresql")``)."""
+
+    def include(obj: Any, _name: str | None, _type: str, _reflected: bool, _other: Any) -> bool:
+        only_on = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return only_on is None or only_on == dialect
+
+    return include

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from app.core.migrate import downgrade_database, upgrade_database
+from app.core.migrate import downgrade_database, objects_of, upgrade_database
 from app.models import Base
 from tests.conftest import TEST_DB_NAME, recreate_database
 
@@ -21,7 +21,9 @@ def test_upgrade_head_matches_models_and_downgrade_base_empties() -> None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": objects_of(conn.dialect.name)}
+            )
             diff = compare_metadata(context, Base.metadata)
         assert diff == []
         assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {
@@ -40,7 +42,9 @@ def test_sqlite_upgrade_head_matches_models(tmp_path: Path) -> None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": objects_of(conn.dialect.name)}
+            )
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

@@ -48,11 +48,11 @@ def test_datetimes_read_back_aware_utc_and_naive_ones_are_refused(any_engine: En
     try:
         paris_noon = datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
         user = User(username="utc-check", password_hash="x", role=Role.annotator)
-        user.locked_until = paris_noon
+        user.last_login_at = paris_noon
         session.add(user)
         session.flush()
         session.expire_all()
-        stored = session.scalar(select(User.locked_until).where(User.id == user.id))
+        stored = session.scalar(select(User.last_login_at).where(User.id == user.id))
         created = session.scalar(select(User.created_at).where(User.id == user.id))
         assert stored == paris_noon and stored is not None and stored.tzinfo == UTC
         assert stored.hour == 10
@@ -60,15 +60,14 @@ def test_datetimes_read_back_aware_utc_and_naive_ones_are_refused(any_engine: En
         assert (datetime.now(UTC) - created) < timedelta(minutes=5)  # subtracting works
 
         after_half_past_ten = select(User.id).where(
-            User.id == user.id, User.locked_until > datetime(2026, 6, 1, 10, 30, tzinfo=UTC)
+            User.id == user.id, User.last_login_at > datetime(2026, 6, 1, 10, 30, tzinfo=UTC)
         )
         assert session.scalar(after_half_past_ten) is None  # UTC instants, not wall clocks
 
-        user.locked_until = datetime(2026, 6, 1, 12, 0)  # naive: which zone?
+        user.last_login_at = datetime(2026, 6, 1, 12, 0)  # naive: which zone?
         with pytest.raises(StatementError, match="naive datetime"):
             session.flush()
     finally:
         session.close()
         outer.rollback()
         connection.close()
-
