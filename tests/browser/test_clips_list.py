@@ -18,7 +18,7 @@ from app.batches.models import Batch, BatchClip
 from app.clips.models import Clip, ClipState
 from app.pipeline.models import Job
 from app.projects.models import Subset
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import PageChecks, sign_in
 from tests.factories import PASSWORD, create_batch, create_clip, create_project, create_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
@@ -164,7 +164,9 @@ def test_select_then_retry_delete_and_batch(
     live_server: str,
     library: Library,
     committed: Callable[[], AbstractContextManager[Session]],
+    page_checks: PageChecks,
 ) -> None:
+    page_checks.expect_http_errors(422, r"^/clips/bulk$")  # the unnamed batch, refused in place
     sign_in(page, live_server, library.admin, PASSWORD)
     page.goto(f"{live_server}/clips?project={library.project_id}&state=failed")
     _expect_rows(page, 3)
