@@ -16,11 +16,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from app.core import deps
 from app.core.errors import DomainError
@@ -84,6 +85,13 @@ class FormState:
         return [(self.field_id(n), label_for(n), m) for n, m in self.errors.items()]
 
 
+async def _submitted_form(request: Request) -> FormData:
+    return await request.form()
+
+
+# The posted fields as sent, for forms whose field names are data (one per tag group).
+SubmittedForm = Annotated[FormData, Depends(_submitted_form)]
+
 FormPage = Callable[[Request, Session, Any, FormState], Response]
 _PAGES: dict[Callable[..., Any], tuple[str, FormPage]] = {}
 
@@ -111,7 +119,7 @@ def with_form(context: dict[str, Any], form: FormState | None) -> dict[str, Any]
 
 def label_for(name: str) -> str:
     words = re.sub(r"_ids?$", lambda m: " ids" if m.group(0) == "_ids" else "", name)
-    return words.replace("_", " ").strip().capitalize() or "Form"
+    return re.sub(r"[_-]+", " ", words).strip().capitalize() or "Form"
 
 
 def plain_message(error: Mapping[str, Any]) -> str:
