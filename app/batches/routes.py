@@ -30,7 +30,7 @@ from app.batches.schemas import (
 from app.clips.models import ClipState
 from app.core.deps import DB, AdminOnly, AnyUser, Principal, require
 from app.core.errors import DomainError, NotFound
-from app.core.forms import FormState, field_errors, form_page, label_for
+from app.core.forms import FormState, field_errors, form_page, label_for, with_form
 from app.core.templating import render
 from app.projects import service as project_service
 from app.projects.models import Subset
@@ -53,9 +53,7 @@ def _batches_list(
         "subsets": list(Subset),
         "states": list(ClipState),
     }
-    if form is not None:
-        context["form"] = form
-    return render(request, "batches/list.html", context)
+    return render(request, "batches/list.html", with_form(context, form))
 
 
 @router.get("/batches", response_class=HTMLResponse)
@@ -125,9 +123,7 @@ def _batch_form_page(
 ) -> Response:
     """The batch page again, showing the refused form (assign, named, reassign)."""
     context = _batch_context(db, int(request.path_params["batch_id"]))
-    if form is not None:
-        context["form"] = form
-    return render(request, "batches/detail.html", context)
+    return render(request, "batches/detail.html", with_form(context, form))
 
 
 @router.get("/batches/{batch_id}/progress", response_class=HTMLResponse)

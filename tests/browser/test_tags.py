@@ -57,6 +57,18 @@ def test_free_text_tags_are_typed_saved_and_refused_in_place(
     with committed() as s:
         assert s.get_one(Annotation, work.annotation_id).tags["venue"] == "space_ship"
 
+    # Another workspace panel refusing its form (an emotion range past the clip's end) says so
+    # in place and keeps the row as typed.
+    emotions = page.locator(".emotion-form").first
+    emotions.locator("input[name=start]").last.fill("2")
+    emotions.locator("input[name=end]").last.fill("900")
+    emotions.locator("select[name=label]").last.select_option(index=1)
+    emotions.locator("button[type=submit]").click()
+    emotions = page.locator(".emotion-form").first
+    expect(emotions.get_by_test_id("form-errors")).to_contain_text("outside the clip")
+    expect(emotions.locator("input[name=end]").last).to_have_value("900")
+    expect(page.locator("#toast")).to_be_hidden()
+
     # A malformed tag is refused beside its box, with what was typed kept.
     new_venue = page.locator("#tags input[name=new-venue]")
     new_venue.fill("rooftop/garden!")
@@ -73,7 +85,8 @@ def test_free_text_tags_are_typed_saved_and_refused_in_place(
         s.get_one(Project, work.project_id).allow_free_tags = False
     new_venue.fill("rooftop")
     new_venue.press("Enter")
-    expect(page.get_by_test_id("form-errors")).to_contain_text("takes only the listed tags")
+    refusal = page.locator("#tags [data-testid=form-errors]")
+    expect(refusal).to_contain_text("takes only the listed tags")
     expect(page.locator("#tags input[name=new-venue]")).to_have_count(0)
     with committed() as s:
         assert s.get_one(Annotation, work.annotation_id).tags["venue"] == "space_ship"
