@@ -75,3 +75,14 @@ def test_refused_html_form_is_re_rendered_and_json_keeps_structured_errors(
     api = client.post("/batches", data=sent, headers={"Accept": "application/json"})
     assert api.status_code == 422
     assert ["body", "lease_minutes"] in [e["loc"] for e in api.json()["detail"]]
+
+
+def test_a_value_the_database_refuses_re_renders_the_form(client: TestClient, db: Session) -> None:
+    admin = create_user(db, Role.admin)
+    csrf = login(client, db, admin)
+    page = client.post(
+        "/projects",
+        data={"csrf_token": csrf, "name": "nul\x00name", "subsets": "pose", "description": "kept"},
+    )
+    assert page.status_code == 422 and "A value cannot be stored" in page.text
+    assert ">kept</textarea>" in page.text
