@@ -77,6 +77,7 @@ def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_fiel
     # Same page, same values, the error beside the tags field and in the summary above.
     expect(page.get_by_test_id("form-errors")).to_contain_text("Tags: Write key=value")
     _expect_error_beside(page, "tags", "Write key=value, got venue")
+    expect(page.locator("input[name=tags]")).to_be_focused()
     expect(page.locator("input[name=name]")).to_have_value(f"week-{unique}")
     expect(page.locator("select[name=project_id] option:checked")).to_have_text(project)
     expect(page.locator("textarea[name=clip_ids]")).to_have_value(f"{ids[0]}, {ids[1]}")
@@ -132,6 +133,7 @@ def test_htmx_forms_show_refusals_in_place_with_values_kept(
     page.select_option("#user-form select[name=role]", "reviewer")
     page.click("text=Create user")
     _expect_error_beside(page, "username", "already exists")
+    expect(page.locator("#user-form input[name=username]")).to_be_focused()
     expect(page.locator("#user-form input[name=username]")).to_have_value(admin)
     expect(page.locator("#user-form select[name=role]")).to_have_value("reviewer")
     expect(page.locator("#toast")).to_be_hidden()
