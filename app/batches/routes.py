@@ -72,7 +72,10 @@ def batches_preview(
         context["message"] = "Choose a project to see how many clips match."
     else:
         try:
-            context["count"] = service.count_matching(db, form.project_id, form.clip_filter())
+            flt = form.clip_filter()
+            project = project_service.get_project(db, form.project_id)
+            service.check_clip_ids(db, project, flt.clip_ids)
+            context["count"] = service.count_matching(db, project.id, flt)
         except DomainError as exc:
             context["problem"] = f"{label_for(exc.field)}: {exc.message}" if exc.field else (
                 exc.message

@@ -58,6 +58,12 @@ def test_batch_page_preview_waits_for_a_project_and_explains_bad_clip_ids(
         "Clip ids: Write whole numbers; these are not: seven"
     )
     expect(page.get_by_test_id("match-count")).to_have_count(0)  # no stale count beside it
+    page.fill("textarea[name=clip_ids]", f"{ids[0]}, 987654321")
+    page.press("textarea[name=clip_ids]", "Tab")
+    expect(page.get_by_test_id("preview-problem")).to_contain_text("not in project")
+    page.fill("textarea[name=clip_ids]", f"{ids[0]}, {ids[1]}")
+    page.press("textarea[name=clip_ids]", "Tab")
+    expect(page.get_by_test_id("match-count")).to_have_text("2")
     expect(page.locator("#toast")).to_be_hidden()  # nothing went wrong on any request
 
 
