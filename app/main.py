@@ -197,7 +197,10 @@ def create_app() -> FastAPI:
     async def refused_value(request: Request, exc: DataError) -> Response:
         # Values the database cannot store (NUL characters in text, integers out of range)
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-        return _error_response(request, 422, "invalid", f"A value cannot be stored: {reason}")
+        message = f"A value cannot be stored: {reason}"
+        if not _wants_json(request) and (form := await rerender(request, {}, message, 422)):
+            return form
+        return _error_response(request, 422, "invalid", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -33,8 +33,8 @@ from app.batches import service as batch_service
 from app.batches.models import AssignmentState
 from app.clips.models import Clip
 from app.core.deps import DB, AnyUser, Principal, SubmittedForm
-from app.core.errors import Conflict, Invalid, NotFound
-from app.core.forms import FormPage, FormState, form_page
+from app.core.errors import Conflict, Invalid, NotFound, about_field
+from app.core.forms import FormPage, FormState, form_page, with_form
 from app.core.responses import json_response
 from app.core.templating import render
 from app.projects.models import Project, SkeletonTemplate
@@ -174,14 +174,30 @@ def _cap(caption: Caption) -> dict[str, Any]:
     }
 
 
-@router.post("/annotations/{annotation_id}/tags", response_class=HTMLResponse)
-def tags_form(
-    request: Request, db: DB, principal: AnyUser, form: SubmittedForm, annotation_id: int
+def _tags_panel(
+    request: Request, db: Session, principal: Principal, form: FormState | None = None
 ) -> Response:
-    """HTMX tag chips: every group posts at once with the annotation's version."""
+    annotation = service.visible_annotation(
+        db, principal.user, int(request.path_params["annotation_id"])
+    )
+    context = {"annotation": annotation, "project": _project_of(db, annotation)}
+    return render(request, "annotations/_tags.html", with_form(context, form))
+
+
+@router.post("/annotations/{annotation_id}/tags", response_class=HTMLResponse)
+@form_page("tags", _tags_panel)
+def tags_form(
+    request: Request, db: DB, principal: AnyUser, annotation_id: int, form: SubmittedForm
+) -> Response:
+    """HTMX tag chips: every group posts at once with the annotation's version; a value
+    typed into a group's "new" box (projects with free-text tags) wins over its chips."""
     annotation = service.visible_annotation(db, principal.user, annotation_id)
     project = _project_of(db, annotation)
     tags = {g: form.get(g) for g in project.tag_vocabulary if form.get(g)}
+    for group in project.tag_vocabulary:
+        if typed := str(form.get(f"new-{group}") or "").strip():
+            with about_field(f"new-{group}"):
+                tags[group] = service.free_tag(typed, allowed=project.allow_free_tags)
     try:
         version = int(str(form.get("version", "0")))
     except ValueError:
@@ -189,8 +205,9 @@ def tags_form(
     error = None
     try:
         annotation = service.set_tags(
-            db, principal.user, annotation_id, tags, version, project.tag_vocabulary
-        )
+            db, principal.user, annotation_id, tags, version, project.tag_vocabulary,
+            free_text=project.allow_free_tags,
+        )  # fmt: skip
     except Conflict as exc:
         error = exc.message + " The tags below are theirs; click again to change them."
         db.refresh(annotation)
@@ -428,10 +445,11 @@ def api_caption(db: DB, principal: AnyUser, caption_id: int, body: CaptionSave) 
 @api.put("/annotations/{annotation_id}/tags", response_model=Status)
 def api_tags(db: DB, principal: AnyUser, annotation_id: int, body: TagsSave) -> Status:
     annotation = service.get_annotation(db, annotation_id)
-    vocabulary = _project_of(db, annotation).tag_vocabulary
+    project = _project_of(db, annotation)
     annotation = service.set_tags(
-        db, principal.user, annotation_id, body.tags, body.version, vocabulary
-    )
+        db, principal.user, annotation_id, body.tags, body.version, project.tag_vocabulary,
+        free_text=project.allow_free_tags,
+    )  # fmt: skip
     return Status(id=annotation.id, status=annotation.status.value, version=annotation.version)
 
 

@@ -7,6 +7,7 @@ version, never overwriting it), and appends a Revision with before/after.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -939,6 +940,20 @@ def _write_caption(
     )  # fmt: skip
 
 
+FREE_TAG = re.compile(r"^[\w\-]{1,40}$")
+
+
+def free_tag(typed: str, *, allowed: bool) -> str:
+    """A tag value an annotator typed, for projects that allow free-text tags; spaces
+    become ``_`` so it reads like the vocabulary's own values."""
+    if not allowed:
+        raise Invalid("This project takes only the listed tags: choose one of them.")
+    value = "_".join(typed.split())
+    if not FREE_TAG.match(value):
+        raise Invalid("A tag may use letters, digits, '_' and '-' (at most 40 characters).")
+    return value
+
+
 def set_tags(
     session: Session,
     user: User,
@@ -946,13 +961,19 @@ def set_tags(
     tags: dict[str, Any],
     version: int,
     vocabulary: dict[str, list[str]],
+    *,
+    free_text: bool = False,
 ) -> Annotation:
+    """Set tag groups; values come from the vocabulary, or are typed (``free_text``)."""
     annotation = get_annotation(session, annotation_id)
     check_editable(annotation, user)
     for group, value in tags.items():
         allowed = vocabulary.get(group)
-        values = value if isinstance(value, list) else [value]
-        if allowed is None or any(v not in allowed for v in values if v is not None):
+        values = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+        typed = [v for v in values if v not in (allowed or [])]
+        if allowed is None or (
+            typed and not (free_text and all(FREE_TAG.match(str(v)) for v in typed))
+        ):
             raise Invalid(f"{group}={value!r} is not in the project's tag vocabulary.")
     _check_version("annotation", annotation.version, version, {"tags": annotation.tags})
     before = dict(annotation.tags)

@@ -30,7 +30,7 @@ from app.batches.schemas import (
 from app.clips.models import ClipState
 from app.core.deps import DB, AdminOnly, AnyUser, Principal, require
 from app.core.errors import DomainError, NotFound
-from app.core.forms import FormState, field_errors, form_page, label_for
+from app.core.forms import FormState, field_errors, form_page, label_for, with_form
 from app.core.templating import render
 from app.projects import service as project_service
 from app.projects.models import Subset
@@ -53,9 +53,7 @@ def _batches_list(
         "subsets": list(Subset),
         "states": list(ClipState),
     }
-    if form is not None:
-        context["form"] = form
-    return render(request, "batches/list.html", context)
+    return render(request, "batches/list.html", with_form(context, form))
 
 
 @router.get("/batches", response_class=HTMLResponse)
@@ -74,7 +72,10 @@ def batches_preview(
         context["message"] = "Choose a project to see how many clips match."
     else:
         try:
-            context["count"] = service.count_matching(db, form.project_id, form.clip_filter())
+            flt = form.clip_filter()
+            project = project_service.get_project(db, form.project_id)
+            service.check_clip_ids(db, project, flt.clip_ids)
+            context["count"] = service.count_matching(db, project.id, flt)
         except DomainError as exc:
             context["problem"] = f"{label_for(exc.field)}: {exc.message}" if exc.field else (
                 exc.message
@@ -125,9 +126,7 @@ def _batch_form_page(
 ) -> Response:
     """The batch page again, showing the refused form (assign, named, reassign)."""
     context = _batch_context(db, int(request.path_params["batch_id"]))
-    if form is not None:
-        context["form"] = form
-    return render(request, "batches/detail.html", context)
+    return render(request, "batches/detail.html", with_form(context, form))
 
 
 @router.get("/batches/{batch_id}/progress", response_class=HTMLResponse)

@@ -160,6 +160,17 @@ def count_matching(session: Session, project_id: int, flt: ClipFilter) -> int:
 # --- batches ------------------------------------------------------------------------------
 
 
+def check_clip_ids(session: Session, project: Project, clip_ids: Sequence[int]) -> None:
+    """Refuse hand-picked clip ids that are not clips of ``project`` (Invalid, naming them)."""
+    if not clip_ids:
+        return
+    in_project = select(Clip.id).where(Clip.project_id == project.id, Clip.id.in_(clip_ids))
+    missing = sorted(set(clip_ids) - set(session.scalars(in_project)))
+    if missing:
+        shown = ", ".join(map(str, missing[:20]))
+        raise Invalid(f"Clips not in project {project.name!r}: {shown}.", field="clip_ids")
+
+
 def create_batch(session: Session, data: BatchCreate, *, created_by: User | None = None) -> Batch:
     """A batch holding every clip that matches the filter (or the hand-picked clip ids)."""
     project = project_service.get_project(session, data.project_id)
@@ -171,14 +182,7 @@ def create_batch(session: Session, data: BatchCreate, *, created_by: User | None
         raise Conflict(
             f"Project {project.name!r} already has a batch named {name!r}.", field="name"
         )
-    if data.filter.clip_ids:
-        in_project = select(Clip.id).where(
-            Clip.project_id == project.id, Clip.id.in_(data.filter.clip_ids)
-        )
-        missing = sorted(set(data.filter.clip_ids) - set(session.scalars(in_project)))
-        if missing:
-            shown = ", ".join(map(str, missing[:20]))
-            raise Invalid(f"Clips not in project {project.name!r}: {shown}.", field="clip_ids")
+    check_clip_ids(session, project, data.filter.clip_ids)
     batch = Batch(
         project_id=project.id,
         name=name,

@@ -111,7 +111,7 @@ def with_form(context: dict[str, Any], form: FormState | None) -> dict[str, Any]
 
 def label_for(name: str) -> str:
     words = re.sub(r"_ids?$", lambda m: " ids" if m.group(0) == "_ids" else "", name)
-    return words.replace("_", " ").strip().capitalize() or "Form"
+    return re.sub(r"[_-]+", " ", words).strip().capitalize() or "Form"
 
 
 def plain_message(error: Mapping[str, Any]) -> str:

@@ -55,7 +55,7 @@ from app.review.models import ReviewComment
 IMPORT_FORMATS = ("cellabel", "coco_wholebody", "captions")
 PROJECT_SETTINGS = ("tag_vocabulary", "emotion_labels", "rejection_reasons", "required_levels",
                     "quality_thresholds", "caption_guide", "admin_acceptance",
-                    "agreement_threshold")  # fmt: skip
+                    "agreement_threshold", "allow_free_tags")  # fmt: skip
 
 
 class SnapshotSource:

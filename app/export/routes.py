@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.clips.models import ClipState
 from app.core.deps import DB, AdminOnly, Principal
-from app.core.forms import FormState, form_page
+from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.export import service
 from app.export.formats.registry import FORMAT_LABELS
@@ -49,9 +49,7 @@ def _exports_list(
         "subsets": list(Subset),
         "states": list(ClipState),
     }
-    if form is not None:
-        context["form"] = form
-    return render(request, "export/list.html", context)
+    return render(request, "export/list.html", with_form(context, form))
 
 
 @router.get("/exports", response_class=HTMLResponse)

@@ -56,6 +56,8 @@ class Project(Base):
     agreement_threshold: Mapped[float] = mapped_column(default=0.75)
     # 2-of-3 majority settles categorical labels (tags, flags, emotions) without adjudication.
     majority_vote: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Annotators may type tag values outside the vocabulary (validated like vocabulary names).
+    allow_free_tags: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

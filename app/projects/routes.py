@@ -112,6 +112,7 @@ def project_settings(
     caption_guide: Annotated[str, Form()] = "",
     agreement_threshold: Annotated[float | None, Form(ge=0, le=1)] = None,
     admin_acceptance: Annotated[bool, Form()] = False,
+    allow_free_tags: Annotated[bool, Form()] = False,
 ) -> Response:
     with about_field("tag_vocabulary"):
         vocabulary = service.parse_mapping(tag_vocabulary)
@@ -129,6 +130,7 @@ def project_settings(
         caption_guide=caption_guide,
         agreement_threshold=agreement_threshold,
         admin_acceptance=admin_acceptance,
+        allow_free_tags=allow_free_tags,
     )
     service.update_project(db, project_id, update)
     context = _project_context(db, project_id, notice="Settings saved.")

@@ -27,6 +27,7 @@ class ProjectRead(BaseModel):
     required_levels: dict[str, Any]
     caption_guide: str
     admin_acceptance: bool
+    allow_free_tags: bool
     agreement_threshold: float
     created_at: datetime
 
@@ -43,6 +44,7 @@ class ProjectUpdate(BaseModel):
     caption_guide: str | None = Field(None, max_length=20_000)
     agreement_threshold: float | None = Field(None, ge=0, le=1)
     admin_acceptance: bool | None = None
+    allow_free_tags: bool | None = None
 
 
 class SkeletonRead(BaseModel):

@@ -203,6 +203,8 @@ def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Pr
         project.agreement_threshold = data.agreement_threshold
     if data.admin_acceptance is not None:
         project.admin_acceptance = data.admin_acceptance
+    if data.allow_free_tags is not None:
+        project.allow_free_tags = data.allow_free_tags
     session.flush()
     return project
 

@@ -6,18 +6,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
+from app.auth.models import Role
 from app.core.config import get_settings
 from app.core.deps import DB, AdminOnly, AnyUser, Public
 from app.core.templating import ROOT, render
+from app.review.sent_back import sent_back
 
 router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, principal: Public) -> Response:
+def home(request: Request, db: DB, principal: Public) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return render(request, "web/home.html")
+    waiting = sent_back(db, principal.user) if principal.role == Role.annotator else []
+    return render(request, "web/home.html", {"sent_back": waiting})
 
 
 @router.get("/favicon.ico", include_in_schema=False)

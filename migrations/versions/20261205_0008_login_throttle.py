@@ -1,7 +1,7 @@
 """login throttle: attempts counted per (name, client), name and client in their own table
 
 Revision ID: 0008_login_throttle
-Revises: 0007_clip_list_index
+Revises: 0007_free_tags
 Create Date: 2026-12-05 19:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_login_throttle"
-down_revision: str | None = "0007_clip_list_index"
+down_revision: str | None = "0007_free_tags"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

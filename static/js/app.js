@@ -21,13 +21,19 @@
       showToast(div.outerHTML);
     }
   });
-  // A refused form comes back re-rendered with its errors beside the fields: swap it in place.
+  // A refused form comes back re-rendered with its errors beside the fields: swap it in place
+  // and put the cursor in the first field marked invalid (its message is read out with it).
+  const focusFirstInvalid = () => document.querySelector('[aria-invalid="true"]')?.focus();
   document.addEventListener("htmx:beforeSwap", (event) => {
     if (event.detail.xhr.getResponseHeader("X-Form-Errors")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
   });
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.xhr.getResponseHeader("X-Form-Errors")) focusFirstInvalid();
+  });
+  document.addEventListener("DOMContentLoaded", focusFirstInvalid);
   document.addEventListener("htmx:sendError", () => {
     showToast('<div class="error-box">The server could not be reached. Your change was not saved; retry.</div>');
   });

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import PageChecks, sign_in
 from tests.factories import PASSWORD, create_project, create_ready_clips, create_user
 
 pytestmark = pytest.mark.browser
@@ -58,12 +58,24 @@ def test_batch_page_preview_waits_for_a_project_and_explains_bad_clip_ids(
         "Clip ids: Write whole numbers; these are not: seven"
     )
     expect(page.get_by_test_id("match-count")).to_have_count(0)  # no stale count beside it
+    page.fill("textarea[name=clip_ids]", f"{ids[0]}, 987654321")
+    page.press("textarea[name=clip_ids]", "Tab")
+    expect(page.get_by_test_id("preview-problem")).to_contain_text("not in project")
+    page.fill("textarea[name=clip_ids]", f"{ids[0]}, {ids[1]}")
+    page.press("textarea[name=clip_ids]", "Tab")
+    expect(page.get_by_test_id("match-count")).to_have_text("2")
     expect(page.locator("#toast")).to_be_hidden()  # nothing went wrong on any request
 
 
 def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_field(
-    live_server: str, page: Page, unique: str, committed: Committed, cleanup: dict[str, list[int]]
+    live_server: str,
+    page: Page,
+    unique: str,
+    committed: Committed,
+    cleanup: dict[str, list[int]],
+    page_checks: PageChecks,
 ) -> None:
+    page_checks.expect_http_errors(422, r"^/batches$")  # each refusal re-renders the form
     admin, project, ids = _admin_with_project(committed, cleanup, unique)
     sign_in(page, live_server, admin, PASSWORD)
     page.goto(f"{live_server}/batches")
@@ -77,6 +89,7 @@ def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_fiel
     # Same page, same values, the error beside the tags field and in the summary above.
     expect(page.get_by_test_id("form-errors")).to_contain_text("Tags: Write key=value")
     _expect_error_beside(page, "tags", "Write key=value, got venue")
+    expect(page.locator("input[name=tags]")).to_be_focused()
     expect(page.locator("input[name=name]")).to_have_value(f"week-{unique}")
     expect(page.locator("select[name=project_id] option:checked")).to_have_text(project)
     expect(page.locator("textarea[name=clip_ids]")).to_have_value(f"{ids[0]}, {ids[1]}")
@@ -120,8 +133,15 @@ def test_json_api_keeps_structured_validation_errors(
 
 
 def test_htmx_forms_show_refusals_in_place_with_values_kept(
-    live_server: str, page: Page, unique: str, committed: Committed, cleanup: dict[str, list[int]]
+    live_server: str,
+    page: Page,
+    unique: str,
+    committed: Committed,
+    cleanup: dict[str, list[int]],
+    page_checks: PageChecks,
 ) -> None:
+    page_checks.expect_http_errors(409, r"^/admin/users$")  # the taken name, refused in place
+    page_checks.expect_http_errors(422, r"^/projects/\d+$")  # bad settings, refused in place
     admin, project, _ = _admin_with_project(committed, cleanup, unique, clips=0)
     sign_in(page, live_server, admin, PASSWORD)
 
@@ -132,6 +152,7 @@ def test_htmx_forms_show_refusals_in_place_with_values_kept(
     page.select_option("#user-form select[name=role]", "reviewer")
     page.click("text=Create user")
     _expect_error_beside(page, "username", "already exists")
+    expect(page.locator("#user-form input[name=username]")).to_be_focused()
     expect(page.locator("#user-form input[name=username]")).to_have_value(admin)
     expect(page.locator("#user-form select[name=role]")).to_have_value("reviewer")
     expect(page.locator("#toast")).to_be_hidden()

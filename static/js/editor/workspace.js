@@ -531,7 +531,7 @@ async function start() {
     saver, history: editHistory, unsavedFrames,
   };
   root.dataset.ready = "true";
-  await show(0);
+  await show(Number(root.dataset.startFrame) || 0); // ?frame=N: opened at a pinned comment
   // Fetch the first frames of the next clip in the queue while this one is being worked on.
   if (root.dataset.nextClip) {
     const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 1500));
