@@ -176,7 +176,7 @@ def test_select_then_retry_delete_and_batch(
     expect(page.get_by_role("button", name="Retry pipeline")).to_be_disabled()
 
     # Keyboard: a checkbox takes focus and Space ticks it; the bar says so.
-    first = page.get_by_role("checkbox", name=f"Select clip {max(library.dances)}")
+    first = page.get_by_role("checkbox", name=f"Select clip {max(library.dances)}", exact=True)
     first.focus()
     page.keyboard.press("Space")
     expect(status).to_have_text("1 of 3 clips on this page selected.")
@@ -197,8 +197,10 @@ def test_select_then_retry_delete_and_batch(
     page.goto(f"{live_server}/clips?project={library.project_id}&q=walk_")
     _expect_rows(page, PAGE)
     shown = _shown(page)
-    page.get_by_role("checkbox", name=f"Select clip {shown[0]}").click()
-    page.get_by_role("checkbox", name=f"Select clip {shown[2]}").click(modifiers=["Shift"])
+    page.get_by_role("checkbox", name=f"Select clip {shown[0]}", exact=True).click()
+    page.get_by_role("checkbox", name=f"Select clip {shown[2]}", exact=True).click(
+        modifiers=["Shift"]
+    )
     expect(status).to_have_text(f"3 of {PAGE} clips on this page selected.")
     page.get_by_role("button", name="Create batch").click()  # no name yet: said, selection kept
     expect(page.get_by_test_id("bulk-error")).to_have_text("Give the new batch a name.")
@@ -217,7 +219,7 @@ def test_select_then_retry_delete_and_batch(
     page.goto(f"{live_server}/clips?project={library.project_id}&q=walk_00")
     target = [free, library.batched[0]]
     for clip_id in target:
-        page.get_by_role("checkbox", name=f"Select clip {clip_id}").check()
+        page.get_by_role("checkbox", name=f"Select clip {clip_id}", exact=True).check()
     page.get_by_role("button", name="Delete…").click()
     expect(page.get_by_role("heading", name="Delete 2 clips?")).to_be_visible()
     expect(page.get_by_test_id("delete-list").locator("li")).to_have_count(2)
@@ -246,7 +248,7 @@ def test_filters_pages_and_bulk_delete_work_without_javascript(
         page.get_by_role("button", name="Filter").click()
         expect(page).to_have_url(re.compile(r"state=failed"))
         _expect_rows(page, 3)
-        page.get_by_role("checkbox", name=f"Select clip {library.dances[0]}").check()
+        page.get_by_role("checkbox", name=f"Select clip {library.dances[0]}", exact=True).check()
         page.get_by_role("button", name="Delete…").click()
         page.get_by_role("button", name="Delete 1 clip").click()
         expect(page.get_by_test_id("notice")).to_contain_text("Deleted 1 clip.")
@@ -273,12 +275,12 @@ def test_a_selection_survives_while_the_table_follows_the_pipeline(
         """() => { window.polls = 0;
         document.addEventListener("htmx:beforeRequest", () => { window.polls += 1; }); }"""
     )
-    page.get_by_role("checkbox", name=f"Select clip {busy}").check()
+    page.get_by_role("checkbox", name=f"Select clip {busy}", exact=True).check()
     with committed() as s:
         s.get_one(Clip, busy).state = ClipState.ready
     page.wait_for_function("() => window.polls >= 2")  # two refreshes came due, held back
     expect(row).to_have_attribute("data-state", "processing")  # the selection is kept
-    expect(page.get_by_role("checkbox", name=f"Select clip {busy}")).to_be_checked()
-    page.get_by_role("checkbox", name=f"Select clip {busy}").uncheck()
+    expect(page.get_by_role("checkbox", name=f"Select clip {busy}", exact=True)).to_be_checked()
+    page.get_by_role("checkbox", name=f"Select clip {busy}", exact=True).uncheck()
     page.locator("h1").click()  # focus leaves the table: it follows the pipeline again
     expect(row).to_have_attribute("data-state", "ready")
