@@ -19,10 +19,15 @@ demo: $(VENV)/.installed
 services:
 	@bash scripts/ensure-services.sh
 
+# Everything on PostgreSQL + Redis + a Celery worker, then the browser and end-to-end suites
+# again on the embedded stack `cellabel demo` runs (SQLite, local media, folder broker).
+EMBEDDED_TESTS ?= tests/browser tests/e2e
+
 test: $(VENV)/.installed services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
+	CELLABEL_TEST_STACK=embedded $(PY) -m pytest $(EMBEDDED_TESTS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

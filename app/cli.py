@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.table import Table
@@ -281,12 +281,19 @@ def _die_with_parent() -> None:
         pass
 
 
-def _start_embedded_worker() -> subprocess.Popen[bytes]:
+EMBEDDED_WORKER_NAME = "embedded@%h"
+
+
+def _start_embedded_worker(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """The worker `cellabel serve` runs beside the web in embedded mode (the tests start the
+    same one); its output goes to ``log`` when given, else to this terminal."""
     return subprocess.Popen(
         # --quiet: no start-up banner in the terminal the demo accounts were printed to
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
-         "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", "embedded@%h"],
+         "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", EMBEDDED_WORKER_NAME],
         env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
         preexec_fn=_die_with_parent,
     )  # fmt: skip
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import Connection
 
 from app.core.config import get_settings
-from app.core.db import make_engine
+from app.core.db import UTCDateTime, make_engine
 from app.models import Base
 
 config = context.config
@@ -22,11 +23,20 @@ def _url() -> str:
     return config.attributes.get("url") or get_settings().effective_database_url
 
 
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """UTCDateTime is a plain timestamptz in the schema (its UTC handling is Python's), so
+    revisions spell it as one and never import app code."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -1,4 +1,11 @@
-"""Test set-up: a real PostgreSQL database built by `alembic upgrade head`, real Redis.
+"""Test set-up on one of two stacks, chosen by ``CELLABEL_TEST_STACK``:
+
+- ``postgres`` (default): a real PostgreSQL database built by `alembic upgrade head`, real
+  Redis and a `celery worker` subprocess.
+- ``embedded``: exactly what `cellabel demo` runs: no DATABASE_URL, REDIS_URL or MEDIA_ROOT,
+  so a SQLite file, local media and the folder broker under DATA_DIR, migrated the same way,
+  and the worker `cellabel serve` starts. The browser and end-to-end suites run on both
+  (`make test`); tests marked ``postgres_only`` are deselected here.
 
 Each test runs inside a transaction that is rolled back; code under test may commit (it
 commits a SAVEPOINT). Tests that need committed data visible to another process (a worker,
@@ -13,6 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _TMP = Path(tempfile.mkdtemp(prefix="cellabel-tests-"))
+TEST_STACK = os.environ.get("CELLABEL_TEST_STACK", "postgres")
+if TEST_STACK not in ("postgres", "embedded"):
+    raise RuntimeError(f"CELLABEL_TEST_STACK must be postgres or embedded, not {TEST_STACK!r}")
+EMBEDDED = TEST_STACK == "embedded"
 PG_ADMIN_URL = os.environ.get(
     "TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -21,11 +32,15 @@ TEST_DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + TEST_DB_NAME
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 # Settings are read once: point them at the test services before the app is imported.
-os.environ["DATABASE_URL"] = TEST_DB_URL
-os.environ["REDIS_URL"] = TEST_REDIS_URL
 os.environ["DATA_DIR"] = str(_TMP / "data")
-os.environ["MEDIA_ROOT"] = str(_TMP / "media")
-os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
+if EMBEDDED:  # the defaults `cellabel demo` uses, inside DATA_DIR
+    for name in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "SECRET_KEY"):
+        os.environ.pop(name, None)
+else:
+    os.environ["DATABASE_URL"] = TEST_DB_URL
+    os.environ["REDIS_URL"] = TEST_REDIS_URL
+    os.environ["MEDIA_ROOT"] = str(_TMP / "media")
+    os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
@@ -34,6 +49,7 @@ from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app.core import deps  # noqa: E402
+from app.core.config import get_settings  # noqa: E402
 from app.core.db import get_engine  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.main import create_app  # noqa: E402
@@ -48,16 +64,35 @@ def recreate_database(name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the embedded stack, leave out what only PostgreSQL (or Redis) can run."""
+    if not EMBEDDED:
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres_only") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:
-    recreate_database(TEST_DB_NAME)
-    upgrade_database(TEST_DB_URL)
+    if EMBEDDED:
+        settings = get_settings()
+        if not (settings.embedded and settings.effective_database_url.startswith("sqlite")):
+            raise RuntimeError("the embedded test stack got DATABASE_URL or REDIS_URL (.env?)")
+        upgrade_database()  # what `cellabel demo` does: creates DATA_DIR/cellabel.db
+    else:
+        recreate_database(TEST_DB_NAME)
+        upgrade_database(TEST_DB_URL)
     yield get_engine()
 
 
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Session]:
-    """A session whose work is rolled back after the test, even if the code commits."""
+    """A session whose work is rolled back after the test, even if the code commits.
+    PostgreSQL only: pysqlite cannot nest the code's SAVEPOINTs in the outer transaction."""
+    if EMBEDDED:
+        pytest.fail("the rolled-back `db` session needs PostgreSQL: mark the test postgres_only")
     connection = engine.connect()
     outer = connection.begin()
     session = Session(
@@ -109,8 +144,10 @@ from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import redis  # noqa: E402
+from celery.utils.nodenames import host_format  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from app.cli import EMBEDDED_WORKER_NAME, _start_embedded_worker  # noqa: E402
 from app.clips.models import Clip, ClipState  # noqa: E402
 from app.core.db import session_scope  # noqa: E402
 from app.core.jobs import producer  # noqa: E402
@@ -145,18 +182,26 @@ def other_workers(name: str) -> list[str]:
 @pytest.fixture(scope="session")
 def celery_worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """A `celery worker` subprocess on both queues with the test settings, started once the
-    schema exists (the Redis test database is emptied first). Data it must see has to be
-    committed (``session_scope``), not written through the rolled-back ``db`` fixture."""
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    name = f"cellabel-tests-{uuid.uuid4().hex[:8]}@localhost"
+    schema exists: on PostgreSQL a worker of its own on the emptied Redis test database, on the
+    embedded stack the one `cellabel serve` starts, on the folder broker. Data it must see has
+    to be committed (``session_scope``), not written through the rolled-back ``db`` fixture."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "--pool=solo", "-Q", "cheap,model", "--loglevel=WARNING", "-n", name],
-            cwd=Path(__file__).resolve().parents[1], env=dict(os.environ),
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    if EMBEDDED:
+        for message in (get_settings().broker_dir / "queue").glob("*"):
+            message.unlink()  # like the Redis flush: no messages of earlier tests' data
+        name = host_format(EMBEDDED_WORKER_NAME)
+        with log.open("wb") as out:
+            process = _start_embedded_worker(out)
+    else:
+        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        name = f"cellabel-tests-{uuid.uuid4().hex[:8]}@localhost"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                 "--pool=solo", "-Q", "cheap,model", "--loglevel=WARNING", "-n", name],
+                cwd=Path(__file__).resolve().parents[1], env=dict(os.environ),
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
     worker = Worker(process, log, name)
     try:
         deadline = time.monotonic() + WORKER_START_TIMEOUT_S
@@ -165,8 +210,8 @@ def celery_worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> I
                 raise RuntimeError(f"the Celery worker did not start:\n{worker.tail()}")
         if strangers := other_workers(name):
             raise RuntimeError(
-                f"other Celery workers consume from {TEST_REDIS_URL}: {', '.join(strangers)}; "
-                "point TEST_REDIS_URL at an unused Redis database"
+                f"other Celery workers consume from {producer().conf.broker_url}: "
+                f"{', '.join(strangers)}; point TEST_REDIS_URL at an unused Redis database"
             )
         yield worker
     finally:

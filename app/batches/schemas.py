@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.batches.models import AssignmentState
 from app.clips.models import ClipState
@@ -43,7 +43,7 @@ class BatchCreate(BaseModel):
     project_id: int
     filter: ClipFilter = Field(default_factory=ClipFilter)
     priority: int = 0
-    due_at: datetime | None = None
+    due_at: AwareDatetime | None = None  # stored as UTC; a naive time names no zone
     lease_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
 
 

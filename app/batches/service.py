@@ -74,11 +74,6 @@ _UPDATE_CHUNK = 5000
 _JSON_KEY = re.compile(r"^[\w\-]+$")
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -892,8 +887,8 @@ def queue_entries(
     return [
         QueueEntry(
             id=a.id, clip_id=a.clip_id, batch_id=b_id, batch_name=b_name, filename=fname,
-            state=a.state, assigned_at=_utc(a.assigned_at),
-            leased_until=_utc(a.leased_until) if a.leased_until else None,
+            state=a.state, assigned_at=a.assigned_at,
+            leased_until=a.leased_until,
         )
         for a, b_id, b_name, fname in session.execute(query)
     ]  # fmt: skip
@@ -1016,7 +1011,7 @@ def _timings(
     by_annotator: dict[int, list[tuple[datetime, datetime]]] = {}
     for annotator_id, start, end in rows:
         if end is not None:  # the WHERE says so; the column type does not
-            by_annotator.setdefault(annotator_id, []).append((_utc(start), _utc(end)))
+            by_annotator.setdefault(annotator_id, []).append((start, end))
 
     def roll_up(spans: list[tuple[datetime, datetime]]) -> _Timing:
         seconds = [(end - start).total_seconds() for start, end in spans]

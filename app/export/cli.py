@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.batches.schemas import ClipFilter
 from app.core.cli_output import JsonFlag, console, fail, print_json, print_rows
 from app.core.config import get_settings
-from app.core.db import session_scope
+from app.core.db import session_scope, utcnow
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
 from app.export import importer, service
@@ -91,7 +90,7 @@ def export_cmd(
             proj = get_project_by_name(session, project)
             data = ExportCreate(
                 project_id=proj.id,
-                name=name or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+                name=name or utcnow().strftime("%Y%m%dT%H%M%SZ"),
                 formats=parse_formats(formats),
                 filter=flt,
             )

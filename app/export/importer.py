@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, cast
 
-from sqlalchemy import DateTime, Enum, Table, select
+from sqlalchemy import Enum, Table, select
 from sqlalchemy.orm import Session
 
 from app.annotations import drafts
@@ -40,6 +40,7 @@ from app.annotations.models import (
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips.models import Clip, ClipState
+from app.core.db import UTCDateTime
 from app.core.errors import Invalid
 from app.core.storage import clip_prefix, get_storage
 from app.export.formats.captions import CAPTIONS_FILE
@@ -128,7 +129,7 @@ def _coerce(model: Any, row: dict[str, Any]) -> dict[str, Any]:
         kind = table.c[key].type
         if isinstance(kind, Enum) and kind.enum_class is not None:
             out[key] = kind.enum_class(value)
-        elif isinstance(kind, DateTime) and isinstance(value, str):
+        elif isinstance(kind, UTCDateTime) and isinstance(value, str):
             out[key] = datetime.fromisoformat(value)
     return out
 

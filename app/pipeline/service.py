@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -361,7 +361,7 @@ def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) ->
         first_per_clip.setdefault(job.clip_id, job)
     lost = [
         job for job in first_per_clip.values()
-        if _aware(job.queued_at) < cutoff and (in_broker is None or job.id not in in_broker)
+        if job.queued_at < cutoff and (in_broker is None or job.id not in in_broker)
     ]  # fmt: skip
     for job in lost:
         job.queued_at = now  # the next sweep waits min_age again before re-sending
@@ -375,10 +375,6 @@ def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) ->
         enqueue(session, RUN_STEP_TASK, job.id, queue=_step(job.step).queue)
     session.flush()
     return [job.id for job in [*lost, *stale]]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def broker_queue_depths() -> dict[str, int]:

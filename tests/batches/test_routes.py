@@ -178,6 +178,12 @@ def test_batch_api_create_assign_named_reassign_unassign(client: TestClient, db:
         headers=headers,
     )  # fmt: skip
     assert bad.status_code == 422 and "subset" in bad.json()["message"]
+    naive = client.post(
+        "/api/batches",
+        json={"name": "naive", "project_id": project.id, "due_at": "2030-01-31T12:00:00"},
+        headers=headers,
+    )
+    assert naive.status_code == 422 and "due_at" in naive.json()["message"]  # which zone?
     named = client.post(
         f"/api/batches/{batch_id}/assignments",
         json={"annotator": a.username, "count": 2},

@@ -1,8 +1,9 @@
 """A live CelLabel server and a headless Chromium for browser tests (reusable by any feature).
 
 ``live_server`` runs uvicorn with ``app.main:create_app`` in a background thread on a free
-127.0.0.1 port against the test PostgreSQL database, so data must be *committed* to be seen:
-build it with ``committed`` sessions, give it unique names, and clean it up (``cleanup``).
+127.0.0.1 port against the test database (PostgreSQL, or SQLite on the embedded stack: see
+tests/conftest.py), so data must be *committed* to be seen: build it with ``committed``
+sessions, give it unique names, and clean it up (``cleanup``).
 ``sign_in(page, live_server, username, password)`` signs in through the real login form.
 """
 

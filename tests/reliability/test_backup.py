@@ -19,7 +19,7 @@ from tests.conftest import PG_ADMIN_URL, TEST_DB_NAME, recreate_database
 from tests.factories import create_clip, create_model_draft, create_project, create_user
 from tests.reliability.conftest import ROOT, subprocess_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]  # pg_dump, pg_restore
 
 
 def script(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
@@ -30,12 +30,12 @@ T = TypeVar("T")
 
 
 def plain(value: Any) -> Any:
-    """Database values as JSON values: enums by value, datetimes as UTC ISO strings."""
+    """Database values as JSON values: enums by value, datetimes (UTC, see UTCDateTime) as
+    ISO strings."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat()
+        return value.isoformat()
     return value
 
 

@@ -1,0 +1,82 @@
+"""In Chromium, on either stack: once an annotator has submitted, a reviewer opens the review
+queue (all batches and one batch) and sees the submitted clip with how long it has waited.
+
+On the embedded default (SQLite) these pages were a 500: SQLite read the submission time back
+without its time zone and the waiting time could not be subtracted from an aware now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.annotations.models import Annotation, AnnotationKind
+from app.auth.models import Role
+from app.batches.models import Assignment, Batch, BatchClip
+from app.core.db import utcnow
+from tests.browser.conftest import PageChecks, sign_in, sign_out
+from tests.factories import PASSWORD, create_clip, create_model_draft, create_project, create_user
+
+pytestmark = pytest.mark.browser
+
+
+def test_reviewer_sees_submitted_work_with_its_waiting_time(
+    live_server: str,
+    page: Page,
+    unique: str,
+    committed: Callable[[], AbstractContextManager[Session]],
+    cleanup: dict[str, list[int]],
+    page_checks: PageChecks,
+) -> None:
+    page_checks.expect_http_errors(404, r"^/media/clips/\d+/frames/")  # a factory clip: no media
+    with committed() as s:
+        project = create_project(s, name=f"queue-{unique}")
+        cleanup["projects"].append(project.id)
+        clip = create_clip(s, project, subsets=["pose"], frame_count=12, fps=12.0, width=320,
+                           height=240, state="ready", filename=f"waiting-{unique}.mp4")  # fmt: skip
+        create_model_draft(s, clip, frames=12)
+        annotator = create_user(s, Role.annotator, username=f"qann-{unique}")
+        reviewer = create_user(s, Role.reviewer, username=f"qrev-{unique}")
+        cleanup["users"] += [annotator.id, reviewer.id]
+        batch = Batch(project_id=project.id, name=f"queue-batch-{unique}")
+        s.add(batch)
+        s.flush()
+        slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
+        s.add(slot)
+        s.flush()
+        assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
+        s.add(assignment)
+        s.flush()
+        ids = {"assignment": assignment.id, "clip": clip.id, "batch": batch.id}
+
+    sign_in(page, live_server, annotator.username, PASSWORD)
+    page.goto(f"{live_server}/annotate/{ids['assignment']}")
+    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    page.get_by_test_id("submit").click()
+    page.wait_for_url("**/queue")
+    sign_out(page)
+
+    with committed() as s:  # submitted three hours ago: a waiting time nobody can mistake
+        human = (Annotation.clip_id == ids["clip"]) & (Annotation.kind == AnnotationKind.human)
+        ids["annotation"] = s.scalars(select(Annotation.id).where(human)).one()
+        three_hours_ago = utcnow() - timedelta(hours=3)
+        s.execute(update(Annotation).where(human).values(submitted_at=three_hours_ago))
+
+    sign_in(page, live_server, reviewer.username, PASSWORD)
+    for query in ("", f"?batch={ids['batch']}"):
+        response = page.goto(f"{live_server}/review{query}")
+        assert response is not None and response.status == 200, query
+        row = page.locator(f"#review-table tr[data-annotation='{ids['annotation']}']")
+        expect(row).to_contain_text(f"waiting-{unique}.mp4")
+        expect(row).to_contain_text(annotator.username)
+        expect(row.locator("td").nth(5)).to_have_text("3 h")
+
+    queue = page.request.get(f"{live_server}/api/review/queue?batch={ids['batch']}")
+    assert queue.status == 200
+    (entry,) = queue.json()
+    assert entry["annotation_id"] == ids["annotation"] and 2.9 < entry["age_hours"] < 3.1
