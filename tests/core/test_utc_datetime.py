@@ -71,4 +71,3 @@ def test_datetimes_read_back_aware_utc_and_naive_ones_are_refused(any_engine: En
         session.close()
         outer.rollback()
         connection.close()
-
