@@ -521,12 +521,16 @@ def build_archive(
     storage = get_storage()
     exports = storage.path("exports")
     exports.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
+    number = attempt or snapshot.attempt
+    # Earlier attempts' staging folders belong to builds taken over (dead, or refused later).
+    for earlier in exports.glob(f".staging-{snapshot.id}-*"):
+        if not earlier.name.startswith(f".staging-{snapshot.id}-{number}-"):
+            shutil.rmtree(earlier, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=exports, prefix=f".staging-{snapshot.id}-{number}-"))
     try:
         versions = write_snapshot(session, snapshot, staging, progress, readers)
         # One file per attempt: a build that was taken over and finishes late cannot replace
         # the archive the new attempt recorded.
-        number = attempt or snapshot.attempt
         key = f"exports/{snapshot.project_id}/{snapshot.id}/snapshot-{number}.zip"
         target = storage.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -626,17 +630,23 @@ def _silent_build(stale_before: datetime) -> ColumnElement[bool]:
     return and_(ExportSnapshot.state == RUNNING, last_sign < stale_before)
 
 
+# A queued snapshot's send failing is the outbox's business; a snapshot queued this long had
+# its message lost by the broker (flushed, restarted). Staging folders this old are orphans.
+LEFT_BEHIND_AFTER = timedelta(minutes=30)
+
+
 def reconcile_exports(session: Session) -> list[int]:
     """Re-send the builds of snapshots whose worker died (running, silent for longer than
-    JOB_STALE_AFTER_S) or whose message was lost (queued that long), and remove staging
-    folders such builds left behind. A duplicate message is harmless: :func:`claim` lets
+    JOB_STALE_AFTER_S) or whose message was lost (queued for LEFT_BEHIND_AFTER), and remove
+    staging folders left that long. A duplicate message is harmless: :func:`claim` lets
     exactly one build run. Returns the re-sent snapshot ids."""
-    stale_before = _stale_before(utcnow())
-    lost_queued = and_(ExportSnapshot.state == QUEUED, ExportSnapshot.created_at < stale_before)
+    now = utcnow()
+    left_before = now - LEFT_BEHIND_AFTER
+    lost_queued = and_(ExportSnapshot.state == QUEUED, ExportSnapshot.created_at < left_before)
     ids = list(
         session.scalars(
             select(ExportSnapshot.id)
-            .where(or_(lost_queued, _silent_build(stale_before)))
+            .where(or_(lost_queued, _silent_build(_stale_before(now))))
             .order_by(ExportSnapshot.id)
         )
     )
@@ -644,7 +654,7 @@ def reconcile_exports(session: Session) -> list[int]:
         enqueue(session, BUILD_TASK, snapshot_id)
     exports = get_storage().path("exports")
     for staging in exports.glob(".staging-*") if exports.is_dir() else ():
-        if staging.stat().st_mtime < stale_before.timestamp():
+        if staging.stat().st_mtime < left_before.timestamp():
             shutil.rmtree(staging, ignore_errors=True)
     return ids
 
