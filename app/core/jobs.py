@@ -106,6 +106,7 @@ class SendReport:
 
 
 def describe(task_name: str, args: Sequence[Any]) -> str:
+    """``task(1, 2)``: how a send is named in logs and in `cellabel reconcile`'s report."""
     return f"{task_name}({', '.join(map(repr, args))})"
 
 
@@ -118,7 +119,7 @@ def enqueue(session: Session, task_name: str, *args: Any, queue: str = QUEUE_CHE
 
 def send_now(task_name: str, *args: Any, queue: str = QUEUE_CHEAP) -> str:
     """Send straight to the broker, with no outbox row: only for callers that keep their own
-    record of the task (tests, the worker's checks)."""
+    record of the task (tests); everything else goes through :func:`enqueue`."""
     result = producer().send_task(task_name, args=args, queue=queue)
     return str(result.id)
 
