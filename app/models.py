@@ -15,6 +15,7 @@ from app.auth.models import ApiToken, User, UserSession
 from app.batches.models import Assignment, Batch, BatchClip, BatchMember
 from app.clips.models import Clip
 from app.core.db import Base
+from app.core.models import OutboxMessage
 from app.export.models import ExportSnapshot
 from app.pipeline.models import Job
 from app.projects.models import Project, SkeletonTemplate
@@ -36,6 +37,7 @@ __all__ = [
     "ExportSnapshot",
     "Job",
     "KeypointFrame",
+    "OutboxMessage",
     "Project",
     "ReviewComment",
     "Revision",

@@ -11,12 +11,13 @@ from app.core.config import get_settings
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, celery_config
 from app.core.observability import configure_logging
 
+settings = get_settings()
 celery_app = Celery("cellabel")
-celery_app.conf.update(celery_config(get_settings()))
+celery_app.conf.update(celery_config(settings))
 celery_app.conf.task_routes = {"cellabel.pipeline.model.*": {"queue": QUEUE_MODEL}}
 celery_app.conf.task_queues = None
 celery_app.conf.beat_schedule = {
-    "reconcile-lost-jobs": {"task": "cellabel.reconcile", "schedule": 300.0},
+    "reconcile-lost-jobs": {"task": "cellabel.reconcile", "schedule": settings.reconcile_every_s},
 }
 celery_app.autodiscover_tasks(
     ["workers", "workers.pipeline", "workers.export", "workers.agreement"],

@@ -12,12 +12,9 @@ def ping() -> str:
 
 
 @celery_app.task(name="cellabel.reconcile")
-def reconcile() -> dict[str, list[int]]:
-    """Periodic: re-send pipeline jobs that PostgreSQL has queued but the broker lost, and
-    export builds whose worker died."""
-    from app.core.db import session_scope
-    from app.export.service import reconcile_exports
-    from app.pipeline.service import reconcile as reconcile_jobs
+def reconcile() -> dict[str, object]:
+    """Periodic: re-send lost or abandoned pipeline jobs and export builds, and the outbox."""
+    from app.reconcile import reconcile_all
 
-    with session_scope() as session:
-        return {"jobs": reconcile_jobs(session), "exports": reconcile_exports(session)}
+    report = reconcile_all()
+    return {"jobs": report.jobs, "exports": report.exports, "failed": report.sends.failed}

@@ -7,6 +7,7 @@ version, never overwriting it), and appends a Revision with before/after.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -505,7 +506,10 @@ def _human_edit(
     after: Any,
     source: Source = Source.human,
 ) -> None:
-    """Record a person's change to ``node`` at the id and version it has now."""
+    """Record a person's change to ``node`` at the id and version it has now; a save that
+    changed nothing leaves no revision (saving twice is not two edits)."""
+    if before == after:
+        return
     _record(
         session,
         annotation,
@@ -647,12 +651,17 @@ def _write_pose(
     else:
         new_human = old_human | changed | human
         pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their confidence
-    before = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
-    after = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
-    row.points = encode_points(pose, new_human)
-    if keyframe is not None:
+    before: dict[str, Any] = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
+    after: dict[str, Any] = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
+    if keyframe is not None and keyframe != row.is_keyframe:
+        before["keyframe"], after["keyframe"] = row.is_keyframe, keyframe
         row.is_keyframe = keyframe
-    row.updated_by_id = user.id
+    if ((old_human != new_human) & ~changed).any():  # who set a point that did not move
+        before["by_person"] = np.flatnonzero(old_human).tolist()
+        after["by_person"] = np.flatnonzero(new_human).tolist()
+    if before != after:  # an identical save writes nothing (no version, no revision)
+        row.points = encode_points(pose, new_human)
+        row.updated_by_id = user.id
     if "model_changed" in row.flags and changed.any():
         row.flags = [f for f in row.flags if f != "model_changed"]
     session.flush()
@@ -1010,6 +1019,8 @@ def set_shot_boundaries(
         )
     )
     before = [[s.start_frame, s.end_frame] for s in old]
+    if before == [[a, b] for a, b in itertools.pairwise([*cuts, n])]:
+        return old  # the same boundaries again: nothing to write
     by_start = {s.start_frame: s for s in old}
     keep: list[Shot] = []
     for start, end in zip(cuts, [*cuts[1:], n], strict=True):

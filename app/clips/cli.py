@@ -241,24 +241,35 @@ def run_cmd(
 
 def reconcile_cmd(
     min_age_s: Annotated[
-        int, typer.Option("--min-age", help="Seconds a job must have waited")
+        int, typer.Option("--min-age", help="Seconds a job or a send must have waited")
     ] = 120,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-send pipeline jobs that are queued in the database but gone from the broker, and
-    export builds whose worker died."""
+    """Re-send pipeline jobs that are queued in the database but gone from the broker, export
+    builds whose worker died, and every task send still in the outbox; exits 1 when some
+    send could not reach the broker (they stay in the outbox for the next run)."""
     from datetime import timedelta
 
-    from app.export.service import reconcile_exports
+    from app.reconcile import reconcile_all
 
-    with session_scope() as session:
-        ids = pipeline.reconcile(session, min_age=timedelta(seconds=min_age_s))
-        exports = reconcile_exports(session)
+    report = reconcile_all(min_age=timedelta(seconds=min_age_s))
+    failed = report.sends.failed
     if as_json:
-        print_json({"resent": ids, "exports": exports})
+        print_json({"resent": report.jobs, "exports": report.exports,
+                    "sent": report.sends.sent, "failed": failed})  # fmt: skip
     else:
-        listed = ": " + ", ".join(map(str, ids)) if ids else ""
-        console.print(f"Re-sent {len(ids)} job(s){listed} and {len(exports)} export build(s).")
+        listed = ": " + ", ".join(map(str, report.jobs)) if report.jobs else ""
+        console.print(
+            f"Re-queued {len(report.jobs)} job(s){listed} and {len(report.exports)} export"
+            f" build(s); sent {len(report.sends.sent)} task(s)."
+        )
+        if failed:
+            console.print(f"[red]Could not send {len(failed)} task(s); the broker is unreachable"
+                          " and they stay in the outbox for the next run:[/]")  # fmt: skip
+            for line in failed:
+                console.print(f"  {line}", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @pipeline_cli.command("import-predictions")

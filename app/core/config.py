@@ -47,9 +47,12 @@ class Settings(BaseSettings):
     database_idle_timeout_s: float = 300.0
     database_pool_timeout_s: float = 10.0
 
-    # A job left `running` this long (its worker died) may be claimed again and is re-sent by
-    # the reconciler; keep it above the longest step.
-    job_stale_after_s: float = 1800.0
+    # A running job or export build writes a heartbeat every `job_heartbeat_s`; one silent for
+    # `job_stale_after_s` lost its worker (killed, machine gone) and is taken over by the
+    # reconciler, which runs every `reconcile_every_s` (celery beat): about a minute at worst.
+    job_heartbeat_s: float = 10.0
+    job_stale_after_s: float = 40.0
+    reconcile_every_s: float = 20.0
 
     # Terminal logs: "text" lines a person reads, or "json" lines for a log collector.
     log_format: Literal["text", "json"] = "text"
@@ -118,6 +121,9 @@ class Settings(BaseSettings):
             "max_body_bytes": self.max_body_bytes,
             "database_statement_timeout_s": self.database_statement_timeout_s,
             "database_lock_timeout_s": self.database_lock_timeout_s,
+            "job_heartbeat_s": self.job_heartbeat_s,
+            "job_stale_after_s": self.job_stale_after_s,
+            "reconcile_every_s": self.reconcile_every_s,
             "caption_api_url": self.caption_api_url or "(unset: built-in captioner)",
             "log_format": self.log_format,
         }

@@ -52,14 +52,20 @@ DB = Annotated[Session, Depends(_db_session, scope="function")]
 
 @dataclass
 class Principal:
+    """Who is calling. ``user`` is the request session's row; ``user_id``, ``username`` and
+    ``role`` are read once when the caller is identified, so pages (error pages after a failed
+    flush or a rollback, which expire every row of the session) never load it again."""
+
     user: User
     via: str  # "session" | "token"
     csrf_token: str | None = None
     scopes: frozenset[str] = field(default_factory=lambda: frozenset({"read", "write"}))
+    user_id: int = field(init=False)
+    username: str = field(init=False)
+    role: Role = field(init=False)
 
-    @property
-    def role(self) -> Role:
-        return self.user.role
+    def __post_init__(self) -> None:
+        self.user_id, self.username, self.role = self.user.id, self.user.username, self.user.role
 
 
 def _session_key(request: Request) -> str | None:

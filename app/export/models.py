@@ -29,7 +29,9 @@ class ExportSnapshot(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The build's last sign of life (claim, progress): a `running` snapshot whose heartbeat is
-    # older than JOB_STALE_AFTER_S lost its worker and is taken over by the next delivery.
+    # The build's last sign of life (claim, then every JOB_HEARTBEAT_S): a `running` snapshot
+    # silent for JOB_STALE_AFTER_S lost its worker and is taken over by the next delivery.
     heartbeat_at: Mapped[datetime | None]
+    # Raised by every claim: the fencing token checked when the build records its result.
+    attempt: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]

@@ -31,9 +31,13 @@ class Job(Base):
     state: Mapped[JobState] = mapped_column(
         Enum(JobState, native_enum=False, length=16), default=JobState.queued
     )
+    # Raised by every claim: the fencing token a run checks on each write of its result.
     attempts: Mapped[int] = mapped_column(default=0)
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
+    # The run's last sign of life (claim, then every JOB_HEARTBEAT_S): a `running` job silent
+    # for JOB_STALE_AFTER_S lost its worker and is taken over.
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     duration_s: Mapped[float | None]
     error: Mapped[str | None] = mapped_column(Text)

@@ -2,9 +2,13 @@
 
 PostgreSQL (not the broker) is the record: each (clip, step) has one :class:`Job` row. A step
 is *claimed* atomically before it runs, so two deliveries of the same message (a redelivery
-after a worker died, `--wait` racing a worker) never run it twice at once; a claim left
-`running` by a dead worker goes stale after ``JOB_STALE_AFTER_S`` and may be taken again.
-Steps are idempotent: they replace what an earlier run of the same step wrote.
+after a worker died, `--wait` racing a worker) never run it twice at once. While it runs the
+job beats (``heartbeat_at``, every ``JOB_HEARTBEAT_S``); a `running` job silent for
+``JOB_STALE_AFTER_S`` lost its worker and may be claimed again. Every claim raises
+``attempts``, the fencing token: a run writes its result only while the row still carries its
+attempt, so an original that was only slow (frozen, partitioned) and comes back after the
+takeover has its result refused and rolled back. Steps are idempotent: they replace what an
+earlier run of the same step wrote.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clips.models import Clip, ClipState
 from app.core.config import get_settings
 from app.core.db import session_scope, utcnow
+from app.core.heartbeat import heartbeat
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, enqueue
 from app.core.observability import job_id as job_context
 from app.pipeline.models import Job, JobState
@@ -30,6 +35,10 @@ log = logging.getLogger(__name__)
 
 RUN_STEP_TASK = "cellabel.pipeline.run_step"
 MAX_ATTEMPTS = 3
+
+
+class FencedOut(Exception):
+    """This run's attempt no longer owns the job (another worker took it over)."""
 
 
 class StepFailed(Exception):
@@ -123,13 +132,24 @@ def _step(name: str) -> Step:
     return _REGISTRY[name]
 
 
-def claim(session: Session, job_id: int, worker: str) -> bool:
-    """Atomically move a queued (or stale running) job to running; False if someone has it."""
+def _silent_since(stale_before: datetime) -> ColumnElement[bool]:
+    """A running job with no sign of life since ``stale_before``: its worker is gone."""
+    last_sign = func.coalesce(Job.heartbeat_at, Job.started_at)
+    return (Job.state == JobState.running) & (last_sign < stale_before)
+
+
+def _stale_before(now: datetime) -> datetime:
+    return now - timedelta(seconds=get_settings().job_stale_after_s)
+
+
+def claim(session: Session, job_id: int, worker: str) -> int | None:
+    """Atomically move a queued (or silent running) job to running; returns the run's attempt
+    number (its fencing token), or None if someone else has it or it is finished."""
     now = utcnow()
-    stale_after = timedelta(seconds=get_settings().job_stale_after_s)
+    stale_before = _stale_before(now)
     job = session.get(Job, job_id)
     if job is None or job.step not in STEP_ORDER:
-        return False
+        return None
     earlier = STEP_ORDER[: STEP_ORDER.index(job.step)]
     waiting_on = session.scalar(
         select(Job.id).where(
@@ -139,41 +159,87 @@ def claim(session: Session, job_id: int, worker: str) -> bool:
         )
     )
     if waiting_on is not None:
-        return False  # steps run in order: the earlier step's runner sends this one again
+        return None  # steps run in order: the earlier step's runner sends this one again
     result = session.execute(
         update(Job)
-        .where(
-            Job.id == job_id,
-            or_(
-                Job.state == JobState.queued,
-                (Job.state == JobState.running) & (Job.started_at < now - stale_after),
-            ),
+        .where(Job.id == job_id, or_(Job.state == JobState.queued, _silent_since(stale_before)))
+        .values(
+            state=JobState.running,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=Job.attempts + 1,
+            worker=worker,
         )
-        .values(state=JobState.running, started_at=now, attempts=Job.attempts + 1, worker=worker)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return session.scalar(select(Job.attempts).where(Job.id == job_id))
+
+
+def _owned(job_id: int, attempt: int) -> ColumnElement[bool]:
+    return (Job.id == job_id) & (Job.attempts == attempt) & (Job.state == JobState.running)
+
+
+def beat(job_id: int, attempt: int) -> bool:
+    """Record that attempt ``attempt`` of the job is alive; False once it lost the job."""
+    with session_scope() as session:
+        result = session.execute(
+            update(Job)
+            .where(_owned(job_id, attempt))
+            .values(heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _fence(session: Session, job_id: int, attempt: int) -> Job:
+    """Lock the job row for this transaction if attempt ``attempt`` still owns it, else raise
+    :class:`FencedOut` (the caller's scope then rolls back everything the run wrote)."""
+    result = session.execute(
+        update(Job)
+        .where(_owned(job_id, attempt))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise FencedOut(f"job {job_id}: attempt {attempt} was taken over")
+    job = session.get_one(Job, job_id)
+    session.refresh(job)
+    return job
 
 
 def run_job(job_id: int, worker: str = "inline") -> JobState | None:
-    """Run one claimed step to completion; returns the final state, or None if not claimed.
+    """Run one claimed step to completion; returns the final state, or None if not claimed
+    (or taken over while it ran: then nothing it did is kept).
 
     Raises the step's unexpected exception after recording it, so Celery can retry; the job
     goes back to `queued` while attempts remain, else `failed`.
     """
     with session_scope() as session:
-        if not claim(session, job_id, worker):
-            log.info("job %s is taken or finished; nothing to do", job_id)
-            return None
+        attempt = claim(session, job_id, worker)
+    if attempt is None:
+        log.info("job %s is taken or finished; nothing to do", job_id)
+        return None
     token = job_context.set(str(job_id))
     try:
-        return _run_claimed(job_id)
+        with heartbeat(lambda: beat(job_id, attempt)):
+            return run_claimed(job_id, attempt)
     finally:
         job_context.reset(token)
 
 
-def _run_claimed(job_id: int) -> JobState:
+def run_claimed(job_id: int, attempt: int) -> JobState | None:
+    """Run the step as attempt ``attempt``; every write of the outcome is fenced on it."""
     started = time.monotonic()
+    try:
+        return _run_fenced(job_id, attempt, started)
+    except FencedOut as exc:
+        log.warning("%s; its result is dropped", exc)
+        return None
+
+
+def _run_fenced(job_id: int, attempt: int, started: float) -> JobState:
     try:
         with session_scope() as session:
             job = session.get_one(Job, job_id)
@@ -183,15 +249,18 @@ def _run_claimed(job_id: int) -> JobState:
                 result: dict[str, object] = {"skipped": "does not apply to this clip"}
             else:
                 result = step.run(session, clip)
+            job = _fence(session, job_id, attempt)
             job.state = JobState.done
             job.result = result
             job.error = None
             _finish(session, job, started)
             _advance(session, clip)
         return JobState.done
+    except FencedOut:
+        raise
     except StepFailed as exc:
         with session_scope() as session:
-            job = session.get_one(Job, job_id)
+            job = _fence(session, job_id, attempt)
             job.state = JobState.failed
             job.error = exc.message
             _finish(session, job, started)
@@ -204,7 +273,7 @@ def _run_claimed(job_id: int) -> JobState:
     except Exception as exc:
         log.exception("step of job %s crashed", job_id)
         with session_scope() as session:
-            job = session.get_one(Job, job_id)
+            job = _fence(session, job_id, attempt)
             job.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
             retry = job.attempts < MAX_ATTEMPTS
             job.state = JobState.queued if retry else JobState.failed
@@ -350,27 +419,21 @@ def reconcile(session: Session, *, min_age: timedelta = timedelta(minutes=2)) ->
 
     Only the first queued step of each clip is sent (the runner chains the rest), and only
     when it has waited longer than ``min_age`` so messages in flight are not doubled. A job
-    `running` for longer than ``JOB_STALE_AFTER_S`` is re-sent whatever the broker holds: its
-    message may sit unacknowledged for a dead worker until the visibility timeout (or was
-    already redelivered and refused while the claim was fresh); the claim takes it over."""
-    in_broker = broker_job_ids()
+    `running` whose heartbeat is silent for ``JOB_STALE_AFTER_S`` is re-sent whatever the
+    broker holds: its message may sit unacknowledged for a dead worker until the visibility
+    timeout (or was already redelivered and refused while the claim was fresh); the claim
+    takes it over. The broker's queues are read only when some job waited that long."""
     now = utcnow()
     cutoff = now - min_age
     first_per_clip: dict[int, Job] = {}
     for job in queued_jobs(session):
         first_per_clip.setdefault(job.clip_id, job)
-    lost = [
-        job for job in first_per_clip.values()
-        if job.queued_at < cutoff and (in_broker is None or job.id not in in_broker)
-    ]  # fmt: skip
+    waited = [job for job in first_per_clip.values() if job.queued_at < cutoff]
+    in_broker = broker_job_ids() if waited else set()
+    lost = [job for job in waited if in_broker is None or job.id not in in_broker]
     for job in lost:
         job.queued_at = now  # the next sweep waits min_age again before re-sending
-    stale = session.scalars(
-        select(Job).where(
-            Job.state == JobState.running,
-            Job.started_at < now - timedelta(seconds=get_settings().job_stale_after_s),
-        )
-    ).all()
+    stale = session.scalars(select(Job).where(_silent_since(_stale_before(now)))).all()
     for job in [*lost, *stale]:
         enqueue(session, RUN_STEP_TASK, job.id, queue=_step(job.step).queue)
     session.flush()

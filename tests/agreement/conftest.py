@@ -93,6 +93,11 @@ def scores(
 
 @pytest.fixture
 def scenario(db: Session) -> dict[str, Any]:
+    return build_scenario(db)
+
+
+def build_scenario(db: Session) -> dict[str, Any]:
+    """Alice and Bob disagree on one overlapped pose clip and submit (recompute queued)."""
     project = create_project(db, subsets=[Subset.pose])
     clip = create_clip(db, project, subsets=["pose"], frame_count=FRAMES, width=320, height=240)
     draft = create_model_draft(db, clip, frames=FRAMES)

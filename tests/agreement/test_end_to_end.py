@@ -36,7 +36,7 @@ def test_disagreement_is_scored_adjudicated_and_approved(
     db: Session, scenario: dict[str, Any]
 ) -> None:
     clip, a, b = scenario["clip"], scenario["a"], scenario["b"]
-    pending = db.info.get(PENDING_KEY, [])
+    pending = [p[:3] for p in db.info.get(PENDING_KEY, [])]
     assert (service.RECOMPUTE_TASK, (clip.id,), "cheap") in pending
 
     result = service.recompute_clip(db, clip.id)

@@ -268,3 +268,31 @@ def test_emotions_quality_and_speech_are_validated_and_versioned(db: Session) ->
     assert service.annotation_payload(db, annotation)["speech"] == []
     actions = [r.action for r in service.history(db, "speech_segment", segment.id)]
     assert actions == ["create", "update", "delete"]
+
+
+def test_saving_what_is_already_there_writes_nothing(db: Session) -> None:
+    _, user, annotation, track = _setup(db)
+    frame = track["frames"][3]
+
+    def revisions() -> int:
+        return len(
+            db.scalars(select(Revision).where(Revision.annotation_id == annotation.id)).all()
+        )
+
+    points = _points(frame)
+    points[9] = [150.0, 100.0, 2]
+    [row] = service.save_frame(db, user, track["id"], 3, points, frame["version"])
+    count, version = revisions(), row.version
+    for _ in range(3):  # the same points again (a retried autosave, a second tab)
+        [row] = service.save_frame(db, user, track["id"], 3, points, row.version)
+    assert (revisions(), row.version) == (count, version)
+    # Marking the frame as a keyframe is a change even though no point moved.
+    [row] = service.save_frame(db, user, track["id"], 3, points, row.version, keyframe=True)
+    assert revisions() == count + 1 and row.is_keyframe
+    caption = service.annotation_payload(db, annotation)["captions"][0]
+    saved = service.update_caption(
+        db, user, caption["id"], "A figure waves hello.", caption["version"]
+    )
+    count = revisions()
+    again = service.update_caption(db, user, caption["id"], "A figure waves hello.", saved.version)
+    assert (revisions(), again.version) == (count, saved.version)

@@ -22,6 +22,7 @@ from app.core.config import get_settings
 from app.core.db import get_sessionmaker, session_scope, utcnow
 from app.export import service
 from app.export.models import ExportSnapshot
+from app.export.service import LEFT_BEHIND_AFTER
 from app.projects.models import Project
 from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project
@@ -72,7 +73,8 @@ def test_a_build_whose_worker_died_is_taken_over_and_a_live_one_is_left_alone(
 ) -> None:
     """A worker killed mid-build leaves its snapshot `running`; once its heartbeat is older
     than JOB_STALE_AFTER_S the reconciler re-sends it and the next delivery builds it."""
-    long_ago = utcnow() - timedelta(seconds=get_settings().job_stale_after_s + 60)
+    silent_for = max(timedelta(seconds=get_settings().job_stale_after_s), LEFT_BEHIND_AFTER)
+    long_ago = utcnow() - silent_for - timedelta(minutes=1)
     dead = _snapshot(committed_project, "dead", state="running", heartbeat_at=long_ago)
     lost = _snapshot(committed_project, "lost", created_at=long_ago)  # queued, message lost
     live = _snapshot(committed_project, "live", state="running", heartbeat_at=utcnow())

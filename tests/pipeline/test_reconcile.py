@@ -36,7 +36,7 @@ def test_lost_jobs_are_resent_and_present_ones_are_left_alone(
     resent = reconcile(db)
 
     assert lost.id in resent and kept.id not in resent
-    pending = db.info.get(PENDING_KEY, [])
+    pending = [p[:3] for p in db.info.get(PENDING_KEY, [])]
     assert (RUN_STEP_TASK, (lost.id,), QUEUE_CHEAP) in pending
     assert lost.id not in reconcile(db)  # a re-sent job waits min_age again
     redis.Redis.from_url(PRIVATE_BROKER).delete("cheap", "model")

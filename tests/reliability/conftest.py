@@ -190,13 +190,18 @@ class WorkerPool:
     folder: Path
     started: list[WorkerProcess] = field(default_factory=list)
 
-    def start(self, env: Mapping[str, str], *, loglevel: str = "INFO") -> WorkerProcess:
+    def start(
+        self, env: Mapping[str, str], *, loglevel: str = "INFO", beat: bool = False
+    ) -> WorkerProcess:
+        """A solo worker; with ``beat`` it also runs the periodic tasks (the reconciler)."""
         name = f"cellabel-rel-{uuid.uuid4().hex[:8]}@localhost"
         log = self.folder / f"{name.split('@')[0]}.log"
+        schedule = ["-B", "-s", str(self.folder / f"{name.split('@')[0]}.beat")] if beat else []
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                 "--pool=solo", "-Q", "cheap,model", f"--loglevel={loglevel}", "-n", name],
+                 "--pool=solo", "-Q", "cheap,model", f"--loglevel={loglevel}", "-n", name,
+                 *schedule],
                 cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         worker = WorkerProcess(process, log, name)

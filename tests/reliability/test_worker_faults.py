@@ -274,3 +274,9 @@ def test_worker_killed_mid_export_build_is_taken_over_and_finishes_once(
         assert len(zf.read("captions.jsonl").splitlines()) == EXPORT_CLIPS
     exports = get_storage().path("exports")
     assert not list(exports.glob(".staging-*")) and not list(archive.parent.glob(".part-*"))
+    # The killed build's code path, finishing late as attempt 1: refused, its file removed.
+    assert export_service.run_claimed_build(snapshot_id, attempt=1) == "taken over"
+    with session_scope() as session:
+        after = session.get_one(ExportSnapshot, snapshot_id)
+        assert (after.state, after.attempt, after.sha256) == ("done", 2, snapshot.sha256)
+    assert sorted(p.name for p in archive.parent.iterdir()) == [archive.name]
