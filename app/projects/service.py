@@ -293,6 +293,28 @@ def list_skeletons(session: Session, project_id: int) -> list[SkeletonTemplate]:
     )
 
 
+def project_skeletons(session: Session, project_id: int) -> dict[str, Skeleton]:
+    """Every skeleton the project's characters may use: the built-ins and its own."""
+    found = dict(BUILTIN_SKELETONS)
+    for template in list_skeletons(session, project_id):
+        found[template.name] = Skeleton.from_dict(template.definition)
+    return found
+
+
+def project_skeleton(session: Session, project_id: int, name: str) -> Skeleton:
+    """A built-in skeleton or one of the project's own, by name."""
+    if name in BUILTIN_SKELETONS:
+        return BUILTIN_SKELETONS[name]
+    definition = session.scalar(
+        select(SkeletonTemplate.definition).where(
+            SkeletonTemplate.project_id == project_id, SkeletonTemplate.name == name
+        )
+    )
+    if definition is None:
+        raise NotFound(f"No skeleton template {name!r} in this project.")
+    return Skeleton.from_dict(definition)
+
+
 def save_skeleton(
     session: Session, project_id: int, definition: Mapping[str, Any]
 ) -> SkeletonTemplate:
