@@ -251,6 +251,9 @@ def parse_skeleton_form(name: str, points: str, edges: str, symmetric: str) -> d
     )
 
 
+SKELETON_NAME_MAX = 64  # the column's length
+
+
 def validate_skeleton(definition: Mapping[str, Any]) -> dict[str, Any]:
     """A skeleton definition checked by :class:`Skeleton` and normalised to its JSON form."""
     try:
@@ -261,8 +264,12 @@ def validate_skeleton(definition: Mapping[str, Any]) -> dict[str, Any]:
         raise Invalid(
             f"{skeleton.name!r} is a built-in skeleton; choose another name.", field="name"
         )
-    if not _NAME.match(skeleton.name):
-        raise Invalid("Skeleton names may use letters, digits, '_' and '-' only.", field="name")
+    if not _NAME.match(skeleton.name) or len(skeleton.name) > SKELETON_NAME_MAX:
+        raise Invalid(
+            f"Skeleton names may use letters, digits, '_' and '-' only, at most "
+            f"{SKELETON_NAME_MAX} characters.",
+            field="name",
+        )
     return skeleton.to_dict()
 
 

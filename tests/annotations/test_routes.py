@@ -283,7 +283,11 @@ def test_a_character_with_the_projects_own_skeleton(client: TestClient, db: Sess
             headers={"X-CSRF-Token": admin_csrf},
         )
         assert refused.status_code == 422, bad_part
-    assert "plain name" in refused.json()["message"] or "empty" in refused.json()["message"]
+    assert "plain name" in refused.json()["message"]
+    long_name = client.post(
+        url, json={**fish, "name": "f" * 65}, headers={"X-CSRF-Token": admin_csrf}
+    )
+    assert long_name.status_code == 422 and "at most 64" in long_name.json()["message"]
     saved = client.post(url, json=fish, headers={"X-CSRF-Token": admin_csrf})
     assert saved.status_code == 201, saved.text
     _, annotation = service.open_assignment(db, user, assignment.id)
