@@ -35,6 +35,7 @@ from app.annotations.points import decode_frames, decode_points, encode_points
 from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
+from app.batches.service import next_clip
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -159,6 +160,17 @@ def open_assignment(
         assignment.state = AssignmentState.in_progress
         assignment.started_at = assignment.started_at or utcnow()
     return assignment, annotation
+
+
+def claim_next_clip(
+    session: Session, annotator: User, *, batch_id: int | None = None
+) -> Assignment | None:
+    """The annotator's next clip from their queue (their unfinished one first), started:
+    what Next clip does on the web, over the API and in the CLI. None when nothing waits."""
+    assignment = next_clip(session, annotator, batch_id=batch_id)
+    if assignment is not None:
+        open_assignment(session, annotator, assignment.id)
+    return assignment
 
 
 def _copy_children(session: Session, source: Annotation, target: Annotation) -> None:

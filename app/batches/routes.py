@@ -14,7 +14,6 @@ from app.annotations import service as annotation_service
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.batches import service
-from app.batches.models import Assignment
 from app.batches.schemas import (
     AssignConfig,
     AssignmentRead,
@@ -223,19 +222,10 @@ def queue_page(request: Request, db: DB, principal: Annotator, empty: bool = Fal
 def queue_next(
     db: DB, principal: Annotator, batch_id: Annotated[int | None, Form()] = None
 ) -> Response:
-    assignment = _claim(db, principal, batch_id)
+    assignment = annotation_service.claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         return RedirectResponse("/queue?empty=true", status_code=303)
     return RedirectResponse(f"/annotate/{assignment.id}", status_code=303)
-
-
-def _claim(db: DB, principal: Principal, batch_id: int | None) -> Assignment | None:
-    """The caller's next clip (their unfinished one first), started: claiming is the
-    annotator's "open it now"."""
-    assignment = service.next_clip(db, principal.user, batch_id=batch_id)
-    if assignment is not None:
-        annotation_service.open_assignment(db, principal.user, assignment.id)
-    return assignment
 
 
 # --- JSON API -----------------------------------------------------------------------------
@@ -323,7 +313,7 @@ def api_queue(db: DB, principal: Annotator) -> list[QueueItem]:
 def api_queue_next(db: DB, principal: Annotator, batch_id: int | None = None) -> QueueItem:
     """The caller's next clip (their unfinished one first), started; 404 when nothing is
     waiting."""
-    assignment = _claim(db, principal, batch_id)
+    assignment = annotation_service.claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         raise NotFound("No clips are waiting for you in your batches right now.")
     return _queue_item(db, principal, assignment.id)
