@@ -6,8 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.annotations import service, undo
@@ -27,17 +26,17 @@ from app.annotations.schemas import (
     Status,
     TagsSave,
 )
-from app.annotations.skeletons import BUILTIN_SKELETONS, Skeleton
 from app.auth.models import User
 from app.batches import service as batch_service
 from app.batches.models import AssignmentState
 from app.clips.models import Clip
-from app.core.deps import DB, AnyUser, Principal, SubmittedForm
+from app.core.deps import DB, Annotator, AnyUser, Principal, SubmittedForm
 from app.core.errors import Conflict, Invalid, NotFound, about_field
 from app.core.forms import FormPage, FormState, form_page, with_form
 from app.core.responses import json_response
 from app.core.templating import render
-from app.projects.models import Project, SkeletonTemplate
+from app.projects.models import Project
+from app.projects.service import project_skeletons
 
 router = APIRouter()
 OPEN_OR_REJECTED = (AssignmentState.assigned, AssignmentState.in_progress, AssignmentState.rejected)
@@ -50,12 +49,7 @@ def _project_of(db: DB, annotation: Annotation) -> Project:
 
 
 def _skeletons(db: DB, project: Project) -> dict[str, Any]:
-    found: dict[str, Any] = {name: s.to_dict() for name, s in BUILTIN_SKELETONS.items()}
-    for row in db.scalars(
-        select(SkeletonTemplate).where(SkeletonTemplate.project_id == project.id)
-    ):
-        found[row.name] = Skeleton.from_dict(row.definition).to_dict()
-    return found
+    return {name: s.to_dict() for name, s in project_skeletons(db, project.id).items()}
 
 
 def _caption_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,9 +81,24 @@ def _caption_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/annotate/{assignment_id}", response_class=HTMLResponse)
 def workspace(request: Request, db: DB, principal: AnyUser, assignment_id: int) -> Response:
-    """The annotator's workspace for one assigned clip."""
-    _, annotation = service.open_assignment(db, principal.user, assignment_id)
-    return _workspace_page(request, db, annotation, principal.user)
+    """The workspace for one assigned clip, or, until its annotator starts it, a page with
+    a Start button (looking at a link changes nothing; starting is a POST)."""
+    assignment, annotation = service.assignment_work(db, principal.user, assignment_id)
+    if annotation is not None:
+        return _workspace_page(request, db, annotation, principal.user)
+    context = {
+        "assignment": assignment,
+        "clip": db.get_one(Clip, assignment.clip_id),
+        "annotator": db.get_one(User, assignment.annotator_id),
+    }
+    return render(request, "annotations/start.html", context)
+
+
+@router.post("/annotate/{assignment_id}/start")
+def start_work(db: DB, principal: Annotator, assignment_id: int) -> Response:
+    """Start (or resume) work on one's assignment, then show its workspace."""
+    service.open_assignment(db, principal.user, assignment_id)
+    return RedirectResponse(f"/annotate/{assignment_id}", status_code=303)
 
 
 @router.get("/annotations/{annotation_id}", response_class=HTMLResponse)
@@ -467,9 +476,6 @@ def api_shots(
 def api_add_character(
     db: DB, principal: AnyUser, annotation_id: int, body: CharacterCreate
 ) -> dict[str, Any]:
-    annotation = service.get_annotation(db, annotation_id)
-    if body.skeleton not in _skeletons(db, _project_of(db, annotation)) and body.skeleton != "none":
-        raise NotFound(f"No skeleton template {body.skeleton!r} in this project.")
     character = service.add_character(
         db, principal.user, annotation_id, body.name, body.kind, body.skeleton
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from app.annotations.drafts import find_model_annotation
@@ -33,12 +33,14 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_frames, decode_points, encode_points
-from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose, get_skeleton
+from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
+from app.batches.service import next_clip
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.projects.service import project_skeleton
 
 EDITABLE = (NodeStatus.draft, NodeStatus.rejected)
 MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
@@ -54,11 +56,35 @@ def get_annotation(session: Session, annotation_id: int) -> Annotation:
     return annotation
 
 
+def holds_clip(user_id: int, clip_id: Any) -> ColumnElement[bool]:
+    """SQL: the user holds an assignment on the clip that was not released. An annotator's
+    access to a clip (its media, their annotation of it) follows their current assignment:
+    work taken back, moved to someone else or whose lease ran out is no longer theirs."""
+    return exists().where(
+        Assignment.clip_id == clip_id,
+        Assignment.annotator_id == user_id,
+        Assignment.state != AssignmentState.released,
+    )
+
+
+def check_visible(session: Session, user: User, annotation: Annotation) -> None:
+    """Staff see every annotation; an annotator only their own, and only while they hold its
+    clip: once every assignment of theirs on it was released, it looks absent (404) like
+    anyone else's. (An annotation never tied to an assignment, made by a script, stays
+    its owner's.)"""
+    if user.role != Role.annotator:
+        return
+    had_it = exists().where(
+        Assignment.clip_id == annotation.clip_id, Assignment.annotator_id == user.id
+    )
+    released = and_(had_it, ~holds_clip(user.id, annotation.clip_id))
+    if annotation.annotator_id != user.id or session.scalar(select(released)):
+        raise NotFound(f"No annotation {annotation.id}.")
+
+
 def visible_annotation(session: Session, user: User, annotation_id: int) -> Annotation:
-    """Staff see every annotation; an annotator only their own (others look absent)."""
     annotation = get_annotation(session, annotation_id)
-    if user.role == Role.annotator and annotation.annotator_id != user.id:
-        raise NotFound(f"No annotation {annotation_id}.")
+    check_visible(session, user, annotation)
     return annotation
 
 
@@ -101,23 +127,51 @@ def open_annotation(session: Session, clip: Clip, user: User) -> Annotation:
     return annotation
 
 
-def open_assignment(
+RELEASED = "This assignment was released (taken back, or its lease ran out). Ask for the next clip."
+
+
+def assignment_work(
     session: Session, user: User, assignment_id: int
-) -> tuple[Assignment, Annotation]:
-    """Start (or resume) work on an assignment: its annotation, its state in progress."""
+) -> tuple[Assignment, Annotation | None]:
+    """An assignment the user may see (annotators only their own) and its annotation, None
+    until its annotator starts it. Looking changes nothing."""
     assignment = session.get(Assignment, assignment_id)
     if assignment is None or (user.role == Role.annotator and assignment.annotator_id != user.id):
         raise NotFound(f"No assignment {assignment_id}.")
     if assignment.state == AssignmentState.released:
-        raise Forbidden("This assignment was released (its lease ran out). Ask for the next clip.")
+        raise Forbidden(RELEASED)
+    if assignment.annotation_id is None:
+        return assignment, None
+    return assignment, visible_annotation(session, user, assignment.annotation_id)
+
+
+def open_assignment(
+    session: Session, user: User, assignment_id: int
+) -> tuple[Assignment, Annotation]:
+    """Start (or resume) work on one's own assignment: its annotation (a copy of the model
+    draft on the first start), its state in progress. Runs on a POST only (the claim of the
+    next clip, or Start); only the assigned annotator starts their work."""
+    assignment, _ = assignment_work(session, user, assignment_id)
+    if assignment.annotator_id != user.id:
+        raise Forbidden("Only the annotator it is assigned to starts work on this clip.")
     clip = session.get_one(Clip, assignment.clip_id)
-    owner = session.get_one(User, assignment.annotator_id)
-    annotation = open_annotation(session, clip, owner)
+    annotation = open_annotation(session, clip, user)
     assignment.annotation_id = annotation.id
     if assignment.state == AssignmentState.assigned:
         assignment.state = AssignmentState.in_progress
         assignment.started_at = assignment.started_at or utcnow()
     return assignment, annotation
+
+
+def claim_next_clip(
+    session: Session, annotator: User, *, batch_id: int | None = None
+) -> Assignment | None:
+    """The annotator's next clip from their queue (their unfinished one first), started:
+    what Next clip does on the web, over the API and in the CLI. None when nothing waits."""
+    assignment = next_clip(session, annotator, batch_id=batch_id)
+    if assignment is not None:
+        open_assignment(session, annotator, assignment.id)
+    return assignment
 
 
 def _copy_children(session: Session, source: Annotation, target: Annotation) -> None:
@@ -440,7 +494,10 @@ def read_only_notice(annotation: Annotation, user: User) -> str | None:
     return f"Read-only: {refusal}"
 
 
-def check_editable(annotation: Annotation, user: User) -> None:
+def check_editable(session: Session, annotation: Annotation, user: User) -> None:
+    """Refuse an edit: an annotation the caller may not see is absent (404, as for a read,
+    so ids cannot be probed); one they see but may not edit now is 403 with the reason."""
+    check_visible(session, user, annotation)
     refusal = edit_refusal(annotation, user)
     if refusal is not None:
         raise Forbidden(refusal)
@@ -486,7 +543,7 @@ def _editable_child(
     if node is None:
         raise NotFound(f"No {label} {node_id}.")
     annotation = session.get_one(Annotation, node.annotation_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     return node, annotation
 
 
@@ -691,7 +748,7 @@ def save_frame(
 ) -> list[KeypointFrame]:
     """Save one frame's points (version-checked); optionally apply them to its whole held run."""
     track, annotation, clip = _track_context(session, track_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     row, pose = _save_points(
         session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
         keyframe,
@@ -774,7 +831,7 @@ def copy_previous_drawing(
     still a model guess (listed among the least confident, not exported as labelled) until a
     person moves or accepts it."""
     track, annotation, clip = _track_context(session, track_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     start, end = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
@@ -798,7 +855,7 @@ def interpolate(
     in-between frame are kept; frames of a held drawing share one value (cartoons move in
     steps, not smoothly)."""
     track, annotation, clip = _track_context(session, track_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     if end_frame - start_frame < 2:
         raise Invalid("Interpolation needs two keyframes with at least one frame between them.")
     first, last = (
@@ -836,7 +893,7 @@ def accept_above(
 ) -> int:
     """Mark model points with confidence >= threshold as accepted by a person; returns count."""
     track, annotation, _ = _track_context(session, track_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     wanted = set(frames) if frames is not None else None
     accepted = 0
     for row in frames_of(session, track.id):
@@ -867,9 +924,14 @@ def accept_above(
 def add_character(
     session: Session, user: User, annotation_id: int, name: str, kind: CharacterKind, skeleton: str
 ) -> Character:
+    """A person's new character; its track has as many points as its skeleton (built-in or
+    the project's own), none for ``none`` (a box only)."""
     annotation = get_annotation(session, annotation_id)
-    check_editable(annotation, user)
-    num_points = get_skeleton(skeleton).num_keypoints if skeleton != "none" else 0
+    check_editable(session, annotation, user)
+    num_points = 0
+    if skeleton != "none":
+        project_id = session.get_one(Clip, annotation.clip_id).project_id
+        num_points = project_skeleton(session, project_id, skeleton).num_keypoints
     character = Character(
         annotation_id=annotation.id,
         name=name.strip() or "character",
@@ -975,7 +1037,7 @@ def set_tags(
 ) -> Annotation:
     """Set tag groups; values come from the vocabulary, or are typed (``free_text``)."""
     annotation = get_annotation(session, annotation_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     for group, value in tags.items():
         allowed = vocabulary.get(group)
         values = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
@@ -1006,7 +1068,7 @@ def set_shot_boundaries(
 ) -> list[Shot]:
     """Move, split or merge shots by giving the new list of shot start frames."""
     annotation = get_annotation(session, annotation_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     clip = session.get_one(Clip, annotation.clip_id)
     n = clip.frame_count or 0
     cuts = sorted({int(s) for s in starts} | {0})
@@ -1101,7 +1163,7 @@ def submit(
 ) -> Annotation:
     """Send the annotation to review, only when every required level is filled."""
     annotation = get_annotation(session, annotation_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     missing = missing_levels(session, annotation, required)
     if missing:
         raise Invalid(
@@ -1187,7 +1249,7 @@ def set_quality(
 ) -> Annotation:
     """The clip's keep/discard decision with reasons (and the explicit 'no speech' answer)."""
     annotation = get_annotation(session, annotation_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     if not keep and not reasons:
         raise Invalid("Say why the clip should be discarded.")
     _check_version("annotation", annotation.version, version, {"quality": annotation.quality})
@@ -1225,7 +1287,7 @@ def add_speech(
     transcript: str = "",
 ) -> SpeechSegment:
     annotation = get_annotation(session, annotation_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     _speech_bounds(session.get_one(Clip, annotation.clip_id), start_s, end_s)
     segment = SpeechSegment(
         annotation_id=annotation.id,

@@ -29,6 +29,9 @@ V_UNLABELLED, V_HIDDEN, V_VISIBLE = 0, 1, 2
 DEFAULT_SIGMA = 0.05
 _PALETTE = ("#3399ff", "#ff8000", "#00cc66", "#cc33cc", "#ffcc00", "#33cccc", "#ff3366")
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Point and part names are shown in the workspace and written into exports: plain words.
+_PLAIN_NAME = re.compile(r"\w[\w.\-]{0,63}")
+MAX_KEYPOINTS = 512
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,15 @@ class Skeleton:
             self._fail("needs at least one keypoint")
         if any(not n.strip() for n in self.keypoints):
             self._fail("keypoint names must not be empty")
+        if k > MAX_KEYPOINTS:
+            self._fail(f"has {k} keypoints; at most {MAX_KEYPOINTS}")
+        names = (*self.keypoints, *self.parts)
+        odd = next((n for n in names if not _PLAIN_NAME.fullmatch(n)), None)
+        if odd is not None:
+            self._fail(
+                f"{odd!r} is not a plain name: use letters, digits, '_', '-' and '.', "
+                "at most 64 characters"
+            )
         dupes = sorted({n for n in self.keypoints if self.keypoints.count(n) > 1})
         if dupes:
             self._fail(f"duplicate keypoint names: {', '.join(dupes)}")
@@ -94,6 +106,8 @@ class Skeleton:
             paired.update((a, b))
         owner: dict[int, str] = {}
         for part, idx in self.parts.items():
+            if not idx:
+                self._fail(f"part {part!r} has no keypoints")
             for i in idx:
                 if not 0 <= i < k:
                     self._fail(f"part {part!r} has index {i}, out of range for {k} keypoints")

@@ -83,7 +83,7 @@ def restore_frames(
     person saw and may lower a claim: a point marked as the model's is not exported as
     labelled."""
     track, annotation, clip = _track_context(session, track_id)
-    check_editable(annotation, user)
+    check_editable(session, annotation, user)
     written = []
     for state in states:
         pose = validate_points(state.points, track.num_points, clip)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from app.annotations import service as annotation_service
 from app.auth.models import Role
 from app.batches import service
 from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
@@ -146,12 +147,12 @@ def next_cmd(
     batch: Annotated[str | None, typer.Option(help="Only this batch (id or name)")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Take the next clip for an annotator from the queue (as the web's Next clip button)."""
+    """Take and start the next clip for an annotator (as the web's Next clip button)."""
     try:
         with session_scope() as session:
             user = service.user_by_name(session, username, [Role.annotator])
             batch_id = service.find_batch(session, batch).id if batch else None
-            assignment = service.next_clip(session, user, batch_id=batch_id)
+            assignment = annotation_service.claim_next_clip(session, user, batch_id=batch_id)
             entries = (
                 service.queue_entries(session, user, only_id=assignment.id) if assignment else []
             )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.annotations import service as annotation_service
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.batches import service
@@ -28,7 +29,7 @@ from app.batches.schemas import (
     Reassign,
 )
 from app.clips.models import ClipState
-from app.core.deps import DB, AdminOnly, AnyUser, Principal, require
+from app.core.deps import DB, AdminOnly, Annotator, AnyUser, Principal
 from app.core.errors import DomainError, NotFound
 from app.core.forms import FormState, field_errors, form_page, label_for, with_form
 from app.core.templating import render
@@ -37,8 +38,6 @@ from app.projects.models import Subset
 
 router = APIRouter()
 api = APIRouter(prefix="/api", tags=["batches"])
-
-Annotator = Annotated[Principal, Depends(require(Role.annotator))]
 
 
 # --- admin pages --------------------------------------------------------------------------
@@ -222,7 +221,7 @@ def queue_page(request: Request, db: DB, principal: Annotator, empty: bool = Fal
 def queue_next(
     db: DB, principal: Annotator, batch_id: Annotated[int | None, Form()] = None
 ) -> Response:
-    assignment = service.next_clip(db, principal.user, batch_id=batch_id)
+    assignment = annotation_service.claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         return RedirectResponse("/queue?empty=true", status_code=303)
     return RedirectResponse(f"/annotate/{assignment.id}", status_code=303)
@@ -311,8 +310,9 @@ def api_queue(db: DB, principal: Annotator) -> list[QueueItem]:
 
 @api.post("/queue/next", response_model=QueueItem)
 def api_queue_next(db: DB, principal: Annotator, batch_id: int | None = None) -> QueueItem:
-    """The caller's next clip (their unfinished one first); 404 when nothing is waiting."""
-    assignment = service.next_clip(db, principal.user, batch_id=batch_id)
+    """The caller's next clip (their unfinished one first), started; 404 when nothing is
+    waiting."""
+    assignment = annotation_service.claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         raise NotFound("No clips are waiting for you in your batches right now.")
     return _queue_item(db, principal, assignment.id)

@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
+from app.annotations.service import holds_clip
 from app.auth.models import Role, User
 from app.batches import service as batch_service
-from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
+from app.batches.models import Batch, BatchClip
 from app.clips.models import Clip, ClipState
 from app.clips.schemas import ClipListFilter
 from app.core.config import get_settings
@@ -431,17 +432,13 @@ def get_clip(session: Session, clip_id: int) -> Clip:
 def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
     """The clip if ``user`` may see it: staff see all, annotators only clips assigned to them.
 
-    One query either way (the frame endpoint runs it for every frame the editor shows).
+    One query either way (the frame endpoint runs it for every frame the editor shows). The
+    rule is the annotations' (:func:`app.annotations.service.holds_clip`): a released
+    assignment (taken back, moved to someone else, lease ran out) no longer shows the clip.
     """
     query = select(Clip).where(Clip.id == clip_id)
     if user.role not in (Role.admin, Role.reviewer):
-        query = query.where(
-            exists().where(
-                Assignment.clip_id == Clip.id,
-                Assignment.annotator_id == user.id,
-                Assignment.state != AssignmentState.released,
-            )
-        )
+        query = query.where(holds_clip(user.id, Clip.id))
     clip = session.scalar(query)
     if clip is None:  # absent or not theirs: do not reveal clips outside one's queue
         raise NotFound(f"No clip {clip_id}.")

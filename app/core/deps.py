@@ -161,5 +161,6 @@ SubmittedForm = Annotated[FormData, Depends(_submitted_form)]
 
 AnyUser = Annotated[Principal, Depends(require())]
 AdminOnly = Annotated[Principal, Depends(require(Role.admin))]
+Annotator = Annotated[Principal, Depends(require(Role.annotator))]
 Staff = Annotated[Principal, Depends(require(Role.admin, Role.reviewer))]
 Public = Annotated[Principal | None, Depends(public)]

@@ -159,8 +159,9 @@ def _project(session: Session, name: str, header: dict[str, Any]) -> Project:
         if field in settings:
             setattr(project, field, settings[field])
     for skeleton in settings.get("skeletons", []):
-        session.add(SkeletonTemplate(project_id=project.id, name=skeleton["name"],
-                                     definition=skeleton["definition"]))  # fmt: skip
+        definition = project_service.validate_skeleton(skeleton["definition"])
+        session.add(SkeletonTemplate(project_id=project.id, name=definition["name"],
+                                     definition=definition))  # fmt: skip
     session.flush()
     return project
 

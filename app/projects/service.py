@@ -253,6 +253,9 @@ def parse_skeleton_form(name: str, points: str, edges: str, symmetric: str) -> d
     )
 
 
+SKELETON_NAME_MAX = 64  # the column's length
+
+
 def validate_skeleton(definition: Mapping[str, Any]) -> dict[str, Any]:
     """A skeleton definition checked by :class:`Skeleton` and normalised to its JSON form."""
     try:
@@ -263,8 +266,12 @@ def validate_skeleton(definition: Mapping[str, Any]) -> dict[str, Any]:
         raise Invalid(
             f"{skeleton.name!r} is a built-in skeleton; choose another name.", field="name"
         )
-    if not _NAME.match(skeleton.name):
-        raise Invalid("Skeleton names may use letters, digits, '_' and '-' only.", field="name")
+    if not _NAME.match(skeleton.name) or len(skeleton.name) > SKELETON_NAME_MAX:
+        raise Invalid(
+            f"Skeleton names may use letters, digits, '_' and '-' only, at most "
+            f"{SKELETON_NAME_MAX} characters.",
+            field="name",
+        )
     return skeleton.to_dict()
 
 
@@ -293,6 +300,28 @@ def list_skeletons(session: Session, project_id: int) -> list[SkeletonTemplate]:
             .order_by(SkeletonTemplate.name)
         )
     )
+
+
+def project_skeletons(session: Session, project_id: int) -> dict[str, Skeleton]:
+    """Every skeleton the project's characters may use: the built-ins and its own."""
+    found = dict(BUILTIN_SKELETONS)
+    for template in list_skeletons(session, project_id):
+        found[template.name] = Skeleton.from_dict(template.definition)
+    return found
+
+
+def project_skeleton(session: Session, project_id: int, name: str) -> Skeleton:
+    """A built-in skeleton or one of the project's own, by name."""
+    if name in BUILTIN_SKELETONS:
+        return BUILTIN_SKELETONS[name]
+    definition = session.scalar(
+        select(SkeletonTemplate.definition).where(
+            SkeletonTemplate.project_id == project_id, SkeletonTemplate.name == name
+        )
+    )
+    if definition is None:
+        raise NotFound(f"No skeleton template {name!r} in this project.")
+    return Skeleton.from_dict(definition)
 
 
 def save_skeleton(

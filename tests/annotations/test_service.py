@@ -12,7 +12,7 @@ from app.annotations.models import KeypointFrame, NodeStatus, Revision
 from app.annotations.points import decode_points
 from app.annotations.schemas import RestoredFrame as _State
 from app.auth.models import Role
-from app.core.errors import Conflict, Forbidden, Invalid
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.projects.models import DEFAULT_REQUIRED_LEVELS
 from tests.factories import create_clip, create_model_draft, create_user
 
@@ -192,7 +192,7 @@ def test_only_the_owner_edits_and_only_before_submission(db: Session) -> None:
     _clip, user, annotation, track = _setup(db, frames=2)
     other = create_user(db, Role.annotator)
     points = _points(track["frames"][0])
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # someone else's annotation looks absent, as for a read
         service.save_frame(db, other, track["id"], 0, points, 1)
     annotation.status = NodeStatus.submitted
     with pytest.raises(Forbidden, match="submitted"):
@@ -206,6 +206,7 @@ def test_submit_requires_every_level_of_the_clip_subsets(db: Session) -> None:
         service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS)
     assert set(caught.value.detail["missing"]) == {"tags", "quality"}
     annotation.quality = {"keep": True}
+    db.flush()
     service.set_tags(
         db,
         user,

@@ -238,3 +238,24 @@ def test_admin_pages_reassign_and_unassign(client: TestClient, db: Session) -> N
     assert (first.state, second.state) == (AssignmentState.released, AssignmentState.released)
     no_csrf = client.post(f"/batches/{batch.id}/assignments/{second.id}/unassign")
     assert no_csrf.status_code == 403
+
+
+def test_the_queue_starts_a_clip_only_on_a_post(client: TestClient, db: Session) -> None:
+    """Unstarted clips are listed with a Start button (a POST); claiming the next clip
+    starts it; neither the queue page nor the workspace link changes anything."""
+    project = create_project(db)
+    clips = create_ready_clips(db, project, 2)
+    ann = create_user(db, Role.annotator)
+    batch = create_batch(db, project, clips)
+    named = service.assign_clips(db, batch.id, ann, 1)[0]
+    csrf = login(client, db, ann)
+    page = client.get("/queue")
+    assert f'action="/annotate/{named.id}/start"' in page.text
+    assert f'href="/annotate/{named.id}"' not in page.text
+    db.refresh(named)
+    assert named.state == AssignmentState.assigned and named.annotation_id is None
+    claimed = client.post("/queue/next", data={"csrf_token": csrf})
+    assert claimed.headers["location"] == f"/annotate/{named.id}"  # the unfinished one first
+    db.refresh(named)
+    assert named.state == AssignmentState.in_progress and named.annotation_id is not None
+    assert f'href="/annotate/{named.id}"' in client.get("/queue").text

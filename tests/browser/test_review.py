@@ -77,6 +77,7 @@ def test_reject_fix_resubmit_approve_with_history(
     # 1. The annotator opens the clip from the queue and submits it.
     sign_in(page, live_server, annotator.username, PASSWORD)
     page.goto(f"{live_server}/annotate/{ids['assignment']}")
+    page.get_by_test_id("start").click()
     expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
     page.get_by_test_id("submit").click()
     page.wait_for_url("**/queue")

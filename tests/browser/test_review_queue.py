@@ -56,6 +56,7 @@ def test_reviewer_sees_submitted_work_with_its_waiting_time(
 
     sign_in(page, live_server, annotator.username, PASSWORD)
     page.goto(f"{live_server}/annotate/{ids['assignment']}")
+    page.get_by_test_id("start").click()
     expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
     page.get_by_test_id("submit").click()
     page.wait_for_url("**/queue")

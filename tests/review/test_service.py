@@ -356,7 +356,7 @@ TABLE: list[tuple[str, tuple[str, ...], str, str, Expect]] = [
     ("reviewer", ("track",), "fix", "rejected", (Forbidden, "only submitted work")),
     # resubmitting a rejected clip without changing or answering the rejection
     ("owner", ("annotation",), "resubmit", "rejected", (Forbidden, "Fix or answer each rejection")),
-    ("other_annotator", ("annotation",), "resubmit", "rejected", (Forbidden, "Only the annotator")),
+    ("other_annotator", ("annotation",), "resubmit", "rejected", (NotFound, "No annotation")),
     ("owner", ("annotation",), "resubmit", "approved", (Forbidden, "cannot be edited")),
 ]  # fmt: skip
 
@@ -413,7 +413,7 @@ def test_rejecting_a_track_returns_the_clip_with_a_pinned_comment(db: Session) -
     db.refresh(world.assignment)
     assert world.assignment.state == AssignmentState.rejected
     # The annotator may edit again; the reviewer may not act until it is resubmitted.
-    edits.check_editable(world.annotation, world.users["owner"])
+    edits.check_editable(db, world.annotation, world.users["owner"])
     with pytest.raises(Forbidden):
         do_approve(world, world.users["reviewer"], "caption")
 
@@ -549,7 +549,7 @@ def test_reopen_takes_the_node_and_its_ancestors_back_to_draft(db: Session) -> N
         last.comment == "reopen: hands swapped in shot 2"
         and last.user_id == world.users["admin"].id
     )
-    edits.check_editable(world.node("annotation"), world.users["owner"])  # editable again
+    edits.check_editable(db, world.node("annotation"), world.users["owner"])  # editable again
 
 
 # ---------------------------------------------------------------- history, diff, restore
