@@ -196,8 +196,10 @@ async def rerender(
     """The form page of the route that refused ``request``, or None when it has none."""
     registered = _PAGES.get(request.scope.get("endpoint"))  # type: ignore[arg-type]
     principal = getattr(request.state, "principal", None)
-    if registered is None or request.method != "POST":
-        return None
+    ctype = request.headers.get("content-type", "")
+    browser_form = ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    if registered is None or request.method != "POST" or not browser_form:
+        return None  # scripts (JSON, or no body) get the plain structured error
     name, page = registered
     submitted = await request.form()  # parsed (and cached) by the route or its CSRF check
     values = {
