@@ -302,3 +302,16 @@ def test_templates_have_no_inline_scripts_or_event_handlers() -> None:
         offenders += [f"{template.name}: {m}" for m in re.findall(r"\son[a-z]+\s*=", text)]
         offenders += [f"{template.name}: javascript:" for _ in re.findall("javascript:", text)]
     assert offenders == []
+
+
+def test_templates_show_clip_file_names_only_through_the_bidi_filter() -> None:
+    """A clip's file name is the uploader's text: direction controls in it could make it read
+    as another name. Every template shows it through `clip_name` (or `bidi_visible`), which
+    turns them into visible codes (tests/agreement/test_routes.py checks the pages)."""
+    offenders = [
+        f"{template.relative_to(ROOT)}: {expression}"
+        for template in (ROOT / "templates").rglob("*.html")
+        for expression in re.findall(r"{{[^}]*\bfilename\b[^}]*}}", template.read_text())
+        if "bidi_visible" not in expression
+    ]
+    assert offenders == []
