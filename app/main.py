@@ -84,6 +84,8 @@ FORM_REFUSALS = frozenset({400, 404, 409, 413, 422})
 
 
 async def _form_refused(request: Request, errors: Sequence[Any]) -> Response | None:
+    if any(tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+        return None  # the address itself is wrong (a non-numeric id): no form page to show
     by_field, message = field_errors(errors)
     return await rerender(request, by_field, message, 422)
 
