@@ -94,8 +94,8 @@ def describe_lost_races(model: type, kind: str, view: Callable[[Any], Any]) -> N
     _LOST_RACE_VIEWS[model] = (kind, view)
 
 
-# (model, primary key, version the write expects)
-_VersionedWrite = tuple[type, tuple[Any, ...], Any]
+# (model, primary key, version attribute, version the write expects)
+_VersionedWrite = tuple[type, tuple[Any, ...], str, Any]
 
 
 def _version_key(mapper: Mapper[Any]) -> str | None:
@@ -126,12 +126,12 @@ class AppSession(Session):
             key = _version_key(state.mapper)
             if key is not None and state.identity is not None:
                 expected = state.committed_state.get(key, state.dict.get(key))
-                writes.append((type(obj), state.identity, expected))
+                writes.append((type(obj), state.identity, key, expected))
         return writes
 
     def _lost_race(self, writes: list[_VersionedWrite]) -> Conflict:
         with Session(self.get_bind()) as fresh:
-            for model, identity, expected in writes:
+            for model, identity, key, expected in writes:
                 kind, view = _LOST_RACE_VIEWS.get(model, (model.__name__.lower(), lambda _: None))
                 current = fresh.get(model, identity)
                 if current is None:
@@ -139,7 +139,7 @@ class AppSession(Session):
                         f"This {kind} was deleted by someone else meanwhile.",
                         detail={"current_version": None, "current": None},
                     )
-                version = getattr(current, _version_key(inspect(current).mapper) or "version")
+                version = getattr(current, key)
                 if version != expected:
                     return Conflict(
                         f"This {kind} was changed by someone else meanwhile (now version "
