@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
@@ -162,15 +161,6 @@ def create_app() -> FastAPI:
             if form := await rerender(request, errors, message, exc.status_code):
                 return form
         return _error_response(request, exc.status_code, exc.code, exc.message, exc.detail)
-
-    @app.exception_handler(StaleDataError)
-    async def stale(request: Request, exc: StaleDataError) -> Response:
-        return _error_response(
-            request,
-            409,
-            "conflict",
-            "Someone else saved this item first. Reload to see their version.",
-        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app.core import deps  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
-from app.core.db import get_engine  # noqa: E402
+from app.core.db import AppSession, get_engine  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.main import create_app  # noqa: E402
 
@@ -95,7 +95,7 @@ def db(engine: Engine) -> Iterator[Session]:
         pytest.fail("the rolled-back `db` session needs PostgreSQL: mark the test postgres_only")
     connection = engine.connect()
     outer = connection.begin()
-    session = Session(
+    session = AppSession(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
     try:

@@ -38,7 +38,7 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
 from app.batches.service import next_clip
 from app.clips.models import Clip
-from app.core.db import utcnow
+from app.core.db import describe_lost_races, utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.projects.service import project_skeleton
 
@@ -587,6 +587,27 @@ def _check_version(kind: str, current: int, given: int, payload: Any) -> None:
             f"This {kind} was changed by someone else (now version {current}, you edited {given}).",
             detail={"current_version": current, "current": payload},
         )
+
+
+# A save that passed its version check and then lost the race to the row reports what the
+# check would have: the kind and the current state (app.core.db.AppSession).
+describe_lost_races(KeypointFrame, "frame", frame_payload)
+describe_lost_races(Caption, "caption", lambda c: {"text": c.text, "status": c.status})
+describe_lost_races(
+    Annotation, "annotation", lambda a: {"tags": a.tags, "quality": a.quality, "status": a.status}
+)
+describe_lost_races(
+    Character, "character", lambda c: {"name": c.name, "emotions": c.emotions, "status": c.status}
+)
+describe_lost_races(
+    SpeechSegment,
+    "speech segment",
+    lambda s: {"start": s.start_s, "end": s.end_s, "transcript": s.transcript},
+)
+describe_lost_races(
+    Shot, "shot", lambda s: {"start": s.start_frame, "end": s.end_frame, "status": s.status}
+)
+describe_lost_races(Track, "track", lambda t: {"status": t.status})
 
 
 def history(session: Session, node_type: str, node_id: int) -> list[Revision]:

@@ -81,7 +81,6 @@ def login(
         sign(new.key),
         httponly=True,
         samesite="lax",
-        secure=get_settings().cookie_secure,
         max_age=get_settings().session_hours * 3600,
     )
     return response

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
             "max_video_seconds": self.max_video_seconds,
             "session_hours": self.session_hours,
             "cookie_secure": self.cookie_secure,
+            "https": "Secure cookies, Strict-Transport-Security sent"
+            if self.cookie_secure
+            else "(off: plain HTTP; set COOKIE_SECURE behind TLS)",
             "login_max_failures": self.login_max_failures,
             "max_body_bytes": self.max_body_bytes,
             "database_statement_timeout_s": self.database_statement_timeout_s,

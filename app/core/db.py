@@ -8,7 +8,7 @@ or rolls back.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,11 +23,14 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.config import get_settings
+from app.core.errors import Conflict
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -81,6 +84,74 @@ class StrEnum(enum.StrEnum):
     """String enums stored by value."""
 
 
+# Versioned models (``version_id_col``) -> what a lost race on one of their rows is called and
+# the current state a client is shown (the same as the version check's Conflict carries).
+_LOST_RACE_VIEWS: dict[type, tuple[str, Callable[[Any], Any]]] = {}
+
+
+def describe_lost_races(model: type, kind: str, view: Callable[[Any], Any]) -> None:
+    """Report a lost race on a row of ``model`` as a ``kind`` with ``view(current row)``."""
+    _LOST_RACE_VIEWS[model] = (kind, view)
+
+
+# (model, primary key, version attribute, version the write expects)
+_VersionedWrite = tuple[type, tuple[Any, ...], str, Any]
+
+
+def _version_key(mapper: Mapper[Any]) -> str | None:
+    column = mapper.version_id_col
+    return None if column is None else mapper.get_property_by_column(column).key
+
+
+class AppSession(Session):
+    """The app's session: a versioned write that lost a race is the domain Conflict, carrying
+    the current version and state like any stale save, wherever the flush happens.
+
+    Two saves can both pass a version check and then update the same row; the database lets
+    the first through and the second's UPDATE matches no row (SQLAlchemy's StaleDataError,
+    which names only the table). The rows written are noted before each flush, so the one
+    that moved on can be read back (in a fresh session: this one's transaction is dead)."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        writes = self._versioned_writes()
+        try:
+            super().flush(objects)
+        except StaleDataError as exc:
+            raise self._lost_race(writes) from exc
+
+    def _versioned_writes(self) -> list[_VersionedWrite]:
+        writes = []
+        for obj in (*self.dirty, *self.deleted):
+            state = inspect(obj)
+            key = _version_key(state.mapper)
+            if key is not None and state.identity is not None:
+                expected = state.committed_state.get(key, state.dict.get(key))
+                writes.append((type(obj), state.identity, key, expected))
+        return writes
+
+    def _lost_race(self, writes: list[_VersionedWrite]) -> Conflict:
+        with Session(self.get_bind()) as fresh:
+            for model, identity, key, expected in writes:
+                kind, view = _LOST_RACE_VIEWS.get(model, (model.__name__.lower(), lambda _: None))
+                current = fresh.get(model, identity)
+                if current is None:
+                    return Conflict(
+                        f"This {kind} was deleted by someone else meanwhile.",
+                        detail={"current_version": None, "current": None},
+                    )
+                version = getattr(current, key)
+                if version != expected:
+                    return Conflict(
+                        f"This {kind} was changed by someone else meanwhile (now version "
+                        f"{version}, you edited {expected}).",
+                        detail={"current_version": version, "current": view(current)},
+                    )
+        return Conflict(
+            "Someone else saved this item first. Reload to see their version.",
+            detail={"current_version": None, "current": None},
+        )
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -123,7 +194,7 @@ def get_engine() -> Engine:
 
 @lru_cache
 def get_sessionmaker() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    return sessionmaker(bind=get_engine(), class_=AppSession, expire_on_commit=False)
 
 
 @contextmanager

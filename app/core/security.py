@@ -89,9 +89,15 @@ SECURITY_HEADERS = {
 }
 
 
+# Sent when the app is served over HTTPS (COOKIE_SECURE): browsers then refuse plain HTTP to
+# this host for a year, so a cookie can never travel unencrypted.
+HSTS = "max-age=31536000"
+
+
 class SecurityHeaders(HttpMiddleware):
     """ASGI middleware adding :data:`SECURITY_HEADERS` to every response that does not set
-    its own."""
+    its own; over HTTPS (COOKIE_SECURE) also HSTS, and every cookie the app sets (sign-in,
+    sign-out, the anonymous CSRF cookie, any future one) is marked ``Secure`` here."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, editing_headers(send, _add_security_headers))
@@ -101,6 +107,14 @@ def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
     for name, value in SECURITY_HEADERS.items():
         if name not in headers:
             headers[name] = value
+    if get_settings().cookie_secure:
+        headers["Strict-Transport-Security"] = HSTS
+        cookies = headers.getlist("set-cookie")
+        if cookies:
+            del headers["set-cookie"]
+            for cookie in cookies:
+                secure = any(p.strip().lower() == "secure" for p in cookie.split(";")[1:])
+                headers.append("set-cookie", cookie if secure else f"{cookie}; Secure")
     # Pages show one person's live work: Back must ask the server again (a submitted clip is
     # read-only now, a signed-out browser is signed out), never show a stored copy.
     if headers.get("content-type", "").startswith("text/html") and "cache-control" not in headers:

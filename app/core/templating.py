@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.annotations.textdiff import word_diff
-from app.core.config import get_settings
 from app.core.forms import FormState
 from app.core.security import ANON_COOKIE, anonymous_csrf_token, new_token
 
@@ -69,6 +68,5 @@ def render(
             anon_id,
             httponly=True,
             samesite="lax",
-            secure=get_settings().cookie_secure,
         )
     return response

@@ -17,7 +17,9 @@ from app.agreement import service
 from app.agreement.models import AgreementScore
 from app.annotations.models import Annotation, AnnotationKind, NodeStatus
 from app.auth.models import Role
+from app.batches import service as batches
 from app.clips import service as clip_service
+from app.clips.models import ClipState
 from app.core.jobs import PENDING_KEY
 from tests.factories import create_project, create_user, login
 
@@ -195,3 +197,37 @@ def test_csv_export_of_a_project_with_a_non_ascii_name_downloads_under_that_name
     exact = disposition.split("filename*=UTF-8''", 1)[1]
     assert unquote(exact) == f"agreement-{project.name}.csv"
     assert disposition.isascii()
+
+
+def test_direction_controls_in_a_file_name_show_as_codes_on_every_page_naming_the_clip(
+    client: TestClient, db: Session, scored: dict[str, Any]
+) -> None:
+    """A right-to-left override can make "evil\u202egpj.mp4" read as "evilmp4.jpg": every page
+    that names a clip (clip list and page, viewer, review queue, my queue, agreement dashboard,
+    adjudication) shows the control as a visible code instead."""
+    clip, project = scored["clip"], scored["project"]
+    clip.filename, clip.state = "evil\u202egpj.mp4", ClipState.ready
+    carol = create_user(db, Role.annotator)
+    batches.assign_clips(db, scored["batch"].id, carol, 1)
+    db.flush()
+    admin = create_user(db, Role.admin)
+    pages = {
+        admin: [
+            f"/clips?project_id={project.id}",
+            f"/clips/{clip.id}",
+            f"/clips/{clip.id}/view",
+            "/review",
+            f"/agreement?project_id={project.id}",
+            "/agreement/adjudication",
+            f"/agreement/adjudication/{clip.id}",
+        ],
+        carol: ["/queue"],
+    }
+    for user, paths in pages.items():
+        client.cookies.clear()
+        login(client, db, user)
+        for path in paths:
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "\u202e" not in page.text, path
+            assert "evil&lt;U+202E&gt;gpj.mp4" in page.text, path

@@ -56,7 +56,8 @@ def test_wrong_password_shows_a_clear_error_not_a_500(client: TestClient, db: Se
     user = create_user(db)
     response = _sign_in(client, user.username, "not the password")
     assert response.status_code == 401
-    assert "Wrong username or password" in response.text
+    box = re.search(r'<div class="error-box"[^>]*>(.*?)</div>', response.text, re.S)
+    assert box and box.group(1).startswith("Wrong username or password")  # no "None" first
     assert SESSION_COOKIE not in response.cookies
 
 

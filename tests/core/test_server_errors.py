@@ -7,10 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.auth.models import Role
 from app.core.deps import Public
 from app.core.security import SECURITY_HEADERS
-from tests.factories import create_user, login
 
 
 def _boom(principal: Public) -> None:
@@ -33,10 +31,3 @@ def test_an_unexpected_error_answers_with_headers_and_an_error_id(app: Any) -> N
     assert api.json()["error"] == "server_error"
     assert api.headers["X-Request-ID"] in api.json()["message"]
 
-
-def test_a_form_posted_to_an_address_that_names_no_object_is_a_422_not_a_500(
-    client: TestClient, db: Any
-) -> None:
-    csrf = login(client, db, create_user(db, Role.admin))
-    response = client.post("/clips/not-a-number/retry", data={"csrf_token": csrf})
-    assert response.status_code == 422

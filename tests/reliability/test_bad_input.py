@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips import service as clip_service
 from app.clips.models import Clip
+from app.core import forms
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import Invalid
@@ -31,7 +34,8 @@ from app.main import create_app
 from app.pipeline.service import StepFailed, _step
 from app.projects.models import Project
 from app.samples.badfiles import make_bad_files
-from tests.factories import create_clip, create_model_draft, create_project, create_user
+from tests.auth.test_route_access import api_routes
+from tests.factories import create_clip, create_model_draft, create_project, create_user, login
 from tests.reliability.conftest import CELLABEL, serve, subprocess_env
 
 SEED = 20261127
@@ -344,3 +348,20 @@ def test_out_of_range_keypoints_get_422_and_the_frame_is_untouched(
     )
     assert ok.status_code == 200  # the same request inside the frame is accepted
     assert json.loads(ok.text)[0]["version"] == before[0] + 1
+
+
+def test_a_form_address_with_a_non_numeric_id_is_a_422_not_a_500(
+    app: Any, client: TestClient, db: Session
+) -> None:
+    """Found by the random fuzz run: `POST /clips/false/pipeline`. A refused form is shown
+    again on its page, but an address whose id is not a number has no page to show."""
+    csrf = login(client, db, create_user(db, Role.admin))
+    posted = 0
+    for path, route in api_routes(app):
+        if route.endpoint not in forms._PAGES or "{" not in path:
+            continue
+        address = re.sub(r"{\w+}", "false", path)
+        response = client.post(address, data={"csrf_token": csrf})
+        assert response.status_code == 422, (address, response.status_code)
+        posted += 1
+    assert posted >= 5

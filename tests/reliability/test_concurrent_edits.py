@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 
 from app.annotations import service as annotations
 from app.annotations.models import Caption, CaptionLevel, Revision
@@ -29,6 +29,7 @@ from app.auth.models import Role
 from app.clips.models import ClipState
 from app.core.db import session_scope
 from tests.factories import create_clip, create_model_draft, create_project, create_user
+from tests.reliability.conftest import wait_for
 
 CYCLES = 3
 EDIT_ROUNDS = 8
@@ -149,6 +150,7 @@ def test_concurrent_saves_keep_every_accepted_write_and_409_the_rest(
                 else:
                     assert response.status_code == 409, f"{where}: {actor} {response.text}"
                     assert response.json()["error"] == "conflict"
+                    assert response.json()["detail"]["current_version"] > versions[actor], where
             assert len(winners) == (1 if fresh in versions.values() else 0), where
         # Review: the reviewer and an admin approve the same caption at the same moment.
         submitted = clients["tab1"].post(f"/api/annotations/{scene.annotation_id}/submit")
@@ -188,3 +190,50 @@ def test_concurrent_saves_keep_every_accepted_write_and_409_the_rest(
     assert versions[-1] == caption.version
     assert caption.text == max(accepted)[1]
     assert refused == CYCLES * EDIT_ROUNDS * 2
+
+
+def test_a_save_that_loses_the_race_in_the_database_gets_409_with_the_current_frame(
+    engine: Engine, scene: Scene, clients: dict[str, httpx.Client]
+) -> None:
+    """Two saves of one frame both pass the version check, then meet at the row: the second
+    UPDATE matches nothing once the first commits. The loser's 409 carries the winner's frame,
+    as a stale save's does (the workspace's conflict dialog shows it)."""
+    payload = clients["tab1"].get(f"/api/annotations/{scene.annotation_id}").json()
+    track = payload["characters"][0]["tracks"][0]
+    frame = next(f for f in track["frames"] if f["frame"] == 2)
+    frame_url = f"/api/tracks/{track['id']}/frames/2"
+    mine = [[10.0, 10.0, 2]] * len(frame["points"])
+    theirs = [[20.0, 20.0, 2]] * len(frame["points"])
+
+    def waiting() -> int:
+        with engine.connect() as c:
+            return int(
+                c.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+                or 0
+            )
+
+    with ThreadPoolExecutor(2) as pool, engine.connect() as holder:
+        # Hold the row so both saves read version v, pass the check and queue at the UPDATE.
+        holder.execute(
+            text("SELECT 1 FROM keypoint_frame WHERE id = :id FOR UPDATE"), {"id": frame["id"]}
+        )
+        body = {"version": frame["version"]}
+        first = pool.submit(clients["admin"].put, frame_url, json={**body, "points": theirs})
+        wait_for(lambda: waiting() == 1, 10, "the first save to wait for the row")
+        second = pool.submit(clients["tab1"].put, frame_url, json={**body, "points": mine})
+        wait_for(lambda: waiting() == 2, 10, "the second save to wait for the row")
+        holder.rollback()  # the first in the queue writes, the second finds the row moved on
+        won, lost = first.result(), second.result()
+    assert won.status_code == 200, won.text
+    assert lost.status_code == 409, lost.text
+    conflict = lost.json()
+    assert conflict["error"] == "conflict"
+    assert conflict["detail"]["current_version"] == won.json()[0]["version"] == frame["version"] + 1
+    current = conflict["detail"]["current"]
+    assert current["frame"] == 2 and current["version"] == frame["version"] + 1
+    assert [p[:3] for p in current["points"]] == theirs

@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from app.annotations import service as annotations
 from app.auth import service as auth_service
 from app.auth.models import Role
+from app.cli import cli
 from app.clips import service as clip_service
 from app.clips.models import ClipState
 from app.core.config import get_settings
-from app.core.security import SESSION_COOKIE
+from app.core.security import ANON_COOKIE, SESSION_COOKIE
 from app.export.models import ExportSnapshot
 from tests.auth.test_route_access import _concrete, api_routes, declared_roles
 from tests.factories import (
@@ -246,6 +248,49 @@ def test_every_response_carries_the_security_headers(client: TestClient, db: Ses
         assert headers["x-frame-options"] == "DENY", path
 
 
+def test_over_https_every_cookie_is_secure_and_hsts_is_sent(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COOKIE_SECURE (on in docker-compose.yml): the anonymous CSRF cookie, the session cookie
+    and its removal at sign-out are all `Secure`, and every response asks for HTTPS only."""
+    assert "strict-transport-security" not in client.get("/login").headers  # plain HTTP: off
+    monkeypatch.setattr(get_settings(), "cookie_secure", True)
+    shown = CliRunner().invoke(cli, ["config", "--json"])
+    assert '"cookie_secure": true' in shown.output, shown.output
+    user = create_user(db)
+    client.cookies.clear()
+    client.base_url = client.base_url.copy_with(scheme="https")  # Secure cookies go back
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    signed_in = client.post(
+        "/login",
+        data={"username": user.username, "password": PASSWORD, "csrf_token": csrf.group(1)},
+    )
+    assert signed_in.status_code == 303
+    session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
+    assert session_csrf
+    signed_out = client.post("/logout", data={"csrf_token": session_csrf.group(1)})
+    assert signed_out.status_code == 303
+    set_cookies = {
+        name: response.headers.get_list("set-cookie")
+        for name, response in (
+            ("login page", page),
+            ("sign-in", signed_in),
+            ("sign-out", signed_out),
+        )
+    }
+    assert ANON_COOKIE in set_cookies["login page"][0]
+    assert (
+        SESSION_COOKIE in set_cookies["sign-in"][0] and SESSION_COOKIE in set_cookies["sign-out"][0]
+    )
+    for what, cookies in set_cookies.items():
+        for cookie in cookies:
+            assert "secure" in [p.strip().lower() for p in cookie.split(";")], (what, cookie)
+    for response in (page, signed_in, signed_out, client.get("/static/css/app.css")):
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+
+
 def test_templates_have_no_inline_scripts_or_event_handlers() -> None:
     """The CSP forbids inline code, so any that crept into a template would silently break."""
     offenders = []
@@ -256,4 +301,17 @@ def test_templates_have_no_inline_scripts_or_event_handlers() -> None:
                 offenders.append(f"{template.name}: {tag}")
         offenders += [f"{template.name}: {m}" for m in re.findall(r"\son[a-z]+\s*=", text)]
         offenders += [f"{template.name}: javascript:" for _ in re.findall("javascript:", text)]
+    assert offenders == []
+
+
+def test_templates_show_clip_file_names_only_through_the_bidi_filter() -> None:
+    """A clip's file name is the uploader's text: direction controls in it could make it read
+    as another name. Every template shows it through `clip_name` (or `bidi_visible`), which
+    turns them into visible codes (tests/agreement/test_routes.py checks the pages)."""
+    offenders = [
+        f"{template.relative_to(ROOT)}: {expression}"
+        for template in (ROOT / "templates").rglob("*.html")
+        for expression in re.findall(r"{{[^}]*\bfilename\b[^}]*}}", template.read_text())
+        if "bidi_visible" not in expression
+    ]
     assert offenders == []

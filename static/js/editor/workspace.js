@@ -142,8 +142,14 @@ async function saveFrame(tid, n, applyHeld) {
     say(`saved frame ${n}${applyHeld ? " and its held run" : ""}`, "ok");
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
-      conflict(tid, n, err.body.detail.current);
-      throw new SaveFailed(`Frame ${n} was changed by someone else; choose which version to keep.`);
+      const theirs = err.body?.detail?.current;
+      if (theirs?.frame === n && theirs.points) {
+        conflict(tid, n, theirs);
+        throw new SaveFailed(`Frame ${n} was changed by someone else; choose which version to keep.`);
+      }
+      // Another row of the save (a frame of the held run) moved on: show the saved state.
+      await reload();
+      throw new SaveFailed(`${err.message} Their version is shown; nothing was overwritten.`);
     }
     say(`Frame ${n} was not saved: ${err.message}`, "error");
     throw err;
@@ -247,10 +253,11 @@ async function saveStep(step, side, direction) {
     say(`${direction === "undo" ? "undid" : "redid"} ${step.label} on frame ${step.frame}`, "ok");
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 409)) { say(`The ${direction} was not saved: ${err.message}`, "error"); throw err; }
-    const theirs = err.body.detail.current;
+    const theirs = err.body?.detail?.current;
     editHistory.drop(step);
     await reload();
-    say(`Could not ${direction} ${step.label}: frame ${theirs.frame} was changed by someone else meanwhile (now version ${theirs.version}). `
+    const what = theirs?.frame === undefined ? "it" : `frame ${theirs.frame}`;
+    say(`Could not ${direction} ${step.label}: ${what} was changed by someone else meanwhile (now version ${err.body?.detail?.current_version ?? "newer"}). `
       + "Their version is shown; nothing was overwritten.", "error");
   }
 }
