@@ -27,17 +27,32 @@ class Submitted:
     nodes: dict[str, int]  # node type -> id of the first such node (caption: the clip's)
 
 
-def submitted_clip(
+@dataclass
+class Assigned:
+    """A committed clip with a model draft, in a batch, assigned to an annotator (not
+    started), and a reviewer."""
+
+    assignment_id: int
+    clip_id: int
+    batch_id: int
+    project_id: int
+    annotator: User
+    reviewer: User
+
+
+def assigned_clip(
     committed: Callable[[], AbstractContextManager[Session]],
     cleanup: dict[str, list[int]],
     unique: str,
-) -> Submitted:
+    frames: int = 24,
+) -> Assigned:
     with committed() as s:
         project = create_project(s, name=f"review-{unique}")
         cleanup["projects"].append(project.id)
-        clip = create_clip(s, project, subsets=["pose"], frame_count=24, fps=24.0, width=320,
-                           height=240, state="ready", filename=f"review-{unique}.mp4")  # fmt: skip
-        create_model_draft(s, clip, frames=24)
+        clip = create_clip(s, project, subsets=["pose"], frame_count=frames, fps=float(frames),
+                           width=320, height=240, state="ready",
+                           filename=f"review-{unique}.mp4")  # fmt: skip
+        create_model_draft(s, clip, frames=frames)
         annotator = create_user(s, Role.annotator, username=f"ann-{unique}")
         reviewer = create_user(s, Role.reviewer, username=f"rev-{unique}")
         cleanup["users"] += [annotator.id, reviewer.id]
@@ -50,7 +65,18 @@ def submitted_clip(
         assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
         s.add(assignment)
         s.flush()
-        _, annotation = edits.open_assignment(s, annotator, assignment.id)
+        return Assigned(assignment.id, clip.id, batch.id, project.id, annotator, reviewer)
+
+
+def submitted_clip(
+    committed: Callable[[], AbstractContextManager[Session]],
+    cleanup: dict[str, list[int]],
+    unique: str,
+) -> Submitted:
+    work = assigned_clip(committed, cleanup, unique)
+    with committed() as s:
+        annotator = s.get_one(User, work.annotator.id)
+        _, annotation = edits.open_assignment(s, annotator, work.assignment_id)
         payload = edits.annotation_payload(s, annotation)
         character = payload["characters"][0]
         nodes = {
@@ -60,5 +86,6 @@ def submitted_clip(
             "track": character["tracks"][0]["id"],
             "caption": next(c["id"] for c in payload["captions"] if c["level"] == "clip"),
         }
-        edits.submit(s, annotator, annotation.id, s.get_one(Project, project.id).required_levels)
-        return Submitted(annotation.id, clip.id, annotator, reviewer, nodes)
+        required = s.get_one(Project, work.project_id).required_levels
+        edits.submit(s, annotator, annotation.id, required)
+        return Submitted(annotation.id, work.clip_id, work.annotator, work.reviewer, nodes)

@@ -16,11 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
-from app.auth.models import Role
-from app.batches.models import Assignment, Batch, BatchClip
 from app.core.db import utcnow
 from tests.browser.conftest import PageChecks, sign_in, sign_out
-from tests.factories import PASSWORD, create_clip, create_model_draft, create_project, create_user
+from tests.browser.review_world import assigned_clip
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -34,25 +33,9 @@ def test_reviewer_sees_submitted_work_with_its_waiting_time(
     page_checks: PageChecks,
 ) -> None:
     page_checks.expect_http_errors(404, r"^/media/clips/\d+/frames/")  # a factory clip: no media
-    with committed() as s:
-        project = create_project(s, name=f"queue-{unique}")
-        cleanup["projects"].append(project.id)
-        clip = create_clip(s, project, subsets=["pose"], frame_count=12, fps=12.0, width=320,
-                           height=240, state="ready", filename=f"waiting-{unique}.mp4")  # fmt: skip
-        create_model_draft(s, clip, frames=12)
-        annotator = create_user(s, Role.annotator, username=f"qann-{unique}")
-        reviewer = create_user(s, Role.reviewer, username=f"qrev-{unique}")
-        cleanup["users"] += [annotator.id, reviewer.id]
-        batch = Batch(project_id=project.id, name=f"queue-batch-{unique}")
-        s.add(batch)
-        s.flush()
-        slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-        s.add(slot)
-        s.flush()
-        assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
-        s.add(assignment)
-        s.flush()
-        ids = {"assignment": assignment.id, "clip": clip.id, "batch": batch.id}
+    work = assigned_clip(committed, cleanup, unique, frames=12)
+    annotator, reviewer = work.annotator, work.reviewer
+    ids = {"assignment": work.assignment_id, "clip": work.clip_id, "batch": work.batch_id}
 
     sign_in(page, live_server, annotator.username, PASSWORD)
     page.goto(f"{live_server}/annotate/{ids['assignment']}")
@@ -73,7 +56,7 @@ def test_reviewer_sees_submitted_work_with_its_waiting_time(
         response = page.goto(f"{live_server}/review{query}")
         assert response is not None and response.status == 200, query
         row = page.locator(f"#review-table tr[data-annotation='{ids['annotation']}']")
-        expect(row).to_contain_text(f"waiting-{unique}.mp4")
+        expect(row).to_contain_text(f"review-{unique}.mp4")
         expect(row).to_contain_text(annotator.username)
         expect(row.locator("td").nth(5)).to_have_text("3 h")
 

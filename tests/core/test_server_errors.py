@@ -30,4 +30,3 @@ def test_an_unexpected_error_answers_with_headers_and_an_error_id(app: Any) -> N
     assert "req-1234" in page.text and "a bug" not in page.text
     assert api.json()["error"] == "server_error"
     assert api.headers["X-Request-ID"] in api.json()["message"]
-
