@@ -25,13 +25,13 @@
   // and put the cursor in the first field marked invalid (its message is read out with it).
   const focusFirstInvalid = () => document.querySelector('[aria-invalid="true"]')?.focus();
   document.addEventListener("htmx:beforeSwap", (event) => {
-    if (event.detail.xhr.getResponseHeader("X-Form-Errors")) {
+    if (event.detail.xhr?.getResponseHeader("X-Form-Errors")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
   });
   document.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.xhr.getResponseHeader("X-Form-Errors")) focusFirstInvalid();
+    if (event.detail.xhr?.getResponseHeader("X-Form-Errors")) focusFirstInvalid();
   });
   document.addEventListener("DOMContentLoaded", focusFirstInvalid);
   document.addEventListener("htmx:sendError", () => {

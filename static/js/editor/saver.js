@@ -139,15 +139,19 @@ async function saveForm(id, { keepalive }, onError) {
   });
   const html = await response.text();
   const isHtml = (response.headers.get("content-type") || "").includes("text/html");
-  if (isHtml && (response.ok || response.status === 409)) {
+  // A refused form comes back re-rendered with each error beside its field (X-Form-Errors).
+  const refused = response.headers.get("X-Form-Errors");
+  if (isHtml && (response.ok || response.status === 409 || refused)) {
     const selector = form.getAttribute("hx-target");
     const target = selector ? document.querySelector(selector) : form;
     window.htmx.swap(target, html, { swapStyle: form.getAttribute("hx-swap") || "innerHTML" });
+    if (refused) document.querySelector('[aria-invalid="true"]')?.focus();
   } else if (!response.ok && isHtml && onError) {
     onError(html);
   }
   if (!response.ok) {
     throw new SaveFailed(response.status === 409 ? "Someone else changed this first; their version is shown."
+      : refused ? "Not saved: correct the fields marked in the form."
       : `The change was not saved (error ${response.status}).`);
   }
 }
