@@ -201,7 +201,11 @@ async def rerender(
     if registered is None or request.method != "POST" or not browser_form:
         return None  # scripts (JSON, or no body) get the plain structured error
     name, page = registered
-    submitted = await request.form()  # parsed (and cached) by the route or its CSRF check
+    # The form the route (or its CSRF check) parsed; the body is never read a second time: an
+    # error raised before parsing, or while handling another error, has no form to show again.
+    submitted = getattr(request, "_form", None)
+    if submitted is None:
+        return None
     values = {
         key: [v for v in submitted.getlist(key) if isinstance(v, str)]
         for key in submitted
