@@ -23,33 +23,12 @@ from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
 from app.pipeline.service import run_queued_inline
 from app.samples.generator import make_clip
-from tests.browser.conftest import PageChecks, image_to_client, sign_in
+from tests.browser.conftest import PageChecks, sign_in
+from tests.browser.workspace_helpers import drag, go, point_on_screen
 from tests.factories import PASSWORD, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
 LEFT_WRIST, RIGHT_WRIST, NOSE = 9, 10, 0
-
-
-def _point_on_screen(page: Page, index: int) -> tuple[float, float]:
-    """Client coordinates of keypoint `index` of the shown frame (through the stage's view)."""
-    x, y = page.evaluate("(i) => window.CelLabelWorkspace.stage.points[i].slice(0, 2)", index)
-    return image_to_client(page, x, y)
-
-
-def _drag(page: Page, index: int, dx: float, dy: float) -> None:
-    page.locator("#stage").scroll_into_view_if_needed()
-    x, y = _point_on_screen(page, index)
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + dx / 2, y + dy / 2)
-    page.mouse.move(x + dx, y + dy)
-    page.mouse.up()
-
-
-def _go(page: Page, frame: int) -> None:
-    page.fill("[data-testid=ws-frame]", str(frame))
-    page.press("[data-testid=ws-frame]", "Enter")
-    expect(page.locator("#workspace")).to_have_attribute("data-shown", str(frame))
 
 
 def _saved(page: Page, what: str = "saved") -> None:
@@ -140,10 +119,10 @@ def test_annotator_corrects_a_clip_end_to_end(
     # Drag the left wrist (this frame only): the database follows.
     own = 6
     page.uncheck("[data-testid=apply-held]")
-    _go(page, own)
+    go(page, own)
     with committed() as s:
         before = _pose(s, track_id, own)[LEFT_WRIST, :2].copy()
-    _drag(page, LEFT_WRIST, 24, 12)
+    drag(page, LEFT_WRIST, 24, 12)
     _saved(page)
     with committed() as s:
         after = _pose(s, track_id, own)[LEFT_WRIST, :2]
@@ -156,7 +135,7 @@ def test_annotator_corrects_a_clip_end_to_end(
     assert np.allclose(moved, [24, 12], atol=2.5), (before, after)
 
     # Mark a point occluded with the keyboard.
-    x, y = _point_on_screen(page, RIGHT_WRIST)
+    x, y = point_on_screen(page, RIGHT_WRIST)
     page.mouse.click(x, y)
     page.keyboard.press("2")
     _saved(page)
@@ -165,8 +144,8 @@ def test_annotator_corrects_a_clip_end_to_end(
 
     # An edit on a held frame changes its whole held run.
     page.check("[data-testid=apply-held]")
-    _go(page, held_start + 1)
-    _drag(page, NOSE, -20, 0)
+    go(page, held_start + 1)
+    drag(page, NOSE, -20, 0)
     _saved(page)
     with committed() as s:
         run = [_pose(s, track_id, f)[NOSE, :2] for f in range(held_start, held_end)]
@@ -176,11 +155,11 @@ def test_annotator_corrects_a_clip_end_to_end(
     # Interpolate between two keyframes.
     page.uncheck("[data-testid=apply-held]")
     a, b = own, own + 4
-    _go(page, a)
+    go(page, a)
     page.keyboard.press("k")
     _saved(page)
-    _go(page, b)
-    _drag(page, LEFT_WRIST, 30, 0)
+    go(page, b)
+    drag(page, LEFT_WRIST, 30, 0)
     _saved(page)
     page.keyboard.press("k")
     _saved(page)
@@ -219,8 +198,8 @@ def test_annotator_corrects_a_clip_end_to_end(
         theirs[NOSE] = [5.0, 5.0, 2]
         service.save_frame(s, other, track_id, own, theirs, frame["version"])
     page_checks.expect_http_errors(409, rf"^/api/tracks/{track_id}/frames/{own}$")
-    _go(page, own)
-    _drag(page, NOSE, 10, 10)
+    go(page, own)
+    drag(page, NOSE, 10, 10)
     expect(page.get_by_test_id("conflict")).to_be_visible()
     page.click("[data-testid=keep-mine]")
     _saved(page)

@@ -135,6 +135,7 @@ def shown_point(page: Page, index: int) -> list[float]:
 
 
 def drag(page: Page, index: int, dx: float, dy: float) -> None:
+    page.locator("#stage").scroll_into_view_if_needed()
     x, y = point_on_screen(page, index)
     page.mouse.move(x, y)
     page.mouse.down()
