@@ -282,6 +282,7 @@ def _die_with_parent() -> None:
 
 
 EMBEDDED_WORKER_NAME = "embedded@%h"
+CELERY_APP = "workers.celery_app"
 
 
 def _start_embedded_worker(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
@@ -289,7 +290,7 @@ def _start_embedded_worker(log: IO[bytes] | None = None) -> subprocess.Popen[byt
     same one); its output goes to ``log`` when given, else to this terminal."""
     return subprocess.Popen(
         # --quiet: no start-up banner in the terminal the demo accounts were printed to
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
+        [sys.executable, "-m", "celery", "-A", CELERY_APP, "--quiet", "worker",
          "--pool=solo", "--loglevel=INFO", "-Q", "cheap,model", "-n", EMBEDDED_WORKER_NAME],
         env=os.environ.copy(),
         stdout=log,
@@ -362,12 +363,12 @@ def worker_cmd(
     queues: Annotated[str, typer.Option(help="Comma list of queues")] = "cheap,model",
     concurrency: int = 1,
 ) -> None:
-    """Run a standalone Celery worker."""
-    from workers.celery_app import celery_app
-
-    celery_app.worker_main(
-        ["worker", "--loglevel=INFO", "-Q", queues, f"--concurrency={concurrency}"]
-    )
+    """Run a standalone Celery worker (by module name: ``app/`` never imports ``workers/``)."""
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker", "--loglevel=INFO",
+         "-Q", queues, f"--concurrency={concurrency}"],
+    )  # fmt: skip
 
 
 def main() -> None:
