@@ -2,6 +2,7 @@
 // threads, model-draft / final / difference overlays on the stage, and each node's history with
 // diff and restore. The server enforces every rule; this module only shows and asks.
 import { api } from "./api.js";
+import { workspaceReady } from "./hook.js";
 
 const panel = document.getElementById("review-panel");
 const annotationId = Number(panel.dataset.annotation);
@@ -462,12 +463,12 @@ async function restore(node, revision) {
 
 // ------------------------------------------------------------------ the stage overlay
 
-function overlay() {
-  const stage = ws.stage;
+// Drawn by the stage after the frame and the skeleton (stage.overlays), in image coordinates.
+function overlay(ctx, stage) {
+  if (!doc) return;
   const tid = Number(trackSelect()?.value);
-  const draft = doc?.model?.[tid]?.[ws.current];
+  const draft = doc.model?.[tid]?.[ws.current];
   const final = tid ? ws.model.frame(tid, ws.current)?.points : null;
-  const { ctx } = stage;
   const r = 3 / stage.scale;
   if (draft && $("#show-model").checked) {
     ctx.fillStyle = "rgba(220, 220, 220, 0.9)";
@@ -500,13 +501,14 @@ function overlay() {
   }
 }
 
-function hookStage() {
-  const stage = ws.stage;
-  const draw = stage.draw.bind(stage);
-  const drawSkeleton = stage.drawSkeleton.bind(stage);
-  stage.drawSkeleton = () => { if ($("#show-final").checked) drawSkeleton(); };
-  stage.draw = () => { draw(); if (doc) overlay(); };
-  for (const id of ["#show-model", "#show-final", "#show-diff"]) $(id).addEventListener("change", () => stage.draw());
+// The stage shows the annotator's skeleton as "annotator version" says, and the overlay.
+function joinStage() {
+  const { stage } = ws;
+  const showFinal = $("#show-final");
+  stage.skeletonShown = showFinal.checked;
+  showFinal.addEventListener("change", () => { stage.skeletonShown = showFinal.checked; stage.draw(); });
+  for (const id of ["#show-model", "#show-diff"]) $(id).addEventListener("change", () => stage.draw());
+  stage.overlays.push(overlay);
 }
 
 // ------------------------------------------------------------------ keys and start
@@ -518,16 +520,9 @@ function onKey(e) {
   else if (e.key === "x") { e.preventDefault(); openReject(selected); }
 }
 
-function waitForWorkspace() {
-  return new Promise((resolve) => {
-    const poll = () => (window.CelLabelWorkspace ? resolve(window.CelLabelWorkspace) : setTimeout(poll, 30));
-    poll();
-  });
-}
-
 async function start() {
-  ws = await waitForWorkspace();
-  hookStage();
+  ws = await workspaceReady;
+  joinStage();
   document.addEventListener("keydown", onKey);
   $("#review-fix [data-testid=fix-save]").addEventListener("click", saveFix);
   $("#review-fix [data-testid=fix-cancel]").addEventListener("click", cancelFix);

@@ -1,5 +1,6 @@
 // The editing stage: one canvas showing the frame and the skeleton, with zoom, pan, point
-// dragging and box selection. Image coordinates are the clip's pixels.
+// dragging and box selection. Image coordinates are the clip's pixels. Panels that add to
+// the picture (review's pins and model draft) put a draw function in `overlays`.
 import { HoverTip } from "./hovertip.js";
 import { V_HIDDEN, V_NONE } from "./model.js";
 
@@ -25,6 +26,8 @@ export class Stage {
     this.editable = true; // false: points can be selected (to pin a comment) but not moved
     this.lastBox = null; // {x, y, w, h} of the last box dragged on the frame (a review pin)
     this.confidenceView = true;
+    this.skeletonShown = true; // false: the frame without the skeleton (a reviewer's choice)
+    this.overlays = []; // functions drawing over the frame, in image coordinates: (ctx, stage)
     this.resize();
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
     canvas.addEventListener("pointerdown", (e) => this.pointerDown(e));
@@ -189,7 +192,7 @@ export class Stage {
     ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.setTransform(this.scale, 0, 0, this.scale, this.ox, this.oy);
     if (this.image) ctx.drawImage(this.image, 0, 0, this.width, this.height);
-    if (this.points && this.skeleton) this.drawSkeleton();
+    if (this.points && this.skeleton && this.skeletonShown) this.drawSkeleton();
     if (this.drag?.kind === "box") {
       ctx.strokeStyle = "#fff";
       ctx.setLineDash([4 / this.scale, 4 / this.scale]);
@@ -197,6 +200,7 @@ export class Stage {
       ctx.strokeRect(this.drag.x, this.drag.y, this.drag.x2 - this.drag.x, this.drag.y2 - this.drag.y);
       ctx.setLineDash([]);
     }
+    for (const overlay of this.overlays) overlay(ctx, this);
   }
 
   drawSkeleton() {

@@ -3,7 +3,9 @@ import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
+import { workspaceBuilt } from "./hook.js";
 import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
+import { keyHandlers, renderSheet } from "./shortcuts.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
 
@@ -473,16 +475,18 @@ for (const name of EDIT_ACTIONS) {
   actions[name] = (...args) => (editable ? action(...args) : refuseEdit());
 }
 
-const keys = {
-  ArrowRight: (e) => show(current + (e.shiftKey ? 10 : 1)), ArrowLeft: (e) => show(current - (e.shiftKey ? 10 : 1)),
-  " ": togglePlay, "1": actions.visible, "2": actions.hidden, "0": actions.absent, "3": actions.absent,
-  k: actions.keyframe, i: actions.interpolate, c: actions.copyPrevious, a: actions.accept,
-  "]": () => seekMark(model.marks().keyframes, 1), "[": () => seekMark(model.marks().keyframes, -1),
-  f: () => seekMark(model.marks().flagged, 1), F: () => seekMark(model.marks().flagged, -1),
-  n: () => seekMark(model.payload.shots.map((s) => s.start), 1), p: () => seekMark(model.payload.shots.map((s) => s.start), -1),
-  s: actions.split, m: actions.merge, b: actions.moveBoundary, t: actions.tags, "?": actions.help, z: (e) => (e.ctrlKey || e.metaKey) && (e.shiftKey ? actions.redo() : actions.undo()),
-  y: (e) => (e.ctrlKey || e.metaKey) && actions.redo(), Z: (e) => (e.ctrlKey || e.metaKey) && actions.redo(),
+// What the keys of the shortcut table (shortcuts.js) run: the actions, plus steps and seeks.
+const commands = {
+  ...actions,
+  stepBack: (e) => show(current - (e.shiftKey ? 10 : 1)), stepForward: (e) => show(current + (e.shiftKey ? 10 : 1)),
+  nextKeyframe: () => seekMark(model.marks().keyframes, 1), previousKeyframe: () => seekMark(model.marks().keyframes, -1),
+  nextFlagged: () => seekMark(model.marks().flagged, 1), previousFlagged: () => seekMark(model.marks().flagged, -1),
+  nextShot: () => seekMark(model.payload.shots.map((s) => s.start), 1), previousShot: () => seekMark(model.payload.shots.map((s) => s.start), -1),
+  undoKey: (e) => (e.ctrlKey || e.metaKey) && (e.shiftKey ? actions.redo() : actions.undo()),
+  redoKey: (e) => (e.ctrlKey || e.metaKey) && actions.redo(),
 };
+const keys = keyHandlers(commands);
+renderSheet(document.querySelector("#shortcuts table"));
 
 async function start() {
   const payload = await api("GET", `/api/annotations/${annotationId}`);
@@ -533,10 +537,12 @@ async function start() {
   };
   editHistory.addEventListener("change", historyButtons);
   historyButtons();
-  window.CelLabelWorkspace = {
+  const workspace = {
     show, get current() { return current; }, get model() { return model; }, stage, reload, fix,
     saver, history: editHistory, unsavedFrames,
   };
+  window.CelLabelWorkspace = workspace; // the handle browser tests and the console read
+  workspaceBuilt(workspace);
   root.dataset.ready = "true";
   await show(Number(root.dataset.startFrame) || 0); // ?frame=N: opened at a pinned comment
   // Fetch the first frames of the next clip in the queue while this one is being worked on.

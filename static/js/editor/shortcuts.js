@@ -1,0 +1,49 @@
+// The workspace's keyboard shortcuts, written once: the key handler and the help sheet (the
+// `?` dialog) are both made from SHORTCUTS. Each row of the sheet lists its keys as
+// [KeyboardEvent.key, the workspace command it runs, how the sheet writes it (default: the
+// key)], then what they do; rows without keys describe pointer gestures.
+export const SHORTCUTS = [
+  { keys: [["ArrowLeft", "stepBack", "←"], ["ArrowRight", "stepForward", "→"]], does: "previous / next frame (Shift: 10)" },
+  { keys: [[" ", "play", "Space"]], does: "play / pause" },
+  { keys: [["[", "previousKeyframe"], ["]", "nextKeyframe"]], does: "previous / next keyframe" },
+  { keys: [["f", "nextFlagged"], ["F", "previousFlagged"]], does: "next / previous flagged frame" },
+  { keys: [["n", "nextShot"], ["p", "previousShot"]], does: "next / previous shot" },
+  { gesture: "click, Shift+click, drag a box", does: "select points; drag to move them together" },
+  { gesture: "Alt+drag or middle drag, wheel", does: "pan, zoom" },
+  { keys: [["1", "visible"], ["2", "hidden"], ["0", "absent"], ["3", "absent"]], does: "selected points visible / occluded / not present (0 or 3)" },
+  { keys: [["k", "keyframe"]], does: "toggle keyframe" },
+  { keys: [["i", "interpolate"]], does: "interpolate from the previous keyframe to this one" },
+  { keys: [["c", "copyPrevious"]], does: "copy the previous drawing's pose" },
+  { keys: [["a", "accept"]], does: "accept model points above the threshold" },
+  { keys: [["s", "split"], ["m", "merge"], ["b", "moveBoundary"]], does: "split the shot here / merge with the previous shot / move the nearest shot boundary here" },
+  { keys: [["t", "tags"]], then: ", then Tab / arrows / Space", does: "tag chips: jump to the tags, move between groups and values, choose" },
+  { keys: [["z", "undoKey", "Ctrl+Z"], ["Z", "redoKey", "Ctrl+Shift+Z"], ["y", "redoKey", "Ctrl+Y"]], does: "undo / redo (undo first shows the frame it changes)" },
+  { keys: [["?", "help"]], does: "this sheet" },
+];
+
+// The key handler's map, KeyboardEvent.key -> handler(event), from the workspace's commands.
+export function keyHandlers(commands) {
+  const handlers = {};
+  for (const [key, command] of SHORTCUTS.flatMap((row) => row.keys || [])) {
+    if (!commands[command]) throw new Error(`The shortcut ${key} names no workspace command ${command}.`);
+    handlers[key] = commands[command];
+  }
+  return handlers;
+}
+
+// Fill the help sheet's table: one row per entry, each key in a <kbd>.
+export function renderSheet(table) {
+  table.replaceChildren(...SHORTCUTS.map((row) => {
+    const keys = document.createElement("td");
+    if (row.gesture) keys.textContent = row.gesture;
+    row.keys?.forEach(([key, , shown = key], i) => {
+      if (i) keys.append(" / ");
+      keys.append(Object.assign(document.createElement("kbd"), { textContent: shown }));
+    });
+    if (row.then) keys.append(row.then);
+    const does = Object.assign(document.createElement("td"), { textContent: row.does });
+    const tr = document.createElement("tr");
+    tr.append(keys, does);
+    return tr;
+  }));
+}
