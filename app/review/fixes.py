@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service as edits
+from app.annotations.keypoint_edits import review_fix_frame
 from app.annotations.models import Caption, KeypointFrame, NodeStatus, Revision, Source, Track
+from app.annotations.node_edits import review_fix_caption
+from app.annotations.tree import Node, get_node, label_of
 from app.auth.models import User
 from app.core.errors import Forbidden, Invalid
-from app.review import service
-from app.review.service import Node
+from app.review.workflow import approve, check_in_review, check_reviewer, check_version
 
 FIXABLE = ("caption", "track")
 
@@ -47,13 +48,13 @@ def fix_and_accept(
     frames: Sequence[FrameFix] = (),
 ) -> Node:
     """Write the reviewer's correction of a submitted caption or track, then approve it."""
-    node, annotation = service.get_node(session, node_type, node_id)
-    service.check_reviewer(user, annotation)
-    service.check_in_review(annotation)
-    service.check_version(node, version)
+    node, annotation = get_node(session, node_type, node_id)
+    check_reviewer(user, annotation)
+    check_in_review(annotation)
+    check_version(node, version)
     if node.status != NodeStatus.submitted:
         raise Forbidden(
-            f"This {service.label_of(node)} is {node.status.value}; only submitted items can be "
+            f"This {label_of(node)} is {node.status.value}; only submitted items can be "
             "fixed and accepted."
         )
     if isinstance(node, Caption):
@@ -61,14 +62,14 @@ def fix_and_accept(
             raise Invalid("Nothing was changed: correct the caption, or approve it as it is.")
         if not text.strip():
             raise Invalid("A fixed caption cannot be empty; reject it with a comment instead.")
-        edits.review_fix_caption(session, user, node, text)
+        review_fix_caption(session, user, node, text)
     elif isinstance(node, Track):
         if not frames:
             raise Invalid("Nothing was changed: move a point first, or approve the track as it is.")
         written: dict[int, int] = {}  # frame -> version, of frames this fix already wrote
         for fix in frames:  # a fix applies to its held drawing, which may hold a later fix's frame
             version_seen = written.get(fix.frame, fix.version)
-            for row in edits.review_fix_frame(
+            for row in review_fix_frame(
                 session, user, node.id, fix.frame, fix.points, version_seen
             ):
                 written[row.frame_index] = row.version
@@ -77,7 +78,7 @@ def fix_and_accept(
             "Fix and accept corrects captions and keypoints; reject this item with a comment."
         )
     session.flush()
-    return service.approve(session, user, node_type, node_id, node.version)
+    return approve(session, user, node_type, node_id, node.version)
 
 
 def review_fixes(session: Session, annotation_id: int) -> list[dict[str, Any]]:
