@@ -100,3 +100,10 @@ def editable_child(
     annotation = session.get_one(Annotation, node.annotation_id)
     check_editable(session, annotation, user)
     return node, annotation
+
+
+def editable_annotation(session: Session, user: User, annotation_id: int) -> Annotation:
+    """The annotation, once the caller may edit it (:func:`check_editable`)."""
+    annotation = get_annotation(session, annotation_id)
+    check_editable(session, annotation, user)
+    return annotation

@@ -51,6 +51,13 @@ def track_context(session: Session, track_id: int) -> tuple[Track, Annotation, C
     return track, annotation, clip
 
 
+def editable_track(session: Session, user: User, track_id: int) -> tuple[Track, Annotation, Clip]:
+    """A track with its annotation and clip, once the caller may edit it."""
+    context = track_context(session, track_id)
+    check_editable(session, context[1], user)
+    return context
+
+
 def frame_row(session: Session, track: Track, frame_index: int, clip: Clip) -> KeypointFrame:
     if not 0 <= frame_index < (clip.frame_count or 0):
         raise Invalid(f"Frame {frame_index} is outside the clip (0-{(clip.frame_count or 1) - 1}).")
@@ -146,17 +153,8 @@ def write_pose(
     if "model_changed" in row.flags and changed.any():
         row.flags = [f for f in row.flags if f != "model_changed"]
     session.flush()
-    record_edit(
-        session,
-        user,
-        annotation,
-        "keypoint_frame",
-        row,
-        action,
-        before,
-        after,
-        source,
-    )
+    record_edit(session, user=user, annotation=annotation, node_type="keypoint_frame", node=row,
+                action=action, before=before, after=after, source=source)  # fmt: skip
 
 
 def save_frame(
@@ -171,8 +169,7 @@ def save_frame(
     keyframe: bool | None = None,
 ) -> list[KeypointFrame]:
     """Save one frame's points (version-checked); optionally apply them to its whole held run."""
-    track, annotation, clip = track_context(session, track_id)
-    check_editable(session, annotation, user)
+    track, annotation, clip = editable_track(session, user, track_id)
     row, pose = _save_points(
         session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
         keyframe,
@@ -254,8 +251,7 @@ def copy_previous_drawing(
     Copied points keep who set them and their confidence: a model guess copied forward is
     still a model guess (listed among the least confident, not exported as labelled) until a
     person moves or accepts it."""
-    track, annotation, clip = track_context(session, track_id)
-    check_editable(session, annotation, user)
+    track, annotation, clip = editable_track(session, user, track_id)
     start, end = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
@@ -278,8 +274,7 @@ def interpolate(
     Only points labelled in both keyframes are interpolated; points a person already set on an
     in-between frame are kept; frames of a held drawing share one value (cartoons move in
     steps, not smoothly)."""
-    track, annotation, clip = track_context(session, track_id)
-    check_editable(session, annotation, user)
+    track, annotation, clip = editable_track(session, user, track_id)
     if end_frame - start_frame < 2:
         raise Invalid("Interpolation needs two keyframes with at least one frame between them.")
     first, last = (
@@ -316,8 +311,7 @@ def accept_above(
     frames: Iterable[int] | None = None,
 ) -> int:
     """Mark model points with confidence >= threshold as accepted by a person; returns count."""
-    track, annotation, _ = track_context(session, track_id)
-    check_editable(session, annotation, user)
+    track, annotation, _ = editable_track(session, user, track_id)
     wanted = set(frames) if frames is not None else None
     accepted = 0
     for row in frames_of(session, track.id):
@@ -327,16 +321,9 @@ def accept_above(
         take = ~human & (pose[:, CONF] >= threshold) & (pose[:, V] > 0)
         if take.any():
             row.points = encode_points(pose, human | take)
-            record_edit(
-                session,
-                user,
-                annotation,
-                "keypoint_frame",
-                row,
-                "accept",
-                None,
-                {"accepted": np.flatnonzero(take).tolist(), "threshold": threshold},
-            )
+            accepted_now = {"accepted": np.flatnonzero(take).tolist(), "threshold": threshold}
+            record_edit(session, user=user, annotation=annotation, node_type="keypoint_frame",
+                        node=row, action="accept", before=None, after=accepted_now)  # fmt: skip
             accepted += int(take.sum())
     session.flush()
     return accepted

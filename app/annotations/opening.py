@@ -56,15 +56,15 @@ def open_annotation(session: Session, clip: Clip, user: User) -> Annotation:
         _copy_children(session, draft, annotation)
     record_revision(
         session,
-        annotation,
-        "annotation",
-        annotation.id,
-        1,
-        "create",
-        user,
-        Source.system,
-        None,
-        {"from_model": draft.id if draft else None},
+        annotation=annotation,
+        node_type="annotation",
+        node_id=annotation.id,
+        version=1,
+        action="create",
+        user=user,
+        source=Source.system,
+        before=None,
+        after={"from_model": draft.id if draft else None},
     )
     return annotation
 

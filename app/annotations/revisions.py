@@ -4,6 +4,7 @@ and a save names the version it edited (a stale one is a Conflict, never an over
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ STATUS_ACTION = "status"  # review transitions; every other Revision action is a
 
 def record_revision(
     session: Session,
+    *,
     annotation: Annotation | None,
     node_type: str,
     node_id: int,
@@ -41,6 +43,8 @@ def record_revision(
     after: Any,
     comment: str | None = None,
 ) -> None:
+    """Append one Revision: ``node_type``/``node_id`` at ``version`` went from ``before`` to
+    ``after`` by ``action`` (``STATUS_ACTION`` for review transitions)."""
     session.add(
         Revision(
             annotation_id=annotation.id if annotation else None,
@@ -64,6 +68,7 @@ class EditedNode(Protocol):
 
 def record_edit(
     session: Session,
+    *,
     user: User,
     annotation: Annotation,
     node_type: str,
@@ -79,19 +84,20 @@ def record_edit(
         return
     record_revision(
         session,
-        annotation,
-        node_type,
-        node.id,
-        node.version,
-        action,
-        user,
-        source,
-        before,
-        after,
+        annotation=annotation,
+        node_type=node_type,
+        node_id=node.id,
+        version=node.version,
+        action=action,
+        user=user,
+        source=source,
+        before=before,
+        after=after,
     )
 
 
 def check_node_version(kind: str, current: int, given: int, payload: Any) -> None:
+    """A save names the version it edited: a stale one is a Conflict carrying the current state."""
     if current != given:
         raise Conflict(
             f"This {kind} was changed by someone else (now version {current}, you edited {given}).",
@@ -99,7 +105,43 @@ def check_node_version(kind: str, current: int, given: int, payload: Any) -> Non
         )
 
 
+def apply_edit(
+    session: Session,
+    user: User,
+    annotation: Annotation,
+    node: EditedNode,
+    *,
+    node_type: str,
+    action: str,
+    before: Any,
+    change: Callable[[], Any],
+    version: int | None = None,
+    shown: Any = None,
+    source: Source = Source.human,
+) -> None:
+    """The edit pattern, once the caller may edit ``node``: check the version they edited (a
+    stale one is a Conflict showing ``shown``, by default ``before``; none for a new node),
+    make the ``change`` (it returns the node's value after), flush, record the revision."""
+    if version is not None:
+        current = before if shown is None else shown
+        check_node_version(node_type.replace("_", " "), node.version, version, current)
+    after = change()
+    session.flush()
+    record_edit(
+        session,
+        user=user,
+        annotation=annotation,
+        node_type=node_type,
+        node=node,
+        action=action,
+        before=before,
+        after=after,
+        source=source,
+    )
+
+
 def revisions_of(session: Session, node_type: str, node_id: int) -> list[Revision]:
+    """A node's revisions, oldest first."""
     return list(
         session.scalars(
             select(Revision)
@@ -112,31 +154,19 @@ def revisions_of(session: Session, node_type: str, node_id: int) -> list[Revisio
 # A save that passed its version check and then lost the race to the row reports what the
 # check would have: the kind and the current state (app.core.db.AppSession).
 describe_lost_races(KeypointFrame, "frame", frame_payload)
-
-
 describe_lost_races(Caption, "caption", lambda c: {"text": c.text, "status": c.status})
-
-
 describe_lost_races(
     Annotation, "annotation", lambda a: {"tags": a.tags, "quality": a.quality, "status": a.status}
 )
-
-
 describe_lost_races(
     Character, "character", lambda c: {"name": c.name, "emotions": c.emotions, "status": c.status}
 )
-
-
 describe_lost_races(
     SpeechSegment,
     "speech segment",
     lambda s: {"start": s.start_s, "end": s.end_s, "transcript": s.transcript},
 )
-
-
 describe_lost_races(
     Shot, "shot", lambda s: {"start": s.start_frame, "end": s.end_frame, "status": s.status}
 )
-
-
 describe_lost_races(Track, "track", lambda t: {"status": t.status})

@@ -11,8 +11,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.access import check_editable
-from app.annotations.keypoint_edits import frame_row, track_context, validate_points, write_pose
+from app.annotations.keypoint_edits import editable_track, frame_row, validate_points, write_pose
 from app.annotations.models import KeypointFrame, Track
 from app.annotations.payload import FRAME_FIELDS, frame_payload, frame_payloads
 from app.annotations.points import decode_frames, encode_points
@@ -75,8 +74,7 @@ def restore_frames(
     is written) and recorded as a revision with the action's name. A state only says what the
     person saw and may lower a claim: a point marked as the model's is not exported as
     labelled."""
-    track, annotation, clip = track_context(session, track_id)
-    check_editable(session, annotation, user)
+    track, annotation, clip = editable_track(session, user, track_id)
     written = []
     for state in states:
         pose = validate_points(state.points, track.num_points, clip)

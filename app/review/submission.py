@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.agreement.service import on_annotation_submitted
-from app.annotations.access import check_editable, get_annotation
+from app.annotations.access import editable_annotation
 from app.annotations.history import changed_since
 from app.annotations.models import Annotation, NodeStatus, Revision
 from app.annotations.payload import annotation_payload
-from app.annotations.revisions import STATUS_ACTION, record_edit
+from app.annotations.revisions import STATUS_ACTION, apply_edit
 from app.annotations.tree import descendants, node_type_of
 from app.auth.models import User
 from app.batches.models import Assignment, AssignmentState
@@ -68,32 +68,28 @@ def submit(
     session: Session, user: User, annotation_id: int, required: dict[str, list[str]]
 ) -> Annotation:
     """Send the annotation to review, only when every required level is filled."""
-    annotation = get_annotation(session, annotation_id)
-    check_editable(session, annotation, user)
+    annotation = editable_annotation(session, user, annotation_id)
     missing = missing_levels(session, annotation, required)
     if missing:
         raise Invalid(
             f"Not ready for review: fill {', '.join(missing)} first.", detail={"missing": missing}
         )
     _prepare_review(session, user, annotation)
-    before = annotation.status.value
-    annotation.status = NodeStatus.submitted
-    annotation.submitted_at = utcnow()
-    assignment = session.scalar(select(Assignment).where(Assignment.annotation_id == annotation.id))
-    if assignment is not None:
-        assignment.state = AssignmentState.submitted
-        assignment.submitted_at = utcnow()
-    session.flush()
-    record_edit(
-        session,
-        user,
-        annotation,
-        "annotation",
-        annotation,
-        "status",
-        {"status": before},
-        {"status": "submitted"},
-    )
+
+    def send() -> dict[str, str]:
+        annotation.status = NodeStatus.submitted
+        annotation.submitted_at = utcnow()
+        assignment = session.scalar(
+            select(Assignment).where(Assignment.annotation_id == annotation.id)
+        )
+        if assignment is not None:
+            assignment.state = AssignmentState.submitted
+            assignment.submitted_at = utcnow()
+        return {"status": "submitted"}
+
+    before = {"status": annotation.status.value}
+    apply_edit(session, user, annotation, annotation, node_type="annotation",
+               action=STATUS_ACTION, before=before, change=send)  # fmt: skip
     on_annotation_submitted(session, annotation)
     return annotation
 

@@ -106,16 +106,16 @@ def record_status(
     session.flush()  # the version the revision records is the one after this change
     record_revision(
         session,
-        annotation,
-        node_type_of(node),
-        node.id,
-        node.version,
-        STATUS_ACTION,
-        user,
-        Source.human,
-        {"status": before.value},
-        after,
-        comment,
+        annotation=annotation,
+        node_type=node_type_of(node),
+        node_id=node.id,
+        version=node.version,
+        action=STATUS_ACTION,
+        user=user,
+        source=Source.human,
+        before={"status": before.value},
+        after=after,
+        comment=comment,
     )
 
 
