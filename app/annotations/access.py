@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import and_, exists, select
@@ -56,15 +57,24 @@ def edit_refusal(annotation: Annotation, user: User) -> str | None:
     return None
 
 
-def may_edit(annotation: Annotation, user: User) -> bool:
-    return edit_refusal(annotation, user) is None
+@dataclass(frozen=True)
+class EditRights:
+    """The editing rule's answer for one person and annotation, computed once per request and
+    sent as it is to the workspace page, its payload and the review document."""
+
+    editable: bool
+    notice: str | None  # what the workspace says to someone who may not edit
 
 
-def read_only_notice(annotation: Annotation, user: User) -> str | None:
-    """What the workspace tells someone who may not edit (None: they may)."""
+def edit_rights(annotation: Annotation, user: User) -> EditRights:
+    """Whether ``user`` may edit ``annotation`` now and, when not, the workspace's notice."""
     refusal = edit_refusal(annotation, user)
     if refusal is None:
-        return None
+        return EditRights(editable=True, notice=None)
+    return EditRights(editable=False, notice=_read_only_notice(annotation, user, refusal))
+
+
+def _read_only_notice(annotation: Annotation, user: User, refusal: str) -> str:
     reviewing = (
         user.role in (Role.reviewer, Role.admin)
         and annotation.annotator_id != user.id

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.annotations import undo
-from app.annotations.access import get_annotation, may_edit, read_only_notice, visible_annotation
+from app.annotations.access import edit_rights, get_annotation, visible_annotation
 from app.annotations.keypoint_edits import (
     accept_above,
     copy_previous_drawing,
@@ -151,6 +151,7 @@ def _workspace_page(request: Request, db: DB, annotation: Annotation, user: User
     payload = annotation_payload(db, annotation)
     project = _project_of(db, annotation)
     next_clip = _next_clip(db, annotation)
+    rights = edit_rights(annotation, user)
     return render(
         request,
         "annotations/workspace.html",
@@ -158,7 +159,8 @@ def _workspace_page(request: Request, db: DB, annotation: Annotation, user: User
             "clip": clip,
             "next_clip": next_clip,
             "annotation": annotation,
-            "read_only": read_only_notice(annotation, user),
+            "editable": rights.editable,
+            "read_only": rights.notice,
             "payload": payload,
             "project": project,
             "caption_groups": _caption_groups(payload),
@@ -407,7 +409,7 @@ def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> Response:
     annotation = visible_annotation(db, principal.user, annotation_id)
     payload = annotation_payload(db, annotation, as_arrays=True)
     payload["skeletons"] = _skeletons(db, _project_of(db, annotation))
-    payload["editable"] = may_edit(annotation, principal.user)
+    payload["editable"] = edit_rights(annotation, principal.user).editable
     return json_response(payload)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.access import may_edit
+from app.annotations.access import edit_rights
 from app.annotations.models import (
     Annotation,
     Caption,
@@ -82,7 +82,7 @@ def review_payload(session: Session, user: User, annotation: Annotation) -> dict
         "can_accept": staff_other and user.role == Role.admin and awaiting_acceptance(annotation),
         "can_reopen": user.role == Role.admin,
         "can_comment": user.role in STAFF,
-        "can_edit": may_edit(annotation, user),
+        "can_edit": edit_rights(annotation, user).editable,
         "nodes": nodes,
         "comments": comment_threads(session, annotation),
         "unanswered": [c.id for c in unanswered_rejections(session, annotation)],
