@@ -9,7 +9,7 @@ annotation (the clip: tags, quality and timing are its own fields)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Literal, TypeAlias, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,9 +32,14 @@ NODE_MODELS: dict[str, type[Node]] = {
 }
 
 
+NodeType = Literal["annotation", "shot", "character", "track", "caption", "speech_segment"]
+
+
 @dataclass(frozen=True)
 class NodeRef:
-    type: str
+    """A node by type and id (the review API takes and returns these as they are)."""
+
+    type: NodeType
     id: int
 
 
@@ -57,8 +62,10 @@ def annotation_of(session: Session, node: Node) -> Annotation:
     return session.get_one(Annotation, node.annotation_id)
 
 
-def node_type_of(node: Node) -> str:
-    return next(name for name, model in NODE_MODELS.items() if isinstance(node, model))
+def node_type_of(node: Node) -> NodeType:
+    return cast(
+        NodeType, next(name for name, model in NODE_MODELS.items() if isinstance(node, model))
+    )
 
 
 def children_of(session: Session, node: Node) -> list[Node]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,14 +21,20 @@ from app.review.models import ReviewComment
 STAFF = (Role.reviewer, Role.admin)
 
 
-@dataclass(frozen=True)
-class Pin:
-    """Where a comment points, beyond its node: a frame, a point of a track in that frame,
-    and a region ``{x, y, w, h}`` in the clip's pixels; each optional."""
+class Region(BaseModel):
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+    w: float = Field(gt=0)
+    h: float = Field(gt=0)
 
-    frame: int | None = None
-    point: int | None = None
-    region: dict[str, float] | None = None
+
+class Pin(BaseModel):
+    """Where a comment points, beyond its node: a frame, a point of a track in that frame,
+    and a region in the clip's pixels; each optional."""
+
+    frame: int | None = Field(default=None, ge=0)
+    point: int | None = Field(default=None, ge=0)
+    region: Region | None = None
 
 
 UNPINNED = Pin()
@@ -118,7 +124,7 @@ def new_comment(
         node_id=node.id,
         frame_index=pin.frame,
         point_index=pin.point,
-        region=pin.region,
+        region=pin.region.model_dump() if pin.region else None,
         author_id=user.id,
         reason=reason,
         body=body.strip(),
@@ -141,19 +147,8 @@ def _check_reason(session: Session, annotation: Annotation, node: Node, reason: 
         )
 
 
-def _check_region(region: dict[str, float], clip: Clip) -> None:
-    try:
-        x, y, w, h = (float(region[k]) for k in ("x", "y", "w", "h"))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Invalid("A region is {x, y, w, h} in the clip's pixels.") from exc
-    if (
-        w <= 0
-        or h <= 0
-        or x < 0
-        or y < 0
-        or x + w > (clip.width or 0)
-        or y + h > (clip.height or 0)
-    ):
+def _check_region(region: Region, clip: Clip) -> None:
+    if region.x + region.w > (clip.width or 0) or region.y + region.h > (clip.height or 0):
         raise Invalid(f"The region must lie inside the {clip.width}x{clip.height} frame.")
 
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.annotations.keypoint_edits import review_fix_frame
-from app.annotations.models import Caption, KeypointFrame, NodeStatus, Revision, Source, Track
+from app.annotations.models import Caption, KeypointFrame, Revision, Source, Track
 from app.annotations.node_edits import review_fix_caption
-from app.annotations.tree import Node, get_node, label_of
+from app.annotations.tree import Node
 from app.auth.models import User
-from app.core.errors import Forbidden, Invalid
-from app.review.workflow import approve, check_in_review, check_reviewer, check_version
+from app.core.errors import Invalid
+from app.review.workflow import approve, node_in_review
 
 FIXABLE = ("caption", "track")
 
@@ -32,9 +33,9 @@ FIXABLE = ("caption", "track")
 class FrameFix:
     """One frame's points as the reviewer left them, and the frame version they started from."""
 
-    frame: int
-    points: Sequence[Sequence[float]]
-    version: int
+    frame: Annotated[int, Field(ge=0)]
+    points: Annotated[list[list[float]], Field(description="[x, y, visibility] per point")]
+    version: Annotated[int, Field(ge=1, description="The frame's version the reviewer saw")]
 
 
 def fix_and_accept(
@@ -48,15 +49,7 @@ def fix_and_accept(
     frames: Sequence[FrameFix] = (),
 ) -> Node:
     """Write the reviewer's correction of a submitted caption or track, then approve it."""
-    node, annotation = get_node(session, node_type, node_id)
-    check_reviewer(user, annotation)
-    check_in_review(annotation)
-    check_version(node, version)
-    if node.status != NodeStatus.submitted:
-        raise Forbidden(
-            f"This {label_of(node)} is {node.status.value}; only submitted items can be "
-            "fixed and accepted."
-        )
+    node, _ = node_in_review(session, user, node_type, node_id, version, doing="fixed and accepted")
     if isinstance(node, Caption):
         if text is None or text == node.text:
             raise Invalid("Nothing was changed: correct the caption, or approve it as it is.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,26 +10,23 @@ from fastapi.responses import HTMLResponse, Response
 from app.annotations.access import visible_annotation
 from app.annotations.history import RevisionView, diff, history, restore
 from app.annotations.models import Annotation
-from app.annotations.tree import Node, NodeRef, node_type_of
+from app.annotations.tree import Node, NodeType, node_type_of
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
 from app.core.errors import Invalid
 from app.core.responses import json_response
 from app.core.templating import render
 from app.review import fixes
-from app.review.comments import Pin, add_comment, reply, resolve
+from app.review.comments import add_comment, reply, resolve
 from app.review.payload import review_payload
 from app.review.queue import QueueFilters, QueueRow, queue_choices, review_queue
 from app.review.schemas import (
     ApproveChildrenIn,
-    ChildrenApprovalRead,
     CommentIn,
     CommentRead,
     DiffRead,
     FixIn,
     HistoryNodeType,
     NodeRead,
-    NodeType,
-    PinIn,
     RejectIn,
     ReopenIn,
     ReplyIn,
@@ -38,6 +34,7 @@ from app.review.schemas import (
     Transition,
 )
 from app.review.workflow import (
+    ChildrenApproval,
     accept,
     approve,
     approve_children,
@@ -138,12 +135,11 @@ def api_approve(
     return _node_read(approve(db, principal.user, node_type, node_id, body.version))
 
 
-@api.post("/review/{node_type}/{node_id}/approve-children", response_model=ChildrenApprovalRead)
+@api.post("/review/{node_type}/{node_id}/approve-children", response_model=ChildrenApproval)
 def api_approve_children(
     db: DB, principal: Staff, node_type: NodeType, node_id: int, body: ApproveChildrenIn
 ) -> Any:
-    shown = [NodeRef(ref.type, ref.id) for ref in body.shown]
-    return asdict(approve_children(db, principal.user, node_type, node_id, shown))
+    return approve_children(db, principal.user, node_type, node_id, body.shown)
 
 
 @api.post("/review/{node_type}/{node_id}/fix-accept", response_model=NodeRead)
@@ -151,16 +147,10 @@ def api_fix_and_accept(
     db: DB, principal: Staff, node_type: NodeType, node_id: int, body: FixIn
 ) -> NodeRead:
     """Fix and accept: the reviewer's correction (their revision), then the item's approval."""
-    frames = [fixes.FrameFix(f.frame, f.points, f.version) for f in body.frames]
     node = fixes.fix_and_accept(
-        db, principal.user, node_type, node_id, body.version, text=body.text, frames=frames
+        db, principal.user, node_type, node_id, body.version, text=body.text, frames=body.frames
     )
     return _node_read(node)
-
-
-def _pin(body: PinIn) -> Pin:
-    region = body.region.model_dump() if body.region else None
-    return Pin(frame=body.frame, point=body.point, region=region)
 
 
 @api.post("/review/{node_type}/{node_id}/reject", response_model=CommentRead, status_code=201)
@@ -173,7 +163,7 @@ def api_reject(db: DB, principal: Staff, node_type: NodeType, node_id: int, body
         body.version,
         body.reason,
         body.body,
-        _pin(body),
+        body,
     )
 
 
@@ -200,7 +190,7 @@ def api_comment(
         node_type,
         node_id,
         body.body,
-        _pin(body),
+        body,
     )
 
 

@@ -1,6 +1,7 @@
-"""Hierarchical review: the approval state machine, pinned comments, history, diff and restore.
+"""Hierarchical review's state machine: approve, accept, reject and reopen, and their rules.
 
-Nodes and their children (what "a parent is approved only when all its children are" means)::
+Nodes and their children (app.annotations.tree; what "a parent is approved only when all its
+children are" means)::
 
     annotation (the clip: tags, quality and timing are its own fields)
      ├─ shot, caption, speech_segment
@@ -16,7 +17,8 @@ Every node goes draft → submitted → approved | rejected. The rules, all enfo
   a ReviewComment (reason from the project's taxonomy + text, pinned to the node and optionally
   a frame, point or region) says why;
 * resubmitting needs, for each open rejection, a change to the rejected node (or anything under
-  it) after the comment, or the annotator's reply in its thread (:func:`check_resubmit`);
+  it) after the comment, or the annotator's reply in its thread
+  (:func:`app.review.comments.check_resubmit`, checked by app.review.submission);
 * two levels: with ``Project.admin_acceptance`` the reviewer's approval of the clip sets
   ``approved_at`` and leaves the status ``submitted`` ("awaiting acceptance"); the admin's
   :func:`accept` makes it ``approved``. Without it the reviewer's approval is final. Only a final
@@ -28,8 +30,8 @@ Every node goes draft → submitted → approved | rejected. The rules, all enfo
 "Approve all remaining children" approves only the children the client says it showed the
 reviewer (the review panel records each node it displayed); the others are returned unapproved.
 
-History: every transition is a Revision with action ``status`` (edits use other actions), so
-"changed since" questions read the same table the history panel shows.
+History: every transition is a Revision with action ``STATUS_ACTION`` (edits use other actions),
+so "changed since" questions (app.annotations.history) read the table the history panel shows.
 """
 
 from __future__ import annotations
@@ -134,16 +136,25 @@ def set_status(
     record_status(session, annotation, node, user, before, {"status": status.value}, comment)
 
 
-def approve(session: Session, user: User, node_type: str, node_id: int, version: int) -> Node:
-    """Approve one submitted node; a parent only once every child is approved."""
+def node_in_review(
+    session: Session, user: User, node_type: str, node_id: int, version: int, *, doing: str
+) -> tuple[Node, Annotation]:
+    """A submitted node the reviewer may act on now (``doing``: "approved", "fixed and
+    accepted", for the refusal), at the version they saw, and its annotation."""
     node, annotation = get_node(session, node_type, node_id)
     check_reviewer(user, annotation)
     check_in_review(annotation)
     check_version(node, version)
     if node.status != NodeStatus.submitted:
         raise Forbidden(
-            f"This {label_of(node)} is {node.status.value}; only submitted items can be approved."
+            f"This {label_of(node)} is {node.status.value}; only submitted items can be {doing}."
         )
+    return node, annotation
+
+
+def approve(session: Session, user: User, node_type: str, node_id: int, version: int) -> Node:
+    """Approve one submitted node; a parent only once every child is approved."""
+    node, annotation = node_in_review(session, user, node_type, node_id, version, doing="approved")
     pending = [c for c in children_of(session, node) if c.status != NodeStatus.approved]
     if pending:
         names = ", ".join(label_of(c) for c in pending[:5]) + (" …" if len(pending) > 5 else "")
