@@ -39,13 +39,14 @@ from app.auth.models import User
 from app.core.errors import Invalid, NotFound
 
 RESTORE_ACTION = "restore"
-
-
-NOT_RESTORABLE = frozenset({"status", "reviewer_approved", "accepted", "reason"})
+# Fields a revision may carry that describe review, not content: never written back.
+NOT_RESTORABLE = frozenset({STATUS_ACTION, "reviewer_approved", "accepted", "reason"})
 
 
 @dataclass
 class RevisionView:
+    """One revision as the history panel (and the API) shows it."""
+
     id: int
     node_type: str
     node_id: int
@@ -97,22 +98,30 @@ def history(session: Session, user: User, node_type: str, node_id: int) -> list[
         .order_by(Revision.id)
     )
     return [
-        RevisionView(
-            id=rev.id,
-            node_type=rev.node_type,
-            node_id=rev.node_id,
-            frame=frames.get(rev.node_id) if rev.node_type == "keypoint_frame" else None,
-            version=rev.version,
-            action=rev.action,
-            source=rev.source.value,
-            user=username,
-            created_at=rev.created_at,
-            before=rev.before,
-            after=rev.after,
-            comment=rev.comment,
+        revision_view(
+            rev, username, frames.get(rev.node_id) if rev.node_type == "keypoint_frame" else None
         )
         for rev, username in rows
     ]
+
+
+def revision_view(revision: Revision, username: str | None, frame: int | None) -> RevisionView:
+    """A revision as the history panel shows it: its author's name, and the frame of a
+    keypoint frame's revision."""
+    return RevisionView(
+        id=revision.id,
+        node_type=revision.node_type,
+        node_id=revision.node_id,
+        frame=frame,
+        version=revision.version,
+        action=revision.action,
+        source=revision.source.value,
+        user=username,
+        created_at=revision.created_at,
+        before=revision.before,
+        after=revision.after,
+        comment=revision.comment,
+    )
 
 
 def _fields(action: str, value: Any) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def open_assignment(
 def claim_next_clip(
     session: Session, annotator: User, *, batch_id: int | None = None
 ) -> Assignment | None:
-    """The annotator's next clip from their queue (their unfinished one first), started:
+    """The annotator's next clip (their unfinished one first), started:
     what Next clip does on the web, over the API and in the CLI. None when nothing waits."""
     assignment = next_clip(session, annotator, batch_id=batch_id)
     if assignment is not None:

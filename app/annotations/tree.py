@@ -1,9 +1,11 @@
-"""The annotation tree: which node belongs to which annotation and what lies under it.
+"""The annotation tree: which node belongs to which annotation and what lies under it::
 
-annotation (the clip: tags, quality and timing are its own fields)
- ├─ shot, caption, speech_segment
- └─ character
-     └─ track (its keypoint frames carry no status; they are the track's content)
+    annotation (the clip: tags, quality and timing are its own fields)
+     ├─ shot, caption, speech_segment
+     └─ character
+         └─ track (its keypoint frames carry no status; they are the track's content)
+
+Review walks it (a parent is approved after its children), and so do history and submission.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.annotations.access import visible_annotation
-from app.annotations.history import RevisionView, diff, history, restore
+from app.annotations.history import RevisionView, diff, history, restore, revision_view
 from app.annotations.models import Annotation
 from app.annotations.tree import Node, NodeType, node_type_of
 from app.core.deps import DB, AdminOnly, AnyUser, Staff
@@ -218,11 +218,4 @@ def api_diff(db: DB, principal: AnyUser, first_id: int, second_id: int) -> Any:
 def api_restore(db: DB, principal: AnyUser, revision_id: int, body: Transition) -> Any:
     """Restore a node as of a revision through the normal save path (a new revision)."""
     written = restore(db, principal.user, revision_id, body.version)
-    return [
-        RevisionView(
-            id=r.id, node_type=r.node_type, node_id=r.node_id, frame=None, version=r.version,
-            action=r.action, source=r.source.value, user=principal.user.username,
-            created_at=r.created_at, before=r.before, after=r.after, comment=r.comment,
-        )
-        for r in written
-    ]  # fmt: skip
+    return [revision_view(r, principal.user.username, None) for r in written]

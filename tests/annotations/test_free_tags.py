@@ -32,13 +32,13 @@ def test_set_tags_takes_values_outside_the_vocabulary_only_when_allowed(db: Sess
     annotation = open_annotation(db, clip, user)
     with pytest.raises(Invalid, match="not in the project's tag vocabulary"):
         set_tags(db, user, annotation.id, {"venue": "rooftop"}, annotation.version,
-                         VOCABULARY)  # fmt: skip
+                 VOCABULARY)  # fmt: skip
     saved = set_tags(db, user, annotation.id, {"venue": "rooftop"}, annotation.version,
-                             VOCABULARY, free_text=True)  # fmt: skip
+                     VOCABULARY, free_text=True)  # fmt: skip
     assert saved.tags["venue"] == "rooftop"
     with pytest.raises(Invalid):  # a group the project does not have stays refused
         set_tags(db, user, annotation.id, {"mood": "calm"}, saved.version, VOCABULARY,
-                         free_text=True)  # fmt: skip
+                 free_text=True)  # fmt: skip
     with pytest.raises(Invalid):  # and typed values must look like tags
         set_tags(db, user, annotation.id, {"venue": "a b/c"}, saved.version, VOCABULARY,
-                         free_text=True)  # fmt: skip
+                 free_text=True)  # fmt: skip

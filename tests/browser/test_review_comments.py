@@ -31,8 +31,8 @@ def test_thread_headers_name_author_reason_pin_and_time(
     with committed() as s:
         node, _ = get_node(s, "track", world.nodes["track"])
         rejection = reject(s, world.reviewer, "track", node.id, node.version,
-                                  "left_right_swap", "The wrists are swapped.",
-                                  Pin(frame=5))  # fmt: skip
+                           "left_right_swap", "The wrists are swapped.",
+                           Pin(frame=5))  # fmt: skip
         reply(s, world.annotator, rejection.id, "Swapped them back.")
         reply(s, world.reviewer, rejection.id, "Thanks, looks right now.")
 

@@ -80,7 +80,7 @@ def test_annotator_replies_and_restores_through_the_api(client: TestClient, db: 
     world.assignment.annotator_id = owner.id
     caption = world.node("caption")
     comment = reject(db, world.users["reviewer"], "caption", caption.id, caption.version,
-                            "caption_inaccurate", "Too vague.")  # fmt: skip
+                     "caption_inaccurate", "Too vague.")  # fmt: skip
     headers = _as(client, db, world, "owner")
     early = client.post(f"/api/annotations/{world.annotation.id}/submit", headers=headers)
     assert early.status_code == 403 and "Fix or answer" in early.json()["message"]

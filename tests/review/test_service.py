@@ -155,7 +155,7 @@ def approve_under(world: World, node_type: str) -> None:
 def approve_all(world: World, node_type: str) -> None:
     approve_under(world, node_type)
     approve(world.db, world.users["reviewer"], node_type, world.node(node_type).id,
-                   world.version(node_type))  # fmt: skip
+            world.version(node_type))  # fmt: skip
 
 
 # ---------------------------------------------------------------- preconditions
@@ -177,7 +177,7 @@ def pre_rejected(world: World, node_type: str) -> None:
     """A reviewer rejected another item, so the clip is back with its annotator."""
     other = "caption" if node_type != "caption" else "shot"
     reject(world.db, world.users["reviewer"], other, world.node(other).id,
-                  world.version(other), "other", "fix this")  # fmt: skip
+           world.version(other), "other", "fix this")  # fmt: skip
 
 
 def pre_awaiting_acceptance(world: World, node_type: str) -> None:
@@ -203,37 +203,37 @@ def do_approve(world: World, user: User, node_type: str) -> None:
 
 def do_approve_stale(world: World, user: User, node_type: str) -> None:
     approve(world.db, user, node_type, world.node(node_type).id,
-                   world.version(node_type) - 1)  # fmt: skip
+            world.version(node_type) - 1)  # fmt: skip
 
 
 def do_reject(world: World, user: User, node_type: str) -> None:
     reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "not right", Pin(frame=3))  # fmt: skip
+           "other", "not right", Pin(frame=3))  # fmt: skip
 
 
 def do_reject_bad_reason(world: World, user: User, node_type: str) -> None:
     reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "because", "not right")  # fmt: skip
+           "because", "not right")  # fmt: skip
 
 
 def do_reject_reason_of_another_kind(world: World, user: User, node_type: str) -> None:
     reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "wrong_keypoint", "not right")  # fmt: skip
+           "wrong_keypoint", "not right")  # fmt: skip
 
 
 def do_reject_empty(world: World, user: User, node_type: str) -> None:
     reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "   ")  # fmt: skip
+           "other", "   ")  # fmt: skip
 
 
 def do_reject_outside_frame(world: World, user: User, node_type: str) -> None:
     reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "x", Pin(frame=24))  # fmt: skip
+           "other", "x", Pin(frame=24))  # fmt: skip
 
 
 def do_reject_point(world: World, user: User, node_type: str) -> None:
     reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "left wrist", Pin(frame=12, point=9))  # fmt: skip
+           "other", "left wrist", Pin(frame=12, point=9))  # fmt: skip
 
 
 def do_fix(world: World, user: User, node_type: str) -> None:
@@ -255,12 +255,12 @@ def do_fix(world: World, user: User, node_type: str) -> None:
 
 def do_reopen(world: World, user: User, node_type: str) -> None:
     reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "needs another look")  # fmt: skip
+           "needs another look")  # fmt: skip
 
 
 def do_reopen_no_reason(world: World, user: User, node_type: str) -> None:
     reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "  ")  # fmt: skip
+           "  ")  # fmt: skip
 
 
 def do_accept(world: World, user: User, node_type: str) -> None:
@@ -279,13 +279,13 @@ def do_approve_children_unseen(world: World, user: User, node_type: str) -> None
 
 def do_comment(world: World, user: User, node_type: str) -> None:
     add_comment(world.db, user, node_type, world.node(node_type).id, "looks odd",
-                       Pin(frame=5))  # fmt: skip
+                Pin(frame=5))  # fmt: skip
 
 
 def _rejection(world: World) -> ReviewComment:
     track = world.node("track")
     return reject(world.db, world.users["reviewer"], "track", track.id, track.version,
-                         "wrong_keypoint", "wrist", Pin(frame=12))  # fmt: skip
+                  "wrong_keypoint", "wrist", Pin(frame=12))  # fmt: skip
 
 
 def do_reply(world: World, user: User, node_type: str) -> None:
@@ -484,9 +484,9 @@ def test_resubmission_reviews_only_what_is_new_or_changed(db: Session) -> None:
     for kind in ("shot", "caption", "speech_segment"):
         do_approve(world, reviewer, kind)
     reject(db, reviewer, "track", world.node("track").id, world.version("track"),
-                  "wrong_keypoint", "wrist")  # fmt: skip
+           "wrong_keypoint", "wrist")  # fmt: skip
     update_speech(db, owner, world.node("speech_segment").id, 0.1, 0.6, "hello",
-                        world.version("speech_segment"))  # fmt: skip
+                  world.version("speech_segment"))  # fmt: skip
     reply(db, owner, open_rejections(db, world.annotation)[0].id, "it is fine")
     world.submit()
     statuses = {kind: world.node(kind).status for kind in ALL_NODES}
@@ -557,7 +557,7 @@ def test_reopen_takes_the_node_and_its_ancestors_back_to_draft(db: Session) -> N
     world = build(db)
     approve_all(world, "annotation")
     reopen(db, world.users["admin"], "track", world.node("track").id,
-                  world.version("track"), "hands swapped in shot 2")  # fmt: skip
+           world.version("track"), "hands swapped in shot 2")  # fmt: skip
     assert [world.node(k).status for k in ("track", "character", "annotation", "shot")] == [
         NodeStatus.draft, NodeStatus.draft, NodeStatus.draft, NodeStatus.approved
     ]  # fmt: skip
@@ -633,7 +633,7 @@ def test_restoring_tags_and_a_caption_goes_through_their_save_paths(db: Session)
     owner, vocabulary = world.users["owner"], world.project.tag_vocabulary
     for venue in ("indoor", "nature"):
         set_tags(db, owner, world.annotation.id, {"venue": venue},
-                       world.version("annotation"), vocabulary)  # fmt: skip
+                 world.version("annotation"), vocabulary)  # fmt: skip
     revisions = revisions_of(db, "annotation", world.annotation.id)
     first = next(r for r in revisions if r.action == "tags")
     restore(db, owner, first.id, world.version("annotation"))
