@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from app.annotations.access import check_editable
 from app.annotations.models import Annotation, Character, KeypointFrame, Source, Track
 from app.annotations.payload import frame_payload, frames_of
-from app.annotations.points import decode_points, encode_points
-from app.annotations.revisions import check_node_version, record_edit
+from app.annotations.points import BoolArray, decode_points, encode_points
+from app.annotations.revisions import apply_edit, check_node_version, record_edit
 from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 from app.auth.models import User
 from app.clips.models import Clip
@@ -101,7 +101,7 @@ def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseA
     return pose
 
 
-def _changed(old: PoseArray, new: PoseArray) -> np.ndarray:
+def _changed(old: PoseArray, new: PoseArray) -> BoolArray:
     moved = np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
     return moved | (old[:, V] != new[:, V])
 
@@ -120,7 +120,7 @@ def write_pose(
     annotation: Annotation,
     row: KeypointFrame,
     pose: PoseArray,
-    human: np.ndarray,
+    human: BoolArray,
     action: str,
     keyframe: bool | None,
     source: Source = Source.human,
@@ -143,18 +143,22 @@ def write_pose(
     after: dict[str, Any] = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
     if keyframe is not None and keyframe != row.is_keyframe:
         before["keyframe"], after["keyframe"] = row.is_keyframe, keyframe
-        row.is_keyframe = keyframe
     if ((old_human != new_human) & ~changed).any():  # who set a point that did not move
         before["by_person"] = np.flatnonzero(old_human).tolist()
         after["by_person"] = np.flatnonzero(new_human).tolist()
-    if before != after:  # an identical save writes nothing (no version, no revision)
-        row.points = encode_points(pose, new_human)
-        row.updated_by_id = user.id
-    if "model_changed" in row.flags and changed.any():
-        row.flags = [f for f in row.flags if f != "model_changed"]
-    session.flush()
-    record_edit(session, user=user, annotation=annotation, node_type="keypoint_frame", node=row,
-                action=action, before=before, after=after, source=source)  # fmt: skip
+
+    def write() -> dict[str, Any]:
+        if "keyframe" in after:
+            row.is_keyframe = after["keyframe"]
+        if before != after:  # an identical save writes nothing (no version, no revision)
+            row.points = encode_points(pose, new_human)
+            row.updated_by_id = user.id
+        if "model_changed" in row.flags and changed.any():
+            row.flags = [f for f in row.flags if f != "model_changed"]
+        return after
+
+    apply_edit(session, user, annotation, row, node_type="keypoint_frame", action=action,
+               before=before, change=write, source=source)  # fmt: skip
 
 
 def save_frame(
