@@ -83,7 +83,7 @@ def main() -> None:
 HISTORY = """Cheap wins found with this benchmark (same command, 4 clips, seed 3, 2026-11-27):
 first run, full = 32.2 % of scratch. Two changes brought it to 20.0 %: interpolation now
 keeps held drawings still (every frame of a held run takes the value at its first frame,
-`app.annotations.service.interpolate`), so a keyframe pair spans many drawings of a cartoon
+`app.annotations.keypoint_edits.interpolate`), so a keyframe pair spans many drawings of a cartoon
 on twos; and the annotator uses the workspace's multi-point move (select a part, drag it) and
 held-run edits for what interpolation leaves. Drafts alone help little here (MediaPipe
 finds the humanoid in about half of the frames, see the domain-gap table above)."""

@@ -20,8 +20,24 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service
-from app.annotations.models import Annotation, AnnotationKind, Character, CharacterKind, Track
+from app.annotations.keypoint_edits import (
+    accept_above,
+    copy_previous_drawing,
+    frame_row,
+    interpolate,
+    save_frame,
+)
+from app.annotations.models import (
+    Annotation,
+    AnnotationKind,
+    Character,
+    CharacterKind,
+    KeypointFrame,
+    Track,
+)
+from app.annotations.node_edits import add_character, set_shot_boundaries, set_tags
+from app.annotations.opening import open_annotation
+from app.annotations.payload import annotation_payload, frames_of
 from app.annotations.points import decode_points
 from app.annotations.skeletons import PoseArray, V, X, Y, get_skeleton
 from app.auth.models import User
@@ -169,7 +185,7 @@ class Annotator:
 
     def open(self) -> Annotation:
         if self.policy != "scratch":
-            return service.open_annotation(self.s, self.clip, self.user)
+            return open_annotation(self.s, self.clip, self.user)
         annotation = Annotation(
             clip_id=self.clip.id, kind=AnnotationKind.human, annotator_id=self.user.id
         )
@@ -178,9 +194,7 @@ class Annotator:
         return annotation
 
     def poses(self, track_id: int) -> dict[int, PoseArray]:
-        return {
-            r.frame_index: decode_points(r.points)[0] for r in service.frames_of(self.s, track_id)
-        }
+        return {r.frame_index: decode_points(r.points)[0] for r in frames_of(self.s, track_id)}
 
     def match_tracks(self, annotation: Annotation) -> list[tuple[dict[str, Any], int]]:
         """Pair truth characters with draft tracks (by median distance), add the rest."""
@@ -197,7 +211,7 @@ class Annotator:
         for character in self.truth["characters"]:
             skeleton = SKELETON_OF_KIND.get(character["kind"])
             if character.get("keypoints") is None or skeleton is None:
-                service.add_character(
+                add_character(
                     self.s,
                     self.user,
                     annotation.id,
@@ -227,7 +241,7 @@ class Annotator:
                 used.add(best)
                 pairs.append((character, best))
                 continue
-            made = service.add_character(
+            made = add_character(
                 self.s,
                 self.user,
                 annotation.id,
@@ -246,16 +260,14 @@ class Annotator:
     def save(self, track_id: int, frame: int, points: list[list[float]], *, held: bool) -> None:
         version = (
             self.s.scalar(
-                select(service.KeypointFrame.version).where(
-                    service.KeypointFrame.track_id == track_id,
-                    service.KeypointFrame.frame_index == frame,
+                select(KeypointFrame.version).where(
+                    KeypointFrame.track_id == track_id,
+                    KeypointFrame.frame_index == frame,
                 )
             )
             or 1
         )
-        service.save_frame(
-            self.s, self.user, track_id, frame, points, version, apply_to_held_run=held
-        )
+        save_frame(self.s, self.user, track_id, frame, points, version, apply_to_held_run=held)
 
     def fix_frame(
         self, track_id: int, frame: int, truth: np.ndarray, *, held: bool, kind: str
@@ -280,7 +292,7 @@ class Annotator:
             self.fix_frame(track_id, f, truth[f], held=False, kind=kind)
 
     def full(self, track_id: int, truth: list[np.ndarray], kind: str) -> None:
-        if service.accept_above(self.s, self.user, track_id, ACCEPT_THRESHOLD):
+        if accept_above(self.s, self.user, track_id, ACCEPT_THRESHOLD):
             self.actions.add("accept_above_threshold")
         spans = drawing_spans([tuple(r) for r in self.clip.held_runs or []], self.n)
         i = 0
@@ -304,7 +316,7 @@ class Annotator:
                 self.fix_frame(track_id, b, truth[b], held=False, kind=kind)
                 self._keyframe(track_id, start)
                 self._keyframe(track_id, b)
-                service.interpolate(self.s, self.user, track_id, start, b)
+                interpolate(self.s, self.user, track_id, start, b)
                 self.actions.add("interpolations")
                 i = j
             else:
@@ -316,13 +328,11 @@ class Annotator:
         self.frame_by_frame(track_id, truth, kind)
 
     def _keyframe(self, track_id: int, frame: int) -> None:
-        row = service._frame_row(self.s, self.s.get_one(Track, track_id), frame, self.clip)
+        row = frame_row(self.s, self.s.get_one(Track, track_id), frame, self.clip)
         if not row.is_keyframe:
             pose, _ = decode_points(row.points)
             points = [[float(p[X]), float(p[Y]), int(p[V])] for p in pose]
-            service.save_frame(
-                self.s, self.user, track_id, frame, points, row.version, keyframe=True
-            )
+            save_frame(self.s, self.user, track_id, frame, points, row.version, keyframe=True)
             self.actions.add("keyframe_marks")
 
     def _copy_previous_fixes(
@@ -335,10 +345,8 @@ class Annotator:
             return False
         if wrong(before, truth[start], self.tol).any():
             return False
-        version = service._frame_row(
-            self.s, self.s.get_one(Track, track_id), start, self.clip
-        ).version
-        service.copy_previous_drawing(self.s, self.user, track_id, start, version)
+        version = frame_row(self.s, self.s.get_one(Track, track_id), start, self.clip).version
+        copy_previous_drawing(self.s, self.user, track_id, start, version)
         self.actions.add("copy_previous")
         return True
 
@@ -350,9 +358,7 @@ class Annotator:
         fixing j and of the three clicks (two keyframes, interpolate). None if nothing pays."""
         a = spans[i][0]
         poses = self.poses(track_id)
-        human = {
-            r.frame_index: decode_points(r.points)[1] for r in service.frames_of(self.s, track_id)
-        }
+        human = {r.frame_index: decode_points(r.points)[1] for r in frames_of(self.s, track_id)}
         empty = np.zeros((len(truth[a]), 4), np.float32)
         best, best_gain = None, 0.0
         for j in range(i + 2, min(len(spans), i + 40)):
@@ -380,9 +386,7 @@ class Annotator:
     # ------------------------------------------------------------------ other levels
 
     def shots(self, annotation: Annotation) -> None:
-        current = [s["start"] for s in service.annotation_payload(self.s, annotation)["shots"]] or [
-            0
-        ]
+        current = [s["start"] for s in annotation_payload(self.s, annotation)["shots"]] or [0]
         target = [s for s, _ in self.truth["shots"]]
         unmatched = set(target)
         moves = 0
@@ -396,13 +400,13 @@ class Annotator:
                 moves += 1  # merge away a false cut
         moves += len(unmatched - {0})
         self.actions.add("shot_boundary_edits", moves)
-        service.set_shot_boundaries(self.s, self.user, annotation.id, target, annotation.version)
+        set_shot_boundaries(self.s, self.user, annotation.id, target, annotation.version)
 
     def tags(self, annotation: Annotation) -> None:
         wanted = {k: v for k, v in self.truth["tags"].items() if k in DEFAULT_TAG_VOCABULARY}
         clicks = sum(annotation.tags.get(k) != v for k, v in wanted.items())
         self.actions.add("tag_clicks", clicks)
-        service.set_tags(
+        set_tags(
             self.s, self.user, annotation.id, wanted, annotation.version, DEFAULT_TAG_VOCABULARY
         )
 

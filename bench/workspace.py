@@ -32,7 +32,7 @@ def main() -> None:
 
     recreate_database(DB_NAME)
 
-    from app.annotations import service
+    from app.annotations.opening import open_assignment
     from app.auth import service as auth
     from app.auth.models import Role
     from app.batches.models import Assignment, Batch, BatchClip
@@ -57,7 +57,7 @@ def main() -> None:
         assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=user.id)
         s.add(assignment)
         s.flush()
-        _, annotation = service.open_assignment(s, user, assignment.id)
+        _, annotation = open_assignment(s, user, assignment.id)
         new = auth.start_session(s, user)
         annotation_id = annotation.id
 

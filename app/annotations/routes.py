@@ -9,8 +9,30 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.annotations import service, undo
+from app.annotations import undo
+from app.annotations.access import edit_rights, get_annotation, visible_annotation
+from app.annotations.keypoint_edits import (
+    accept_above,
+    copy_previous_drawing,
+    interpolate,
+    save_frame,
+)
 from app.annotations.models import Annotation, Caption, Character, KeypointFrame
+from app.annotations.node_edits import (
+    add_character,
+    add_speech,
+    delete_character,
+    delete_speech,
+    free_tag,
+    set_emotions,
+    set_quality,
+    set_shot_boundaries,
+    set_tags,
+    update_caption,
+    update_speech,
+)
+from app.annotations.opening import assignment_work, open_assignment
+from app.annotations.payload import annotation_payload, frame_payload
 from app.annotations.schemas import (
     Accept,
     Accepted,
@@ -37,6 +59,7 @@ from app.core.responses import json_response
 from app.core.templating import render
 from app.projects.models import Project
 from app.projects.service import project_skeletons
+from app.review.submission import submit
 
 router = APIRouter()
 OPEN_OR_REJECTED = (AssignmentState.assigned, AssignmentState.in_progress, AssignmentState.rejected)
@@ -83,7 +106,7 @@ def _caption_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
 def workspace(request: Request, db: DB, principal: AnyUser, assignment_id: int) -> Response:
     """The workspace for one assigned clip, or, until its annotator starts it, a page with
     a Start button (looking at a link changes nothing; starting is a POST)."""
-    assignment, annotation = service.assignment_work(db, principal.user, assignment_id)
+    assignment, annotation = assignment_work(db, principal.user, assignment_id)
     if annotation is not None:
         return _workspace_page(request, db, annotation, principal.user)
     context = {
@@ -97,7 +120,7 @@ def workspace(request: Request, db: DB, principal: AnyUser, assignment_id: int) 
 @router.post("/annotate/{assignment_id}/start")
 def start_work(db: DB, principal: Annotator, assignment_id: int) -> Response:
     """Start (or resume) work on one's assignment, then show its workspace."""
-    service.open_assignment(db, principal.user, assignment_id)
+    open_assignment(db, principal.user, assignment_id)
     return RedirectResponse(f"/annotate/{assignment_id}", status_code=303)
 
 
@@ -105,7 +128,7 @@ def start_work(db: DB, principal: Annotator, assignment_id: int) -> Response:
 def workspace_by_annotation(
     request: Request, db: DB, principal: AnyUser, annotation_id: int
 ) -> Response:
-    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    annotation = visible_annotation(db, principal.user, annotation_id)
     return _workspace_page(request, db, annotation, principal.user)
 
 
@@ -125,9 +148,10 @@ def _workspace_page(request: Request, db: DB, annotation: Annotation, user: User
     clip = db.get_one(Clip, annotation.clip_id)
     if not clip.frame_count:
         raise Invalid("This clip has no decoded frames yet; its pipeline has not finished.")
-    payload = service.annotation_payload(db, annotation)
+    payload = annotation_payload(db, annotation)
     project = _project_of(db, annotation)
     next_clip = _next_clip(db, annotation)
+    rights = edit_rights(annotation, user)
     return render(
         request,
         "annotations/workspace.html",
@@ -135,7 +159,8 @@ def _workspace_page(request: Request, db: DB, annotation: Annotation, user: User
             "clip": clip,
             "next_clip": next_clip,
             "annotation": annotation,
-            "read_only": service.read_only_notice(annotation, user),
+            "editable": rights.editable,
+            "read_only": rights.notice,
             "payload": payload,
             "project": project,
             "caption_groups": _caption_groups(payload),
@@ -157,7 +182,7 @@ def caption_form(
     """HTMX autosave of a caption. The textarea is never swapped while someone types: only
     its version and status change (out of band); a conflict swaps in both versions."""
     try:
-        caption = service.update_caption(db, principal.user, caption_id, text, version)
+        caption = update_caption(db, principal.user, caption_id, text, version)
     except Conflict:
         current = db.get(Caption, caption_id)
         if current is None:
@@ -186,9 +211,7 @@ def _cap(caption: Caption) -> dict[str, Any]:
 def _tags_panel(
     request: Request, db: Session, principal: Principal, form: FormState | None = None
 ) -> Response:
-    annotation = service.visible_annotation(
-        db, principal.user, int(request.path_params["annotation_id"])
-    )
+    annotation = visible_annotation(db, principal.user, int(request.path_params["annotation_id"]))
     context = {"annotation": annotation, "project": _project_of(db, annotation)}
     return render(request, "annotations/_tags.html", with_form(context, form))
 
@@ -200,20 +223,20 @@ def tags_form(
 ) -> Response:
     """HTMX tag chips: every group posts at once with the annotation's version; a value
     typed into a group's "new" box (projects with free-text tags) wins over its chips."""
-    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    annotation = visible_annotation(db, principal.user, annotation_id)
     project = _project_of(db, annotation)
     tags = {g: form.get(g) for g in project.tag_vocabulary if form.get(g)}
     for group in project.tag_vocabulary:
         if typed := str(form.get(f"new-{group}") or "").strip():
             with about_field(f"new-{group}"):
-                tags[group] = service.free_tag(typed, allowed=project.allow_free_tags)
+                tags[group] = free_tag(typed, allowed=project.allow_free_tags)
     try:
         version = int(str(form.get("version", "0")))
     except ValueError:
         version = 0
     error = None
     try:
-        annotation = service.set_tags(
+        annotation = set_tags(
             db, principal.user, annotation_id, tags, version, project.tag_vocabulary,
             free_text=project.allow_free_tags,
         )  # fmt: skip
@@ -227,7 +250,7 @@ def tags_form(
 def _panel(
     request: Request, db: Session, annotation: Annotation, template: str, **extra: Any
 ) -> Response:
-    payload = service.annotation_payload(db, annotation)
+    payload = annotation_payload(db, annotation)
     clip = db.get_one(Clip, annotation.clip_id)
     context = {
         "annotation": annotation,
@@ -271,7 +294,7 @@ def _panel_page(template: str) -> FormPage:
             annotation_id = character.annotation_id
         else:
             annotation_id = int(params["annotation_id"])
-        annotation = service.visible_annotation(db, principal.user, annotation_id)
+        annotation = visible_annotation(db, principal.user, annotation_id)
         return _panel(request, db, annotation, template, form=form)
 
     return page
@@ -293,7 +316,7 @@ def emotions_form(
     character = db.get(Character, character_id)
     if character is None:
         raise NotFound(f"No character {character_id}.")
-    annotation = service.visible_annotation(db, principal.user, character.annotation_id)
+    annotation = visible_annotation(db, principal.user, character.annotation_id)
     try:
         spans = [
             {"start": int(a), "end": int(b), "label": c}
@@ -308,7 +331,7 @@ def emotions_form(
         db,
         annotation,
         "annotations/_emotions.html",
-        lambda: service.set_emotions(db, principal.user, character_id, spans, version, labels),
+        lambda: set_emotions(db, principal.user, character_id, spans, version, labels),
         character,
     )
 
@@ -326,7 +349,7 @@ def quality_form(
     other: Annotated[str, Form()] = "",
     no_speech: Annotated[str | None, Form()] = None,
 ) -> Response:
-    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    annotation = visible_annotation(db, principal.user, annotation_id)
     clip = db.get_one(Clip, annotation.clip_id)
     no_speech_answer = (no_speech == "on") if clip.has_audio else None
     return _saved_panel(
@@ -334,7 +357,7 @@ def quality_form(
         db,
         annotation,
         "annotations/_quality.html",
-        lambda: service.set_quality(
+        lambda: set_quality(
             db,
             principal.user,
             annotation_id,
@@ -362,17 +385,15 @@ def speech_form(
     version: Annotated[int, Form()] = 1,
 ) -> Response:
     """Add, change or delete one speech segment; the list comes back re-rendered."""
-    annotation = service.visible_annotation(db, principal.user, annotation_id)
+    annotation = visible_annotation(db, principal.user, annotation_id)
 
     def save() -> None:
         if action == "add":
-            service.add_speech(db, principal.user, annotation_id, start_s, end_s, transcript)
+            add_speech(db, principal.user, annotation_id, start_s, end_s, transcript)
         elif action == "save" and segment_id is not None:
-            service.update_speech(
-                db, principal.user, segment_id, start_s, end_s, transcript, version
-            )
+            update_speech(db, principal.user, segment_id, start_s, end_s, transcript, version)
         elif action == "delete" and segment_id is not None:
-            service.delete_speech(db, principal.user, segment_id, version)
+            delete_speech(db, principal.user, segment_id, version)
         else:
             raise Invalid("Unknown speech action.")
 
@@ -385,10 +406,10 @@ def speech_form(
 @api.get("/annotations/{annotation_id}")
 def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> Response:
     """The whole annotation for the workspace (serialised directly: it can be large)."""
-    annotation = service.visible_annotation(db, principal.user, annotation_id)
-    payload = service.annotation_payload(db, annotation, as_arrays=True)
+    annotation = visible_annotation(db, principal.user, annotation_id)
+    payload = annotation_payload(db, annotation, as_arrays=True)
     payload["skeletons"] = _skeletons(db, _project_of(db, annotation))
-    payload["editable"] = service.may_edit(annotation, principal.user)
+    payload["editable"] = edit_rights(annotation, principal.user).editable
     return json_response(payload)
 
 
@@ -396,7 +417,7 @@ def api_annotation(db: DB, principal: AnyUser, annotation_id: int) -> Response:
 def api_save_frame(
     db: DB, principal: AnyUser, track_id: int, frame_index: int, body: FrameSave
 ) -> Response:
-    rows = service.save_frame(
+    rows = save_frame(
         db,
         principal.user,
         track_id,
@@ -419,7 +440,7 @@ def api_restore_frames(db: DB, principal: AnyUser, track_id: int, body: FramesRe
 def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate) -> Response:
     """The frames written, each with its state before (for undo)."""
     snapshot = undo.snapshot_track(db, track_id)
-    service.interpolate(db, principal.user, track_id, body.start, body.end)
+    interpolate(db, principal.user, track_id, body.start, body.end)
     return json_response(undo.changed_since(db, track_id, snapshot))
 
 
@@ -427,20 +448,20 @@ def api_interpolate(db: DB, principal: AnyUser, track_id: int, body: Interpolate
 def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevious) -> Response:
     """The frames written, each with its state before (for undo)."""
     snapshot = undo.snapshot_track(db, track_id)
-    service.copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
+    copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
     return json_response(undo.changed_since(db, track_id, snapshot))
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:
     """Saved frames as the workspace reads them (``FrameRead``), serialised directly."""
-    return json_response([service.frame_payload(r, as_arrays=True) for r in rows])
+    return json_response([frame_payload(r, as_arrays=True) for r in rows])
 
 
 @api.post("/tracks/{track_id}/accept", response_model=Accepted)
 def api_accept(db: DB, principal: AnyUser, track_id: int, body: Accept) -> Response:
     """How many points were accepted, and the frames changed with their state before."""
     snapshot = undo.snapshot_track(db, track_id)
-    accepted = service.accept_above(db, principal.user, track_id, body.threshold, body.frames)
+    accepted = accept_above(db, principal.user, track_id, body.threshold, body.frames)
     return json_response(
         {"accepted": accepted, "frames": undo.changed_since(db, track_id, snapshot)}
     )
@@ -448,14 +469,14 @@ def api_accept(db: DB, principal: AnyUser, track_id: int, body: Accept) -> Respo
 
 @api.put("/captions/{caption_id}")
 def api_caption(db: DB, principal: AnyUser, caption_id: int, body: CaptionSave) -> dict[str, Any]:
-    return _cap(service.update_caption(db, principal.user, caption_id, body.text, body.version))
+    return _cap(update_caption(db, principal.user, caption_id, body.text, body.version))
 
 
 @api.put("/annotations/{annotation_id}/tags", response_model=Status)
 def api_tags(db: DB, principal: AnyUser, annotation_id: int, body: TagsSave) -> Status:
-    annotation = service.get_annotation(db, annotation_id)
+    annotation = get_annotation(db, annotation_id)
     project = _project_of(db, annotation)
-    annotation = service.set_tags(
+    annotation = set_tags(
         db, principal.user, annotation_id, body.tags, body.version, project.tag_vocabulary,
         free_text=project.allow_free_tags,
     )  # fmt: skip
@@ -466,9 +487,7 @@ def api_tags(db: DB, principal: AnyUser, annotation_id: int, body: TagsSave) -> 
 def api_shots(
     db: DB, principal: AnyUser, annotation_id: int, body: ShotsSave
 ) -> list[dict[str, int]]:
-    shots = service.set_shot_boundaries(
-        db, principal.user, annotation_id, body.starts, body.version
-    )
+    shots = set_shot_boundaries(db, principal.user, annotation_id, body.starts, body.version)
     return [{"id": s.id, "start": s.start_frame, "end": s.end_frame} for s in shots]
 
 
@@ -476,7 +495,7 @@ def api_shots(
 def api_add_character(
     db: DB, principal: AnyUser, annotation_id: int, body: CharacterCreate
 ) -> dict[str, Any]:
-    character = service.add_character(
+    character = add_character(
         db, principal.user, annotation_id, body.name, body.kind, body.skeleton
     )
     return {"id": character.id, "name": character.name}
@@ -484,13 +503,13 @@ def api_add_character(
 
 @api.delete("/characters/{character_id}", status_code=204)
 def api_delete_character(db: DB, principal: AnyUser, character_id: int, version: int) -> Response:
-    service.delete_character(db, principal.user, character_id, version)
+    delete_character(db, principal.user, character_id, version)
     return Response(status_code=204)
 
 
 @api.post("/annotations/{annotation_id}/submit", response_model=Status)
 def api_submit(db: DB, principal: AnyUser, annotation_id: int) -> Status:
-    annotation = service.get_annotation(db, annotation_id)
+    annotation = get_annotation(db, annotation_id)
     required = _project_of(db, annotation).required_levels
-    annotation = service.submit(db, principal.user, annotation_id, required)
+    annotation = submit(db, principal.user, annotation_id, required)
     return Status(id=annotation.id, status=annotation.status.value, version=annotation.version)

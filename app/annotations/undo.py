@@ -11,19 +11,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.annotations.keypoint_edits import editable_track, frame_row, validate_points, write_pose
 from app.annotations.models import KeypointFrame, Track
+from app.annotations.payload import FRAME_FIELDS, frame_payload, frame_payloads
 from app.annotations.points import decode_frames, encode_points
-from app.annotations.service import (
-    _FRAME_FIELDS,
-    _check_version,
-    _frame_row,
-    _track_context,
-    _write_pose,
-    check_editable,
-    frame_payload,
-    frame_payloads,
-    validate_points,
-)
+from app.annotations.revisions import check_node_version
 from app.annotations.skeletons import CONF, empty_pose
 from app.auth.models import User
 from app.core.errors import Invalid
@@ -51,7 +43,7 @@ def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> l
     rows = [
         row
         for row in session.execute(
-            select(*_FRAME_FIELDS)
+            select(*FRAME_FIELDS)
             .where(KeypointFrame.track_id == track_id)
             .order_by(KeypointFrame.frame_index)
         )
@@ -82,8 +74,7 @@ def restore_frames(
     is written) and recorded as a revision with the action's name. A state only says what the
     person saw and may lower a claim: a point marked as the model's is not exported as
     labelled."""
-    track, annotation, clip = _track_context(session, track_id)
-    check_editable(session, annotation, user)
+    track, annotation, clip = editable_track(session, user, track_id)
     written = []
     for state in states:
         pose = validate_points(state.points, track.num_points, clip)
@@ -93,9 +84,9 @@ def restore_frames(
         pose[:, CONF] = confidence
         if len(state.human) != track.num_points or any(h not in (0, 1) for h in state.human):
             raise Invalid(f"Frame {state.frame}: give 0 or 1 per point for who set it.")
-        row = _frame_row(session, track, state.frame, clip)
-        _check_version("frame", row.version, state.version, frame_payload(row))
+        row = frame_row(session, track, state.frame, clip)
+        check_node_version("frame", row.version, state.version, frame_payload(row))
         human = np.asarray(state.human, dtype=bool)
-        _write_pose(session, user, annotation, row, pose, human, action, state.keyframe, exact=True)
+        write_pose(session, user, annotation, row, pose, human, action, state.keyframe, exact=True)
         written.append(row)
     return written

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.annotations import service as annotation_service
+from app.annotations.opening import claim_next_clip
 from app.auth.models import Role
 from app.batches import service
 from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
@@ -152,7 +152,7 @@ def next_cmd(
         with session_scope() as session:
             user = service.user_by_name(session, username, [Role.annotator])
             batch_id = service.find_batch(session, batch).id if batch else None
-            assignment = annotation_service.claim_next_clip(session, user, batch_id=batch_id)
+            assignment = claim_next_clip(session, user, batch_id=batch_id)
             entries = (
                 service.queue_entries(session, user, only_id=assignment.id) if assignment else []
             )

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.annotations import service as annotation_service
+from app.annotations.opening import claim_next_clip
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.batches import service
@@ -221,7 +221,7 @@ def queue_page(request: Request, db: DB, principal: Annotator, empty: bool = Fal
 def queue_next(
     db: DB, principal: Annotator, batch_id: Annotated[int | None, Form()] = None
 ) -> Response:
-    assignment = annotation_service.claim_next_clip(db, principal.user, batch_id=batch_id)
+    assignment = claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         return RedirectResponse("/queue?empty=true", status_code=303)
     return RedirectResponse(f"/annotate/{assignment.id}", status_code=303)
@@ -312,7 +312,7 @@ def api_queue(db: DB, principal: Annotator) -> list[QueueItem]:
 def api_queue_next(db: DB, principal: Annotator, batch_id: int | None = None) -> QueueItem:
     """The caller's next clip (their unfinished one first), started; 404 when nothing is
     waiting."""
-    assignment = annotation_service.claim_next_clip(db, principal.user, batch_id=batch_id)
+    assignment = claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         raise NotFound("No clips are waiting for you in your batches right now.")
     return _queue_item(db, principal, assignment.id)

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service as edits
-from app.annotations.models import Caption, KeypointFrame, NodeStatus, Revision, Source, Track
+from app.annotations.keypoint_edits import review_fix_frame
+from app.annotations.models import Caption, KeypointFrame, Revision, Source, Track
+from app.annotations.node_edits import review_fix_caption
+from app.annotations.tree import Node
 from app.auth.models import User
-from app.core.errors import Forbidden, Invalid
-from app.review import service
-from app.review.service import Node
+from app.core.errors import Invalid
+from app.review.workflow import approve, node_in_review
 
 FIXABLE = ("caption", "track")
 
@@ -31,9 +33,9 @@ FIXABLE = ("caption", "track")
 class FrameFix:
     """One frame's points as the reviewer left them, and the frame version they started from."""
 
-    frame: int
-    points: Sequence[Sequence[float]]
-    version: int
+    frame: Annotated[int, Field(ge=0)]
+    points: Annotated[list[list[float]], Field(description="[x, y, visibility] per point")]
+    version: Annotated[int, Field(ge=1, description="The frame's version the reviewer saw")]
 
 
 def fix_and_accept(
@@ -47,28 +49,20 @@ def fix_and_accept(
     frames: Sequence[FrameFix] = (),
 ) -> Node:
     """Write the reviewer's correction of a submitted caption or track, then approve it."""
-    node, annotation = service.get_node(session, node_type, node_id)
-    service.check_reviewer(user, annotation)
-    service.check_in_review(annotation)
-    service.check_version(node, version)
-    if node.status != NodeStatus.submitted:
-        raise Forbidden(
-            f"This {service.label_of(node)} is {node.status.value}; only submitted items can be "
-            "fixed and accepted."
-        )
+    node, _ = node_in_review(session, user, node_type, node_id, version, doing="fixed and accepted")
     if isinstance(node, Caption):
         if text is None or text == node.text:
             raise Invalid("Nothing was changed: correct the caption, or approve it as it is.")
         if not text.strip():
             raise Invalid("A fixed caption cannot be empty; reject it with a comment instead.")
-        edits.review_fix_caption(session, user, node, text)
+        review_fix_caption(session, user, node, text)
     elif isinstance(node, Track):
         if not frames:
             raise Invalid("Nothing was changed: move a point first, or approve the track as it is.")
         written: dict[int, int] = {}  # frame -> version, of frames this fix already wrote
         for fix in frames:  # a fix applies to its held drawing, which may hold a later fix's frame
             version_seen = written.get(fix.frame, fix.version)
-            for row in edits.review_fix_frame(
+            for row in review_fix_frame(
                 session, user, node.id, fix.frame, fix.points, version_seen
             ):
                 written[row.frame_index] = row.version
@@ -77,7 +71,7 @@ def fix_and_accept(
             "Fix and accept corrects captions and keypoints; reject this item with a comment."
         )
     session.flush()
-    return service.approve(session, user, node_type, node_id, node.version)
+    return approve(session, user, node_type, node_id, node.version)
 
 
 def review_fixes(session: Session, annotation_id: int) -> list[dict[str, Any]]:

@@ -7,7 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-NodeType = Literal["annotation", "shot", "character", "track", "caption", "speech_segment"]
+from app.annotations.tree import NodeRef
+from app.review.comments import Pin
+from app.review.fixes import FrameFix
+
 HistoryNodeType = Literal[
     "annotation", "shot", "character", "track", "caption", "speech_segment", "keypoint_frame"
 ]
@@ -17,40 +20,19 @@ class Transition(BaseModel):
     version: int = Field(ge=1, description="The node's version the reviewer saw")
 
 
-class Region(BaseModel):
-    x: float = Field(ge=0)
-    y: float = Field(ge=0)
-    w: float = Field(gt=0)
-    h: float = Field(gt=0)
-
-
-class PinIn(BaseModel):
-    """Where a comment points (see app.review.service.Pin)."""
-
-    frame: int | None = Field(default=None, ge=0)
-    point: int | None = Field(default=None, ge=0)
-    region: Region | None = None
-
-
-class RejectIn(Transition, PinIn):
+class RejectIn(Transition, Pin):
     reason: str = Field(min_length=1, max_length=40)
     body: str = Field(min_length=1, max_length=5000)
-
-
-class FrameFixIn(BaseModel):
-    frame: int = Field(ge=0)
-    points: list[list[float]] = Field(description="[x, y, visibility] per point")
-    version: int = Field(ge=1, description="The frame's version the reviewer started from")
 
 
 class FixIn(Transition):
     """The reviewer's correction: a caption's new text, or a track's changed frames."""
 
     text: str | None = Field(default=None, max_length=20_000)
-    frames: list[FrameFixIn] = Field(default_factory=list, max_length=10_000)
+    frames: list[FrameFix] = Field(default_factory=list, max_length=10_000)
 
 
-class CommentIn(PinIn):
+class CommentIn(Pin):
     body: str = Field(min_length=1, max_length=5000)
 
 
@@ -66,13 +48,8 @@ class ResolveIn(BaseModel):
     resolved: bool
 
 
-class NodeRefIn(BaseModel):
-    type: NodeType
-    id: int
-
-
 class ApproveChildrenIn(BaseModel):
-    shown: list[NodeRefIn] = Field(description="The children the review panel displayed")
+    shown: list[NodeRef] = Field(description="The children the review panel displayed")
 
 
 class NodeRead(BaseModel):
@@ -99,12 +76,6 @@ class CommentRead(BaseModel):
     created_at: datetime
 
     model_config = {"from_attributes": True}
-
-
-class ChildrenApprovalRead(BaseModel):
-    approved: list[NodeRefIn]
-    not_shown: list[NodeRefIn]
-    blocked: dict[str, str]
 
 
 class FieldChange(BaseModel):

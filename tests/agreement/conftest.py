@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.agreement import service
 from app.agreement.models import AgreementScore
-from app.annotations import service as edits
+from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import (
     Annotation,
     Caption,
@@ -20,10 +20,13 @@ from app.annotations.models import (
     KeypointFrame,
     Track,
 )
+from app.annotations.node_edits import set_shot_boundaries, set_tags, update_caption
+from app.annotations.opening import open_annotation
 from app.annotations.points import decode_points
 from app.auth.models import Role, User
 from app.batches.models import BatchClip
 from app.projects.models import Subset
+from app.review.submission import submit
 from tests.factories import (
     create_batch,
     create_clip,
@@ -63,7 +66,7 @@ def edit_keypoints(
                 KeypointFrame.track_id == track.id, KeypointFrame.frame_index == frame
             )
         ).one()
-        edits.save_frame(db, user, track.id, frame, points, row.version)
+        save_frame(db, user, track.id, frame, points, row.version)
 
 
 def clip_caption(db: Session, annotation: Annotation) -> Caption:
@@ -107,18 +110,18 @@ def build_scenario(db: Session) -> dict[str, Any]:
     alice, bob = create_user(db, Role.annotator), create_user(db, Role.annotator)
     reviewer = create_user(db, Role.reviewer)
     vocab = project.tag_vocabulary
-    a = edits.open_annotation(db, clip, alice)
-    b = edits.open_annotation(db, clip, bob)
+    a = open_annotation(db, clip, alice)
+    b = open_annotation(db, clip, bob)
     edit_keypoints(db, alice, a, shift=3.0, hide=range(0))
     edit_keypoints(db, bob, b, shift=-6.0, hide=range(91, 112))  # bob drops the left hand
-    edits.update_caption(db, alice, clip_caption(db, a).id, CAPTION_A, clip_caption(db, a).version)
-    edits.update_caption(db, bob, clip_caption(db, b).id, CAPTION_B, clip_caption(db, b).version)
-    edits.set_tags(db, alice, a.id, {"time_of_day": "day", "venue": "outdoor"}, a.version, vocab)
-    edits.set_tags(db, bob, b.id, {"time_of_day": "night", "venue": "outdoor"}, b.version, vocab)
-    edits.set_shot_boundaries(db, alice, a.id, [0, 3], a.version)
-    edits.set_shot_boundaries(db, bob, b.id, [0], b.version)
+    update_caption(db, alice, clip_caption(db, a).id, CAPTION_A, clip_caption(db, a).version)
+    update_caption(db, bob, clip_caption(db, b).id, CAPTION_B, clip_caption(db, b).version)
+    set_tags(db, alice, a.id, {"time_of_day": "day", "venue": "outdoor"}, a.version, vocab)
+    set_tags(db, bob, b.id, {"time_of_day": "night", "venue": "outdoor"}, b.version, vocab)
+    set_shot_boundaries(db, alice, a.id, [0, 3], a.version)
+    set_shot_boundaries(db, bob, b.id, [0], b.version)
     for user, annotation in ((alice, a), (bob, b)):
-        edits.submit(db, user, annotation.id, project.required_levels)
+        submit(db, user, annotation.id, project.required_levels)
         assert service.on_annotation_submitted(db, annotation)
     return {"project": project, "clip": clip, "draft": draft, "batch": batch, "a": a, "b": b,
             "alice": alice, "bob": bob, "reviewer": reviewer}  # fmt: skip

@@ -14,7 +14,9 @@ from app.agreement import compare, service
 from app.agreement.adjudication import character_groups, mean_pose, word_diff
 from app.agreement.compare import AnnotationView, CharacterView
 from app.agreement.models import AgreementScore
-from app.annotations import service as edits
+from app.annotations.models import NodeStatus
+from app.annotations.node_edits import set_tags
+from app.annotations.opening import open_annotation
 from app.auth.models import Role
 from app.batches.models import BatchClip
 from app.core.jobs import PENDING_KEY
@@ -123,8 +125,8 @@ def test_hooks_queue_only_overlapped_or_gold_clips(db: Session) -> None:
     entry.required_annotators = 3
     user = create_user(db, Role.annotator)
     db.info.pop(PENDING_KEY, None)
-    assert not service.on_annotation_submitted(db, edits.open_annotation(db, single, user))
-    assert service.on_annotation_submitted(db, edits.open_annotation(db, overlapped, user))
+    assert not service.on_annotation_submitted(db, open_annotation(db, single, user))
+    assert service.on_annotation_submitted(db, open_annotation(db, overlapped, user))
     assert [p[:3] for p in db.info.pop(PENDING_KEY)] == [
         (service.RECOMPUTE_TASK, (overlapped.id,), "cheap")
     ]
@@ -140,11 +142,11 @@ def test_gold_clips_measure_annotators_against_the_approved_answer(db: Session) 
     reviewer, annotator = create_user(db, Role.reviewer), create_user(db, Role.annotator)
     truth = approve_truth(db, clip, reviewer)
     truth.tags = {"venue": "indoor", "framing": "wide"}
-    work = edits.open_annotation(db, clip, annotator)
+    work = open_annotation(db, clip, annotator)
     vocabulary = project.tag_vocabulary
     answer = {"venue": "indoor", "framing": "close_up"}
-    edits.set_tags(db, annotator, work.id, answer, work.version, vocabulary)
-    work.status = edits.NodeStatus.submitted
+    set_tags(db, annotator, work.id, answer, work.version, vocabulary)
+    work.status = NodeStatus.submitted
     db.flush()
     db.info.pop(PENDING_KEY, None)
     service.recompute_clip(db, clip.id)

@@ -7,8 +7,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.annotations import service
 from app.annotations.models import Annotation, Caption, NodeStatus
+from app.annotations.node_edits import update_caption
+from app.annotations.opening import open_assignment
+from app.annotations.payload import annotation_payload
 from app.auth.models import Role
 from app.batches import service as batch_service
 from app.batches.models import Assignment, Batch, BatchClip
@@ -69,7 +71,7 @@ def test_an_admin_looking_at_an_unstarted_assignment_starts_nothing(
 
 def test_another_annotator_cannot_open_or_read_it(client: TestClient, db: Session) -> None:
     _, user, assignment = _assigned(db)
-    annotation = service.open_assignment(db, user, assignment.id)[1]
+    annotation = open_assignment(db, user, assignment.id)[1]
     login(client, db, create_user(db, Role.annotator))
     assert client.get(f"/annotate/{assignment.id}").status_code == 404
     assert client.get(f"/api/annotations/{annotation.id}").status_code == 404
@@ -79,7 +81,7 @@ def test_frame_save_conflict_is_a_409_with_the_current_version(
     client: TestClient, db: Session
 ) -> None:
     _, user, assignment = _assigned(db)
-    _, annotation = service.open_assignment(db, user, assignment.id)
+    _, annotation = open_assignment(db, user, assignment.id)
     csrf = login(client, db, user)
     payload = client.get(f"/api/annotations/{annotation.id}").json()
     track = payload["characters"][0]["tracks"][0]
@@ -103,9 +105,9 @@ def test_frame_save_conflict_is_a_409_with_the_current_version(
 
 def test_caption_conflict_shows_both_texts(client: TestClient, db: Session) -> None:
     _, user, assignment = _assigned(db)
-    _, annotation = service.open_assignment(db, user, assignment.id)
-    caption = service.annotation_payload(db, annotation)["captions"][0]
-    service.update_caption(db, user, caption["id"], "their text", caption["version"])
+    _, annotation = open_assignment(db, user, assignment.id)
+    caption = annotation_payload(db, annotation)["captions"][0]
+    update_caption(db, user, caption["id"], "their text", caption["version"])
     csrf = login(client, db, user)
     response = client.post(
         f"/annotations/captions/{caption['id']}",
@@ -128,7 +130,7 @@ def test_the_workspace_names_the_next_clip_so_its_frames_are_fetched_ahead(
     db.flush()
     db.add(Assignment(batch_clip_id=slot.id, clip_id=other.id, annotator_id=user.id))
     db.flush()
-    service.open_assignment(db, user, assignment.id)
+    open_assignment(db, user, assignment.id)
     login(client, db, user)
     page = client.get(f"/annotate/{assignment.id}")
     assert f'data-next-clip="{other.id}" data-next-count="9"' in page.text
@@ -140,8 +142,8 @@ def test_emotion_quality_and_speech_panels_save_and_show_conflicts(
 ) -> None:
     clip, user, assignment = _assigned(db)
     clip.duration_s = 1.0
-    _, annotation = service.open_assignment(db, user, assignment.id)
-    character = service.annotation_payload(db, annotation)["characters"][0]
+    _, annotation = open_assignment(db, user, assignment.id)
+    character = annotation_payload(db, annotation)["characters"][0]
     csrf = login(client, db, user)
     hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
     emotions = client.post(
@@ -197,8 +199,8 @@ def test_writes_to_someone_elses_annotation_answer_404_like_reads(
     client: TestClient, db: Session
 ) -> None:
     _, owner, assignment = _assigned(db)
-    _, annotation = service.open_assignment(db, owner, assignment.id)
-    payload = service.annotation_payload(db, annotation)
+    _, annotation = open_assignment(db, owner, assignment.id)
+    payload = annotation_payload(db, annotation)
     csrf = login(client, db, create_user(db, Role.annotator))
     headers = {"X-CSRF-Token": csrf}
     for method, url, body in _writes(annotation.id, payload):
@@ -216,10 +218,10 @@ def test_the_owner_is_told_why_a_submitted_annotation_cannot_change(
     client: TestClient, db: Session
 ) -> None:
     _, owner, assignment = _assigned(db)
-    _, annotation = service.open_assignment(db, owner, assignment.id)
+    _, annotation = open_assignment(db, owner, assignment.id)
     annotation.status = NodeStatus.submitted
     db.flush()
-    caption = service.annotation_payload(db, annotation)["captions"][0]
+    caption = annotation_payload(db, annotation)["captions"][0]
     csrf = login(client, db, owner)
     response = client.put(
         f"/api/captions/{caption['id']}",
@@ -233,8 +235,8 @@ def test_after_a_reassignment_the_first_annotator_reaches_nothing_of_the_clip(
     client: TestClient, db: Session
 ) -> None:
     clip, first, assignment = _assigned(db)
-    _, annotation = service.open_assignment(db, first, assignment.id)
-    payload = service.annotation_payload(db, annotation)
+    _, annotation = open_assignment(db, first, assignment.id)
+    payload = annotation_payload(db, annotation)
     caption = payload["captions"][0]
     csrf = login(client, db, first)
     headers = {"X-CSRF-Token": csrf}
@@ -290,7 +292,7 @@ def test_a_character_with_the_projects_own_skeleton(client: TestClient, db: Sess
     assert long_name.status_code == 422 and "at most 64" in long_name.json()["message"]
     saved = client.post(url, json=fish, headers={"X-CSRF-Token": admin_csrf})
     assert saved.status_code == 201, saved.text
-    _, annotation = service.open_assignment(db, user, assignment.id)
+    _, annotation = open_assignment(db, user, assignment.id)
     csrf = login(client, db, user)
     headers = {"X-CSRF-Token": csrf}
     made = client.post(

@@ -7,13 +7,33 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service, undo
+from app.annotations import undo
+from app.annotations.keypoint_edits import (
+    accept_above,
+    copy_previous_drawing,
+    interpolate,
+    save_frame,
+)
 from app.annotations.models import KeypointFrame, NodeStatus, Revision
+from app.annotations.node_edits import (
+    add_speech,
+    delete_speech,
+    set_emotions,
+    set_quality,
+    set_shot_boundaries,
+    set_tags,
+    update_caption,
+    update_speech,
+)
+from app.annotations.opening import open_annotation
+from app.annotations.payload import annotation_payload, frames_of
 from app.annotations.points import decode_points
+from app.annotations.revisions import revisions_of
 from app.annotations.schemas import RestoredFrame as _State
 from app.auth.models import Role
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.projects.models import DEFAULT_REQUIRED_LEVELS
+from app.review.submission import submit
 from tests.factories import create_clip, create_model_draft, create_user
 
 
@@ -23,8 +43,8 @@ def _setup(db: Session, frames: int = 6):  # type: ignore[no-untyped-def]
     )
     create_model_draft(db, clip, frames=frames)
     user = create_user(db, Role.annotator)
-    annotation = service.open_annotation(db, clip, user)
-    payload = service.annotation_payload(db, annotation)
+    annotation = open_annotation(db, clip, user)
+    payload = annotation_payload(db, annotation)
     track = payload["characters"][0]["tracks"][0]
     return clip, user, annotation, track
 
@@ -35,7 +55,7 @@ def _points(frame: dict) -> list[list[float]]:  # type: ignore[type-arg]
 
 def test_opening_copies_the_model_draft_once(db: Session) -> None:
     clip, user, annotation, track = _setup(db)
-    payload = service.annotation_payload(db, annotation)
+    payload = annotation_payload(db, annotation)
     assert len(track["frames"]) == 6 and track["num_points"] == 133
     assert {c["model_text"] for c in payload["captions"]} == {
         "A figure waves.",
@@ -44,7 +64,7 @@ def test_opening_copies_the_model_draft_once(db: Session) -> None:
     assert all(
         c["text"] == c["model_text"] for c in payload["captions"]
     )  # people start from the draft
-    assert service.open_annotation(db, clip, user).id == annotation.id
+    assert open_annotation(db, clip, user).id == annotation.id
 
 
 def test_saving_a_frame_marks_moved_points_human_and_records_history(db: Session) -> None:
@@ -53,7 +73,7 @@ def test_saving_a_frame_marks_moved_points_human_and_records_history(db: Session
     points = _points(frame)
     points[9] = [200.0, 120.0, 2]  # the left wrist
     points[10][2] = 1  # right wrist occluded
-    [row] = service.save_frame(db, user, track["id"], 2, points, frame["version"])
+    [row] = save_frame(db, user, track["id"], 2, points, frame["version"])
     pose, human = decode_points(row.points)
     assert pose[9, :2].tolist() == [200.0, 120.0] and pose[10, 2] == 1
     assert human[9] and human[10] and human.sum() == 2
@@ -69,10 +89,10 @@ def test_a_stale_save_gets_a_conflict_with_the_other_version(db: Session) -> Non
     frame = track["frames"][1]
     mine, theirs = _points(frame), _points(frame)
     theirs[0] = [10.0, 10.0, 2]
-    service.save_frame(db, user, track["id"], 1, theirs, frame["version"])
+    save_frame(db, user, track["id"], 1, theirs, frame["version"])
     mine[0] = [20.0, 20.0, 2]
     with pytest.raises(Conflict) as caught:
-        service.save_frame(db, user, track["id"], 1, mine, frame["version"])
+        save_frame(db, user, track["id"], 1, mine, frame["version"])
     assert caught.value.detail["current"]["points"][0][:2] == [10.0, 10.0]
 
 
@@ -82,9 +102,7 @@ def test_an_edit_on_a_held_frame_changes_the_whole_run(db: Session) -> None:
     frame = track["frames"][3]
     points = _points(frame)
     points[0] = [150.0, 60.0, 2]
-    saved = service.save_frame(
-        db, user, track["id"], 3, points, frame["version"], apply_to_held_run=True
-    )
+    saved = save_frame(db, user, track["id"], 3, points, frame["version"], apply_to_held_run=True)
     assert sorted(r.frame_index for r in saved) == [2, 3, 4]
     for row in db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track["id"])):
         pose, _ = decode_points(row.points)
@@ -96,25 +114,25 @@ def test_interpolation_fills_frames_between_keyframes_but_keeps_human_points(db:
     f0, f4 = track["frames"][0], track["frames"][4]
     a, b = _points(f0), _points(f4)
     a[0], b[0] = [100.0, 100.0, 2], [140.0, 180.0, 2]
-    service.save_frame(db, user, track["id"], 0, a, f0["version"], keyframe=True)
-    service.save_frame(db, user, track["id"], 4, b, f4["version"], keyframe=True)
+    save_frame(db, user, track["id"], 0, a, f0["version"], keyframe=True)
+    save_frame(db, user, track["id"], 4, b, f4["version"], keyframe=True)
     f2 = track["frames"][2]
     manual = _points(f2)
     manual[1] = [7.0, 7.0, 2]
-    service.save_frame(db, user, track["id"], 2, manual, f2["version"])
-    service.interpolate(db, user, track["id"], 0, 4)
-    rows = {r.frame_index: decode_points(r.points)[0] for r in service.frames_of(db, track["id"])}
+    save_frame(db, user, track["id"], 2, manual, f2["version"])
+    interpolate(db, user, track["id"], 0, 4)
+    rows = {r.frame_index: decode_points(r.points)[0] for r in frames_of(db, track["id"])}
     assert rows[1][0, :2].tolist() == [110.0, 120.0]
     assert rows[3][0, :2].tolist() == [130.0, 160.0]
     assert rows[2][1, :2].tolist() == [7.0, 7.0]  # a person's point is never overwritten
     with pytest.raises(Invalid, match="keyframes"):
-        service.interpolate(db, user, track["id"], 1, 3)
+        interpolate(db, user, track["id"], 1, 3)
 
 
 def test_accept_above_threshold_accepts_only_confident_model_points(db: Session) -> None:
     _, user, _, track = _setup(db, frames=2)
-    accepted = service.accept_above(db, user, track["id"], 0.9, frames=[0])
-    pose, human = decode_points(service.frames_of(db, track["id"])[0].points)
+    accepted = accept_above(db, user, track["id"], 0.9, frames=[0])
+    pose, human = decode_points(frames_of(db, track["id"])[0].points)
     assert accepted == int((pose[:, 3] >= 0.9).sum()) > 0
     assert np.array_equal(human, pose[:, 3] >= 0.9)
 
@@ -124,10 +142,10 @@ def test_copy_previous_keeps_provenance_and_confidence(db: Session) -> None:
     clip.held_runs = [[2, 4]]
     previous = _points(track["frames"][1])
     previous[9] = [200.0, 120.0, 2]
-    service.save_frame(db, user, track["id"], 1, previous, track["frames"][1]["version"])
-    source, source_human = decode_points(service.frames_of(db, track["id"])[1].points)
-    service.copy_previous_drawing(db, user, track["id"], 3, track["frames"][3]["version"])
-    for row in service.frames_of(db, track["id"])[2:]:
+    save_frame(db, user, track["id"], 1, previous, track["frames"][1]["version"])
+    source, source_human = decode_points(frames_of(db, track["id"])[1].points)
+    copy_previous_drawing(db, user, track["id"], 3, track["frames"][3]["version"])
+    for row in frames_of(db, track["id"])[2:]:
         pose, human = decode_points(row.points)
         assert np.array_equal(pose, source) and np.array_equal(human, source_human)
     assert source_human.sum() == 1  # only the moved wrist is a person's
@@ -136,7 +154,7 @@ def test_copy_previous_keeps_provenance_and_confidence(db: Session) -> None:
 def test_an_action_reports_each_changed_frame_with_its_state_before(db: Session) -> None:
     _, user, _, track = _setup(db, frames=3)
     snapshot = undo.snapshot_track(db, track["id"])
-    service.accept_above(db, user, track["id"], 0.9, frames=[1])
+    accept_above(db, user, track["id"], 0.9, frames=[1])
     [change] = undo.changed_since(db, track["id"], snapshot)
     assert change["frame"] == 1 and sum(change["human"]) > 0
     assert change["before"]["human"] == [0] * 133
@@ -149,13 +167,13 @@ def test_restoring_frames_puts_back_points_sources_and_keyframe_exactly(db: Sess
     before = {"points": frame["points"], "human": frame["human"], "keyframe": False}
     moved = _points(frame)
     moved[9] = [200.0, 120.0, 2]
-    [row] = service.save_frame(db, user, track["id"], 1, moved, frame["version"], keyframe=True)
+    [row] = save_frame(db, user, track["id"], 1, moved, frame["version"], keyframe=True)
     state = _State(frame=1, version=row.version, **before)
     [restored] = undo.restore_frames(db, user, track["id"], [state], "undo")
     pose, human = decode_points(restored.points)
     assert np.allclose(pose, frame["points"], atol=1e-3)
     assert not human.any() and not restored.is_keyframe
-    assert service.history(db, "keypoint_frame", row.id)[-1].action == "undo"
+    assert revisions_of(db, "keypoint_frame", row.id)[-1].action == "undo"
 
 
 def test_restoring_a_frame_someone_changed_since_writes_nothing(db: Session) -> None:
@@ -163,7 +181,7 @@ def test_restoring_a_frame_someone_changed_since_writes_nothing(db: Session) -> 
     first, second = track["frames"][0], track["frames"][1]
     theirs = _points(second)
     theirs[0] = [5.0, 5.0, 2]
-    service.save_frame(db, user, track["id"], 1, theirs, second["version"])
+    save_frame(db, user, track["id"], 1, theirs, second["version"])
     states = [
         _State(frame=f["frame"], version=f["version"], points=f["points"], human=f["human"],
                keyframe=True)
@@ -183,9 +201,9 @@ def test_out_of_frame_points_and_bad_shapes_are_refused(db: Session) -> None:
     points = _points(track["frames"][0])
     points[0] = [9999.0, 10.0, 2]
     with pytest.raises(Invalid, match="outside"):
-        service.save_frame(db, user, track["id"], 0, points, 1)
+        save_frame(db, user, track["id"], 0, points, 1)
     with pytest.raises(Invalid, match="Expected 133"):
-        service.save_frame(db, user, track["id"], 0, points[:5], 1)
+        save_frame(db, user, track["id"], 0, points[:5], 1)
 
 
 def test_only_the_owner_edits_and_only_before_submission(db: Session) -> None:
@@ -193,21 +211,21 @@ def test_only_the_owner_edits_and_only_before_submission(db: Session) -> None:
     other = create_user(db, Role.annotator)
     points = _points(track["frames"][0])
     with pytest.raises(NotFound):  # someone else's annotation looks absent, as for a read
-        service.save_frame(db, other, track["id"], 0, points, 1)
+        save_frame(db, other, track["id"], 0, points, 1)
     annotation.status = NodeStatus.submitted
     with pytest.raises(Forbidden, match="submitted"):
-        service.save_frame(db, user, track["id"], 0, points, 1)
+        save_frame(db, user, track["id"], 0, points, 1)
 
 
 def test_submit_requires_every_level_of_the_clip_subsets(db: Session) -> None:
     clip, user, annotation, _track = _setup(db, frames=2)
     clip.subsets = ["pose", "i2v"]
     with pytest.raises(Invalid) as caught:
-        service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS)
+        submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS)
     assert set(caught.value.detail["missing"]) == {"tags", "quality"}
     annotation.quality = {"keep": True}
     db.flush()
-    service.set_tags(
+    set_tags(
         db,
         user,
         annotation.id,
@@ -215,36 +233,31 @@ def test_submit_requires_every_level_of_the_clip_subsets(db: Session) -> None:
         annotation.version,
         {"time_of_day": ["day"], "venue": ["outdoor"], "framing": ["wide"], "count": ["solo"]},
     )
-    assert (
-        service.submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS).status
-        == NodeStatus.submitted
-    )
+    assert submit(db, user, annotation.id, DEFAULT_REQUIRED_LEVELS).status == NodeStatus.submitted
 
 
 def test_shot_boundaries_move_split_and_merge(db: Session) -> None:
     _clip, user, annotation, _ = _setup(db, frames=6)
-    shots = service.set_shot_boundaries(db, user, annotation.id, [0, 2, 4], annotation.version)
+    shots = set_shot_boundaries(db, user, annotation.id, [0, 2, 4], annotation.version)
     assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 2), (2, 4), (4, 6)]
-    shots = service.set_shot_boundaries(db, user, annotation.id, [0, 4], annotation.version)
+    shots = set_shot_boundaries(db, user, annotation.id, [0, 4], annotation.version)
     assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 4), (4, 6)]
     with pytest.raises(Invalid):
-        service.set_shot_boundaries(db, user, annotation.id, [0, 9], annotation.version)
+        set_shot_boundaries(db, user, annotation.id, [0, 9], annotation.version)
 
 
 def test_emotions_quality_and_speech_are_validated_and_versioned(db: Session) -> None:
     clip, user, annotation, _ = _setup(db, frames=6)
     clip.duration_s = 2.0
-    character = service.annotation_payload(db, annotation)["characters"][0]
+    character = annotation_payload(db, annotation)["characters"][0]
     labels = ["amusement", "neutral"]
     with pytest.raises(Invalid, match="not one of"):
-        service.set_emotions(
-            db, user, character["id"], [{"start": 0, "end": 3, "label": "joy"}], 1, labels
-        )
+        set_emotions(db, user, character["id"], [{"start": 0, "end": 3, "label": "joy"}], 1, labels)
     with pytest.raises(Invalid, match="outside"):
-        service.set_emotions(
+        set_emotions(
             db, user, character["id"], [{"start": 4, "end": 9, "label": "neutral"}], 1, labels
         )
-    saved = service.set_emotions(
+    saved = set_emotions(
         db,
         user,
         character["id"],
@@ -254,20 +267,20 @@ def test_emotions_quality_and_speech_are_validated_and_versioned(db: Session) ->
     )
     assert [s["label"] for s in saved.emotions] == ["amusement", "neutral"]
     with pytest.raises(Conflict):
-        service.set_emotions(db, user, character["id"], [], 1, labels)
+        set_emotions(db, user, character["id"], [], 1, labels)
     with pytest.raises(Invalid, match="why"):
-        service.set_quality(db, user, annotation.id, False, [], annotation.version)
-    service.set_quality(db, user, annotation.id, False, ["static"], annotation.version)
+        set_quality(db, user, annotation.id, False, [], annotation.version)
+    set_quality(db, user, annotation.id, False, ["static"], annotation.version)
     assert annotation.quality == {"keep": False, "reasons": ["static"]}
-    segment = service.add_speech(db, user, annotation.id, 0.5, 1.2, "hello")
+    segment = add_speech(db, user, annotation.id, 0.5, 1.2, "hello")
     with pytest.raises(Invalid):
-        service.add_speech(db, user, annotation.id, 1.5, 2.5)
-    service.update_speech(db, user, segment.id, 0.4, 1.3, "hello there", segment.version)
+        add_speech(db, user, annotation.id, 1.5, 2.5)
+    update_speech(db, user, segment.id, 0.4, 1.3, "hello there", segment.version)
     with pytest.raises(Conflict):
-        service.update_speech(db, user, segment.id, 0.4, 1.3, "stale", 1)
-    service.delete_speech(db, user, segment.id, segment.version)
-    assert service.annotation_payload(db, annotation)["speech"] == []
-    actions = [r.action for r in service.history(db, "speech_segment", segment.id)]
+        update_speech(db, user, segment.id, 0.4, 1.3, "stale", 1)
+    delete_speech(db, user, segment.id, segment.version)
+    assert annotation_payload(db, annotation)["speech"] == []
+    actions = [r.action for r in revisions_of(db, "speech_segment", segment.id)]
     assert actions == ["create", "update", "delete"]
 
 
@@ -282,18 +295,16 @@ def test_saving_what_is_already_there_writes_nothing(db: Session) -> None:
 
     points = _points(frame)
     points[9] = [150.0, 100.0, 2]
-    [row] = service.save_frame(db, user, track["id"], 3, points, frame["version"])
+    [row] = save_frame(db, user, track["id"], 3, points, frame["version"])
     count, version = revisions(), row.version
     for _ in range(3):  # the same points again (a retried autosave, a second tab)
-        [row] = service.save_frame(db, user, track["id"], 3, points, row.version)
+        [row] = save_frame(db, user, track["id"], 3, points, row.version)
     assert (revisions(), row.version) == (count, version)
     # Marking the frame as a keyframe is a change even though no point moved.
-    [row] = service.save_frame(db, user, track["id"], 3, points, row.version, keyframe=True)
+    [row] = save_frame(db, user, track["id"], 3, points, row.version, keyframe=True)
     assert revisions() == count + 1 and row.is_keyframe
-    caption = service.annotation_payload(db, annotation)["captions"][0]
-    saved = service.update_caption(
-        db, user, caption["id"], "A figure waves hello.", caption["version"]
-    )
+    caption = annotation_payload(db, annotation)["captions"][0]
+    saved = update_caption(db, user, caption["id"], "A figure waves hello.", caption["version"])
     count = revisions()
-    again = service.update_caption(db, user, caption["id"], "A figure waves hello.", saved.version)
+    again = update_caption(db, user, caption["id"], "A figure waves hello.", saved.version)
     assert (revisions(), again.version) == (count, saved.version)

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.annotations import service as edits
+from app.annotations.opening import open_assignment
+from app.annotations.payload import annotation_payload
 from app.auth.models import Role, User
 from app.batches.models import Assignment, Batch, BatchClip
 from app.projects.models import Project
+from app.review.submission import submit
 from tests.factories import create_clip, create_model_draft, create_project, create_user
 
 
@@ -76,8 +78,8 @@ def submitted_clip(
     work = assigned_clip(committed, cleanup, unique)
     with committed() as s:
         annotator = s.get_one(User, work.annotator.id)
-        _, annotation = edits.open_assignment(s, annotator, work.assignment_id)
-        payload = edits.annotation_payload(s, annotation)
+        _, annotation = open_assignment(s, annotator, work.assignment_id)
+        payload = annotation_payload(s, annotation)
         character = payload["characters"][0]
         nodes = {
             "annotation": annotation.id,
@@ -87,5 +89,5 @@ def submitted_clip(
             "caption": next(c["id"] for c in payload["captions"] if c["level"] == "clip"),
         }
         required = s.get_one(Project, work.project_id).required_levels
-        edits.submit(s, annotator, annotation.id, required)
+        submit(s, annotator, annotation.id, required)
         return Submitted(annotation.id, work.clip_id, work.annotator, work.reviewer, nodes)

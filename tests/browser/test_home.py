@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service as annotations
 from app.annotations.models import Annotation, NodeStatus
+from app.annotations.opening import open_assignment
 from app.auth.models import Role
 from app.batches import service as batches
 from app.batches.models import Assignment, AssignmentState, BatchMember
@@ -67,7 +67,7 @@ def assigned_clip(
         s.flush()
         assignment = batches.next_clip(s, annotator)
         assert assignment is not None
-        _, annotation = annotations.open_assignment(s, annotator, assignment.id)
+        _, annotation = open_assignment(s, annotator, assignment.id)
         return Assigned(annotator.username, assignment.id, annotation.id, project.id,
                         clip.filename)  # fmt: skip
 

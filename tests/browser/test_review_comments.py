@@ -10,7 +10,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
-from app.review import service as review
+from app.annotations.tree import get_node
+from app.review.comments import Pin, reply
+from app.review.workflow import reject
 from tests.browser.conftest import sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
@@ -27,12 +29,12 @@ def test_thread_headers_name_author_reason_pin_and_time(
 ) -> None:
     world = submitted_clip(committed, cleanup, unique)
     with committed() as s:
-        node, _ = review.get_node(s, "track", world.nodes["track"])
-        rejection = review.reject(s, world.reviewer, "track", node.id, node.version,
-                                  "left_right_swap", "The wrists are swapped.",
-                                  review.Pin(frame=5))  # fmt: skip
-        review.reply(s, world.annotator, rejection.id, "Swapped them back.")
-        review.reply(s, world.reviewer, rejection.id, "Thanks, looks right now.")
+        node, _ = get_node(s, "track", world.nodes["track"])
+        rejection = reject(s, world.reviewer, "track", node.id, node.version,
+                           "left_right_swap", "The wrists are swapped.",
+                           Pin(frame=5))  # fmt: skip
+        reply(s, world.annotator, rejection.id, "Swapped them back.")
+        reply(s, world.reviewer, rejection.id, "Thanks, looks right now.")
 
     sign_in(page, live_server, world.annotator.username, PASSWORD)
     page.goto(f"{live_server}/annotations/{world.annotation_id}")

@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.orm import Session
 
-from app.review import service as review
+from app.annotations.tree import get_node
+from app.review.workflow import approve
 from tests.browser.conftest import sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
@@ -47,8 +48,8 @@ def test_the_tree_is_indented_with_state_badges_in_readable_contrast(
 ) -> None:
     world = submitted_clip(committed, cleanup, unique)
     with committed() as s:
-        shot, _ = review.get_node(s, "shot", world.nodes["shot"])
-        review.approve(s, world.reviewer, "shot", shot.id, shot.version)
+        shot, _ = get_node(s, "shot", world.nodes["shot"])
+        approve(s, world.reviewer, "shot", shot.id, shot.version)
     sign_in(page, live_server, world.reviewer.username, PASSWORD)
     page.goto(f"{live_server}/annotations/{world.annotation_id}")
     expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")

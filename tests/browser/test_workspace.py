@@ -15,9 +15,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service
+from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import Annotation, AnnotationKind, Caption, KeypointFrame
+from app.annotations.payload import annotation_payload, frame_payload
 from app.annotations.points import decode_points
+from app.annotations.revisions import revisions_of
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
@@ -108,7 +110,7 @@ def test_annotator_corrects_a_clip_end_to_end(
             )
         )
         assert annotation is not None
-        track_id = service.annotation_payload(s, annotation)["characters"][0]["tracks"][0]["id"]
+        track_id = annotation_payload(s, annotation)["characters"][0]["tracks"][0]["id"]
         annotation_id = annotation.id
 
     # Step frames with the keyboard.
@@ -186,7 +188,7 @@ def test_annotator_corrects_a_clip_end_to_end(
 
     # A second session saves the same frame first: the UI shows both versions, we keep ours.
     with committed() as s:
-        frame = service.frame_payload(
+        frame = frame_payload(
             s.scalar(
                 select(KeypointFrame).where(
                     KeypointFrame.track_id == track_id, KeypointFrame.frame_index == own
@@ -196,7 +198,7 @@ def test_annotator_corrects_a_clip_end_to_end(
         other = s.get_one(User, s.get_one(Annotation, annotation_id).annotator_id)
         theirs = [p[:3] for p in frame["points"]]
         theirs[NOSE] = [5.0, 5.0, 2]
-        service.save_frame(s, other, track_id, own, theirs, frame["version"])
+        save_frame(s, other, track_id, own, theirs, frame["version"])
     page_checks.expect_http_errors(409, rf"^/api/tracks/{track_id}/frames/{own}$")
     go(page, own)
     drag(page, NOSE, 10, 10)
@@ -205,7 +207,7 @@ def test_annotator_corrects_a_clip_end_to_end(
     _saved(page)
     with committed() as s:
         nose = _pose(s, track_id, own)[NOSE, :2]
-        revisions = service.history(s, "keypoint_frame", frame["id"])
+        revisions = revisions_of(s, "keypoint_frame", frame["id"])
     assert not np.allclose(nose, [5.0, 5.0])
     assert any(r.after and r.after.get(str(NOSE), [None])[0] == 5.0 for r in revisions)
 

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from app.annotations import service
+from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import Character, Track
 from app.auth.models import User
 from app.batches import service as batches
@@ -115,7 +115,7 @@ def test_a_character_with_the_projects_own_skeleton_is_added_and_drawn(
             assert track.num_points == 3
             owner = s.scalars(select(User).where(User.username == annotator)).one()
             points = [[60.0, 60.0, 2], [200.0, 60.0, 2], [200.0, 150.0, 1]]
-            service.save_frame(s, owner, track.id, 0, points, 1)
+            save_frame(s, owner, track.id, 0, points, 1)
         page.evaluate("window.CelLabelWorkspace.reload()")
         page.wait_for_function(
             "() => window.CelLabelWorkspace.stage.points?.length === 3"

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, select, text
 
-from app.annotations import service
+from app.annotations.keypoint_edits import save_frame
 from app.auth.models import User
 from tests.browser.conftest import PageChecks
 from tests.browser.workspace_helpers import (
@@ -57,7 +57,7 @@ def test_a_save_that_loses_the_race_at_the_row_shows_the_conflict_dialog(
     def save_theirs() -> None:  # the same person in another tab, through the same service
         with session() as s, s.begin():
             user = s.scalars(select(User).where(User.username == annotator)).one()
-            service.save_frame(s, user, opened.track_id, 0, theirs, row.version)
+            save_frame(s, user, opened.track_id, 0, theirs, row.version)
 
     with ThreadPoolExecutor(1) as pool, engine.connect() as holder:
         # Hold the row: both saves read its version, pass the check and queue at the UPDATE.

@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select
 
-from app.annotations import service
+from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import Annotation
+from app.annotations.payload import annotation_payload, frame_payload
 from app.auth.models import User
 from tests.browser.workspace_helpers import (
     LEFT_WRIST,
@@ -119,7 +120,7 @@ def test_captions_tags_emotions_and_shots_changed_then_my_queue_at_once_are_save
     page.wait_for_url("**/queue")
     with session() as s:
         annotation = s.get_one(Annotation, opened.annotation_id)
-        payload = service.annotation_payload(s, annotation)
+        payload = annotation_payload(s, annotation)
     short = next(c for c in payload["captions"] if (c["level"], c["field"]) == ("clip", "short"))
     assert short["text"] == "A boy runs, then stops."
     assert annotation.tags["time_of_day"] == "night"
@@ -137,12 +138,12 @@ def test_leaving_while_a_save_failed_asks_first(
     opened = open_next_clip(page, live_server, annotator, draft_clip.clip_id)
     with session() as s, s.begin():  # someone else saves frame 0 first
         _, _, row = stored_frame(opened.track_id, 0)
-        frame = service.frame_payload(row)
+        frame = frame_payload(row)
         user = s.scalar(select(User).where(User.username == annotator))
         assert user is not None
         points = [p[:3] for p in frame["points"]]
         points[LEFT_WRIST] = [5.0, 5.0, 2]
-        service.save_frame(s, user, opened.track_id, 0, points, frame["version"])
+        save_frame(s, user, opened.track_id, 0, points, frame["version"])
     _drag_wrist(page)
     expect(page.get_by_test_id("conflict")).to_be_visible()
     page.keyboard.press("Escape")  # decide later: the edit is not saved

@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from app.annotations import service
+from app.annotations.keypoint_edits import save_frame
+from app.annotations.payload import frame_payload
 from app.auth.models import User
 from app.clips.models import Clip
 from tests.browser.workspace_helpers import (
@@ -141,12 +142,12 @@ def test_undo_takes_back_a_held_run_edit_and_accepting_as_one_step_each_and_neve
     # Someone else saves frame 14 meanwhile: undo refuses and says so; their save stays.
     with session() as s, s.begin():
         _, _, row = stored_frame(tid, 14)
-        frame = service.frame_payload(row)
+        frame = frame_payload(row)
         user = s.scalar(select(User).where(User.username == annotator))
         assert user is not None
         theirs = [p[:3] for p in frame["points"]]
         theirs[NOSE] = [5.0, 5.0, 2]
-        service.save_frame(s, user, tid, 14, theirs, frame["version"])
+        save_frame(s, user, tid, 14, theirs, frame["version"])
     page.keyboard.press("Control+z")
     _status(page, "^Could not undo point edit: frame 14 was changed by someone else")
     assert stored_frame(tid, 14)[0][NOSE, :2] == pytest.approx([5.0, 5.0])

@@ -16,8 +16,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.annotations import service
 from app.annotations.models import Annotation, AnnotationKind, KeypointFrame
+from app.annotations.payload import annotation_payload
 from app.annotations.points import decode_points
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
@@ -115,7 +115,7 @@ def open_next_clip(page: Page, base_url: str, username: str, clip_id: int) -> Op
             )
         )
         assert annotation is not None
-        track_id = service.annotation_payload(s, annotation)["characters"][0]["tracks"][0]["id"]
+        track_id = annotation_payload(s, annotation)["characters"][0]["tracks"][0]["id"]
         return Opened(page.url, annotation.id, track_id)
 
 

@@ -8,7 +8,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service as annotation_service
 from app.annotations.models import (
     Annotation,
     Character,
@@ -18,6 +17,9 @@ from app.annotations.models import (
     SpeechSegment,
     Track,
 )
+from app.annotations.node_edits import update_caption
+from app.annotations.opening import open_annotation
+from app.annotations.payload import annotation_payload
 from app.annotations.points import encode_points
 from app.annotations.skeletons import PoseArray, empty_pose
 from app.auth.models import Role, User
@@ -68,7 +70,7 @@ def approved_annotation(
     annotator = annotator or create_user(db, Role.annotator)
     reviewer = reviewer or create_user(db, Role.reviewer)
     create_model_draft(db, clip, frames=clip.frame_count or 4)
-    annotation = annotation_service.open_annotation(db, clip, annotator)
+    annotation = open_annotation(db, clip, annotator)
     character = db.scalar(select(Character).where(Character.annotation_id == annotation.id))
     assert character is not None
     character.emotions = [{"start": 0, "end": 2, "label": "amusement"}]
@@ -80,8 +82,8 @@ def approved_annotation(
     db.add(SpeechSegment(annotation_id=annotation.id, start_s=0.05, end_s=0.2,
                          transcript="hello", source=Source.human))  # fmt: skip
     db.flush()
-    captions = annotation_service.annotation_payload(db, annotation)["captions"]
-    annotation_service.update_caption(
+    captions = annotation_payload(db, annotation)["captions"]
+    update_caption(
         db, annotator, captions[0]["id"], "A small figure waves hello.", captions[0]["version"]
     )
     annotation.status = NodeStatus.approved

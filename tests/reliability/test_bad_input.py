@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.annotations import service as annotations
 from app.annotations.models import KeypointFrame, Track
+from app.annotations.opening import open_annotation
+from app.annotations.payload import annotation_payload
 from app.annotations.points import decode_points
 from app.auth import service as auth_service
 from app.auth.models import Role
@@ -258,8 +259,8 @@ def test_malformed_json_bodies_get_422_and_change_nothing(
     clip = create_clip(db, frame_count=6, width=320, height=240)
     create_model_draft(db, clip)
     owner = create_user(db)
-    annotation = annotations.open_annotation(db, clip, owner)
-    caption = annotations.annotation_payload(db, annotation)["captions"][0]
+    annotation = open_annotation(db, clip, owner)
+    caption = annotation_payload(db, annotation)["captions"][0]
     _, token = auth_service.create_api_token(db, owner, "t")
     response = client.put(
         f"/api/captions/{caption['id']}",
@@ -275,7 +276,7 @@ def test_malformed_json_bodies_get_422_and_change_nothing(
             headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
         )
         assert nested.status_code == 400 and nested.json()["message"], nested.text
-    after = annotations.annotation_payload(db, annotation)["captions"][0]
+    after = annotation_payload(db, annotation)["captions"][0]
     assert (after["text"], after["version"]) == (caption["text"], caption["version"])
 
 
@@ -284,8 +285,8 @@ def editable_track(db: Session) -> tuple[Track, Clip, dict[str, str]]:
     clip = create_clip(db, frame_count=6, width=320, height=240)
     create_model_draft(db, clip)
     owner = create_user(db)
-    annotation = annotations.open_annotation(db, clip, owner)
-    track_id = annotations.annotation_payload(db, annotation)["characters"][0]["tracks"][0]["id"]
+    annotation = open_annotation(db, clip, owner)
+    track_id = annotation_payload(db, annotation)["characters"][0]["tracks"][0]["id"]
     _, token = auth_service.create_api_token(db, owner, "t")
     return db.get_one(Track, track_id), clip, {"Authorization": f"Bearer {token}"}
 

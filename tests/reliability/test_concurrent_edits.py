@@ -22,8 +22,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select, text
 
-from app.annotations import service as annotations
 from app.annotations.models import Caption, CaptionLevel, Revision
+from app.annotations.opening import open_annotation
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips.models import ClipState
@@ -60,7 +60,7 @@ def scene(engine: object) -> Scene:
             "other": create_user(s, Role.annotator, username=f"race-b-{tag}"),
             "reviewer": create_user(s, Role.reviewer, username=f"race-r-{tag}"),
         }
-        annotation = annotations.open_annotation(s, clip, owner)
+        annotation = open_annotation(s, clip, owner)
         caption = s.scalars(
             select(Caption).where(
                 Caption.annotation_id == annotation.id, Caption.level == CaptionLevel.clip

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from app.annotations import service as annotations
+from app.annotations.opening import open_annotation
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips.models import ClipState
@@ -27,7 +27,7 @@ def test_concurrent_tag_saves_never_freeze_the_server(live_api: str) -> None:
         clip = create_clip(s, project, state=ClipState.ready, subsets=["i2v"])
         create_model_draft(s, clip)
         owner = create_user(s, Role.annotator, username=f"freeze-{tag}")
-        annotation_id = annotations.open_annotation(s, clip, owner).id
+        annotation_id = open_annotation(s, clip, owner).id
         token = auth_service.create_api_token(s, owner, "tabs")[1]
         groups = sorted(project.tag_vocabulary)
     headers = {"Authorization": f"Bearer {token}"}

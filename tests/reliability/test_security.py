@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.annotations import service as annotations
+from app.annotations.node_edits import update_caption
+from app.annotations.opening import open_annotation
+from app.annotations.payload import annotation_payload
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.cli import cli
@@ -223,10 +225,10 @@ def test_a_script_in_a_caption_shows_as_text_in_the_workspace(
     clip = create_clip(db, state=ClipState.ready, frame_count=6, width=320, height=240)
     create_model_draft(db, clip)
     owner = create_user(db)
-    annotation = annotations.open_annotation(db, clip, owner)
-    caption = annotations.annotation_payload(db, annotation)["captions"][0]
+    annotation = open_annotation(db, clip, owner)
+    caption = annotation_payload(db, annotation)["captions"][0]
     evil = '<script>alert("owned")</script><img src=x onerror=alert(2)>'
-    annotations.update_caption(db, owner, caption["id"], evil, caption["version"])
+    update_caption(db, owner, caption["id"], evil, caption["version"])
     login(client, db, owner)
     page = client.get(f"/annotations/{annotation.id}")
     assert page.status_code == 200

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.review import service as review
+from app.review.workflow import reject
 from tests.factories import create_user, login
 from tests.review.test_service import World, build
 
@@ -79,8 +79,8 @@ def test_annotator_replies_and_restores_through_the_api(client: TestClient, db: 
     world.annotation.annotator_id = owner.id
     world.assignment.annotator_id = owner.id
     caption = world.node("caption")
-    comment = review.reject(db, world.users["reviewer"], "caption", caption.id, caption.version,
-                            "caption_inaccurate", "Too vague.")  # fmt: skip
+    comment = reject(db, world.users["reviewer"], "caption", caption.id, caption.version,
+                     "caption_inaccurate", "Too vague.")  # fmt: skip
     headers = _as(client, db, world, "owner")
     early = client.post(f"/api/annotations/{world.annotation.id}/submit", headers=headers)
     assert early.status_code == 403 and "Fix or answer" in early.json()["message"]

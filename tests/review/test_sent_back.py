@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.annotations import service as annotations
+from app.annotations.opening import open_assignment
 from app.auth.models import Role
 from app.batches import service as batches
 from app.batches.models import AssignmentState, BatchMember
@@ -33,7 +33,7 @@ def test_rejected_work_is_listed_with_the_latest_reason_and_a_link_to_its_frame(
     db.flush()
     first, second = batches.next_clip(db, annotator), batches.next_clip(db, annotator)
     assert first is not None and second is not None
-    _, annotation = annotations.open_assignment(db, annotator, first.id)
+    _, annotation = open_assignment(db, annotator, first.id)
     first.state = AssignmentState.rejected
     for frame, reason in ((2, "wrong_keypoint"), (6, "missing_character")):
         db.add(ReviewComment(annotation_id=annotation.id, node_type="track", node_id=1,

@@ -19,16 +19,41 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations import service as edits
+from app.annotations.access import check_editable
+from app.annotations.history import diff, history, restore
+from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import Annotation, KeypointFrame, NodeStatus, Revision
+from app.annotations.node_edits import add_speech, set_tags, update_caption, update_speech
+from app.annotations.opening import open_assignment
+from app.annotations.payload import annotation_payload
 from app.annotations.points import decode_points
+from app.annotations.revisions import revisions_of
+from app.annotations.tree import NODE_MODELS, NodeRef, children_of, node_type_of
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.projects.models import Project
-from app.review import fixes
-from app.review import service as review
+from app.review import fixes, submission
+from app.review.comments import (
+    Pin,
+    add_comment,
+    comment_threads,
+    open_rejections,
+    reply,
+    resolve,
+    unanswered_rejections,
+)
 from app.review.models import ReviewComment
+from app.review.payload import review_payload
+from app.review.queue import QueueFilters, review_queue
+from app.review.workflow import (
+    accept,
+    approve,
+    approve_children,
+    awaiting_acceptance,
+    reject,
+    reopen,
+)
 from tests.factories import approve_truth, create_clip, create_model_draft
 
 _seq = itertools.count(1)
@@ -56,7 +81,7 @@ class World:
         return int(self.node(node_type).version)
 
     def submit(self) -> Annotation:
-        return edits.submit(
+        return submission.submit(
             self.db, self.users["owner"], self.annotation.id, self.project.required_levels
         )
 
@@ -94,12 +119,12 @@ def build(
     assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=users["owner"].id)
     db.add(assignment)
     db.flush()
-    _, annotation = edits.open_assignment(db, users["owner"], assignment.id)
-    speech = edits.add_speech(db, users["owner"], annotation.id, 0.1, 0.5, "hello")
-    payload = edits.annotation_payload(db, annotation)
+    _, annotation = open_assignment(db, users["owner"], assignment.id)
+    speech = add_speech(db, users["owner"], annotation.id, 0.1, 0.5, "hello")
+    payload = annotation_payload(db, annotation)
     character = payload["characters"][0]
     world = World(db, project, annotation, assignment, users)
-    models = {m.__tablename__: m for m in review.NODE_MODELS.values()}
+    models = {m.__tablename__: m for m in NODE_MODELS.values()}
     ids = {
         "annotation": annotation.id,
         "shot": payload["shots"][0]["id"],
@@ -118,19 +143,19 @@ def approve_under(world: World, node_type: str) -> None:
     """Approve everything below a node (bottom-up), as a reviewer would."""
     reviewer = world.users["reviewer"]
     node = world.node(node_type)
-    for child in review.children_of(world.db, node):
-        child_type = review.node_type_of(child)
+    for child in children_of(world.db, node):
+        child_type = node_type_of(child)
         if child_type == "character":
             approve_under(world, child_type)
         world.db.refresh(child)
         if child.status == NodeStatus.submitted:
-            review.approve(world.db, reviewer, child_type, child.id, child.version)
+            approve(world.db, reviewer, child_type, child.id, child.version)
 
 
 def approve_all(world: World, node_type: str) -> None:
     approve_under(world, node_type)
-    review.approve(world.db, world.users["reviewer"], node_type, world.node(node_type).id,
-                   world.version(node_type))  # fmt: skip
+    approve(world.db, world.users["reviewer"], node_type, world.node(node_type).id,
+            world.version(node_type))  # fmt: skip
 
 
 # ---------------------------------------------------------------- preconditions
@@ -151,8 +176,8 @@ def pre_approved(world: World, node_type: str) -> None:
 def pre_rejected(world: World, node_type: str) -> None:
     """A reviewer rejected another item, so the clip is back with its annotator."""
     other = "caption" if node_type != "caption" else "shot"
-    review.reject(world.db, world.users["reviewer"], other, world.node(other).id,
-                  world.version(other), "other", "fix this")  # fmt: skip
+    reject(world.db, world.users["reviewer"], other, world.node(other).id,
+           world.version(other), "other", "fix this")  # fmt: skip
 
 
 def pre_awaiting_acceptance(world: World, node_type: str) -> None:
@@ -173,42 +198,42 @@ PRE: dict[str, Callable[[World, str], None]] = {
 
 
 def do_approve(world: World, user: User, node_type: str) -> None:
-    review.approve(world.db, user, node_type, world.node(node_type).id, world.version(node_type))
+    approve(world.db, user, node_type, world.node(node_type).id, world.version(node_type))
 
 
 def do_approve_stale(world: World, user: User, node_type: str) -> None:
-    review.approve(world.db, user, node_type, world.node(node_type).id,
-                   world.version(node_type) - 1)  # fmt: skip
+    approve(world.db, user, node_type, world.node(node_type).id,
+            world.version(node_type) - 1)  # fmt: skip
 
 
 def do_reject(world: World, user: User, node_type: str) -> None:
-    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "not right", review.Pin(frame=3))  # fmt: skip
+    reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "other", "not right", Pin(frame=3))  # fmt: skip
 
 
 def do_reject_bad_reason(world: World, user: User, node_type: str) -> None:
-    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "because", "not right")  # fmt: skip
+    reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "because", "not right")  # fmt: skip
 
 
 def do_reject_reason_of_another_kind(world: World, user: User, node_type: str) -> None:
-    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "wrong_keypoint", "not right")  # fmt: skip
+    reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "wrong_keypoint", "not right")  # fmt: skip
 
 
 def do_reject_empty(world: World, user: User, node_type: str) -> None:
-    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "   ")  # fmt: skip
+    reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "other", "   ")  # fmt: skip
 
 
 def do_reject_outside_frame(world: World, user: User, node_type: str) -> None:
-    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "x", review.Pin(frame=24))  # fmt: skip
+    reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "other", "x", Pin(frame=24))  # fmt: skip
 
 
 def do_reject_point(world: World, user: User, node_type: str) -> None:
-    review.reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "other", "left wrist", review.Pin(frame=12, point=9))  # fmt: skip
+    reject(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "other", "left wrist", Pin(frame=12, point=9))  # fmt: skip
 
 
 def do_fix(world: World, user: User, node_type: str) -> None:
@@ -229,52 +254,50 @@ def do_fix(world: World, user: User, node_type: str) -> None:
 
 
 def do_reopen(world: World, user: User, node_type: str) -> None:
-    review.reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "needs another look")  # fmt: skip
+    reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "needs another look")  # fmt: skip
 
 
 def do_reopen_no_reason(world: World, user: User, node_type: str) -> None:
-    review.reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
-                  "  ")  # fmt: skip
+    reopen(world.db, user, node_type, world.node(node_type).id, world.version(node_type),
+           "  ")  # fmt: skip
 
 
 def do_accept(world: World, user: User, node_type: str) -> None:
-    review.accept(world.db, user, world.annotation.id, world.version("annotation"))
+    accept(world.db, user, world.annotation.id, world.version("annotation"))
 
 
 def do_approve_children(world: World, user: User, node_type: str) -> None:
     node = world.node(node_type)
-    shown = [
-        review.NodeRef(review.node_type_of(c), c.id) for c in review.children_of(world.db, node)
-    ]
-    review.approve_children(world.db, user, node_type, node.id, shown)
+    shown = [NodeRef(node_type_of(c), c.id) for c in children_of(world.db, node)]
+    approve_children(world.db, user, node_type, node.id, shown)
 
 
 def do_approve_children_unseen(world: World, user: User, node_type: str) -> None:
-    review.approve_children(world.db, user, node_type, world.node(node_type).id, [])
+    approve_children(world.db, user, node_type, world.node(node_type).id, [])
 
 
 def do_comment(world: World, user: User, node_type: str) -> None:
-    review.add_comment(world.db, user, node_type, world.node(node_type).id, "looks odd",
-                       review.Pin(frame=5))  # fmt: skip
+    add_comment(world.db, user, node_type, world.node(node_type).id, "looks odd",
+                Pin(frame=5))  # fmt: skip
 
 
 def _rejection(world: World) -> ReviewComment:
     track = world.node("track")
-    return review.reject(world.db, world.users["reviewer"], "track", track.id, track.version,
-                         "wrong_keypoint", "wrist", review.Pin(frame=12))  # fmt: skip
+    return reject(world.db, world.users["reviewer"], "track", track.id, track.version,
+                  "wrong_keypoint", "wrist", Pin(frame=12))  # fmt: skip
 
 
 def do_reply(world: World, user: User, node_type: str) -> None:
-    review.reply(world.db, user, _rejection(world).id, "moved it")
+    reply(world.db, user, _rejection(world).id, "moved it")
 
 
 def do_resolve(world: World, user: User, node_type: str) -> None:
-    review.resolve(world.db, user, _rejection(world).id, True)
+    resolve(world.db, user, _rejection(world).id, True)
 
 
 def do_resubmit(world: World, user: User, node_type: str) -> None:
-    edits.submit(world.db, user, world.annotation.id, world.project.required_levels)
+    submission.submit(world.db, user, world.annotation.id, world.project.required_levels)
 
 
 DO: dict[str, Callable[[World, User, str], None]] = {
@@ -386,7 +409,7 @@ def test_transition_table(
 
 def test_the_table_covers_every_transition_and_node() -> None:
     assert set(DO) == {row[2] for row in TABLE}
-    assert {n for row in TABLE for n in row[1]} == set(review.NODE_MODELS)
+    assert {n for row in TABLE for n in row[1]} == set(NODE_MODELS)
     approvals = {(r[0], n) for r in TABLE if r[2] == "approve" for n in r[1]}
     for role in ("owner", "other_annotator", "admin_owner", "reviewer", "admin"):
         assert {n for r, n in approvals if r == role} >= set(LEAVES), role
@@ -397,13 +420,11 @@ def test_the_table_covers_every_transition_and_node() -> None:
 
 def test_rejecting_a_track_returns_the_clip_with_a_pinned_comment(db: Session) -> None:
     world = build(db)
-    review.approve(
-        db, world.users["reviewer"], "shot", world.node("shot").id, world.version("shot")
-    )
-    comment = review.reject(
+    approve(db, world.users["reviewer"], "shot", world.node("shot").id, world.version("shot"))
+    comment = reject(
         db, world.users["reviewer"], "track", world.node("track").id, world.version("track"),
         "wrong_keypoint", "The left wrist is on the sleeve.",
-        review.Pin(frame=12, point=9, region={"x": 10, "y": 20, "w": 30, "h": 40}),
+        Pin(frame=12, point=9, region={"x": 10, "y": 20, "w": 30, "h": 40}),
     )  # fmt: skip
     assert (comment.node_type, comment.frame_index, comment.point_index) == ("track", 12, 9)
     assert comment.region == {"x": 10, "y": 20, "w": 30, "h": 40}
@@ -413,7 +434,7 @@ def test_rejecting_a_track_returns_the_clip_with_a_pinned_comment(db: Session) -
     db.refresh(world.assignment)
     assert world.assignment.state == AssignmentState.rejected
     # The annotator may edit again; the reviewer may not act until it is resubmitted.
-    edits.check_editable(db, world.annotation, world.users["owner"])
+    check_editable(db, world.annotation, world.users["owner"])
     with pytest.raises(Forbidden):
         do_approve(world, world.users["reviewer"], "caption")
 
@@ -423,9 +444,7 @@ def test_resubmission_needs_a_change_under_the_rejected_node_or_a_reply(db: Sess
     owner = world.users["owner"]
     comment = _rejection(world)
     # Changing something else does not answer a rejection of the track.
-    edits.update_caption(
-        db, owner, world.node("caption").id, "A new caption", world.version("caption")
-    )
+    update_caption(db, owner, world.node("caption").id, "A new caption", world.version("caption"))
     with pytest.raises(Forbidden, match=r"track \d+ frame 12"):
         world.submit()
     frame = db.scalar(
@@ -436,9 +455,9 @@ def test_resubmission_needs_a_change_under_the_rejected_node_or_a_reply(db: Sess
     pose, _ = decode_points(frame.points)
     points = [[float(p[0]), float(p[1]), int(p[2])] for p in pose]
     points[9] = [150.0, 60.0, 2]
-    edits.save_frame(db, owner, world.node("track").id, 12, points, frame.version)
+    save_frame(db, owner, world.node("track").id, 12, points, frame.version)
     assert world.submit().status == NodeStatus.submitted
-    assert review.unanswered_rejections(db, world.annotation) == []
+    assert unanswered_rejections(db, world.annotation) == []
     assert comment.resolved is False  # the reviewer settles it by approving the track
     do_approve(world, world.users["reviewer"], "track")
     db.refresh(comment)
@@ -448,12 +467,12 @@ def test_resubmission_needs_a_change_under_the_rejected_node_or_a_reply(db: Sess
 def test_a_reply_answers_a_rejection(db: Session) -> None:
     world = build(db)
     comment = _rejection(world)
-    review.reply(db, world.users["reviewer"], comment.id, "see frame 12")  # not the annotator
+    reply(db, world.users["reviewer"], comment.id, "see frame 12")  # not the annotator
     with pytest.raises(Forbidden):
         world.submit()
-    review.reply(db, world.users["owner"], comment.id, "The wrist is hidden: it is right.")
+    reply(db, world.users["owner"], comment.id, "The wrist is hidden: it is right.")
     world.submit()
-    threads = review.comment_threads(db, world.annotation)
+    threads = comment_threads(db, world.annotation)
     assert [r["body"] for r in threads[0]["replies"]] == [
         "see frame 12", "The wrist is hidden: it is right."
     ]  # fmt: skip
@@ -464,11 +483,11 @@ def test_resubmission_reviews_only_what_is_new_or_changed(db: Session) -> None:
     reviewer, owner = world.users["reviewer"], world.users["owner"]
     for kind in ("shot", "caption", "speech_segment"):
         do_approve(world, reviewer, kind)
-    review.reject(db, reviewer, "track", world.node("track").id, world.version("track"),
-                  "wrong_keypoint", "wrist")  # fmt: skip
-    edits.update_speech(db, owner, world.node("speech_segment").id, 0.1, 0.6, "hello",
-                        world.version("speech_segment"))  # fmt: skip
-    review.reply(db, owner, review.open_rejections(db, world.annotation)[0].id, "it is fine")
+    reject(db, reviewer, "track", world.node("track").id, world.version("track"),
+           "wrong_keypoint", "wrist")  # fmt: skip
+    update_speech(db, owner, world.node("speech_segment").id, 0.1, 0.6, "hello",
+                  world.version("speech_segment"))  # fmt: skip
+    reply(db, owner, open_rejections(db, world.annotation)[0].id, "it is fine")
     world.submit()
     statuses = {kind: world.node(kind).status for kind in ALL_NODES}
     assert statuses == {
@@ -490,7 +509,7 @@ def test_approving_each_level_approves_the_clip_marks_it_primary(db: Session) ->
     assert world.assignment.completed_at is not None
     statuses = [
         (r.node_type, r.after["status"])
-        for r in edits.history(db, "annotation", annotation.id)
+        for r in revisions_of(db, "annotation", annotation.id)
         if r.action == "status"
     ]
     assert statuses == [("annotation", "submitted"), ("annotation", "approved")]
@@ -511,11 +530,11 @@ def test_admin_acceptance_is_a_second_level(db: Session) -> None:
     world = build(db, admin_acceptance=True)
     approve_all(world, "annotation")
     annotation = world.node("annotation")
-    assert annotation.status == NodeStatus.submitted and review.awaiting_acceptance(annotation)
+    assert annotation.status == NodeStatus.submitted and awaiting_acceptance(annotation)
     assert not annotation.is_primary
     db.refresh(world.assignment)
     assert world.assignment.state == AssignmentState.submitted
-    review.accept(db, world.users["admin"], annotation.id, annotation.version)
+    accept(db, world.users["admin"], annotation.id, annotation.version)
     assert world.node("annotation").status == NodeStatus.approved and annotation.is_primary
     db.refresh(world.assignment)
     assert world.assignment.state == AssignmentState.approved
@@ -524,9 +543,9 @@ def test_admin_acceptance_is_a_second_level(db: Session) -> None:
 def test_approve_all_remaining_children_only_approves_what_was_shown(db: Session) -> None:
     world = build(db)
     reviewer = world.users["reviewer"]
-    shown = [review.NodeRef("shot", world.node("shot").id),
-             review.NodeRef("character", world.node("character").id)]  # fmt: skip
-    result = review.approve_children(db, reviewer, "annotation", world.annotation.id, shown)
+    shown = [NodeRef("shot", world.node("shot").id),
+             NodeRef("character", world.node("character").id)]  # fmt: skip
+    result = approve_children(db, reviewer, "annotation", world.annotation.id, shown)
     assert result.approved == [shown[0]]
     assert "character:" + str(world.node("character").id) in result.blocked  # its track waits
     assert {r.type for r in result.not_shown} == {"caption", "speech_segment"}
@@ -537,19 +556,19 @@ def test_approve_all_remaining_children_only_approves_what_was_shown(db: Session
 def test_reopen_takes_the_node_and_its_ancestors_back_to_draft(db: Session) -> None:
     world = build(db)
     approve_all(world, "annotation")
-    review.reopen(db, world.users["admin"], "track", world.node("track").id,
-                  world.version("track"), "hands swapped in shot 2")  # fmt: skip
+    reopen(db, world.users["admin"], "track", world.node("track").id,
+           world.version("track"), "hands swapped in shot 2")  # fmt: skip
     assert [world.node(k).status for k in ("track", "character", "annotation", "shot")] == [
         NodeStatus.draft, NodeStatus.draft, NodeStatus.draft, NodeStatus.approved
     ]  # fmt: skip
     db.refresh(world.assignment)
     assert world.assignment.state == AssignmentState.in_progress
-    last = edits.history(db, "track", world.node("track").id)[-1]
+    last = revisions_of(db, "track", world.node("track").id)[-1]
     assert (
         last.comment == "reopen: hands swapped in shot 2"
         and last.user_id == world.users["admin"].id
     )
-    edits.check_editable(db, world.node("annotation"), world.users["owner"])  # editable again
+    check_editable(db, world.node("annotation"), world.users["owner"])  # editable again
 
 
 # ---------------------------------------------------------------- history, diff, restore
@@ -570,7 +589,7 @@ def _save(world: World, n: int, changes: dict[int, list[float]]) -> None:
     points = [[float(p[0]), float(p[1]), int(p[2])] for p in pose]
     for i, value in changes.items():
         points[i] = value
-    edits.save_frame(world.db, world.users["owner"], row.track_id, n, points, row.version)
+    save_frame(world.db, world.users["owner"], row.track_id, n, points, row.version)
 
 
 def test_diff_and_restore_of_a_keypoint_frame(db: Session) -> None:
@@ -579,11 +598,11 @@ def test_diff_and_restore_of_a_keypoint_frame(db: Session) -> None:
     _save(world, 12, {9: [150.0, 60.0, 2]})
     _save(world, 12, {9: [170.0, 80.0, 2], 10: [50.0, 50.0, 1]})
     owner = world.users["owner"]
-    revisions = review.history(db, owner, "track", world.node("track").id)
+    revisions = history(db, owner, "track", world.node("track").id)
     first, second = [r for r in revisions if r.node_type == "keypoint_frame"]
     assert first.frame == 12 and second.frame == 12
     changes = {
-        c["field"]: (c["a"], c["b"]) for c in review.diff(db, owner, first.id, second.id)["changes"]
+        c["field"]: (c["a"], c["b"]) for c in diff(db, owner, first.id, second.id)["changes"]
     }
     assert changes == {
         "9": ([150.0, 60.0, 2.0], [170.0, 80.0, 2.0]),
@@ -592,41 +611,41 @@ def test_diff_and_restore_of_a_keypoint_frame(db: Session) -> None:
     row = _frame(world, 12)
     version = row.version
     with pytest.raises(Conflict):
-        review.restore(db, owner, first.id, version - 1)
+        restore(db, owner, first.id, version - 1)
     with pytest.raises(Forbidden):
-        review.restore(db, world.users["reviewer"], first.id, version)
-    [written] = review.restore(db, owner, first.id, version)
+        restore(db, world.users["reviewer"], first.id, version)
+    [written] = restore(db, owner, first.id, version)
     assert written.action == "restore" and written.comment == f"restored revision {first.id}"
     pose, _ = decode_points(_frame(world, 12).points)
     assert pose[9, :3].tolist() == [150.0, 60.0, 2.0]
     np.testing.assert_allclose(pose[10, :3], [*model_pose[10, :2], 2.0])
     assert _frame(world, 12).version == version + 1
     # Nothing was deleted: the restore is one more revision after the two edits.
-    assert [r.action for r in review.history(db, owner, "keypoint_frame", row.id)] == [
+    assert [r.action for r in history(db, owner, "keypoint_frame", row.id)] == [
         "update", "update", "restore"
     ]  # fmt: skip
     with pytest.raises(Invalid, match="Nothing to restore"):
-        review.restore(db, owner, first.id, _frame(world, 12).version)
+        restore(db, owner, first.id, _frame(world, 12).version)
 
 
 def test_restoring_tags_and_a_caption_goes_through_their_save_paths(db: Session) -> None:
     world = build(db, submit=False)
     owner, vocabulary = world.users["owner"], world.project.tag_vocabulary
     for venue in ("indoor", "nature"):
-        edits.set_tags(db, owner, world.annotation.id, {"venue": venue},
-                       world.version("annotation"), vocabulary)  # fmt: skip
-    revisions = edits.history(db, "annotation", world.annotation.id)
+        set_tags(db, owner, world.annotation.id, {"venue": venue},
+                 world.version("annotation"), vocabulary)  # fmt: skip
+    revisions = revisions_of(db, "annotation", world.annotation.id)
     first = next(r for r in revisions if r.action == "tags")
-    review.restore(db, owner, first.id, world.version("annotation"))
+    restore(db, owner, first.id, world.version("annotation"))
     assert world.node("annotation").tags["venue"] == "indoor"
     caption_id = world.node("caption").id
     for text in ("A cat jumps.", "A dog runs."):
-        edits.update_caption(db, owner, caption_id, text, world.version("caption"))
-    cat, dog = edits.history(db, "caption", caption_id)
-    assert review.diff(db, owner, dog.id, cat.id)["changes"] == [
+        update_caption(db, owner, caption_id, text, world.version("caption"))
+    cat, dog = revisions_of(db, "caption", caption_id)
+    assert diff(db, owner, dog.id, cat.id)["changes"] == [
         {"field": "text", "a": "A cat jumps.", "b": "A dog runs."}
     ]
-    [written] = review.restore(db, owner, cat.id, world.version("caption"))
+    [written] = restore(db, owner, cat.id, world.version("caption"))
     assert world.node("caption").text == "A cat jumps." and written.action == "restore"
     assert written.before == {"text": "A dog runs."}
 
@@ -637,7 +656,7 @@ def test_restoring_tags_and_a_caption_goes_through_their_save_paths(db: Session)
 def test_review_payload_has_statuses_threads_and_the_model_draft(db: Session) -> None:
     world = build(db)
     _rejection(world)
-    payload = review.review_payload(db, world.users["owner"], world.node("annotation"))
+    payload = review_payload(db, world.users["owner"], world.node("annotation"))
     statuses = {(n["type"], n["id"]): n["status"] for n in payload["nodes"]}
     assert statuses[("track", world.node("track").id)] == "rejected"
     assert statuses[("annotation", world.annotation.id)] == "rejected"
@@ -649,7 +668,7 @@ def test_review_payload_has_statuses_threads_and_the_model_draft(db: Session) ->
     model = payload["model"][world.node("track").id]
     stored, _ = decode_points(_frame(world, 12).model_points or b"")
     np.testing.assert_allclose(model[12], np.round(stored[:, :3], 2))
-    as_reviewer = review.review_payload(db, world.users["reviewer"], world.node("annotation"))
+    as_reviewer = review_payload(db, world.users["reviewer"], world.node("annotation"))
     assert as_reviewer["can_review"] is False  # rejected: back with the annotator
 
 
@@ -657,30 +676,25 @@ def test_review_queue_filters(db: Session) -> None:
     old, fresh, draft = build(db), build(db), build(db, submit=False)
     reviewer = old.users["reviewer"]
     old.node("annotation").submitted_at -= timedelta(hours=30)
-    ids = {r.annotation_id for r in review.review_queue(db, reviewer, review.QueueFilters())}
+    ids = {r.annotation_id for r in review_queue(db, reviewer, QueueFilters())}
     assert {old.annotation.id, fresh.annotation.id} <= ids and draft.annotation.id not in ids
-    aged = review.review_queue(db, reviewer, review.QueueFilters(min_age_hours=24))
+    aged = review_queue(db, reviewer, QueueFilters(min_age_hours=24))
     assert old.annotation.id in {r.annotation_id for r in aged}
     assert fresh.annotation.id not in {r.annotation_id for r in aged}
-    mine = review.review_queue(
-        db, reviewer, review.QueueFilters(annotator_id=fresh.users["owner"].id)
-    )
+    mine = review_queue(db, reviewer, QueueFilters(annotator_id=fresh.users["owner"].id))
     assert [r.annotation_id for r in mine] == [fresh.annotation.id]
     batch_id = db.get_one(BatchClip, fresh.assignment.batch_clip_id).batch_id
-    batch = review.review_queue(db, reviewer, review.QueueFilters(batch_id=batch_id))
+    batch = review_queue(db, reviewer, QueueFilters(batch_id=batch_id))
     assert [r.annotation_id for r in batch] == [fresh.annotation.id]
     # One rejection, then resubmitted: the count filter finds it.
     _rejection(fresh)
-    review.reply(db, fresh.users["owner"], review.open_rejections(db, fresh.annotation)[0].id, "ok")
+    reply(db, fresh.users["owner"], open_rejections(db, fresh.annotation)[0].id, "ok")
     fresh.submit()
-    rejected = review.review_queue(db, reviewer, review.QueueFilters(min_rejections=1))
+    rejected = review_queue(db, reviewer, QueueFilters(min_rejections=1))
     assert [(r.annotation_id, r.rejections) for r in rejected] == [(fresh.annotation.id, 1)]
     # Nobody reviews their own work, so it is not in their queue.
     assert (
-        review.review_queue(
-            db, old.users["owner"], review.QueueFilters(annotator_id=old.users["owner"].id)
-        )
-        == []
+        review_queue(db, old.users["owner"], QueueFilters(annotator_id=old.users["owner"].id)) == []
     )
 
 
@@ -694,8 +708,8 @@ def test_every_status_change_is_a_revision(db: Session) -> None:
     approved = {(r.node_type, r.node_id) for r in rows if r.after == {"status": "approved"}}
     assert approved == {(t, world.node(t).id) for t in ALL_NODES} | {
         ("caption", c.id)
-        for c in review.children_of(db, world.node("annotation"))
-        if review.node_type_of(c) == "caption"
+        for c in children_of(db, world.node("annotation"))
+        if node_type_of(c) == "caption"
     }
     assert all(
         r.user_id == world.users["reviewer"].id for r in rows if r.after == {"status": "approved"}

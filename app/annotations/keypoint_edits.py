@@ -1,0 +1,333 @@
+"""Keypoint edits: a frame's points saved, copied, interpolated and accepted, each recorded as a
+revision of the keypoint frame; a held drawing (cartoon frames that repeat) is edited as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from app.annotations.access import check_editable
+from app.annotations.models import Annotation, Character, KeypointFrame, Source, Track
+from app.annotations.payload import frame_payload, frames_of
+from app.annotations.points import BoolArray, decode_points, encode_points
+from app.annotations.revisions import apply_edit, check_node_version, record_edit
+from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
+from app.auth.models import User
+from app.clips.models import Clip
+from app.core.errors import Invalid, NotFound
+
+MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
+
+
+# Built once: constructing a statement costs more Python time than running it, and these
+# run on every keypoint save.
+_TRACK_CONTEXT = (
+    select(Track, Annotation, Clip)
+    .join(Character, Character.id == Track.character_id)
+    .join(Annotation, Annotation.id == Character.annotation_id)
+    .join(Clip, Clip.id == Annotation.clip_id)
+    .where(Track.id == bindparam("track_id"))
+)
+
+
+_FRAME_ROW = select(KeypointFrame).where(
+    KeypointFrame.track_id == bindparam("track_id"),
+    KeypointFrame.frame_index == bindparam("frame_index"),
+)
+
+
+def track_context(session: Session, track_id: int) -> tuple[Track, Annotation, Clip]:
+    """A track with its annotation and clip, in one round trip (every keypoint save needs
+    all three)."""
+    found = session.execute(_TRACK_CONTEXT, {"track_id": track_id}).one_or_none()
+    if found is None:
+        raise NotFound(f"No track {track_id}.")
+    track, annotation, clip = found
+    return track, annotation, clip
+
+
+def editable_track(session: Session, user: User, track_id: int) -> tuple[Track, Annotation, Clip]:
+    """A track with its annotation and clip, once the caller may edit it."""
+    context = track_context(session, track_id)
+    check_editable(session, context[1], user)
+    return context
+
+
+def frame_row(session: Session, track: Track, frame_index: int, clip: Clip) -> KeypointFrame:
+    if not 0 <= frame_index < (clip.frame_count or 0):
+        raise Invalid(f"Frame {frame_index} is outside the clip (0-{(clip.frame_count or 1) - 1}).")
+    row = session.scalar(_FRAME_ROW, {"track_id": track.id, "frame_index": frame_index})
+    if row is None:
+        row = KeypointFrame(
+            track_id=track.id,
+            frame_index=frame_index,
+            points=encode_points(empty_pose(track.num_points)),
+            flags=[],
+            version=1,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseArray:
+    """Client points [[x, y, v], ...] -> pose; out-of-frame or malformed values are refused."""
+    if len(raw) != k:
+        raise Invalid(f"Expected {k} points, got {len(raw)}.")
+    short = next((i for i, point in enumerate(raw) if len(point) < 3), None)
+    if short is not None:
+        raise Invalid(f"Point {short} needs x, y and v.")
+    xyv = np.array([point[:3] for point in raw], dtype=np.float64).reshape(k, 3)
+    x, y, v = xyv[:, 0], xyv[:, 1], xyv[:, 2]
+    bad_v = np.flatnonzero(~np.isin(v, (0, 1, 2)))
+    if bad_v.size:
+        raise Invalid(f"Point {bad_v[0]}: v must be 0, 1 or 2.")
+    width, height = clip.width or 0, clip.height or 0
+    with np.errstate(invalid="ignore"):  # NaN compares false, and is refused just below
+        inside = (x >= -0.5) & (x <= width + 0.5) & (y >= -0.5) & (y <= height + 0.5)
+    bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)) | ((v > 0) & ~inside))
+    if bad.size:
+        i = int(bad[0])
+        raise Invalid(
+            f"Point {i} ({x[i]:.1f}, {y[i]:.1f}) lies outside the {width}x{height} frame."
+        )
+    pose = empty_pose(k)
+    pose[:, X], pose[:, Y], pose[:, V], pose[:, CONF] = x, y, v, 1.0
+    return pose
+
+
+def _changed(old: PoseArray, new: PoseArray) -> BoolArray:
+    moved = np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
+    return moved | (old[:, V] != new[:, V])
+
+
+def held_run_of(clip: Clip, frame_index: int) -> tuple[int, int]:
+    """The [start, end) run of frames that share frame_index's drawing (itself if not held)."""
+    for start, end in clip.held_runs or []:
+        if start <= frame_index < end:
+            return int(start), int(end)
+    return frame_index, frame_index + 1
+
+
+def write_pose(
+    session: Session,
+    user: User,
+    annotation: Annotation,
+    row: KeypointFrame,
+    pose: PoseArray,
+    human: BoolArray,
+    action: str,
+    keyframe: bool | None,
+    source: Source = Source.human,
+    *,
+    exact: bool = False,
+) -> None:
+    """Write ``pose`` onto ``row``: a point that changes becomes the person's (confidence 1),
+    the others keep who set them and their confidence; ``human`` marks more points as the
+    person's. With ``exact``, ``pose`` and ``human`` are stored as given (a copied drawing
+    keeps each point's provenance and confidence)."""
+    old, old_human = decode_points(row.points)
+    changed = _changed(old, pose)
+    pose = pose.copy()
+    if exact:
+        new_human = np.asarray(human, dtype=bool)
+    else:
+        new_human = old_human | changed | human
+        pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their confidence
+    before: dict[str, Any] = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
+    after: dict[str, Any] = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
+    if keyframe is not None and keyframe != row.is_keyframe:
+        before["keyframe"], after["keyframe"] = row.is_keyframe, keyframe
+    if ((old_human != new_human) & ~changed).any():  # who set a point that did not move
+        before["by_person"] = np.flatnonzero(old_human).tolist()
+        after["by_person"] = np.flatnonzero(new_human).tolist()
+
+    def write() -> dict[str, Any]:
+        if "keyframe" in after:
+            row.is_keyframe = after["keyframe"]
+        if before != after:  # an identical save writes nothing (no version, no revision)
+            row.points = encode_points(pose, new_human)
+            row.updated_by_id = user.id
+        if "model_changed" in row.flags and changed.any():
+            row.flags = [f for f in row.flags if f != "model_changed"]
+        return after
+
+    apply_edit(session, user, annotation, row, node_type="keypoint_frame", action=action,
+               before=before, change=write, source=source)  # fmt: skip
+
+
+def save_frame(
+    session: Session,
+    user: User,
+    track_id: int,
+    frame_index: int,
+    raw_points: Sequence[Sequence[float]],
+    version: int,
+    *,
+    apply_to_held_run: bool = False,
+    keyframe: bool | None = None,
+) -> list[KeypointFrame]:
+    """Save one frame's points (version-checked); optionally apply them to its whole held run."""
+    track, annotation, clip = editable_track(session, user, track_id)
+    row, pose = _save_points(
+        session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
+        keyframe,
+    )  # fmt: skip
+    if not apply_to_held_run:
+        return [row]
+    return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose)]
+
+
+def _write_held_run(
+    session: Session,
+    user: User,
+    context: tuple[Track, Annotation, Clip],
+    frame_index: int,
+    pose: PoseArray,
+    action: str = "held_run",
+    source: Source = Source.human,
+) -> list[KeypointFrame]:
+    """The pose written on every other frame of ``frame_index``'s held drawing."""
+    track, annotation, clip = context
+    no_mask = np.zeros(track.num_points, dtype=bool)
+    start, end = held_run_of(clip, frame_index)
+    written = []
+    for other in range(start, end):
+        if other != frame_index:
+            row = frame_row(session, track, other, clip)
+            write_pose(session, user, annotation, row, pose, no_mask, action, None, source)
+            written.append(row)
+    return written
+
+
+def _save_points(
+    session: Session,
+    user: User,
+    context: tuple[Track, Annotation, Clip],
+    frame_index: int,
+    raw_points: Sequence[Sequence[float]],
+    version: int,
+    action: str,
+    keyframe: bool | None = None,
+    source: Source = Source.human,
+) -> tuple[KeypointFrame, PoseArray]:
+    """Validate and write one frame's points (version-checked), recorded as ``action``."""
+    track, annotation, clip = context
+    pose = validate_points(raw_points, track.num_points, clip)
+    row = frame_row(session, track, frame_index, clip)
+    check_node_version("frame", row.version, version, frame_payload(row))
+    no_mask = np.zeros(track.num_points, dtype=bool)
+    write_pose(session, user, annotation, row, pose, no_mask, action, keyframe, source)
+    return row, pose
+
+
+def review_fix_frame(
+    session: Session,
+    reviewer: User,
+    track_id: int,
+    frame_index: int,
+    raw_points: Sequence[Sequence[float]],
+    version: int,
+) -> list[KeypointFrame]:
+    """A reviewer's correction of one frame and its held drawing, recorded as theirs (source
+    ``review``), as an annotator's edit of a held frame applies to its whole run.
+
+    No edit check: review's Fix and accept decides who may, and accepts in the same step."""
+    context = track_context(session, track_id)
+    row, pose = _save_points(
+        session, reviewer, context, frame_index, raw_points, version, "review_fix",
+        source=Source.review,
+    )  # fmt: skip
+    return [row, *_write_held_run(session, reviewer, context, frame_index, pose, "review_fix",
+                                  Source.review)]  # fmt: skip
+
+
+def copy_previous_drawing(
+    session: Session, user: User, track_id: int, frame_index: int, version: int
+) -> list[KeypointFrame]:
+    """Copy the pose of the drawing before this one onto this frame's held run.
+
+    Copied points keep who set them and their confidence: a model guess copied forward is
+    still a model guess (listed among the least confident, not exported as labelled) until a
+    person moves or accepts it."""
+    track, annotation, clip = editable_track(session, user, track_id)
+    start, end = held_run_of(clip, frame_index)
+    if start == 0:
+        raise Invalid("There is no earlier drawing to copy.")
+    pose, human = decode_points(frame_row(session, track, start - 1, clip).points)
+    row = frame_row(session, track, frame_index, clip)
+    check_node_version("frame", row.version, version, frame_payload(row))
+    rows = [
+        row if f == frame_index else frame_row(session, track, f, clip) for f in range(start, end)
+    ]
+    for target in rows:
+        write_pose(session, user, annotation, target, pose, human, "copy", None, exact=True)
+    return rows
+
+
+def interpolate(
+    session: Session, user: User, track_id: int, start_frame: int, end_frame: int
+) -> list[KeypointFrame]:
+    """Linear interpolation between two human keyframes for the frames strictly between them.
+
+    Only points labelled in both keyframes are interpolated; points a person already set on an
+    in-between frame are kept; frames of a held drawing share one value (cartoons move in
+    steps, not smoothly)."""
+    track, annotation, clip = editable_track(session, user, track_id)
+    if end_frame - start_frame < 2:
+        raise Invalid("Interpolation needs two keyframes with at least one frame between them.")
+    first, last = (
+        frame_row(session, track, start_frame, clip),
+        frame_row(session, track, end_frame, clip),
+    )
+    if not (first.is_keyframe and last.is_keyframe):
+        raise Invalid("Mark both ends as keyframes before interpolating between them.")
+    a, _ = decode_points(first.points)
+    b, _ = decode_points(last.points)
+    both = (a[:, V] > 0) & (b[:, V] > 0)
+    written = []
+    for f in range(start_frame + 1, end_frame):
+        row = frame_row(session, track, f, clip)
+        current, human = decode_points(row.points)
+        # A held drawing stays still: every frame of a run takes the value at its first frame.
+        drawing = max(held_run_of(clip, f)[0], start_frame)
+        t = (drawing - start_frame) / (end_frame - start_frame)
+        pose = current.copy()
+        fill = both & ~human
+        pose[fill, X] = a[fill, X] + t * (b[fill, X] - a[fill, X])
+        pose[fill, Y] = a[fill, Y] + t * (b[fill, Y] - a[fill, Y])
+        pose[fill, V] = np.where(t < 0.5, a[fill, V], b[fill, V])
+        write_pose(session, user, annotation, row, pose, fill, "interpolate", None)
+        written.append(row)
+    return written
+
+
+def accept_above(
+    session: Session,
+    user: User,
+    track_id: int,
+    threshold: float,
+    frames: Iterable[int] | None = None,
+) -> int:
+    """Mark model points with confidence >= threshold as accepted by a person; returns count."""
+    track, annotation, _ = editable_track(session, user, track_id)
+    wanted = set(frames) if frames is not None else None
+    accepted = 0
+    for row in frames_of(session, track.id):
+        if wanted is not None and row.frame_index not in wanted:
+            continue
+        pose, human = decode_points(row.points)
+        take = ~human & (pose[:, CONF] >= threshold) & (pose[:, V] > 0)
+        if take.any():
+            row.points = encode_points(pose, human | take)
+            accepted_now = {"accepted": np.flatnonzero(take).tolist(), "threshold": threshold}
+            record_edit(session, user=user, annotation=annotation, node_type="keypoint_frame",
+                        node=row, action="accept", before=None, after=accepted_now)  # fmt: skip
+            accepted += int(take.sum())
+    session.flush()
+    return accepted
