@@ -11,7 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
-from app.review import service as review
+from app.annotations.tree import get_node
+from app.review.comments import Pin
+from app.review.workflow import reject
 from tests.browser.conftest import sign_in
 from tests.browser.review_world import submitted_clip
 from tests.factories import PASSWORD
@@ -48,10 +50,10 @@ def test_the_review_overlay_draws_pins_and_the_model_draft_for_a_reviewer(
 ) -> None:
     world = submitted_clip(committed, cleanup, unique)
     with committed() as s:
-        node, _ = review.get_node(s, "track", world.nodes["track"])
-        pin = review.Pin(frame=0, point=WRIST, region=REGION)
-        review.reject(s, world.reviewer, "track", node.id, node.version, "wrong_keypoint",
-                      "The wrist is off.", pin)  # fmt: skip
+        node, _ = get_node(s, "track", world.nodes["track"])
+        pin = Pin(frame=0, point=WRIST, region=REGION)
+        reject(s, world.reviewer, "track", node.id, node.version, "wrong_keypoint",
+               "The wrist is off.", pin)  # fmt: skip
 
     sign_in(page, live_server, world.reviewer.username, PASSWORD)
     page.goto(f"{live_server}/annotations/{world.annotation_id}")
