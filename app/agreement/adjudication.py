@@ -39,12 +39,12 @@ from app.annotations.models import (
 )
 from app.annotations.points import encode_points
 from app.annotations.skeletons import BUILTIN_SKELETONS, PoseArray, V, X, Y
-from app.annotations.textdiff import word_diff
 from app.auth.models import User
 from app.clips import service as clip_service
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.textdiff import word_diff
 from app.projects.models import Project
 
 COLOURS = ("#e4572e", "#2e86de", "#17a398", "#9b59b6", "#f1c40f")

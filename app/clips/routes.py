@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.auth.deps import AdminOnly, AnyUser, Principal, Staff
 from app.batches import service as batch_service
 from app.batches.schemas import BatchCreate, ClipFilter
 from app.clips import service
@@ -26,7 +27,7 @@ from app.clips.schemas import (
     JobRead,
     PipelineRun,
 )
-from app.core.deps import DB, AdminOnly, AnyUser, Principal, Staff
+from app.core.deps import DB
 from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render

@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.annotations.skeletons import BUILTIN_SKELETONS
-from app.core.deps import DB, AdminOnly, Principal
+from app.auth.deps import AdminOnly, Principal
+from app.core.deps import DB
 from app.core.errors import Invalid, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render

@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.annotations import service as edits
 from app.annotations.models import Annotation
-from app.core.deps import DB, AdminOnly, AnyUser, Staff
+from app.auth.deps import AdminOnly, AnyUser, Staff
+from app.core.deps import DB
 from app.core.errors import Invalid
 from app.core.responses import json_response
 from app.core.templating import render
