@@ -159,6 +159,7 @@ def build_frames(info: dict[str, Any]) -> int:
     import numpy as np
 
     from app.clips import service as clips
+    from app.clips.paths import clip_media_dir
     from app.core.db import session_scope
     from app.media.framecache import build_frame_cache
 
@@ -173,7 +174,7 @@ def build_frames(info: dict[str, Any]) -> int:
         writer.release()
     with session_scope() as s:
         clip = clips.get_clip(s, info["workspace"][0]["clip_id"])
-        folder = clips.clip_media_dir(clip) / "frames"
+        folder = clip_media_dir(clip) / "frames"
     if not folder.exists():
         build_frame_cache(source, folder)
     return 48

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from app.annotations import service
 from app.annotations.models import Annotation, AnnotationKind, Character, CharacterKind, Track
 from app.annotations.points import decode_points
-from app.annotations.skeletons import PoseArray, V, X, Y, get_skeleton
 from app.auth.models import User
 from app.clips.models import Clip
 from app.pipeline.held import drawing_spans
 from app.projects.models import DEFAULT_TAG_VOCABULARY
+from app.projects.skeletons import PoseArray, V, X, Y, get_skeleton
 
 POLICIES = ("scratch", "drafts", "full")
 ACCEPT_THRESHOLD = 0.7

@@ -33,7 +33,6 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_frames, decode_points, encode_points
-from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
 from app.batches.service import next_clip
@@ -41,6 +40,7 @@ from app.clips.models import Clip
 from app.core.db import describe_lost_races, utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.projects.service import project_skeleton
+from app.projects.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 
 EDITABLE = (NodeStatus.draft, NodeStatus.rejected)
 MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this

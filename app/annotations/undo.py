@@ -24,9 +24,9 @@ from app.annotations.service import (
     frame_payloads,
     validate_points,
 )
-from app.annotations.skeletons import CONF, empty_pose
 from app.auth.models import User
 from app.core.errors import Invalid
+from app.projects.skeletons import CONF, empty_pose
 
 TrackSnapshot = dict[int, tuple[bytes, bool]]
 

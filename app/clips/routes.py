@@ -15,6 +15,7 @@ from app.batches import service as batch_service
 from app.batches.schemas import BatchCreate, ClipFilter
 from app.clips import service
 from app.clips.models import ClipState
+from app.clips.paths import clip_media_dir
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
@@ -212,7 +213,7 @@ def clip_viewer(
 
 
 def _media_state(clip: object) -> dict[str, bool]:
-    folder = service.clip_media_dir(clip)  # type: ignore[arg-type]
+    folder = clip_media_dir(clip)  # type: ignore[arg-type]
     return {name: (folder / name).exists() for name in (*MEDIA_FILES, "frames/index.json")}
 
 
@@ -221,7 +222,7 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
     clip = service.get_visible_clip(db, principal.user, clip_id)
     try:
-        cache = open_frame_cache(service.clip_media_dir(clip) / "frames")
+        cache = open_frame_cache(clip_media_dir(clip) / "frames")
     except FileNotFoundError as exc:
         raise NotFound("The frames of this clip are not ready yet.") from exc
     if not 0 <= frame < len(cache):
@@ -251,7 +252,7 @@ def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
-    path = service.clip_media_dir(clip) / name
+    path = clip_media_dir(clip) / name
     if not path.is_file():
         raise NotFound("This media file is not ready yet.")
     return FileResponse(

@@ -21,9 +21,8 @@ from app.annotations.models import (
     Source,
     Track,
 )
-from app.annotations.skeletons import COCO_WHOLEBODY, V_VISIBLE, PoseArray, V
 from app.clips.models import Clip
-from app.clips.service import source_path
+from app.clips.paths import source_path
 from app.core.config import get_settings
 from app.media.decode import iter_frames, read_audio
 from app.pipeline.camera import MotionAccumulator, camera_motion
@@ -49,6 +48,7 @@ from app.pipeline.service import register_step
 from app.pipeline.shots import ShotAccumulator
 from app.pipeline.speech import speech_segments
 from app.projects.models import Project
+from app.projects.skeletons import COCO_WHOLEBODY, V_VISIBLE, PoseArray, V
 
 # The shots pass decodes at this width: every analysis in it works at <= 256 px except the
 # text score, which upscales to 640 anyway.

@@ -6,7 +6,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.clips.models import Clip
-from app.clips.service import clip_media_dir, source_path
+from app.clips.paths import clip_media_dir, source_path
 from app.core.config import get_settings
 from app.media.framecache import FrameCache, build_frame_cache
 from app.media.preview import make_filmstrip, make_preview, make_thumbnail

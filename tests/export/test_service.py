@@ -24,7 +24,6 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_points
-from app.annotations.skeletons import COCO_WHOLEBODY, V, X, Y
 from app.clips.models import Clip
 from app.core.errors import Invalid
 from app.core.storage import get_storage
@@ -34,6 +33,7 @@ from app.export.formats.bundle import clip_key
 from app.export.formats.coco import images_of_clip, visibility
 from app.export.importer import import_captions
 from app.export.models import ExportSnapshot
+from app.projects.skeletons import COCO_WHOLEBODY, V, X, Y
 from tests.export.builders import HEIGHT, WIDTH, approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_clip, create_project
 

@@ -25,6 +25,7 @@ from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips import service as clip_service
 from app.clips.models import Clip
+from app.clips.paths import clip_media_dir, source_path
 from app.core import forms
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -119,8 +120,8 @@ def test_fuzzed_uploads_get_4xx_or_a_clip_and_refusals_leave_nothing_behind(
             assert body["status"] in ("created", "duplicate"), where
             clip = db.get_one(Clip, body["clip_id"])
             assert "/" not in clip.filename, where  # the name is kept, never used as a path
-            source = clip_service.source_path(clip)
-            assert source.parent == clip_service.clip_media_dir(clip), where
+            source = source_path(clip)
+            assert source.parent == clip_media_dir(clip), where
             assert source.name in ("source.mp4", "source.mov", "source.webm", "source.mkv"), where
             continue
         video = Path(name).suffix.lower() in clip_service.VIDEO_EXTENSIONS

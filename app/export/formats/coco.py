@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
 from app.export.formats.bundle import (
     ClipBundle,
     JsonArray,
@@ -26,6 +25,7 @@ from app.export.formats.bundle import (
     r2,
     wholebody_tracks,
 )
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
 
 WHOLEBODY_FILE = "coco_wholebody.json"
 PERSON_FILE = "coco_person_keypoints.json"
