@@ -434,11 +434,11 @@ def _pipeline_worker(folder: str, out: Any) -> None:
 
         from app.clips.models import Clip
         from app.core.db import session_scope
-        from app.pipeline import service as pipeline
+        from app.pipeline.runner import run_queued_inline
 
         ids = list(import_clips(Path(folder) / "clips", "scale").values())
         t0 = time.perf_counter()
-        pipeline.run_queued_inline(ids)
+        run_queued_inline(ids)
         seconds = time.perf_counter() - t0
         with session_scope() as s:
             frames = s.scalar(select(func.sum(Clip.frame_count)).where(Clip.id.in_(ids))) or 0

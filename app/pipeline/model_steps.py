@@ -43,8 +43,8 @@ from app.pipeline.quality import (
     quality_flags,
     quality_scores,
 )
+from app.pipeline.registry import register_step
 from app.pipeline.sanity import check_track
-from app.pipeline.service import register_step
 from app.pipeline.shots import ShotAccumulator
 from app.pipeline.speech import speech_segments
 from app.projects.models import Project

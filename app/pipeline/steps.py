@@ -11,7 +11,7 @@ from app.core.config import get_settings
 from app.media.framecache import FrameCache, build_frame_cache
 from app.media.preview import make_filmstrip, make_preview, make_thumbnail
 from app.media.probe import ProbeError, ProbeLimits, probe_video
-from app.pipeline.service import StepFailed, register_step
+from app.pipeline.registry import StepFailed, register_step
 
 
 def probe_limits() -> ProbeLimits:

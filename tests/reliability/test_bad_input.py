@@ -32,7 +32,8 @@ from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.core.limits import FORM_OVERHEAD
 from app.main import create_app
-from app.pipeline.service import StepFailed, _step
+from app.pipeline.registry import StepFailed
+from app.pipeline.service import get_step
 from app.projects.models import Project
 from app.samples.badfiles import make_bad_files
 from tests.auth.test_route_access import api_routes
@@ -87,7 +88,7 @@ def test_sample_bad_files_are_taken_in_then_fail_probing_with_their_reason(
         assert response.status_code == 200, (name, response.text)  # type: ignore[attr-defined]
         clip = db.get_one(Clip, response.json()["clip_id"])  # type: ignore[attr-defined]
         with pytest.raises(StepFailed) as failed:
-            _step("probe").run(db, clip)
+            get_step("probe").run(db, clip)
         assert failed.value.kind == kind and failed.value.fail_clip, (name, failed.value.message)
         assert len(failed.value.message) > 10 and "Traceback" not in failed.value.message
 
