@@ -27,7 +27,7 @@ from app.clips.models import Clip, ClipState
 from app.clips.paths import clip_media_dir, source_path
 from app.clips.schemas import ClipListFilter
 from app.core.config import get_settings
-from app.core.db import utcnow
+from app.core.db import is_postgresql, utcnow
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from app.core.storage import clip_prefix, delete_after_commit, get_storage
 from app.pipeline.models import Job, JobState
@@ -347,7 +347,7 @@ def import_records(
         tags = json.dumps(row.spec.tags) if row.spec.tags else "{}"
         records.append((path, row.path.name[:255], record_hash(path), subsets[key], tags,
                         row.spec.external_id))  # fmt: skip
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         created = _copy_records(session, project.id, records)
     else:
         created = _insert_records(session, project.id, records)

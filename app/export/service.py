@@ -64,7 +64,7 @@ from app.batches.schemas import ClipFilter
 from app.batches.service import matching_clips
 from app.clips.models import Clip
 from app.core.config import get_settings
-from app.core.db import session_scope, utcnow
+from app.core.db import is_postgresql, session_scope, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.core.heartbeat import heartbeat
 from app.core.jobs import enqueue
@@ -247,7 +247,7 @@ class _Reader:
         self.session = session
         self.formats = set(formats)
         self.names = names
-        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.postgres = is_postgresql(session)
         if self.postgres:
             raw = session.connection().connection.dbapi_connection
             set_json_loads(orjson.loads, raw)  # type: ignore[arg-type]
@@ -452,7 +452,7 @@ def write_snapshot(
 def _snapshot_sessions(session: Session, count: int) -> Iterator[list[Session]]:
     """``count`` read-only sessions that see exactly what ``session`` sees (PostgreSQL's
     exported snapshots); none on other databases."""
-    if count <= 0 or session.get_bind().dialect.name != "postgresql":
+    if count <= 0 or not is_postgresql(session):
         yield []
         return
     snapshot_id = str(session.scalar(text("SELECT pg_export_snapshot()")))
@@ -690,7 +690,7 @@ def run_claimed_build(snapshot_id: int, attempt: int, on_progress: Progress | No
     attempt still owns the snapshot. Returns the snapshot's state as this run leaves it."""
     try:
         with session_scope() as session:
-            if session.get_bind().dialect.name == "postgresql":
+            if is_postgresql(session):
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             snapshot = session.get_one(ExportSnapshot, snapshot_id)
             recorder = _progress_recorder(snapshot_id, attempt, on_progress)
