@@ -375,7 +375,7 @@ def export_child(limit: int) -> None:
     seed_info()
     from app.batches.schemas import ClipFilter
     from app.core.db import session_scope
-    from app.export import service
+    from app.export import build, service
     from app.export.schemas import ExportCreate
     from app.projects.models import Subset
     from bench.export import proc_status_kb, reset_peak
@@ -390,7 +390,7 @@ def export_child(limit: int) -> None:
     reset_peak()
     start_rss = proc_status_kb("VmRSS")
     t0 = time.perf_counter()
-    state = service.run_build(snapshot_id)
+    state = build.run_build(snapshot_id)
     seconds = time.perf_counter() - t0
     with session_scope() as session:
         snap = service.get_export(session, snapshot_id)

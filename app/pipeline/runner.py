@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope, utcnow
-from app.core.heartbeat import heartbeat
+from app.core.heartbeat import heartbeat, stale_before
 from app.core.jobs import enqueue
 from app.core.observability import job_id as job_context
 from app.pipeline.models import Job, JobState
@@ -33,7 +33,6 @@ from app.pipeline.service import (
     get_step,
     queued_jobs,
     silent_since,
-    stale_before,
 )
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from app.clips.models import Clip, ClipState
 from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Invalid
+from app.core.heartbeat import stale_before
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, enqueue
 from app.pipeline.models import Job, JobState
 from app.pipeline.registry import STEP_ORDER, STEPS, Step
@@ -82,10 +83,6 @@ def silent_since(cutoff: datetime) -> ColumnElement[bool]:
     """A running job with no sign of life since ``cutoff``: its worker is gone."""
     last_sign = func.coalesce(Job.heartbeat_at, Job.started_at)
     return (Job.state == JobState.running) & (last_sign < cutoff)
-
-
-def stale_before(now: datetime) -> datetime:
-    return now - timedelta(seconds=get_settings().job_stale_after_s)
 
 
 def queued_jobs(session: Session, clip_ids: Sequence[int] | None = None) -> list[Job]:
