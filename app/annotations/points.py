@@ -49,7 +49,7 @@ def decode_frames(frames: Sequence[bytes]) -> tuple[npt.NDArray[np.float32], Boo
     return _unpack(packed)
 
 
-def _unpack(packed: np.ndarray) -> tuple[npt.NDArray[np.float32], BoolArray]:
+def _unpack(packed: npt.NDArray[np.void]) -> tuple[npt.NDArray[np.float32], BoolArray]:
     poses = np.empty((*packed.shape, 4), dtype=np.float32)
     poses[..., X], poses[..., Y] = packed["x"], packed["y"]
     poses[..., V] = packed["v"]

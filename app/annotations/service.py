@@ -32,7 +32,7 @@ from app.annotations.models import (
     SpeechSegment,
     Track,
 )
-from app.annotations.points import decode_frames, decode_points, encode_points
+from app.annotations.points import BoolArray, decode_frames, decode_points, encode_points
 from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState
 from app.batches.service import next_clip
@@ -691,7 +691,7 @@ def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseA
     return pose
 
 
-def _changed(old: PoseArray, new: PoseArray) -> np.ndarray:
+def _changed(old: PoseArray, new: PoseArray) -> BoolArray:
     moved = np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
     return moved | (old[:, V] != new[:, V])
 
@@ -710,7 +710,7 @@ def _write_pose(
     annotation: Annotation,
     row: KeypointFrame,
     pose: PoseArray,
-    human: np.ndarray,
+    human: BoolArray,
     action: str,
     keyframe: bool | None,
     source: Source = Source.human,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import numpy.typing as npt
 
 from app.samples.audio import SAMPLE_RATE
 
@@ -35,13 +36,13 @@ class ClipWriter:
             self.audio = a
         self.n = 0
 
-    def frame(self, img: np.ndarray) -> None:
+    def frame(self, img: npt.NDArray[np.uint8]) -> None:
         f = av.VideoFrame.from_ndarray(img, format="bgr24")
         f.pts, f.time_base = self.n, Fraction(1, self.fps)
         self.n += 1
         self.container.mux(self.video.encode(f))
 
-    def close(self, samples: np.ndarray | None) -> None:
+    def close(self, samples: npt.NDArray[np.float32] | None) -> None:
         self.container.mux(self.video.encode(None))
         if self.audio is not None and samples is not None:
             for k in range(0, len(samples), 1024):

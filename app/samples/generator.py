@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from app.samples.audio import SpeechPlan, plan_speech, synthesise
 from app.samples.canvas import Camera, Canvas, Colour, hex_colour
@@ -431,7 +432,7 @@ def _render(
             chars = _place(rng, specs, w, h, framing, horizon, (e - s) / fps, fps, speech)
             order = sorted(range(len(chars)), key=lambda i: chars[i].depth)
             focus = (w / 2, 0.3 * h) if framing != "wide" else (w / 2, 0.6 * h)
-            prev: np.ndarray | None = None
+            prev: npt.NDArray[np.uint8] | None = None
             run_start = s
             for d0 in range(s, e, hold):
                 t_local, t_clip = (d0 - s) / fps, d0 / fps

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from app.samples.canvas import INK, Canvas, Colour, FloatArray, ellipse_pts, hex_colour, shade
 from app.samples.figure import Drawn, DrawnPoints, screen_box
@@ -473,7 +474,7 @@ def _draw_head(
     p: Pose,
     head_w: FloatArray,
     face_w: FloatArray,
-    front: np.ndarray,
+    front: npt.NDArray[np.bool_],
     ears_w: FloatArray,
     ears3: FloatArray,
     head_yaw: float,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from app.export.formats.bundle import (
     ClipBundle,
@@ -41,7 +42,7 @@ VALID_FIELDS = {"feet": "foot_valid", "face": "face_valid",
 BODY = slice(0, 17)
 
 
-def triples(poses: np.ndarray) -> list[list[float | int]]:
+def triples(poses: npt.NDArray[np.float32]) -> list[list[float | int]]:
     """Per pose of ``poses`` (frames, K, 4): flat ``[x, y, v, ...]``, unlabelled points as
     (0, 0, 0); all frames in one numpy pass."""
     seen = poses[..., V] > 0
