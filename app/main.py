@@ -32,11 +32,12 @@ from app.core.asgi import HttpMiddleware
 from app.core.errors import DomainError
 from app.core.forms import field_errors, rerender
 from app.core.limits import BodyLimits, body_limit
-from app.core.observability import RequestContext, request_id
+from app.core.observability import REGISTRY, RequestContext, request_id
 from app.core.security import SecurityHeaders
 from app.core.templating import is_htmx, render
 from app.export.routes import api as export_api
 from app.export.routes import router as export_router
+from app.pipeline.metrics import PipelineCollector
 from app.projects.routes import api as projects_api
 from app.projects.routes import router as projects_router
 from app.review.routes import api as review_api
@@ -45,6 +46,7 @@ from app.web.routes import router as web_router
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
+REGISTRY.register(PipelineCollector())  # once per process; create_app() may run many times
 
 
 def _wants_json(request: Request) -> bool:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from app.core.db import session_scope
 from app.core.jobs import SendReport, send_outbox
-from app.export.service import reconcile_exports
+from app.export.build import reconcile_exports
 from app.pipeline.service import reconcile as reconcile_jobs
 
 

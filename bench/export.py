@@ -128,7 +128,7 @@ def child(size: int) -> None:
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ["MEDIA_ROOT"] = str(ROOT / "bench" / ".work" / f"export-{size}")
     from app.core.db import session_scope
-    from app.export import service
+    from app.export import build, service
     from app.export.schemas import ExportCreate
     from app.projects.service import get_project_by_name
 
@@ -139,7 +139,7 @@ def child(size: int) -> None:
     reset_peak()
     start_rss = proc_status_kb("VmRSS")
     t0 = time.perf_counter()
-    state = service.run_build(snapshot_id)
+    state = build.run_build(snapshot_id)
     seconds = time.perf_counter() - t0
     with session_scope() as session:
         snap = service.get_export(session, snapshot_id)
@@ -160,7 +160,7 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    from app.export.service import CHUNK
+    from app.export.snapshot import CHUNK
     from bench._report import write_section
 
     rows = []
@@ -181,7 +181,7 @@ def main() -> None:
         for size, r in rows
     )
     body = f"""
-One snapshot built by the export task body (`app.export.service.run_build`) in a fresh process
+One snapshot built by the export task body (`app.export.build.run_build`) in a fresh process
 per size, on PostgreSQL on the same machine. Synthetic pose clips: one approved primary
 annotation each with one COCO-WholeBody track of {args.frames} frames (133 points), a shot and
 a clip caption. Formats: {", ".join(FORMATS)} (written to a staging folder, then zipped).

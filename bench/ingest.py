@@ -30,7 +30,7 @@ def run(count: int, seed: int, folder: Path) -> dict[str, float]:
     from app.clips.service import import_paths
     from app.core.db import session_scope
     from app.pipeline.models import Job, JobState
-    from app.pipeline.service import run_job
+    from app.pipeline.runner import run_job
     from app.projects.service import create_project
     from app.samples.generator import make_samples
 

@@ -44,7 +44,7 @@ def main() -> None:
     from app.clips import service as clips
     from app.core.db import session_scope
     from app.core.migrate import upgrade_database
-    from app.pipeline.service import run_queued_inline
+    from app.pipeline.runner import run_queued_inline
     from app.projects.service import create_project
     from app.samples.generator import make_samples
     from app.samples.manifest import write_samples_manifest

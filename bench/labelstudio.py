@@ -288,7 +288,7 @@ def approve_all() -> None:
 def export_child() -> None:
     """One snapshot of every clip, in this fresh process: JSON with seconds and peak RSS."""
     from app.core.db import session_scope
-    from app.export import service
+    from app.export import build, service
     from app.export.schemas import ExportCreate
     from app.projects.service import get_project_by_name
     from bench.export import proc_status_kb, reset_peak
@@ -300,7 +300,7 @@ def export_child() -> None:
     reset_peak()
     before = proc_status_kb("VmRSS")
     t0 = time.perf_counter()
-    state = service.run_build(snapshot_id)
+    state = build.run_build(snapshot_id)
     seconds = time.perf_counter() - t0
     with session_scope() as s:
         snap = service.get_export(s, snapshot_id)

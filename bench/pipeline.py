@@ -125,7 +125,7 @@ def evaluate(clips: list[Any], ids: dict[str, int]) -> dict[str, Any]:
     from app.core.db import session_scope
     from app.pipeline.held import drawn_frames
     from app.pipeline.models import Job
-    from app.pipeline.service import run_queued_inline
+    from app.pipeline.runner import run_queued_inline
 
     speed: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     shots = {"matched": 0, "ref": 0, "hyp": 0}

@@ -159,6 +159,7 @@ def build_frames(info: dict[str, Any]) -> int:
     import numpy as np
 
     from app.clips import service as clips
+    from app.clips.paths import clip_media_dir
     from app.core.db import session_scope
     from app.media.framecache import build_frame_cache
 
@@ -173,7 +174,7 @@ def build_frames(info: dict[str, Any]) -> int:
         writer.release()
     with session_scope() as s:
         clip = clips.get_clip(s, info["workspace"][0]["clip_id"])
-        folder = clips.clip_media_dir(clip) / "frames"
+        folder = clip_media_dir(clip) / "frames"
     if not folder.exists():
         build_frame_cache(source, folder)
     return 48
@@ -374,7 +375,7 @@ def export_child(limit: int) -> None:
     seed_info()
     from app.batches.schemas import ClipFilter
     from app.core.db import session_scope
-    from app.export import service
+    from app.export import build, service
     from app.export.schemas import ExportCreate
     from app.projects.models import Subset
     from bench.export import proc_status_kb, reset_peak
@@ -389,7 +390,7 @@ def export_child(limit: int) -> None:
     reset_peak()
     start_rss = proc_status_kb("VmRSS")
     t0 = time.perf_counter()
-    state = service.run_build(snapshot_id)
+    state = build.run_build(snapshot_id)
     seconds = time.perf_counter() - t0
     with session_scope() as session:
         snap = service.get_export(session, snapshot_id)
@@ -433,11 +434,11 @@ def _pipeline_worker(folder: str, out: Any) -> None:
 
         from app.clips.models import Clip
         from app.core.db import session_scope
-        from app.pipeline import service as pipeline
+        from app.pipeline.runner import run_queued_inline
 
         ids = list(import_clips(Path(folder) / "clips", "scale").values())
         t0 = time.perf_counter()
-        pipeline.run_queued_inline(ids)
+        run_queued_inline(ids)
         seconds = time.perf_counter() - t0
         with session_scope() as s:
             frames = s.scalar(select(func.sum(Clip.frame_count)).where(Clip.id.in_(ids))) or 0

@@ -39,11 +39,11 @@ from app.annotations.node_edits import add_character, set_shot_boundaries, set_t
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload, frames_of
 from app.annotations.points import decode_points
-from app.annotations.skeletons import PoseArray, V, X, Y, get_skeleton
 from app.auth.models import User
 from app.clips.models import Clip
 from app.pipeline.held import drawing_spans
 from app.projects.models import DEFAULT_TAG_VOCABULARY
+from app.projects.skeletons import PoseArray, V, X, Y, get_skeleton
 
 POLICIES = ("scratch", "drafts", "full")
 ACCEPT_THRESHOLD = 0.7

@@ -119,7 +119,7 @@ def app(db: Session):  # type: ignore[no-untyped-def]
             db.rollback()
             raise
 
-    application.dependency_overrides[deps._db_session] = _test_session
+    application.dependency_overrides[deps.db_session] = _test_session
     return application
 
 

@@ -110,7 +110,7 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
         Track,
     )
     from app.annotations.points import encode_points
-    from app.annotations.skeletons import empty_pose
+    from app.projects.skeletons import empty_pose
 
     clip.frame_count = clip.frame_count or frames
     clip.width, clip.height = clip.width or 320, clip.height or 240

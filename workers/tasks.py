@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.reconcile import reconcile_all
 from workers.celery_app import celery_app
 
 
@@ -14,7 +15,5 @@ def ping() -> str:
 @celery_app.task(name="cellabel.reconcile")
 def reconcile() -> dict[str, object]:
     """Periodic: re-send lost or abandoned pipeline jobs and export builds, and the outbox."""
-    from app.reconcile import reconcile_all
-
     report = reconcile_all()
     return {"jobs": report.jobs, "exports": report.exports, "failed": report.sends.failed}

@@ -38,14 +38,14 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import encode_points
-from app.annotations.skeletons import BUILTIN_SKELETONS, PoseArray, V, X, Y
-from app.annotations.textdiff import word_diff
 from app.auth.models import User
-from app.clips import service as clip_service
 from app.clips.models import Clip
+from app.clips.paths import clip_media_dir
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.textdiff import word_diff
 from app.projects.models import Project
+from app.projects.skeletons import BUILTIN_SKELETONS, PoseArray, V, X, Y
 
 COLOURS = ("#e4572e", "#2e86de", "#17a398", "#9b59b6", "#f1c40f")
 APPROVED = NodeStatus.approved
@@ -233,7 +233,7 @@ def adjudication_page(session: Session, clip_id: int, frame: int | None = None) 
         score=score,
         majority=majority_tags([v.view for v in versions]) if len(versions) > 2 else {},
         done=_adjudicated(session, clip_id),
-        frames_ready=(clip_service.clip_media_dir(clip) / "frames" / "index.json").exists(),
+        frames_ready=(clip_media_dir(clip) / "frames" / "index.json").exists(),
     )
 
 

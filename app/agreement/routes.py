@@ -22,8 +22,9 @@ from app.agreement.schemas import (
     RollupRead,
     ScoreRead,
 )
+from app.auth.deps import AdminOnly, Principal, Staff
 from app.batches import service as batch_service
-from app.core.deps import DB, AdminOnly, Principal, Staff, SubmittedForm
+from app.core.deps import DB, SubmittedForm
 from app.core.forms import FormState, form_page, with_form
 from app.core.responses import attachment
 from app.core.templating import render

@@ -43,7 +43,6 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_points
-from app.annotations.skeletons import BUILTIN_SKELETONS, DEFAULT_SIGMA, Skeleton
 from app.auth.models import User
 from app.batches.models import Batch, BatchClip
 from app.clips.models import Clip
@@ -51,6 +50,7 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.jobs import enqueue
 from app.projects.models import Project, SkeletonTemplate
+from app.projects.skeletons import BUILTIN_SKELETONS, DEFAULT_SIGMA, Skeleton
 
 RECOMPUTE_TASK = "cellabel.agreement.recompute_clip"
 ROLLUP_TASK = "cellabel.agreement.recompute_rollups"

@@ -40,7 +40,10 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import BoolArray, decode_points, encode_points
-from app.annotations.skeletons import (
+from app.clips.models import Clip
+from app.core.db import utcnow
+from app.core.errors import Invalid
+from app.projects.skeletons import (
     COCO_WHOLEBODY,
     V_UNLABELLED,
     PoseArray,
@@ -50,9 +53,6 @@ from app.annotations.skeletons import (
     pack_part_validity,
     part_validity,
 )
-from app.clips.models import Clip
-from app.core.db import utcnow
-from app.core.errors import Invalid
 
 MODEL_CHARACTER_NAME = "character 1"
 MODEL_CHANGED = "model_changed"

@@ -16,10 +16,10 @@ from app.annotations.models import Annotation, Character, KeypointFrame, Source,
 from app.annotations.payload import frame_payload, frames_of
 from app.annotations.points import BoolArray, decode_points, encode_points
 from app.annotations.revisions import apply_edit, check_node_version, record_edit
-from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 from app.auth.models import User
 from app.clips.models import Clip
 from app.core.errors import Invalid, NotFound
+from app.projects.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 
 MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
 

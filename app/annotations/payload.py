@@ -19,8 +19,8 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_frames
-from app.annotations.skeletons import CONF
 from app.clips.models import Clip
+from app.projects.skeletons import CONF
 
 
 def frames_of(session: Session, track_id: int) -> list[KeypointFrame]:

@@ -1,7 +1,7 @@
 """The storage codec of one frame's keypoints (``KeypointFrame.points`` / ``model_points``).
 
 A pose is the canonical (K, 4) float32 array ``x, y, v, conf`` of
-:mod:`app.annotations.skeletons`; storage adds, per point, who set it (model or human), and
+:mod:`app.projects.skeletons`; storage adds, per point, who set it (model or human), and
 packs each point into 12 bytes: x, y float32, v uint8, source uint8, conf float16.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from app.annotations.skeletons import CONF, PoseArray, V, X, Y
+from app.projects.skeletons import CONF, PoseArray, V, X, Y
 
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("v", "u1"), ("src", "u1"), ("conf", "<f2")])
 SRC_MODEL, SRC_HUMAN = 0, 1

@@ -48,11 +48,12 @@ from app.annotations.schemas import (
     Status,
     TagsSave,
 )
+from app.auth.deps import Annotator, AnyUser, Principal
 from app.auth.models import User
 from app.batches import service as batch_service
 from app.batches.models import AssignmentState
 from app.clips.models import Clip
-from app.core.deps import DB, Annotator, AnyUser, Principal, SubmittedForm
+from app.core.deps import DB, SubmittedForm
 from app.core.errors import Conflict, Invalid, NotFound, about_field
 from app.core.forms import FormPage, FormState, form_page, with_form
 from app.core.responses import json_response

@@ -16,9 +16,9 @@ from app.annotations.models import KeypointFrame, Track
 from app.annotations.payload import FRAME_FIELDS, frame_payload, frame_payloads
 from app.annotations.points import decode_frames, encode_points
 from app.annotations.revisions import check_node_version
-from app.annotations.skeletons import CONF, empty_pose
 from app.auth.models import User
 from app.core.errors import Invalid
+from app.projects.skeletons import CONF, empty_pose
 
 TrackSnapshot = dict[int, tuple[bytes, bool]]
 

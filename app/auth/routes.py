@@ -10,10 +10,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth import service
+from app.auth.deps import AdminOnly, AnyUser, Principal, Public
 from app.auth.models import Role
 from app.auth.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead, UserUpdate
 from app.core.config import get_settings
-from app.core.deps import DB, AdminOnly, AnyUser, Principal, Public
+from app.core.deps import DB
 from app.core.errors import DomainError
 from app.core.forms import FormState, form_page, with_form
 from app.core.security import SESSION_COOKIE, sign, unsign

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import LoginThrottle
 from app.core.config import get_settings
-from app.core.db import utcnow
+from app.core.db import is_postgresql, utcnow
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class LoginKeys:
 
 def _count(session: Session, key: str, now: datetime, window: timedelta) -> tuple[int, datetime]:
     """Add one attempt to ``key`` (a new window when the old one has passed); the new count."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if is_postgresql(session) else sqlite
     row = LoginThrottle
     expired = row.window_start <= now - window
     statement = (

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations.opening import claim_next_clip
 from app.auth import service as auth_service
+from app.auth.deps import AdminOnly, Annotator, AnyUser, Principal
 from app.auth.models import Role
 from app.batches import service
 from app.batches.schemas import (
@@ -29,7 +30,7 @@ from app.batches.schemas import (
     Reassign,
 )
 from app.clips.models import ClipState
-from app.core.deps import DB, AdminOnly, Annotator, AnyUser, Principal
+from app.core.deps import DB
 from app.core.errors import DomainError, NotFound
 from app.core.forms import FormState, field_errors, form_page, label_for, with_form
 from app.core.templating import render

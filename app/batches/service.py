@@ -58,7 +58,7 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip, BatchMember
 from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
 from app.clips.models import Clip, ClipState
-from app.core.db import session_scope, utcnow
+from app.core.db import is_postgresql, session_scope, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects import service as project_service
 from app.projects.models import Project
@@ -72,10 +72,6 @@ EXPIRED_SWEEP_LIMIT = 50
 SWEEP_EVERY = timedelta(seconds=15)
 _UPDATE_CHUNK = 5000
 _JSON_KEY = re.compile(r"^[\w\-]+$")
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # --- filters ------------------------------------------------------------------------------
@@ -137,14 +133,14 @@ def filter_conditions(
     session: Session, project_id: int, flt: ClipFilter
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses for a project's clips matching ``flt`` (the clips list filters with them)."""
-    return _filter_conditions(_is_postgres(session), project_id, flt)
+    return _filter_conditions(is_postgresql(session), project_id, flt)
 
 
 def matching_clips(session: Session, project_id: int, flt: ClipFilter) -> Select[Any]:
     """The ids of a project's clips that match ``flt`` (first ``limit`` by id)."""
     query = (
         select(Clip.id)
-        .where(*_filter_conditions(_is_postgres(session), project_id, flt))
+        .where(*_filter_conditions(is_postgresql(session), project_id, flt))
         .order_by(Clip.id)
     )
     return query.limit(flt.limit) if flt.limit else query
@@ -472,7 +468,7 @@ _LOCK_CALLER = select(User.id).where(User.id == bindparam("caller")).with_for_up
 
 
 def _serialise_caller(session: Session, annotator_id: int) -> None:
-    if _is_postgres(session):
+    if is_postgresql(session):
         session.execute(_LOCK_CALLER, {"caller": annotator_id})
     else:  # a no-op write takes SQLite's database write lock now (BEGIN IMMEDIATE-like)
         session.execute(
@@ -678,7 +674,7 @@ def _seat(
 ) -> Assignment | None:
     """Give the locked ``slot`` to the annotator if its recount leaves a seat free."""
     params = {"bc_id": slot.id, "clip_batch": batch.id, "annotator": annotator_id}
-    if _is_postgres(session):
+    if is_postgresql(session):
         found = session.scalars(_SEAT, {**params, "lease": lease_until, "now": utcnow()})
         assignment = found.one_or_none()
         held = session.identity_map.get(session.identity_key(BatchClip, slot.id))
@@ -994,7 +990,7 @@ def _timings(
     hour_ago = now - timedelta(hours=1)
     started = func.coalesce(Assignment.started_at, Assignment.assigned_at)
     submitted = and_(in_batch, Assignment.submitted_at.is_not(None))
-    if _is_postgres(session):
+    if is_postgresql(session):
         seconds = func.extract("epoch", Assignment.submitted_at - started)
         median = func.percentile_cont(0.5).within_group(seconds)
         recent = func.count().filter(Assignment.submitted_at >= hour_ago)

@@ -20,6 +20,7 @@ from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
 from app.pipeline import service as pipeline
+from app.pipeline.runner import run_queued_inline
 from app.projects.service import get_project_by_name, parse_subsets
 
 clips_cli = typer.Typer(help="Clips: import, list, show, delete, retry.", no_args_is_help=True)
@@ -44,7 +45,7 @@ def wait_for_pipeline(clip_ids: list[int]) -> None:
     if get_settings().embedded:
         with _progress() as bar:
             task = bar.add_task("pipeline", total=None)
-            pipeline.run_queued_inline(
+            run_queued_inline(
                 clip_ids,
                 progress=lambda job: bar.update(
                     task, advance=1, description=f"{job.step} clip {job.clip_id}"

@@ -10,10 +10,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.auth.deps import AdminOnly, AnyUser, Principal, Staff
 from app.batches import service as batch_service
 from app.batches.schemas import BatchCreate, ClipFilter
 from app.clips import service
 from app.clips.models import ClipState
+from app.clips.paths import clip_media_dir
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
@@ -26,7 +28,7 @@ from app.clips.schemas import (
     JobRead,
     PipelineRun,
 )
-from app.core.deps import DB, AdminOnly, AnyUser, Principal, Staff
+from app.core.deps import DB
 from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
@@ -211,7 +213,7 @@ def clip_viewer(
 
 
 def _media_state(clip: object) -> dict[str, bool]:
-    folder = service.clip_media_dir(clip)  # type: ignore[arg-type]
+    folder = clip_media_dir(clip)  # type: ignore[arg-type]
     return {name: (folder / name).exists() for name in (*MEDIA_FILES, "frames/index.json")}
 
 
@@ -220,7 +222,7 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
     clip = service.get_visible_clip(db, principal.user, clip_id)
     try:
-        cache = open_frame_cache(service.clip_media_dir(clip) / "frames")
+        cache = open_frame_cache(clip_media_dir(clip) / "frames")
     except FileNotFoundError as exc:
         raise NotFound("The frames of this clip are not ready yet.") from exc
     if not 0 <= frame < len(cache):
@@ -250,7 +252,7 @@ def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
-    path = service.clip_media_dir(clip) / name
+    path = clip_media_dir(clip) / name
     if not path.is_file():
         raise NotFound("This media file is not ready yet.")
     return FileResponse(

@@ -24,9 +24,10 @@ from app.auth.models import Role, User
 from app.batches import service as batch_service
 from app.batches.models import Batch, BatchClip
 from app.clips.models import Clip, ClipState
+from app.clips.paths import clip_media_dir, source_path
 from app.clips.schemas import ClipListFilter
 from app.core.config import get_settings
-from app.core.db import utcnow
+from app.core.db import is_postgresql, utcnow
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from app.core.storage import clip_prefix, delete_after_commit, get_storage
 from app.pipeline.models import Job, JobState
@@ -38,7 +39,6 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".gif", ".y4m",
      ".m4a", ".mp3", ".wav", ".ogg", ".aac"}
 )  # fmt: skip
-HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -67,22 +67,6 @@ class ClipSpec:
     subsets: list[str] = field(default_factory=list)
     tags: dict[str, Any] = field(default_factory=dict)
     external_id: str | None = None
-
-
-def source_path(clip: Clip) -> Path:
-    return get_storage().path(clip.storage_key)
-
-
-def clip_media_dir(clip: Clip) -> Path:
-    return get_storage().path(clip_prefix(clip.project_id, clip.id))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_subsets(project: Project, subsets: Sequence[str]) -> list[str]:
@@ -363,7 +347,7 @@ def import_records(
         tags = json.dumps(row.spec.tags) if row.spec.tags else "{}"
         records.append((path, row.path.name[:255], record_hash(path), subsets[key], tags,
                         row.spec.external_id))  # fmt: skip
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         created = _copy_records(session, project.id, records)
     else:
         created = _insert_records(session, project.id, records)

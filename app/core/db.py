@@ -44,6 +44,11 @@ NAMING = {
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+def is_postgresql(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL (else SQLite, the embedded mode and tests)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC: the only clock the app stores or compares with."""
     return datetime.now(UTC)

@@ -182,7 +182,7 @@ def field_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], s
 def _read_session(request: Request) -> Iterator[Session]:
     """A session from the app's DB dependency (tests override it); rolled back, as a page
     re-render changes nothing."""
-    provider = request.app.dependency_overrides.get(deps._db_session, deps._db_session)
+    provider = request.app.dependency_overrides.get(deps.db_session, deps.db_session)
     sessions = provider()
     try:
         yield next(sessions)

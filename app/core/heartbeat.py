@@ -12,10 +12,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from app.core.config import get_settings
 
 log = logging.getLogger(__name__)
+
+
+def stale_before(now: datetime) -> datetime:
+    """Runs with no sign of life since then lost their worker (``JOB_STALE_AFTER_S``)."""
+    return now - timedelta(seconds=get_settings().job_stale_after_s)
 
 
 @contextmanager

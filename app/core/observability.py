@@ -1,8 +1,7 @@
 """Logs carrying request and job ids (readable lines or JSON), and Prometheus metrics.
 
-Request latency is measured in the web process; job outcomes, queue depth and pipeline
-throughput are read from PostgreSQL and the broker when Prometheus scrapes, so the numbers are
-right whichever process (web or any worker) did the work.
+Request latency is measured in the web process. Collectors that read features' tables (the
+pipeline's, :mod:`app.pipeline.metrics`) register on :data:`REGISTRY` in ``app.main``.
 """
 
 from __future__ import annotations
@@ -10,12 +9,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from contextvars import ContextVar
 
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
@@ -137,50 +133,3 @@ class RequestContext(HttpMiddleware):
                 },
             )
             request_id.reset(token)
-
-
-class PipelineCollector(Collector):
-    """Job outcomes, queue depth and recent pipeline throughput, read at scrape time."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from sqlalchemy import func, select
-
-        from app.core.db import session_scope
-        from app.pipeline.models import Job
-        from app.pipeline.service import broker_queue_depths
-
-        jobs = GaugeMetricFamily(
-            "cellabel_jobs", "Pipeline jobs by step and state", labels=["step", "state"]
-        )
-        fps = GaugeMetricFamily(
-            "cellabel_pipeline_frames_per_second",
-            "Frames per second of finished steps (last 200 per step)",
-            labels=["step"],
-        )
-        with session_scope() as session:
-            for step, state, n in session.execute(
-                select(Job.step, Job.state, func.count()).group_by(Job.step, Job.state)
-            ):
-                jobs.add_metric([step, state.value], n)
-            for step in ("frames", "shots", "keypoints"):
-                rows = session.execute(
-                    select(Job.result, Job.duration_s)
-                    .where(Job.step == step, Job.state == "done")
-                    .order_by(Job.finished_at.desc())
-                    .limit(200)
-                ).all()
-                frames = sum(int((r.result or {}).get("frames", 0) or 0) for r in rows)
-                seconds = sum(r.duration_s or 0.0 for r in rows)
-                if seconds > 0:
-                    fps.add_metric([step], frames / seconds)
-        yield jobs
-        yield fps
-        depth = GaugeMetricFamily(
-            "cellabel_queue_depth", "Messages waiting in the broker", labels=["queue"]
-        )
-        for queue, n in broker_queue_depths().items():
-            depth.add_metric([queue], n)
-        yield depth
-
-
-REGISTRY.register(PipelineCollector())

@@ -64,13 +64,6 @@ class LocalStorage:
             raise
         return size, digest.hexdigest()
 
-    def copy_in(self, key: str, source: Path) -> None:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".part-{target.name}")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
         with self.path(key).open("rb") as fh:

@@ -10,9 +10,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.annotations.textdiff import word_diff
 from app.core.forms import FormState
 from app.core.security import ANON_COOKIE, anonymous_csrf_token, new_token
+from app.core.textdiff import word_diff
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))  # autoescape is on for .html

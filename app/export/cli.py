@@ -16,7 +16,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope, utcnow
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
-from app.export import importer, service
+from app.export import build, importer, service
 from app.export.archive import extract
 from app.export.formats.registry import parse_formats
 from app.export.schemas import ExportCreate
@@ -37,7 +37,7 @@ def _build(snapshot_id: int) -> None:
     with _bar() as bar:
         task = bar.add_task("export", total=None)
         if get_settings().embedded:
-            service.run_build(
+            build.run_build(
                 snapshot_id,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )

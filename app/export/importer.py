@@ -48,6 +48,7 @@ from app.export.formats.cellabel import FORMAT, FORMAT_VERSION, unb64
 from app.export.formats.coco import WHOLEBODY_FILE, images_of_clip
 from app.export.formats.manifests import CELLABEL_FILE
 from app.export.schemas import ImportReport
+from app.pipeline.service import queue_pipeline
 from app.projects import service as project_service
 from app.projects.models import Project, SkeletonTemplate, Subset
 from app.review.models import ReviewComment
@@ -375,8 +376,6 @@ def _import_clip_record(
     )
     report.annotations += 1
     if created and rebuild_frames:
-        from app.pipeline.service import queue_pipeline
-
         queue_pipeline(session, clip, only=["frames"])
     session.flush()
 

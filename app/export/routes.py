@@ -8,8 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app.auth.deps import AdminOnly, Principal
 from app.clips.models import ClipState
-from app.core.deps import DB, AdminOnly, Principal
+from app.core.deps import DB
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.export import service

@@ -17,12 +17,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import islice, pairwise
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 StrPath = str | Path
+Image = npt.NDArray[np.uint8]
+"""A picture: height x width x 3 (RGB, or BGR where OpenCV draws) or height x width grey.
+OpenCV's stubs type every result as ``MatLike``: the modules cast what it returns to this."""
+Pcm = npt.NDArray[np.int16]
+"""Audio samples as int16 PCM: 1-D mono, or (samples, channels)."""
 
 
 def rotation_of(frame: av.VideoFrame) -> int:
@@ -30,15 +37,15 @@ def rotation_of(frame: av.VideoFrame) -> int:
     return round(frame.rotation / 90.0) % 4 * 90
 
 
-def _to_rgb(frame: av.VideoFrame, max_width: int | None) -> np.ndarray:
-    rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+def _to_rgb(frame: av.VideoFrame, max_width: int | None) -> Image:
+    rgb = cast(Image, frame.to_ndarray(format="rgb24"))
     quarter_turns = rotation_of(frame) // 90
     if quarter_turns:
         rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
     height, width = rgb.shape[:2]
     if max_width is not None and width > max_width:
         new_height = max(1, round(height * max_width / width))
-        rgb = cv2.resize(rgb, (max_width, new_height), interpolation=cv2.INTER_AREA)
+        rgb = cast(Image, cv2.resize(rgb, (max_width, new_height), interpolation=cv2.INTER_AREA))
     return rgb
 
 
@@ -100,7 +107,7 @@ def video_timing(path: StrPath) -> VideoTiming:
         return _timing(container, stream)
 
 
-def iter_frames(path: StrPath, *, max_width: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(path: StrPath, *, max_width: int | None = None) -> Iterator[Image]:
     """Yield every frame once, in display order, as RGB uint8 (downscaled to `max_width`)."""
     container, stream = _open_video(path)
     with container:
@@ -108,7 +115,7 @@ def iter_frames(path: StrPath, *, max_width: int | None = None) -> Iterator[np.n
             yield _to_rgb(frame, max_width)
 
 
-def read_frame(path: StrPath, n: int, *, max_width: int | None = None) -> np.ndarray:
+def read_frame(path: StrPath, n: int, *, max_width: int | None = None) -> Image:
     """Frame `n` exactly as :func:`iter_frames` numbers it, by seeking (for spot checks).
 
     Frame n has the n-th smallest packet pts, so we demux (no decoding) to find
@@ -140,7 +147,7 @@ def read_frame(path: StrPath, n: int, *, max_width: int | None = None) -> np.nda
     return found
 
 
-def iter_audio(path: StrPath, sample_rate: int = 16000, mono: bool = True) -> Iterator[np.ndarray]:
+def iter_audio(path: StrPath, sample_rate: int = 16000, mono: bool = True) -> Iterator[Pcm]:
     """Yield the first audio stream as int16 PCM chunks resampled to `sample_rate`.
 
     Mono chunks are 1-D; otherwise (samples, channels) with the source layout.
@@ -158,13 +165,13 @@ def iter_audio(path: StrPath, sample_rate: int = 16000, mono: bool = True) -> It
         yield from _pcm(resampler.resample(None), mono)
 
 
-def _pcm(frames: list[av.AudioFrame], mono: bool) -> Iterator[np.ndarray]:
+def _pcm(frames: list[av.AudioFrame], mono: bool) -> Iterator[Pcm]:
     for frame in frames:
-        samples = frame.to_ndarray()  # packed s16: shape (1, samples * channels)
+        samples = cast(Pcm, frame.to_ndarray())  # packed s16: shape (1, samples * channels)
         yield samples.reshape(-1) if mono else samples.reshape(-1, frame.layout.nb_channels)
 
 
-def read_audio(path: StrPath, sample_rate: int = 16000, mono: bool = True) -> np.ndarray:
+def read_audio(path: StrPath, sample_rate: int = 16000, mono: bool = True) -> Pcm:
     """The whole first audio stream as int16 PCM (empty when the file has no audio)."""
     chunks = list(iter_audio(path, sample_rate, mono))
     if chunks:

@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import cv2
 import numpy as np
 
-from app.media.decode import iter_frames, video_timing
+from app.media.decode import Image, iter_frames, video_timing
 
 INDEX_NAME = "index.json"
 FORMAT_VERSION = 1
@@ -38,7 +38,7 @@ MIME = "image/jpeg"
 _STALE_AFTER_S = 3600  # leftovers of crashed builds older than this are removed
 _OPEN_CACHES = 512  # parsed indexes a process keeps (a few hundred frames each)
 
-FrameCallback = Callable[[int, np.ndarray], None]
+FrameCallback = Callable[[int, Image], None]
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,15 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _scaled(rgb: np.ndarray, max_width: int | None) -> np.ndarray:
+def _scaled(rgb: Image, max_width: int | None) -> Image:
     height, width = rgb.shape[:2]
     if max_width is None or width <= max_width:
         return rgb
     size = (max_width, max(1, round(height * max_width / width)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return cast(Image, cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+def encode_jpeg(rgb: Image, quality: int) -> bytes:
     """JPEG bytes of an RGB frame (OpenCV; deterministic for identical input)."""
     ok, buf = cv2.imencode(
         ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
@@ -269,10 +269,10 @@ class FrameCache:
             raise IndexError(f"chunk {k} out of range 0..{self.chunk_count - 1}")
         return [(offset, length) for chunk, offset, length in self._frames if chunk == k]
 
-    def image(self, n: int) -> np.ndarray:
+    def image(self, n: int) -> Image:
         """Frame `n` decoded to RGB (for thumbnails and filmstrips)."""
         bgr = cv2.imdecode(np.frombuffer(self.read_frame(n), np.uint8), cv2.IMREAD_COLOR)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cast(Image, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
     def etag(self, n: int) -> str:
         """Strong HTTP ETag for frame `n`; changes whenever the cached images change."""

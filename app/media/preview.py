@@ -23,7 +23,7 @@ import av
 import cv2
 import numpy as np
 
-from app.media.decode import iter_audio, iter_frames, video_timing
+from app.media.decode import Image, Pcm, iter_audio, iter_frames, video_timing
 from app.media.framecache import FrameCache, encode_jpeg
 
 PreviewCodec = Literal["h264", "vp9"]
@@ -134,7 +134,7 @@ def _audio_frames(source: Path, rate: int, layout: str) -> Iterator[tuple[av.Aud
             return
 
 
-def _stereo(chunk: np.ndarray) -> np.ndarray:
+def _stereo(chunk: Pcm) -> Pcm:
     if chunk.shape[1] == 2:
         return chunk
     if chunk.shape[1] == 1:
@@ -229,17 +229,17 @@ def make_preview(
     )
 
 
-def _write_jpeg(rgb: np.ndarray, out_path: Path, quality: int = 85) -> None:
+def _write_jpeg(rgb: Image, out_path: Path, quality: int = 85) -> None:
     with _atomic_path(out_path) as tmp:
         tmp.write_bytes(encode_jpeg(rgb, quality))
 
 
-def _resize_to_height(rgb: np.ndarray, height: int) -> np.ndarray:
+def _resize_to_height(rgb: Image, height: int) -> Image:
     width = max(1, round(rgb.shape[1] * height / rgb.shape[0]))
-    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    return cast(Image, cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
 
 
-def make_thumbnail(rgb: np.ndarray, out_path: str | Path, width: int = 320) -> ImageInfo:
+def make_thumbnail(rgb: Image, out_path: str | Path, width: int = 320) -> ImageInfo:
     """JPEG of one frame scaled to `width` (never enlarged)."""
     out_path = Path(out_path)
     if rgb.shape[1] > width:
@@ -256,7 +256,7 @@ def filmstrip_indices(count: int, n: int) -> list[int]:
 
 
 def make_filmstrip(
-    frames: FrameCache | Sequence[np.ndarray], out_path: str | Path, n: int = 10, height: int = 72
+    frames: FrameCache | Sequence[Image], out_path: str | Path, n: int = 10, height: int = 72
 ) -> FilmstripInfo:
     """One JPEG strip of up to `n` evenly spaced frames, each `height` pixels tall."""
     out_path = Path(out_path)

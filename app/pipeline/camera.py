@@ -22,6 +22,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from app.media.decode import Image
 from app.pipeline.held import small_grey
 
 CameraMotion = Literal[
@@ -48,7 +49,7 @@ class PairMotion:
     magnitude: float = 0.0
 
 
-def _global_motion(prev: np.ndarray, cur: np.ndarray) -> PairMotion:
+def _global_motion(prev: Image, cur: Image) -> PairMotion:
     h, w = prev.shape
     init = np.zeros((h, w, 2), np.float32)
     flow = cv2.calcOpticalFlowFarneback(prev, cur, init, 0.5, 4, 15, 3, 5, 1.2, 0)
@@ -76,10 +77,10 @@ class MotionAccumulator:
 
     def __init__(self, long_side: int = FLOW_LONG_SIDE) -> None:
         self.long_side = long_side
-        self._prev: np.ndarray | None = None
+        self._prev: Image | None = None
         self._motions: list[PairMotion] = []
 
-    def update(self, index: int, rgb: np.ndarray) -> None:
+    def update(self, index: int, rgb: Image) -> None:
         if index != len(self._motions):
             raise ValueError(f"expected frame {len(self._motions)}, got {index}")
         grey = small_grey(rgb, self.long_side)
@@ -95,9 +96,7 @@ class MotionAccumulator:
         return list(self._motions)
 
 
-def frame_motions(
-    frames: Iterable[np.ndarray], long_side: int = FLOW_LONG_SIDE
-) -> list[PairMotion]:
+def frame_motions(frames: Iterable[Image], long_side: int = FLOW_LONG_SIDE) -> list[PairMotion]:
     """Per-frame motion of RGB frames in display order (entry 0 is zero)."""
     acc = MotionAccumulator(long_side)
     for i, rgb in enumerate(frames):

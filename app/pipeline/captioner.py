@@ -20,6 +20,7 @@ import cv2
 import httpx
 import numpy as np
 
+from app.media.decode import Image
 from app.pipeline.held import resize_long_side
 
 NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -92,7 +93,7 @@ class CaptionDraft:
 
 
 class Captioner(Protocol):
-    def caption(self, facts: ClipFacts, frames: Sequence[np.ndarray]) -> CaptionDraft: ...
+    def caption(self, facts: ClipFacts, frames: Sequence[Image]) -> CaptionDraft: ...
 
 
 def framing_from_box(box: tuple[float, float, float, float], frame_height: int) -> str:
@@ -141,7 +142,7 @@ class BuiltinCaptioner:
 
     name = "builtin"
 
-    def caption(self, facts: ClipFacts, frames: Sequence[np.ndarray]) -> CaptionDraft:
+    def caption(self, facts: ClipFacts, frames: Sequence[Image]) -> CaptionDraft:
         shots = list(facts.shots) or [ShotFacts(0, facts.frame_count)]
         timing = f", drawn on {facts.timing}" if facts.timing else ""
         head = f"A {facts.duration_s:.1f} s clip in {_count(len(shots), 'shot')}{timing}"
@@ -202,7 +203,7 @@ class BuiltinCaptioner:
         return text + "."
 
 
-def _data_url(rgb: np.ndarray) -> str:
+def _data_url(rgb: Image) -> str:
     bgr = cv2.cvtColor(resize_long_side(rgb, FRAME_LONG_SIDE), cv2.COLOR_RGB2BGR)
     ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
@@ -210,7 +211,7 @@ def _data_url(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
 
 
-def _sample(frames: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+def _sample(frames: Sequence[Image], count: int) -> list[Image]:
     if len(frames) <= count:
         return list(frames)
     picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
@@ -245,7 +246,7 @@ class OpenAICompatibleCaptioner:
         self.backoff_s = backoff_s
         self.builtin = BuiltinCaptioner()
 
-    def caption(self, facts: ClipFacts, frames: Sequence[np.ndarray]) -> CaptionDraft:
+    def caption(self, facts: ClipFacts, frames: Sequence[Image]) -> CaptionDraft:
         try:
             answer = self._post(self._request(facts, frames))
             return self._parse(answer, facts)
@@ -254,7 +255,7 @@ class OpenAICompatibleCaptioner:
             draft.fallback_reason = str(exc)
             return draft
 
-    def _request(self, facts: ClipFacts, frames: Sequence[np.ndarray]) -> dict[str, Any]:
+    def _request(self, facts: ClipFacts, frames: Sequence[Image]) -> dict[str, Any]:
         schema = {
             "short": "one sentence storyline",
             "detailed": "a paragraph: story, setting, characters, camera",

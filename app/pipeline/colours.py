@@ -13,6 +13,9 @@ from collections.abc import Iterable
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
+
+from app.media.decode import Image
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "black": (10, 10, 10),
@@ -45,7 +48,7 @@ MAX_PIXELS = 20000
 CLUSTERS = 8
 
 
-def _to_lab(rgb: np.ndarray) -> np.ndarray:
+def _to_lab(rgb: Image) -> MatLike:
     """(N, 3) uint8 RGB -> (N, 3) float32 Lab (L 0..100)."""
     as_image = (rgb.reshape(-1, 1, 3).astype(np.float32)) / 255.0
     return cv2.cvtColor(as_image, cv2.COLOR_RGB2Lab).reshape(-1, 3)
@@ -60,12 +63,12 @@ def colour_name(rgb: tuple[int, int, int]) -> str:
     return _nearest(_to_lab(np.array([rgb], np.uint8)))[0]
 
 
-def _nearest(lab: np.ndarray) -> list[str]:
+def _nearest(lab: MatLike) -> list[str]:
     dist = np.linalg.norm(lab[:, None, :] - _PALETTE_LAB[None, :, :], axis=2)
     return [_NAMES[i] for i in dist.argmin(axis=1)]
 
 
-def _pixels(frames_or_pixels: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
+def _pixels(frames_or_pixels: Image | Iterable[Image]) -> Image:
     if isinstance(frames_or_pixels, np.ndarray):
         chunks = [frames_or_pixels.reshape(-1, 3)]
     else:
@@ -77,7 +80,7 @@ def _pixels(frames_or_pixels: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
 
 
 def dominant_colours(
-    frames_or_pixels: np.ndarray | Iterable[np.ndarray], k: int = 3
+    frames_or_pixels: Image | Iterable[Image], k: int = 3
 ) -> list[tuple[str, float]]:
     """(name, share of pixels) for the `k` main colours, largest share first.
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
+
+from app.media.decode import Image
 
 Timing = Literal["ones", "twos", "threes"]
 TIMINGS: dict[int, Timing] = {1: "ones", 2: "twos", 3: "threes"}
@@ -27,19 +29,20 @@ HELD_LONG_SIDE = 128
 LOCAL_PERCENTILE = 0.5
 
 
-def resize_long_side(img: np.ndarray, long_side: int, *, upscale: bool = False) -> np.ndarray:
+def resize_long_side(img: Image, long_side: int, *, upscale: bool = False) -> Image:
     """Copy whose long side is `long_side`; smaller images are returned as-is unless `upscale`."""
     h, w = img.shape[:2]
     scale = long_side / max(h, w)
     if scale == 1 or (scale > 1 and not upscale):
         return img
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return cast(Image, resized)
 
 
-def small_grey(rgb: np.ndarray, long_side: int = HELD_LONG_SIDE) -> np.ndarray:
+def small_grey(rgb: Image, long_side: int = HELD_LONG_SIDE) -> Image:
     """Grey-scale copy of an RGB frame whose long side is at most `long_side`."""
-    return resize_long_side(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), long_side)
+    return resize_long_side(cast(Image, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)), long_side)
 
 
 @dataclass
@@ -80,12 +83,12 @@ class HeldAccumulator:
         self.threshold = threshold
         self.local_threshold = local_threshold
         self.long_side = long_side
-        self._prev: np.ndarray | None = None
+        self._prev: Image | None = None
         self._ssim: list[float] = []
         self._local: list[float] = []
         self._held: list[bool] = []
 
-    def update(self, index: int, rgb: np.ndarray) -> bool:
+    def update(self, index: int, rgb: Image) -> bool:
         """Add frame `index` (must be the next one); returns whether it is held."""
         if index != len(self._held):
             raise ValueError(f"expected frame {len(self._held)}, got {index}")
@@ -112,7 +115,7 @@ class HeldAccumulator:
 
 
 def detect_held_runs(
-    frames: Iterable[np.ndarray],
+    frames: Iterable[Image],
     threshold: float = 0.98,
     local_threshold: float = 0.9,
     long_side: int = HELD_LONG_SIDE,

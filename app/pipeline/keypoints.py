@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.annotations.skeletons import (
+from app.pipeline.mediapipe_map import (
+    DEFAULT_MIN_CONFIDENCE,
+    HOLISTIC_FIELDS,
+    holistic_found,
+    holistic_to_coco_wholebody,
+)
+from app.projects.skeletons import (
     COCO_WHOLEBODY,
     CONF,
     V_UNLABELLED,
@@ -20,12 +26,6 @@ from app.annotations.skeletons import (
     V,
     part_boxes,
     part_validity,
-)
-from app.pipeline.mediapipe_map import (
-    DEFAULT_MIN_CONFIDENCE,
-    HOLISTIC_FIELDS,
-    holistic_found,
-    holistic_to_coco_wholebody,
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.annotations.skeletons import COCO_WHOLEBODY, V_HIDDEN, V_VISIBLE, PoseArray, empty_pose
+from app.projects.skeletons import COCO_WHOLEBODY, V_HIDDEN, V_VISIBLE, PoseArray, empty_pose
 
 _F64 = npt.NDArray[np.float64]
 

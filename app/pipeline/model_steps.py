@@ -21,11 +21,10 @@ from app.annotations.models import (
     Source,
     Track,
 )
-from app.annotations.skeletons import COCO_WHOLEBODY, V_VISIBLE, PoseArray, V
 from app.clips.models import Clip
-from app.clips.service import source_path
+from app.clips.paths import source_path
 from app.core.config import get_settings
-from app.media.decode import iter_frames, read_audio
+from app.media.decode import Image, iter_frames, read_audio
 from app.pipeline.camera import MotionAccumulator, camera_motion
 from app.pipeline.captioner import (
     BuiltinCaptioner,
@@ -44,11 +43,12 @@ from app.pipeline.quality import (
     quality_flags,
     quality_scores,
 )
+from app.pipeline.registry import register_step
 from app.pipeline.sanity import check_track
-from app.pipeline.service import register_step
 from app.pipeline.shots import ShotAccumulator
 from app.pipeline.speech import speech_segments
 from app.projects.models import Project
+from app.projects.skeletons import COCO_WHOLEBODY, V_VISIBLE, PoseArray, V
 
 # The shots pass decodes at this width: every analysis in it works at <= 256 px except the
 # text score, which upscales to 640 anyway.
@@ -81,8 +81,8 @@ def shots_step(session: Session, clip: Clip) -> dict[str, object]:
     """Shots with camera motion, held runs and timing, quality scores, flags and colours."""
     shots_acc, held_acc = ShotAccumulator(), HeldAccumulator()
     motion_acc, quality_acc = MotionAccumulator(), QualityAccumulator()
-    colour_frames: dict[int, np.ndarray] = {}
-    previous: np.ndarray | None = None
+    colour_frames: dict[int, Image] = {}
+    previous: Image | None = None
     for index, rgb in enumerate(iter_frames(source_path(clip), max_width=SHOTS_DECODE_WIDTH)):
         shots_acc.update(index, rgb)
         is_held = held_acc.update(index, rgb)
@@ -256,7 +256,7 @@ def _character_facts(
     return out
 
 
-def _caption_frames(clip: Clip) -> list[np.ndarray]:
+def _caption_frames(clip: Clip) -> list[Image]:
     """Evenly spaced frames for an endpoint captioner (the builtin one needs none)."""
     n = clip.frame_count or 0
     wanted = {int(i) for i in np.linspace(0, max(n - 1, 0), CAPTION_FRAMES).round()}

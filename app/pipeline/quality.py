@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 from skimage.measure import blur_effect
 
+from app.media.decode import Image
 from app.pipeline.camera import PairMotion
 from app.pipeline.held import resize_long_side
 
@@ -47,13 +49,13 @@ def motion_score(motions: Sequence[PairMotion], shots: Sequence[tuple[int, int]]
     return 100.0 * float(np.mean(values)) if values else 0.0
 
 
-def blur_score(rgb: np.ndarray) -> float:
+def blur_score(rgb: Image) -> float:
     """0 (sharp) .. 1 (blurry), see the module docstring."""
     grey = cv2.cvtColor(resize_long_side(rgb, BLUR_LONG_SIDE), cv2.COLOR_RGB2GRAY)
     return float(blur_effect(grey))
 
 
-def _letters_in_lines(bgr: np.ndarray, dark_on_light: bool) -> int:
+def _letters_in_lines(bgr: MatLike, dark_on_light: bool) -> int:
     letters, _, chains = cv2.text.detectTextSWT(bgr, dark_on_light)
     if chains is None or len(letters) == 0:
         return 0
@@ -80,7 +82,7 @@ def _letters_in_lines(bgr: np.ndarray, dark_on_light: bool) -> int:
     return count
 
 
-def text_score(rgb: np.ndarray) -> float:
+def text_score(rgb: Image) -> float:
     """0..1 likelihood that the frame shows text (see the module docstring)."""
     bgr = np.ascontiguousarray(
         cv2.cvtColor(resize_long_side(rgb, TEXT_LONG_SIDE, upscale=True), cv2.COLOR_RGB2BGR)
@@ -105,7 +107,7 @@ class QualityAccumulator:
         self.text_every = text_every
         self._samples = FrameSamples()
 
-    def update(self, index: int, rgb: np.ndarray) -> None:
+    def update(self, index: int, rgb: Image) -> None:
         if index % self.blur_every == 0:
             self._samples.blur.append(blur_score(rgb))
         if index % self.text_every == 0:

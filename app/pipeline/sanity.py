@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from app.annotations.skeletons import V_VISIBLE, PoseArray, Skeleton, V, as_pose
+from app.projects.skeletons import V_VISIBLE, PoseArray, Skeleton, V, as_pose
 
 
 @dataclass(frozen=True)

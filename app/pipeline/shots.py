@@ -28,8 +28,10 @@ from itertools import pairwise
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 from scenedetect.detectors import ContentDetector
 
+from app.media.decode import Image
 from app.pipeline.held import resize_long_side, small_grey
 
 DETECT_LONG_SIDE = 256
@@ -42,7 +44,7 @@ HIST_NOT_PAN = 0.25  # ... and that no pan produces
 HIST_BINS = [16, 4, 4]  # hue, saturation, value
 
 
-def _is_pan(prev: np.ndarray, cur: np.ndarray) -> bool:
+def _is_pan(prev: Image, cur: Image) -> bool:
     """True when a global translation explains most of the difference between two frames."""
     a, b = prev.astype(np.float32), cur.astype(np.float32)
     (dx, dy), _ = cv2.phaseCorrelate(a, b)
@@ -61,7 +63,7 @@ def _is_pan(prev: np.ndarray, cur: np.ndarray) -> bool:
     return raw > 0 and aligned < PAN_RESIDUAL_RATIO * raw
 
 
-def _colour_histogram(rgb: np.ndarray) -> np.ndarray:
+def _colour_histogram(rgb: Image) -> MatLike:
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     # No normalising: OpenCV's Bhattacharyya distance divides by the histograms' sums.
     return cv2.calcHist([hsv], [0, 1, 2], None, HIST_BINS, [0, 180, 0, 256, 0, 256])
@@ -76,12 +78,12 @@ class ShotAccumulator:
         # check are applied here so a rejected pan cannot suppress the next real cut.
         self._strong = ContentDetector(threshold=threshold, min_scene_len=0)
         self._weak = ContentDetector(threshold=min(WEAK_THRESHOLD, threshold), min_scene_len=0)
-        self._prev_grey: np.ndarray | None = None
-        self._prev_hist: np.ndarray | None = None
+        self._prev_grey: Image | None = None
+        self._prev_hist: MatLike | None = None
         self._cuts: list[int] = []
         self._count = 0
 
-    def update(self, index: int, rgb: np.ndarray) -> None:
+    def update(self, index: int, rgb: Image) -> None:
         if index != self._count:
             raise ValueError(f"expected frame {self._count}, got {index}")
         self._count += 1
@@ -110,7 +112,7 @@ class ShotAccumulator:
 
 
 def detect_shots(
-    frames: Iterable[np.ndarray], *, threshold: float = 27.0, min_shot_len: int = 8
+    frames: Iterable[Image], *, threshold: float = 27.0, min_shot_len: int = 8
 ) -> list[tuple[int, int]]:
     """Shot ranges [start, end) of RGB frames in display order (see the module docstring)."""
     acc = ShotAccumulator(threshold=threshold, min_shot_len=min_shot_len)

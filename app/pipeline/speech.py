@@ -14,7 +14,10 @@ it also fires on loud broadband noise, so the segments are cleaned up:
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import webrtcvad
+
+from app.media.decode import Pcm
 
 SAMPLE_RATE = 16000
 EDGE_ENERGY = 0.05
@@ -23,7 +26,7 @@ VOICED_PEAK = 0.35
 PITCH_LAGS = (SAMPLE_RATE // 500, SAMPLE_RATE // 80)
 
 
-def _frame_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _frame_stats(frames: Pcm) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Per-frame RMS and voicing (peak of the normalised autocorrelation over pitch lags)."""
     x = frames.astype(np.float64)
     x -= x.mean(axis=1, keepdims=True)
@@ -37,7 +40,7 @@ def _frame_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def speech_segments(
-    audio: np.ndarray,
+    audio: Pcm,
     *,
     aggressiveness: int = 2,
     frame_ms: int = 30,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from app.clips.models import Clip
-from app.clips.service import clip_media_dir, source_path
+from app.clips.paths import clip_media_dir, source_path
 from app.core.config import get_settings
+from app.media.decode import Image
 from app.media.framecache import FrameCache, build_frame_cache
 from app.media.preview import make_filmstrip, make_preview, make_thumbnail
 from app.media.probe import ProbeError, ProbeLimits, probe_video
-from app.pipeline.service import StepFailed, register_step
+from app.pipeline.registry import StepFailed, register_step
 
 
 def probe_limits() -> ProbeLimits:
@@ -57,9 +57,9 @@ def frames_step(session: Session, clip: Clip) -> dict[str, object]:
     folder = clip_media_dir(clip)
     source = source_path(clip)
     middle = max((clip.frame_count or 1) // 2, 0)
-    kept: dict[str, np.ndarray] = {}
+    kept: dict[str, Image] = {}
 
-    def keep_middle(index: int, rgb: np.ndarray) -> None:
+    def keep_middle(index: int, rgb: Image) -> None:
         if index == middle:
             kept["rgb"] = rgb
 

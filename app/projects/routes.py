@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.annotations.skeletons import BUILTIN_SKELETONS
-from app.core.deps import DB, AdminOnly, Principal
+from app.auth.deps import AdminOnly, Principal
+from app.core.deps import DB
 from app.core.errors import Invalid, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
@@ -22,6 +22,7 @@ from app.projects.schemas import (
     ProjectUpdate,
     SkeletonRead,
 )
+from app.projects.skeletons import BUILTIN_SKELETONS
 
 router = APIRouter()
 api = APIRouter(prefix="/api", tags=["projects"])

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.skeletons import BUILTIN_SKELETONS, DEFAULT_SIGMA, Skeleton
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects.models import (
     DEFAULT_REQUIRED_LEVELS,
@@ -21,6 +20,7 @@ from app.projects.models import (
 )
 from app.projects.reasons import KINDS, default_reasons
 from app.projects.schemas import ProjectUpdate
+from app.projects.skeletons import BUILTIN_SKELETONS, DEFAULT_SIGMA, Skeleton
 
 
 def parse_subsets(text: str) -> list[Subset]:
@@ -292,7 +292,7 @@ def skeleton_form(definition: Mapping[str, Any]) -> dict[str, str]:
 
 
 def list_skeletons(session: Session, project_id: int) -> list[SkeletonTemplate]:
-    """The project's custom skeletons (built-ins live in app.annotations.skeletons)."""
+    """The project's custom skeletons (built-ins live in app.projects.skeletons)."""
     return list(
         session.scalars(
             select(SkeletonTemplate)

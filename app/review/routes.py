@@ -11,7 +11,8 @@ from app.annotations.access import visible_annotation
 from app.annotations.history import RevisionView, diff, history, restore, revision_view
 from app.annotations.models import Annotation
 from app.annotations.tree import Node, NodeType, node_type_of
-from app.core.deps import DB, AdminOnly, AnyUser, Staff
+from app.auth.deps import AdminOnly, AnyUser, Staff
+from app.core.deps import DB
 from app.core.errors import Invalid
 from app.core.responses import json_response
 from app.core.templating import render

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from app.samples.audio import SAMPLE_RATE, SpeechPlan, synthesise
-from app.samples.generator import _Writer, make_clip
+from app.samples.encoder import ClipWriter
+from app.samples.generator import make_clip
 
 HUGE_SIDE = 16_000
 EXPECTED_KINDS = {
@@ -91,7 +92,7 @@ def make_bad_files(out_dir: str | Path) -> list[BadFile]:
     files.append(BadFile(audio, "no_video_stream", "an AAC stream and nothing else"))
 
     single = out / "single_frame.mp4"
-    w = _Writer(single, 320, 180, 24, audio=False)
+    w = ClipWriter(single, 320, 180, 24, audio=False)
     w.frame(np.full((180, 320, 3), 200, np.uint8))
     w.close(None)
     files.append(BadFile(single, "too_few_frames", "one H.264 frame"))

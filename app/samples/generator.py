@@ -14,16 +14,16 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
-import av
 import numpy as np
+import numpy.typing as npt
 
-from app.samples.audio import SAMPLE_RATE, SpeechPlan, plan_speech, synthesise
+from app.samples.audio import SpeechPlan, plan_speech, synthesise
 from app.samples.canvas import Camera, Canvas, Colour, hex_colour
 from app.samples.critters import ANIMAL_MOTIONS, Animal, Blob, Lamp
+from app.samples.encoder import ClipWriter
 from app.samples.figure import Character
 from app.samples.humanoid import Humanoid, Look
 from app.samples.scene import TimeOfDay, Venue, make_background, rgb
@@ -398,47 +398,6 @@ def _place(
     return chars
 
 
-class _Writer:
-    """H.264 (+ AAC) mp4 writer with deterministic settings and exact frame timestamps."""
-
-    def __init__(self, path: Path, width: int, height: int, fps: int, audio: bool) -> None:
-        self.container = av.open(str(path), "w")
-        self.fps = fps
-        v = self.container.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
-        v.codec_context.thread_count = 1
-        v.codec_context.gop_size = 2 * fps
-        v.codec_context.options = {
-            "preset": "veryfast",
-            "crf": "20",
-            "x264-params": f"threads=1:bframes=0:keyint={2 * fps}",
-        }
-        self.video = v
-        self.audio = None
-        if audio:
-            a = self.container.add_stream("aac", rate=SAMPLE_RATE)
-            a.layout = "mono"
-            self.audio = a
-        self.n = 0
-
-    def frame(self, img: np.ndarray) -> None:
-        f = av.VideoFrame.from_ndarray(img, format="bgr24")
-        f.pts, f.time_base = self.n, Fraction(1, self.fps)
-        self.n += 1
-        self.container.mux(self.video.encode(f))
-
-    def close(self, samples: np.ndarray | None) -> None:
-        self.container.mux(self.video.encode(None))
-        if self.audio is not None and samples is not None:
-            for k in range(0, len(samples), 1024):
-                chunk = samples[k : k + 1024]
-                af = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
-                af.sample_rate, af.pts, af.time_base = SAMPLE_RATE, k, Fraction(1, SAMPLE_RATE)
-                self.container.mux(self.audio.encode(af))
-            self.container.mux(self.audio.encode(None))
-        self.container.close()
-
-
 def _render(
     out: Path,
     name: str,
@@ -463,7 +422,7 @@ def _render(
     per_char: list[dict[str, list[Any]]] = [{"kp": [], "box": [], "face": []} for _ in specs]
     camera_truth: list[CameraTruth] = []
     held: list[list[int]] = []
-    writer = _Writer(path, w, h, fps, speech is not None)
+    writer = ClipWriter(path, w, h, fps, speech is not None)
     try:
         for si, (s, e) in enumerate(shots):
             horizon = (0.78 if framing != "wide" else float(rng.uniform(0.55, 0.66))) * h
@@ -473,7 +432,7 @@ def _render(
             chars = _place(rng, specs, w, h, framing, horizon, (e - s) / fps, fps, speech)
             order = sorted(range(len(chars)), key=lambda i: chars[i].depth)
             focus = (w / 2, 0.3 * h) if framing != "wide" else (w / 2, 0.6 * h)
-            prev: np.ndarray | None = None
+            prev: npt.NDArray[np.uint8] | None = None
             run_start = s
             for d0 in range(s, e, hold):
                 t_local, t_clip = (d0 - s) / fps, d0 / fps

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
+from app.auth.deps import AdminOnly, AnyUser, Public
 from app.auth.models import Role
 from app.core.config import get_settings
-from app.core.deps import DB, AdminOnly, AnyUser, Public
+from app.core.deps import DB
 from app.core.templating import ROOT, render
 from app.review.sent_back import sent_back
 

@@ -19,8 +19,8 @@ from app.agreement import adjudication, metrics, service
 from app.agreement.models import AgreementRollup, AgreementScore
 from app.agreement.schemas import AdjudicationChoice
 from app.annotations.models import Annotation, NodeStatus, Revision, Shot
-from app.annotations.skeletons import COCO_WHOLEBODY
 from app.core.jobs import PENDING_KEY
+from app.projects.skeletons import COCO_WHOLEBODY
 from tests.agreement.conftest import (
     CAPTION_A,
     CAPTION_B,

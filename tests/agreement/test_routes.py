@@ -18,8 +18,8 @@ from app.agreement.models import AgreementScore
 from app.annotations.models import Annotation, AnnotationKind, NodeStatus
 from app.auth.models import Role
 from app.batches import service as batches
-from app.clips import service as clip_service
 from app.clips.models import ClipState
+from app.clips.paths import clip_media_dir
 from app.core.jobs import PENDING_KEY
 from tests.factories import create_project, create_user, login
 
@@ -116,7 +116,7 @@ def test_reviewer_adjudicates_through_the_form(
     assert (
         "frames of this clip are not ready" in client.get(f"/agreement/adjudication/{clip.id}").text
     )
-    index = clip_service.clip_media_dir(clip) / "frames" / "index.json"
+    index = clip_media_dir(clip) / "frames" / "index.json"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text("{}")  # the frame cache exists: the overlay shows the frame picture
     page = client.get(f"/agreement/adjudication/{clip.id}?frame=2")

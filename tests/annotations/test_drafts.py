@@ -26,9 +26,9 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_points, encode_points
-from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, empty_pose
 from app.clips.models import Clip
 from app.core.errors import Invalid
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, empty_pose
 from tests.factories import create_clip
 
 K = COCO_WHOLEBODY.num_keypoints

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.annotations.points import POINT_DTYPE, decode_points, encode_points
-from app.annotations.skeletons import empty_pose
+from app.projects.skeletons import empty_pose
 
 
 def test_round_trip_keeps_coordinates_visibility_confidence_and_source() -> None:

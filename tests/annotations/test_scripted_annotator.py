@@ -12,7 +12,7 @@ from app.auth import service as auth
 from app.auth.models import Role, User
 from app.clips import service as clips
 from app.core.db import session_scope
-from app.pipeline.service import run_queued_inline
+from app.pipeline.runner import run_queued_inline
 from app.projects.models import Project
 from app.projects.service import create_project
 from app.samples.generator import make_clip

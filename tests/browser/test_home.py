@@ -19,7 +19,7 @@ from app.auth.models import Role
 from app.batches import service as batches
 from app.batches.models import Assignment, AssignmentState, BatchMember
 from app.clips import service as clips
-from app.pipeline.service import run_queued_inline
+from app.pipeline.runner import run_queued_inline
 from app.review.models import ReviewComment
 from app.samples.generator import make_clip
 from tests.browser.conftest import sign_in

@@ -23,7 +23,7 @@ from app.annotations.revisions import revisions_of
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
-from app.pipeline.service import run_queued_inline
+from app.pipeline.runner import run_queued_inline
 from app.samples.generator import make_clip
 from tests.browser.conftest import PageChecks, sign_in
 from tests.browser.workspace_helpers import drag, go, point_on_screen

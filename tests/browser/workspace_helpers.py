@@ -23,7 +23,7 @@ from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
 from app.core.db import get_engine
-from app.pipeline.service import run_queued_inline
+from app.pipeline.runner import run_queued_inline
 from app.projects.models import Project
 from app.samples.generator import make_clip
 from tests.browser.conftest import image_to_client, sign_in

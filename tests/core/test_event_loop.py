@@ -16,7 +16,7 @@ from tests.auth.test_route_access import api_routes
 
 
 def _takes_the_session(dependant: Dependant) -> bool:
-    return any(sub.call is deps._db_session for sub in dependant.dependencies)
+    return any(sub.call is deps.db_session for sub in dependant.dependencies)
 
 
 def _async_users_of_the_session(dependant: Dependant, where: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.core.deps import Public
+from app.auth.deps import Public
 from app.core.security import SECURITY_HEADERS
 
 

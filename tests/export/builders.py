@@ -21,7 +21,6 @@ from app.annotations.node_edits import update_caption
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
 from app.annotations.points import encode_points
-from app.annotations.skeletons import PoseArray, empty_pose
 from app.auth.models import Role, User
 from app.batches.schemas import ClipFilter
 from app.clips.models import Clip, ClipState
@@ -30,6 +29,7 @@ from app.export import service as export_service
 from app.export.models import ExportSnapshot
 from app.export.schemas import ExportCreate
 from app.projects.models import Project
+from app.projects.skeletons import PoseArray, empty_pose
 from app.review.models import ReviewComment
 from tests.factories import create_clip, create_model_draft, create_user
 

@@ -20,9 +20,9 @@ from sqlalchemy import delete, select
 from app.annotations.models import Annotation, Caption, NodeStatus
 from app.core.config import get_settings
 from app.core.db import get_sessionmaker, session_scope, utcnow
-from app.export import service
+from app.export import build, service, snapshot
+from app.export.build import LEFT_BEHIND_AFTER
 from app.export.models import ExportSnapshot
-from app.export.service import LEFT_BEHIND_AFTER
 from app.projects.models import Project
 from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project
@@ -47,16 +47,16 @@ def test_run_build_claims_records_progress_and_is_safe_to_run_twice(committed_pr
     with session_scope() as session:
         snapshot_id = queued_snapshot(session, committed_project, "task", ["cellabel"]).id
     seen: list[tuple[int, int]] = []
-    assert service.run_build(snapshot_id, on_progress=lambda d, t: seen.append((d, t))) == "done"
+    assert build.run_build(snapshot_id, on_progress=lambda d, t: seen.append((d, t))) == "done"
     assert seen[-1] == (2, 2)
     with session_scope() as session:
         snap = session.get_one(ExportSnapshot, snapshot_id)
         assert (snap.state, snap.progress, len(snap.annotation_versions)) == ("done", 1.0, 2)
         sha = snap.sha256
-    assert service.run_build(snapshot_id) == "done"  # a redelivered message changes nothing
+    assert build.run_build(snapshot_id) == "done"  # a redelivered message changes nothing
     with session_scope() as session:
         assert session.get_one(ExportSnapshot, snapshot_id).sha256 == sha
-    assert service.run_build(10**9) == "missing"
+    assert build.run_build(10**9) == "missing"
 
 
 def _snapshot(project_id: int, name: str, **state: Any) -> int:
@@ -78,21 +78,21 @@ def test_a_build_whose_worker_died_is_taken_over_and_a_live_one_is_left_alone(
     dead = _snapshot(committed_project, "dead", state="running", heartbeat_at=long_ago)
     lost = _snapshot(committed_project, "lost", created_at=long_ago)  # queued, message lost
     live = _snapshot(committed_project, "live", state="running", heartbeat_at=utcnow())
-    exports = service.get_storage().path("exports")
+    exports = build.get_storage().path("exports")
     exports.mkdir(parents=True, exist_ok=True)
     left_behind = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
     in_use = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
     os.utime(left_behind, (long_ago.timestamp(), long_ago.timestamp()))
 
     with get_sessionmaker()() as session:
-        assert service.reconcile_exports(session) == [dead, lost]
+        assert build.reconcile_exports(session) == [dead, lost]
         session.rollback()  # no message goes out: this test runs the builds itself
     assert not left_behind.exists() and in_use.exists()
     in_use.rmdir()
 
-    assert service.run_build(dead) == "done"
-    assert service.run_build(lost) == "done"
-    assert service.run_build(live) == "running"  # its worker is alive: no second build
+    assert build.run_build(dead) == "done"
+    assert build.run_build(lost) == "done"
+    assert build.run_build(live) == "running"  # its worker is alive: no second build
     with session_scope() as session:
         rebuilt = session.get_one(ExportSnapshot, dead)
         assert (rebuilt.state, len(rebuilt.annotation_versions)) == ("done", 2)
@@ -107,8 +107,8 @@ def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
     """The task reads pages on extra connections sharing the build's snapshot: output in page
     order, identical to an inline build, and a caption edited after the build began stays as
     it was."""
-    monkeypatch.setattr(service, "CHUNK", 1)  # one clip a page: many pages, both readers busy
-    monkeypatch.setattr(service, "METADATA_CHUNK", 1)
+    monkeypatch.setattr(snapshot, "CHUNK", 1)  # one clip a page: many pages, both readers busy
+    monkeypatch.setattr(snapshot, "METADATA_CHUNK", 1)
     with session_scope() as session:
         project = create_project(session)
         for n in range(8):
@@ -125,10 +125,10 @@ def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
         snapshot_id = queued_snapshot(session, project_id, "parallel", formats).id
 
     with session_scope() as session:  # the same snapshot read inline, in one session
-        inline = service.build_archive(session, session.get_one(ExportSnapshot, snapshot_id))
-        service.get_storage().path(inline.storage_key).unlink()
+        inline = build.build_archive(session, session.get_one(ExportSnapshot, snapshot_id))
+        build.get_storage().path(inline.storage_key).unlink()
 
-    read_ahead = service._read_ahead
+    read_ahead = snapshot.read_ahead
 
     def edit_then_read(readers: list[Any], pages: Any) -> Any:
         # committed after the build took its snapshot, before any reader's first query
@@ -136,9 +136,9 @@ def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
             other.get_one(Caption, caption_id).text = "edited while the export ran"
         return read_ahead(readers, pages)
 
-    monkeypatch.setattr(service, "_read_ahead", edit_then_read)
+    monkeypatch.setattr(snapshot, "read_ahead", edit_then_read)
     try:
-        assert service.run_build(snapshot_id) == "done"
+        assert build.run_build(snapshot_id) == "done"
         with session_scope() as session:
             task_built = session.get_one(ExportSnapshot, snapshot_id)
             assert task_built.sha256 == inline.sha256

@@ -14,7 +14,7 @@ from app.annotations.models import Annotation, Revision
 from app.auth.models import User
 from app.core.db import make_engine
 from app.core.migrate import upgrade_database
-from app.export import service
+from app.export import build, service
 from app.export.archive import extract
 from app.export.importer import import_cellabel
 from app.projects.models import Project
@@ -42,7 +42,7 @@ def fresh_db() -> Iterator[Session]:
 
 def export_cellabel(db: Session, project_id: int, tmp: Path) -> Path:
     snap = queued_snapshot(db, project_id, "rt", FORMATS)
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     folder = tmp / f"snapshot-{id(db)}"
     extract(service.archive_path(snap), folder)
     return folder
@@ -98,6 +98,6 @@ def test_a_clip_without_media_is_skipped_with_a_reason(
     project = create_project(db, name="nomedia")
     approved_annotation(db, media_clip(db, project, b"lonely"))
     snap = queued_snapshot(db, project.id, "x", ["cellabel"])
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     report = import_cellabel(fresh_db, "nomedia", service.archive_path(snap), rebuild_frames=False)
     assert report.annotations == 0 and "media format" in report.skipped[0]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.export import service
+from app.export import build
 from app.export.models import ExportSnapshot
 from tests.export.builders import approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project, create_user, login
@@ -37,7 +37,7 @@ def test_admin_creates_watches_and_downloads_a_snapshot(client: TestClient, db: 
     assert client.get(f"/exports/{export_id}/download").status_code == 409
 
     snap = db.get_one(ExportSnapshot, export_id)
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     done = client.get(f"/exports/{export_id}/progress", headers={"HX-Request": "true"})
     assert "every 1s" not in done.text and snap.sha256 in done.text
     body = client.get(f"/exports/{export_id}/download")
@@ -69,7 +69,7 @@ def test_other_roles_cannot_download(client: TestClient, db: Session) -> None:
     project = create_project(db)
     approved_annotation(db, media_clip(db, project, b"secret clip"))
     snap = queued_snapshot(db, project.id, "s", ["captions"])
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     login(client, db, create_user(db, Role.reviewer))
     assert client.get(f"/exports/{snap.id}/download").status_code == 403
     assert client.get(f"/api/exports/{snap.id}").status_code == 403

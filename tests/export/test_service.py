@@ -24,16 +24,17 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_points
-from app.annotations.skeletons import COCO_WHOLEBODY, V, X, Y
 from app.clips.models import Clip
 from app.core.errors import Invalid
 from app.core.storage import get_storage
-from app.export import service
+from app.export import build, service
+from app.export import snapshot as export_snapshot
 from app.export.archive import FIXED_DATE
 from app.export.formats.bundle import clip_key
 from app.export.formats.coco import images_of_clip, visibility
 from app.export.importer import import_captions
 from app.export.models import ExportSnapshot
+from app.projects.skeletons import COCO_WHOLEBODY, V, X, Y
 from tests.export.builders import HEIGHT, WIDTH, approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_clip, create_project
 
@@ -47,7 +48,7 @@ def snapshot(db: Session, project_id: int, formats: list[str], **flt: object) ->
 def build_folder(db: Session, snap: ExportSnapshot, tmp_path: Path) -> Path:
     out = tmp_path / f"out-{snap.id}"
     out.mkdir()
-    service.write_snapshot(db, snap, out)
+    export_snapshot.write_snapshot(db, snap, out)
     return out
 
 
@@ -148,7 +149,7 @@ def test_only_approved_primary_annotations_are_exported_with_their_versions(
     pending.status = NodeStatus.submitted
     db.flush()
     snap = snapshot(db, project.id, ["captions"])
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     assert snap.annotation_versions == {str(a.id): a.version for a in annotations}
     with zipfile.ZipFile(get_storage().path(snap.storage_key or "")) as zf:
         lines = zf.read("captions.jsonl").decode().splitlines()
@@ -162,7 +163,7 @@ def test_a_limit_exports_the_first_matching_clips_across_pages(
     project, annotations = exported
     annotations += [approved_annotation(db, media_clip(db, project, f"more {n}".encode()))
                     for n in range(3)]  # fmt: skip
-    monkeypatch.setattr(service, "METADATA_CHUNK", 1)  # a page per clip
+    monkeypatch.setattr(export_snapshot, "METADATA_CHUNK", 1)  # a page per clip
     snap = snapshot(db, project.id, ["captions"], limit=3)
     lines = (build_folder(db, snap, tmp_path) / "captions.jsonl").read_text().splitlines()
     first_three = sorted(a.clip_id for a in annotations)[:3]
@@ -173,11 +174,11 @@ def test_a_snapshot_rebuilds_to_the_same_bytes(db: Session, exported: tuple) -> 
     project, _ = exported
     snap = snapshot(db, project.id, ["coco_wholebody", "openpose", "yolo", "captions",
                                      "manifests", "cellabel", "agreement", "media"])  # fmt: skip
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     first = get_storage().path(snap.storage_key or "").read_bytes()
     sha = snap.sha256
     snap.state = service.QUEUED
-    service.build_now(db, snap)
+    build.build_now(db, snap)
     assert get_storage().path(snap.storage_key or "").read_bytes() == first
     assert snap.sha256 == sha
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()

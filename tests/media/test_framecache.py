@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.batches import service as batches
-from app.clips import service as clip_service
 from app.clips.models import ClipState
+from app.clips.paths import clip_media_dir
 from app.media.decode import iter_frames
 from app.media.framecache import FrameCache, build_frame_cache
 from tests.factories import create_batch, create_clip, create_project, create_user, login
@@ -161,7 +161,7 @@ def test_frame_endpoint_serves_assigned_frames_with_revalidation(
 ) -> None:
     project = create_project(db)
     clip = create_clip(db, project, state=ClipState.ready, frame_count=FRAMES)
-    frames_dir = clip_service.clip_media_dir(clip) / "frames"
+    frames_dir = clip_media_dir(clip) / "frames"
     build_frame_cache(clips["h264"], frames_dir, chunk_size=8)
     annotator = create_user(db)
     url = f"/media/clips/{clip.id}/frames/7.jpg"

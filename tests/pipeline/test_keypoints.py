@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
-from app.annotations.skeletons import COCO_WHOLEBODY, empty_pose, part_boxes, part_validity
 from app.media.decode import iter_frames
 from app.pipeline.keypoints import extract_keypoints, low_confidence_points
+from app.projects.skeletons import COCO_WHOLEBODY, empty_pose, part_boxes, part_validity
 from app.samples.generator import make_clip
 
 FACE = 23  # first face point in coco_wholebody

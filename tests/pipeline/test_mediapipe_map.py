@@ -9,7 +9,6 @@ from mediapipe.python.solutions import face_mesh_connections as fmc
 from mediapipe.python.solutions.hands import HandLandmark
 from mediapipe.python.solutions.pose import PoseLandmark
 
-from app.annotations.skeletons import COCO_WHOLEBODY, part_validity
 from app.pipeline.mediapipe_map import (
     FACE_FROM_MESH,
     FACE_OFFSET,
@@ -20,6 +19,7 @@ from app.pipeline.mediapipe_map import (
     holistic_to_coco_wholebody,
     mapping_table,
 )
+from app.projects.skeletons import COCO_WHOLEBODY, part_validity
 
 W, H = 640, 480
 DOC = Path(__file__).resolve().parents[2] / "docs" / "keypoint-mapping.md"

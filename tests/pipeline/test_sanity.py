@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from app.annotations.skeletons import COCO_WHOLEBODY, empty_pose, get_skeleton
 from app.pipeline.sanity import SanityThresholds, check_track
+from app.projects.skeletons import COCO_WHOLEBODY, empty_pose, get_skeleton
 
 S = COCO_WHOLEBODY
 # A frontal figure about 200 px tall: the person's left is on the image's right.

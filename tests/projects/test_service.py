@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.annotations.skeletons import DEFAULT_SIGMA, Skeleton
 from app.core.errors import Invalid, NotFound
 from app.projects import service
 from app.projects.models import DEFAULT_REQUIRED_LEVELS, Subset
 from app.projects.schemas import ProjectUpdate
+from app.projects.skeletons import DEFAULT_SIGMA, Skeleton
 from tests.factories import create_project
 
 

@@ -26,13 +26,15 @@ from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips import service as clip_service
 from app.clips.models import Clip
+from app.clips.paths import clip_media_dir, source_path
 from app.core import forms
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.core.limits import FORM_OVERHEAD
 from app.main import create_app
-from app.pipeline.service import StepFailed, _step
+from app.pipeline.registry import StepFailed
+from app.pipeline.service import get_step
 from app.projects.models import Project
 from app.samples.badfiles import make_bad_files
 from tests.auth.test_route_access import api_routes
@@ -87,7 +89,7 @@ def test_sample_bad_files_are_taken_in_then_fail_probing_with_their_reason(
         assert response.status_code == 200, (name, response.text)  # type: ignore[attr-defined]
         clip = db.get_one(Clip, response.json()["clip_id"])  # type: ignore[attr-defined]
         with pytest.raises(StepFailed) as failed:
-            _step("probe").run(db, clip)
+            get_step("probe").run(db, clip)
         assert failed.value.kind == kind and failed.value.fail_clip, (name, failed.value.message)
         assert len(failed.value.message) > 10 and "Traceback" not in failed.value.message
 
@@ -120,8 +122,8 @@ def test_fuzzed_uploads_get_4xx_or_a_clip_and_refusals_leave_nothing_behind(
             assert body["status"] in ("created", "duplicate"), where
             clip = db.get_one(Clip, body["clip_id"])
             assert "/" not in clip.filename, where  # the name is kept, never used as a path
-            source = clip_service.source_path(clip)
-            assert source.parent == clip_service.clip_media_dir(clip), where
+            source = source_path(clip)
+            assert source.parent == clip_media_dir(clip), where
             assert source.name in ("source.mp4", "source.mov", "source.webm", "source.mkv"), where
             continue
         video = Path(name).suffix.lower() in clip_service.VIDEO_EXTENSIONS

@@ -27,7 +27,7 @@ from app.core.db import session_scope, utcnow
 from app.core.models import OutboxMessage
 from app.main import create_app
 from app.pipeline.models import Job, JobState
-from app.pipeline.service import run_claimed
+from app.pipeline.runner import run_claimed
 from tests.agreement.conftest import build_scenario
 from tests.factories import create_clip, create_project, create_user
 from tests.reliability.conftest import (

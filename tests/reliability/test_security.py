@@ -20,8 +20,8 @@ from app.annotations.payload import annotation_payload
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.cli import cli
-from app.clips import service as clip_service
 from app.clips.models import ClipState
+from app.clips.paths import clip_media_dir
 from app.core.config import get_settings
 from app.core.security import ANON_COOKIE, SESSION_COOKIE
 from app.export.models import ExportSnapshot
@@ -164,7 +164,7 @@ def test_media_and_exports_check_permission_and_cannot_traverse(
     client: TestClient, db: Session
 ) -> None:
     clip = create_clip(db, state=ClipState.ready, frame_count=6, width=320, height=240)
-    folder = clip_service.clip_media_dir(clip)
+    folder = clip_media_dir(clip)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "thumb.jpg").write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
     (folder / "source.mp4").write_text("<html><script>alert(1)</script></html>")

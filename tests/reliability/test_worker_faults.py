@@ -22,6 +22,7 @@ from app.annotations.models import Annotation, AnnotationKind, Character, Keypoi
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope
 from app.core.storage import get_storage
+from app.export import build as export_build
 from app.export import service as export_service
 from app.export.models import ExportSnapshot
 from app.pipeline.models import Job, JobState
@@ -275,7 +276,7 @@ def test_worker_killed_mid_export_build_is_taken_over_and_finishes_once(
     exports = get_storage().path("exports")
     assert not list(exports.glob(".staging-*")) and not list(archive.parent.glob(".part-*"))
     # The killed build's code path, finishing late as attempt 1: refused, its file removed.
-    assert export_service.run_claimed_build(snapshot_id, attempt=1) == "taken over"
+    assert export_build.run_claimed_build(snapshot_id, attempt=1) == "taken over"
     with session_scope() as session:
         after = session.get_one(ExportSnapshot, snapshot_id)
         assert (after.state, after.attempt, after.sha256) == ("done", 2, snapshot.sha256)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.clips import service as clip_service
 from app.clips.models import Clip, ClipState
+from app.clips.paths import clip_media_dir
 from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.media.framecache import FrameCache
@@ -38,7 +39,7 @@ def test_every_sample_clip_is_ready_with_the_truths_probe_values_and_frame_cache
             assert clip.external_id == name
             assert clip.subsets == truth["subsets"]
             assert clip.source_tags == truth["tags"]
-            cache = FrameCache(clip_service.clip_media_dir(clip) / "frames")
+            cache = FrameCache(clip_media_dir(clip) / "frames")
             assert len(cache) == truth["frame_count"]
             assert (cache.info.source_width, cache.info.source_height) == (
                 truth["width"],

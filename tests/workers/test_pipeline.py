@@ -29,13 +29,13 @@ from app.annotations.models import (
     Track,
 )
 from app.annotations.points import decode_points, encode_points
-from app.annotations.skeletons import COCO_WHOLEBODY, V
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope
 from app.pipeline.held import drawn_frames
 from app.pipeline.keypoints import low_confidence_points
 from app.pipeline.models import Job, JobState
 from app.pipeline.service import queue_pipeline
+from app.projects.skeletons import COCO_WHOLEBODY, V
 from app.samples.generator import SampleClip
 from tests.conftest import Worker, wait_until_settled
 from tests.workers.conftest import Ingested, SampleSet

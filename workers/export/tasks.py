@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.export.service import BUILD_TASK, run_build
+from app.export.build import run_build
+from app.export.service import BUILD_TASK
 from workers.celery_app import celery_app
 
 

@@ -6,7 +6,8 @@ import socket
 
 from celery import Task
 
-from app.pipeline.service import MAX_ATTEMPTS, RUN_STEP_TASK, run_job
+from app.pipeline.runner import MAX_ATTEMPTS, run_job
+from app.pipeline.service import RUN_STEP_TASK
 from workers.celery_app import celery_app
 
 WORKER_NAME = f"celery@{socket.gethostname()}"

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from app.annotations.points import decode_frames
-from app.annotations.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y
+from app.projects.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y
 
 # Built-in skeletons that map onto COCO-WholeBody's 133 points: (first index, point count).
 WHOLEBODY_SLOTS: dict[str, tuple[int, int]] = {

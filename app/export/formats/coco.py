@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
 from app.export.formats.bundle import (
     ClipBundle,
     JsonArray,
@@ -26,6 +26,7 @@ from app.export.formats.bundle import (
     r2,
     wholebody_tracks,
 )
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
 
 WHOLEBODY_FILE = "coco_wholebody.json"
 PERSON_FILE = "coco_person_keypoints.json"
@@ -41,7 +42,7 @@ VALID_FIELDS = {"feet": "foot_valid", "face": "face_valid",
 BODY = slice(0, 17)
 
 
-def triples(poses: np.ndarray) -> list[list[float | int]]:
+def triples(poses: npt.NDArray[np.float32]) -> list[list[float | int]]:
     """Per pose of ``poses`` (frames, K, 4): flat ``[x, y, v, ...]``, unlabelled points as
     (0, 0, 0); all frames in one numpy pass."""
     seen = poses[..., V] > 0

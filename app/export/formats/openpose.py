@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.annotations.skeletons import CONF, PoseArray, V, X, Y
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps, wholebody_frames
+from app.projects.skeletons import CONF, PoseArray, V, X, Y
 
 # BODY_25 point -> COCO-WholeBody index, or a pair whose midpoint it is.
 BODY25: tuple[int | tuple[int, int], ...] = (

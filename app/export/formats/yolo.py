@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
 from app.export.formats.bundle import ClipBundle, SnapshotContext, tight_box, wholebody_frames
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
 
 
 def _f(value: float) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from pycocotools.cocoeval import Params
 
-from app.annotations.skeletons import (
+from app.projects.skeletons import (
     BUILTIN_SKELETONS,
     COCO_WHOLEBODY,
     DEFAULT_SIGMA,
