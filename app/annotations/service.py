@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, select
+from sqlalchemy import and_, bindparam, delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from app.annotations.drafts import find_model_annotation
@@ -35,8 +35,9 @@ from app.annotations.models import (
 from app.annotations.points import decode_frames, decode_points, encode_points
 from app.annotations.skeletons import CONF, PoseArray, V, X, Y, empty_pose
 from app.auth.models import Role, User
+from app.batches.assignments import holds_clip
+from app.batches.claims import next_clip
 from app.batches.models import Assignment, AssignmentState
-from app.batches.service import next_clip
 from app.clips.models import Clip
 from app.core.db import describe_lost_races, utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -54,17 +55,6 @@ def get_annotation(session: Session, annotation_id: int) -> Annotation:
     if annotation is None:
         raise NotFound(f"No annotation {annotation_id}.")
     return annotation
-
-
-def holds_clip(user_id: int, clip_id: Any) -> ColumnElement[bool]:
-    """SQL: the user holds an assignment on the clip that was not released. An annotator's
-    access to a clip (its media, their annotation of it) follows their current assignment:
-    work taken back, moved to someone else or whose lease ran out is no longer theirs."""
-    return exists().where(
-        Assignment.clip_id == clip_id,
-        Assignment.annotator_id == user_id,
-        Assignment.state != AssignmentState.released,
-    )
 
 
 def check_visible(session: Session, user: User, annotation: Annotation) -> None:

@@ -11,8 +11,10 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.batches import service as batch_service
-from app.batches.schemas import BatchCreate, ClipFilter
+from app.batches.assignments import get_visible_clip
+from app.batches.schemas import BatchCreate
 from app.clips import service
+from app.clips.filters import ClipFilter
 from app.clips.models import ClipState
 from app.clips.schemas import (
     BulkAction,
@@ -204,7 +206,7 @@ def clip_delete(db: DB, principal: AdminOnly, clip_id: int) -> Response:
 def clip_viewer(
     request: Request, db: DB, principal: AnyUser, clip_id: int, frame: int = 0
 ) -> Response:
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     if clip.state != ClipState.ready:
         raise Invalid("This clip is not ready to view yet (its pipeline has not finished).")
     return render(request, "clips/viewer.html", {"clip": clip, "frame": frame})
@@ -218,7 +220,7 @@ def _media_state(clip: object) -> dict[str, bool]:
 @router.get("/media/clips/{clip_id}/frames/{frame}.jpg")
 def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, frame: int) -> Response:
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     try:
         cache = open_frame_cache(service.clip_media_dir(clip) / "frames")
     except FileNotFoundError as exc:
@@ -235,7 +237,7 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
 @router.get("/media/clips/{clip_id}/waveform.json")
 def clip_waveform(db: DB, principal: AnyUser, clip_id: int) -> Response:
     """Audio peaks (100 per second, 0..1) for the speech editor, computed once and kept."""
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     return Response(
         service.waveform_json(clip),
         media_type="application/json",
@@ -246,7 +248,7 @@ def clip_waveform(db: DB, principal: AnyUser, clip_id: int) -> Response:
 @router.get("/media/clips/{clip_id}/{name}")
 def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     """Preview video, thumbnail and filmstrip (a fixed list: no other file can be asked for)."""
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
@@ -274,7 +276,7 @@ def api_clips(
 
 @api.get("/clips/{clip_id}", response_model=ClipDetail)
 def api_clip(db: DB, principal: AnyUser, clip_id: int) -> ClipDetail:
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     jobs = [JobRead.model_validate(j) for j in pipeline.clip_jobs(db, clip_id)]
     return ClipDetail.model_validate({**ClipRead.model_validate(clip).model_dump(), "jobs": jobs})
 

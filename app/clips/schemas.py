@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.batches.schemas import ClipFilter, ClipFilterForm
+from app.clips.filters import ClipFilter, ClipFilterForm
 from app.clips.models import ClipState
 from app.core.errors import Invalid
 

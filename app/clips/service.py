@@ -19,10 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
-from app.annotations.service import holds_clip
-from app.auth.models import Role, User
-from app.batches import service as batch_service
 from app.batches.models import Batch, BatchClip
+from app.clips.filters import filter_conditions
 from app.clips.models import Clip, ClipState
 from app.clips.schemas import ClipListFilter
 from app.core.config import get_settings
@@ -429,22 +427,6 @@ def get_clip(session: Session, clip_id: int) -> Clip:
     return clip
 
 
-def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
-    """The clip if ``user`` may see it: staff see all, annotators only clips assigned to them.
-
-    One query either way (the frame endpoint runs it for every frame the editor shows). The
-    rule is the annotations' (:func:`app.annotations.service.holds_clip`): a released
-    assignment (taken back, moved to someone else, lease ran out) no longer shows the clip.
-    """
-    query = select(Clip).where(Clip.id == clip_id)
-    if user.role not in (Role.admin, Role.reviewer):
-        query = query.where(holds_clip(user.id, Clip.id))
-    clip = session.scalar(query)
-    if clip is None:  # absent or not theirs: do not reveal clips outside one's queue
-        raise NotFound(f"No clip {clip_id}.")
-    return clip
-
-
 def _running_step(session: Session, clip_id: int) -> str | None:
     return session.scalar(
         select(Job.step).where(Job.clip_id == clip_id, Job.state == JobState.running).limit(1)
@@ -525,7 +507,7 @@ class ClipPage:
 def _list_conditions(
     session: Session, project_id: int, flt: ClipListFilter
 ) -> list[ColumnElement[bool]]:
-    conds = batch_service.filter_conditions(session, project_id, flt.clip_filter)
+    conds = filter_conditions(session, project_id, flt.clip_filter)
     if flt.name.strip():
         literal = re.sub(r"([\\%_])", r"\\\1", flt.name.strip())  # the text as typed, not a pattern
         conds.append(Clip.filename.ilike(f"%{literal}%", escape="\\"))

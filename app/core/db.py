@@ -49,6 +49,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (else SQLite, the embedded mode)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A moment in time, written as UTC and read back timezone-aware in UTC on every database.
 

@@ -60,8 +60,7 @@ from app.annotations.models import (
     Track,
 )
 from app.auth.models import User
-from app.batches.schemas import ClipFilter
-from app.batches.service import matching_clips
+from app.clips.filters import ClipFilter, matching_clips
 from app.clips.models import Clip
 from app.core.config import get_settings
 from app.core.db import session_scope, utcnow

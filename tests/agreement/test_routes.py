@@ -17,7 +17,7 @@ from app.agreement import service
 from app.agreement.models import AgreementScore
 from app.annotations.models import Annotation, AnnotationKind, NodeStatus
 from app.auth.models import Role
-from app.batches import service as batches
+from app.batches import claims
 from app.clips import service as clip_service
 from app.clips.models import ClipState
 from app.core.jobs import PENDING_KEY
@@ -208,7 +208,7 @@ def test_direction_controls_in_a_file_name_show_as_codes_on_every_page_naming_th
     clip, project = scored["clip"], scored["project"]
     clip.filename, clip.state = "evil\u202egpj.mp4", ClipState.ready
     carol = create_user(db, Role.annotator)
-    batches.assign_clips(db, scored["batch"].id, carol, 1)
+    claims.assign_clips(db, scored["batch"].id, carol, 1)
     db.flush()
     admin = create_user(db, Role.admin)
     pages = {

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.annotations import service as annotations
 from app.annotations.models import Annotation, NodeStatus
 from app.auth.models import Role
-from app.batches import service as batches
+from app.batches import claims
 from app.batches.models import Assignment, AssignmentState, BatchMember
 from app.clips import service as clips
 from app.pipeline.service import run_queued_inline
@@ -65,7 +65,7 @@ def assigned_clip(
         batch = create_batch(s, project, [clip])
         s.add(BatchMember(batch_id=batch.id, user_id=annotator.id, role="annotator"))
         s.flush()
-        assignment = batches.next_clip(s, annotator)
+        assignment = claims.next_clip(s, annotator)
         assert assignment is not None
         _, annotation = annotations.open_assignment(s, annotator, assignment.id)
         return Assigned(annotator.username, assignment.id, annotation.id, project.id,

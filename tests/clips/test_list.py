@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.batches.schemas import ClipFilter
 from app.clips import service
+from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.clips.schemas import ClipListFilter
 from app.core.errors import Invalid, NotFound

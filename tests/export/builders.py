@@ -21,7 +21,7 @@ from app.annotations.models import (
 from app.annotations.points import encode_points
 from app.annotations.skeletons import PoseArray, empty_pose
 from app.auth.models import Role, User
-from app.batches.schemas import ClipFilter
+from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.core.storage import get_storage
 from app.export import service as export_service
