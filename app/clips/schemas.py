@@ -58,13 +58,6 @@ class ClipDetail(ClipRead):
     jobs: list[JobRead]
 
 
-class ImportResult(BaseModel):
-    name: str
-    status: str = Field(description="created, duplicate or error")
-    clip_id: int | None
-    message: str
-
-
 class FolderImport(BaseModel):
     path: str = Field(min_length=1, description="A folder or file under the server's import root")
     subsets: list[str] = Field(default_factory=list)

@@ -19,6 +19,7 @@ from app.auth.models import Role
 from app.batches import claims
 from app.batches.models import Assignment, AssignmentState, BatchMember
 from app.clips import service as clips
+from app.pipeline import intake
 from app.pipeline.service import run_queued_inline
 from app.review.models import ReviewComment
 from app.samples.generator import make_clip
@@ -50,7 +51,7 @@ def assigned_clip(
     with committed() as s:
         project = create_project(s, name=f"home-{unique}")
         cleanup["projects"].append(project.id)
-        clip_id = clips.import_file(s, project, sample.path).clip_id
+        clip_id = intake.import_file(s, project, sample.path).clip_id
     assert clip_id is not None
     run_queued_inline([clip_id])
     with committed() as s:

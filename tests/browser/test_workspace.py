@@ -21,6 +21,7 @@ from app.annotations.points import decode_points
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
+from app.pipeline import intake
 from app.pipeline.service import run_queued_inline
 from app.samples.generator import make_clip
 from tests.browser.conftest import PageChecks, sign_in
@@ -71,7 +72,7 @@ def test_annotator_corrects_a_clip_end_to_end(
     with committed() as s:
         project = create_project(s, name=f"ws-{unique}", subsets=None)
         cleanup["projects"].append(project.id)
-        outcome = clips.import_file(s, project, sample.path, clips.ClipSpec(subsets=["pose"]))
+        outcome = intake.import_file(s, project, sample.path, clips.ClipSpec(subsets=["pose"]))
         clip_id = outcome.clip_id
     run_queued_inline([clip_id])  # probe + frames (+ whatever else is registered)
     with committed() as s:

@@ -31,6 +31,7 @@ from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.core.limits import FORM_OVERHEAD
 from app.main import create_app
+from app.pipeline import intake
 from app.pipeline.service import StepFailed, _step
 from app.projects.models import Project
 from app.samples.badfiles import make_bad_files
@@ -123,7 +124,7 @@ def test_fuzzed_uploads_get_4xx_or_a_clip_and_refusals_leave_nothing_behind(
             assert source.parent == clip_service.clip_media_dir(clip), where
             assert source.name in ("source.mp4", "source.mov", "source.webm", "source.mkv"), where
             continue
-        video = Path(name).suffix.lower() in clip_service.VIDEO_EXTENSIONS
+        video = Path(name).suffix.lower() in intake.VIDEO_EXTENSIONS
         expected = 413 if video and size > LIMIT else 422
         assert status == expected, f"{where}: {response.text}"  # type: ignore[attr-defined]
         assert response.json()["message"], where  # type: ignore[attr-defined]
@@ -222,7 +223,7 @@ def test_malformed_manifests_are_refused_whole_with_the_line(
     manifest.write_text(text)
     project = create_project(db)
     with pytest.raises(Invalid) as refused:
-        clip_service.import_manifest(db, project, manifest)
+        intake.import_manifest(db, project, manifest)
     assert message in refused.value.message
     assert clip_count(db, project) == 0
 
