@@ -1203,7 +1203,7 @@ def submit(
         {"status": before},
         {"status": "submitted"},
     )
-    from app.agreement.service import on_annotation_submitted
+    from app.agreement.recompute import on_annotation_submitted
 
     on_annotation_submitted(session, annotation)
     return annotation

@@ -43,7 +43,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from app.agreement.service import on_annotation_approved
+from app.agreement.recompute import on_annotation_approved
 from app.annotations import service as edits
 from app.annotations.models import (
     Annotation,

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.agreement import service
+from app.agreement import recompute
 from app.agreement.models import AgreementScore
 from app.annotations.models import Annotation, AnnotationKind, NodeStatus
 from app.auth.models import Role
@@ -28,8 +28,8 @@ from tests.factories import create_project, create_user, login
 def scored(db: Session, scenario: dict[str, Any]) -> dict[str, Any]:
     """The shared two-annotator clip, scored and rolled up (no task is sent to the broker)."""
     db.info.pop(PENDING_KEY, None)
-    service.recompute_clip(db, scenario["clip"].id)
-    service.recompute_rollups(db, scenario["project"].id)
+    recompute.recompute_clip(db, scenario["clip"].id)
+    recompute.recompute_rollups(db, scenario["project"].id)
     db.info.pop(PENDING_KEY, None)
     return scenario
 
