@@ -19,7 +19,6 @@ from app.clips.models import ClipState
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
-    BulkResult,
     ClipDetail,
     ClipListQuery,
     ClipRead,
@@ -331,10 +330,11 @@ def api_rerun(db: DB, principal: AdminOnly, clip_id: int, body: PipelineRun) -> 
     return [JobRead.model_validate(j) for j in pipeline.queue_pipeline(db, clip, only)]
 
 
-@api.post("/projects/{project_id}/clips/bulk", response_model=BulkResult)
-def api_bulk(db: DB, principal: AdminOnly, project_id: int, body: BulkAction) -> BulkResult:
+@api.post("/projects/{project_id}/clips/bulk", response_model=service.BulkOutcome)
+def api_bulk(
+    db: DB, principal: AdminOnly, project_id: int, body: BulkAction
+) -> service.BulkOutcome:
     """Retry or delete many clips of a project; each clip that cannot be is listed with why."""
     projects.get_project(db, project_id)
     act = intake.retry_pipelines if body.action == "retry" else service.delete_clips
-    outcome = act(db, project_id, body.clip_ids)
-    return BulkResult(done=outcome.done, refused=outcome.refused)
+    return act(db, project_id, body.clip_ids)

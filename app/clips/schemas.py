@@ -137,8 +137,3 @@ class BulkAction(BaseModel):
 
     action: Literal["retry", "delete"]
     clip_ids: list[int] = Field(min_length=1, max_length=1000)
-
-
-class BulkResult(BaseModel):
-    done: list[int]
-    refused: dict[int, str] = Field(description="clip id -> why it was left alone")

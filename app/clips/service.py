@@ -360,7 +360,7 @@ class BulkOutcome:
     """What a bulk action did: the clips it acted on and, for each clip it refused, why."""
 
     done: list[int]
-    refused: dict[int, str]
+    refused: dict[int, str]  # clip id -> why it was left alone
 
 
 def project_clips(session: Session, project_id: int, clip_ids: Iterable[int]) -> list[Clip]:
