@@ -248,19 +248,6 @@ def recompute_rollups(session: Session, project_id: int) -> int:
     return len(rows)
 
 
-def rollups(session: Session, project_id: int, batch_id: int | None = None) -> list[RollupRow]:
-    """The stored rollups of a project; within one batch, computed on the fly."""
-    if batch_id is not None:
-        return aggregate(session, project_id, batch_id)
-    stored = session.scalars(
-        select(AgreementRollup)
-        .where(AgreementRollup.project_id == project_id)
-        .order_by(AgreementRollup.scope, AgreementRollup.scope_id, AgreementRollup.level,
-                  AgreementRollup.metric)
-    )  # fmt: skip
-    return [RollupRow(r.scope, r.scope_id, r.level, r.metric, r.value, r.n) for r in stored]
-
-
 def set_majority_vote(session: Session, project_id: int, enabled: bool) -> Project:
     """Switch 2-of-3 majority resolution of categorical labels and requeue the project's clips."""
     project = session.get(Project, project_id)
