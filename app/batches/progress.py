@@ -35,7 +35,7 @@ class BatchProgress:
     gold_clips: int
     overlapped_clips: int
     slots: int
-    handed_out: int
+    handed_out: int  # claimed slots (the column's and the API's name)
     overall: Progress
     annotators: list[Progress] = field(default_factory=list)
 

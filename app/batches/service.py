@@ -97,7 +97,7 @@ class BatchSummary:
     project_name: str
     clips: int
     slots: int
-    handed_out: int
+    handed_out: int  # claimed slots
 
 
 def list_batches(session: Session, project_id: int | None = None) -> list[BatchSummary]:
