@@ -2,7 +2,7 @@
 
 Seeds its own scratch database (dropped and re-created), builds one batch over every clip with
 overlap 2 on 20 %, then times ``app.batches.claims.next_clip`` + commit per call, from 32
-threads with a session each, at the start of the batch and again with half of it handed out.
+threads with a session each, at the start of the batch and again with half of it claimed.
 Prints the plan of the queue's locking query (EXPLAIN ANALYZE) and writes the
 ``## Next-clip queue latency`` section of BENCHMARKS.md.
 
@@ -171,7 +171,7 @@ def run_callers(
 
 
 def hand_out_half(engine: Engine, batch_id: int) -> None:
-    """Mark the first half of the queue as fully handed out (as after a long day's work)."""
+    """Mark every slot of the first half of the batch as claimed (as after a long day's work)."""
     in_batch = BatchClip.batch_id == batch_id
     with Session(engine) as s, s.begin():
         size = s.scalar(select(func.count()).select_from(BatchClip).where(in_batch)) or 0
@@ -218,7 +218,7 @@ def main() -> None:
         print(label, f"p99 {percentiles(lat)['p99']:.1f} ms", flush=True)
     hand_out_half(engine, batch_id)
     lat, wall = run_callers(make, user_ids, n, calls, mode="paced", mean_gap_s=args.gap)
-    results.append((f"{n} callers paced, half the batch handed out", lat, wall))
+    results.append((f"{n} callers paced, half the batch claimed", lat, wall))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))  # as autovacuum would have by now
     plan = explain(engine, user_ids[0])
@@ -250,7 +250,7 @@ people asking far more often than anyone finishes a clip.
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Plan of the locking query at the end (`EXPLAIN ANALYZE`, half the batch handed out, some
+Plan of the locking query at the end (`EXPLAIN ANALYZE`, half the batch claimed, some
 thousand assignments): the partial index holds only clips with a free slot, so the scan
 starts at the first open clip however far the batch has progressed, and "this annotator
 never had it" is a probe of the unique (batch_clip_id, annotator_id) index.
