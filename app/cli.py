@@ -33,6 +33,7 @@ from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
 from app.core.observability import configure_logging
 from app.export.cli import register as register_export
+from app.pipeline import intake
 from app.projects import service as project_service
 from app.samples.cli import samples_app
 
@@ -180,7 +181,7 @@ def ensure_demo_clips(count: int = DEMO_CLIPS) -> list[int]:
         write_samples_manifest(folder)
     with session_scope() as session:
         project = project_service.get_project_by_name(session, DEMO_PROJECT)
-        outcomes = clip_service.import_manifest(session, project, folder / "manifest.jsonl")
+        outcomes = intake.import_manifest(session, project, folder / "manifest.jsonl")
     created = [o.clip_id for o in outcomes if o.status == "created" and o.clip_id]
     console.print(f"Demo clips: {len(created)} new, {len(outcomes) - len(created)} already there.")
     return created

@@ -27,8 +27,8 @@ INGEST_STEPS = ("probe", "frames")
 def run(count: int, seed: int, folder: Path) -> dict[str, float]:
     from sqlalchemy import select
 
-    from app.clips.service import import_paths
     from app.core.db import session_scope
+    from app.pipeline.intake import import_paths
     from app.pipeline.models import Job, JobState
     from app.pipeline.runner import run_job
     from app.projects.service import create_project

@@ -44,6 +44,7 @@ def main() -> None:
     from app.clips import service as clips
     from app.core.db import session_scope
     from app.core.migrate import upgrade_database
+    from app.pipeline import intake
     from app.pipeline.runner import run_queued_inline
     from app.projects.service import create_project
     from app.samples.generator import make_samples
@@ -58,7 +59,7 @@ def main() -> None:
     truths = {c.truth["clip"]: c.truth for c in made}
     with session_scope() as s:
         project = create_project(s, "labeling")
-        outcomes = clips.import_manifest(s, project, manifest)
+        outcomes = intake.import_manifest(s, project, manifest)
         ids = {o.name: o.clip_id for o in outcomes}
     run_queued_inline(list(ids.values()))
 

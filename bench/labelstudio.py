@@ -221,8 +221,9 @@ def prepare_queue() -> tuple[str, int]:
 
     from app.auth import service as auth
     from app.auth.models import Role
-    from app.batches import service as batches
-    from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
+    from app.batches import sampling, service
+    from app.batches.schemas import AssignConfig, BatchCreate
+    from app.clips.filters import ClipFilter
     from app.clips.models import Clip, ClipState
     from app.core.db import session_scope
     from app.core.security import sign
@@ -232,9 +233,9 @@ def prepare_queue() -> tuple[str, int]:
         project = get_project_by_name(s, "bench")
         s.execute(update(Clip).values(state=ClipState.ready, frame_count=48, fps=24.0))
         user = auth.create_user(s, "ann", "bench-password", Role.annotator)
-        batch = batches.create_batch(s, BatchCreate(name="all", project_id=project.id,
+        batch = service.create_batch(s, BatchCreate(name="all", project_id=project.id,
                                                     filter=ClipFilter()))  # fmt: skip
-        batches.assign_batch(s, batch.id, AssignConfig(annotators=["ann"]))
+        sampling.assign_batch(s, batch.id, AssignConfig(annotators=["ann"]))
         new = auth.start_session(s, user)
         return sign(new.key), batch.id
 

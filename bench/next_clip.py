@@ -1,8 +1,8 @@
 """Next-clip queue latency on PostgreSQL: 400k clips, 32 annotators, 32 concurrent callers.
 
 Seeds its own scratch database (dropped and re-created), builds one batch over every clip with
-overlap 2 on 20 %, then times ``app.batches.service.next_clip`` + commit per call, from 32
-threads with a session each, at the start of the batch and again with half of it handed out.
+overlap 2 on 20 %, then times ``app.batches.claims.next_clip`` + commit per call, from 32
+threads with a session each, at the start of the batch and again with half of it claimed.
 Prints the plan of the queue's locking query (EXPLAIN ANALYZE) and writes the
 ``## Next-clip queue latency`` section of BENCHMARKS.md.
 
@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.auth.models import Role, User  # noqa: E402
-from app.batches import service  # noqa: E402
+from app.batches import claims, sampling, service  # noqa: E402
 from app.batches.models import AssignmentState, BatchClip  # noqa: E402
-from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter  # noqa: E402
+from app.batches.schemas import AssignConfig, BatchCreate  # noqa: E402
+from app.clips.filters import ClipFilter  # noqa: E402
 from app.clips.models import Clip, ClipState  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.core.security import hash_password  # noqa: E402
@@ -79,7 +80,7 @@ def seed(engine: Engine, clips: int, annotators: int) -> tuple[int, list[int]]:
         )  # fmt: skip
         names = list(s.scalars(select(User.username).where(User.id.in_(user_ids))))
         config = AssignConfig(annotators=names, overlap_k=2, overlap_pct=20, seed=1)
-        result = service.assign_batch(s, batch.id, config)
+        result = sampling.assign_batch(s, batch.id, config)
         batch_id = batch.id
     print(f"batch {batch_id}: {result.overlapped} overlapped clips", flush=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -107,7 +108,7 @@ def explain(engine: Engine, user_id: int) -> str:
     with captured_claim_sql(engine) as seen, Session(engine) as s:
         user = s.get(User, user_id)
         assert user is not None
-        service.next_clip(s, user)
+        claims.next_clip(s, user)
         s.rollback()
     statement, params = seen[0]
     with engine.connect() as conn:
@@ -153,7 +154,7 @@ def run_callers(
                 with s.begin():
                     user = s.get(User, user_ids[index % len(user_ids)])
                     assert user is not None
-                    got = service.next_clip(s, user)
+                    got = claims.next_clip(s, user)
                     assert got is not None
                     got.state = AssignmentState.submitted  # done: the next call takes a new clip
                 mine.append((time.perf_counter() - t0) * 1000)
@@ -170,7 +171,7 @@ def run_callers(
 
 
 def hand_out_half(engine: Engine, batch_id: int) -> None:
-    """Mark the first half of the queue as fully handed out (as after a long day's work)."""
+    """Mark every slot of the first half of the batch as claimed (as after a long day's work)."""
     in_batch = BatchClip.batch_id == batch_id
     with Session(engine) as s, s.begin():
         size = s.scalar(select(func.count()).select_from(BatchClip).where(in_batch)) or 0
@@ -217,7 +218,7 @@ def main() -> None:
         print(label, f"p99 {percentiles(lat)['p99']:.1f} ms", flush=True)
     hand_out_half(engine, batch_id)
     lat, wall = run_callers(make, user_ids, n, calls, mode="paced", mean_gap_s=args.gap)
-    results.append((f"{n} callers paced, half the batch handed out", lat, wall))
+    results.append((f"{n} callers paced, half the batch claimed", lat, wall))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))  # as autovacuum would have by now
     plan = explain(engine, user_ids[0])
@@ -249,7 +250,7 @@ people asking far more often than anyone finishes a clip.
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Plan of the locking query at the end (`EXPLAIN ANALYZE`, half the batch handed out, some
+Plan of the locking query at the end (`EXPLAIN ANALYZE`, half the batch claimed, some
 thousand assignments): the partial index holds only clips with a free slot, so the scan
 starts at the first open clip however far the batch has progressed, and "this annotator
 never had it" is a probe of the unique (batch_clip_id, annotator_id) index.

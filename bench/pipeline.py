@@ -70,8 +70,8 @@ def write_section(path: Path, section: str, text: str) -> None:
 
 def import_clips(folder: Path, project_name: str) -> dict[str, int]:
     """Import every sample of ``folder`` through its manifest (steps queued, not run)."""
-    from app.clips.service import import_manifest
     from app.core.db import session_scope
+    from app.pipeline.intake import import_manifest
     from app.projects.service import create_project
     from app.samples.manifest import write_samples_manifest
 

@@ -373,7 +373,7 @@ EXPORT_FORMATS = ["coco_person", "captions", "manifests", "cellabel"]
 def export_child(limit: int) -> None:
     """Build one snapshot of ``limit`` pose clips in this (fresh) process; print JSON."""
     seed_info()
-    from app.batches.schemas import ClipFilter
+    from app.clips.filters import ClipFilter
     from app.core.db import session_scope
     from app.export import build, service
     from app.export.schemas import ExportCreate

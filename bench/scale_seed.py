@@ -41,8 +41,9 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app.annotations.points import encode_points  # noqa: E402
 from app.auth.models import Role, User  # noqa: E402
-from app.batches import service as batches  # noqa: E402
-from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter  # noqa: E402
+from app.batches import sampling, service  # noqa: E402
+from app.batches.schemas import AssignConfig, BatchCreate  # noqa: E402
+from app.clips.filters import ClipFilter  # noqa: E402
 from app.clips.models import ClipState  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.core.security import hash_password  # noqa: E402
@@ -257,11 +258,11 @@ def seed(clips: int, pose: int, frames: int, annotators: int) -> SeedInfo:
               flush=True)  # fmt: skip
     started = time.perf_counter()
     with Session(engine) as s, s.begin():
-        batch = batches.create_batch(
+        batch = service.create_batch(
             s, BatchCreate(name="scale", project_id=project_id,
                            filter=ClipFilter(state=ClipState.ready)),
         )  # fmt: skip
-        batches.assign_batch(
+        sampling.assign_batch(
             s, batch.id, AssignConfig(annotators=ann_names, reviewers=reviewer_names,
                                       overlap_k=2, overlap_pct=20, seed=1),
         )  # fmt: skip

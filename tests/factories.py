@@ -65,8 +65,9 @@ def create_ready_clips(session: Session, project: Project, n: int, **over: Any) 
 
 def create_batch(session: Session, project: Project, clips: list[Clip], **over: Any) -> Any:
     """A batch of exactly ``clips`` (hand-picked), via the batches service."""
-    from app.batches import service as batch_service
-    from app.batches.schemas import BatchCreate, ClipFilter
+    from app.batches import service
+    from app.batches.schemas import BatchCreate
+    from app.clips.filters import ClipFilter
 
     data = BatchCreate(
         name=over.pop("name", f"batch{next(_seq)}"),
@@ -74,7 +75,7 @@ def create_batch(session: Session, project: Project, clips: list[Clip], **over: 
         filter=ClipFilter(clip_ids=[c.id for c in clips]),
         **over,
     )
-    return batch_service.create_batch(session, data)
+    return service.create_batch(session, data)
 
 
 def approve_truth(session: Session, clip: Clip, reviewer: User | None = None) -> Any:

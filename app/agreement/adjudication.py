@@ -19,10 +19,11 @@ import numpy as np
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.agreement import service
 from app.agreement.compare import AnnotationView, CharacterView, majority_tags, match_characters
 from app.agreement.models import AgreementScore
+from app.agreement.recompute import CLIP_SCORE
 from app.agreement.schemas import AdjudicationChoice, CharacterTake
+from app.agreement.versions import annotation_view, gold_reference, human_versions
 from app.annotations.models import (
     Annotation,
     AnnotationKind,
@@ -176,8 +177,8 @@ def _captions(versions: Sequence[Version]) -> list[CaptionCompare]:
 
 
 def _versions(session: Session, clip_id: int) -> list[Version]:
-    annotations = service.human_versions(session, clip_id)
-    gold = service.gold_reference(session, clip_id)
+    annotations = human_versions(session, clip_id)
+    gold = gold_reference(session, clip_id)
     annotations = [a for a in annotations if gold is None or a.id != gold.id]
     ids = {a.annotator_id for a in annotations if a.annotator_id is not None}
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
@@ -187,7 +188,7 @@ def _versions(session: Session, clip_id: int) -> list[Version]:
             COLOURS[i % len(COLOURS)],
             a,
             names.get(a.annotator_id or 0, "?"),
-            service.annotation_view(session, a),
+            annotation_view(session, a),
         )
         for i, a in enumerate(annotations)
     ]
@@ -218,8 +219,8 @@ def adjudication_page(session: Session, clip_id: int, frame: int | None = None) 
     score = session.scalar(
         select(AgreementScore).where(
             AgreementScore.clip_id == clip_id,
-            AgreementScore.level == service.CLIP_SCORE[0],
-            AgreementScore.metric == service.CLIP_SCORE[1],
+            AgreementScore.level == CLIP_SCORE[0],
+            AgreementScore.metric == CLIP_SCORE[1],
         )
     )
     return AdjudicationPage(

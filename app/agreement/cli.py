@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from app.agreement import service
+from app.agreement.dashboard import rollups
+from app.agreement.recompute import agreement_clip_ids, recompute_clip, recompute_rollups
 from app.auth.models import User
 from app.batches.models import Batch
 from app.core.cli_output import JsonFlag, console, fail, print_rows
@@ -25,7 +26,7 @@ def report(project: ProjectName, as_json: JsonFlag = False) -> None:
     try:
         with session_scope() as session:
             found = get_project_by_name(session, project)
-            rows = service.rollups(session, found.id)
+            rows = rollups(session, found.id)
             users = dict(session.execute(select(User.id, User.username)).all())
             batches = dict(
                 session.execute(select(Batch.id, Batch.name).where(Batch.project_id == found.id))
@@ -59,13 +60,13 @@ def recompute(project: ProjectName) -> None:
     try:
         with session_scope() as session:
             found = get_project_by_name(session, project)
-            clip_ids = service.agreement_clip_ids(session, found.id)
+            clip_ids = agreement_clip_ids(session, found.id)
         below = 0
         for clip_id in clip_ids:
             with session_scope() as session:
-                below += service.recompute_clip(session, clip_id).needs_adjudication
+                below += recompute_clip(session, clip_id).needs_adjudication
         with session_scope() as session:
-            stored = service.recompute_rollups(session, found.id)
+            stored = recompute_rollups(session, found.id)
     except DomainError as exc:
         raise fail(exc.message) from exc
     console.print(

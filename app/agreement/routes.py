@@ -12,16 +12,12 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from app.agreement import adjudication, service
-from app.agreement.schemas import (
-    AdjudicationChoice,
-    AdjudicationRead,
-    GoldRead,
-    QueueRead,
-    RecomputeRead,
-    RollupRead,
-    ScoreRead,
-)
+from app.agreement import adjudication, recompute
+from app.agreement import dashboard as scores
+from app.agreement.adjudication_list import AdjudicationEntry, adjudication_list
+from app.agreement.dashboard import Filters, GoldRow
+from app.agreement.recompute import RollupRow
+from app.agreement.schemas import AdjudicationChoice, AdjudicationRead, RecomputeRead, ScoreRead
 from app.auth.deps import AdminOnly, Principal, Staff
 from app.batches import service as batch_service
 from app.core.deps import DB, SubmittedForm
@@ -58,21 +54,21 @@ def dashboard(
         batches = batch_service.project_batches(db, project.id)
         if batch_id not in {b.id for b in batches}:
             batch_id = None
-        filters = service.Filters(project.id, batch_id)
-        chosen = service.spec(metric)
-        sort = sort if sort in {c.key for c in service.TABLE_COLUMNS} else "clip.adjudication_score"
+        filters = Filters(project.id, batch_id)
+        chosen = scores.spec(metric)
+        sort = sort if sort in {c.key for c in scores.TABLE_COLUMNS} else "clip.adjudication_score"
         context |= {
             "batches": batches,
             "batch_id": batch_id,
             "metric": chosen,
-            "pair_metrics": service.PAIR_METRICS,
-            "means": service.project_means(db, filters),
-            **service.dashboard_parts(db, filters, chosen, sort, desc),
-            "gold_columns": service.GOLD_COLUMNS,
-            "columns": service.TABLE_COLUMNS,
+            "pair_metrics": scores.PAIR_METRICS,
+            "means": scores.project_means(db, filters),
+            **scores.dashboard_parts(db, filters, chosen, sort, desc),
+            "gold_columns": scores.GOLD_COLUMNS,
+            "columns": scores.TABLE_COLUMNS,
             "sort": sort,
             "desc": desc,
-            "queue": len(service.adjudication_queue(db, project.id)),
+            "to_adjudicate": len(adjudication_list(db, project.id)),
             "query": {"project_id": project.id, "batch_id": batch_id or "", "metric": chosen.key},
         }
     return render(request, "agreement/dashboard.html", context)
@@ -93,7 +89,7 @@ def export_csv(
     db: DB, principal: AdminOnly, project_id: int, batch_id: ProjectId = None
 ) -> StreamingResponse:
     project = project_service.get_project(db, project_id)
-    rows = list(service.export_rows(db, service.Filters(project.id, batch_id)))
+    rows = list(scores.export_rows(db, Filters(project.id, batch_id)))
     return StreamingResponse(
         _csv_lines(iter(rows)),
         media_type="text/csv; charset=utf-8",
@@ -105,7 +101,7 @@ def export_csv(
 def majority_vote(
     db: DB, principal: AdminOnly, project_id: int, enabled: Annotated[bool, Form()] = False
 ) -> RedirectResponse:
-    project = service.set_majority_vote(db, project_id, enabled)
+    project = recompute.set_majority_vote(db, project_id, enabled)
     notice = f"Majority vote is {'on' if enabled else 'off'}; the project's clips are re-scored."
     query = urlencode({"project_id": project.id, "notice": notice})
     return RedirectResponse(f"/agreement?{query}", status_code=303)
@@ -115,16 +111,16 @@ def majority_vote(
 
 
 @router.get("/agreement/adjudication", response_class=HTMLResponse)
-def adjudication_queue(
+def adjudication_list_page(
     request: Request, db: DB, principal: Staff, project_id: ProjectId = None, notice: str = ""
 ) -> Response:
     context = {
-        "rows": service.adjudication_queue(db, project_id),
+        "rows": adjudication_list(db, project_id),
         "projects": project_service.list_projects(db),
         "project_id": project_id,
         "notice": notice[:300],
     }
-    return render(request, "agreement/queue.html", context)
+    return render(request, "agreement/adjudication_list.html", context)
 
 
 @router.get("/agreement/adjudication/{clip_id}", response_class=HTMLResponse)
@@ -158,35 +154,34 @@ def adjudicate_form(
 
 @api.get("/clips/{clip_id}", response_model=list[ScoreRead])
 def api_clip_scores(db: DB, principal: Staff, clip_id: int) -> list[ScoreRead]:
-    return [ScoreRead.model_validate(s) for s in service.clip_scores(db, clip_id)]
+    return [ScoreRead.model_validate(s) for s in scores.clip_scores(db, clip_id)]
 
 
 @api.post("/clips/{clip_id}/recompute", response_model=RecomputeRead, status_code=202)
 def api_recompute(db: DB, principal: AdminOnly, clip_id: int) -> RecomputeRead:
-    service.request_recompute(db, clip_id)
+    recompute.request_recompute(db, clip_id)
     return RecomputeRead(clip_id=clip_id, queued=True)
 
 
-@api.get("/rollups", response_model=list[RollupRead])
+@api.get("/rollups", response_model=list[RollupRow])
 def api_rollups(
     db: DB, principal: AdminOnly, project_id: int, batch_id: ProjectId = None
-) -> list[RollupRead]:
+) -> list[RollupRow]:
     project = project_service.get_project(db, project_id)
-    return [RollupRead.model_validate(r) for r in service.rollups(db, project.id, batch_id)]
+    return scores.rollups(db, project.id, batch_id)
 
 
-@api.get("/gold", response_model=list[GoldRead])
+@api.get("/gold", response_model=list[GoldRow])
 def api_gold(
     db: DB, principal: AdminOnly, project_id: int, batch_id: ProjectId = None
-) -> list[GoldRead]:
+) -> list[GoldRow]:
     project = project_service.get_project(db, project_id)
-    rows = service.gold_accuracy(db, service.Filters(project.id, batch_id))
-    return [GoldRead.model_validate(r) for r in rows]
+    return scores.gold_accuracy(db, Filters(project.id, batch_id))
 
 
-@api.get("/adjudication", response_model=list[QueueRead])
-def api_queue(db: DB, principal: Staff, project_id: ProjectId = None) -> list[QueueRead]:
-    return [QueueRead.model_validate(r) for r in service.adjudication_queue(db, project_id)]
+@api.get("/adjudication", response_model=list[AdjudicationEntry])
+def api_queue(db: DB, principal: Staff, project_id: ProjectId = None) -> list[AdjudicationEntry]:
+    return adjudication_list(db, project_id)
 
 
 @api.post("/adjudication/{clip_id}", response_model=AdjudicationRead, status_code=201)

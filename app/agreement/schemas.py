@@ -30,38 +30,6 @@ class ScoreRead(BaseModel):
     computed_at: datetime
 
 
-class RollupRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    scope: str
-    scope_id: int | None
-    level: str
-    metric: str
-    value: float | None
-    n: int
-
-
-class GoldRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    annotator: str
-    values: dict[str, float | None]
-    clips: int
-
-
-class QueueRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    clip_id: int
-    filename: str
-    project: str
-    score: float
-    threshold: float
-    driver: str | None
-    levels: dict[str, float]
-    annotators: int
-
-
 class RecomputeRead(BaseModel):
     clip_id: int
     queued: bool

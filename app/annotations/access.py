@@ -9,8 +9,8 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, Caption, Character, NodeStatus, SpeechSegment
-from app.annotations.service import holds_clip
 from app.auth.models import Role, User
+from app.batches.assignments import holds_clip
 from app.batches.models import Assignment
 from app.core.errors import Forbidden, NotFound
 

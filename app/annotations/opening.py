@@ -23,8 +23,8 @@ from app.annotations.models import (
 )
 from app.annotations.revisions import record_revision
 from app.auth.models import Role, User
+from app.batches.claims import next_clip
 from app.batches.models import Assignment, AssignmentState
-from app.batches.service import next_clip
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound

@@ -50,7 +50,7 @@ from app.annotations.schemas import (
 )
 from app.auth.deps import Annotator, AnyUser, Principal
 from app.auth.models import User
-from app.batches import service as batch_service
+from app.batches import assignments
 from app.batches.models import AssignmentState
 from app.clips.models import Clip
 from app.core.deps import DB, SubmittedForm
@@ -139,7 +139,7 @@ def _next_clip(db: DB, annotation: Annotation) -> Clip | None:
     if annotation.annotator_id is None:
         return None
     owner = db.get_one(User, annotation.annotator_id)
-    for entry in batch_service.queue_entries(db, owner, limit=5):
+    for entry in assignments.own_assignments(db, owner, limit=5):
         if entry.clip_id != annotation.clip_id and entry.state in OPEN_OR_REJECTED:
             return db.get(Clip, entry.clip_id)
     return None

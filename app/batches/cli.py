@@ -10,8 +10,10 @@ import typer
 
 from app.annotations.opening import claim_next_clip
 from app.auth.models import Role
-from app.batches import service
-from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
+from app.batches import assignments, sampling, service
+from app.batches.progress_cache import batch_progress
+from app.batches.schemas import AssignConfig, BatchCreate
+from app.clips.filters import ClipFilter
 from app.clips.models import ClipState
 from app.core.cli_output import JsonFlag, console, fail, print_json, print_rows
 from app.core.db import session_scope
@@ -21,7 +23,7 @@ from app.projects.models import Subset
 from app.projects.service import get_project_by_name
 
 batches_cli = typer.Typer(
-    help="Batches: create, assign, status, and the queue.", no_args_is_help=True
+    help="Batches: create, assign, status, and the next clip.", no_args_is_help=True
 )
 
 
@@ -60,7 +62,7 @@ def create(
                 priority=priority, due_at=due_at, lease_minutes=lease_minutes,
             )  # fmt: skip
             batch = service.create_batch(session, data)
-            size = service.batch_progress(session, batch.id).clips
+            size = batch_progress(session, batch.id).clips
             console.print(f"Created batch [bold]{batch.name}[/] (id {batch.id}) with {size} clips")
     except (DomainError, ValueError) as exc:
         raise fail(getattr(exc, "message", str(exc))) from exc
@@ -83,7 +85,7 @@ def assign(
     )  # fmt: skip
     try:
         with session_scope() as session:
-            result = service.assign_batch(session, service.find_batch(session, batch).id, config)
+            result = sampling.assign_batch(session, service.find_batch(session, batch).id, config)
     except DomainError as exc:
         raise fail(exc.message) from exc
     console.print(
@@ -104,7 +106,7 @@ def status(
     """Progress per annotator: states, submissions in the last hour, median time per clip."""
     try:
         with session_scope() as session:
-            progress = service.batch_progress(session, service.find_batch(session, batch).id)
+            progress = batch_progress(session, service.find_batch(session, batch).id)
     except DomainError as exc:
         raise fail(exc.message) from exc
     if as_json:
@@ -112,7 +114,7 @@ def status(
         return
     console.print(
         f"{progress.clips} clips ({progress.overlapped_clips} overlapped, {progress.gold_clips} "
-        f"gold); {progress.handed_out} of {progress.slots} annotator slots handed out"
+        f"gold); {progress.handed_out} of {progress.slots} annotator slots claimed"
     )
     columns = ["annotator", *progress.overall.counts, "last_hour", "median_s"]
     rows = [
@@ -130,7 +132,7 @@ def status(
 
 @batches_cli.command("list")
 def list_cmd(as_json: JsonFlag = False) -> None:
-    """Batches with size and handed-out slots."""
+    """Batches with size and claimed slots."""
     with session_scope() as session:
         rows = [
             {"id": s.batch.id, "name": s.batch.name, "project": s.project_name,
@@ -154,7 +156,9 @@ def next_cmd(
             batch_id = service.find_batch(session, batch).id if batch else None
             assignment = claim_next_clip(session, user, batch_id=batch_id)
             entries = (
-                service.queue_entries(session, user, only_id=assignment.id) if assignment else []
+                assignments.own_assignments(session, user, only_id=assignment.id)
+                if assignment
+                else []
             )
     except DomainError as exc:
         raise fail(exc.message) from exc
@@ -162,7 +166,7 @@ def next_cmd(
         raise fail(f"No clips are waiting for {username}.")
     entry = entries[0]
     if as_json:
-        print_json({**asdict(entry), "url": entry.url})
+        print_json(entry.model_dump())
         return
     console.print(
         f"Assignment {entry.id}: clip {entry.clip_id} ({entry.filename}) from batch "

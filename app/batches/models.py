@@ -1,4 +1,5 @@
-"""Batches of clips and the assignments that hand them to annotators and reviewers."""
+"""Batches of clips, their pools, and the assignments (claimed slots) of annotators and
+reviewers."""
 
 from __future__ import annotations
 
@@ -31,16 +32,17 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# Queue order inside a batch; the index holds only clips with a free slot, so the queue's
-# scan skips everything already handed out (see app.batches.service.next_clip).
+# Claim order inside a batch; the index holds only clips with a free slot, so the scan for the
+# next clip skips every clip whose slots are all claimed (see app.batches.claims.next_clip).
 _OPEN_SLOT = text("handed_out < required_annotators")
 
 
 class BatchClip(Base):
     """A clip in a batch and how many distinct annotators it needs (k on overlapped clips).
 
-    ``handed_out`` counts the clip's assignments that are not released; ``position`` orders the
-    queue (gold clips borrow a random regular clip's position so they are mixed in).
+    ``handed_out`` counts the clip's claimed slots (its assignments that are not released);
+    ``position`` orders the claims (gold clips borrow a random regular clip's position so they
+    are mixed in).
     """
 
     __tablename__ = "batch_clip"
@@ -89,6 +91,10 @@ class AssignmentState(StrEnum):
     released = "released"
 
 
+# Work its annotator still holds: the slot is taken and the lease (once started) runs.
+OPEN_STATES = (AssignmentState.assigned, AssignmentState.in_progress)
+
+
 _OPEN_LEASE = text("state IN ('assigned', 'in_progress')")
 
 
@@ -97,7 +103,7 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("batch_clip_id", "annotator_id"),
         Index("ix_assignment_annotator_state", "annotator_id", "state"),
-        # Open leases only: the queue's sweep for abandoned clips is an index range scan.
+        # Open leases only: the sweep for abandoned clips is an index range scan.
         Index(
             "ix_assignment_open_lease",
             "leased_until",

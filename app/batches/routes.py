@@ -1,4 +1,5 @@
-"""Batch pages (admin), the annotator's queue, and the JSON API for both."""
+"""Batch pages (admin), the annotator's own assignments and next clip, and the JSON API for
+both."""
 
 from __future__ import annotations
 
@@ -14,19 +15,20 @@ from app.annotations.opening import claim_next_clip
 from app.auth import service as auth_service
 from app.auth.deps import AdminOnly, Annotator, AnyUser, Principal
 from app.auth.models import Role
-from app.batches import service
+from app.batches import assignments, claims, sampling, service
+from app.batches.progress import BatchProgress
+from app.batches.progress_cache import batch_progress
+from app.batches.sampling import AssignResult
 from app.batches.schemas import (
     AssignConfig,
     AssignmentRead,
-    AssignResultRead,
     BatchCreate,
     BatchForm,
-    BatchProgressRead,
     BatchRead,
     CountRead,
     FilterPreview,
     NamedAssign,
-    QueueItem,
+    OwnAssignment,
     Reassign,
 )
 from app.clips.models import ClipState
@@ -108,8 +110,8 @@ def _batch_context(db: Session, batch_id: int) -> dict[str, object]:
         "annotators": [u for u in users if u.role == Role.annotator],
         "reviewers": [u for u in users if u.role in (Role.reviewer, Role.admin)],
         "names": {u.id: u.username for u in users},
-        "assignments": service.list_assignments(db, batch.id),
-        "progress": service.batch_progress(db, batch.id),
+        "assignments": assignments.list_assignments(db, batch.id),
+        "progress": batch_progress(db, batch.id),
     }
 
 
@@ -134,7 +136,7 @@ def batch_progress_fragment(
     request: Request, db: DB, principal: AdminOnly, batch_id: int
 ) -> Response:
     service.get_batch(db, batch_id)
-    context = {"batch_id": batch_id, "progress": service.batch_progress(db, batch_id)}
+    context = {"batch_id": batch_id, "progress": batch_progress(db, batch_id)}
     return render(request, "batches/_progress.html", context)
 
 
@@ -151,7 +153,7 @@ def batch_assign(
     batch_id: int,
     config: Annotated[AssignConfig, Form()],
 ) -> Response:
-    result = service.assign_batch(db, batch_id, config)
+    result = sampling.assign_batch(db, batch_id, config)
     notice = (
         f"Pool: {result.annotators} annotators, {result.reviewers} reviewers. "
         f"{result.overlapped} clips overlapped, {result.gold} gold clips."
@@ -172,8 +174,8 @@ def batch_named(
     data: Annotated[NamedAssign, Form()],
 ) -> Response:
     annotator = service.user_by_name(db, data.annotator, [Role.annotator])
-    handed = service.assign_clips(db, batch_id, annotator, data.count)
-    notice = f"Assigned {len(handed)} clip(s) to {annotator.username}."
+    claimed = claims.assign_clips(db, batch_id, annotator, data.count)
+    notice = f"Assigned {len(claimed)} clip(s) to {annotator.username}."
     return _back_to_batch(batch_id, notice)
 
 
@@ -187,7 +189,7 @@ def batch_reassign(
     data: Annotated[Reassign, Form()],
 ) -> Response:
     service.get_batch(db, batch_id)
-    moved = service.reassign(
+    moved = assignments.reassign(
         db, assignment_id, service.user_by_name(db, data.annotator, [Role.annotator])
     )
     return _back_to_batch(batch_id, f"Assignment moved (now #{moved.id}).")
@@ -196,11 +198,11 @@ def batch_reassign(
 @router.post("/batches/{batch_id}/assignments/{assignment_id}/unassign")
 def batch_unassign(db: DB, principal: AdminOnly, batch_id: int, assignment_id: int) -> Response:
     service.get_batch(db, batch_id)
-    service.unassign(db, assignment_id)
+    assignments.unassign(db, assignment_id)
     return _back_to_batch(batch_id, "Assignment released back to the pool.")
 
 
-# --- the annotator's queue ----------------------------------------------------------------
+# --- the annotator's assignments and next clip --------------------------------------------
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -210,9 +212,9 @@ def queue_page(request: Request, db: DB, principal: Annotator, empty: bool = Fal
         request,
         "batches/queue.html",
         {
-            "entries": service.queue_entries(db, user),
-            "rejected": service.rejected_waiting(db, user),
-            "projects": service.annotator_projects(db, user),
+            "entries": assignments.own_assignments(db, user),
+            "rejected": assignments.rejected_waiting(db, user),
+            "projects": assignments.annotator_projects(db, user),
             "empty": empty,
         },
     )
@@ -251,23 +253,22 @@ def api_batch(batch_id: int, db: DB, principal: AdminOnly) -> BatchRead:
     return BatchRead.model_validate(service.get_batch(db, batch_id))
 
 
-@api.get("/batches/{batch_id}/progress", response_model=BatchProgressRead)
-def api_batch_progress(batch_id: int, db: DB, principal: AdminOnly) -> BatchProgressRead:
-    progress = service.batch_progress(db, batch_id)
-    return BatchProgressRead.model_validate(progress, from_attributes=True)
+@api.get("/batches/{batch_id}/progress", response_model=BatchProgress)
+def api_batch_progress(batch_id: int, db: DB, principal: AdminOnly) -> BatchProgress:
+    return batch_progress(db, batch_id)
 
 
-@api.post("/batches/{batch_id}/assign", response_model=AssignResultRead)
+@api.post("/batches/{batch_id}/assign", response_model=AssignResult)
 def api_batch_assign(
     batch_id: int, body: AssignConfig, db: DB, principal: AdminOnly
-) -> AssignResultRead:
-    return AssignResultRead.model_validate(service.assign_batch(db, batch_id, body))
+) -> AssignResult:
+    return sampling.assign_batch(db, batch_id, body)
 
 
 @api.get("/batches/{batch_id}/assignments", response_model=list[AssignmentRead])
 def api_batch_assignments(batch_id: int, db: DB, principal: AdminOnly) -> list[AssignmentRead]:
     service.get_batch(db, batch_id)
-    return [AssignmentRead.model_validate(a) for a in service.list_assignments(db, batch_id)]
+    return [AssignmentRead.model_validate(a) for a in assignments.list_assignments(db, batch_id)]
 
 
 @api.post("/batches/{batch_id}/assignments", response_model=list[AssignmentRead], status_code=201)
@@ -275,15 +276,15 @@ def api_batch_named(
     batch_id: int, body: NamedAssign, db: DB, principal: AdminOnly
 ) -> list[AssignmentRead]:
     annotator = service.user_by_name(db, body.annotator, [Role.annotator])
-    handed = service.assign_clips(db, batch_id, annotator, body.count)
-    return [AssignmentRead.model_validate(a) for a in handed]
+    claimed = claims.assign_clips(db, batch_id, annotator, body.count)
+    return [AssignmentRead.model_validate(a) for a in claimed]
 
 
 @api.post("/assignments/{assignment_id}/reassign", response_model=AssignmentRead)
 def api_reassign(
     assignment_id: int, body: Reassign, db: DB, principal: AdminOnly
 ) -> AssignmentRead:
-    moved = service.reassign(
+    moved = assignments.reassign(
         db, assignment_id, service.user_by_name(db, body.annotator, [Role.annotator])
     )
     return AssignmentRead.model_validate(moved)
@@ -291,41 +292,40 @@ def api_reassign(
 
 @api.post("/assignments/{assignment_id}/unassign", response_model=AssignmentRead)
 def api_unassign(assignment_id: int, db: DB, principal: AdminOnly) -> AssignmentRead:
-    return AssignmentRead.model_validate(service.unassign(db, assignment_id))
+    return AssignmentRead.model_validate(assignments.unassign(db, assignment_id))
 
 
-def _queue_item(db: DB, principal: Principal, assignment_id: int) -> QueueItem:
-    entries = service.queue_entries(db, principal.user, only_id=assignment_id)
+def _own_assignment(db: DB, principal: Principal, assignment_id: int) -> OwnAssignment:
+    entries = assignments.own_assignments(db, principal.user, only_id=assignment_id)
     if not entries:
         raise NotFound(f"No assignment {assignment_id}.")
-    return QueueItem.model_validate(entries[0], from_attributes=True)
+    return entries[0]
 
 
-@api.get("/queue", response_model=list[QueueItem])
-def api_queue(db: DB, principal: Annotator) -> list[QueueItem]:
-    return [
-        QueueItem.model_validate(e, from_attributes=True)
-        for e in service.queue_entries(db, principal.user)
-    ]
+@api.get("/queue", response_model=list[OwnAssignment])
+def api_queue(db: DB, principal: Annotator) -> list[OwnAssignment]:
+    return assignments.own_assignments(db, principal.user)
 
 
-@api.post("/queue/next", response_model=QueueItem)
-def api_queue_next(db: DB, principal: Annotator, batch_id: int | None = None) -> QueueItem:
+@api.post("/queue/next", response_model=OwnAssignment)
+def api_queue_next(db: DB, principal: Annotator, batch_id: int | None = None) -> OwnAssignment:
     """The caller's next clip (their unfinished one first), started; 404 when nothing is
     waiting."""
     assignment = claim_next_clip(db, principal.user, batch_id=batch_id)
     if assignment is None:
         raise NotFound("No clips are waiting for you in your batches right now.")
-    return _queue_item(db, principal, assignment.id)
+    return _own_assignment(db, principal, assignment.id)
 
 
-@api.get("/queue/assignments/{assignment_id}", response_model=QueueItem)
-def api_queue_assignment(assignment_id: int, db: DB, principal: Annotator) -> QueueItem:
+@api.get("/queue/assignments/{assignment_id}", response_model=OwnAssignment)
+def api_queue_assignment(assignment_id: int, db: DB, principal: Annotator) -> OwnAssignment:
     """One of the caller's own assignments (others' look absent)."""
-    return _queue_item(db, principal, assignment_id)
+    return _own_assignment(db, principal, assignment_id)
 
 
 @api.get("/assignments/{assignment_id}", response_model=AssignmentRead)
 def api_assignment(assignment_id: int, db: DB, principal: AnyUser) -> AssignmentRead:
     """Any assignment for staff; annotators only their own."""
-    return AssignmentRead.model_validate(service.get_assignment(db, assignment_id, principal.user))
+    return AssignmentRead.model_validate(
+        assignments.get_assignment(db, assignment_id, principal.user)
+    )

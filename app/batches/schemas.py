@@ -1,41 +1,18 @@
-"""Batch, assignment and queue payloads.
+"""Batch and assignment payloads.
 
-Annotator-facing schemas (:class:`QueueItem`) deliberately have no ``is_gold`` field: gold
+Annotator-facing schemas (:class:`OwnAssignment`) deliberately have no ``is_gold`` field: gold
 clips are mixed in without telling the annotator.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 
 from app.batches.models import AssignmentState
-from app.clips.models import ClipState
+from app.clips.filters import ClipFilter, ClipFilterForm
 from app.core.errors import Invalid
-from app.projects.models import Subset
-
-
-class ClipFilter(BaseModel):
-    """Which clips of a project go into a batch; every given criterion must hold."""
-
-    subset: Subset | None = None
-    tags: dict[str, str] = Field(default_factory=dict, description="source tag -> value")
-    with_flags: list[str] = Field(default_factory=list, description="quality flags required")
-    without_flags: list[str] = Field(default_factory=list, description="quality flags excluded")
-    state: ClipState | None = None
-    ingested_from: date | None = None
-    ingested_to: date | None = Field(None, description="inclusive")
-    external_ids: list[str] = Field(default_factory=list)
-    clip_ids: list[int] = Field(default_factory=list, description="hand-picked clips")
-    limit: int | None = Field(None, ge=1, description="batch size: the first N matches by id")
-
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> ClipFilter:
-        if self.ingested_from and self.ingested_to and self.ingested_from > self.ingested_to:
-            raise ValueError("ingested_from must not be after ingested_to")
-        return self
 
 
 class BatchCreate(BaseModel):
@@ -105,10 +82,9 @@ class AssignmentRead(BaseModel):
     submitted_at: datetime | None
 
 
-class QueueItem(BaseModel):
-    """An assignment as its annotator sees it (never says whether the clip is gold)."""
-
-    model_config = ConfigDict(from_attributes=True)
+class OwnAssignment(BaseModel):
+    """One of an annotator's own assignments, as they see it (never says whether the clip is
+    gold)."""
 
     id: int
     clip_id: int
@@ -118,86 +94,11 @@ class QueueItem(BaseModel):
     state: AssignmentState
     leased_until: datetime | None
     assigned_at: datetime
-    url: str
 
-
-class StateCounts(BaseModel):
-    assigned: int = 0
-    in_progress: int = 0
-    submitted: int = 0
-    approved: int = 0
-    rejected: int = 0
-    released: int = 0
-
-
-class ProgressRead(BaseModel):
-    label: str
-    counts: StateCounts
-    submitted_last_hour: int
-    median_seconds: float | None
-
-
-class BatchProgressRead(BaseModel):
-    batch_id: int
-    clips: int
-    gold_clips: int
-    overlapped_clips: int
-    slots: int
-    handed_out: int
-    overall: ProgressRead
-    annotators: list[ProgressRead]
-
-
-def _split(text: str) -> list[str]:
-    return [p for p in re.split(r"[\s,]+", text) if p]
-
-
-class ClipFilterForm(BaseModel):
-    """The clip filter as a browser form posts it (text fields); batches and exports use it."""
-
-    project_id: int | None = None
-    subset: str = ""
-    tags: str = Field("", description="`key=value` pairs, comma or newline separated")
-    with_flags: str = ""
-    without_flags: str = ""
-    state: str = ""
-    ingested_from: str = ""
-    ingested_to: str = ""
-    external_ids: str = ""
-    clip_ids: str = ""
-    limit: str = ""
-
-    @field_validator("project_id", mode="before")
-    @classmethod
-    def _no_project_chosen(cls, value: object) -> object:
-        return None if value == "" else value  # the select's "—" option
-
-    def clip_filter(self) -> ClipFilter:
-        pairs = [p.partition("=") for p in re.split(r"[\n,]+", self.tags) if p.strip()]
-        bad = [k + s + v for k, s, v in pairs if not s or not k.strip() or not v.strip()]
-        if bad:
-            got = ", ".join(b.strip() for b in bad)
-            raise Invalid(f"Write key=value, got {got}.", field="tags")
-        not_ids = [p for p in _split(self.clip_ids) if not (p.isdigit() and len(p) < 19)]
-        if not_ids:
-            raise Invalid(
-                f"Write whole numbers; these are not: {', '.join(not_ids[:10])}.",
-                field="clip_ids",
-            )
-        return ClipFilter.model_validate(
-            {
-                "subset": self.subset or None,
-                "tags": {k.strip(): v.strip() for k, _, v in pairs},
-                "with_flags": _split(self.with_flags),
-                "without_flags": _split(self.without_flags),
-                "state": self.state or None,
-                "ingested_from": self.ingested_from or None,
-                "ingested_to": self.ingested_to or None,
-                "external_ids": _split(self.external_ids),
-                "clip_ids": _split(self.clip_ids),
-                "limit": self.limit or None,
-            }
-        )
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def url(self) -> str:
+        return f"/annotate/{self.id}"
 
 
 class BatchForm(ClipFilterForm):
@@ -228,13 +129,3 @@ class BatchForm(ClipFilterForm):
 class FilterPreview(BaseModel):
     project_id: int
     filter: ClipFilter = Field(default_factory=ClipFilter)
-
-
-class AssignResultRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    annotators: int
-    reviewers: int
-    overlapped: int
-    gold: int
-    gold_shortfall: int

@@ -19,6 +19,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
+from app.pipeline import intake
 from app.pipeline import service as pipeline
 from app.pipeline.runner import run_queued_inline
 from app.projects.service import get_project_by_name, parse_subsets
@@ -95,16 +96,16 @@ def import_cmd(
         with session_scope() as session:
             proj = get_project_by_name(session, project)
             spec = service.ClipSpec(subsets=[s.value for s in parse_subsets(subsets)])
-            files = service.expand_paths(paths or [])
+            files = intake.expand_paths(paths or [])
             with _progress() as bar:
                 task = bar.add_task("import", total=len(files) or None)
                 advance = lambda outcome: bar.update(task, advance=1)  # noqa: E731
                 if manifest is not None:
-                    outcomes += service.import_manifest(session, proj, manifest, progress=advance)
-                outcomes += service.import_paths(session, proj, files, spec, progress=advance)
+                    outcomes += intake.import_manifest(session, proj, manifest, progress=advance)
+                outcomes += intake.import_paths(session, proj, files, spec, progress=advance)
     except DomainError as exc:
         raise fail(exc.message) from exc
-    rows = [o.as_dict() for o in outcomes]
+    rows = [o.model_dump() for o in outcomes]
     print_rows(rows, ["name", "status", "clip_id", "message"], "Import", as_json)
     if wait:
         wait_for_pipeline([o.clip_id for o in outcomes if o.status == "created" and o.clip_id])
@@ -203,7 +204,7 @@ def delete_cmd(clip_ids: ClipIds) -> None:
 @clips_cli.command("retry")
 def retry_cmd(clip_ids: ClipIds, wait: WaitOpt = False) -> None:
     """Run clips' whole pipeline again (after a failure)."""
-    done = _each(service.retry_pipelines, clip_ids, "Queued the pipeline again for")
+    done = _each(intake.retry_pipelines, clip_ids, "Queued the pipeline again for")
     if wait:
         wait_for_pipeline(done)
 

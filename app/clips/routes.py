@@ -12,19 +12,19 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminOnly, AnyUser, Principal, Staff
 from app.batches import service as batch_service
-from app.batches.schemas import BatchCreate, ClipFilter
+from app.batches.assignments import get_visible_clip
+from app.batches.schemas import BatchCreate
 from app.clips import service
+from app.clips.filters import ClipFilter
 from app.clips.models import ClipState
 from app.clips.paths import clip_media_dir
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
-    BulkResult,
     ClipDetail,
     ClipListQuery,
     ClipRead,
     FolderImport,
-    ImportResult,
     JobRead,
     PipelineRun,
 )
@@ -33,7 +33,9 @@ from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
 from app.media.framecache import open_frame_cache
+from app.pipeline import intake
 from app.pipeline import service as pipeline
+from app.pipeline.intake import ImportOutcome
 from app.projects import service as projects
 
 router = APIRouter()
@@ -128,7 +130,7 @@ def clips_bulk(
     """Retry, delete (after a confirmation page) or batch the clips selected in the list."""
     try:
         if form.action == "retry":
-            outcome = service.retry_pipelines(db, form.project, form.clip_ids)
+            outcome = intake.retry_pipelines(db, form.project, form.clip_ids)
             return _back_to_list(
                 form.back, _outcome_notice("Queued the pipeline again for", outcome)
             )
@@ -190,7 +192,7 @@ def clip_rerun(
 @router.post("/clips/{clip_id}/retry")
 @form_page("retry", _clip_actions)
 def clip_retry(db: DB, principal: AdminOnly, clip_id: int) -> Response:
-    service.retry_pipeline(db, clip_id)
+    intake.retry_pipeline(db, clip_id)
     return RedirectResponse(f"/clips/{clip_id}", status_code=303)
 
 
@@ -206,7 +208,7 @@ def clip_delete(db: DB, principal: AdminOnly, clip_id: int) -> Response:
 def clip_viewer(
     request: Request, db: DB, principal: AnyUser, clip_id: int, frame: int = 0
 ) -> Response:
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     if clip.state != ClipState.ready:
         raise Invalid("This clip is not ready to view yet (its pipeline has not finished).")
     return render(request, "clips/viewer.html", {"clip": clip, "frame": frame})
@@ -220,7 +222,7 @@ def _media_state(clip: object) -> dict[str, bool]:
 @router.get("/media/clips/{clip_id}/frames/{frame}.jpg")
 def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, frame: int) -> Response:
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     try:
         cache = open_frame_cache(clip_media_dir(clip) / "frames")
     except FileNotFoundError as exc:
@@ -237,7 +239,7 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
 @router.get("/media/clips/{clip_id}/waveform.json")
 def clip_waveform(db: DB, principal: AnyUser, clip_id: int) -> Response:
     """Audio peaks (100 per second, 0..1) for the speech editor, computed once and kept."""
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     return Response(
         service.waveform_json(clip),
         media_type="application/json",
@@ -248,7 +250,7 @@ def clip_waveform(db: DB, principal: AnyUser, clip_id: int) -> Response:
 @router.get("/media/clips/{clip_id}/{name}")
 def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     """Preview video, thumbnail and filmstrip (a fixed list: no other file can be asked for)."""
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
@@ -276,39 +278,38 @@ def api_clips(
 
 @api.get("/clips/{clip_id}", response_model=ClipDetail)
 def api_clip(db: DB, principal: AnyUser, clip_id: int) -> ClipDetail:
-    clip = service.get_visible_clip(db, principal.user, clip_id)
+    clip = get_visible_clip(db, principal.user, clip_id)
     jobs = [JobRead.model_validate(j) for j in pipeline.clip_jobs(db, clip_id)]
     return ClipDetail.model_validate({**ClipRead.model_validate(clip).model_dump(), "jobs": jobs})
 
 
-@api.post("/projects/{project_id}/clips", response_model=ImportResult)
+@api.post("/projects/{project_id}/clips", response_model=ImportOutcome)
 def api_upload(
     db: DB,
     principal: AdminOnly,
     project_id: int,
     file: Annotated[UploadFile, File()],
     subsets: Annotated[str, Form()] = "",
-) -> ImportResult:
+) -> ImportOutcome:
     """One file per request (the browser sends several in parallel with per-file progress).
 
     Retrying is safe: the same content is reported as a duplicate, never stored twice."""
     project = projects.get_project(db, project_id)
     spec = service.ClipSpec(subsets=[s.value for s in projects.parse_subsets(subsets)])
-    outcome = service.import_stream(db, project, file.file, file.filename or "upload", spec)
+    outcome = intake.import_stream(db, project, file.file, file.filename or "upload", spec)
     if outcome.status == "error":  # refused: nothing was stored
         raise (TooLarge if outcome.refusal == "too_large" else Invalid)(outcome.message)
-    return ImportResult(**outcome.as_dict())
+    return outcome
 
 
-@api.post("/projects/{project_id}/clips/import-folder", response_model=list[ImportResult])
+@api.post("/projects/{project_id}/clips/import-folder", response_model=list[ImportOutcome])
 def api_import_folder(
     db: DB, principal: AdminOnly, project_id: int, body: FolderImport
-) -> list[ImportResult]:
+) -> list[ImportOutcome]:
     """Import from a folder on the server, which must lie under the configured import root."""
     project = projects.get_project(db, project_id)
     spec = service.ClipSpec(subsets=body.subsets)
-    outcomes = service.import_from_server(db, project, body.path, spec)
-    return [ImportResult(**o.as_dict()) for o in outcomes]
+    return intake.import_from_server(db, project, body.path, spec)
 
 
 @api.delete("/clips/{clip_id}", status_code=204)
@@ -321,7 +322,7 @@ def api_delete_clip(db: DB, principal: AdminOnly, clip_id: int) -> Response:
 @api.post("/clips/{clip_id}/retry", response_model=list[JobRead])
 def api_retry(db: DB, principal: AdminOnly, clip_id: int) -> list[JobRead]:
     """Run the whole pipeline of a clip again (409 while a step is running)."""
-    return [JobRead.model_validate(j) for j in service.retry_pipeline(db, clip_id)]
+    return [JobRead.model_validate(j) for j in intake.retry_pipeline(db, clip_id)]
 
 
 @api.post("/clips/{clip_id}/pipeline", response_model=list[JobRead])
@@ -331,10 +332,11 @@ def api_rerun(db: DB, principal: AdminOnly, clip_id: int, body: PipelineRun) -> 
     return [JobRead.model_validate(j) for j in pipeline.queue_pipeline(db, clip, only)]
 
 
-@api.post("/projects/{project_id}/clips/bulk", response_model=BulkResult)
-def api_bulk(db: DB, principal: AdminOnly, project_id: int, body: BulkAction) -> BulkResult:
+@api.post("/projects/{project_id}/clips/bulk", response_model=service.BulkOutcome)
+def api_bulk(
+    db: DB, principal: AdminOnly, project_id: int, body: BulkAction
+) -> service.BulkOutcome:
     """Retry or delete many clips of a project; each clip that cannot be is listed with why."""
     projects.get_project(db, project_id)
-    act = service.retry_pipelines if body.action == "retry" else service.delete_clips
-    outcome = act(db, project_id, body.clip_ids)
-    return BulkResult(done=outcome.done, refused=outcome.refused)
+    act = intake.retry_pipelines if body.action == "retry" else service.delete_clips
+    return act(db, project_id, body.clip_ids)

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.batches.schemas import ClipFilter, ClipFilterForm
+from app.clips.filters import ClipFilter, ClipFilterForm
 from app.clips.models import ClipState
 from app.core.errors import Invalid
 
@@ -56,13 +56,6 @@ class JobRead(BaseModel):
 
 class ClipDetail(ClipRead):
     jobs: list[JobRead]
-
-
-class ImportResult(BaseModel):
-    name: str
-    status: str = Field(description="created, duplicate or error")
-    clip_id: int | None
-    message: str
 
 
 class FolderImport(BaseModel):
@@ -144,8 +137,3 @@ class BulkAction(BaseModel):
 
     action: Literal["retry", "delete"]
     clip_ids: list[int] = Field(min_length=1, max_length=1000)
-
-
-class BulkResult(BaseModel):
-    done: list[int]
-    refused: dict[int, str] = Field(description="clip id -> why it was left alone")

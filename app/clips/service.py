@@ -1,4 +1,5 @@
-"""Clips in (files, folders, uploads, manifests) with content-hash de-duplication, and reads."""
+"""Clips in the database: their metadata (specs, manifests, records-only imports), reads,
+lists and pages, deletion, and bulk actions over a selection."""
 
 from __future__ import annotations
 
@@ -7,57 +8,26 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
-from app.annotations.service import holds_clip
-from app.auth.models import Role, User
-from app.batches import service as batch_service
 from app.batches.models import Batch, BatchClip
+from app.clips.filters import filter_conditions
 from app.clips.models import Clip, ClipState
 from app.clips.paths import clip_media_dir, source_path
 from app.clips.schemas import ClipListFilter
-from app.core.config import get_settings
 from app.core.db import is_postgresql, utcnow
-from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
-from app.core.storage import clip_prefix, delete_after_commit, get_storage
+from app.core.errors import Conflict, DomainError, Invalid, NotFound
+from app.core.storage import clip_prefix, delete_after_commit
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
-
-# Audio-only types are accepted so that such a file becomes a failed clip with a clear reason
-# ("no video stream") instead of vanishing from a folder import.
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".gif", ".y4m",
-     ".m4a", ".mp3", ".wav", ".ogg", ".aac"}
-)  # fmt: skip
-
-
-@dataclass
-class ImportOutcome:
-    """What happened to one input: created, duplicate (of ``clip_id``) or error (``message``)."""
-
-    name: str
-    status: str
-    clip_id: int | None = None
-    message: str = ""
-    refusal: str = ""  # for errors: "file_type" or "too_large" (the web answers 422 / 413)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "clip_id": self.clip_id,
-            "message": self.message,
-        }
 
 
 @dataclass
@@ -69,7 +39,7 @@ class ClipSpec:
     external_id: str | None = None
 
 
-def _check_subsets(project: Project, subsets: Sequence[str]) -> list[str]:
+def check_subsets(project: Project, subsets: Sequence[str]) -> list[str]:
     valid = {s.value for s in Subset}
     unknown = [s for s in subsets if s not in valid]
     if unknown:
@@ -78,150 +48,6 @@ def _check_subsets(project: Project, subsets: Sequence[str]) -> list[str]:
     if outside:
         raise Invalid(f"Project {project.name!r} has no subset {', '.join(outside)}.")
     return list(subsets) or list(project.subsets[:1])
-
-
-def _create_clip(
-    session: Session,
-    project: Project,
-    staged: Path,
-    name: str,
-    digest: str,
-    size: int,
-    spec: ClipSpec,
-) -> ImportOutcome:
-    """Register a staged file as a new clip (moving it into storage) or report the duplicate."""
-    existing = session.scalar(
-        select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
-    )
-    if existing is not None:
-        return ImportOutcome(name, "duplicate", existing, f"Same content as clip {existing}.")
-    subsets = _check_subsets(project, spec.subsets)
-    ext = Path(name).suffix.lower() or ".bin"
-    try:
-        with session.begin_nested():
-            clip = Clip(
-                project_id=project.id,
-                filename=Path(name).name[:255],
-                storage_key="",
-                content_hash=digest,
-                size_bytes=size,
-                subsets=subsets,
-                source_tags=spec.tags,
-                external_id=spec.external_id,
-            )
-            session.add(clip)
-            session.flush()
-    except IntegrityError:  # the same file arrived concurrently
-        other = session.scalar(
-            select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
-        )
-        return ImportOutcome(name, "duplicate", other, f"Same content as clip {other}.")
-    clip.storage_key = f"{clip_prefix(project.id, clip.id)}/source{ext}"
-    target = get_storage().path(clip.storage_key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
-    session.flush()
-    from app.pipeline.service import queue_pipeline
-
-    queue_pipeline(session, clip)
-    return ImportOutcome(name, "created", clip.id)
-
-
-def _type_error(name: str) -> ImportOutcome | None:
-    if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
-        allowed = " ".join(sorted(VIDEO_EXTENSIONS))
-        message = f"Not a video file type. Accepted: {allowed}"
-        return ImportOutcome(name, "error", message=message, refusal="file_type")
-    return None
-
-
-def import_stream(
-    session: Session, project: Project, stream: BinaryIO, name: str, spec: ClipSpec | None = None
-) -> ImportOutcome:
-    """An upload: streamed to a staging file under the size limit, hashed, then registered."""
-    if (bad := _type_error(name)) is not None:
-        return bad
-    storage = get_storage()
-    staging = storage.path("uploads")
-    staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=staging, prefix=".upload-")
-    os.close(fd)
-    key = f"uploads/{Path(tmp).name}"
-    try:
-        size, digest = storage.save_stream(key, stream, max_bytes=get_settings().max_upload_bytes)
-        return _create_clip(
-            session, project, storage.path(key), name, digest, size, spec or ClipSpec()
-        )
-    except TooLarge as exc:
-        return ImportOutcome(name, "error", message=exc.message, refusal="too_large")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def import_file(
-    session: Session, project: Project, path: Path, spec: ClipSpec | None = None
-) -> ImportOutcome:
-    """A file on the server: copied into storage (the original stays where it is)."""
-    name = path.name
-    if not path.is_file():
-        return ImportOutcome(str(path), "error", message="No such file.")
-    if (bad := _type_error(name)) is not None:
-        return bad
-    with path.open("rb") as fh:
-        return import_stream(session, project, fh, name, spec)
-
-
-def expand_paths(paths: Iterable[Path], root: Path | None = None) -> list[Path]:
-    """Files as given, folders walked recursively for video files, in a stable order. With
-    ``root``, every file is resolved (links followed) and one that lands outside is skipped."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-            )
-        else:
-            found.append(path)
-    if root is None:
-        return found
-    return [p.resolve() for p in found if p.resolve().is_relative_to(root)]
-
-
-def import_from_server(
-    session: Session, project: Project, given: str, spec: ClipSpec | None = None
-) -> list[ImportOutcome]:
-    """Import the server folder or file an admin named, which must lie under the import root
-    (links resolved, inside the folder too); the web has no folder import while none is set."""
-    root = get_settings().import_root
-    if root is None:
-        raise Forbidden("Server folder import is off: set IMPORT_ROOT to the folder it may read.")
-    if "\0" in given:
-        raise Invalid("The path contains a NUL character.")
-    root = root.resolve()
-    target = (root / given).resolve()  # an absolute `given` replaces the root
-    if not target.is_relative_to(root):
-        raise Forbidden(f"Server imports must come from under {root}.")
-    if not target.exists():
-        raise NotFound(f"Nothing at {given} on the server.")
-    return import_paths(session, project, [target], spec, root=root)
-
-
-def import_paths(
-    session: Session,
-    project: Project,
-    paths: Sequence[Path],
-    spec: ClipSpec | None = None,
-    progress: Callable[[ImportOutcome], None] | None = None,
-    root: Path | None = None,
-) -> list[ImportOutcome]:
-    """Import files and folders; with ``root``, nothing found outside it (see expand_paths)."""
-    outcomes = []
-    for path in expand_paths(paths, root):
-        outcome = import_file(session, project, path, spec)
-        outcomes.append(outcome)
-        if progress:
-            progress(outcome)
-    return outcomes
 
 
 @dataclass
@@ -291,25 +117,6 @@ def _manifest_row(name: str, base: Path, row: dict[str, Any]) -> ManifestRow:
     )  # fmt: skip
 
 
-def import_manifest(
-    session: Session,
-    project: Project,
-    manifest: Path,
-    progress: Callable[[ImportOutcome], None] | None = None,
-) -> list[ImportOutcome]:
-    """Every row is validated before any file is imported, so a bad manifest imports nothing."""
-    rows = read_manifest(manifest)
-    for row in rows:
-        _check_subsets(project, row.spec.subsets)
-    outcomes = []
-    for row in rows:
-        outcome = import_file(session, project, row.path, row.spec)
-        outcomes.append(outcome)
-        if progress:
-            progress(outcome)
-    return outcomes
-
-
 @dataclass(frozen=True)
 class RecordsResult:
     """A records-only import: rows created and rows already present (same project and path)."""
@@ -342,7 +149,7 @@ def import_records(
     for row in rows:
         key = tuple(row.spec.subsets)
         if key not in subsets:
-            subsets[key] = json.dumps(_check_subsets(project, row.spec.subsets))
+            subsets[key] = json.dumps(check_subsets(project, row.spec.subsets))
         path = str(row.path)
         tags = json.dumps(row.spec.tags) if row.spec.tags else "{}"
         records.append((path, row.path.name[:255], record_hash(path), subsets[key], tags,
@@ -413,23 +220,7 @@ def get_clip(session: Session, clip_id: int) -> Clip:
     return clip
 
 
-def get_visible_clip(session: Session, user: User, clip_id: int) -> Clip:
-    """The clip if ``user`` may see it: staff see all, annotators only clips assigned to them.
-
-    One query either way (the frame endpoint runs it for every frame the editor shows). The
-    rule is the annotations' (:func:`app.annotations.service.holds_clip`): a released
-    assignment (taken back, moved to someone else, lease ran out) no longer shows the clip.
-    """
-    query = select(Clip).where(Clip.id == clip_id)
-    if user.role not in (Role.admin, Role.reviewer):
-        query = query.where(holds_clip(user.id, Clip.id))
-    clip = session.scalar(query)
-    if clip is None:  # absent or not theirs: do not reveal clips outside one's queue
-        raise NotFound(f"No clip {clip_id}.")
-    return clip
-
-
-def _running_step(session: Session, clip_id: int) -> str | None:
+def running_step(session: Session, clip_id: int) -> str | None:
     return session.scalar(
         select(Job.step).where(Job.clip_id == clip_id, Job.state == JobState.running).limit(1)
     )
@@ -456,7 +247,7 @@ def delete_clip(session: Session, clip_id: int) -> None:
     )
     if worked_on is not None:
         raise Conflict(f"Clip {clip_id} has annotations by people; it cannot be deleted.")
-    if (step := _running_step(session, clip_id)) is not None:
+    if (step := running_step(session, clip_id)) is not None:
         raise Conflict(
             f"The {step} step is running on clip {clip_id}; delete it once the step has finished."
         )
@@ -464,22 +255,6 @@ def delete_clip(session: Session, clip_id: int) -> None:
         delete_after_commit(session, clip_prefix(clip.project_id, clip.id))
     session.delete(clip)
     session.flush()
-
-
-def retry_pipeline(session: Session, clip_id: int) -> list[Job]:
-    """Run every pipeline step of a clip again from the start (after a failure, or to redo it).
-
-    Refused while a step is running (Conflict) and for a records-only clip, which has no
-    media file to process (Invalid).
-    """
-    from app.pipeline.service import queue_pipeline
-
-    clip = get_clip(session, clip_id)
-    if not clip.storage_key:
-        raise Invalid(f"Clip {clip_id} has no media file yet (it was imported as a record).")
-    if (step := _running_step(session, clip_id)) is not None:
-        raise Conflict(f"The {step} step is running on clip {clip_id}; retry once it finishes.")
-    return queue_pipeline(session, clip)
 
 
 def list_clips(
@@ -509,7 +284,7 @@ class ClipPage:
 def _list_conditions(
     session: Session, project_id: int, flt: ClipListFilter
 ) -> list[ColumnElement[bool]]:
-    conds = batch_service.filter_conditions(session, project_id, flt.clip_filter)
+    conds = filter_conditions(session, project_id, flt.clip_filter)
     if flt.name.strip():
         literal = re.sub(r"([\\%_])", r"\\\1", flt.name.strip())  # the text as typed, not a pattern
         conds.append(Clip.filename.ilike(f"%{literal}%", escape="\\"))
@@ -568,7 +343,7 @@ class BulkOutcome:
     """What a bulk action did: the clips it acted on and, for each clip it refused, why."""
 
     done: list[int]
-    refused: dict[int, str]
+    refused: dict[int, str]  # clip id -> why it was left alone
 
 
 def project_clips(session: Session, project_id: int, clip_ids: Iterable[int]) -> list[Clip]:
@@ -585,7 +360,7 @@ def project_clips(session: Session, project_id: int, clip_ids: Iterable[int]) ->
     return clips
 
 
-def _each_clip(
+def each_clip(
     session: Session,
     project_id: int,
     clip_ids: Iterable[int],
@@ -605,14 +380,9 @@ def _each_clip(
     return BulkOutcome(done, refused)
 
 
-def retry_pipelines(session: Session, project_id: int, clip_ids: Iterable[int]) -> BulkOutcome:
-    """:func:`retry_pipeline` on each clip; those it refuses (a step running) are reported."""
-    return _each_clip(session, project_id, clip_ids, retry_pipeline)
-
-
 def delete_clips(session: Session, project_id: int, clip_ids: Iterable[int]) -> BulkOutcome:
     """:func:`delete_clip` on each clip; those it refuses (people's work on them) are kept."""
-    return _each_clip(session, project_id, clip_ids, delete_clip)
+    return each_clip(session, project_id, clip_ids, delete_clip)
 
 
 def clip_states(session: Session, clip_ids: Iterable[int]) -> list[ClipState]:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.batches.schemas import ClipFilter
+from app.clips.filters import ClipFilter
 from app.core.cli_output import JsonFlag, console, fail, print_json, print_rows
 from app.core.config import get_settings
 from app.core.db import session_scope, utcnow

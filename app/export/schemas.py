@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.batches.schemas import ClipFilter, ClipFilterForm
+from app.clips.filters import ClipFilter, ClipFilterForm
 from app.core.errors import Invalid
 from app.export.formats.registry import parse_formats
 

@@ -4,7 +4,7 @@ As in Label Studio's review, a reviewer who finds a typo in a caption or a point
 pixels need not send the whole clip back: they correct it and accept. The correction is their
 own revision (source ``review``, author the reviewer), shown in the item's history and to the
 annotator; the annotator's submitted version stays what agreement scores (see
-app.agreement.service). Captions and keypoint tracks can be fixed; anything else is rejected
+app.agreement.versions). Captions and keypoint tracks can be fixed; anything else is rejected
 with a comment as before.
 """
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.agreement.service import on_annotation_submitted
+from app.agreement.recompute import on_annotation_submitted
 from app.annotations.access import editable_annotation
 from app.annotations.history import changed_since
 from app.annotations.models import Annotation, NodeStatus, Revision

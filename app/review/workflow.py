@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.agreement.service import on_annotation_approved
+from app.agreement.recompute import on_annotation_approved
 from app.annotations.access import get_annotation
 from app.annotations.models import Annotation, AnnotationKind, NodeStatus, Source
 from app.annotations.revisions import STATUS_ACTION, record_revision

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.agreement import service
+from app.agreement import recompute
 from app.agreement.models import AgreementScore
 from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import (
@@ -122,6 +122,6 @@ def build_scenario(db: Session) -> dict[str, Any]:
     set_shot_boundaries(db, bob, b.id, [0], b.version)
     for user, annotation in ((alice, a), (bob, b)):
         submit(db, user, annotation.id, project.required_levels)
-        assert service.on_annotation_submitted(db, annotation)
+        assert recompute.on_annotation_submitted(db, annotation)
     return {"project": project, "clip": clip, "draft": draft, "batch": batch, "a": a, "b": b,
             "alice": alice, "bob": bob, "reviewer": reviewer}  # fmt: skip

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.agreement import adjudication, metrics, service
+from app.agreement import adjudication, metrics, recompute
+from app.agreement.adjudication_list import adjudication_list
 from app.agreement.models import AgreementRollup, AgreementScore
 from app.agreement.schemas import AdjudicationChoice
 from app.annotations.models import Annotation, NodeStatus, Revision, Shot
@@ -37,9 +38,9 @@ def test_disagreement_is_scored_adjudicated_and_approved(
 ) -> None:
     clip, a, b = scenario["clip"], scenario["a"], scenario["b"]
     pending = [p[:3] for p in db.info.get(PENDING_KEY, [])]
-    assert (service.RECOMPUTE_TASK, (clip.id,), "cheap") in pending
+    assert (recompute.RECOMPUTE_TASK, (clip.id,), "cheap") in pending
 
-    result = service.recompute_clip(db, clip.id)
+    result = recompute.recompute_clip(db, clip.id)
     assert result.humans == 2
 
     # keypoints: OKS of the two tracks, both directions averaged, COCO-WholeBody sigmas
@@ -108,12 +109,12 @@ def test_disagreement_is_scored_adjudicated_and_approved(
     # idempotent: a second recompute replaces the rows
     count = len(scores(db, clip.id, "keypoints", "oks", "human"))
     total = db.query(AgreementScore).filter_by(clip_id=clip.id).count()
-    service.recompute_clip(db, clip.id)
+    recompute.recompute_clip(db, clip.id)
     assert db.query(AgreementScore).filter_by(clip_id=clip.id).count() == total
     assert len(scores(db, clip.id, "keypoints", "oks", "human")) == count
 
     # rollups: the project mean of OKS is this clip's OKS; each annotator has it too
-    service.recompute_rollups(db, scenario["project"].id)
+    recompute.recompute_rollups(db, scenario["project"].id)
     stored = db.scalars(
         select(AgreementRollup).where(
             AgreementRollup.project_id == scenario["project"].id,
@@ -129,7 +130,7 @@ def test_disagreement_is_scored_adjudicated_and_approved(
 
     # the lowest level (shots, F1 0) drives the clip into adjudication
     assert result.needs_adjudication
-    queue = service.adjudication_queue(db, scenario["project"].id)
+    queue = adjudication_list(db, scenario["project"].id)
     assert [q.clip_id for q in queue] == [clip.id]
     assert queue[0].driver == "shots" and queue[0].score == 0.0
 
@@ -168,4 +169,4 @@ def test_disagreement_is_scored_adjudicated_and_approved(
     assert history.after["picks"] == {"shots": a.id, "captions": b.id, "tags": b.id,
                                       "quality": a.id, "speech": a.id}  # fmt: skip
     assert history.after["characters"] == {"0": "mean"}
-    assert service.adjudication_queue(db, scenario["project"].id) == []
+    assert adjudication_list(db, scenario["project"].id) == []

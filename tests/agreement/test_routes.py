@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.agreement import service
+from app.agreement import recompute
 from app.agreement.models import AgreementScore
 from app.annotations.models import Annotation, AnnotationKind, NodeStatus
 from app.auth.models import Role
-from app.batches import service as batches
+from app.batches import claims
 from app.clips.models import ClipState
 from app.clips.paths import clip_media_dir
 from app.core.jobs import PENDING_KEY
@@ -28,8 +28,8 @@ from tests.factories import create_project, create_user, login
 def scored(db: Session, scenario: dict[str, Any]) -> dict[str, Any]:
     """The shared two-annotator clip, scored and rolled up (no task is sent to the broker)."""
     db.info.pop(PENDING_KEY, None)
-    service.recompute_clip(db, scenario["clip"].id)
-    service.recompute_rollups(db, scenario["project"].id)
+    recompute.recompute_clip(db, scenario["clip"].id)
+    recompute.recompute_rollups(db, scenario["project"].id)
     db.info.pop(PENDING_KEY, None)
     return scenario
 
@@ -208,7 +208,7 @@ def test_direction_controls_in_a_file_name_show_as_codes_on_every_page_naming_th
     clip, project = scored["clip"], scored["project"]
     clip.filename, clip.state = "evil\u202egpj.mp4", ClipState.ready
     carol = create_user(db, Role.annotator)
-    batches.assign_clips(db, scored["batch"].id, carol, 1)
+    claims.assign_clips(db, scored["batch"].id, carol, 1)
     db.flush()
     admin = create_user(db, Role.admin)
     pages = {

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.agreement import compare, service
+from app.agreement import compare, dashboard, recompute
 from app.agreement.adjudication import character_groups, mean_pose, word_diff
+from app.agreement.adjudication_list import adjudication_list
 from app.agreement.compare import AnnotationView, CharacterView
 from app.agreement.models import AgreementScore
 from app.annotations.models import NodeStatus
@@ -125,10 +126,10 @@ def test_hooks_queue_only_overlapped_or_gold_clips(db: Session) -> None:
     entry.required_annotators = 3
     user = create_user(db, Role.annotator)
     db.info.pop(PENDING_KEY, None)
-    assert not service.on_annotation_submitted(db, open_annotation(db, single, user))
-    assert service.on_annotation_submitted(db, open_annotation(db, overlapped, user))
+    assert not recompute.on_annotation_submitted(db, open_annotation(db, single, user))
+    assert recompute.on_annotation_submitted(db, open_annotation(db, overlapped, user))
     assert [p[:3] for p in db.info.pop(PENDING_KEY)] == [
-        (service.RECOMPUTE_TASK, (overlapped.id,), "cheap")
+        (recompute.RECOMPUTE_TASK, (overlapped.id,), "cheap")
     ]
 
 
@@ -149,17 +150,17 @@ def test_gold_clips_measure_annotators_against_the_approved_answer(db: Session) 
     work.status = NodeStatus.submitted
     db.flush()
     db.info.pop(PENDING_KEY, None)
-    service.recompute_clip(db, clip.id)
+    recompute.recompute_clip(db, clip.id)
     db.info.pop(PENDING_KEY, None)
-    (gold,) = service.gold_accuracy(db, service.Filters(project.id))
+    (gold,) = dashboard.gold_accuracy(db, dashboard.Filters(project.id))
     assert gold.annotator == annotator.username and gold.clips == 1
     assert gold.values["tags.agreement@gold"] == 0.5
     # the truth has no shots: the annotator's copied model shot has no cut either, F1 1
     assert gold.values["shots.boundary_f1@gold"] == 1.0
     # a single human on a gold clip: no human pair, no adjudication
-    assert service.adjudication_queue(db, project.id) == []
+    assert adjudication_list(db, project.id) == []
     # the gold's author is not scored by rollups
-    people = {r.scope_id for r in service.aggregate(db, project.id) if r.scope == "annotator"}
+    people = {r.scope_id for r in recompute.aggregate(db, project.id) if r.scope == "annotator"}
     assert people == {annotator.id}
 
 
@@ -192,23 +193,23 @@ def test_readers_bin_sort_and_roll_up_stored_scores(db: Session) -> None:
     _score(db, project.id, clips[2].id, "oks", None, u2.id, u3.id)
     _score(db, project.id, clips[0].id, "oks", 0.5, u1.id, None, against="model")
     db.flush()
-    filters = service.Filters(project.id)
-    oks = service.spec("keypoints.oks")
-    histogram = service.histogram(db, filters, oks)
+    filters = dashboard.Filters(project.id)
+    oks = dashboard.spec("keypoints.oks")
+    histogram = dashboard.histogram(db, filters, oks)
     assert histogram.counts == [0, 0, 0, 1, 0, 0, 0, 0, 0, 2] and histogram.n == 3
     assert histogram.mean == pytest.approx((0.95 + 0.35 + 1.0) / 3)
-    rows = service.clip_table(db, filters, "keypoints.oks", descending=True)
+    rows = dashboard.clip_table(db, filters, "keypoints.oks", descending=True)
     assert [r.clip_id for r in rows] == [clips[2].id, clips[0].id, clips[1].id]
-    rolled = {(r.scope, r.scope_id, r.metric): r for r in service.aggregate(db, project.id)}
+    rolled = {(r.scope, r.scope_id, r.metric): r for r in recompute.aggregate(db, project.id)}
     assert rolled["project", project.id, "oks"].value == pytest.approx(2.3 / 3)
     assert rolled["project", project.id, "oks"].n == 3  # NULLs are not counted
     assert rolled["annotator", u1.id, "oks"].value == pytest.approx((0.95 + 0.35) / 2)
     assert rolled["annotator", u3.id, "oks"].value == pytest.approx((0.35 + 1.0) / 2)
     assert rolled["annotator", u1.id, "oks@model"].value == 0.5
-    bars = service.annotator_bars(db, filters, oks)
+    bars = dashboard.annotator_bars(db, filters, oks)
     assert bars == []  # nothing stored until the rollup task runs
-    assert service.recompute_rollups(db, project.id) == len(rolled)
-    bars = service.annotator_bars(db, filters, oks)
+    assert recompute.recompute_rollups(db, project.id) == len(rolled)
+    bars = dashboard.annotator_bars(db, filters, oks)
     assert [b.label for b in bars] == [u2.username, u3.username, u1.username]
     assert not math.isnan(bars[0].value or math.nan)
 
@@ -218,13 +219,13 @@ def test_agreement_scores_what_annotators_submitted_not_a_reviewers_fix(
 ) -> None:
     """Fix and accept changes the approved content, not the annotator's measured work."""
     clip_id = scenario["clip"].id
-    service.recompute_clip(db, clip_id)
+    recompute.recompute_clip(db, clip_id)
     before = {(r.level, r.metric, r.against): r.value for r in _all_scores(db, clip_id)}
     caption = clip_caption(db, scenario["a"])
     fixes.fix_and_accept(db, scenario["reviewer"], "caption", caption.id, caption.version,
                          text="The fox jumps over a fallen log in the forest.")  # fmt: skip
     assert clip_caption(db, scenario["a"]).text == "The fox jumps over a fallen log in the forest."
-    service.recompute_clip(db, clip_id)
+    recompute.recompute_clip(db, clip_id)
     after = {(r.level, r.metric, r.against): r.value for r in _all_scores(db, clip_id)}
     assert after == before
     assert any(level == "captions" for level, _, _ in before)  # the caption was measured

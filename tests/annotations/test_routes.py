@@ -12,7 +12,7 @@ from app.annotations.node_edits import update_caption
 from app.annotations.opening import open_assignment
 from app.annotations.payload import annotation_payload
 from app.auth.models import Role
-from app.batches import service as batch_service
+from app.batches import assignments
 from app.batches.models import Assignment, Batch, BatchClip
 from tests.factories import create_clip, create_model_draft, create_user, login
 
@@ -243,7 +243,7 @@ def test_after_a_reassignment_the_first_annotator_reaches_nothing_of_the_clip(
     assert client.get(f"/api/annotations/{annotation.id}").status_code == 200
     assert client.get(f"/api/clips/{clip.id}").status_code == 200
     second = create_user(db, Role.annotator)
-    moved = batch_service.reassign(db, assignment.id, second)
+    moved = assignments.reassign(db, assignment.id, second)
     reads = [f"/api/annotations/{annotation.id}", f"/annotations/{annotation.id}",
              f"/api/annotations/{annotation.id}/review", f"/api/clips/{clip.id}",
              f"/media/clips/{clip.id}/thumb.jpg"]  # fmt: skip

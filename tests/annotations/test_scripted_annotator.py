@@ -12,6 +12,7 @@ from app.auth import service as auth
 from app.auth.models import Role, User
 from app.clips import service as clips
 from app.core.db import session_scope
+from app.pipeline import intake
 from app.pipeline.runner import run_queued_inline
 from app.projects.models import Project
 from app.projects.service import create_project
@@ -57,7 +58,9 @@ def test_every_policy_ends_at_the_truth_and_the_platform_saves_work(
         project = create_project(s, f"scripted-{tag}")
         project_id = project.id
         ids = {
-            c.truth["clip"]: clips.import_file(s, project, c.path, clips.ClipSpec(["pose"])).clip_id
+            c.truth["clip"]: intake.import_file(
+                s, project, c.path, clips.ClipSpec(["pose"])
+            ).clip_id
             for c in samples
         }
     run_queued_inline(list(ids.values()))

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.models import Role, User
-from app.batches import service
+from app.batches import claims, sampling
 from app.batches.models import AssignmentState, BatchClip
 from app.batches.schemas import AssignConfig
 from app.projects.models import Project
@@ -47,7 +47,7 @@ def test_32_concurrent_callers_never_overfill_or_duplicate(
         clips = create_ready_clips(s, project, CLIPS)
         users = [create_user(s, Role.annotator, username=f"cc{tag}-{i}") for i in range(ANNOTATORS)]
         batch = create_batch(s, project, clips)
-        service.assign_batch(
+        sampling.assign_batch(
             s,
             batch.id,
             AssignConfig(annotators=[u.username for u in users], overlap_k=2, overlap_pct=20,
@@ -69,7 +69,7 @@ def test_32_concurrent_callers_never_overfill_or_duplicate(
                 with committed() as s, s.begin():
                     user = s.get(User, user_id)
                     assert user is not None
-                    got = service.next_clip(s, user)
+                    got = claims.next_clip(s, user)
                     if got is None:
                         return
                     got.state = AssignmentState.submitted

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
 from app.auth.models import Role
-from app.batches import service
+from app.batches import claims, sampling
 from app.batches.models import Assignment, AssignmentState, Batch, BatchClip, BatchMember
 from app.batches.schemas import AssignConfig
 from app.clips.models import ClipState
@@ -102,7 +102,7 @@ def test_annotator_queue_next_clip_redirects_to_the_workspace(
     clips = create_ready_clips(db, project, 2)
     ann = create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[ann.username]))
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[ann.username]))
     csrf = login(client, db, ann)
     page = client.get("/queue")
     assert page.status_code == 200 and "Describe motion first." in page.text
@@ -128,7 +128,7 @@ def test_queue_api_hides_gold_and_others_assignments(client: TestClient, db: Ses
     headers, ann = _bearer(db, Role.annotator)
     other_headers, other = _bearer(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    service.assign_batch(
+    sampling.assign_batch(
         db, batch.id, AssignConfig(annotators=[ann.username, other.username], gold_pct=100)
     )
     got = client.post("/api/queue/next", headers=headers)
@@ -220,7 +220,7 @@ def test_admin_pages_reassign_and_unassign(client: TestClient, db: Session) -> N
     clips = create_ready_clips(db, project, 2)
     a, b = create_user(db, Role.annotator), create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    first, second = service.assign_clips(db, batch.id, a, 2)
+    first, second = claims.assign_clips(db, batch.id, a, 2)
     csrf = login(client, db, create_user(db, Role.admin))
     page = client.get(f"/batches/{batch.id}")
     assert page.status_code == 200 and f'data-assignment="{first.id}"' in page.text
@@ -247,7 +247,7 @@ def test_the_queue_starts_a_clip_only_on_a_post(client: TestClient, db: Session)
     clips = create_ready_clips(db, project, 2)
     ann = create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    named = service.assign_clips(db, batch.id, ann, 1)[0]
+    named = claims.assign_clips(db, batch.id, ann, 1)[0]
     csrf = login(client, db, ann)
     page = client.get("/queue")
     assert f'action="/annotate/{named.id}/start"' in page.text

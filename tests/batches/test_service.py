@@ -10,9 +10,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
-from app.batches import service
+from app.batches import assignments, claims, progress_cache, sampling, service
 from app.batches.models import Assignment, AssignmentState, BatchClip
-from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
+from app.batches.progress import BatchProgress
+from app.batches.schemas import AssignConfig, BatchCreate
+from app.clips import filters
+from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope, utcnow
 from app.core.errors import Conflict, Invalid, NotFound
@@ -28,7 +31,7 @@ from tests.factories import (
 
 
 def _ids(session: Session, project: Project, **flt: object) -> set[int]:
-    return set(session.scalars(service.matching_clips(session, project.id, ClipFilter(**flt))))
+    return set(session.scalars(filters.matching_clips(session, project.id, ClipFilter(**flt))))
 
 
 def _bc(session: Session, batch_id: int) -> list[BatchClip]:
@@ -101,7 +104,7 @@ def test_overlap_sample_is_deterministic_for_a_seed(db: Session) -> None:
 
     def overlapped(seed: int) -> set[int]:
         batch = create_batch(db, project, clips)
-        result = service.assign_batch(
+        result = sampling.assign_batch(
             db, batch.id, AssignConfig(annotators=names, overlap_k=3, overlap_pct=20, seed=seed)
         )
         rows = _bc(db, batch.id)
@@ -115,7 +118,7 @@ def test_overlap_sample_is_deterministic_for_a_seed(db: Session) -> None:
     assert overlapped(8) != first
     batch = create_batch(db, project, clips)
     with pytest.raises(Invalid, match="pool has 3"):
-        service.assign_batch(db, batch.id, AssignConfig(annotators=names, overlap_k=4,
+        sampling.assign_batch(db, batch.id, AssignConfig(annotators=names, overlap_k=4,
                                                         overlap_pct=10))  # fmt: skip
 
 
@@ -129,7 +132,7 @@ def test_gold_clips_are_mixed_in_from_approved_truth(db: Session) -> None:
     approve_truth(db, not_ready)
     annotator = create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    result = service.assign_batch(
+    result = sampling.assign_batch(
         db, batch.id, AssignConfig(annotators=[annotator.username], gold_pct=10, seed=1)
     )
     rows = _bc(db, batch.id)
@@ -140,7 +143,7 @@ def test_gold_clips_are_mixed_in_from_approved_truth(db: Session) -> None:
     regular_positions = sorted(r.position for r in rows if not r.is_gold)
     assert all(r.position in regular_positions for r in gold)
     assert min(r.position for r in gold) < regular_positions[-1]
-    again = service.assign_batch(db, batch.id, AssignConfig(gold_pct=30, seed=1))
+    again = sampling.assign_batch(db, batch.id, AssignConfig(gold_pct=30, seed=1))
     assert again.gold == 6 and again.gold_shortfall == 6  # only 6 clips have truth
 
 
@@ -153,25 +156,25 @@ def test_queue_rules_members_ready_state_priority_and_no_duplicates(db: Session)
     low_batch = create_batch(db, project, low, priority=0)
     high_batch = create_batch(db, project, [*high, waiting], priority=5)
     for b in (low_batch, high_batch):
-        service.assign_batch(db, b.id, AssignConfig(annotators=[ann.username, other.username]))
+        sampling.assign_batch(db, b.id, AssignConfig(annotators=[ann.username, other.username]))
 
-    assert service.next_clip(db, outsider) is None  # not in any pool
-    first = service.next_clip(db, ann)
+    assert claims.next_clip(db, outsider) is None  # not in any pool
+    first = claims.next_clip(db, ann)
     assert first is not None and first.clip_id == high[0].id  # priority first
-    assert service.next_clip(db, ann) is first  # unfinished work comes back first
+    assert claims.next_clip(db, ann) is first  # unfinished work comes back first
     first.state = AssignmentState.submitted
     handed = [first]
-    while (a := service.next_clip(db, ann)) is not None:
+    while (a := claims.next_clip(db, ann)) is not None:
         handed.append(a)
         a.state = AssignmentState.submitted
     assert [a.clip_id for a in handed] == [high[0].id, high[1].id, low[0].id, low[1].id]
     # The processing clip is skipped; clips needing one annotator are not shared.
-    assert service.next_clip(db, other) is None
+    assert claims.next_clip(db, other) is None
     waiting.state = ClipState.ready
     db.flush()
-    last = service.next_clip(db, other)
+    last = claims.next_clip(db, other)
     assert last is not None and last.clip_id == waiting.id
-    assert service.next_clip(db, ann, batch_id=low_batch.id) is None
+    assert claims.next_clip(db, ann, batch_id=low_batch.id) is None
 
 
 def test_overlapped_clip_goes_to_k_distinct_annotators_only(db: Session) -> None:
@@ -179,11 +182,11 @@ def test_overlapped_clip_goes_to_k_distinct_annotators_only(db: Session) -> None
     clips = create_ready_clips(db, project, 1)
     users = [create_user(db, Role.annotator) for _ in range(3)]
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[u.username for u in users],
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[u.username for u in users],
                                                     overlap_k=2, overlap_pct=100))  # fmt: skip
     got = []
     for user in users:
-        assignment = service.next_clip(db, user)
+        assignment = claims.next_clip(db, user)
         if assignment is not None:
             assignment.state = AssignmentState.submitted
             got.append(user.id)
@@ -198,18 +201,18 @@ def test_expired_lease_releases_the_slot_to_someone_else_never_the_same_person(
     clips = create_ready_clips(db, project, 1)
     quitter, taker = create_user(db, Role.annotator), create_user(db, Role.annotator)
     batch = create_batch(db, project, clips, lease_minutes=30)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[quitter.username, taker.username]))
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[quitter.username, taker.username]))
     now = utcnow()
-    mine = service.next_clip(db, quitter, now=now)
+    mine = claims.next_clip(db, quitter, now=now)
     assert mine is not None and mine.leased_until == now + timedelta(minutes=30)
-    assert service.next_clip(db, taker, now=now + timedelta(minutes=29)) is None
+    assert claims.next_clip(db, taker, now=now + timedelta(minutes=29)) is None
     # The quitter coming back inside the lease renews it.
-    assert service.next_clip(db, quitter, now=now + timedelta(minutes=20)) is mine
+    assert claims.next_clip(db, quitter, now=now + timedelta(minutes=20)) is mine
     assert mine.leased_until == now + timedelta(minutes=50)
     later = now + timedelta(minutes=51)
-    assert service.next_clip(db, quitter, now=later) is None  # released, and never theirs again
+    assert claims.next_clip(db, quitter, now=later) is None  # released, and never theirs again
     assert mine.state == AssignmentState.released
-    theirs = service.next_clip(db, taker, now=later)
+    theirs = claims.next_clip(db, taker, now=later)
     assert theirs is not None and theirs.clip_id == clips[0].id
     assert _bc(db, batch.id)[0].handed_out == 1
 
@@ -219,13 +222,13 @@ def test_release_expired_leaves_submitted_work_alone(db: Session) -> None:
     clips = create_ready_clips(db, project, 2)
     ann = create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[ann.username]))
-    done = service.next_clip(db, ann)
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[ann.username]))
+    done = claims.next_clip(db, ann)
     assert done is not None
     done.state = AssignmentState.submitted
-    open_ = service.next_clip(db, ann)
+    open_ = claims.next_clip(db, ann)
     assert open_ is not None
-    released = service.release_expired(db, now=utcnow() + timedelta(days=1))
+    released = claims.release_expired(db, now=utcnow() + timedelta(days=1))
     assert released == 1
     assert (done.state, open_.state) == (AssignmentState.submitted, AssignmentState.released)
 
@@ -236,29 +239,29 @@ def test_named_assignment_reassign_and_unassign(db: Session) -> None:
     alice, bob, carol = (create_user(db, Role.annotator) for _ in range(3))
     reviewer = create_user(db, Role.reviewer)
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(reviewers=[reviewer.username]))
-    named = service.assign_clips(db, batch.id, alice, 2)
+    sampling.assign_batch(db, batch.id, AssignConfig(reviewers=[reviewer.username]))
+    named = claims.assign_clips(db, batch.id, alice, 2)
     assert [a.clip_id for a in named] == [clips[0].id, clips[1].id]
     assert all(a.leased_until is None and a.reviewer_id == reviewer.id for a in named)
     # Alice is not in the pool, yet her named work is in her queue; nothing else is.
-    assert service.next_clip(db, alice) is named[0]
+    assert claims.next_clip(db, alice) is named[0]
     assert named[0].leased_until is not None
-    moved = service.reassign(db, named[0].id, bob)
+    moved = assignments.reassign(db, named[0].id, bob)
     assert named[0].state == AssignmentState.released and moved.annotator_id == bob.id
-    assert service.next_clip(db, bob) is moved
+    assert claims.next_clip(db, bob) is moved
     with pytest.raises(Conflict, match="already had"):
-        service.reassign(db, moved.id, alice)
-    service.unassign(db, named[1].id)
+        assignments.reassign(db, moved.id, alice)
+    assignments.unassign(db, named[1].id)
     with pytest.raises(Invalid, match="released"):
-        service.unassign(db, named[1].id)
+        assignments.unassign(db, named[1].id)
     counts = {r.clip_id: r.handed_out for r in _bc(db, batch.id)}
     assert counts == {clips[0].id: 1, clips[1].id: 0, clips[2].id: 0}
     # The freed slot can go to someone who never had it.
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[carol.username]))
-    got = service.next_clip(db, carol)
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[carol.username]))
+    got = claims.next_clip(db, carol)
     assert got is not None and got.clip_id == clips[1].id
     with pytest.raises(Invalid):
-        service.assign_clips(db, batch.id, reviewer, 1)
+        claims.assign_clips(db, batch.id, reviewer, 1)
 
 
 def test_stale_counter_never_overfills_a_clip(db: Session) -> None:
@@ -266,12 +269,12 @@ def test_stale_counter_never_overfills_a_clip(db: Session) -> None:
     clips = create_ready_clips(db, project, 1)
     a, b = create_user(db, Role.annotator), create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[a.username, b.username]))
-    assert service.next_clip(db, a) is not None
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[a.username, b.username]))
+    assert claims.next_clip(db, a) is not None
     row = _bc(db, batch.id)[0]
     row.handed_out = 0  # a counter gone wrong (e.g. a manual fix in the database)
     db.flush()
-    assert service.next_clip(db, b) is None
+    assert claims.next_clip(db, b) is None
     assert row.handed_out == 1
     total = db.scalar(select(func.count()).select_from(Assignment).where(
         Assignment.batch_clip_id == row.id))  # fmt: skip
@@ -284,19 +287,22 @@ def test_annotators_see_only_their_own_assignments_and_no_gold_flag(db: Session)
     mine, theirs = create_user(db, Role.annotator), create_user(db, Role.annotator)
     admin = create_user(db, Role.admin)
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[mine.username, theirs.username]))
-    a = service.next_clip(db, mine)
-    b = service.next_clip(db, theirs)
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[mine.username, theirs.username]))
+    a = claims.next_clip(db, mine)
+    b = claims.next_clip(db, theirs)
     assert a is not None and b is not None
-    assert service.get_assignment(db, a.id, mine) is a
-    assert service.get_assignment(db, b.id, admin) is b
+    assert assignments.get_assignment(db, a.id, mine) is a
+    assert assignments.get_assignment(db, b.id, admin) is b
     with pytest.raises(NotFound):
-        service.get_assignment(db, b.id, mine)
-    entries = service.queue_entries(db, mine)
+        assignments.get_assignment(db, b.id, mine)
+    entries = assignments.own_assignments(db, mine)
     assert [e.id for e in entries] == [a.id] and entries[0].url == f"/annotate/{a.id}"
     assert not hasattr(entries[0], "is_gold")
     a.state = AssignmentState.rejected
-    assert service.rejected_waiting(db, mine) == 1 and service.rejected_waiting(db, theirs) == 0
+    assert (
+        assignments.rejected_waiting(db, mine) == 1
+        and assignments.rejected_waiting(db, theirs) == 0
+    )
 
 
 def progress_scenario(db: Session) -> tuple[int, User, User, datetime]:
@@ -306,7 +312,7 @@ def progress_scenario(db: Session) -> tuple[int, User, User, datetime]:
     clips = create_ready_clips(db, project, 4)
     fast, slow = create_user(db, Role.annotator), create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    service.assign_batch(db, batch.id, AssignConfig(annotators=[fast.username, slow.username]))
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[fast.username, slow.username]))
     now = utcnow()
     # (minutes spent, submitted how many minutes ago, final state)
     work = {
@@ -315,17 +321,17 @@ def progress_scenario(db: Session) -> tuple[int, User, User, datetime]:
     }
     for user in (fast, slow):
         for spent, ago, state in work[user.id]:
-            a = service.next_clip(db, user, now=now)
+            a = claims.next_clip(db, user, now=now)
             assert a is not None
             a.submitted_at = now - timedelta(minutes=ago)
             a.started_at = a.submitted_at - timedelta(minutes=spent)
             a.state = state
-    assert service.next_clip(db, slow, now=now) is not None  # one left open
+    assert claims.next_clip(db, slow, now=now) is not None  # one left open
     db.flush()
     return batch.id, fast, slow, now
 
 
-def check_progress(progress: service.BatchProgress, fast: User, slow: User) -> None:
+def check_progress(progress: BatchProgress, fast: User, slow: User) -> None:
     assert (progress.clips, progress.slots, progress.handed_out) == (4, 4, 4)
     per = {p.label: p for p in progress.annotators}
     assert per[fast.username].counts == {**dict.fromkeys(per[fast.username].counts, 0),
@@ -341,7 +347,7 @@ def check_progress(progress: service.BatchProgress, fast: User, slow: User) -> N
 
 def test_progress_counts_throughput_and_median_time(db: Session) -> None:
     batch_id, fast, slow, now = progress_scenario(db)
-    check_progress(service.batch_progress(db, batch_id, now=now), fast, slow)
+    check_progress(progress_cache.batch_progress(db, batch_id, now=now), fast, slow)
 
 
 def test_users_by_name_explains_unknown_and_wrong_roles(db: Session) -> None:
@@ -369,23 +375,23 @@ def test_a_large_batch_page_shows_cached_progress_while_it_is_recounted(
 ) -> None:
     """Past its fresh period the cached progress is still answered at once, a background
     recount replaces it, and after a long quiet period the request recounts itself."""
-    monkeypatch.setattr(service, "PROGRESS_CACHE_CLIPS", 1)  # treat this small batch as large
-    monkeypatch.setattr(service, "_progress_cache", {})
+    monkeypatch.setattr(progress_cache, "PROGRESS_CACHE_CLIPS", 1)  # a small batch as large
+    monkeypatch.setattr(progress_cache, "_progress_cache", {})
     with session_scope() as session:
         project = create_project(session)
         annotator = create_user(session, Role.annotator)
         batch = create_batch(session, project, create_ready_clips(session, project, 3))
-        service.assign_batch(session, batch.id, AssignConfig(annotators=[annotator.username]))
+        sampling.assign_batch(session, batch.id, AssignConfig(annotators=[annotator.username]))
         ids = (project.id, batch.id, annotator.id)
     project_id, batch_id, annotator_id = ids
 
     def handed_out() -> int:
         with session_scope() as session:
-            return service.batch_progress(session, batch_id).handed_out
+            return progress_cache.batch_progress(session, batch_id).handed_out
 
     def take_a_clip() -> None:  # and finish it, so the next call hands out another
         with session_scope() as session:
-            assignment = service.next_clip(session, session.get_one(User, annotator_id))
+            assignment = claims.next_clip(session, session.get_one(User, annotator_id))
             assert assignment is not None
             assignment.state = AssignmentState.submitted
 
@@ -393,17 +399,17 @@ def test_a_large_batch_page_shows_cached_progress_while_it_is_recounted(
         assert handed_out() == 0
         take_a_clip()
         assert handed_out() == 0  # fresh cache
-        monkeypatch.setattr(service, "PROGRESS_FRESH_SECONDS", 0.0)
+        monkeypatch.setattr(progress_cache, "PROGRESS_FRESH_SECONDS", 0.0)
         assert handed_out() == 0  # stale: answered from the cache, a recount starts
         deadline = time.monotonic() + 10
         while handed_out() != 1:  # the recount lands (each look may start another)
             assert time.monotonic() < deadline, "the background recount never landed"
             time.sleep(0.05)
-        monkeypatch.setattr(service, "PROGRESS_FRESH_SECONDS", 3600.0)
-        monkeypatch.setattr(service, "PROGRESS_STALE_MAX_SECONDS", 0.0)
+        monkeypatch.setattr(progress_cache, "PROGRESS_FRESH_SECONDS", 3600.0)
+        monkeypatch.setattr(progress_cache, "PROGRESS_STALE_MAX_SECONDS", 0.0)
         take_a_clip()
         assert handed_out() == 1  # still fresh
-        monkeypatch.setattr(service, "PROGRESS_FRESH_SECONDS", 0.0)
+        monkeypatch.setattr(progress_cache, "PROGRESS_FRESH_SECONDS", 0.0)
         assert handed_out() == 2  # too old to show: recounted in the request
     finally:
         with session_scope() as session:

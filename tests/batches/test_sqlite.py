@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.models import Role, User
-from app.batches import service
+from app.batches import claims, progress_cache, sampling, service
 from app.batches.models import AssignmentState
-from app.batches.schemas import AssignConfig, BatchCreate, ClipFilter
+from app.batches.schemas import AssignConfig, BatchCreate
+from app.clips.filters import ClipFilter
 from app.clips.models import ClipState
 from app.core.db import make_engine
 from app.core.migrate import upgrade_database
@@ -47,7 +48,7 @@ def test_filters_and_queue_work_on_sqlite(sqlite_engine: Engine) -> None:
         assert service.count_matching(s, project.id, flt) == 4
         assert service.count_matching(s, project.id, ClipFilter(with_flags=["blurry"])) == 1
         batch = service.create_batch(s, BatchCreate(name="b", project_id=project.id, filter=flt))
-        service.assign_batch(
+        sampling.assign_batch(
             s, batch.id, AssignConfig(annotators=[u.username for u in users], overlap_k=2,
                                       overlap_pct=50, seed=2),
         )  # fmt: skip
@@ -62,7 +63,7 @@ def test_filters_and_queue_work_on_sqlite(sqlite_engine: Engine) -> None:
                 with make.begin() as s:
                     user = s.get(User, user_id)
                     assert user is not None
-                    got = service.next_clip(s, user)
+                    got = claims.next_clip(s, user)
                     if got is None:
                         return
                     got.state = AssignmentState.submitted
@@ -79,7 +80,7 @@ def test_filters_and_queue_work_on_sqlite(sqlite_engine: Engine) -> None:
     assert len(set(handed)) == len(handed) == 4 + 2  # 2 of 4 clips need two people
     assert {c for _, c in handed} == {c.id for c in indoor}
     with Session(sqlite_engine) as s:
-        progress = service.batch_progress(s, batch_id)
+        progress = progress_cache.batch_progress(s, batch_id)
     assert (progress.slots, progress.handed_out, progress.overall.counts["submitted"]) == (6, 6, 6)
 
 
@@ -90,7 +91,7 @@ def test_next_clip_takes_the_sqlite_write_lock_first(sqlite_engine: Engine, tmp_
     with make() as s:
         user = s.get(User, user_id)
         assert user is not None
-        assert service.next_clip(s, user) is None
+        assert claims.next_clip(s, user) is None
         other = sqlite3.connect(tmp_path / "embedded.db", timeout=0.1)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("UPDATE batch SET priority = priority")
@@ -102,4 +103,4 @@ def test_progress_rolls_up_in_python_on_sqlite(sqlite_engine: Engine) -> None:
     """SQLite has no percentile_cont: the same numbers come from the Python roll-up."""
     with sessionmaker(bind=sqlite_engine, expire_on_commit=False).begin() as s:
         batch_id, fast, slow, now = progress_scenario(s)
-        check_progress(service.batch_progress(s, batch_id, now=now), fast, slow)
+        check_progress(progress_cache.batch_progress(s, batch_id, now=now), fast, slow)

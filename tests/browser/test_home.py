@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from app.annotations.models import Annotation, NodeStatus
 from app.annotations.opening import open_assignment
 from app.auth.models import Role
-from app.batches import service as batches
+from app.batches import claims
 from app.batches.models import Assignment, AssignmentState, BatchMember
 from app.clips import service as clips
+from app.pipeline import intake
 from app.pipeline.runner import run_queued_inline
 from app.review.models import ReviewComment
 from app.samples.generator import make_clip
@@ -50,7 +51,7 @@ def assigned_clip(
     with committed() as s:
         project = create_project(s, name=f"home-{unique}")
         cleanup["projects"].append(project.id)
-        clip_id = clips.import_file(s, project, sample.path).clip_id
+        clip_id = intake.import_file(s, project, sample.path).clip_id
     assert clip_id is not None
     run_queued_inline([clip_id])
     with committed() as s:
@@ -65,7 +66,7 @@ def assigned_clip(
         batch = create_batch(s, project, [clip])
         s.add(BatchMember(batch_id=batch.id, user_id=annotator.id, role="annotator"))
         s.flush()
-        assignment = batches.next_clip(s, annotator)
+        assignment = claims.next_clip(s, annotator)
         assert assignment is not None
         _, annotation = open_assignment(s, annotator, assignment.id)
         return Assigned(annotator.username, assignment.id, annotation.id, project.id,

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, Request, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.agreement.service import annotation_view
+from app.agreement.versions import annotation_view
 from app.annotations.models import Annotation, Caption, KeypointFrame, Revision, Source
 from app.annotations.points import decode_points
 from tests.browser.conftest import image_to_client, sign_in

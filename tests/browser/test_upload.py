@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.clips import service as clips
 from app.clips.models import Clip, ClipState
 from app.core.storage import get_storage
+from app.pipeline import intake
 from app.pipeline.models import Job
 from app.projects.models import Project
 from tests.browser.conftest import sign_in
@@ -62,7 +62,7 @@ def test_long_and_right_to_left_file_names_neither_stretch_nor_flip_the_table(
     with committed() as s:
         project = s.get_one(Project, project_id)
         for name in (long_name, tricked):
-            clips.import_stream(s, project, io.BytesIO(name.encode()), name)
+            intake.import_stream(s, project, io.BytesIO(name.encode()), name)
     page.set_viewport_size({"width": 1280, "height": 800})
     sign_in(page, live_server, admin, PASSWORD)
     page.goto(f"{live_server}/clips?project={project_id}")

@@ -23,6 +23,7 @@ from app.annotations.revisions import revisions_of
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
+from app.pipeline import intake
 from app.pipeline.runner import run_queued_inline
 from app.samples.generator import make_clip
 from tests.browser.conftest import PageChecks, sign_in
@@ -73,7 +74,7 @@ def test_annotator_corrects_a_clip_end_to_end(
     with committed() as s:
         project = create_project(s, name=f"ws-{unique}", subsets=None)
         cleanup["projects"].append(project.id)
-        outcome = clips.import_file(s, project, sample.path, clips.ClipSpec(subsets=["pose"]))
+        outcome = intake.import_file(s, project, sample.path, clips.ClipSpec(subsets=["pose"]))
         clip_id = outcome.clip_id
     run_queued_inline([clip_id])  # probe + frames (+ whatever else is registered)
     with committed() as s:

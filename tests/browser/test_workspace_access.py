@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import Character, Track
 from app.auth.models import User
-from app.batches import service as batches
+from app.batches import claims
 from app.batches.models import Assignment, Batch
 from app.projects import service as projects
 from app.projects.models import SkeletonTemplate
@@ -40,7 +40,7 @@ def test_a_link_to_an_unstarted_clip_changes_nothing_until_start_is_pressed(
     with session() as s, s.begin():
         user = s.scalars(select(User).where(User.username == annotator)).one()
         batch_id = s.scalars(select(Batch.id).where(Batch.name == f"ws-save-{unique}")).one()
-        assignment_id = batches.assign_clips(s, batch_id, user, 1)[0].id
+        assignment_id = claims.assign_clips(s, batch_id, user, 1)[0].id
     sign_in(page, live_server, annotator, PASSWORD)
     page.goto(f"{live_server}/queue")
     row = page.locator(f"tr[data-assignment='{assignment_id}']")

@@ -23,6 +23,7 @@ from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.clips import service as clips
 from app.core.db import get_engine
+from app.pipeline import intake
 from app.pipeline.runner import run_queued_inline
 from app.projects.models import Project
 from app.samples.generator import make_clip
@@ -55,7 +56,7 @@ def draft_clip_fixture(
     with session() as s, s.begin():
         project = create_project(s, name=f"ws-{uuid.uuid4().hex[:8]}", subsets=None)
         spec = clips.ClipSpec(subsets=["pose"])
-        clip_id = clips.import_file(s, project, sample.path, spec).clip_id
+        clip_id = intake.import_file(s, project, sample.path, spec).clip_id
         project_id = project.id
     run_queued_inline([clip_id])
     with session() as s, s.begin():

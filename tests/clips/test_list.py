@@ -8,11 +8,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.batches.schemas import ClipFilter
 from app.clips import service
+from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.clips.schemas import ClipListFilter
 from app.core.errors import Invalid, NotFound
+from app.pipeline import intake
 from app.projects.models import Project
 from tests.factories import create_batch, create_clip, create_project, create_user, login
 
@@ -65,7 +66,7 @@ def test_bulk_acts_on_each_clip_and_reports_the_ones_it_left_alone(db: Session) 
     project = create_project(db)
     free, batched = (create_clip(db, project, state=ClipState.failed) for _ in range(2))
     create_batch(db, project, [batched])
-    retried = service.retry_pipelines(db, project.id, [free.id, batched.id])
+    retried = intake.retry_pipelines(db, project.id, [free.id, batched.id])
     assert set(retried.done) == {free.id, batched.id} and retried.refused == {}
     assert db.get(Clip, free.id).state == ClipState.processing  # type: ignore[union-attr]
     deleted = service.delete_clips(db, project.id, [free.id, batched.id])

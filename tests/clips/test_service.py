@@ -13,6 +13,7 @@ from app.clips import service
 from app.clips.models import Clip, ClipState
 from app.core.errors import Conflict, Invalid
 from app.core.storage import get_storage
+from app.pipeline import intake
 from app.pipeline.models import Job, JobState
 from tests.factories import approve_truth, create_batch, create_clip, create_project
 
@@ -20,7 +21,7 @@ from tests.factories import approve_truth, create_batch, create_clip, create_pro
 def _uploaded_failed_clip(db: Session) -> Clip:
     """A text file renamed .mp4, as the pipeline leaves it: failed, with a job that failed."""
     project = create_project(db)
-    outcome = service.import_stream(db, project, io.BytesIO(b"not a video"), "notes.mp4")
+    outcome = intake.import_stream(db, project, io.BytesIO(b"not a video"), "notes.mp4")
     assert outcome.clip_id is not None
     clip = service.get_clip(db, outcome.clip_id)
     for job in db.scalars(select(Job).where(Job.clip_id == clip.id)):
@@ -65,7 +66,7 @@ def test_delete_refuses_clips_people_work_on(db: Session) -> None:
 
 def test_retry_requeues_every_step_of_a_failed_clip(db: Session) -> None:
     clip = _uploaded_failed_clip(db)
-    jobs = service.retry_pipeline(db, clip.id)
+    jobs = intake.retry_pipeline(db, clip.id)
     assert {j.state for j in jobs} == {JobState.queued}
     assert jobs[0].step == "probe"
     assert clip.state == ClipState.processing and clip.error is None
@@ -77,7 +78,7 @@ def test_retry_and_delete_refuse_while_a_step_runs(db: Session) -> None:
     job.state = JobState.running
     db.flush()
     with pytest.raises(Conflict, match="probe step is running"):
-        service.retry_pipeline(db, clip.id)
+        intake.retry_pipeline(db, clip.id)
     with pytest.raises(Conflict, match="probe step is running"):
         service.delete_clip(db, clip.id)
 
@@ -85,4 +86,4 @@ def test_retry_and_delete_refuse_while_a_step_runs(db: Session) -> None:
 def test_retry_refuses_a_records_only_clip(db: Session) -> None:
     clip = create_clip(db, storage_key="")
     with pytest.raises(Invalid, match="no media file"):
-        service.retry_pipeline(db, clip.id)
+        intake.retry_pipeline(db, clip.id)

@@ -22,7 +22,7 @@ from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
 from app.annotations.points import encode_points
 from app.auth.models import Role, User
-from app.batches.schemas import ClipFilter
+from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.core.storage import get_storage
 from app.export import service as export_service

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.batches import service as batches
+from app.batches import claims
 from app.clips.models import ClipState
 from app.clips.paths import clip_media_dir
 from app.media.decode import iter_frames
@@ -167,7 +167,7 @@ def test_frame_endpoint_serves_assigned_frames_with_revalidation(
     url = f"/media/clips/{clip.id}/frames/7.jpg"
     login(client, db, annotator)
     assert client.get(url).status_code == 404  # not in this annotator's queue
-    batches.assign_clips(db, create_batch(db, project, [clip]).id, annotator, 1)
+    claims.assign_clips(db, create_batch(db, project, [clip]).id, annotator, 1)
 
     first = client.get(url)
     assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations.models import Character
 from app.auth.models import Role
-from app.batches import service as batches
+from app.batches import assignments, claims, sampling
 from app.batches.models import AssignmentState
 from app.batches.schemas import AssignConfig
 from app.clips.models import Clip
@@ -81,16 +81,18 @@ def test_annotator_queue_page_is_constant_in_the_number_of_assignments(
     clips = create_ready_clips(db, project, 12)
     annotator = create_user(db, Role.annotator)
     batch = create_batch(db, project, clips)
-    batches.assign_batch(db, batch.id, AssignConfig(annotators=[annotator.username]))
-    batches.assign_clips(db, batch.id, annotator, 2)
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[annotator.username]))
+    claims.assign_clips(db, batch.id, annotator, 2)
     login(client, db, annotator)
     few = statements_for(engine, lambda: client.get("/queue"))
-    batches.assign_clips(db, batch.id, annotator, 8)
+    claims.assign_clips(db, batch.id, annotator, 8)
     many = statements_for(engine, lambda: client.get("/queue"))
     response = client.get("/queue")
     assert len(many) == len(few), (few, many)
     # the page shows all ten of them
-    shown = sum(f"/annotate/{a.id}" in response.text for a in batches.queue_entries(db, annotator))
+    shown = sum(
+        f"/annotate/{a.id}" in response.text for a in assignments.own_assignments(db, annotator)
+    )
     assert shown == 10
 
 
@@ -165,11 +167,11 @@ def test_taking_the_next_clip_is_five_statements(db: Session, engine: Engine) ->
     project = create_project(db)
     annotator = create_user(db, Role.annotator)
     batch = create_batch(db, project, create_ready_clips(db, project, 4))
-    batches.assign_batch(db, batch.id, AssignConfig(annotators=[annotator.username]))
+    sampling.assign_batch(db, batch.id, AssignConfig(annotators=[annotator.username]))
     taken = []
     for _ in range(2):  # the first call may also sweep expired leases (at most every 15 s)
         with counted(engine) as seen:
-            assignment = batches.next_clip(db, annotator)
+            assignment = claims.next_clip(db, annotator)
         assert assignment is not None
         assignment.state = AssignmentState.submitted  # done: the next call takes a new clip
         db.flush()

@@ -24,7 +24,6 @@ from app.annotations.payload import annotation_payload
 from app.annotations.points import decode_points
 from app.auth import service as auth_service
 from app.auth.models import Role
-from app.clips import service as clip_service
 from app.clips.models import Clip
 from app.clips.paths import clip_media_dir, source_path
 from app.core import forms
@@ -33,6 +32,7 @@ from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.core.limits import FORM_OVERHEAD
 from app.main import create_app
+from app.pipeline import intake
 from app.pipeline.registry import StepFailed
 from app.pipeline.service import get_step
 from app.projects.models import Project
@@ -126,7 +126,7 @@ def test_fuzzed_uploads_get_4xx_or_a_clip_and_refusals_leave_nothing_behind(
             assert source.parent == clip_media_dir(clip), where
             assert source.name in ("source.mp4", "source.mov", "source.webm", "source.mkv"), where
             continue
-        video = Path(name).suffix.lower() in clip_service.VIDEO_EXTENSIONS
+        video = Path(name).suffix.lower() in intake.VIDEO_EXTENSIONS
         expected = 413 if video and size > LIMIT else 422
         assert status == expected, f"{where}: {response.text}"  # type: ignore[attr-defined]
         assert response.json()["message"], where  # type: ignore[attr-defined]
@@ -225,7 +225,7 @@ def test_malformed_manifests_are_refused_whole_with_the_line(
     manifest.write_text(text)
     project = create_project(db)
     with pytest.raises(Invalid) as refused:
-        clip_service.import_manifest(db, project, manifest)
+        intake.import_manifest(db, project, manifest)
     assert message in refused.value.message
     assert clip_count(db, project) == 0
 

@@ -19,7 +19,7 @@ import redis
 from sqlalchemy import delete, func, select
 
 from app.agreement.models import AgreementScore
-from app.agreement.service import RECOMPUTE_TASK, request_recompute
+from app.agreement.recompute import RECOMPUTE_TASK, request_recompute
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.core.config import get_settings

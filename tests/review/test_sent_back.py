@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations.opening import open_assignment
 from app.auth.models import Role
-from app.batches import service as batches
+from app.batches import claims
 from app.batches.models import AssignmentState, BatchMember
 from app.review.models import ReviewComment
 from app.review.sent_back import sent_back
@@ -31,7 +31,7 @@ def test_rejected_work_is_listed_with_the_latest_reason_and_a_link_to_its_frame(
     batch = create_batch(db, project, clips)
     db.add(BatchMember(batch_id=batch.id, user_id=annotator.id, role="annotator"))
     db.flush()
-    first, second = batches.next_clip(db, annotator), batches.next_clip(db, annotator)
+    first, second = claims.next_clip(db, annotator), claims.next_clip(db, annotator)
     assert first is not None and second is not None
     _, annotation = open_assignment(db, annotator, first.id)
     first.state = AssignmentState.rejected

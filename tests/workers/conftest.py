@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from app.clips import service as clip_service
 from app.core.db import session_scope
+from app.pipeline import intake
 from app.projects.service import create_project
 from app.samples.badfiles import make_bad_files
 from app.samples.generator import SampleClip, make_clip
@@ -77,7 +77,7 @@ def unique_project_name(prefix: str) -> str:
 @dataclass(frozen=True)
 class Ingested:
     project_id: int
-    outcomes: list[clip_service.ImportOutcome]
+    outcomes: list[intake.ImportOutcome]
     clip_ids: dict[str, int]  # file name -> clip id
     seconds: float
 
@@ -89,8 +89,8 @@ def ingested(celery_worker: Worker, sample_set: SampleSet) -> Ingested:
     started = time.monotonic()
     with session_scope() as session:
         project = create_project(session, unique_project_name("workers"))
-        outcomes = clip_service.import_manifest(session, project, sample_set.manifest)
-        outcomes += clip_service.import_paths(session, project, [sample_set.bad_folder])
+        outcomes = intake.import_manifest(session, project, sample_set.manifest)
+        outcomes += intake.import_paths(session, project, [sample_set.bad_folder])
         project_id = project.id
     ids = {o.name: o.clip_id for o in outcomes if o.clip_id is not None}
     wait_until_settled(celery_worker, list(ids.values()))

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.clips import service as clip_service
 from app.clips.models import Clip, ClipState
 from app.clips.paths import clip_media_dir
 from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.media.framecache import FrameCache
+from app.pipeline import intake
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project
 from app.projects.service import create_project
@@ -75,7 +75,7 @@ def test_duplicates_are_reported_and_not_stored_twice(
     with session_scope() as session:
         project = session.get_one(Project, ingested.project_id)
         before = session.scalar(select(func.count()).where(Clip.project_id == project.id))
-        outcomes = clip_service.import_paths(
+        outcomes = intake.import_paths(
             session, project, [s.path for s in sample_set.clips.values()]
         )
         after = session.scalar(select(func.count()).where(Clip.project_id == project.id))
@@ -102,6 +102,6 @@ def test_a_malformed_manifest_imports_nothing(sample_set: SampleSet, tmp_path: P
             project_id = project.id
         with pytest.raises(Invalid), session_scope() as session:
             project = session.get_one(Project, project_id)
-            clip_service.import_manifest(session, project, manifest)
+            intake.import_manifest(session, project, manifest)
         with session_scope() as session:
             assert not session.scalar(select(func.count()).where(Clip.project_id == project_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task
 
-from app.agreement.service import RECOMPUTE_TASK, ROLLUP_TASK, recompute_clip, recompute_rollups
+from app.agreement.recompute import RECOMPUTE_TASK, ROLLUP_TASK, recompute_clip, recompute_rollups
 from app.core.db import session_scope
 from app.core.errors import NotFound
 from workers.celery_app import celery_app
