@@ -23,12 +23,14 @@ services:
 # again on the embedded stack `cellabel demo` runs (SQLite, local media, folder broker).
 EMBEDDED_TESTS ?= tests/browser tests/e2e
 
-test: $(VENV)/.installed services
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
+test: lint services
 	$(PY) -m pytest $(PYTEST_ARGS)
 	CELLABEL_TEST_STACK=embedded $(PY) -m pytest $(EMBEDDED_TESTS) $(PYTEST_ARGS)
 
+# Lint: style, strict types, the layers (import-linter contracts in pyproject.toml) and one
+# concept per module (scripts/module-sizes.py); docs/architecture.md explains the picture.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/module-sizes.py
