@@ -30,37 +30,21 @@ from app.core.errors import Invalid
 from app.core.storage import get_storage
 from app.export import service
 from app.export.archive import FIXED_DATE
-from app.export.formats.bundle import clip_key
 from app.export.formats.coco import images_of_clip, visibility
 from app.export.importer import import_captions
-from app.export.models import ExportSnapshot
-from tests.export.builders import HEIGHT, WIDTH, approved_annotation, media_clip, queued_snapshot
+from tests.export.builders import (
+    HEIGHT,
+    WIDTH,
+    approved_annotation,
+    build_folder,
+    key_of,
+    media_clip,
+    snapshot,
+    stored_poses,
+)
 from tests.factories import create_clip, create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
-
-
-def snapshot(db: Session, project_id: int, formats: list[str], **flt: object) -> ExportSnapshot:
-    return queued_snapshot(db, project_id, f"snap-{'-'.join(formats)}", formats, **flt)
-
-
-def build_folder(db: Session, snap: ExportSnapshot, tmp_path: Path) -> Path:
-    out = tmp_path / f"out-{snap.id}"
-    out.mkdir()
-    service.write_snapshot(db, snap, out)
-    return out
-
-
-def key_of(db: Session, annotation: Annotation) -> str:
-    return clip_key({"content_hash": db.get_one(Clip, annotation.clip_id).content_hash})
-
-
-def stored_poses(db: Session, annotation: Annotation) -> dict[int, np.ndarray]:
-    """Frame -> pose of the annotation's (single) track, decoded from the database."""
-    track = db.scalar(select(Track).join(Character).where(Character.annotation_id == annotation.id))
-    assert track is not None
-    rows = db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id))
-    return {r.frame_index: decode_points(r.points)[0] for r in rows}
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 Images are frames, named ``<clip key>/<frame:06d>.jpg`` and carrying ``clip``, ``clip_id``
 and ``frame_index``; one annotation per (track, frame) with ``track_id`` the clip's track
-index. Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled
-points are (0, 0, 0). The document is streamed: images go straight to the file, annotations
-to a temporary file appended after them.
+index. Image and annotation ids are the stable ids of :mod:`app.export.formats.ids`.
+Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled points
+are (0, 0, 0). The document is streamed: images go straight to the file, annotations to a
+temporary file appended after them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.export.formats.bundle import (
     r2,
     wholebody_tracks,
 )
+from app.export.formats.ids import annotation_id, image_id
 
 WHOLEBODY_FILE = "coco_wholebody.json"
 PERSON_FILE = "coco_person_keypoints.json"
@@ -121,17 +123,20 @@ class CocoWriter:
             (index, frames, track_annotations(poses, whole_body=self.whole_body))
             for index, frames, poses in tracks
         )
+        clip_id = clip.clip["id"]
         for frame, people in group_by_frame(per_track):
-            image_id = self.images.count + 1
+            frame_id = image_id(clip_id, frame)
             self.images.add({
-                "id": image_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
+                "id": frame_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
                 "width": clip.clip["width"], "height": clip.clip["height"],
-                "frame_index": frame, "clip": clip.key, "clip_id": clip.clip["id"],
+                "frame_index": frame, "clip": clip.key, "clip_id": clip_id,
             })  # fmt: skip
             for track_index, ann in people:
                 if ann is not None:
                     ann.update(
-                        id=self.annotations.count + 1, image_id=image_id, track_id=track_index
+                        id=annotation_id(clip_id, track_index, frame),
+                        image_id=frame_id,
+                        track_id=track_index,
                     )
                     self.annotations.add(ann)
 
