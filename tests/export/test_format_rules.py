@@ -4,16 +4,24 @@ dataset that resolves, OpenPose frames without invented people."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from pycocotools.coco import COCO
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.models import Annotation
+from app.annotations.models import Annotation, Character, KeypointFrame, Track
+from app.annotations.points import encode_points
+from app.annotations.skeletons import PoseArray, empty_pose
 from app.export.formats.ids import MAX_CLIP_ID, annotation_id, image_id
 from tests.export.builders import approved_annotation, build_folder, media_clip, snapshot
 from tests.factories import create_project
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 
 
 @pytest.fixture
@@ -66,3 +74,55 @@ def test_stable_ids_refuse_inputs_they_cannot_keep_apart() -> None:
     for bad in ((0, 0, 0), (MAX_CLIP_ID + 1, 0, 0), (1, 100, 0), (1, -1, 0), (1, 0, 10**6)):
         with pytest.raises(ValueError, match="stable export id"):
             annotation_id(*bad)
+
+
+def store_poses(db: Session, annotation: Annotation, pose_of: Callable[[int], PoseArray]) -> None:
+    """Replace every stored frame of the annotation's track with ``pose_of(frame)``, as placed
+    by a person."""
+    track = db.scalar(select(Track).join(Character).where(Character.annotation_id == annotation.id))
+    assert track is not None
+    for row in db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id)):
+        row.points = encode_points(pose_of(row.frame_index), np.ones(133, dtype=bool))
+    db.flush()
+
+
+def part_test_pose(frame: int) -> PoseArray:
+    """Body and right hand clearly visible; feet only hidden (v=1), left hand 5 of 21 visible
+    (below a quarter), face 17 of 68 visible (exactly a quarter)."""
+    pose = empty_pose(133)
+    pose[:, 0] = 30 + np.arange(133) % 200 + frame
+    pose[:, 1] = 20 + (np.arange(133) * 3) % 180
+    pose[:, 3] = 1.0
+    pose[0:17, 2] = 2
+    pose[17:23, 2] = 1
+    pose[91:96, 2] = 2
+    pose[96:100, 2] = 1
+    pose[23:40, 2] = 2
+    pose[112:133, 2] = 2
+    pose[pose[:, 2] == 0, :2] = 0
+    return pose
+
+
+def test_invalid_parts_are_all_zero_and_valid_part_boxes_use_their_own_points(
+    db: Session, exported: tuple, tmp_path: Path
+) -> None:
+    project, annotations = exported
+    store_poses(db, annotations[0], part_test_pose)
+    out = build_folder(db, snapshot(db, project.id, ["coco_wholebody"]), tmp_path)
+    coco = COCO(str(out / "coco_wholebody.json"))
+    clip_id = annotations[0].clip_id
+    images = [im["id"] for im in coco.dataset["images"] if im["clip_id"] == clip_id]
+    assert images
+    for ann in coco.loadAnns(coco.getAnnIds(imgIds=images)):
+        assert ann["foot_valid"] is False and ann["lefthand_valid"] is False
+        assert ann["foot_kpts"] == [0] * 18 and ann["lefthand_kpts"] == [0] * 63
+        assert ann["lefthand_box"] == [0, 0, 0, 0]
+        assert ann["face_valid"] is True and ann["righthand_valid"] is True
+        frame = coco.imgs[ann["image_id"]]["frame_index"]
+        pose = part_test_pose(frame)
+        for field, idx in (("face_box", slice(23, 40)), ("righthand_box", slice(112, 133))):
+            xs, ys = pose[idx, 0], pose[idx, 1]
+            expected = [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
+            assert ann[field] == pytest.approx(expected, abs=0.01)
+        face = np.asarray(ann["face_kpts"]).reshape(68, 3)
+        assert (face[:17, 2] == 2).all() and (face[17:] == 0).all()

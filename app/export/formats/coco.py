@@ -4,8 +4,9 @@ Images are frames, named ``<clip key>/<frame:06d>.jpg`` and carrying ``clip``, `
 and ``frame_index``; one annotation per (track, frame) with ``track_id`` the clip's track
 index. Image and annotation ids are the stable ids of :mod:`app.export.formats.ids`.
 Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled points
-are (0, 0, 0). The document is streamed: images go straight to the file, annotations to a
-temporary file appended after them.
+are (0, 0, 0), and so is every point of a part that is not valid (COCO-WholeBody's
+``data_format.md``: invalid parts are all-zero arrays). The document is streamed: images go
+straight to the file, annotations to a temporary file appended after them.
 """
 
 from __future__ import annotations
@@ -92,10 +93,11 @@ def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, A
         if whole_body:
             part_box = part_boxes(pose, COCO_WHOLEBODY)  # None exactly for the parts not valid
             for name, first, count, part, box_field in WHOLEBODY_PARTS:
-                ann[name] = values[i][3 * first : 3 * (first + count)]
-                ann[VALID_FIELDS[part]] = part_box[part] is not None
+                found = part_box[part]
+                # COCO-WholeBody: an invalid part's keypoints and box are all zeros
+                ann[name] = values[i][3 * first : 3 * (first + count)] if found else [0] * 3 * count
+                ann[VALID_FIELDS[part]] = found is not None
                 if box_field:
-                    found = part_box[part]
                     ann[box_field] = [r2(v) for v in found] if found else [0, 0, 0, 0]
         out.append(ann)
     return out
