@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from pycocotools.coco import COCO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -126,3 +127,30 @@ def test_invalid_parts_are_all_zero_and_valid_part_boxes_use_their_own_points(
             assert ann[field] == pytest.approx(expected, abs=0.01)
         face = np.asarray(ann["face_kpts"]).reshape(68, 3)
         assert (face[:17, 2] == 2).all() and (face[17:] == 0).all()
+
+
+def ultralytics_label_path(image: Path) -> Path:
+    """Ultralytics' documented pairing: the last ``/images/`` of an image path becomes
+    ``/labels/`` and the suffix ``.txt``."""
+    head, _, tail = str(image).rpartition("/images/")
+    return Path(f"{head}/labels/{tail}").with_suffix(".txt")
+
+
+def test_yolo_data_yaml_resolves_beside_the_labels_and_pairs_with_coco_names(
+    db: Session, exported: tuple, tmp_path: Path
+) -> None:
+    project, _ = exported
+    out = build_folder(db, snapshot(db, project.id, ["yolo", "coco_wholebody"]), tmp_path)
+    root = out / "yolo"
+    data = yaml.safe_load((root / "data.yaml").read_text())
+    assert "path" not in data  # absent: Ultralytics resolves against the yaml's folder
+    assert data["kpt_shape"] == [133, 3] and data["names"] == {0: "person"}
+    for split in ("train", "val"):
+        folder, name = Path(data[split]).parts  # images/<split>, beside labels/<split>
+        assert folder == "images" and (root / "labels" / name).is_dir()
+    coco = json.loads((out / "coco_wholebody.json").read_text())
+    expected = {
+        ultralytics_label_path(root / data["train"] / im["file_name"]) for im in coco["images"]
+    }
+    written = set((root / "labels").rglob("*.txt"))
+    assert written and written == expected

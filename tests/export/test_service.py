@@ -202,7 +202,9 @@ def test_yolo_labels_are_normalised_and_flip_idx_swaps_sides(
     out = build_folder(db, snapshot(db, project.id, ["yolo"]), tmp_path)
     key = key_of(db, annotations[0])
     for frame, pose in stored_poses(db, annotations[0]).items():
-        (line,) = (out / "yolo" / "labels" / key / f"{frame:06d}.txt").read_text().splitlines()
+        (line,) = (
+            (out / "yolo" / "labels" / "train" / key / f"{frame:06d}.txt").read_text().splitlines()
+        )
         values = np.asarray(line.split(), dtype=float)
         assert values[0] == 0 and len(values) == 5 + 133 * 3
         kpts = values[5:].reshape(133, 3)
