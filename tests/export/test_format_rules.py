@@ -19,7 +19,7 @@ from app.annotations.models import Annotation, Character, KeypointFrame, Track
 from app.annotations.points import encode_points
 from app.annotations.skeletons import PoseArray, empty_pose
 from app.export.formats.ids import MAX_CLIP_ID, annotation_id, image_id
-from tests.export.builders import approved_annotation, build_folder, media_clip, snapshot
+from tests.export.builders import approved_annotation, build_folder, key_of, media_clip, snapshot
 from tests.factories import create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
@@ -154,3 +154,23 @@ def test_yolo_data_yaml_resolves_beside_the_labels_and_pairs_with_coco_names(
     }
     written = set((root / "labels").rglob("*.txt"))
     assert written and written == expected
+
+
+def test_openpose_frame_with_nobody_labelled_has_no_people(
+    db: Session, exported: tuple, tmp_path: Path
+) -> None:
+    project, annotations = exported
+    empty = 1
+    store_poses(db, annotations[0], lambda f: empty_pose(133) if f == empty else part_test_pose(f))
+    out = build_folder(db, snapshot(db, project.id, ["openpose"]), tmp_path)
+    key = key_of(db, annotations[0])
+    files = sorted((out / "openpose" / key).glob("*_keypoints.json"))
+    assert len(files) == 4
+    for frame, path in enumerate(files):
+        assert path.name == f"{key}_{frame:012d}_keypoints.json"
+        people = json.loads(path.read_text())["people"]
+        if frame == empty:
+            assert people == []
+        else:
+            (person,) = people
+            assert any(person["pose_keypoints_2d"])
