@@ -19,10 +19,18 @@ from app.annotations.models import Annotation, Character, KeypointFrame, Track
 from app.annotations.points import encode_points
 from app.annotations.skeletons import PoseArray, empty_pose
 from app.export.formats.ids import MAX_CLIP_ID, annotation_id, image_id
-from tests.export.builders import approved_annotation, build_folder, key_of, media_clip, snapshot
+from tests.export.builders import (
+    HEIGHT,
+    approved_annotation,
+    build_folder,
+    key_of,
+    media_clip,
+    snapshot,
+)
 from tests.factories import create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
+WHOLEBODY_ARRAYS = ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")
 
 
 @pytest.fixture
@@ -88,11 +96,13 @@ def store_poses(db: Session, annotation: Annotation, pose_of: Callable[[int], Po
 
 
 def part_test_pose(frame: int) -> PoseArray:
-    """Body and right hand clearly visible; feet only hidden (v=1), left hand 5 of 21 visible
-    (below a quarter), face 17 of 68 visible (exactly a quarter)."""
+    """Body and right hand clearly visible; feet only hidden (v=1) and clamped onto the
+    frame's bottom edge, left hand 5 of 21 visible (below a quarter), face 17 of 68 visible
+    (exactly a quarter)."""
     pose = empty_pose(133)
     pose[:, 0] = 30 + np.arange(133) % 200 + frame
     pose[:, 1] = 20 + (np.arange(133) * 3) % 180
+    pose[17:23, 1] = HEIGHT - 1
     pose[:, 3] = 1.0
     pose[0:17, 2] = 2
     pose[17:23, 2] = 1
@@ -109,8 +119,9 @@ def test_invalid_parts_are_all_zero_and_valid_part_boxes_use_their_own_points(
 ) -> None:
     project, annotations = exported
     store_poses(db, annotations[0], part_test_pose)
-    out = build_folder(db, snapshot(db, project.id, ["coco_wholebody"]), tmp_path)
+    out = build_folder(db, snapshot(db, project.id, ["coco_wholebody", "coco_person"]), tmp_path)
     coco = COCO(str(out / "coco_wholebody.json"))
+    person = COCO(str(out / "coco_person_keypoints.json"))
     clip_id = annotations[0].clip_id
     images = [im["id"] for im in coco.dataset["images"] if im["clip_id"] == clip_id]
     assert images
@@ -127,6 +138,33 @@ def test_invalid_parts_are_all_zero_and_valid_part_boxes_use_their_own_points(
             assert ann[field] == pytest.approx(expected, abs=0.01)
         face = np.asarray(ann["face_kpts"]).reshape(68, 3)
         assert (face[:17, 2] == 2).all() and (face[17:] == 0).all()
+        # the box holds the points the file shows, not the zeroed feet on the bottom edge
+        shown = np.concatenate(
+            [np.asarray(ann[f]).reshape(-1, 3) for f in ("keypoints", *WHOLEBODY_ARRAYS)]
+        )
+        shown = shown[shown[:, 2] > 0]
+        x0, y0 = shown[:, 0].min(), shown[:, 1].min()
+        box = [x0, y0, shown[:, 0].max() - x0, shown[:, 1].max() - y0]
+        assert ann["bbox"] == pytest.approx(box, abs=0.01)
+        assert ann["bbox"][1] + ann["bbox"][3] < HEIGHT - 1
+        assert person.anns[ann["id"]]["bbox"] == ann["bbox"]
+
+
+def test_an_annotation_with_only_invalid_parts_labelled_is_left_out(
+    db: Session, exported: tuple, tmp_path: Path
+) -> None:
+    project, annotations = exported
+
+    def hidden_feet_only(frame: int) -> PoseArray:
+        pose = empty_pose(133)
+        pose[17:23] = [50.0, HEIGHT - 1, 1, 0.1]
+        return pose
+
+    store_poses(db, annotations[0], hidden_feet_only)
+    out = build_folder(db, snapshot(db, project.id, ["coco_wholebody"]), tmp_path)
+    coco = COCO(str(out / "coco_wholebody.json"))
+    images = [im["id"] for im in coco.dataset["images"] if im["clip_id"] == annotations[0].clip_id]
+    assert len(images) == 4 and coco.getAnnIds(imgIds=images) == []
 
 
 def ultralytics_label_path(image: Path) -> Path:

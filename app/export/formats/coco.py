@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from app.annotations.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
+from app.annotations.skeletons import (
+    COCO_WHOLEBODY,
+    PoseArray,
+    V,
+    X,
+    Y,
+    part_boxes,
+    part_validity,
+)
 from app.export.formats.bundle import (
     ClipBundle,
     JsonArray,
@@ -62,14 +70,31 @@ def category() -> dict[str, Any]:
             "skeleton": [[a + 1, b + 1] for a, b in edges]}  # fmt: skip
 
 
+def without_invalid_parts(poses: PoseArray) -> PoseArray:
+    """A copy of (frames, 133, 4) poses where every point of a part that is not valid is
+    unlabelled (all zeros): COCO-WholeBody's invalid parts are all-zero arrays, and a point the
+    file does not show must not stretch the box or keep an otherwise empty annotation."""
+    out = poses.copy()
+    for i, pose in enumerate(poses):
+        validity = part_validity(pose, COCO_WHOLEBODY)
+        for _, first, count, part, _ in WHOLEBODY_PARTS:
+            if not validity[part]:
+                out[i, first : first + count] = 0
+    return out
+
+
 def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, Any] | None]:
     """The COCO annotation (without ids) of each 133-point pose of a track, (frames, 133, 4);
-    None for a frame where nothing is labelled (in the body, for COCO person)."""
+    None for a frame where nothing is labelled (in the body, for COCO person). Parts that are
+    not valid are left out first (:func:`without_invalid_parts`), in both files, so the same
+    annotation id has the same box in COCO-WholeBody and COCO person."""
+    poses = without_invalid_parts(poses)
     seen = poses[..., V] > 0
     keep = (seen if whole_body else seen[:, BODY]).any(axis=1).tolist()
     body_count = seen[:, BODY].sum(axis=1).tolist()
     values = triples(poses if whole_body else poses[:, BODY])
-    # tight box around every labelled point, per frame (rows with none are not kept)
+    # tight box around every labelled point of a valid part, per frame (rows with none are
+    # not kept)
     xs, ys = poses[..., X].astype(np.float64), poses[..., Y].astype(np.float64)
     x0 = np.where(seen, xs, np.inf).min(axis=1)
     y0 = np.where(seen, ys, np.inf).min(axis=1)
@@ -94,8 +119,7 @@ def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, A
             part_box = part_boxes(pose, COCO_WHOLEBODY)  # None exactly for the parts not valid
             for name, first, count, part, box_field in WHOLEBODY_PARTS:
                 found = part_box[part]
-                # COCO-WholeBody: an invalid part's keypoints and box are all zeros
-                ann[name] = values[i][3 * first : 3 * (first + count)] if found else [0] * 3 * count
+                ann[name] = values[i][3 * first : 3 * (first + count)]
                 ann[VALID_FIELDS[part]] = found is not None
                 if box_field:
                     ann[box_field] = [r2(v) for v in found] if found else [0, 0, 0, 0]
