@@ -33,7 +33,7 @@ from app.export.models import ExportSnapshot
 from app.export.schemas import ExportCreate
 from app.projects.models import Project
 from app.review.models import ReviewComment
-from tests.factories import create_clip, create_model_draft, create_user
+from tests.factories import create_clip, create_model_draft, create_project, create_user
 
 WIDTH, HEIGHT = 320, 240
 
@@ -101,6 +101,14 @@ def approved_annotation(
                          body="Fixed.", resolved=True))  # fmt: skip
     db.flush()
     return annotation
+
+
+def approved_clips(db: Session, count: int) -> tuple[Project, list[Annotation]]:
+    """A new project with ``count`` clips (files ``video 0``, ``video 1``, ...), each with an
+    :func:`approved_annotation`."""
+    project = create_project(db)
+    files = (f"video {n}".encode() for n in range(count))
+    return project, [approved_annotation(db, media_clip(db, project, f)) for f in files]
 
 
 def queued_snapshot(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,26 +18,22 @@ from app.annotations.models import Annotation, Character, KeypointFrame, Track
 from app.annotations.points import encode_points
 from app.annotations.skeletons import PoseArray, empty_pose
 from app.export.formats.ids import MAX_CLIP_ID, annotation_id, image_id
+from app.projects.models import Project
 from tests.export.builders import (
     HEIGHT,
-    approved_annotation,
+    approved_clips,
     build_folder,
     key_of,
-    media_clip,
     snapshot,
 )
-from tests.factories import create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 WHOLEBODY_ARRAYS = ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")
 
 
 @pytest.fixture
-def exported(db: Session) -> tuple[Any, list[Annotation]]:
-    project = create_project(db)
-    annotations = [approved_annotation(db, media_clip(db, project, f"clip {n}".encode()))
-                   for n in range(3)]  # fmt: skip
-    return project, annotations
+def exported(db: Session) -> tuple[Project, list[Annotation]]:
+    return approved_clips(db, 3)
 
 
 def coco_ids(path: Path) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int, int], int]]:

@@ -36,6 +36,7 @@ from tests.export.builders import (
     HEIGHT,
     WIDTH,
     approved_annotation,
+    approved_clips,
     build_folder,
     key_of,
     media_clip,
@@ -49,10 +50,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.
 
 @pytest.fixture
 def exported(db: Session) -> tuple[object, list[Annotation]]:
-    project = create_project(db)
-    annotations = [approved_annotation(db, media_clip(db, project, f"video {n}".encode()))
-                   for n in range(2)]  # fmt: skip
-    return project, annotations
+    return approved_clips(db, 2)
 
 
 def test_coco_person_file_loads_in_pycocotools_and_scores_perfectly_against_itself(
