@@ -20,14 +20,16 @@ import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict, TypeVar
+from typing import Literal, TypedDict, TypeVar
 
+import krippendorff
 import numpy as np
 import numpy.typing as npt
 import sacrebleu
 
 FloatArray = npt.NDArray[np.float64]
 Label = TypeVar("Label", bound=Hashable)
+MeasurementLevel = Literal["nominal", "ordinal", "interval", "ratio"]
 
 # COCO's guard against a zero object area (np.spacing(1) in COCOeval.computeOks).
 _AREA_EPS = float(np.spacing(1))
@@ -349,6 +351,34 @@ def krippendorff_alpha_nominal(reliability_data: Sequence[Sequence[Hashable | No
     if n < 2 or expected == 0:
         return math.nan
     return 1.0 - (n - 1) * (n - observed_agreement) / expected
+
+
+def krippendorff_alpha(
+    reliability_data: Sequence[Sequence[float | None]], level: MeasurementLevel
+) -> float:
+    """Krippendorff's alpha of numeric values at a level of measurement; rows are coders,
+    columns units, None (or NaN) missing.
+
+    ``nominal`` counts every difference alike (:func:`krippendorff_alpha_nominal`);
+    ``ordinal`` weighs a difference by how many values lie between the two (ranks, e.g. a
+    1-5 quality score), ``interval`` by the squared difference (e.g. emotion intensity) and
+    ``ratio`` by the squared difference relative to the sum (values with a true zero). The
+    three metric levels are computed by the ``krippendorff`` package. NaN when no unit has two
+    values or only one value occurs, as for nominal data.
+    """
+    if len({len(row) for row in reliability_data}) > 1:
+        raise ValueError("every coder row needs the same number of units")
+    if level == "nominal":
+        return krippendorff_alpha_nominal(reliability_data)
+    matrix = np.array(
+        [[math.nan if v is None else float(v) for v in row] for row in reliability_data],
+        dtype=np.float64,
+        ndmin=2,
+    )
+    pairable = matrix[:, (~np.isnan(matrix)).sum(axis=0) >= 2]
+    if len(np.unique(pairable[~np.isnan(pairable)])) < 2:
+        return math.nan
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
 
 
 def cohen_kappa(a: Sequence[Hashable | None], b: Sequence[Hashable | None]) -> float:

@@ -333,6 +333,64 @@ def test_alpha_edges() -> None:
         m.krippendorff_alpha_nominal([["a", "b"], ["a"]])
 
 
+KRIPPENDORFF_2011: list[list[float | None]] = [  # the worked example above, None missing
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+]
+
+
+@pytest.mark.parametrize(
+    ("level", "published"),
+    [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)],
+)
+def test_alpha_levels_on_krippendorffs_worked_example(
+    level: m.MeasurementLevel, published: float
+) -> None:
+    """Krippendorff (2011), section C: the same data at each level of measurement."""
+    assert m.krippendorff_alpha(KRIPPENDORFF_2011, level) == pytest.approx(published, abs=5e-4)
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+@pytest.mark.parametrize("seed", range(6))
+def test_alpha_levels_match_krippendorff_package_with_missing_values(
+    level: m.MeasurementLevel, seed: int
+) -> None:
+    """Quality scores 1-5 or emotion intensities 0-1 from 2-5 coders, a fifth missing."""
+    rng = random.Random(seed)
+    scores = [1.0, 2.0, 3.0, 4.0, 5.0] if seed % 2 else [0.0, 0.25, 0.5, 0.75, 1.0]
+    coders, units = rng.randint(2, 5), rng.randint(8, 40)
+    truth = [rng.randrange(len(scores)) for _ in range(units)]
+    data: list[list[float | None]] = [
+        [
+            None
+            if rng.random() < 0.2
+            else scores[min(len(scores) - 1, max(0, t + rng.choice([-1, 0, 0, 0, 1])))]
+            for t in truth
+        ]
+        for _ in range(coders)
+    ]
+    matrix = [[np.nan if v is None else v for v in row] for row in data]
+    reference = krippendorff.alpha(reliability_data=matrix, level_of_measurement=level)
+    ours = m.krippendorff_alpha(data, level)
+    assert ours == pytest.approx(float(reference), abs=1e-9)
+
+
+def test_alpha_levels_credit_near_misses_and_keep_nominal_edges() -> None:
+    off_by_one: list[list[float | None]] = [[1, 2, 3, 4, 5, 1, 5], [2, 1, 4, 3, 5, 1, 5]]
+    nominal = m.krippendorff_alpha(off_by_one, "nominal")
+    assert m.krippendorff_alpha(off_by_one, "ordinal") > nominal
+    assert m.krippendorff_alpha(off_by_one, "interval") > nominal
+    levels: tuple[m.MeasurementLevel, ...] = ("ordinal", "interval", "ratio")
+    for level in levels:
+        assert math.isnan(m.krippendorff_alpha([[3, 3], [3, 3]], level))
+        assert math.isnan(m.krippendorff_alpha([[1, None], [None, 2]], level))
+        assert math.isnan(m.krippendorff_alpha([], level))
+        with pytest.raises(ValueError):
+            m.krippendorff_alpha([[1, 2], [1]], level)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_kappa_matches_scikit_learn(seed: int) -> None:
     rng = random.Random(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
@@ -20,18 +21,20 @@ from app.annotations.models import (
 from app.annotations.node_edits import update_caption
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
-from app.annotations.points import encode_points
+from app.annotations.points import decode_points, encode_points
 from app.auth.models import Role, User
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
 from app.core.storage import get_storage
 from app.export import service as export_service
+from app.export.formats.bundle import clip_key
 from app.export.models import ExportSnapshot
 from app.export.schemas import ExportCreate
+from app.export.snapshot import write_snapshot
 from app.projects.models import Project
 from app.projects.skeletons import PoseArray, empty_pose
 from app.review.models import ReviewComment
-from tests.factories import create_clip, create_model_draft, create_user
+from tests.factories import create_clip, create_model_draft, create_project, create_user
 
 WIDTH, HEIGHT = 320, 240
 
@@ -101,6 +104,14 @@ def approved_annotation(
     return annotation
 
 
+def approved_clips(db: Session, count: int) -> tuple[Project, list[Annotation]]:
+    """A new project with ``count`` clips (files ``video 0``, ``video 1``, ...), each with an
+    :func:`approved_annotation`."""
+    project = create_project(db)
+    files = (f"video {n}".encode() for n in range(count))
+    return project, [approved_annotation(db, media_clip(db, project, f)) for f in files]
+
+
 def queued_snapshot(
     db: Session, project_id: int, name: str, formats: list[str], **flt: object
 ) -> ExportSnapshot:
@@ -108,3 +119,26 @@ def queued_snapshot(
     data = ExportCreate(project_id=project_id, name=name, formats=formats,
                         filter=ClipFilter.model_validate(flt))  # fmt: skip
     return export_service.create_export(db, data, None, send=False)
+
+
+def snapshot(db: Session, project_id: int, formats: list[str], **flt: object) -> ExportSnapshot:
+    return queued_snapshot(db, project_id, f"snap-{'-'.join(formats)}", formats, **flt)
+
+
+def build_folder(db: Session, snap: ExportSnapshot, tmp_path: Path) -> Path:
+    out = tmp_path / f"out-{snap.id}"
+    out.mkdir()
+    write_snapshot(db, snap, out)
+    return out
+
+
+def key_of(db: Session, annotation: Annotation) -> str:
+    return clip_key({"content_hash": db.get_one(Clip, annotation.clip_id).content_hash})
+
+
+def stored_poses(db: Session, annotation: Annotation) -> dict[int, PoseArray]:
+    """Frame -> pose of the annotation's (single) track, decoded from the database."""
+    track = db.scalar(select(Track).join(Character).where(Character.annotation_id == annotation.id))
+    assert track is not None
+    rows = db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id))
+    return {r.frame_index: decode_points(r.points)[0] for r in rows}

@@ -30,46 +30,28 @@ from app.core.storage import get_storage
 from app.export import build, service
 from app.export import snapshot as export_snapshot
 from app.export.archive import FIXED_DATE
-from app.export.formats.bundle import clip_key
 from app.export.formats.coco import images_of_clip, visibility
 from app.export.importer import import_captions
-from app.export.models import ExportSnapshot
 from app.projects.skeletons import COCO_WHOLEBODY, V, X, Y
-from tests.export.builders import HEIGHT, WIDTH, approved_annotation, media_clip, queued_snapshot
+from tests.export.builders import (
+    HEIGHT,
+    WIDTH,
+    approved_annotation,
+    approved_clips,
+    build_folder,
+    key_of,
+    media_clip,
+    snapshot,
+    stored_poses,
+)
 from tests.factories import create_clip, create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 
 
-def snapshot(db: Session, project_id: int, formats: list[str], **flt: object) -> ExportSnapshot:
-    return queued_snapshot(db, project_id, f"snap-{'-'.join(formats)}", formats, **flt)
-
-
-def build_folder(db: Session, snap: ExportSnapshot, tmp_path: Path) -> Path:
-    out = tmp_path / f"out-{snap.id}"
-    out.mkdir()
-    export_snapshot.write_snapshot(db, snap, out)
-    return out
-
-
-def key_of(db: Session, annotation: Annotation) -> str:
-    return clip_key({"content_hash": db.get_one(Clip, annotation.clip_id).content_hash})
-
-
-def stored_poses(db: Session, annotation: Annotation) -> dict[int, np.ndarray]:
-    """Frame -> pose of the annotation's (single) track, decoded from the database."""
-    track = db.scalar(select(Track).join(Character).where(Character.annotation_id == annotation.id))
-    assert track is not None
-    rows = db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id))
-    return {r.frame_index: decode_points(r.points)[0] for r in rows}
-
-
 @pytest.fixture
 def exported(db: Session) -> tuple[object, list[Annotation]]:
-    project = create_project(db)
-    annotations = [approved_annotation(db, media_clip(db, project, f"video {n}".encode()))
-                   for n in range(2)]  # fmt: skip
-    return project, annotations
+    return approved_clips(db, 2)
 
 
 def test_coco_person_file_loads_in_pycocotools_and_scores_perfectly_against_itself(
@@ -219,7 +201,9 @@ def test_yolo_labels_are_normalised_and_flip_idx_swaps_sides(
     out = build_folder(db, snapshot(db, project.id, ["yolo"]), tmp_path)
     key = key_of(db, annotations[0])
     for frame, pose in stored_poses(db, annotations[0]).items():
-        (line,) = (out / "yolo" / "labels" / key / f"{frame:06d}.txt").read_text().splitlines()
+        (line,) = (
+            (out / "yolo" / "labels" / "train" / key / f"{frame:06d}.txt").read_text().splitlines()
+        )
         values = np.asarray(line.split(), dtype=float)
         assert values[0] == 0 and len(values) == 5 + 133 * 3
         kpts = values[5:].reshape(133, 3)

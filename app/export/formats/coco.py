@@ -2,9 +2,11 @@
 
 Images are frames, named ``<clip key>/<frame:06d>.jpg`` and carrying ``clip``, ``clip_id``
 and ``frame_index``; one annotation per (track, frame) with ``track_id`` the clip's track
-index. Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled
-points are (0, 0, 0). The document is streamed: images go straight to the file, annotations
-to a temporary file appended after them.
+index. Image and annotation ids are the stable ids of :mod:`app.export.formats.ids`.
+Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled points
+are (0, 0, 0), and so is every point of a part that is not valid (COCO-WholeBody's
+``data_format.md``: invalid parts are all-zero arrays). The document is streamed: images go
+straight to the file, annotations to a temporary file appended after them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from app.export.formats.bundle import (
     r2,
     wholebody_tracks,
 )
-from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes
+from app.export.formats.ids import annotation_id, image_id
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes, part_validity
 
 WHOLEBODY_FILE = "coco_wholebody.json"
 PERSON_FILE = "coco_person_keypoints.json"
@@ -60,14 +63,31 @@ def category() -> dict[str, Any]:
             "skeleton": [[a + 1, b + 1] for a, b in edges]}  # fmt: skip
 
 
+def without_invalid_parts(poses: PoseArray) -> PoseArray:
+    """A copy of (frames, 133, 4) poses where every point of a part that is not valid is
+    unlabelled (all zeros): COCO-WholeBody's invalid parts are all-zero arrays, and a point the
+    file does not show must not stretch the box or keep an otherwise empty annotation."""
+    out = poses.copy()
+    for i, pose in enumerate(poses):
+        validity = part_validity(pose, COCO_WHOLEBODY)
+        for _, first, count, part, _ in WHOLEBODY_PARTS:
+            if not validity[part]:
+                out[i, first : first + count] = 0
+    return out
+
+
 def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, Any] | None]:
     """The COCO annotation (without ids) of each 133-point pose of a track, (frames, 133, 4);
-    None for a frame where nothing is labelled (in the body, for COCO person)."""
+    None for a frame where nothing is labelled (in the body, for COCO person). Parts that are
+    not valid are left out first (:func:`without_invalid_parts`), in both files, so the same
+    annotation id has the same box in COCO-WholeBody and COCO person."""
+    poses = without_invalid_parts(poses)
     seen = poses[..., V] > 0
     keep = (seen if whole_body else seen[:, BODY]).any(axis=1).tolist()
     body_count = seen[:, BODY].sum(axis=1).tolist()
     values = triples(poses if whole_body else poses[:, BODY])
-    # tight box around every labelled point, per frame (rows with none are not kept)
+    # tight box around every labelled point of a valid part, per frame (rows with none are
+    # not kept)
     xs, ys = poses[..., X].astype(np.float64), poses[..., Y].astype(np.float64)
     x0 = np.where(seen, xs, np.inf).min(axis=1)
     y0 = np.where(seen, ys, np.inf).min(axis=1)
@@ -91,10 +111,10 @@ def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, A
         if whole_body:
             part_box = part_boxes(pose, COCO_WHOLEBODY)  # None exactly for the parts not valid
             for name, first, count, part, box_field in WHOLEBODY_PARTS:
+                found = part_box[part]
                 ann[name] = values[i][3 * first : 3 * (first + count)]
-                ann[VALID_FIELDS[part]] = part_box[part] is not None
+                ann[VALID_FIELDS[part]] = found is not None
                 if box_field:
-                    found = part_box[part]
                     ann[box_field] = [r2(v) for v in found] if found else [0, 0, 0, 0]
         out.append(ann)
     return out
@@ -122,17 +142,20 @@ class CocoWriter:
             (index, frames, track_annotations(poses, whole_body=self.whole_body))
             for index, frames, poses in tracks
         )
+        clip_id = clip.clip["id"]
         for frame, people in group_by_frame(per_track):
-            image_id = self.images.count + 1
+            frame_id = image_id(clip_id, frame)
             self.images.add({
-                "id": image_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
+                "id": frame_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
                 "width": clip.clip["width"], "height": clip.clip["height"],
-                "frame_index": frame, "clip": clip.key, "clip_id": clip.clip["id"],
+                "frame_index": frame, "clip": clip.key, "clip_id": clip_id,
             })  # fmt: skip
             for track_index, ann in people:
                 if ann is not None:
                     ann.update(
-                        id=self.annotations.count + 1, image_id=image_id, track_id=track_index
+                        id=annotation_id(clip_id, track_index, frame),
+                        image_id=frame_id,
+                        track_id=track_index,
                     )
                     self.annotations.add(ann)
 

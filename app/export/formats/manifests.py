@@ -13,6 +13,7 @@ from typing import IO, Any
 from app.export.formats.bundle import SUBSETS, ClipBundle, JsonArray, SnapshotContext, dumps
 from app.export.formats.captions import CAPTIONS_FILE
 from app.export.formats.coco import PERSON_FILE, WHOLEBODY_FILE
+from app.export.formats.yolo import labels_folder
 
 CELLABEL_FILE = "cellabel.jsonl"
 AGREEMENT_FILE = "agreement.json"
@@ -28,7 +29,7 @@ SUBSET_FORMATS: dict[str, tuple[str, ...]] = {
 def annotation_paths(key: str, formats: tuple[str, ...], subset: str) -> dict[str, str]:
     where = {
         "coco_wholebody": WHOLEBODY_FILE, "coco_person": PERSON_FILE,
-        "openpose": f"openpose/{key}/", "yolo": f"yolo/labels/{key}/",
+        "openpose": f"openpose/{key}/", "yolo": f"yolo/{labels_folder(key)}/",
         "captions": CAPTIONS_FILE, "cellabel": CELLABEL_FILE, "agreement": AGREEMENT_FILE,
     }  # fmt: skip
     return {f: where[f] for f in SUBSET_FORMATS[subset] if f in formats}

@@ -1,8 +1,10 @@
 """OpenPose-style per-frame JSON, the input of pose-driven animation models.
 
 One file per frame, ``openpose/<clip>/<clip>_<frame:012d>_keypoints.json`` (OpenPose's own
-naming), with ``people`` in track order. Each point is an (x, y, c) triple: c is the stored
-confidence for labelled points (v 1 or 2) and 0 for unlabelled ones, which are (0, 0, 0).
+naming), with ``people`` in track order: only tracks with a labelled point on the frame, so a
+frame with nobody labelled has ``"people": []`` (what OpenPose writes when it finds nobody).
+Each point is an (x, y, c) triple: c is the stored confidence for labelled points (v 1 or 2)
+and 0 for unlabelled ones, which are (0, 0, 0).
 
 * ``pose_keypoints_2d``: BODY_25, see :data:`BODY25`; Neck and MidHip are the midpoints of
   the shoulders and of the hips (present only when both ends are labelled, c = the lower).
@@ -85,6 +87,11 @@ def person(pose: PoseArray, person_id: int) -> dict[str, Any]:
     }
 
 
+def labelled(pose: PoseArray) -> bool:
+    """Whether a person stands behind the pose: at least one point is labelled."""
+    return bool((pose[:, V] > 0).any())
+
+
 def frame_path(key: str, frame: int) -> str:
     return f"openpose/{key}/{key}_{frame:012d}_keypoints.json"
 
@@ -99,7 +106,7 @@ class OpenPoseWriter:
                 "version": 1.3,
                 "canvas_width": clip.clip["width"],
                 "canvas_height": clip.clip["height"],
-                "people": [person(pose, track) for track, pose in people],
+                "people": [person(pose, track) for track, pose in people if labelled(pose)],
             }
             path = self.out / frame_path(clip.key, frame)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,17 @@
 """YOLO pose labels (Ultralytics layout): one ``.txt`` per frame plus ``data.yaml``.
 
-``yolo/labels/<clip>/<frame:06d>.txt`` holds one line per character,
+``yolo/labels/<split>/<clip>/<frame:06d>.txt`` holds one line per character,
 ``0 cx cy w h x1 y1 v1 ... x133 y133 v133``, everything normalised by the frame size and
 clamped to [0, 1]; v is COCO's (0 not labelled, 1 hidden, 2 visible), unlabelled points are
-``0 0 0``. ``data.yaml`` gives ``kpt_shape: [133, 3]`` and ``flip_idx`` from the skeleton's
-symmetric pairs. Frames go in ``yolo/images/<clip>/<frame:06d>.jpg`` (not exported: extract
-them from the clips, e.g. with the ``media`` format).
+``0 0 0``. Each label belongs to the image ``yolo/images/<split>/<clip>/<frame:06d>.jpg``
+(Ultralytics finds a label by replacing the last ``/images/`` of the image path with
+``/labels/`` and the suffix with ``.txt``). The frame images themselves are not written yet:
+this is the layout they go to. Every clip is in the ``train`` split until the export makes a
+train/val split, so ``val`` names the same folder.
+
+``data.yaml`` has no ``path`` key: Ultralytics resolves a relative ``path`` against its own
+datasets folder, and without one it uses the folder the yaml is in, which is what a snapshot
+needs. It gives ``kpt_shape: [133, 3]`` and ``flip_idx`` from the skeleton's symmetric pairs.
 """
 
 from __future__ import annotations
@@ -14,6 +20,13 @@ from pathlib import Path
 
 from app.export.formats.bundle import ClipBundle, SnapshotContext, tight_box, wholebody_frames
 from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
+
+SPLIT = "train"  # the one split until the export makes a train/val split
+
+
+def labels_folder(key: str) -> str:
+    """Where the label files of a clip go, relative to the ``yolo`` folder."""
+    return f"labels/{SPLIT}/{key}"
 
 
 def _f(value: float) -> str:
@@ -41,8 +54,10 @@ def data_yaml(ctx: SnapshotContext) -> str:
     flip = ", ".join(str(i) for i in COCO_WHOLEBODY.mirror_permutation())
     return (
         f"# CelLabel snapshot {ctx.name} of project {ctx.project['name']} ({ctx.created_at})\n"
-        "# Put frame images in images/<clip>/<frame:06d>.jpg beside labels/.\n"
-        "path: .\ntrain: images\nval: images\n"
+        f"# Frame images go in images/{SPLIT}/<clip>/<frame:06d>.jpg beside labels/{SPLIT}/.\n"
+        "# No path key: Ultralytics then resolves train/val against this file's folder.\n"
+        f"# No held-out split yet: val is the {SPLIT} split.\n"
+        f"train: images/{SPLIT}\nval: images/{SPLIT}\n"
         f"kpt_shape: [{COCO_WHOLEBODY.num_keypoints}, 3]\n"
         f"flip_idx: [{flip}]\n"
         "names:\n  0: person\n"
@@ -63,7 +78,7 @@ class YoloWriter:
             lines = [label_line(pose, width, height) for _, pose in people]
             text = "".join(f"{line}\n" for line in lines if line)
             if text:
-                path = self.root / "labels" / clip.key / f"{frame:06d}.txt"
+                path = self.root / labels_folder(clip.key) / f"{frame:06d}.txt"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="ascii")
 
