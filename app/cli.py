@@ -286,7 +286,7 @@ EMBEDDED_WORKER_NAME = "embedded@%h"
 CELERY_APP = "workers.celery_app"
 
 
-def _start_embedded_worker(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+def start_embedded_worker(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
     """The worker `cellabel serve` runs beside the web in embedded mode (the tests start the
     same one); its output goes to ``log`` when given, else to this terminal."""
     return subprocess.Popen(
@@ -343,7 +343,7 @@ def _serve(
         raise fail(f"Port {port} is in use. Pick another: --port 8080 (or make demo PORT=8080).")
     upgrade_database()
     configure_logging()
-    worker = _start_embedded_worker() if get_settings().embedded else None
+    worker = start_embedded_worker() if get_settings().embedded else None
     console.print(
         f"CelLabel on [bold]http://{host}:{port}[/] ({get_settings().public_view()['mode']} mode)"
     )

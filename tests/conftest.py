@@ -147,7 +147,7 @@ import redis  # noqa: E402
 from celery.utils.nodenames import host_format  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from app.cli import EMBEDDED_WORKER_NAME, _start_embedded_worker  # noqa: E402
+from app.cli import EMBEDDED_WORKER_NAME, start_embedded_worker  # noqa: E402
 from app.clips.models import Clip, ClipState  # noqa: E402
 from app.core.db import session_scope  # noqa: E402
 from app.core.jobs import producer  # noqa: E402
@@ -191,7 +191,7 @@ def celery_worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> I
             message.unlink()  # like the Redis flush: no messages of earlier tests' data
         name = host_format(EMBEDDED_WORKER_NAME)
         with log.open("wb") as out:
-            process = _start_embedded_worker(out)
+            process = start_embedded_worker(out)
     else:
         redis.Redis.from_url(TEST_REDIS_URL).flushdb()
         name = f"cellabel-tests-{uuid.uuid4().hex[:8]}@localhost"

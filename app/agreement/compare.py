@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from app.agreement import metrics
+from app.projects.skeletons import PoseArray
 
-PoseArray = npt.NDArray[np.float32]
 SHOT_TOLERANCE = 2  # frames
 PCK_ALPHA = 0.1
 MOVED_PX = 1.0  # a point "changed" from the model draft when it moved more than this
