@@ -1,0 +1,79 @@
+"""What every training package is: a folder ``packages/<subset>/`` of the snapshot holding the
+subset's clips shot by shot, a ``manifest.jsonl`` (one row per written shot, paths relative to
+the folder) and a ``README.md`` saying what the files are.
+
+A package module subclasses :class:`PackageWriter` with its subset, its README text and
+:meth:`PackageWriter.write_clip`, which writes one clip's files and yields its manifest rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import cv2
+
+from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps
+from app.export.formats.packages.shots import ShotSpan, clip_fps
+from app.media.decode import Image
+from app.media.encode import Mp4Writer, even_size
+
+MANIFEST = "manifest.jsonl"
+README = "README.md"
+
+
+class PackageWriter:
+    """Writes ``packages/<subset>/`` for the clips of that subset."""
+
+    subset: ClassVar[str]
+    readme: ClassVar[str]
+
+    def __init__(self, out: Path, ctx: SnapshotContext) -> None:
+        self.root = out / "packages" / self.subset
+        self.root.mkdir(parents=True, exist_ok=True)
+        header = f"Snapshot {ctx.name} of project {ctx.project['name']}, {ctx.created_at}.\n\n"
+        (self.root / README).write_text(self.readme.strip() + "\n\n" + header, encoding="utf-8")
+        self.manifest: IO[str] = (self.root / MANIFEST).open("w", encoding="utf-8")
+
+    def add(self, clip: ClipBundle) -> None:
+        if self.subset not in clip.clip["subsets"]:
+            return
+        for row in self.write_clip(clip):
+            self.manifest.write(dumps(row) + "\n")
+
+    def write_clip(self, clip: ClipBundle) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.manifest.close()
+
+    def folder(self, clip: ClipBundle, shot: ShotSpan) -> tuple[Path, str]:
+        """(absolute folder, its path relative to the package) of one shot's files."""
+        name = shot.name(clip.key)
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path, name
+
+
+def frame_size(clip: ClipBundle) -> tuple[int, int]:
+    """The (even) size of a package's full-frame videos: the clip's, its odd last column or
+    row cut off, so point coordinates stay those of the source frame."""
+    return even_size(int(clip.clip["width"]), int(clip.clip["height"]))
+
+
+def video_writer(path: Path, clip: ClipBundle, size: tuple[int, int] | None = None) -> Mp4Writer:
+    """An H.264 file at the clip's rate, of the clip's even size unless ``size`` is given."""
+    return Mp4Writer(path, size or frame_size(clip), clip_fps(clip))
+
+
+def cut_to(rgb: Image, size: tuple[int, int]) -> Image:
+    """A source frame cut to the even ``size`` of :func:`frame_size` (no rescaling)."""
+    return rgb[: size[1], : size[0]]
+
+
+def write_png(path: Path, rgb: Image) -> None:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"cannot encode {path.name} as PNG")
+    path.write_bytes(data.tobytes())
