@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import cv2
+import numpy as np
 
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps
-from app.export.formats.packages.shots import ShotSpan, clip_fps
+from app.export.formats.packages.shots import Points, ShotSpan, clip_fps
 from app.media.decode import Image
 from app.media.encode import Mp4Writer, even_size
 
@@ -77,3 +78,10 @@ def write_png(path: Path, rgb: Image) -> None:
     if not ok:
         raise ValueError(f"cannot encode {path.name} as PNG")
     path.write_bytes(data.tobytes())
+
+
+def save_points(folder: Path, stem: str, points: Points) -> None:
+    """``<stem>.npy`` (float32) and its JSON twin ``<stem>.json`` (2 decimals)."""
+    np.save(folder / f"{stem}.npy", points.astype(np.float32))
+    rounded = np.round(points.astype(np.float64), 2).tolist()
+    (folder / f"{stem}.json").write_text(dumps(rounded) + "\n", encoding="utf-8")
