@@ -144,7 +144,7 @@ def shot_record(clip: ClipBundle, shot: ShotSpan, subset: str) -> dict[str, Any]
         "end_frame": shot.end,
         "frames": shot.frames,
         "fps": float(fps),
-        "start_s": round(shot.start / fps, 6),
-        "duration_s": round(shot.frames / fps, 6),
+        "start_s": round(float(shot.start / fps), 6),
+        "duration_s": round(float(shot.frames / fps), 6),
         "caption": captions_of(clip, shot),
     }
