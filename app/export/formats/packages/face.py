@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import cv2
@@ -28,13 +27,15 @@ import numpy as np
 import numpy.typing as npt
 
 from app.export.formats.bundle import ClipBundle
-from app.export.formats.packages.package import PackageWriter, save_points, video_writer
+from app.export.formats.packages.package import (
+    PackageWriter,
+    ShotFolder,
+    save_points,
+    video_writer,
+)
 from app.export.formats.packages.shots import (
     Points,
-    ShotSpan,
     ShotTrack,
-    clip_shots,
-    shot_frames,
     shot_tracks,
 )
 from app.media.decode import Image
@@ -138,7 +139,7 @@ def face_crop(face: Points) -> FaceCrop | None:
 class FaceShot:
     """One character's face crop over one shot, written: what the manifest row points at."""
 
-    shot: ShotSpan
+    shot: ShotFolder
     track: ShotTrack
     crop: FaceCrop
     files: dict[str, Any]
@@ -148,37 +149,36 @@ class FacePackage(PackageWriter):
     """A package of face crops: :meth:`face_shots` writes the crop videos and face points."""
 
     def face_shots(self, clip: ClipBundle) -> Iterator[FaceShot]:
-        for shot, frames in shot_frames(clip, clip_shots(clip)):
-            folder, name = self.folder(clip, shot)
+        for shot in self.shot_folders(clip):
             faces = []
-            for track in shot_tracks(clip, shot):
+            for track in shot_tracks(clip, shot.span):
                 crop = face_crop(track.points[:, FACE])
                 if crop is not None:
                     faces.append((track, crop))
             writers = [
-                video_writer(folder / f"face_t{t.track}.mp4", clip, (CROP_SIZE, CROP_SIZE))
+                video_writer(shot.path / f"face_t{t.track}.mp4", clip, (CROP_SIZE, CROP_SIZE))
                 for t, _ in faces
             ]
             try:
-                for n, rgb in frames:
+                for n, rgb in shot.frames:
                     for writer, (_, crop) in zip(writers, faces, strict=True):
-                        writer.write(crop.cut(rgb, n - shot.start))
+                        writer.write(crop.cut(rgb, n - shot.span.start))
             finally:
                 for writer in writers:
                     writer.close()
             for track, crop in faces:
-                yield FaceShot(shot, track, crop, self._save(folder, name, track, crop))
+                yield FaceShot(shot, track, crop, self._save(shot, track, crop))
 
-    def _save(self, folder: Path, name: str, track: ShotTrack, crop: FaceCrop) -> dict[str, Any]:
+    def _save(self, shot: ShotFolder, track: ShotTrack, crop: FaceCrop) -> dict[str, Any]:
         stem = f"face_t{track.track}"
-        save_points(folder, stem, crop.points(track.points[:, FACE]))
+        save_points(shot.path, stem, crop.points(track.points[:, FACE]))
         return {
             "track": track.track,
             "character": track.character,
             "kind": track.kind,
-            "face_video": f"{name}/{stem}.mp4",
-            "landmarks": f"{name}/{stem}.npy",
-            "landmarks_json": f"{name}/{stem}.json",
+            "face_video": shot.entry(f"{stem}.mp4"),
+            "landmarks": shot.entry(f"{stem}.npy"),
+            "landmarks_json": shot.entry(f"{stem}.json"),
             "crop_size": CROP_SIZE,
             "crop_box": crop.boxes(),
         }

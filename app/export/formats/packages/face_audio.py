@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps
-from app.export.formats.packages.face import FACE_FILES, FacePackage, FaceShot
+from app.export.formats.packages.face import FACE_FILES, FacePackage
+from app.export.formats.packages.package import ShotFolder
 from app.export.formats.packages.shots import clip_fps, shot_record, source_video
 from app.media.decode import Pcm, read_audio
 
@@ -51,7 +52,7 @@ def write_wav(path: Path, samples: Pcm, rate: int = SAMPLE_RATE) -> None:
         out.writeframes(samples.astype("<i2").tobytes())
 
 
-def span(audio: Pcm, start_s: float, duration_s: float) -> Pcm:
+def audio_span(audio: Pcm, start_s: float, duration_s: float) -> Pcm:
     """``duration_s`` of ``audio`` from ``start_s``, padded with silence past its end."""
     first, count = round(start_s * SAMPLE_RATE), round(duration_s * SAMPLE_RATE)
     out = np.zeros(count, dtype=np.int16)
@@ -81,21 +82,21 @@ class FaceAudioPackage(FacePackage):
         fps = clip_fps(clip)
         written: dict[int, dict[str, Any]] = {}
         for face in self.face_shots(clip):
-            if face.shot.index not in written:
-                written[face.shot.index] = self._audio(clip, face, audio, float(fps))
-            yield {**shot_record(clip, face.shot, self.subset), **face.files,
-                   **written[face.shot.index]}  # fmt: skip
+            shot = face.shot
+            if shot.span.index not in written:
+                written[shot.span.index] = self._audio(clip, shot, audio, float(fps))
+            yield {**shot_record(clip, shot.span, self.subset), **face.files,
+                   **written[shot.span.index]}  # fmt: skip
 
-    def _audio(self, clip: ClipBundle, face: FaceShot, audio: Pcm, fps: float) -> dict[str, Any]:
-        folder, name = self.folder(clip, face.shot)
-        start_s, duration_s = face.shot.start / fps, face.shot.frames / fps
-        write_wav(folder / "audio.wav", span(audio, start_s, duration_s))
+    def _audio(self, clip: ClipBundle, shot: ShotFolder, audio: Pcm, fps: float) -> dict[str, Any]:
+        start_s, duration_s = shot.span.start / fps, shot.span.frames / fps
+        write_wav(shot.path / "audio.wav", audio_span(audio, start_s, duration_s))
         segments = speech_in(clip, start_s, start_s + duration_s)
-        (folder / "speech.json").write_text(dumps(segments) + "\n", encoding="utf-8")
+        (shot.path / "speech.json").write_text(dumps(segments) + "\n", encoding="utf-8")
         return {
-            "audio": f"{name}/audio.wav",
+            "audio": shot.entry("audio.wav"),
             "sample_rate": SAMPLE_RATE,
-            "speech": f"{name}/speech.json",
+            "speech": shot.entry("speech.json"),
             "speech_segments": segments,
         }
 

@@ -30,7 +30,7 @@ class FaceVideoPackage(FacePackage):
 
     def write_clip(self, clip: ClipBundle) -> Iterator[dict[str, Any]]:
         for face in self.face_shots(clip):
-            yield {**shot_record(clip, face.shot, self.subset), **face.files}
+            yield {**shot_record(clip, face.shot.span, self.subset), **face.files}
 
 
 def face_video_package(out: Path, ctx: SnapshotContext) -> FaceVideoPackage:

@@ -15,7 +15,7 @@ from app.export.formats.packages.package import (
     video_writer,
     write_png,
 )
-from app.export.formats.packages.shots import captions_of, clip_shots, shot_frames, shot_record
+from app.export.formats.packages.shots import captions_of, shot_record
 
 I2V_README = """
 # Image-to-video package (subset `i2v`)
@@ -41,20 +41,19 @@ class I2vPackage(PackageWriter):
 
     def write_clip(self, clip: ClipBundle) -> Iterator[dict[str, Any]]:
         size = frame_size(clip)
-        for shot, frames in shot_frames(clip, clip_shots(clip)):
-            folder, name = self.folder(clip, shot)
-            with video_writer(folder / "video.mp4", clip) as video:
-                for n, rgb in frames:
-                    if n == shot.start:
-                        write_png(folder / "first_frame.png", cut_to(rgb, size))
+        for shot in self.shot_folders(clip):
+            with video_writer(shot.path / "video.mp4", clip) as video:
+                for n, rgb in shot.frames:
+                    if n == shot.span.start:
+                        write_png(shot.path / "first_frame.png", cut_to(rgb, size))
                     video.write(cut_to(rgb, size))
-            captions = captions_of(clip, shot)
-            (folder / "captions.json").write_text(dumps(captions) + "\n", encoding="utf-8")
+            captions = captions_of(clip, shot.span)
+            (shot.path / "captions.json").write_text(dumps(captions) + "\n", encoding="utf-8")
             yield {
-                **shot_record(clip, shot, self.subset),
-                "video": f"{name}/video.mp4",
-                "first_frame": f"{name}/first_frame.png",
-                "captions": f"{name}/captions.json",
+                **shot_record(clip, shot.span, self.subset),
+                "video": shot.entry("video.mp4"),
+                "first_frame": shot.entry("first_frame.png"),
+                "captions": shot.entry("captions.json"),
             }
 
 

@@ -9,6 +9,7 @@ A package module subclasses :class:`PackageWriter` with its subset, its README t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -16,7 +17,13 @@ import cv2
 import numpy as np
 
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps
-from app.export.formats.packages.shots import Points, ShotSpan, clip_fps
+from app.export.formats.packages.shots import (
+    Points,
+    ShotSpan,
+    clip_fps,
+    clip_shots,
+    shot_frames,
+)
 from app.media.decode import Image
 from app.media.encode import Mp4Writer, even_size
 
@@ -33,7 +40,7 @@ class PackageWriter:
     def __init__(self, out: Path, ctx: SnapshotContext) -> None:
         self.root = out / "packages" / self.subset
         self.root.mkdir(parents=True, exist_ok=True)
-        header = f"Snapshot {ctx.name} of project {ctx.project['name']}, {ctx.created_at}.\n\n"
+        header = f"Snapshot {ctx.name} of project {ctx.project['name']}, {ctx.created_at}.\n"
         (self.root / README).write_text(self.readme.strip() + "\n\n" + header, encoding="utf-8")
         self.manifest: IO[str] = (self.root / MANIFEST).open("w", encoding="utf-8")
 
@@ -49,12 +56,27 @@ class PackageWriter:
     def close(self) -> None:
         self.manifest.close()
 
-    def folder(self, clip: ClipBundle, shot: ShotSpan) -> tuple[Path, str]:
-        """(absolute folder, its path relative to the package) of one shot's files."""
-        name = shot.name(clip.key)
-        path = self.root / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path, name
+    def shot_folders(self, clip: ClipBundle) -> Iterator[ShotFolder]:
+        """Each shot of the clip with its (created) folder and its frames, decoded in one
+        pass (write a shot's files before asking for the next shot)."""
+        for shot, frames in shot_frames(clip, clip_shots(clip)):
+            name = shot.name(clip.key)
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+            yield ShotFolder(shot, self.root / name, name, frames)
+
+
+@dataclass(frozen=True)
+class ShotFolder:
+    """One shot's folder in a package, and the shot's (frame index, RGB frame) to read once."""
+
+    span: ShotSpan
+    path: Path
+    name: str  # relative to the package folder
+    frames: Iterator[tuple[int, Image]]
+
+    def entry(self, filename: str) -> str:
+        """A file of this folder as the manifest names it (relative to the package)."""
+        return f"{self.name}/{filename}"
 
 
 def frame_size(clip: ClipBundle) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import numpy as np
 from app.export.formats.bundle import ClipBundle, SnapshotContext
 from app.export.formats.packages.package import (
     PackageWriter,
+    ShotFolder,
     cut_to,
     frame_size,
     save_points,
@@ -22,8 +23,6 @@ from app.export.formats.packages.package import (
 from app.export.formats.packages.shots import (
     Points,
     ShotTrack,
-    clip_shots,
-    shot_frames,
     shot_record,
     shot_tracks,
 )
@@ -86,32 +85,32 @@ class PosePackage(PackageWriter):
 
     def write_clip(self, clip: ClipBundle) -> Iterator[dict[str, Any]]:
         size = frame_size(clip)
-        for shot, frames in shot_frames(clip, clip_shots(clip)):
-            folder, name = self.folder(clip, shot)
-            tracks = shot_tracks(clip, shot)
+        for shot in self.shot_folders(clip):
+            tracks = shot_tracks(clip, shot.span)
             with (
-                video_writer(folder / "video.mp4", clip) as video,
-                video_writer(folder / "pose.mp4", clip) as pose_video,
+                video_writer(shot.path / "video.mp4", clip) as video,
+                video_writer(shot.path / "pose.mp4", clip) as pose_video,
             ):
-                for n, rgb in frames:
+                for n, rgb in shot.frames:
                     video.write(cut_to(rgb, size))
-                    pose_video.write(render_pose([t.points[n - shot.start] for t in tracks], size))
+                    people = [t.points[n - shot.span.start] for t in tracks]
+                    pose_video.write(render_pose(people, size))
             yield {
-                **shot_record(clip, shot, self.subset),
-                "video": f"{name}/video.mp4",
-                "pose_video": f"{name}/pose.mp4",
-                "characters": [self._save(folder, name, track) for track in tracks],
+                **shot_record(clip, shot.span, self.subset),
+                "video": shot.entry("video.mp4"),
+                "pose_video": shot.entry("pose.mp4"),
+                "characters": [self._save(shot, track) for track in tracks],
             }
 
-    def _save(self, folder: Path, name: str, track: ShotTrack) -> dict[str, Any]:
+    def _save(self, shot: ShotFolder, track: ShotTrack) -> dict[str, Any]:
         stem = f"pose_t{track.track}"
-        save_points(folder, stem, track.points)
+        save_points(shot.path, stem, track.points)
         return {
             "track": track.track,
             "character": track.character,
             "kind": track.kind,
-            "keypoints": f"{name}/{stem}.npy",
-            "keypoints_json": f"{name}/{stem}.json",
+            "keypoints": shot.entry(f"{stem}.npy"),
+            "keypoints_json": shot.entry(f"{stem}.json"),
         }
 
 
