@@ -155,3 +155,21 @@ def test_face_audio_wav_is_16k_mono_and_as_long_as_the_crop_video(snapshot: Path
         speech = json.loads((folder / row["speech"]).read_text())
         assert speech == row["speech_segments"]
         assert all(0 <= s["start"] < s["end"] <= row["duration_s"] + 1e-6 for s in speech)
+
+
+def test_face_audio_speech_starts_where_the_wav_gets_loud(snapshot: Path) -> None:
+    """The sample's voice is silent (-80 dBFS) between utterances, so an utterance's start in
+    speech.json (shot time) must be where the WAV turns loud: aligned well within a frame."""
+    folder = snapshot / "packages" / "face_audio"
+    onsets = 0
+    for row in manifest(snapshot, "face_audio"):
+        with wave.open(str(folder / row["audio"])) as wav:
+            loudness = np.abs(np.frombuffer(wav.readframes(wav.getnframes()), "<i2"))
+        for segment in row["speech_segments"]:
+            if segment["start"] < 0.1:
+                continue  # the utterance began in an earlier shot
+            at = round(segment["start"] * 16000)
+            assert loudness[at - 1600 : at - 320].max() < 100  # 100 ms to 20 ms before
+            assert loudness[at + 320 : at + 1600].max() > 1000  # 20 ms to 100 ms after
+            onsets += 1
+    assert onsets
