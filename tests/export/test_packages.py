@@ -173,3 +173,24 @@ def test_face_audio_speech_starts_where_the_wav_gets_loud(snapshot: Path) -> Non
             assert loudness[at + 320 : at + 1600].max() > 1000  # 20 ms to 100 ms after
             onsets += 1
     assert onsets
+
+
+def test_face_crop_pixels_at_the_landmarks_are_the_sources(snapshot: Path) -> None:
+    """The 68 points in crop pixels land on what the source frame shows at the points."""
+    face_rows = manifest(snapshot, "face_video")
+    pose_rows_ = {row["shot"]: row for row, _ in pose_rows(snapshot)}
+    for row in face_rows:
+        crops, _ = decoded(snapshot / "packages" / "face_video" / row["face_video"])
+        pose = pose_rows_[row["shot"]]
+        pose_folder = snapshot / "packages" / "pose"
+        frames, _ = decoded(pose_folder / pose["video"])
+        source = np.load(pose_folder / pose["characters"][0]["keypoints"])[:, 23:91]
+        face = np.load(snapshot / "packages" / "face_video" / row["landmarks"])
+        diffs = []
+        for t in range(0, row["frames"], 3):
+            for k in np.flatnonzero(face[t, :, 2] > 0):
+                (cx, cy), (sx, sy) = face[t, k, :2].astype(int), source[t, k, :2].astype(int)
+                if 0 <= sx < 320 and 0 <= sy < 240 and cx < 256 and cy < 256:
+                    crop_px, source_px = crops[t][cy, cx].astype(int), frames[t][sy, sx]
+                    diffs.append(np.abs(crop_px - source_px).mean())
+        assert len(diffs) > 100 and np.median(diffs) < 12  # 12 crop px off: about 24
