@@ -85,7 +85,7 @@ class FaceCrop:
         s = self.scale
         matrix = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float64)
         size = (CROP_SIZE, CROP_SIZE)
-        return cast(Image, cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_AREA))
+        return cast(Image, cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR))
 
     def points(self, face: Points) -> Points:
         """(T, 68, 3) face points in crop pixels; unlabelled points stay (0, 0, 0)."""
