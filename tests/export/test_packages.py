@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
+from app.export.formats.bundle import ClipBundle
+from app.export.formats.packages.face import CROP_SIZE, MARGIN, face_crop
+from app.export.formats.packages.shots import ShotSpan, clip_shots
 from app.media.decode import Image, read_frame
 from app.projects.skeletons import COCO_WHOLEBODY
 from tests.export.package_clips import HIDDEN_EVERY, packages_snapshot
@@ -194,3 +197,38 @@ def test_face_crop_pixels_at_the_landmarks_are_the_sources(snapshot: Path) -> No
                     crop_px, source_px = crops[t][cy, cx].astype(int), frames[t][sy, sx]
                     diffs.append(np.abs(crop_px - source_px).mean())
         assert len(diffs) > 100 and np.median(diffs) < 12  # 12 crop px off: about 24
+
+
+def bundle_with_shots(shots: list[tuple[int, int]], frame_count: int = 10) -> ClipBundle:
+    clip = {"frame_count": frame_count, "fps": 12.0}
+    return ClipBundle(clip=clip, annotation={}, shots=[
+        {"id": n + 1, "start_frame": s, "end_frame": e} for n, (s, e) in enumerate(shots)
+    ])  # fmt: skip
+
+
+def test_a_clip_without_shots_is_one_shot_and_shots_are_cut_to_the_clip() -> None:
+    assert clip_shots(bundle_with_shots([])) == [ShotSpan(0, 0, 10, None)]
+    assert clip_shots(bundle_with_shots([(0, 4), (4, 14), (14, 20)])) == [
+        ShotSpan(0, 0, 4, 1), ShotSpan(1, 4, 10, 2)
+    ]  # fmt: skip
+    assert clip_shots(bundle_with_shots([], frame_count=0)) == []
+
+
+def test_face_crop_follows_a_moving_face_smoothly_and_keeps_every_point_inside() -> None:
+    frames = 20
+    grid = np.stack(np.meshgrid(np.linspace(-20, 20, 17), np.linspace(-20, 20, 4)), -1)
+    face = np.zeros((frames, 68, 3), np.float32)
+    for t in range(frames):
+        face[t, :, :2] = grid.reshape(-1, 2) + np.array([100 + 6 * t, 80 + (8 if t % 2 else 0)])
+        face[t, :, 2] = 2
+    face[5] = 0  # a frame without a face takes its neighbours' centre
+    crop = face_crop(face)
+    assert crop is not None
+    assert crop.side >= MARGIN * 40
+    assert np.abs(np.diff(crop.centres[:, 1])).max() < 8 / 2  # the jitter is smoothed
+    assert abs(crop.centres[5, 0] - (100 + 6 * 5)) < 1
+    inside = crop.points(face)
+    labelled = face[..., 2] > 0
+    assert (inside[labelled][:, :2] >= 0).all() and (inside[labelled][:, :2] <= CROP_SIZE).all()
+    assert (inside[5] == 0).all()
+    assert face_crop(np.zeros((3, 68, 3), np.float32)) is None
