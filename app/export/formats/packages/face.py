@@ -47,17 +47,18 @@ SMOOTH_FRAMES = 5
 MIN_FACE_POINTS = 3
 Floats = npt.NDArray[np.float64]
 
-FACE_FILES = """
-* `face_t<track>.mp4`: the face crop of one character, H.264 yuv420p, 256 x 256, the clip's
-  fps, one frame per frame of the shot. The box is square and follows the face: its centre is
-  the centre of the labelled face points' box, smoothed by a centred 5-frame moving average
-  (frames without a face take the centre interpolated from their neighbours); its side is
-  fixed for the shot, 1.8 times the median face size, enlarged so that every labelled face
-  point lies inside. Where the box passes the frame's edge the crop is black.
+FACE_FILES = f"""
+* `face_t<track>.mp4`: the face crop of one character, H.264 yuv420p, {CROP_SIZE} x {CROP_SIZE},
+  the clip's fps, one frame per frame of the shot. The box is square and follows the face:
+  its centre is the centre of the labelled face points' box, smoothed by a centred
+  {SMOOTH_FRAMES}-frame moving average (frames with fewer than {MIN_FACE_POINTS} labelled face
+  points take the centre interpolated from their neighbours); its side is fixed for the
+  shot, {MARGIN} times the median face size, enlarged so that every labelled face point lies
+  inside. Where the box passes the frame's edge the crop is black.
   `crop_box` in the manifest: per frame [x0, y0, side] in source pixels.
 * `face_t<track>.npy`: float32 (T, 68, 3), the 68 face points (iBUG order, COCO-WholeBody
-  points 23..90) as x, y in the crop's pixels (0..256) and v (1 hidden, 2 visible); points
-  nobody labelled are (0, 0, 0). `face_t<track>.json` holds the same numbers.
+  points 23..90) as x, y in the crop's pixels (0..{CROP_SIZE}) and v (1 hidden, 2 visible);
+  points nobody labelled are (0, 0, 0). `face_t<track>.json` holds the same numbers.
 """
 
 

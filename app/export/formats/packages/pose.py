@@ -32,7 +32,7 @@ from app.projects.skeletons import COCO_WHOLEBODY
 LINE_WIDTH = 2
 JOINT_RADIUS = 3
 
-POSE_README = """
+POSE_README = f"""
 # Whole-body pose package (subset `pose`)
 
 One folder per shot, `<clip>_s<shot:03d>/`:
@@ -46,12 +46,13 @@ One folder per shot, `<clip>_s<shot:03d>/`:
   are written; every other point, and every frame without a pose, is (0, 0, 0).
   `pose_t<track>.json` holds the same numbers as nested lists.
 * `pose.mp4`: the rendered pose video: every character's skeleton on black (COCO-WholeBody
-  edges, coloured by part, lines 2 px, joints as 3 px discs at the labelled points), the same
-  size, frame count and fps as `video.mp4`, frame for frame.
+  edges between two labelled points, coloured by part, lines {LINE_WIDTH} px, joints as discs of
+  radius {JOINT_RADIUS} px at the labelled points), the same size, frame count and fps as
+  `video.mp4`, frame for frame.
 
 `manifest.jsonl` has one row per shot: `clip`, `shot`, `start_frame`, `end_frame` (exclusive),
 `frames`, `fps`, `start_s`, `duration_s`, `caption`, `video`, `pose_video`, and `characters`:
-`[{"track", "character", "kind", "keypoints" (.npy), "keypoints_json"}]`.
+`[{{"track", "character", "kind", "keypoints" (.npy), "keypoints_json"}}]`.
 """
 
 
