@@ -5,6 +5,8 @@ duration and advance when played."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -38,9 +40,15 @@ VIDEOS = {"i2v": ("video",), "pose": ("video", "pose_video"), "face_video": ("fa
 
 
 def test_every_package_video_plays_in_chromium(
-    db: Session, tmp_path: Path, browser: Browser
+    committed: Callable[[], AbstractContextManager[Session]],
+    cleanup: dict[str, list[int]],
+    tmp_path: Path,
+    browser: Browser,
 ) -> None:
-    snapshot, _ = packages_snapshot(db, tmp_path)
+    with committed() as session:
+        written = packages_snapshot(session, tmp_path)
+    cleanup["projects"].append(written.project_id)
+    snapshot = written.folder
     page = browser.new_page()
     checked = 0
     try:

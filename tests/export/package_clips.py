@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -107,7 +108,13 @@ def approved_truth(db: Session, clip: Clip, sample: SampleClip) -> Annotation:
     return annotation
 
 
-def packages_snapshot(db: Session, tmp: Path) -> tuple[Path, SampleClip]:
+class PackagesSnapshot(NamedTuple):
+    folder: Path  # the written snapshot
+    sample: SampleClip  # the clip it was made from
+    project_id: int  # the project holding the clip (for tests that commit and clean up)
+
+
+def packages_snapshot(db: Session, tmp: Path) -> PackagesSnapshot:
     """Every package of one stored sample clip, written into ``tmp/snapshot``."""
     clip = sample(tmp / "samples")
     project = create_project(db, name=f"packages-{tmp.name}")
@@ -116,4 +123,4 @@ def packages_snapshot(db: Session, tmp: Path) -> tuple[Path, SampleClip]:
     out = tmp / "snapshot"
     out.mkdir()
     write_snapshot(db, snapshot, out)
-    return out, clip
+    return PackagesSnapshot(out, clip, project.id)

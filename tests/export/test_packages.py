@@ -27,7 +27,7 @@ FPS = 12
 
 @pytest.fixture
 def snapshot(db: Session, tmp_path: Path) -> Path:
-    return packages_snapshot(db, tmp_path)[0]
+    return packages_snapshot(db, tmp_path).folder
 
 
 def manifest(snapshot: Path, subset: str) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ def test_i2v_shot_video_first_frame_and_captions(snapshot: Path) -> None:
 
 
 def test_i2v_first_frame_is_the_clips_frame(db: Session, tmp_path: Path) -> None:
-    snapshot, clip = packages_snapshot(db, tmp_path)
+    snapshot, clip, _ = packages_snapshot(db, tmp_path)
     row = manifest(snapshot, "i2v")[1]
     png = cv2.imread(str(snapshot / "packages" / "i2v" / row["first_frame"]))
     source = read_frame(clip.path, row["start_frame"])
