@@ -75,7 +75,18 @@ CHUNK = 20  # clips read per round trip: bounds memory by a few clips' keypoints
 METADATA_CHUNK = 500
 SNAPSHOT_FILE = "snapshot.json"
 SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
-NEEDS_FRAMES = frozenset({"coco_wholebody", "coco_person", "openpose", "yolo", "cellabel"})
+NEEDS_FRAMES = frozenset(
+    {
+        "coco_wholebody",
+        "coco_person",
+        "openpose",
+        "yolo",
+        "cellabel",
+        "pose_package",
+        "face_video_package",
+        "face_audio_package",
+    }
+)
 Progress = Callable[[int, int], None]
 # user-id columns -> the name they are exported under
 USER_COLUMNS = {"updated_by_id": "updated_by", "annotator_id": "annotator", "user_id": "user",

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from app.media.decode import Image, Pcm, iter_audio, iter_frames, video_timing
+from app.media.encode import H264_OPTIONS, add_video_stream, encode_rgb
 from app.media.framecache import FrameCache, encode_jpeg
 
 PreviewCodec = Literal["h264", "vp9"]
@@ -33,7 +34,7 @@ _ENCODERS: dict[str, tuple[str, str, dict[str, str], str]] = {
     "h264": (
         "mp4",
         "libx264",
-        {"preset": "veryfast", "crf": "20", "tune": "animation"},
+        H264_OPTIONS,
         "aac",
     ),
     "vp9": (
@@ -142,24 +143,6 @@ def _stereo(chunk: Pcm) -> Pcm:
     return chunk[:, :2]  # more than two channels: keep front left/right
 
 
-def _add_video_stream(
-    out: av.container.OutputContainer,
-    encoder: str,
-    options: dict[str, str],
-    fps: Fraction,
-    size: tuple[int, int],
-) -> av.VideoStream:
-    stream = cast(av.VideoStream, out.add_stream(encoder, rate=fps, options=options))
-    stream.width, stream.height = size
-    stream.pix_fmt = "yuv420p"
-    cc = stream.codec_context
-    cc.gop_size = max(1, round(fps))  # a keyframe every second keeps seeking snappy
-    # tag BT.709 limited range, matching the RGB->YUV conversion below
-    cc.colorspace = cc.color_primaries = cc.color_trc = 1
-    cc.color_range = 1
-    return stream
-
-
 def make_preview(
     video_path: str | Path,
     out_path: str | Path,
@@ -200,11 +183,9 @@ def make_preview(
             for rgb in iter_frames(source):
                 if video_stream is None:
                     size = _even_size(rgb.shape[1], rgb.shape[0], max_height)
-                    video_stream = _add_video_stream(out, video_encoder, options, fps, size)
+                    video_stream = add_video_stream(out, video_encoder, options, fps, size)
                 write_audio(float(frame_count / fps))  # interleave by time
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-                    *size, "yuv420p", dst_colorspace="ITU709", interpolation="AREA"
-                )
+                frame = encode_rgb(rgb, size)
                 frame.pts = frame_count
                 frame.time_base = 1 / fps
                 out.mux(video_stream.encode(frame))

@@ -11,6 +11,10 @@ from app.export.formats.cellabel import CellabelWriter
 from app.export.formats.coco import person_writer, wholebody_writer
 from app.export.formats.manifests import agreement_writer, manifests_writer
 from app.export.formats.openpose import openpose_writer
+from app.export.formats.packages.face_audio import face_audio_package
+from app.export.formats.packages.face_video import face_video_package
+from app.export.formats.packages.i2v import i2v_package
+from app.export.formats.packages.pose import pose_package
 from app.export.formats.yolo import yolo_writer
 
 WRITERS: dict[str, Callable[[Path, SnapshotContext], Writer]] = {
@@ -22,6 +26,10 @@ WRITERS: dict[str, Callable[[Path, SnapshotContext], Writer]] = {
     "manifests": manifests_writer,
     "cellabel": CellabelWriter,
     "agreement": agreement_writer,
+    "i2v_package": i2v_package,
+    "pose_package": pose_package,
+    "face_video_package": face_video_package,
+    "face_audio_package": face_audio_package,
 }
 MEDIA = "media"  # not a writer: copies of the clips' files under media/
 FORMATS: tuple[str, ...] = (*WRITERS, MEDIA)
@@ -34,6 +42,10 @@ FORMAT_LABELS = {
     "manifests": "One manifest per subset",
     "cellabel": "CelLabel JSON Lines (importable, with review history)",
     "agreement": "Agreement scores and rollups",
+    "i2v_package": "Image-to-video training package (shot videos, first frames, captions)",
+    "pose_package": "Pose-driven video package (shot videos, 133-point arrays, pose videos)",
+    "face_video_package": "Video-to-video face package (face crop videos, 68-point sequences)",
+    "face_audio_package": "Audio-driven face package (face crops, 16 kHz WAV, speech, points)",
     MEDIA: "Copies of the clip files",
 }
 
