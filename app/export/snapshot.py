@@ -272,7 +272,8 @@ def project_header(session: Session, project: Project) -> dict[str, Any]:
     )
     fields = ("name", "description", "subsets", "tag_vocabulary", "emotion_labels",
               "rejection_reasons", "required_levels", "quality_thresholds", "caption_guide",
-              "admin_acceptance", "agreement_threshold", "allow_free_tags")  # fmt: skip
+              "admin_acceptance", "agreement_threshold", "allow_free_tags",
+              "keypoint_confidence_floor", "approved_model_points_count")  # fmt: skip
     return {
         **{f: getattr(project, f) for f in fields},
         "skeletons": [{"name": s.name, "definition": s.definition} for s in skeletons],
