@@ -67,9 +67,7 @@ class Project(Base):
     )
     # Whether an approved track's untouched model points at or above the floor count as
     # labelled in exports (docs/export-formats.md); by default only a person's points do.
-    approved_model_points_count: Mapped[bool] = mapped_column(
-        default=False, server_default=false()
-    )
+    approved_model_points_count: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
