@@ -66,6 +66,7 @@ from app.export.formats.bundle import (
     plain,
 )
 from app.export.formats.registry import MEDIA, WRITERS
+from app.export.labels import LabelRule
 from app.export.models import ExportSnapshot
 from app.projects.models import Project, SkeletonTemplate
 from app.review.models import ReviewComment
@@ -324,6 +325,7 @@ def write_snapshot(
         user_roles=roles,
     )
     writers = [WRITERS[f](out, ctx) for f in formats if f in WRITERS]
+    label_rule = LabelRule.of_project(ctx.project)
     total = count_selected(session, project.id, flt)
     versions: dict[str, int] = {}
     frames = 0
@@ -337,6 +339,7 @@ def write_snapshot(
             chunks = (inline.bundles(pairs) for pairs in pages)
         for bundles in chunks:
             for bundle in bundles:
+                bundle.label_rule = label_rule
                 if MEDIA in formats:
                     bundle.media = _copy_media(bundle, out)
                 for writer in writers:

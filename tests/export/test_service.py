@@ -57,11 +57,17 @@ def key_of(db: Session, annotation: Annotation) -> str:
 
 
 def stored_poses(db: Session, annotation: Annotation) -> dict[int, np.ndarray]:
-    """Frame -> pose of the annotation's (single) track, decoded from the database."""
+    """Frame -> pose of the annotation's (single) track as the database holds the points a
+    person stands behind; the model's (untouched) points are all-zero, as exports write them
+    by default (docs/export-formats.md)."""
     track = db.scalar(select(Track).join(Character).where(Character.annotation_id == annotation.id))
     assert track is not None
     rows = db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id))
-    return {r.frame_index: decode_points(r.points)[0] for r in rows}
+    return {r.frame_index: labelled_only(*decode_points(r.points)) for r in rows}
+
+
+def labelled_only(pose: np.ndarray, by_person: np.ndarray) -> np.ndarray:
+    return np.where(by_person[:, None], pose, 0).astype(np.float32)
 
 
 @pytest.fixture
