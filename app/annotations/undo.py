@@ -118,10 +118,11 @@ def restored_points(
     points a person stands behind (``person``).
 
     A point the restore moves or changes in visibility is the person's (confidence 1) when
-    claimed, else the model's, with the model draft's confidence where the draft has it
-    there (else the state's: a guess copied from another drawing). A point the restore does
-    not change keeps its confidence; claimed, it keeps its person's source (a model point
-    becomes accepted, as a redo of an accept); not claimed, it goes back to the model."""
+    claimed, else the model's. A point it does not change keeps its confidence; claimed, it
+    keeps its person's source (a model point becomes accepted, as a redo of an accept); not
+    claimed, it goes back to the model. A point given back to the model takes the model
+    draft's confidence where the draft has it there; elsewhere a moved one takes the state's
+    (a guess copied from another drawing) and an unmoved one keeps its own."""
     old, old_sources = decode_with_sources(stored)
     changed = changed_points(old, pose)
     pose = pose.copy()
@@ -131,6 +132,7 @@ def restored_points(
     pose[~changed, CONF] = old[~changed, CONF]
     pose[changed & person, CONF] = 1.0
     if model is not None:
-        drafted = changed & ~person & ~changed_points(model, pose)
+        to_model = ~person & (changed | (old_sources != SRC_MODEL))
+        drafted = to_model & ~changed_points(model, pose)
         pose[drafted, CONF] = model[drafted, CONF]
     return pose, sources
