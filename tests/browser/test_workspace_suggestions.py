@@ -26,6 +26,7 @@ from tests.browser.workspace_helpers import (
     open_next_clip,
     point_on_screen,
     session,
+    stored_frame,
     wait_ready,
 )
 
@@ -49,14 +50,7 @@ def _make_suggestion(track_id: int) -> None:
 
 
 def _stored(track_id: int) -> tuple[np.ndarray, np.ndarray]:
-    with session() as s:
-        row = s.scalar(
-            select(KeypointFrame).where(
-                KeypointFrame.track_id == track_id, KeypointFrame.frame_index == 0
-            )
-        )
-        assert row is not None
-        return decode_with_sources(row.points)
+    return decode_with_sources(stored_frame(track_id, 0)[2].points)
 
 
 def test_a_faded_suggestion_is_accepted_with_enter_and_saved_as_labelled(
