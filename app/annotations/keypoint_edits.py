@@ -229,7 +229,17 @@ def save_frame(
     )  # fmt: skip
     if not apply_to_held_run:
         return [row]
-    return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose)]
+    return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose,
+                                  accepted=accepted)]  # fmt: skip
+
+
+def acceptance_claims(k: int, accepted: Sequence[int]) -> SourceArray:
+    """Claims (see :func:`claimed_sources`) that ``accepted`` points were accepted."""
+    if any(not 0 <= i < k for i in accepted):
+        raise Invalid(f"An accepted point is a point index from 0 to {k - 1}.")
+    claims = np.full(k, SRC_MODEL, dtype=np.uint8)
+    claims[list(accepted)] = SRC_ACCEPTED
+    return claims
 
 
 def _write_held_run(
@@ -240,16 +250,18 @@ def _write_held_run(
     pose: PoseArray,
     action: str = "held_run",
     source: Source = Source.human,
+    *,
+    accepted: Sequence[int] = (),
 ) -> list[KeypointFrame]:
     """The pose written on every other frame of ``frame_index``'s held drawing."""
     track, annotation, clip = context
-    no_mask = np.zeros(track.num_points, dtype=bool)
+    claims = acceptance_claims(track.num_points, accepted)
     start, end = held_run_of(clip, frame_index)
     written = []
     for other in range(start, end):
         if other != frame_index:
             row = frame_row(session, track, other, clip)
-            write_pose(session, user, annotation, row, pose, no_mask, action, None, source)
+            write_pose(session, user, annotation, row, pose, claims, action, None, source)
             written.append(row)
     return written
 
@@ -270,10 +282,7 @@ def _save_points(
     """Validate and write one frame's points (version-checked), recorded as ``action``."""
     track, annotation, clip = context
     pose = validate_points(raw_points, track.num_points, clip)
-    claims = np.full(track.num_points, SRC_MODEL, dtype=np.uint8)
-    if any(not 0 <= i < track.num_points for i in accepted):
-        raise Invalid(f"An accepted point is a point index from 0 to {track.num_points - 1}.")
-    claims[list(accepted)] = SRC_ACCEPTED
+    claims = acceptance_claims(track.num_points, accepted)
     row = frame_row(session, track, frame_index, clip)
     check_node_version("frame", row.version, version, frame_payload(row))
     write_pose(session, user, annotation, row, pose, claims, action, keyframe, source)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations import undo
 from app.annotations.keypoint_edits import accept_above, save_frame
-from app.annotations.models import KeypointFrame
+from app.annotations.models import Annotation, Character, KeypointFrame, Track
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
 from app.annotations.points import (
@@ -25,6 +25,7 @@ from app.annotations.points import (
 )
 from app.annotations.schemas import RestoredFrame
 from app.auth.models import Role, User
+from app.clips.models import Clip
 from app.projects.skeletons import CONF, V
 from tests.factories import create_clip, create_model_draft, create_user
 
@@ -137,3 +138,27 @@ def test_a_restore_decides_sources_and_confidence_itself(
     pose, sources = decode_with_sources(row.points)
     assert (sources == SRC_MODEL).all()
     assert pose[9, CONF] == pytest.approx(model[9, CONF], abs=1e-3)  # the draft's, not 1.0
+
+
+def test_an_accept_on_a_held_drawing_accepts_the_point_on_every_frame_of_the_run(
+    db: Session, copy: tuple[User, int]
+) -> None:
+    user, track_id = copy
+    row = _row(db, track_id, 0)
+    clip = db.get_one(Clip, db.get_one(Annotation, _annotation_id(db, track_id)).clip_id)
+    clip.held_runs = [[0, 3]]
+    for frame in range(3):  # a held drawing: the same pose on every frame, a suggestion in it
+        _row(db, track_id, frame).points = row.points
+        _suggest(db, track_id, frame, 5, 150.0, 0.2)
+    pose, _ = decode_with_sources(row.points)
+    points = _points(pose)
+    points[5][2] = 2
+    save_frame(db, user, track_id, 0, points, row.version, apply_to_held_run=True, accepted=[5])
+    for frame in range(3):
+        pose, sources = decode_with_sources(_row(db, track_id, frame).points)
+        assert sources[5] == SRC_ACCEPTED and pose[5, V] == 2, frame
+
+
+def _annotation_id(db: Session, track_id: int) -> int:
+    character_id = db.get_one(Track, track_id).character_id
+    return db.get_one(Character, character_id).annotation_id
