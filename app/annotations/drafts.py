@@ -39,7 +39,13 @@ from app.annotations.models import (
     SpeechSegment,
     Track,
 )
-from app.annotations.points import BoolArray, decode_points, encode_points
+from app.annotations.points import (
+    SRC_MODEL,
+    BoolArray,
+    decode_points,
+    decode_with_sources,
+    encode_points,
+)
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Invalid
@@ -244,11 +250,12 @@ def _merge_into_copies(
         for row in frames:
             draft = drafts[row.frame_index]
             new_model = encode_points(draft.pose)
-            work, human = decode_points(row.points, k)
+            work, sources = decode_with_sources(row.points, k)
             old_model, _ = decode_points(row.model_points or b"", k)
             # Compare what storage holds (confidence is float16 there), not the raw draft.
-            merged = merge_frame(work, human, old_model, decode_points(new_model, k)[0])
-            points = encode_points(merged.pose, merged.human)
+            merged = merge_frame(work, sources != SRC_MODEL, old_model,
+                                 decode_points(new_model, k)[0])  # fmt: skip
+            points = encode_points(merged.pose, np.where(merged.human, sources, SRC_MODEL))
             flags = _merged_flags(row.flags or [], draft.flags, merged.model_changed)
             if (row.model_points, row.points, list(row.flags or [])) == (new_model, points, flags):
                 continue

@@ -8,18 +8,30 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.annotations.access import check_editable
 from app.annotations.models import Annotation, Character, KeypointFrame, Source, Track
 from app.annotations.payload import frame_payload, frames_of
-from app.annotations.points import BoolArray, decode_points, encode_points
+from app.annotations.points import (
+    SRC_ACCEPTED,
+    SRC_MODEL,
+    SRC_PERSON,
+    BoolArray,
+    SourceArray,
+    as_sources,
+    decode_points,
+    decode_with_sources,
+    encode_points,
+    suggestions,
+)
 from app.annotations.revisions import apply_edit, check_node_version, record_edit
 from app.auth.models import User
 from app.clips.models import Clip
 from app.core.errors import Invalid, NotFound
-from app.projects.skeletons import CONF, PoseArray, V, X, Y, empty_pose
+from app.projects.skeletons import CONF, V_VISIBLE, PoseArray, V, X, Y, empty_pose
 
 MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
 
@@ -75,6 +87,14 @@ def frame_row(session: Session, track: Track, frame_index: int, clip: Clip) -> K
     return row
 
 
+def inside_frame(points: npt.NDArray[np.floating[Any]], clip: Clip) -> BoolArray:
+    """Points (rows starting x, y) that lie on the clip's frame, half a pixel of slack."""
+    width, height = clip.width or 0, clip.height or 0
+    x, y = points[:, X], points[:, Y]
+    with np.errstate(invalid="ignore"):  # NaN compares false
+        return (x >= -0.5) & (x <= width + 0.5) & (y >= -0.5) & (y <= height + 0.5)
+
+
 def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseArray:
     """Client points [[x, y, v], ...] -> pose; out-of-frame or malformed values are refused."""
     if len(raw) != k:
@@ -88,8 +108,7 @@ def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseA
     if bad_v.size:
         raise Invalid(f"Point {bad_v[0]}: v must be 0, 1 or 2.")
     width, height = clip.width or 0, clip.height or 0
-    with np.errstate(invalid="ignore"):  # NaN compares false, and is refused just below
-        inside = (x >= -0.5) & (x <= width + 0.5) & (y >= -0.5) & (y <= height + 0.5)
+    inside = inside_frame(xyv, clip)
     bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)) | ((v > 0) & ~inside))
     if bad.size:
         i = int(bad[0])
@@ -101,9 +120,30 @@ def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseA
     return pose
 
 
-def _changed(old: PoseArray, new: PoseArray) -> BoolArray:
-    moved = np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
-    return moved | (old[:, V] != new[:, V])
+def moved_points(old: PoseArray, new: PoseArray) -> BoolArray:
+    """Points whose position differs by more than ``MOVE_EPSILON``."""
+    return np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
+
+
+def changed_points(old: PoseArray, new: PoseArray) -> BoolArray:
+    """Points that moved or changed visibility."""
+    return moved_points(old, new) | (old[:, V] != new[:, V])
+
+
+def claimed_sources(
+    old: PoseArray, old_sources: SourceArray, pose: PoseArray, claims: SourceArray
+) -> SourceArray:
+    """Who stands behind each point of ``pose`` written over ``old``, decided here from what
+    changed, never taken from the client: a point that moved or changed visibility is the
+    person's; a claim ``SRC_ACCEPTED`` holds for the model's point left where the model put
+    it (a suggestion given a visibility, or a labelled guess); a claim ``SRC_PERSON`` raises a
+    model point to the person's; the others keep their source."""
+    moved = moved_points(old, pose)
+    sources = np.where(changed_points(old, pose), SRC_PERSON, old_sources).astype(np.uint8)
+    accepted = (claims == SRC_ACCEPTED) & ~moved & (old_sources == SRC_MODEL) & (pose[:, V] > 0)
+    sources[accepted] = SRC_ACCEPTED
+    sources[(claims == SRC_PERSON) & (sources == SRC_MODEL)] = SRC_PERSON
+    return sources
 
 
 def held_run_of(clip: Clip, frame_index: int) -> tuple[int, int]:
@@ -120,7 +160,7 @@ def write_pose(
     annotation: Annotation,
     row: KeypointFrame,
     pose: PoseArray,
-    human: BoolArray,
+    claims: SourceArray | BoolArray,
     action: str,
     keyframe: bool | None,
     source: Source = Source.human,
@@ -128,30 +168,35 @@ def write_pose(
     exact: bool = False,
 ) -> None:
     """Write ``pose`` onto ``row``: a point that changes becomes the person's (confidence 1),
-    the others keep who set them and their confidence; ``human`` marks more points as the
-    person's. With ``exact``, ``pose`` and ``human`` are stored as given (a copied drawing
-    keeps each point's provenance and confidence)."""
-    old, old_human = decode_points(row.points)
-    changed = _changed(old, pose)
+    the others keep their source and confidence; ``claims`` (see :func:`claimed_sources`;
+    a boolean mask claims ``SRC_PERSON``) marks more points as the person's or accepted.
+    With ``exact``, ``pose`` and ``claims`` are stored as given (a copied drawing keeps each
+    point's source and confidence)."""
+    old, old_sources = decode_with_sources(row.points)
+    changed = changed_points(old, pose)
     pose = pose.copy()
     if exact:
-        new_human = np.asarray(human, dtype=bool)
+        new_sources = as_sources(claims)
     else:
-        new_human = old_human | changed | human
-        pose[~changed, CONF] = old[~changed, CONF]  # untouched points keep their confidence
+        new_sources = claimed_sources(old, old_sources, pose, as_sources(claims))
+        keep = ~changed | (new_sources == SRC_ACCEPTED)  # an accepted guess keeps its confidence
+        pose[keep, CONF] = old[keep, CONF]
     before: dict[str, Any] = {str(i): old[i, :3].tolist() for i in np.flatnonzero(changed)}
     after: dict[str, Any] = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
     if keyframe is not None and keyframe != row.is_keyframe:
         before["keyframe"], after["keyframe"] = row.is_keyframe, keyframe
-    if ((old_human != new_human) & ~changed).any():  # who set a point that did not move
-        before["by_person"] = np.flatnonzero(old_human).tolist()
-        after["by_person"] = np.flatnonzero(new_human).tolist()
+    if ((old_sources != new_sources) & ~changed).any():  # who set a point that did not move
+        before["by_person"] = np.flatnonzero(old_sources != SRC_MODEL).tolist()
+        after["by_person"] = np.flatnonzero(new_sources != SRC_MODEL).tolist()
+        if ((old_sources == SRC_ACCEPTED) != (new_sources == SRC_ACCEPTED)).any():
+            before["accepted"] = np.flatnonzero(old_sources == SRC_ACCEPTED).tolist()
+            after["accepted"] = np.flatnonzero(new_sources == SRC_ACCEPTED).tolist()
 
     def write() -> dict[str, Any]:
         if "keyframe" in after:
             row.is_keyframe = after["keyframe"]
         if before != after:  # an identical save writes nothing (no version, no revision)
-            row.points = encode_points(pose, new_human)
+            row.points = encode_points(pose, new_sources)
             row.updated_by_id = user.id
         if "model_changed" in row.flags and changed.any():
             row.flags = [f for f in row.flags if f != "model_changed"]
@@ -171,16 +216,30 @@ def save_frame(
     *,
     apply_to_held_run: bool = False,
     keyframe: bool | None = None,
+    accepted: Sequence[int] = (),
 ) -> list[KeypointFrame]:
-    """Save one frame's points (version-checked); optionally apply them to its whole held run."""
+    """Save one frame's points (version-checked); optionally apply them to its whole held run.
+
+    ``accepted``: points the person accepted as the model placed them (a suggestion given a
+    visibility, or a labelled guess); they count as accepted only where they did not move."""
     track, annotation, clip = editable_track(session, user, track_id)
     row, pose = _save_points(
         session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
-        keyframe,
+        keyframe, accepted=accepted,
     )  # fmt: skip
     if not apply_to_held_run:
         return [row]
-    return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose)]
+    return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose,
+                                  accepted=accepted)]  # fmt: skip
+
+
+def acceptance_claims(k: int, accepted: Sequence[int]) -> SourceArray:
+    """Claims (see :func:`claimed_sources`) that ``accepted`` points were accepted."""
+    if any(not 0 <= i < k for i in accepted):
+        raise Invalid(f"An accepted point is a point index from 0 to {k - 1}.")
+    claims = np.full(k, SRC_MODEL, dtype=np.uint8)
+    claims[list(accepted)] = SRC_ACCEPTED
+    return claims
 
 
 def _write_held_run(
@@ -191,16 +250,18 @@ def _write_held_run(
     pose: PoseArray,
     action: str = "held_run",
     source: Source = Source.human,
+    *,
+    accepted: Sequence[int] = (),
 ) -> list[KeypointFrame]:
     """The pose written on every other frame of ``frame_index``'s held drawing."""
     track, annotation, clip = context
-    no_mask = np.zeros(track.num_points, dtype=bool)
+    claims = acceptance_claims(track.num_points, accepted)
     start, end = held_run_of(clip, frame_index)
     written = []
     for other in range(start, end):
         if other != frame_index:
             row = frame_row(session, track, other, clip)
-            write_pose(session, user, annotation, row, pose, no_mask, action, None, source)
+            write_pose(session, user, annotation, row, pose, claims, action, None, source)
             written.append(row)
     return written
 
@@ -215,14 +276,16 @@ def _save_points(
     action: str,
     keyframe: bool | None = None,
     source: Source = Source.human,
+    *,
+    accepted: Sequence[int] = (),
 ) -> tuple[KeypointFrame, PoseArray]:
     """Validate and write one frame's points (version-checked), recorded as ``action``."""
     track, annotation, clip = context
     pose = validate_points(raw_points, track.num_points, clip)
+    claims = acceptance_claims(track.num_points, accepted)
     row = frame_row(session, track, frame_index, clip)
     check_node_version("frame", row.version, version, frame_payload(row))
-    no_mask = np.zeros(track.num_points, dtype=bool)
-    write_pose(session, user, annotation, row, pose, no_mask, action, keyframe, source)
+    write_pose(session, user, annotation, row, pose, claims, action, keyframe, source)
     return row, pose
 
 
@@ -252,21 +315,21 @@ def copy_previous_drawing(
 ) -> list[KeypointFrame]:
     """Copy the pose of the drawing before this one onto this frame's held run.
 
-    Copied points keep who set them and their confidence: a model guess copied forward is
-    still a model guess (listed among the least confident, not exported as labelled) until a
-    person moves or accepts it."""
+    Copied points keep their source and confidence: a model guess copied forward is still a
+    model guess (listed among the least confident, not exported as labelled) until a person
+    moves or accepts it."""
     track, annotation, clip = editable_track(session, user, track_id)
     start, end = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
-    pose, human = decode_points(frame_row(session, track, start - 1, clip).points)
+    pose, sources = decode_with_sources(frame_row(session, track, start - 1, clip).points)
     row = frame_row(session, track, frame_index, clip)
     check_node_version("frame", row.version, version, frame_payload(row))
     rows = [
         row if f == frame_index else frame_row(session, track, f, clip) for f in range(start, end)
     ]
     for target in rows:
-        write_pose(session, user, annotation, target, pose, human, "copy", None, exact=True)
+        write_pose(session, user, annotation, target, pose, sources, "copy", None, exact=True)
     return rows
 
 
@@ -314,17 +377,23 @@ def accept_above(
     threshold: float,
     frames: Iterable[int] | None = None,
 ) -> int:
-    """Mark model points with confidence >= threshold as accepted by a person; returns count."""
-    track, annotation, _ = editable_track(session, user, track_id)
+    """Mark the model's points with confidence >= threshold as accepted by a person: its
+    labelled guesses, and its suggestions inside the frame (which become visible); returns
+    the count."""
+    track, annotation, clip = editable_track(session, user, track_id)
     wanted = set(frames) if frames is not None else None
     accepted = 0
     for row in frames_of(session, track.id):
         if wanted is not None and row.frame_index not in wanted:
             continue
-        pose, human = decode_points(row.points)
-        take = ~human & (pose[:, CONF] >= threshold) & (pose[:, V] > 0)
+        pose, sources = decode_with_sources(row.points)
+        confident = (sources == SRC_MODEL) & (pose[:, CONF] >= threshold)
+        shown = suggestions(pose, sources) & inside_frame(pose, clip)
+        take = confident & ((pose[:, V] > 0) | shown)
         if take.any():
-            row.points = encode_points(pose, human | take)
+            pose[take & shown, V] = V_VISIBLE
+            sources[take] = SRC_ACCEPTED
+            row.points = encode_points(pose, sources)
             accepted_now = {"accepted": np.flatnonzero(take).tolist(), "threshold": threshold}
             record_edit(session, user=user, annotation=annotation, node_type="keypoint_frame",
                         node=row, action="accept", before=None, after=accepted_now)  # fmt: skip

@@ -427,6 +427,7 @@ def api_save_frame(
         body.version,
         apply_to_held_run=body.apply_to_held_run,
         keyframe=body.keyframe,
+        accepted=body.accepted,
     )
     return _frames(rows)
 

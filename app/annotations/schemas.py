@@ -12,6 +12,11 @@ class FrameSave(BaseModel):
     version: int = Field(ge=1)
     apply_to_held_run: bool = False
     keyframe: bool | None = None
+    accepted: list[int] = Field(
+        default_factory=list,
+        description="points the person accepted where the model put them (see save_frame)",
+        max_length=10_000,
+    )
 
 
 class FrameRead(BaseModel):

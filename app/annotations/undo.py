@@ -11,14 +11,30 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.keypoint_edits import editable_track, frame_row, validate_points, write_pose
+from app.annotations.keypoint_edits import (
+    changed_points,
+    editable_track,
+    frame_row,
+    validate_points,
+    write_pose,
+)
 from app.annotations.models import KeypointFrame, Track
 from app.annotations.payload import FRAME_FIELDS, frame_payload, frame_payloads
-from app.annotations.points import decode_frames, encode_points
+from app.annotations.points import (
+    SRC_ACCEPTED,
+    SRC_MODEL,
+    SRC_PERSON,
+    BoolArray,
+    SourceArray,
+    decode_frames,
+    decode_points,
+    decode_with_sources,
+    encode_points,
+)
 from app.annotations.revisions import check_node_version
 from app.auth.models import User
 from app.core.errors import Invalid
-from app.projects.skeletons import CONF, empty_pose
+from app.projects.skeletons import CONF, PoseArray, empty_pose
 
 TrackSnapshot = dict[int, tuple[bytes, bool]]
 
@@ -67,13 +83,14 @@ def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> l
 def restore_frames(
     session: Session, user: User, track_id: int, states: Sequence[Any], action: str
 ) -> list[KeypointFrame]:
-    """Put frames of a track back exactly as they were (``undo``) or as an edit left them
-    (``redo``): points with their confidence, who set each point, and the keyframe mark.
+    """Put frames of a track back as they were (``undo``) or as an edit left them (``redo``):
+    points, who set each point, and the keyframe mark.
 
     Each frame is version-checked like any save (one stale frame refuses them all, nothing
-    is written) and recorded as a revision with the action's name. A state only says what the
-    person saw and may lower a claim: a point marked as the model's is not exported as
-    labelled."""
+    is written) and recorded as a revision with the action's name. A state says what the
+    person saw; the server decides each point's source and confidence from it (see
+    :func:`restored_points`), so a client cannot claim a confidence or a source it did not
+    earn."""
     track, annotation, clip = editable_track(session, user, track_id)
     written = []
     for state in states:
@@ -86,7 +103,36 @@ def restore_frames(
             raise Invalid(f"Frame {state.frame}: give 0 or 1 per point for who set it.")
         row = frame_row(session, track, state.frame, clip)
         check_node_version("frame", row.version, state.version, frame_payload(row))
-        human = np.asarray(state.human, dtype=bool)
-        write_pose(session, user, annotation, row, pose, human, action, state.keyframe, exact=True)
+        model = decode_points(row.model_points, track.num_points)[0] if row.model_points else None
+        pose, sources = restored_points(row.points, model, pose, np.asarray(state.human) == 1)
+        write_pose(session, user, annotation, row, pose, sources, action, state.keyframe,
+                   exact=True)  # fmt: skip
         written.append(row)
     return written
+
+
+def restored_points(
+    stored: bytes, model: PoseArray | None, pose: PoseArray, person: BoolArray
+) -> tuple[PoseArray, SourceArray]:
+    """The pose and sources a restore writes over ``stored``: the client only says which
+    points a person stands behind (``person``).
+
+    A point the restore moves or changes in visibility is the person's (confidence 1) when
+    claimed, else the model's. A point it does not change keeps its confidence; claimed, it
+    keeps its person's source (a model point becomes accepted, as a redo of an accept); not
+    claimed, it goes back to the model. A point given back to the model takes the model
+    draft's confidence where the draft has it there; elsewhere a moved one takes the state's
+    (a guess copied from another drawing) and an unmoved one keeps its own."""
+    old, old_sources = decode_with_sources(stored)
+    changed = changed_points(old, pose)
+    pose = pose.copy()
+    sources = np.where(person, old_sources, SRC_MODEL).astype(np.uint8)
+    sources[person & (old_sources == SRC_MODEL)] = SRC_ACCEPTED
+    sources[changed & person] = SRC_PERSON
+    pose[~changed, CONF] = old[~changed, CONF]
+    pose[changed & person, CONF] = 1.0
+    if model is not None:
+        to_model = ~person & (changed | (old_sources != SRC_MODEL))
+        drafted = to_model & ~changed_points(model, pose)
+        pose[drafted, CONF] = model[drafted, CONF]
+    return pose, sources

@@ -56,7 +56,8 @@ from app.review.models import ReviewComment
 IMPORT_FORMATS = ("cellabel", "coco_wholebody", "captions")
 PROJECT_SETTINGS = ("tag_vocabulary", "emotion_labels", "rejection_reasons", "required_levels",
                     "quality_thresholds", "caption_guide", "admin_acceptance",
-                    "agreement_threshold", "allow_free_tags")  # fmt: skip
+                    "agreement_threshold", "allow_free_tags", "keypoint_confidence_floor",
+                    "approved_model_points_count")  # fmt: skip
 
 
 class SnapshotSource:

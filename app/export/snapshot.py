@@ -66,6 +66,7 @@ from app.export.formats.bundle import (
     plain,
 )
 from app.export.formats.registry import MEDIA, WRITERS
+from app.export.labels import LabelRule
 from app.export.models import ExportSnapshot
 from app.projects.models import Project, SkeletonTemplate
 from app.review.models import ReviewComment
@@ -283,7 +284,8 @@ def project_header(session: Session, project: Project) -> dict[str, Any]:
     )
     fields = ("name", "description", "subsets", "tag_vocabulary", "emotion_labels",
               "rejection_reasons", "required_levels", "quality_thresholds", "caption_guide",
-              "admin_acceptance", "agreement_threshold", "allow_free_tags")  # fmt: skip
+              "admin_acceptance", "agreement_threshold", "allow_free_tags",
+              "keypoint_confidence_floor", "approved_model_points_count")  # fmt: skip
     return {
         **{f: getattr(project, f) for f in fields},
         "skeletons": [{"name": s.name, "definition": s.definition} for s in skeletons],
@@ -334,6 +336,7 @@ def write_snapshot(
         user_roles=roles,
     )
     writers = [WRITERS[f](out, ctx) for f in formats if f in WRITERS]
+    label_rule = LabelRule.of_project(ctx.project)
     total = count_selected(session, project.id, flt)
     versions: dict[str, int] = {}
     frames = 0
@@ -347,6 +350,7 @@ def write_snapshot(
             chunks = (inline.bundles(pairs) for pairs in pages)
         for bundles in chunks:
             for bundle in bundles:
+                bundle.label_rule = label_rule
                 if MEDIA in formats:
                     bundle.media = _copy_media(bundle, out)
                 for writer in writers:

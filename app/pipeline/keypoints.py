@@ -12,11 +12,12 @@ import numpy as np
 import numpy.typing as npt
 
 from app.pipeline.mediapipe_map import (
-    DEFAULT_MIN_CONFIDENCE,
     HOLISTIC_FIELDS,
+    VISIBLE_CONFIDENCE,
     holistic_found,
     holistic_to_coco_wholebody,
 )
+from app.projects.models import DEFAULT_CONFIDENCE_FLOOR
 from app.projects.skeletons import (
     COCO_WHOLEBODY,
     CONF,
@@ -82,7 +83,7 @@ def extract_keypoints(
     frames: Iterable[npt.NDArray[np.uint8]],
     *,
     held_runs: Iterable[tuple[int, int]] = (),
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
     face_fallback: bool = False,
 ) -> KeypointExtraction:
     """Run one Holistic tracker over RGB frames in order.
@@ -135,7 +136,9 @@ def extract_keypoints(
                 result = _with_face_of(result, face_mesh.process(rgb))
                 from_mesh = result.face_landmarks is not None
             height, width = rgb.shape[:2]
-            pose = holistic_to_coco_wholebody(result, width, height, min_confidence=min_confidence)
+            pose = holistic_to_coco_wholebody(
+                result, width, height, confidence_floor=confidence_floor
+            )
             out.append(
                 FrameKeypoints(
                     frame_index=i,
@@ -149,7 +152,7 @@ def extract_keypoints(
     return KeypointExtraction(frames=out, model_calls=calls)
 
 
-def low_confidence_points(pose: PoseArray, threshold: float = DEFAULT_MIN_CONFIDENCE) -> list[int]:
+def low_confidence_points(pose: PoseArray, threshold: float = VISIBLE_CONFIDENCE) -> list[int]:
     """Labelled points (v>0) whose confidence is below ``threshold``, least confident first
     -- the review queue of one frame. Unlabelled points are missing, not doubtful."""
     labelled = pose[:, V] > V_UNLABELLED

@@ -13,13 +13,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.projects.skeletons import COCO_WHOLEBODY, V_HIDDEN, V_VISIBLE, PoseArray, empty_pose
+from app.projects.models import DEFAULT_CONFIDENCE_FLOOR
+from app.projects.skeletons import (
+    COCO_WHOLEBODY,
+    V_HIDDEN,
+    V_UNLABELLED,
+    V_VISIBLE,
+    PoseArray,
+    empty_pose,
+)
 
 _F64 = npt.NDArray[np.float64]
 
 # MediaPipe's own drawing utilities hide pose landmarks below this visibility
-# (mediapipe/python/solutions/drawing_utils.py, _VISIBILITY_THRESHOLD).
-DEFAULT_MIN_CONFIDENCE = 0.5
+# (mediapipe/python/solutions/drawing_utils.py, _VISIBILITY_THRESHOLD): a labelled model point
+# below it is marked occluded (v=1).
+VISIBLE_CONFIDENCE = 0.5
 
 # (COCO-WholeBody index, BlazePose index). BlazePose's left/right is the person's, like COCO's.
 BODY_FROM_POSE: tuple[tuple[int, int], ...] = (
@@ -139,22 +148,29 @@ def _place(
     conf: _F64,
     width: int,
     height: int,
-    min_confidence: float,
+    confidence_floor: float,
 ) -> None:
-    """Write points in pixels: v=2 inside the image with enough confidence, v=1 when the
-    confidence is low or the point lies outside (then clipped to the image border)."""
+    """Write points in pixels. Inside the image at or above ``confidence_floor`` a point is
+    labelled: v=2 from ``VISIBLE_CONFIDENCE`` up, else v=1. Outside the image or below the
+    floor it is a *suggestion*: v=0 (not labelled) at the model's own, unclamped position,
+    with its confidence, for a person to accept or move."""
     x = xy_norm[:, 0] * width
     y = xy_norm[:, 1] * height
     inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
     idx = list(coco_indices)
-    pose[idx, 0] = np.clip(x, 0, width - 1)
-    pose[idx, 1] = np.clip(y, 0, height - 1)
-    pose[idx, 2] = np.where(inside & (conf >= min_confidence), V_VISIBLE, V_HIDDEN)
+    pose[idx, 0] = x
+    pose[idx, 1] = y
+    visibility = np.where(conf >= VISIBLE_CONFIDENCE, V_VISIBLE, V_HIDDEN)
+    pose[idx, 2] = np.where(inside & (conf >= confidence_floor), visibility, V_UNLABELLED)
     pose[idx, 3] = conf
 
 
 def holistic_to_coco_wholebody(
-    result: Any, width: int, height: int, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    result: Any,
+    width: int,
+    height: int,
+    *,
+    confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
 ) -> PoseArray:
     """Map one ``mp.solutions.holistic`` result for a width x height image to a (133, 4) pose.
 
@@ -168,7 +184,7 @@ def holistic_to_coco_wholebody(
     pose = empty_pose(COCO_WHOLEBODY.num_keypoints)
 
     def put(indices: Sequence[int], xy: _F64, conf: _F64) -> None:
-        _place(pose, indices, xy, conf, width, height, min_confidence)
+        _place(pose, indices, xy, conf, width, height, confidence_floor)
 
     body_conf: _F64 | None = None
     if result.pose_landmarks is not None:

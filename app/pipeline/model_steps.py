@@ -156,8 +156,12 @@ def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
     missed frames in place. If it found nobody at all, no character is written.
     """
     runs = [(int(a), int(b)) for a, b in clip.held_runs]
+    project = session.get_one(Project, clip.project_id)
     extraction = extract_keypoints(
-        iter_frames(source_path(clip)), held_runs=runs, face_fallback=_has_face_subset(clip)
+        iter_frames(source_path(clip)),
+        held_runs=runs,
+        confidence_floor=project.keypoint_confidence_floor,
+        face_fallback=_has_face_subset(clip),
     )
     frames = extraction.frames
     found = [f.found for f in frames]

@@ -23,6 +23,8 @@ EMOTIONS = (
     "anger", "disgust", "fear", "sadness", "neutral",
 )  # fmt: skip
 
+DEFAULT_CONFIDENCE_FLOOR = 0.3  # MediaPipe visibility/presence below this is a guess
+
 DEFAULT_TAG_VOCABULARY: dict[str, list[str]] = {
     "time_of_day": ["day", "dusk", "night"],
     "venue": ["outdoor", "indoor", "urban", "nature", "fantasy"],
@@ -58,6 +60,14 @@ class Project(Base):
     majority_vote: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Annotators may type tag values outside the vocabulary (validated like vocabulary names).
     allow_free_tags: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A model point below this confidence (or outside the frame) is stored as a suggestion:
+    # not labelled (v=0) until a person accepts or moves it (docs/keypoint-mapping.md).
+    keypoint_confidence_floor: Mapped[float] = mapped_column(
+        default=DEFAULT_CONFIDENCE_FLOOR, server_default=str(DEFAULT_CONFIDENCE_FLOOR)
+    )
+    # Whether an approved track's untouched model points at or above the floor count as
+    # labelled in exports (docs/export-formats.md); by default only a person's points do.
+    approved_model_points_count: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

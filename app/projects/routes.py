@@ -114,6 +114,8 @@ def project_settings(
     agreement_threshold: Annotated[float | None, Form(ge=0, le=1)] = None,
     admin_acceptance: Annotated[bool, Form()] = False,
     allow_free_tags: Annotated[bool, Form()] = False,
+    keypoint_confidence_floor: Annotated[float | None, Form(ge=0, le=1)] = None,
+    approved_model_points_count: Annotated[bool, Form()] = False,
 ) -> Response:
     with about_field("tag_vocabulary"):
         vocabulary = service.parse_mapping(tag_vocabulary)
@@ -132,6 +134,8 @@ def project_settings(
         agreement_threshold=agreement_threshold,
         admin_acceptance=admin_acceptance,
         allow_free_tags=allow_free_tags,
+        keypoint_confidence_floor=keypoint_confidence_floor,
+        approved_model_points_count=approved_model_points_count,
     )
     service.update_project(db, project_id, update)
     context = _project_context(db, project_id, notice="Settings saved.")

@@ -29,6 +29,8 @@ class ProjectRead(BaseModel):
     admin_acceptance: bool
     allow_free_tags: bool
     agreement_threshold: float
+    keypoint_confidence_floor: float
+    approved_model_points_count: bool
     created_at: datetime
 
 
@@ -45,6 +47,8 @@ class ProjectUpdate(BaseModel):
     agreement_threshold: float | None = Field(None, ge=0, le=1)
     admin_acceptance: bool | None = None
     allow_free_tags: bool | None = None
+    keypoint_confidence_floor: float | None = Field(None, ge=0, le=1)
+    approved_model_points_count: bool | None = None
 
 
 class SkeletonRead(BaseModel):

@@ -205,6 +205,10 @@ def update_project(session: Session, project_id: int, data: ProjectUpdate) -> Pr
         project.admin_acceptance = data.admin_acceptance
     if data.allow_free_tags is not None:
         project.allow_free_tags = data.allow_free_tags
+    if data.keypoint_confidence_floor is not None:
+        project.keypoint_confidence_floor = data.keypoint_confidence_floor
+    if data.approved_model_points_count is not None:
+        project.approved_model_points_count = data.approved_model_points_count
     session.flush()
     return project
 

@@ -19,9 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column(
         "project",
-        sa.Column(
-            "allow_free_tags", sa.Boolean(), server_default=sa.text("false"), nullable=False
-        ),
+        sa.Column("allow_free_tags", sa.Boolean(), server_default=sa.text("false"), nullable=False),
     )
 
 

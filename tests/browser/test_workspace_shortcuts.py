@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 # Every key the workspace's key handler answers, as the sheet writes it.
 KEYS = [
     "←", "→", "Space", "[", "]", "f", "F", "n", "p", "1", "2", "0", "3", "k", "i", "c", "a",
-    "s", "m", "b", "t", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "?",
+    "Enter", "s", "m", "b", "t", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "?",
 ]  # fmt: skip
 
 

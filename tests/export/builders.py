@@ -21,7 +21,7 @@ from app.annotations.models import (
 from app.annotations.node_edits import update_caption
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
-from app.annotations.points import decode_points, encode_points
+from app.annotations.points import BoolArray, decode_points, encode_points
 from app.auth.models import Role, User
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
@@ -137,8 +137,14 @@ def key_of(db: Session, annotation: Annotation) -> str:
 
 
 def stored_poses(db: Session, annotation: Annotation) -> dict[int, PoseArray]:
-    """Frame -> pose of the annotation's (single) track, decoded from the database."""
+    """Frame -> pose of the annotation's (single) track as the database holds the points a
+    person stands behind; the model's (untouched) points are all-zero, as exports write them
+    by default (docs/export-formats.md)."""
     track = db.scalar(select(Track).join(Character).where(Character.annotation_id == annotation.id))
     assert track is not None
     rows = db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id))
-    return {r.frame_index: decode_points(r.points)[0] for r in rows}
+    return {r.frame_index: _labelled_only(*decode_points(r.points)) for r in rows}
+
+
+def _labelled_only(pose: PoseArray, by_person: BoolArray) -> PoseArray:
+    return np.where(by_person[:, None], pose, 0).astype(np.float32)

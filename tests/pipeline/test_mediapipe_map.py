@@ -169,21 +169,24 @@ def test_left_hand_is_the_persons_left_hand():
     )
 
 
-def test_points_outside_the_image_are_clipped_and_hidden():
+def test_points_outside_the_image_or_below_the_floor_are_unlabelled_suggestions():
     result, _ = fake_result(parts=("pose",))
     lms = result.pose_landmarks.landmark
     lms[PoseLandmark.LEFT_ANKLE].x, lms[PoseLandmark.LEFT_ANKLE].y = 0.5, 1.25
     lms[PoseLandmark.RIGHT_ANKLE].x, lms[PoseLandmark.RIGHT_ANKLE].y = -0.1, 0.5
     lms[PoseLandmark.NOSE].visibility = 0.2
     lms[PoseLandmark.LEFT_EYE].visibility = 0.5
+    lms[PoseLandmark.RIGHT_EYE].visibility = 0.4
     pose = holistic_to_coco_wholebody(result, W, H)
     la, ra = COCO_WHOLEBODY.index("left_ankle"), COCO_WHOLEBODY.index("right_ankle")
-    assert pose[la].tolist() == pytest.approx([0.5 * W, H - 1, 1, 1.0])
-    assert pose[ra].tolist() == pytest.approx([0, 0.5 * H, 1, 1.0])
-    assert pose[0, 2] == 1 and pose[0, 3] == pytest.approx(0.2)  # low visibility: hidden
-    assert pose[1, 2] == 2  # at the threshold: visible
-    assert pose[:, 0].max() <= W - 1 and pose[:, 1].max() <= H - 1 and pose[:, :2].min() >= 0
-    assert holistic_to_coco_wholebody(result, W, H, min_confidence=0.1)[0, 2] == 2
+    # Outside the frame: not labelled, at the model's own (unclamped) place, confidence kept.
+    assert pose[la].tolist() == pytest.approx([0.5 * W, 1.25 * H, 0, 1.0])
+    assert pose[ra].tolist() == pytest.approx([-0.1 * W, 0.5 * H, 0, 1.0])
+    assert pose[0, 2] == 0 and pose[0, 3] == pytest.approx(0.2)  # below the floor (0.3)
+    assert pose[1, 2] == 2  # at MediaPipe's drawing threshold: visible
+    assert pose[2, 2] == 1  # above the floor, below that threshold: labelled, occluded
+    assert holistic_to_coco_wholebody(result, W, H, confidence_floor=0.1)[0, 2] == 1
+    assert holistic_to_coco_wholebody(result, W, H, confidence_floor=0.45)[2, 2] == 0
 
 
 def test_face_and_hand_confidence_come_from_their_anchor_points():
@@ -202,8 +205,8 @@ def test_face_and_hand_confidence_come_from_their_anchor_points():
         vis[list(RIGHT_HAND_ANCHORS)].mean(),
         rtol=1e-6,
     )
-    # Face anchors average 0.2 here: the whole face is hidden.
-    assert (pose[face, 2] == 1).all()
+    # Face anchors average 0.2 here, below the confidence floor: the whole face is suggested.
+    assert (pose[face, 2] == 0).all()
 
 
 def test_real_protobuf_landmarks_use_presence_only_when_set():

@@ -115,3 +115,34 @@ def test_projects_api(client: TestClient, db: Session) -> None:
     _, ann_token = auth_service.create_api_token(db, annotator, "script")
     denied = client.get("/api/projects", headers={"Authorization": f"Bearer {ann_token}"})
     assert denied.status_code == 403
+
+
+def test_keypoint_labelling_settings_from_the_form_and_the_api(
+    client: TestClient, db: Session
+) -> None:
+    admin = create_user(db, Role.admin)
+    project = create_project(db)
+    assert project.keypoint_confidence_floor == 0.3 and not project.approved_model_points_count
+    csrf = login(client, db, admin)
+    page = client.get(f"/projects/{project.id}")
+    assert 'name="keypoint_confidence_floor"' in page.text
+    saved = client.post(
+        f"/projects/{project.id}",
+        data={"subsets": ["pose"], "emotion_labels": "joy", "tag_vocabulary": "venue: indoor",
+              "rejection_reasons": "caption: wording", "required_levels": "pose: keypoints",
+              "keypoint_confidence_floor": "0.45", "approved_model_points_count": "true",
+              "csrf_token": csrf},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert saved.status_code == 200 and "Settings saved." in saved.text
+    db.refresh(project)
+    assert project.keypoint_confidence_floor == 0.45 and project.approved_model_points_count
+    _, token = auth_service.create_api_token(db, admin, "script")
+    auth = {"Authorization": f"Bearer {token}"}
+    patched = client.patch(f"/api/projects/{project.id}", headers=auth,
+                           json={"approved_model_points_count": False})  # fmt: skip
+    assert patched.json()["approved_model_points_count"] is False
+    assert patched.json()["keypoint_confidence_floor"] == 0.45
+    bad = client.patch(f"/api/projects/{project.id}", json={"keypoint_confidence_floor": 1.5},
+                       headers=auth)  # fmt: skip
+    assert bad.status_code == 422

@@ -16,7 +16,8 @@ from typing import IO, Any, Protocol, TypeVar
 import numpy as np
 import orjson
 
-from app.annotations.points import decode_frames
+from app.annotations.points import decode_frames_with_sources
+from app.export.labels import LabelRule, exported_poses
 from app.projects.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y
 
 # Built-in skeletons that map onto COCO-WholeBody's 133 points: (first index, point count).
@@ -126,6 +127,7 @@ class ClipBundle:
     comments: list[dict[str, Any]] = field(default_factory=list)
     agreement: list[dict[str, Any]] = field(default_factory=list)
     media: str | None = None  # path of the media copy inside the snapshot, when copied
+    label_rule: LabelRule = field(default_factory=LabelRule)  # the project's, set by the snapshot
 
     @property
     def key(self) -> str:
@@ -170,13 +172,15 @@ def media_name(clip: Mapping[str, Any]) -> str:
     return f"media/{clip_key(clip)}{Path(str(clip['filename'])).suffix.lower()}"
 
 
-def wholebody_poses(track: TrackData, skeleton: str) -> PoseArray | None:
+def wholebody_poses(track: TrackData, skeleton: str, rule: LabelRule) -> PoseArray | None:
     """Every frame of the track laid out on COCO-WholeBody's 133 points, (frames, 133, 4),
-    decoded in one pass; None for skeletons that do not map onto it."""
+    decoded in one pass, with only the labelled points kept (:mod:`app.export.labels`; the
+    others are all-zero); None for skeletons that do not map onto it."""
     slot = WHOLEBODY_SLOTS.get(skeleton)
     if slot is None or track.num_points != slot[1] or not track.frames:
         return None
-    poses = decode_frames([frame.points for frame in track.frames])[0]
+    stored, sources = decode_frames_with_sources([frame.points for frame in track.frames])
+    poses = exported_poses(stored, sources, rule, track_status=plain(track.status))
     if slot == (0, COCO_WHOLEBODY.num_keypoints):
         return poses
     full = np.zeros((len(poses), COCO_WHOLEBODY.num_keypoints, 4), dtype=np.float32)
@@ -187,7 +191,7 @@ def wholebody_poses(track: TrackData, skeleton: str) -> PoseArray | None:
 def wholebody_tracks(clip: ClipBundle) -> Iterator[tuple[int, list[int], PoseArray]]:
     """(track index, frame indexes, (frames, 133, 4) poses) of each COCO-compatible track."""
     for index, character, track in clip.tracks():
-        poses = wholebody_poses(track, character.skeleton)
+        poses = wholebody_poses(track, character.skeleton, clip.label_rule)
         if poses is not None:
             yield index, [frame.frame_index for frame in track.frames], poses
 

@@ -2,6 +2,11 @@
 
 export const V_NONE = 0, V_HIDDEN = 1, V_VISIBLE = 2;
 
+// The model's suggestion: stored not labelled (v=0) but with the model's place and confidence
+// (it lay outside the frame or below the project's confidence floor). Not counted as labelled
+// until a person accepts or moves it.
+export const isSuggestion = (p, human) => p[2] === V_NONE && !human && (p[3] ?? 0) > 0;
+
 export class AnnotationModel {
   constructor(payload) {
     this.payload = payload;
@@ -41,13 +46,21 @@ export class AnnotationModel {
 
   // A person's edit: as the server will store it, a point that moved or changed visibility
   // becomes the person's (confidence 1); the others keep who set them and their confidence.
-  setPoints(trackId, n, points) {
+  // `accepted` points (the model's, left where it put them) become the person's with the
+  // model's confidence; the frame keeps them in `accepted` until its next save says so.
+  setPoints(trackId, n, points, accepted = []) {
     const frame = this.frame(trackId, n);
     frame.human = frame.human.slice();
+    const taken = new Set(accepted);
     frame.points = frame.points.map((old, i) => {
       const p = points[i];
-      const changed = Math.hypot(old[0] - p[0], old[1] - p[1]) > 0.01 || old[2] !== p[2];
-      if (!changed) return old.slice();
+      const moved = Math.hypot(old[0] - p[0], old[1] - p[1]) > 0.01;
+      if (taken.has(i) && !moved && !frame.human[i]) {
+        frame.human[i] = 1;
+        frame.accepted = [...new Set([...(frame.accepted || []), i])];
+        return [old[0], old[1], p[2], old[3]];
+      }
+      if (!moved && old[2] === p[2]) return old.slice();
       frame.human[i] = 1;
       return [p[0], p[1], p[2], 1];
     });
@@ -65,6 +78,7 @@ export class AnnotationModel {
     frame.points = state.points.map((p) => p.slice());
     frame.human = state.human.slice();
     frame.keyframe = state.keyframe;
+    frame.accepted = [];
   }
 
   // Frames flagged by the model's sanity checks, keyframes, and frames where a person set a

@@ -2,7 +2,7 @@
 // dragging and box selection. Image coordinates are the clip's pixels. Panels that add to
 // the picture (review's pins and model draft) put a draw function in `overlays`.
 import { HoverTip } from "./hovertip.js";
-import { V_HIDDEN, V_NONE } from "./model.js";
+import { V_HIDDEN, V_NONE, V_VISIBLE, isSuggestion } from "./model.js";
 
 const HIT_RADIUS = 7; // screen px
 
@@ -71,11 +71,18 @@ export class Stage {
     return "#39f";
   }
 
+  // A model suggestion (stored unlabelled, v=0, with the model's place and confidence) that
+  // lies on the frame: drawn faded, and a person may select it to accept or drag it.
+  shownSuggestion(i) {
+    const p = this.points[i];
+    return isSuggestion(p, this.human?.[i]) && p[0] >= 0 && p[0] <= this.width && p[1] >= 0 && p[1] <= this.height;
+  }
+
   hit(x, y) {
     if (!this.points) return -1;
     let best = -1, bestD = HIT_RADIUS / this.scale;
     this.points.forEach((p, i) => {
-      if (p[2] === V_NONE || !this.visibleIndex(i)) return;
+      if ((p[2] === V_NONE && !this.shownSuggestion(i)) || !this.visibleIndex(i)) return;
       const d = Math.hypot(p[0] - x, p[1] - y);
       if (d <= bestD) { best = i; bestD = d; }
     });
@@ -130,7 +137,9 @@ export class Stage {
   describePoint(i) {
     const p = this.points[i];
     const bits = [this.skeleton?.keypoints?.[i] ?? `point ${i}`];
-    bits.push(this.human?.[i] ? "set by a person" : `model guess, ${Math.round((p[3] ?? 1) * 100)}% sure`);
+    const sure = `${Math.round((p[3] ?? 1) * 100)}% sure`;
+    if (this.shownSuggestion(i)) bits.push(`model suggestion, ${sure}, not labelled (Enter accepts, dragging places it)`);
+    else bits.push(this.human?.[i] ? "set by a person" : `model guess, ${sure}`);
     if (p[2] === V_HIDDEN) bits.push("occluded");
     return bits.join(" · ");
   }
@@ -141,6 +150,8 @@ export class Stage {
     if (!drag) return;
     if (drag.kind === "move" && drag.moved) {
       const after = this.points.map((p) => p.slice());
+      // A suggestion a person drags is placed by them: visible, labelled.
+      for (const i of this.selected) if (isSuggestion(drag.start[i], this.human?.[i])) after[i][2] = V_VISIBLE;
       this.points.splice(0, this.points.length, ...drag.start.map((p) => p.slice()));
       this.onChange(after, [...this.selected]);
     } else if (drag.kind === "box") {
@@ -216,6 +227,7 @@ export class Stage {
     }
     ctx.globalAlpha = 1;
     points.forEach((p, i) => {
+      if (this.shownSuggestion(i) && this.visibleIndex(i)) { this.drawSuggestion(p, i); return; }
       if (p[2] === V_NONE || !this.visibleIndex(i)) return;
       const r = (this.selected.has(i) ? 5 : 3.5) / this.scale;
       const conf = p[3] ?? 1;
@@ -229,5 +241,17 @@ export class Stage {
       ctx.stroke();
       ctx.setLineDash([]);
     });
+  }
+
+  // Faded, hollow and dashed: the model's suggestion, not a label.
+  drawSuggestion(p, i) {
+    const { ctx } = this;
+    ctx.globalAlpha = this.selected.has(i) ? 0.85 : 0.45;
+    ctx.lineWidth = 1.5 / this.scale;
+    ctx.strokeStyle = this.selected.has(i) ? "#fff" : this.partColour(i);
+    ctx.setLineDash([2 / this.scale, 2 / this.scale]);
+    ctx.beginPath(); ctx.arc(p[0], p[1], (this.selected.has(i) ? 5 : 3.5) / this.scale, 0, Math.PI * 2); ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
   }
 }

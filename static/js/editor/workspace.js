@@ -66,15 +66,15 @@ function renderLowConfidence(frame) {
   const threshold = Number($("#accept-threshold").value);
   const skeleton = model.skeletonOf(track());
   frame.points
-    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i] }))
-    .filter((p) => p.v !== V_NONE && !p.human && p.conf < threshold)
+    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i) }))
+    .filter((p) => (p.v !== V_NONE || p.suggested) && !p.human && p.conf < threshold)
     .sort((a, b) => a.conf - b.conf)
     .slice(0, 12)
     .forEach((p) => {
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%`;
+      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : ""}`;
       button.addEventListener("click", () => { stage.selected = new Set([p.i]); stage.draw(); });
       li.append(button);
       list.append(li);
@@ -99,11 +99,11 @@ const applyToHeldRun = (n) => $("#apply-held").checked && model.isHeld(n);
 // A person's change to the shown frame's points (and its held run when that applies): shown
 // at once, recorded as one history step, saved shortly after. During a reviewer's Fix and
 // accept the change goes to the review panel instead, unsaved until the reviewer saves it.
-function edit(points, label = "point edit") {
+function edit(points, label = "point edit", accepted = []) {
   if (!editable && !divert) { refuseEdit(); return; }
   const t = track();
   if (divert) {
-    model.setPoints(t.id, current, points);
+    model.setPoints(t.id, current, points, accepted);
     stage.show({ points: model.frame(t.id, current).points });
     divert(t.id, current);
     return;
@@ -111,7 +111,7 @@ function edit(points, label = "point edit") {
   const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
   const changes = frames.map((n) => {
     const before = model.snapshot(t.id, n);
-    model.setPoints(t.id, n, points);
+    model.setPoints(t.id, n, points, accepted);
     return { frame: n, before, after: model.snapshot(t.id, n) };
   });
   editHistory.record({ label, trackId: t.id, frame: current, changes });
@@ -135,11 +135,13 @@ function queueSave(tid, n, { delay = SAVE_DELAY } = {}) {
 
 async function saveFrame(tid, n, applyHeld) {
   const frame = model.frame(tid, n);
+  const accepted = frame.accepted || [];
   try {
     const saved = await api("PUT", `/api/tracks/${tid}/frames/${n}`, {
       points: frame.points.map((p) => [p[0], p[1], p[2]]), version: frame.version,
-      apply_to_held_run: applyHeld, keyframe: frame.keyframe,
+      apply_to_held_run: applyHeld, keyframe: frame.keyframe, accepted,
     }, { keepalive: true });
+    frame.accepted = (frame.accepted || []).filter((i) => !accepted.includes(i));
     absorb(tid, saved);
     say(`saved frame ${n}${applyHeld ? " and its held run" : ""}`, "ok");
   } catch (err) {
@@ -311,6 +313,20 @@ function setVisibility(v) {
   edit(points, "visibility");
 }
 
+// Accept the selected model points where the model put them: a faded suggestion becomes a
+// visible, labelled point; a model guess becomes the person's, with the model's confidence.
+function acceptSelected() {
+  const t = track();
+  if (!t || !stage.selected.size) return;
+  const frame = model.frame(t.id, current);
+  const taken = [...stage.selected].filter((i) => !frame.human[i] && (frame.points[i][2] !== V_NONE || stage.shownSuggestion(i)));
+  if (!taken.length) { say("Select a model point or a faded suggestion to accept it.", "error"); return; }
+  const points = frame.points.map((p) => p.slice());
+  for (const i of taken) if (points[i][2] === V_NONE) points[i][2] = V_VISIBLE;
+  edit(points, "accepting a point", taken);
+  say(`accepted ${taken.length} point(s)`, "ok");
+}
+
 function toggleKeyframe() {
   const t = track();
   const frame = model.frame(t.id, current);
@@ -437,7 +453,7 @@ const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
-  keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove,
+  keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
@@ -469,7 +485,7 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
   actions[name] = (...args) => (editable ? action(...args) : refuseEdit());
@@ -508,6 +524,7 @@ async function start() {
   $("#accept-threshold").addEventListener("change", () => show(current));
   document.addEventListener("keydown", (e) => {
     if (e.target.matches("input, textarea, select") || document.querySelector("dialog[open]")) return;
+    if (e.key === "Enter" && e.target.closest("button, a, summary")) return; // Enter presses a focused button
     const handler = keys[e.key];
     if (handler) { e.preventDefault(); handler(e); }
   });

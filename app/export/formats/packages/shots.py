@@ -105,7 +105,7 @@ def shot_tracks(clip: ClipBundle, shot: ShotSpan) -> list[ShotTrack]:
     frame without a stored pose is all zero."""
     out: list[ShotTrack] = []
     for index, character, track in clip.tracks():
-        poses = wholebody_poses(track, character.skeleton)
+        poses = wholebody_poses(track, character.skeleton, clip.label_rule)
         if poses is None:
             continue
         points = np.zeros((shot.frames, poses.shape[1], 3), dtype=np.float32)
