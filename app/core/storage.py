@@ -105,5 +105,10 @@ def _keep_doomed(session: Session) -> None:
         session.info.pop(_DOOMED_KEY, None)
 
 
+def project_prefix(project_id: int) -> str:
+    """Where a project's clips' media live (one folder a clip below it)."""
+    return f"clips/{project_id}"
+
+
 def clip_prefix(project_id: int, clip_id: int) -> str:
-    return f"clips/{project_id}/{clip_id}"
+    return f"{project_prefix(project_id)}/{clip_id}"

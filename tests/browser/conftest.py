@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.models import User
 from app.core.db import get_engine
+from app.core.storage import delete_after_commit, project_prefix
 from app.main import create_app
 from app.projects.models import Project
 
@@ -258,12 +259,16 @@ def cleanup(
     committed: Callable[[], AbstractContextManager[Session]],
 ) -> Iterator[dict[str, list[int]]]:
     """Register ids in ``cleanup["projects"]`` / ``cleanup["users"]``; deleted after the test
-    (projects first: their clips, batches and assignments go with them)."""
+    (projects first: their clips, batches and assignments go with them, and their clips' media
+    as the app deletes it: SQLite hands a deleted row's id out again, and a later test's clip
+    must not find this one's frames under its key)."""
     created: dict[str, list[int]] = {"projects": [], "users": []}
     yield created
     with committed() as s:
         s.execute(delete(Project).where(Project.id.in_(created["projects"])))
         s.execute(delete(User).where(User.id.in_(created["users"])))
+        for project_id in created["projects"]:
+            delete_after_commit(s, project_prefix(project_id))
 
 
 def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
