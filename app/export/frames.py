@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 
@@ -21,7 +21,7 @@ from app.core.errors import Invalid
 from app.core.storage import clip_prefix, get_storage
 from app.export.formats.bundle import ClipBundle, SnapshotContext, wholebody_frames
 from app.export.formats.yolo import YOLO_IMAGES
-from app.media.decode import Image, iter_frames
+from app.media.decode import Image, iter_frames, read_frame
 from app.media.framecache import FrameCache, encode_jpeg, open_frame_cache
 
 IMAGE_FORMATS = frozenset({"coco_wholebody", "coco_person", "yolo"})  # files naming frames
@@ -83,6 +83,19 @@ def read_frames(
         ) from exc
     if found < len(wanted):
         raise Invalid(f"Clip {clip['id']} has fewer frames than its annotation.")
+
+
+def frame_image(clip: Mapping[str, Any], frame: int) -> Image:
+    """One frame of the clip as BGR (for drawing), from the cache when it holds the frame at
+    the source size; Invalid when it cannot be read."""
+    cache = frame_cache_of(clip)
+    try:
+        if cache is not None:
+            return cast(Image, cv2.cvtColor(cache.image(frame), cv2.COLOR_RGB2BGR))
+        rgb = read_frame(get_storage().path(str(clip["storage_key"])), frame)
+    except Exception as exc:  # any decoder failure: PyAV raises its own error types
+        raise Invalid(f"Cannot read frame {frame} of clip {clip['id']}: {exc}") from exc
+    return cast(Image, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 class FramesWriter:

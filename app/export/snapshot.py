@@ -55,6 +55,7 @@ from app.clips.models import Clip
 from app.core.db import is_postgresql
 from app.core.errors import Invalid
 from app.core.storage import get_storage
+from app.export.card import CardWriter
 from app.export.formats.bundle import (
     CharacterData,
     ClipBundle,
@@ -361,6 +362,7 @@ def write_snapshot(
     writers = [WRITERS[f](out, ctx) for f in formats if f in WRITERS]
     if options.frames and IMAGE_FORMATS & set(formats):
         writers.append(FramesWriter(out, ctx, options.jpeg_quality))
+    writers.append(CardWriter(out, ctx, options))
     total = count_selected(session, project.id, flt)
     versions: dict[str, int] = {}
     frames = 0
