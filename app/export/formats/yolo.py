@@ -7,7 +7,8 @@ clamped to [0, 1]; v is COCO's (0 not labelled, 1 hidden, 2 visible), unlabelled
 (Ultralytics finds a label by replacing the last ``/images/`` of the image path with
 ``/labels/`` and the suffix with ``.txt``); the export writes the images there
 (:mod:`app.export.frames`). ``<split>`` is the clip's split (:mod:`app.export.splits`). The
-box is the padded body box of :mod:`app.export.formats.boxes`.
+box is the padded body box of :mod:`app.export.formats.boxes`, from the points of valid parts
+as in COCO (so an annotation has the same box in both).
 
 ``data.yaml`` has no ``path`` key: Ultralytics resolves a relative ``path`` against its own
 datasets folder, and without one it uses the folder the yaml is in, which is what a snapshot
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from app.export.formats.boxes import person_box
 from app.export.formats.bundle import ClipBundle, SnapshotContext, wholebody_frames
+from app.export.formats.coco import without_invalid_parts
 from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
 
 YOLO_IMAGES = "yolo/images"  # the frame images' root when the snapshot has YOLO labels
@@ -36,7 +38,7 @@ def _f(value: float) -> str:
 
 def label_line(pose: PoseArray, width: int, height: int) -> str | None:
     """One YOLO pose line for a 133-point pose; None when nothing is labelled."""
-    box = person_box(pose, width, height)
+    box = person_box(without_invalid_parts(pose[None])[0], width, height)  # COCO's box
     if box is None:
         return None
     x0, y0, x1, y1 = box[0], box[1], box[0] + box[2], box[1] + box[3]
