@@ -231,6 +231,8 @@ where the pipeline ran (JPEG quality 88, the cache's).
 
 Peak memory does not depend on the images: each is read and written one at a time. (Run
 while other work kept both cores busy: compare the two rows, not with the table above.)
+The synthetic frames are flat colours, so their JPEGs (17 kB each) deflate far better than
+real frames would: expect a real snapshot's zip to grow by about the frame cache's size.
 """
     write_section("Export with frames", body, f"python bench/export.py --sizes {args.sizes} "
                   f"--frames {args.frames} --with-frames")  # fmt: skip
