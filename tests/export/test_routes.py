@@ -97,6 +97,8 @@ def test_the_form_keeps_the_options_and_shows_a_refused_one_in_place(
     snap = db.get_one(ExportSnapshot, int(created.headers["location"].rsplit("/", 1)[1]))
     assert snap.options["frames"] is True and snap.options["val_percent"] == 20
     assert (snap.options["licence"], snap.options["source"]) == ("CC BY 4.0", "reels")
+    detail = client.get(f"/exports/{snap.id}").text
+    assert "val 20.0 %" in detail and "CC BY 4.0" in detail and "quality 88" in detail
     api = client.post("/api/exports", headers={"X-CSRF-Token": csrf},
                       json={"project_id": project.id, "name": "v3", "formats": ["yolo"],
                             "options": {"frames": False, "test_percent": 60}})  # fmt: skip
