@@ -376,6 +376,7 @@ def export_child(limit: int) -> None:
     from app.clips.filters import ClipFilter
     from app.core.db import session_scope
     from app.export import build, service
+    from app.export.options import ExportOptions
     from app.export.schemas import ExportCreate
     from app.projects.models import Subset
     from bench.export import proc_status_kb, reset_peak
@@ -385,6 +386,7 @@ def export_child(limit: int) -> None:
             project_id=json.loads(SEED_FILE.read_text())["project_id"],
             name=f"scale-{time.time_ns()}", formats=EXPORT_FORMATS,
             filter=ClipFilter(subset=Subset.pose, limit=limit),
+            options=ExportOptions(frames=False),  # the seeded clips have no video
         )  # fmt: skip
         snapshot_id = service.create_export(session, data, None, send=False).id
     reset_peak()

@@ -19,6 +19,7 @@ from app.core.migrate import upgrade_database
 from app.export import build, importer, service
 from app.export.archive import extract
 from app.export.formats.registry import parse_formats
+from app.export.options import ExportOptions
 from app.export.schemas import ExportCreate
 from app.projects.service import get_project_by_name
 
@@ -75,10 +76,25 @@ def export_cmd(
     subset: Annotated[str | None, typer.Option(help="Only clips of this subset")] = None,
     clip_ids: Annotated[str, typer.Option(help="Only these clip ids (comma list)")] = "",
     limit: Annotated[int | None, typer.Option(help="Only the first N matching clips")] = None,
+    frames: Annotated[
+        bool, typer.Option("--frames/--no-frames", help="Include the annotated frames' images")
+    ] = True,
+    image_format: Annotated[str, typer.Option(help="jpg or png")] = "jpg",
+    jpeg_quality: Annotated[int, typer.Option(help="1..100 (88: the frame cache's)")] = 88,
+    val_percent: Annotated[float, typer.Option(help="Clips in val, per stratum")] = 10.0,
+    test_percent: Annotated[float, typer.Option(help="Clips in test (0: none)")] = 0.0,
+    split_seed: Annotated[int, typer.Option(help="The same seed gives the same split")] = 0,
+    licence: Annotated[str, typer.Option(help="Licence stated in the dataset card")] = "",
+    source: Annotated[str, typer.Option(help="Source stated in the dataset card")] = "",
 ) -> None:
     """Snapshot the approved annotations of a project in one or more formats."""
     upgrade_database()
     try:
+        options = ExportOptions.model_validate(
+            {"frames": frames, "image_format": image_format, "jpeg_quality": jpeg_quality,
+             "val_percent": val_percent, "test_percent": test_percent,
+             "split_seed": split_seed, "licence": licence, "source": source}
+        )  # fmt: skip
         flt = ClipFilter.model_validate(
             {
                 "subset": subset,
@@ -93,6 +109,7 @@ def export_cmd(
                 name=name or utcnow().strftime("%Y%m%dT%H%M%SZ"),
                 formats=parse_formats(formats),
                 filter=flt,
+                options=options,
             )
             snapshot_id = service.create_export(
                 session, data, None, send=not get_settings().embedded

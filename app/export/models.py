@@ -20,6 +20,8 @@ class ExportSnapshot(Base):
     name: Mapped[str] = mapped_column(String(120))
     formats: Mapped[list[str]] = mapped_column(JSONType, default=list)
     filter: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # app.export.options.ExportOptions: frames, split, licence and source
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default="{}")
     annotation_versions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     progress: Mapped[float] = mapped_column(default=0.0)

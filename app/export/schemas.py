@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.clips.filters import ClipFilter, ClipFilterForm
 from app.core.errors import Invalid
 from app.export.formats.registry import parse_formats
+from app.export.options import ExportOptions, ImageFormat
 
 
 class ExportCreate(BaseModel):
@@ -18,6 +19,7 @@ class ExportCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     formats: list[str] = Field(min_length=1, description="see docs/export-formats.md")
     filter: ClipFilter = Field(default_factory=ClipFilter)
+    options: ExportOptions = Field(default_factory=ExportOptions)
 
     @field_validator("name")
     @classmethod
@@ -40,6 +42,7 @@ class ExportRead(BaseModel):
     name: str
     formats: list[str]
     filter: dict[str, Any]
+    options: dict[str, Any]
     state: str
     progress: float
     size_bytes: int | None
@@ -64,20 +67,34 @@ class ImportReport(BaseModel):
 
 
 class ExportForm(ClipFilterForm):
-    """The export form as the browser posts it: a name, formats and the clip filter."""
+    """The export form as the browser posts it: a name, formats, the clip filter and the
+    options (an unticked checkbox is not sent, so ``frames`` is False when absent)."""
 
     name: str = ""
     formats: list[str] = Field(default_factory=list)
+    frames: bool = False
+    image_format: ImageFormat = "jpg"
+    jpeg_quality: int = 88
+    val_percent: float = 10.0
+    test_percent: float = 0.0
+    split_seed: int = 0
+    licence: str = ""
+    source: str = ""
 
     def to_create(self) -> ExportCreate:
         if self.project_id is None:
             raise Invalid("Choose a project.", field="project_id")
         flt = self.clip_filter()
+        options = ExportOptions.model_validate(self.model_dump(include=OPTION_FIELDS))
         return ExportCreate.model_validate(
             {
                 "project_id": self.project_id,
                 "name": self.name,
                 "formats": self.formats,
                 "filter": flt,
+                "options": options,
             }
         )
+
+
+OPTION_FIELDS = set(ExportOptions.model_fields)

@@ -47,6 +47,7 @@ def create_export(
         name=data.name,
         formats=list(data.formats),
         filter=data.filter.model_dump(mode="json", exclude_defaults=True),
+        options=data.options.model_dump(mode="json"),
         state=QUEUED,
         created_by_id=user.id if user else None,
     )

@@ -55,19 +55,24 @@ from app.clips.models import Clip
 from app.core.db import is_postgresql
 from app.core.errors import Invalid
 from app.core.storage import get_storage
+from app.export.card import CardWriter
 from app.export.formats.bundle import (
     CharacterData,
     ClipBundle,
     FrameData,
     SnapshotContext,
     TrackData,
+    clip_key,
     dumps,
     media_name,
     plain,
 )
 from app.export.formats.registry import MEDIA, WRITERS
+from app.export.frames import IMAGE_FORMATS, FramesWriter, image_root
 from app.export.labels import LabelRule
 from app.export.models import ExportSnapshot
+from app.export.options import ExportOptions
+from app.export.splits import TRAIN, SplitClip, assign_splits, split_names
 from app.projects.models import Project, SkeletonTemplate
 from app.review.models import ReviewComment
 
@@ -135,6 +140,33 @@ def _as_id_range(
 def count_selected(session: Session, project_id: int, flt: ClipFilter) -> int:
     sub = _selection(session, project_id, flt).subquery()
     return int(session.scalar(select(func.count(func.distinct(sub.c.clip_id)))) or 0)
+
+
+def split_clips(session: Session, project_id: int, flt: ClipFilter) -> list[SplitClip]:
+    """What :func:`app.export.splits.assign_splits` needs of every selected clip."""
+    flt, up_to = _as_id_range(session, project_id, flt)
+    sel = _selection(session, project_id, flt, 0, up_to).subquery()
+    first = (
+        select(sel.c.clip_id, func.min(sel.c.id).label("annotation_id"))
+        .group_by(sel.c.clip_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Clip.id, Clip.content_hash, Clip.subsets, first.c.annotation_id)
+        .join(first, first.c.clip_id == Clip.id)
+        .order_by(Clip.id)
+    ).all()
+    kinds: dict[int, set[str]] = {}
+    found = select(Character.annotation_id, Character.kind).join(
+        first, first.c.annotation_id == Character.annotation_id
+    )
+    for annotation_id, kind in session.execute(found):
+        kinds.setdefault(annotation_id, set()).add(str(plain(kind)))
+    return [
+        SplitClip(clip_id, clip_key({"content_hash": content_hash}), tuple(subsets or ()),
+                  tuple(sorted(kinds.get(annotation_id, ()))))
+        for clip_id, content_hash, subsets, annotation_id in rows
+    ]  # fmt: skip
 
 
 def _chunks(
@@ -326,6 +358,8 @@ def write_snapshot(
     users = list(session.scalars(select(User)))
     names = {u.id: u.username for u in users}
     roles = {u.username: u.role.value for u in users}
+    options = ExportOptions.model_validate(snapshot.options or {})
+    splits = assign_splits(split_clips(session, project.id, flt), options)
     ctx = SnapshotContext(
         name=snapshot.name,
         project=project_header(session, project),
@@ -334,9 +368,15 @@ def write_snapshot(
         filter=dict(snapshot.filter),
         agreement_summary=tuple(_agreement_summary(session, project.id, names)),
         user_roles=roles,
+        splits=split_names(options),
+        image_root=image_root(formats),
+        image_ext=options.image_ext,
     )
     writers = [WRITERS[f](out, ctx) for f in formats if f in WRITERS]
     label_rule = LabelRule.of_project(ctx.project)
+    if options.frames and IMAGE_FORMATS & set(formats):
+        writers.append(FramesWriter(out, ctx, options.jpeg_quality))
+    writers.append(CardWriter(out, ctx, options))
     total = count_selected(session, project.id, flt)
     versions: dict[str, int] = {}
     frames = 0
@@ -351,6 +391,7 @@ def write_snapshot(
         for bundles in chunks:
             for bundle in bundles:
                 bundle.label_rule = label_rule
+                bundle.split = splits.get(bundle.clip["id"], TRAIN)
                 if MEDIA in formats:
                     bundle.media = _copy_media(bundle, out)
                 for writer in writers:

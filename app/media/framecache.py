@@ -57,6 +57,7 @@ class FrameCacheInfo:
     mime: str
     total_bytes: int
     content_sha256: str
+    quality: int  # the JPEG quality the frames were encoded at
 
 
 def chunk_name(k: int) -> str:
@@ -232,6 +233,7 @@ class FrameCache:
             mime=self.mime,
             total_bytes=sum(index["chunks"]),
             content_sha256=index["content_sha256"],
+            quality=index["quality"],
         )
 
     def __len__(self) -> int:

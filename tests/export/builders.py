@@ -29,6 +29,7 @@ from app.core.storage import get_storage
 from app.export import service as export_service
 from app.export.formats.bundle import clip_key
 from app.export.models import ExportSnapshot
+from app.export.options import ExportOptions
 from app.export.schemas import ExportCreate
 from app.export.snapshot import write_snapshot
 from app.projects.models import Project
@@ -115,9 +116,11 @@ def approved_clips(db: Session, count: int) -> tuple[Project, list[Annotation]]:
 def queued_snapshot(
     db: Session, project_id: int, name: str, formats: list[str], **flt: object
 ) -> ExportSnapshot:
-    """A queued export snapshot of the project's approved clips (no build task is sent)."""
+    """A queued export snapshot of the project's approved clips (no build task is sent),
+    without frames (the clips' files are not videos)."""
     data = ExportCreate(project_id=project_id, name=name, formats=formats,
-                        filter=ClipFilter.model_validate(flt))  # fmt: skip
+                        filter=ClipFilter.model_validate(flt),
+                        options=ExportOptions(frames=False))  # fmt: skip
     return export_service.create_export(db, data, None, send=False)
 
 

@@ -171,7 +171,7 @@ SCRIPT = textwrap.dedent(
     runner = CliRunner()
     out = sys.argv[1]
     result = runner.invoke(cli, ["export", "--project", "embedded", "--format",
-                                 "coco_person,captions", "--out", out])
+                                 "coco_person,captions", "--no-frames", "--out", out])
     print(result.output)
     assert result.exit_code == 0, result.output
     """

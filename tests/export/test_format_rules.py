@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,11 +17,13 @@ from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, Character, KeypointFrame, Track
 from app.annotations.points import encode_points
+from app.export.formats.boxes import BOX_PADDING
 from app.export.formats.ids import MAX_CLIP_ID, annotation_id, image_id
 from app.projects.models import Project
 from app.projects.skeletons import PoseArray, empty_pose
 from tests.export.builders import (
     HEIGHT,
+    WIDTH,
     approved_clips,
     build_folder,
     key_of,
@@ -28,7 +31,6 @@ from tests.export.builders import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
-WHOLEBODY_ARRAYS = ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")
 
 
 @pytest.fixture
@@ -109,6 +111,17 @@ def part_test_pose(frame: int) -> PoseArray:
     return pose
 
 
+def padded_body_box(ann: dict[str, Any]) -> list[float]:
+    """The documented person box: the labelled body and feet points' tight box scaled by
+    BOX_PADDING about its centre, clipped to the image."""
+    shown = np.concatenate([np.asarray(ann[f]).reshape(-1, 3) for f in ("keypoints", "foot_kpts")])
+    shown = shown[shown[:, 2] > 0]
+    (x0, y0), (x1, y1) = shown[:, :2].min(axis=0), shown[:, :2].max(axis=0)
+    dx, dy = (x1 - x0) * (BOX_PADDING - 1) / 2, (y1 - y0) * (BOX_PADDING - 1) / 2
+    x0, y0, x1, y1 = max(0, x0 - dx), max(0, y0 - dy), min(WIDTH, x1 + dx), min(HEIGHT, y1 + dy)
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
 def test_invalid_parts_are_all_zero_and_valid_part_boxes_use_their_own_points(
     db: Session, exported: tuple, tmp_path: Path
 ) -> None:
@@ -133,14 +146,9 @@ def test_invalid_parts_are_all_zero_and_valid_part_boxes_use_their_own_points(
             assert ann[field] == pytest.approx(expected, abs=0.01)
         face = np.asarray(ann["face_kpts"]).reshape(68, 3)
         assert (face[:17, 2] == 2).all() and (face[17:] == 0).all()
-        # the box holds the points the file shows, not the zeroed feet on the bottom edge
-        shown = np.concatenate(
-            [np.asarray(ann[f]).reshape(-1, 3) for f in ("keypoints", *WHOLEBODY_ARRAYS)]
-        )
-        shown = shown[shown[:, 2] > 0]
-        x0, y0 = shown[:, 0].min(), shown[:, 1].min()
-        box = [x0, y0, shown[:, 0].max() - x0, shown[:, 1].max() - y0]
-        assert ann["bbox"] == pytest.approx(box, abs=0.01)
+        # the box holds the body points the file shows (padded), not the zeroed feet on the
+        # bottom edge
+        assert ann["bbox"] == pytest.approx(padded_body_box(ann), abs=0.01)
         assert ann["bbox"][1] + ann["bbox"][3] < HEIGHT - 1
         assert person.anns[ann["id"]]["bbox"] == ann["bbox"]
 
@@ -160,6 +168,41 @@ def test_an_annotation_with_only_invalid_parts_labelled_is_left_out(
     coco = COCO(str(out / "coco_wholebody.json"))
     images = [im["id"] for im in coco.dataset["images"] if im["clip_id"] == annotations[0].clip_id]
     assert len(images) == 4 and coco.getAnnIds(imgIds=images) == []
+
+
+def test_the_box_is_the_padded_body_box_and_stray_hand_or_face_points_do_not_stretch_it(
+    db: Session, exported: tuple, tmp_path: Path
+) -> None:
+    project, annotations = exported
+
+    def stray(frame: int) -> PoseArray:
+        pose = part_test_pose(frame)
+        pose[17:23, 2] = 2  # feet valid and inside the body's reach
+        pose[17:23, :2] = (150, 200)
+        pose[112, :2], pose[112, 2] = (WIDTH - 2, 2), 2  # a stray right-hand point far right
+        pose[23, :2], pose[23, 2] = (2, HEIGHT - 2), 2  # a stray face point bottom left
+        return pose
+
+    store_poses(db, annotations[0], stray)
+    out = build_folder(db, snapshot(db, project.id, ["coco_wholebody", "yolo"]), tmp_path)
+    coco = json.loads((out / "coco_wholebody.json").read_text())
+    clip_id = annotations[0].clip_id
+    images = {im["id"]: im for im in coco["images"] if im["clip_id"] == clip_id}
+    anns = [a for a in coco["annotations"] if a["image_id"] in images]
+    assert len(anns) == 4
+    for ann in anns:
+        pose = stray(images[ann["image_id"]]["frame_index"])
+        body = pose[:23][pose[:23, 2] > 0]
+        assert ann["bbox"] == pytest.approx(padded_body_box(ann), abs=0.01)
+        x, y, w, h = ann["bbox"]
+        assert x > 2 and x + w < WIDTH - 2 and y + h < HEIGHT - 2  # the stray points are outside
+        assert w == pytest.approx(min(WIDTH, np.ptp(body[:, 0]) * BOX_PADDING), abs=0.02)
+        assert ann["area"] == pytest.approx(w * h, abs=0.05)
+        key, frame = images[ann["image_id"]]["clip"], images[ann["image_id"]]["frame_index"]
+        line = (out / "yolo" / "labels" / "train" / key / f"{frame:06d}.txt").read_text()
+        cx, cy, bw, bh = (float(v) for v in line.split()[1:5])
+        assert (cx * WIDTH, cy * HEIGHT) == pytest.approx((x + w / 2, y + h / 2), abs=0.01)
+        assert (bw * WIDTH, bh * HEIGHT) == pytest.approx((w, h), abs=0.01)
 
 
 def ultralytics_label_path(image: Path) -> Path:

@@ -73,3 +73,33 @@ def test_other_roles_cannot_download(client: TestClient, db: Session) -> None:
     login(client, db, create_user(db, Role.reviewer))
     assert client.get(f"/exports/{snap.id}/download").status_code == 403
     assert client.get(f"/api/exports/{snap.id}").status_code == 403
+
+
+def test_the_form_keeps_the_options_and_shows_a_refused_one_in_place(
+    client: TestClient, db: Session
+) -> None:
+    project = create_project(db)
+    approved_annotation(db, media_clip(db, project, b"options clip"))
+    csrf = login(client, db, create_user(db, Role.admin))
+    page = client.get("/exports")
+    assert 'name="frames"' in page.text and 'name="licence"' in page.text
+    form = {"csrf_token": csrf, "name": "v2", "project_id": project.id, "formats": ["yolo"],
+            "val_percent": "80", "licence": "CC BY 4.0", "source": "reels"}  # fmt: skip
+    refused = client.post("/exports", data=form)
+    assert refused.status_code == 422
+    assert 'data-error-for="val_percent"' in refused.text
+    assert 'value="CC BY 4.0"' in refused.text and 'value="80"' in refused.text
+    frames = refused.text.split('name="frames"', 1)[1].split(">", 1)[0]
+    assert "checked" not in frames  # an unticked box stays unticked
+    assert "checked" in page.text.split('name="frames"', 1)[1].split(">", 1)[0]  # default on
+    created = client.post("/exports", data={**form, "val_percent": "20", "frames": "true"})
+    assert created.status_code == 303, created.text
+    snap = db.get_one(ExportSnapshot, int(created.headers["location"].rsplit("/", 1)[1]))
+    assert snap.options["frames"] is True and snap.options["val_percent"] == 20
+    assert (snap.options["licence"], snap.options["source"]) == ("CC BY 4.0", "reels")
+    detail = client.get(f"/exports/{snap.id}").text
+    assert "val 20.0 %" in detail and "CC BY 4.0" in detail and "quality 88" in detail
+    api = client.post("/api/exports", headers={"X-CSRF-Token": csrf},
+                      json={"project_id": project.id, "name": "v3", "formats": ["yolo"],
+                            "options": {"frames": False, "test_percent": 60}})  # fmt: skip
+    assert api.status_code == 422 and "test_percent" in api.text

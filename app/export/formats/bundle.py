@@ -18,7 +18,7 @@ import orjson
 
 from app.annotations.points import decode_frames_with_sources
 from app.export.labels import LabelRule, exported_poses
-from app.projects.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray
 
 # Built-in skeletons that map onto COCO-WholeBody's 133 points: (first index, point count).
 WHOLEBODY_SLOTS: dict[str, tuple[int, int]] = {
@@ -128,6 +128,7 @@ class ClipBundle:
     agreement: list[dict[str, Any]] = field(default_factory=list)
     media: str | None = None  # path of the media copy inside the snapshot, when copied
     label_rule: LabelRule = field(default_factory=LabelRule)  # the project's, set by the snapshot
+    split: str = "train"  # train, val or test (app.export.splits)
 
     @property
     def key(self) -> str:
@@ -153,6 +154,9 @@ class SnapshotContext:
     filter: dict[str, Any] = field(default_factory=dict)
     agreement_summary: tuple[dict[str, Any], ...] = ()
     user_roles: Mapping[str, str] = field(default_factory=dict)  # username -> role
+    splits: tuple[str, ...] = ("train", "val")  # the splits the snapshot has (test optional)
+    image_root: str = "images"  # frame images go to <image_root>/<split>/<clip>/<frame>.<ext>
+    image_ext: str = "jpg"
 
 
 class Writer(Protocol):
@@ -215,12 +219,3 @@ def wholebody_frames(clip: ClipBundle) -> list[tuple[int, list[tuple[int, PoseAr
 
 def r2(value: float) -> float:
     return round(float(value), 2)
-
-
-def tight_box(pose: PoseArray) -> Box | None:
-    """(x, y, w, h) around the labelled points, None when none is labelled."""
-    pts = pose[pose[:, V] > 0]
-    if not len(pts):
-        return None
-    x0, y0 = float(pts[:, X].min()), float(pts[:, Y].min())
-    return x0, y0, float(pts[:, X].max()) - x0, float(pts[:, Y].max()) - y0

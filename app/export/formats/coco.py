@@ -1,12 +1,14 @@
 """COCO keypoints JSON: COCO-WholeBody (133 points in five arrays) and COCO person (17).
 
-Images are frames, named ``<clip key>/<frame:06d>.jpg`` and carrying ``clip``, ``clip_id``
-and ``frame_index``; one annotation per (track, frame) with ``track_id`` the clip's track
-index. Image and annotation ids are the stable ids of :mod:`app.export.formats.ids`.
+Images are frames, named ``<clip key>/<frame:06d>.jpg`` (``.png`` when the export asks for
+PNG) relative to their split's image folder, and carrying ``clip``, ``clip_id``,
+``frame_index`` and ``split``; besides the whole file, ``coco/wholebody/<split>.json`` (or
+``coco/person/``) holds each split. One annotation per (track, frame) with ``track_id`` the
+clip's track index. Image and annotation ids are the stable ids of :mod:`app.export.formats.ids`.
 Visibility is COCO's v (0 not labelled, 1 labelled but hidden, 2 visible), unlabelled points
 are (0, 0, 0), and so is every point of a part that is not valid (COCO-WholeBody's
-``data_format.md``: invalid parts are all-zero arrays). The document is streamed: images go
-straight to the file, annotations to a temporary file appended after them.
+``data_format.md``: invalid parts are all-zero arrays). Documents are streamed
+(:class:`CocoDocument`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.export.formats.boxes import person_boxes
 from app.export.formats.bundle import (
     ClipBundle,
     JsonArray,
@@ -29,7 +32,7 @@ from app.export.formats.bundle import (
     wholebody_tracks,
 )
 from app.export.formats.ids import annotation_id, image_id
-from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y, part_boxes, part_validity
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, part_boxes, part_validity
 
 WHOLEBODY_FILE = "coco_wholebody.json"
 PERSON_FILE = "coco_person_keypoints.json"
@@ -76,35 +79,31 @@ def without_invalid_parts(poses: PoseArray) -> PoseArray:
     return out
 
 
-def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, Any] | None]:
+def track_annotations(
+    poses: PoseArray, *, whole_body: bool, width: float, height: float
+) -> list[dict[str, Any] | None]:
     """The COCO annotation (without ids) of each 133-point pose of a track, (frames, 133, 4);
     None for a frame where nothing is labelled (in the body, for COCO person). Parts that are
     not valid are left out first (:func:`without_invalid_parts`), in both files, so the same
-    annotation id has the same box in COCO-WholeBody and COCO person."""
+    annotation id has the same box in COCO-WholeBody and COCO person. The box is the padded
+    body box of :mod:`app.export.formats.boxes`, clipped to ``width`` x ``height``."""
     poses = without_invalid_parts(poses)
     seen = poses[..., V] > 0
     keep = (seen if whole_body else seen[:, BODY]).any(axis=1).tolist()
     body_count = seen[:, BODY].sum(axis=1).tolist()
     values = triples(poses if whole_body else poses[:, BODY])
-    # tight box around every labelled point of a valid part, per frame (rows with none are
-    # not kept)
-    xs, ys = poses[..., X].astype(np.float64), poses[..., Y].astype(np.float64)
-    x0 = np.where(seen, xs, np.inf).min(axis=1)
-    y0 = np.where(seen, ys, np.inf).min(axis=1)
-    width = np.where(seen, xs, -np.inf).max(axis=1) - x0
-    height = np.where(seen, ys, -np.inf).max(axis=1) - y0
-    boxes = np.stack([x0, y0, width, height, width * height], axis=1).tolist()
+    boxes = person_boxes(poses, width, height).tolist()
     out: list[dict[str, Any] | None] = []
     for i, pose in enumerate(poses):
         if not keep[i]:
             out.append(None)
             continue
-        *box, area = boxes[i]
+        box = [r2(v) for v in boxes[i]]
         ann: dict[str, Any] = {
             "category_id": 1,
             "iscrowd": 0,
-            "bbox": [r2(v) for v in box],
-            "area": r2(area),
+            "bbox": box,
+            "area": r2(box[2] * box[3]),
             "keypoints": values[i][: 3 * BODY.stop],
             "num_keypoints": body_count[i],
         }
@@ -120,44 +119,20 @@ def track_annotations(poses: PoseArray, *, whole_body: bool) -> list[dict[str, A
     return out
 
 
-class CocoWriter:
-    def __init__(self, out: Path, ctx: SnapshotContext, *, whole_body: bool) -> None:
-        self.whole_body = whole_body
-        name = WHOLEBODY_FILE if whole_body else PERSON_FILE
-        self.fh = (out / name).open("w", encoding="utf-8")
+class CocoDocument:
+    """One COCO JSON file written as it goes: images straight to the file, annotations to a
+    temporary file appended after them."""
+
+    def __init__(self, path: Path, head: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = path.open("w", encoding="utf-8")
         # Annotations wait on disk until the images array is complete.
         self.pending = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-        info = {"description": f"CelLabel snapshot {ctx.name} of project {ctx.project['name']}",
-                "version": ctx.name, "date_created": ctx.created_at}  # fmt: skip
-        self.fh.write(f'{{"info":{dumps(info)},"licenses":[],"categories":{dumps([category()])},')
-        self.fh.write('"images":')
+        self.fh.write(head + '"images":')
         self.images = JsonArray(self.fh)
         self.images.open()
         self.annotations = JsonArray(self.pending)
         self.annotations.open()
-
-    def add(self, clip: ClipBundle) -> None:
-        tracks = wholebody_tracks(clip)
-        per_track = (
-            (index, frames, track_annotations(poses, whole_body=self.whole_body))
-            for index, frames, poses in tracks
-        )
-        clip_id = clip.clip["id"]
-        for frame, people in group_by_frame(per_track):
-            frame_id = image_id(clip_id, frame)
-            self.images.add({
-                "id": frame_id, "file_name": f"{clip.key}/{frame:06d}.jpg",
-                "width": clip.clip["width"], "height": clip.clip["height"],
-                "frame_index": frame, "clip": clip.key, "clip_id": clip_id,
-            })  # fmt: skip
-            for track_index, ann in people:
-                if ann is not None:
-                    ann.update(
-                        id=annotation_id(clip_id, track_index, frame),
-                        image_id=frame_id,
-                        track_id=track_index,
-                    )
-                    self.annotations.add(ann)
 
     def close(self) -> None:
         self.images.close()
@@ -168,6 +143,67 @@ class CocoWriter:
         self.fh.write("}\n")
         self.pending.close()
         self.fh.close()
+
+
+def split_file(whole_body: bool, split: str) -> str:
+    """The COCO file of one split, e.g. ``coco/wholebody/train.json``."""
+    return f"coco/{'wholebody' if whole_body else 'person'}/{split}.json"
+
+
+class CocoWriter:
+    """The whole snapshot in one file (each image carries its ``split``) and one file per
+    split; ``file_name`` is relative to the split's image folder (``<image root>/<split>``)."""
+
+    def __init__(self, out: Path, ctx: SnapshotContext, *, whole_body: bool) -> None:
+        self.whole_body = whole_body
+        self.ext = ctx.image_ext
+
+        def head(split: str | None) -> str:
+            info = {"description": f"CelLabel snapshot {ctx.name} of project {ctx.project['name']}",
+                    "version": ctx.name, "date_created": ctx.created_at}  # fmt: skip
+            if split:
+                info["image_folder"] = f"{ctx.image_root}/{split}"
+            return f'{{"info":{dumps(info)},"licenses":[],"categories":{dumps([category()])},'
+
+        name = WHOLEBODY_FILE if whole_body else PERSON_FILE
+        self.all = CocoDocument(out / name, head(None))
+        self.splits = {
+            split: CocoDocument(out / split_file(whole_body, split), head(split))
+            for split in ctx.splits
+        }
+
+    def add(self, clip: ClipBundle) -> None:
+        width, height = clip.clip["width"] or 0, clip.clip["height"] or 0
+        per_track = (
+            (index, frames, track_annotations(
+                poses, whole_body=self.whole_body, width=width, height=height))
+            for index, frames, poses in wholebody_tracks(clip)
+        )  # fmt: skip
+        clip_id = clip.clip["id"]
+        docs = (self.all, self.splits[clip.split])
+        for frame, people in group_by_frame(per_track):
+            frame_id = image_id(clip_id, frame)
+            image = {
+                "id": frame_id, "file_name": f"{clip.key}/{frame:06d}.{self.ext}",
+                "width": clip.clip["width"], "height": clip.clip["height"],
+                "frame_index": frame, "clip": clip.key, "clip_id": clip_id,
+                "split": clip.split,
+            }  # fmt: skip
+            for doc in docs:
+                doc.images.add(image)
+            for track_index, ann in people:
+                if ann is not None:
+                    ann.update(
+                        id=annotation_id(clip_id, track_index, frame),
+                        image_id=frame_id,
+                        track_id=track_index,
+                    )
+                    for doc in docs:
+                        doc.annotations.add(ann)
+
+    def close(self) -> None:
+        for doc in (self.all, *self.splits.values()):
+            doc.close()
 
 
 def wholebody_writer(out: Path, ctx: SnapshotContext) -> CocoWriter:

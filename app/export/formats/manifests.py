@@ -26,10 +26,10 @@ SUBSET_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
-def annotation_paths(key: str, formats: tuple[str, ...], subset: str) -> dict[str, str]:
+def annotation_paths(key: str, split: str, formats: tuple[str, ...], subset: str) -> dict[str, str]:
     where = {
         "coco_wholebody": WHOLEBODY_FILE, "coco_person": PERSON_FILE,
-        "openpose": f"openpose/{key}/", "yolo": f"yolo/{labels_folder(key)}/",
+        "openpose": f"openpose/{key}/", "yolo": f"yolo/{labels_folder(key, split)}/",
         "captions": CAPTIONS_FILE, "cellabel": CELLABEL_FILE, "agreement": AGREEMENT_FILE,
     }  # fmt: skip
     return {f: where[f] for f in SUBSET_FORMATS[subset] if f in formats}
@@ -43,7 +43,8 @@ def manifest_record(clip: ClipBundle, subset: str, formats: tuple[str, ...]) -> 
         "media": clip.media, "storage_key": c["storage_key"],
         "fps": c["fps"], "frame_count": c["frame_count"], "width": c["width"],
         "height": c["height"], "duration_s": c["duration_s"], "has_audio": c["has_audio"],
-        "annotations": annotation_paths(clip.key, formats, subset),
+        "split": clip.split,
+        "annotations": annotation_paths(clip.key, clip.split, formats, subset),
     }  # fmt: skip
     if subset == "face_video":
         record["emotions"] = [

@@ -5,9 +5,10 @@
 clamped to [0, 1]; v is COCO's (0 not labelled, 1 hidden, 2 visible), unlabelled points are
 ``0 0 0``. Each label belongs to the image ``yolo/images/<split>/<clip>/<frame:06d>.jpg``
 (Ultralytics finds a label by replacing the last ``/images/`` of the image path with
-``/labels/`` and the suffix with ``.txt``). The frame images themselves are not written yet:
-this is the layout they go to. Every clip is in the ``train`` split until the export makes a
-train/val split, so ``val`` names the same folder.
+``/labels/`` and the suffix with ``.txt``); the export writes the images there
+(:mod:`app.export.frames`). ``<split>`` is the clip's split (:mod:`app.export.splits`). The
+box is the padded body box of :mod:`app.export.formats.boxes`, from the points of valid parts
+as in COCO (so an annotation has the same box in both).
 
 ``data.yaml`` has no ``path`` key: Ultralytics resolves a relative ``path`` against its own
 datasets folder, and without one it uses the folder the yaml is in, which is what a snapshot
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.export.formats.bundle import ClipBundle, SnapshotContext, tight_box, wholebody_frames
+from app.export.formats.boxes import person_box
+from app.export.formats.bundle import ClipBundle, SnapshotContext, wholebody_frames
+from app.export.formats.coco import without_invalid_parts
 from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
 
-SPLIT = "train"  # the one split until the export makes a train/val split
+YOLO_IMAGES = "yolo/images"  # the frame images' root when the snapshot has YOLO labels
 
 
-def labels_folder(key: str) -> str:
+def labels_folder(key: str, split: str) -> str:
     """Where the label files of a clip go, relative to the ``yolo`` folder."""
-    return f"labels/{SPLIT}/{key}"
+    return f"labels/{split}/{key}"
 
 
 def _f(value: float) -> str:
@@ -35,11 +38,10 @@ def _f(value: float) -> str:
 
 def label_line(pose: PoseArray, width: int, height: int) -> str | None:
     """One YOLO pose line for a 133-point pose; None when nothing is labelled."""
-    box = tight_box(pose)
+    box = person_box(without_invalid_parts(pose[None])[0], width, height)  # COCO's box
     if box is None:
         return None
-    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
-    x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
+    x0, y0, x1, y1 = box[0], box[1], box[0] + box[2], box[1] + box[3]
     parts = ["0", _f((x0 + x1) / 2 / width), _f((y0 + y1) / 2 / height),
              _f(max(0.0, x1 - x0) / width), _f(max(0.0, y1 - y0) / height)]  # fmt: skip
     for p in pose:
@@ -52,12 +54,13 @@ def label_line(pose: PoseArray, width: int, height: int) -> str | None:
 
 def data_yaml(ctx: SnapshotContext) -> str:
     flip = ", ".join(str(i) for i in COCO_WHOLEBODY.mirror_permutation())
+    splits = "".join(f"{split}: images/{split}\n" for split in ctx.splits)
     return (
         f"# CelLabel snapshot {ctx.name} of project {ctx.project['name']} ({ctx.created_at})\n"
-        f"# Frame images go in images/{SPLIT}/<clip>/<frame:06d>.jpg beside labels/{SPLIT}/.\n"
-        "# No path key: Ultralytics then resolves train/val against this file's folder.\n"
-        f"# No held-out split yet: val is the {SPLIT} split.\n"
-        f"train: images/{SPLIT}\nval: images/{SPLIT}\n"
+        f"# Frame images are images/<split>/<clip>/<frame:06d>.{ctx.image_ext} beside"
+        " labels/<split>/.\n"
+        "# No path key: Ultralytics then resolves the splits against this file's folder.\n"
+        f"{splits}"
         f"kpt_shape: [{COCO_WHOLEBODY.num_keypoints}, 3]\n"
         f"flip_idx: [{flip}]\n"
         "names:\n  0: person\n"
@@ -69,6 +72,8 @@ class YoloWriter:
         self.root = out / "yolo"
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "data.yaml").write_text(data_yaml(ctx), encoding="utf-8")
+        for split in ctx.splits:  # every split data.yaml names exists, if empty
+            (self.root / labels_folder("", split)).mkdir(parents=True, exist_ok=True)
 
     def add(self, clip: ClipBundle) -> None:
         width, height = clip.clip["width"], clip.clip["height"]
@@ -78,7 +83,7 @@ class YoloWriter:
             lines = [label_line(pose, width, height) for _, pose in people]
             text = "".join(f"{line}\n" for line in lines if line)
             if text:
-                path = self.root / labels_folder(clip.key) / f"{frame:06d}.txt"
+                path = self.root / labels_folder(clip.key, clip.split) / f"{frame:06d}.txt"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="ascii")
 
