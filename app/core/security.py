@@ -115,7 +115,10 @@ def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
             for cookie in cookies:
                 secure = any(p.strip().lower() == "secure" for p in cookie.split(";")[1:])
                 headers.append("set-cookie", cookie if secure else f"{cookie}; Secure")
-    # Pages show one person's live work: Back must ask the server again (a submitted clip is
-    # read-only now, a signed-out browser is signed out), never show a stored copy.
-    if headers.get("content-type", "").startswith("text/html") and "cache-control" not in headers:
+    # Pages and the JSON they load show one person's live work: Back must ask the server
+    # again (a submitted clip is read-only now, a signed-out browser is signed out, a moved
+    # point is where it was saved), never show a stored copy. Chromium serves a page's
+    # fetches from its cache on Back unless the response forbids storing it.
+    live = headers.get("content-type", "").startswith(("text/html", "application/json"))
+    if live and "cache-control" not in headers:
         headers["Cache-Control"] = "no-store"
