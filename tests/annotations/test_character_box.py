@@ -102,8 +102,8 @@ def test_undo_and_redo_put_the_box_back(client: TestClient, db: Session) -> None
     before = {"points": frame["points"], "human": frame["human"], "keyframe": False, "box": None}
     [saved] = _save(client, headers, track, 0, box=BOX).json()
     url = f"/api/tracks/{track['id']}/frames/restore"
-    undone = client.post(url, headers=headers, json={
-        "action": "undo", "frames": [{"frame": 0, "version": saved["version"], **before}]})  # fmt: skip
+    undo = {"action": "undo", "frames": [{"frame": 0, "version": saved["version"], **before}]}
+    undone = client.post(url, headers=headers, json=undo)
     assert undone.status_code == 200 and undone.json()[0]["box"] is None
     after = {**before, "box": BOX, "version": undone.json()[0]["version"], "frame": 0}
     redone = client.post(url, headers=headers, json={"action": "redo", "frames": [after]})
