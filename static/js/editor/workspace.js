@@ -1,6 +1,7 @@
 // The annotator workspace: wires the stage, timeline, frame source, autosave and shortcuts.
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
+import { paddedBox } from "./boxes.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
 import { workspaceBuilt } from "./hook.js";
@@ -40,7 +41,8 @@ async function show(n) {
   timeline.seek(current);
   const t = track();
   const frame = t ? model.frame(t.id, current) : null;
-  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null });
+  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null,
+    box: frame?.box ?? null });
   $("#frame-info").textContent = describeFrame(frame);
   renderLowConfidence(frame);
   try {
@@ -119,6 +121,45 @@ function edit(points, label = "point edit", accepted = []) {
   queueSave(t.id, current);
 }
 
+// A person's change to the shown character's box on this frame (and its held run when that
+// applies): one history step, saved like a point edit. null clears the box.
+function editBox(box, label) {
+  if (!editable) { refuseEdit(); return; }
+  const t = track();
+  if (!t) return;
+  const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
+  const changes = frames.map((n) => {
+    const before = model.snapshot(t.id, n);
+    model.setBox(t.id, n, box);
+    return { frame: n, before, after: model.snapshot(t.id, n) };
+  });
+  editHistory.record({ label, trackId: t.id, frame: current, changes });
+  show(current);
+  queueSave(t.id, current);
+}
+
+function toggleBoxTool() {
+  stage.drawingBox = !stage.drawingBox;
+  $("[data-action=drawBox]")?.setAttribute("aria-pressed", String(stage.drawingBox));
+  say(stage.drawingBox ? "Box: drag on the frame to draw the character's box." : "");
+}
+
+// The box the export would pad around the labelled body points (boxes.js), to adjust.
+function boxFromPoints() {
+  const t = track();
+  if (!t) return;
+  const first = t.character.skeleton === "face68" ? 23 : 0; // where its points sit in COCO-WholeBody
+  const box = paddedBox(model.frame(t.id, current).points, model.clip.width, model.clip.height, first);
+  if (!box || box[2] <= 0 || box[3] <= 0) { say("Box from points needs labelled points that span an area.", "error"); return; }
+  editBox(box, "box from points");
+}
+
+function deleteBox() {
+  const t = track();
+  if (!t || !stage.boxSelected || !model.frame(t.id, current).box) return;
+  editBox(null, "clearing the box");
+}
+
 // Start (with a callback told of each changed frame) or end a review fix of points.
 function fix(onEdit) {
   divert = onEdit;
@@ -139,7 +180,7 @@ async function saveFrame(tid, n, applyHeld) {
   try {
     const saved = await api("PUT", `/api/tracks/${tid}/frames/${n}`, {
       points: frame.points.map((p) => [p[0], p[1], p[2]]), version: frame.version,
-      apply_to_held_run: applyHeld, keyframe: frame.keyframe, accepted,
+      apply_to_held_run: applyHeld, keyframe: frame.keyframe, accepted, box: frame.box ?? null,
     }, { keepalive: true });
     frame.accepted = (frame.accepted || []).filter((i) => !accepted.includes(i));
     absorb(tid, saved);
@@ -225,7 +266,8 @@ async function travelCharacter(step, direction) {
 function recordAction(label, tid, frame, changed) {
   editHistory.record({
     label, trackId: tid, frame,
-    changes: changed.map((r) => ({ frame: r.frame, before: r.before, after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe } })),
+    changes: changed.map((r) => ({ frame: r.frame, before: r.before,
+      after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe, box: r.box ?? null } })),
   });
 }
 
@@ -271,8 +313,9 @@ function conflict(tid, n, theirs) {
   const mine = model.frame(tid, n);
   const changed = mine.points.map((p, i) => i).filter((i) =>
     Math.abs(mine.points[i][0] - theirs.points[i][0]) > 0.01 || Math.abs(mine.points[i][1] - theirs.points[i][1]) > 0.01 || mine.points[i][2] !== theirs.points[i][2]);
+  const boxDiffers = JSON.stringify(mine.box ?? null) !== JSON.stringify(theirs.box ?? null);
   dialog.querySelector(".conflict-summary").textContent =
-    `Frame ${n} was saved by someone else (version ${theirs.version}). ${changed.length} point(s) differ from yours.`;
+    `Frame ${n} was saved by someone else (version ${theirs.version}). ${changed.length} point(s)${boxDiffers ? " and the box" : ""} differ from yours.`;
   dialog.querySelector(".theirs").textContent = changed.slice(0, 8).map((i) => `#${i}: ${theirs.points[i].slice(0, 3).map((v) => Math.round(v)).join(", ")}`).join("\n");
   dialog.querySelector(".mine").textContent = changed.slice(0, 8).map((i) => `#${i}: ${mine.points[i].slice(0, 3).map((v) => Math.round(v)).join(", ")}`).join("\n");
   dialog.querySelector("[data-choice=mine]").onclick = () => {
@@ -454,6 +497,7 @@ const actions = {
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
+  drawBox: toggleBoxTool, boxFromPoints, deleteBox,
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
@@ -485,7 +529,8 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox",
+  "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
   actions[name] = (...args) => (editable ? action(...args) : refuseEdit());
@@ -509,7 +554,8 @@ async function start() {
   model = new AnnotationModel(payload);
   editable = payload.editable;
   frames = new FrameSource(payload.clip.id, payload.clip.frame_count);
-  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points) });
+  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points),
+    onBox: (box) => editBox(box, "drawing the box") });
   stage.editable = editable;
   timeline = new Timeline($("#timeline"), { count: payload.clip.frame_count, fps: payload.clip.fps, onSeek: show });
   fillTracks();
