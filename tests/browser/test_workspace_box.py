@@ -53,6 +53,7 @@ def test_the_annotator_draws_adjusts_and_finds_the_box_again(
     expect(page.get_by_test_id("box")).to_have_attribute("aria-pressed", "true")
     mouse_drag(page, (40, 30), (140, 110))
     assert shown_box(page) == pytest.approx([40, 30, 100, 80], abs=1.0)
+    expect(page.get_by_test_id("box")).to_have_attribute("aria-pressed", "false")
     saved(page)
     mouse_drag(page, (140, 110), (170, 150))  # the bottom right corner's handle
     drawn = shown_box(page)

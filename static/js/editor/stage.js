@@ -170,8 +170,10 @@ export class Stage {
     if (drag.kind === "boxEdit") {
       const [fx, fy] = drag.fixed;
       const found = drag.moved && this.boxInFrame(Math.min(fx, drag.x2), Math.min(fy, drag.y2), Math.max(fx, drag.x2), Math.max(fy, drag.y2));
-      this.drawingBox = false;
-      if (found) this.onBox([found.x, found.y, found.w, found.h]);
+      if (found) {
+        this.drawingBox = false; // one box per character and frame: the tool is done
+        this.onBox([found.x, found.y, found.w, found.h]);
+      }
       this.draw();
       return;
     }

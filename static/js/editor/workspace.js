@@ -1,7 +1,7 @@
 // The annotator workspace: wires the stage, timeline, frame source, autosave and shortcuts.
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
-import { paddedBox } from "./boxes.js";
+import { boxCommands } from "./boxtool.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
 import { workspaceBuilt } from "./hook.js";
@@ -110,10 +110,16 @@ function edit(points, label = "point edit", accepted = []) {
     divert(t.id, current);
     return;
   }
+  frameEdit(t, label, (n) => model.setPoints(t.id, n, points, accepted));
+}
+
+// `change(n)` made to the shown frame n of track t (and to its held run when that applies):
+// shown at once, recorded as one history step, saved shortly after.
+function frameEdit(t, label, change) {
   const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
   const changes = frames.map((n) => {
     const before = model.snapshot(t.id, n);
-    model.setPoints(t.id, n, points, accepted);
+    change(n);
     return { frame: n, before, after: model.snapshot(t.id, n) };
   });
   editHistory.record({ label, trackId: t.id, frame: current, changes });
@@ -121,43 +127,12 @@ function edit(points, label = "point edit", accepted = []) {
   queueSave(t.id, current);
 }
 
-// A person's change to the shown character's box on this frame (and its held run when that
-// applies): one history step, saved like a point edit. null clears the box.
+// A person's change to the shown character's box ([x, y, w, h], null clears it) on this
+// frame, and its held run when that applies; saved like a point edit. Not during a review fix.
 function editBox(box, label) {
-  if (!editable) { refuseEdit(); return; }
   const t = track();
-  if (!t) return;
-  const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
-  const changes = frames.map((n) => {
-    const before = model.snapshot(t.id, n);
-    model.setBox(t.id, n, box);
-    return { frame: n, before, after: model.snapshot(t.id, n) };
-  });
-  editHistory.record({ label, trackId: t.id, frame: current, changes });
-  show(current);
-  queueSave(t.id, current);
-}
-
-function toggleBoxTool() {
-  stage.drawingBox = !stage.drawingBox;
-  $("[data-action=drawBox]")?.setAttribute("aria-pressed", String(stage.drawingBox));
-  say(stage.drawingBox ? "Box: drag on the frame to draw the character's box." : "");
-}
-
-// The box the export would pad around the labelled body points (boxes.js), to adjust.
-function boxFromPoints() {
-  const t = track();
-  if (!t) return;
-  const first = t.character.skeleton === "face68" ? 23 : 0; // where its points sit in COCO-WholeBody
-  const box = paddedBox(model.frame(t.id, current).points, model.clip.width, model.clip.height, first);
-  if (!box || box[2] <= 0 || box[3] <= 0) { say("Box from points needs labelled points that span an area.", "error"); return; }
-  editBox(box, "box from points");
-}
-
-function deleteBox() {
-  const t = track();
-  if (!t || !stage.boxSelected || !model.frame(t.id, current).box) return;
-  editBox(null, "clearing the box");
+  if (!editable) refuseEdit();
+  else if (t) frameEdit(t, label, (n) => model.setBox(t.id, n, box));
 }
 
 // Start (with a callback told of each changed frame) or end a review fix of points.
@@ -497,7 +472,8 @@ const actions = {
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
-  drawBox: toggleBoxTool, boxFromPoints, deleteBox,
+  ...boxCommands({ stage: () => stage, say, editBox, button: () => $("[data-action=drawBox]"),
+    shown: () => { const t = track(); return t && { track: t, frame: model.frame(t.id, current), clip: model.clip }; } }),
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
@@ -555,7 +531,7 @@ async function start() {
   editable = payload.editable;
   frames = new FrameSource(payload.clip.id, payload.clip.frame_count);
   stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points),
-    onBox: (box) => editBox(box, "drawing the box") });
+    onBox: (box) => { $("[data-action=drawBox]")?.setAttribute("aria-pressed", "false"); editBox(box, "drawing the box"); } });
   stage.editable = editable;
   timeline = new Timeline($("#timeline"), { count: payload.clip.frame_count, fps: payload.clip.fps, onSeek: show });
   fillTracks();
