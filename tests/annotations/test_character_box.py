@@ -11,9 +11,7 @@ from sqlalchemy.orm import Session
 from app.annotations.models import KeypointFrame
 from app.annotations.opening import open_assignment
 from app.annotations.revisions import revisions_of
-from app.auth.models import Role
-from app.batches.models import Assignment, Batch, BatchClip
-from tests.factories import create_clip, create_model_draft, create_user, login
+from tests.factories import create_assignment, login
 
 BOX = [40.0, 30.5, 120.0, 150.25]
 
@@ -21,19 +19,7 @@ BOX = [40.0, 30.5, 120.0, 150.25]
 def _track(client: TestClient, db: Session) -> tuple[dict[str, Any], dict[str, str]]:
     """An annotator's opened copy of a 4-frame 320x240 clip whose frames 1-2 are one held
     drawing: its track (as the workspace reads it) and the headers a save sends."""
-    clip = create_clip(db, frame_count=4, width=320, height=240, state="ready",
-                       held_runs=[[1, 3]])  # fmt: skip
-    create_model_draft(db, clip, frames=4)
-    user = create_user(db, Role.annotator)
-    batch = Batch(project_id=clip.project_id, name="b")
-    db.add(batch)
-    db.flush()
-    slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-    db.add(slot)
-    db.flush()
-    assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=user.id)
-    db.add(assignment)
-    db.flush()
+    _, user, assignment = create_assignment(db, held_runs=[[1, 3]])
     annotation = open_assignment(db, user, assignment.id)[1]
     headers = {"X-CSRF-Token": login(client, db, user)}
     payload = client.get(f"/api/annotations/{annotation.id}").json()

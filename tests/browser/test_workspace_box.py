@@ -14,6 +14,7 @@ from app.export.formats.boxes import person_box
 from tests.browser.conftest import image_to_client
 from tests.browser.workspace_helpers import (
     DraftClip,
+    Opened,
     annotator_fixture,  # noqa: F401 (a fixture)
     draft_clip_fixture,  # noqa: F401 (a fixture)
     open_next_clip,
@@ -38,6 +39,14 @@ def shown_box(page: Page) -> Any:
     return page.evaluate("() => window.CelLabelWorkspace.stage.box")
 
 
+def open_frame_0(page: Page, live_server: str, draft_clip: DraftClip, annotator: str) -> Opened:
+    """The annotator's workspace at frame 0, an edit applying to that frame only."""
+    opened = open_next_clip(page, live_server, annotator, draft_clip.clip_id)
+    page.uncheck("[data-testid=apply-held]")
+    page.locator("#stage").scroll_into_view_if_needed()
+    return opened
+
+
 def saved(page: Page) -> None:
     expect(page.get_by_test_id("save-status")).to_have_text("saved frame 0")
     page.wait_for_function("() => !window.CelLabelWorkspace.saver.busy")
@@ -46,9 +55,7 @@ def saved(page: Page) -> None:
 def test_the_annotator_draws_adjusts_and_finds_the_box_again(
     live_server: str, page: Page, draft_clip: DraftClip, annotator: str
 ) -> None:
-    opened = open_next_clip(page, live_server, annotator, draft_clip.clip_id)
-    page.uncheck("[data-testid=apply-held]")
-    page.locator("#stage").scroll_into_view_if_needed()
+    opened = open_frame_0(page, live_server, draft_clip, annotator)
     page.get_by_test_id("box").click()
     expect(page.get_by_test_id("box")).to_have_attribute("aria-pressed", "true")
     mouse_drag(page, (40, 30), (140, 110))
@@ -74,9 +81,7 @@ def test_the_annotator_draws_adjusts_and_finds_the_box_again(
 def test_box_from_points_pads_like_the_export_and_delete_clears_it(
     live_server: str, page: Page, draft_clip: DraftClip, annotator: str
 ) -> None:
-    opened = open_next_clip(page, live_server, annotator, draft_clip.clip_id)
-    page.uncheck("[data-testid=apply-held]")
-    page.locator("#stage").scroll_into_view_if_needed()
+    opened = open_frame_0(page, live_server, draft_clip, annotator)
     points = np.array(page.evaluate("() => window.CelLabelWorkspace.stage.points"))
     width, height = page.evaluate(
         "() => [window.CelLabelWorkspace.stage.width, window.CelLabelWorkspace.stage.height]"
