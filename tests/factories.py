@@ -165,3 +165,24 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
     )
     session.flush()
     return draft
+
+
+def create_assignment(session: Session, **clip_over: Any) -> tuple[Clip, User, Any]:
+    """A ready 4-frame 320x240 clip (``clip_over`` changes it) with a model draft, assigned to
+    a new annotator who has not started it: (clip, annotator, assignment)."""
+    from app.batches.models import Assignment, Batch, BatchClip
+
+    values: dict[str, Any] = {"frame_count": 4, "width": 320, "height": 240, "state": "ready"}
+    clip = create_clip(session, **{**values, **clip_over})
+    create_model_draft(session, clip, frames=4)
+    user = create_user(session, Role.annotator)
+    batch = Batch(project_id=clip.project_id, name="b")
+    session.add(batch)
+    session.flush()
+    slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
+    session.add(slot)
+    session.flush()
+    assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=user.id)
+    session.add(assignment)
+    session.flush()
+    return clip, user, assignment

@@ -5,6 +5,7 @@ revision of the keypoint frame; a held drawing (cartoon frames that repeat) is e
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,17 @@ from app.core.errors import Invalid, NotFound
 from app.projects.skeletons import CONF, V_VISIBLE, PoseArray, V, X, Y, empty_pose
 
 MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
+
+
+class Unchanged(Enum):
+    """A save that leaves the frame's character box as it is (the client did not send one)."""
+
+    box = "unchanged"
+
+
+KEEP_BOX = Unchanged.box
+# A save's character box: [x, y, w, h] in clip pixels, None to clear it, or KEEP_BOX.
+BoxEdit = list[float] | Unchanged | None
 
 
 # Built once: constructing a statement costs more Python time than running it, and these
@@ -120,6 +132,27 @@ def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseA
     return pose
 
 
+def validate_box(raw: Sequence[float] | None, clip: Clip) -> list[float] | None:
+    """A client's character box [x, y, w, h] (clip pixels, rounded to 0.01), or None (no box):
+    w and h above 0, inside the frame with half a pixel of slack as points have."""
+    if raw is None:
+        return None
+    if len(raw) != 4:
+        raise Invalid(f"A box is [x, y, w, h]; got {len(raw)} numbers.")
+    x, y, w, h = (float(v) for v in raw)
+    if not all(np.isfinite((x, y, w, h))):
+        raise Invalid("A box's x, y, w and h are finite numbers.")
+    if w <= 0 or h <= 0:
+        raise Invalid(f"A box needs a width and a height above 0 (got {w:g} x {h:g}).")
+    width, height = clip.width or 0, clip.height or 0
+    if x < -0.5 or y < -0.5 or x + w > width + 0.5 or y + h > height + 0.5:
+        raise Invalid(
+            f"The box ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f}) does not lie inside the"
+            f" {width}x{height} frame."
+        )
+    return [round(x, 2), round(y, 2), round(w, 2), round(h, 2)]
+
+
 def moved_points(old: PoseArray, new: PoseArray) -> BoolArray:
     """Points whose position differs by more than ``MOVE_EPSILON``."""
     return np.hypot(old[:, X] - new[:, X], old[:, Y] - new[:, Y]) > MOVE_EPSILON
@@ -166,12 +199,14 @@ def write_pose(
     source: Source = Source.human,
     *,
     exact: bool = False,
+    box: BoxEdit = KEEP_BOX,
 ) -> None:
     """Write ``pose`` onto ``row``: a point that changes becomes the person's (confidence 1),
     the others keep their source and confidence; ``claims`` (see :func:`claimed_sources`;
     a boolean mask claims ``SRC_PERSON``) marks more points as the person's or accepted.
     With ``exact``, ``pose`` and ``claims`` are stored as given (a copied drawing keeps each
-    point's source and confidence)."""
+    point's source and confidence). ``box`` (validated) replaces the character box unless it
+    is ``KEEP_BOX``; it is recorded in the revision like the points."""
     old, old_sources = decode_with_sources(row.points)
     changed = changed_points(old, pose)
     pose = pose.copy()
@@ -185,6 +220,8 @@ def write_pose(
     after: dict[str, Any] = {str(i): pose[i, :3].tolist() for i in np.flatnonzero(changed)}
     if keyframe is not None and keyframe != row.is_keyframe:
         before["keyframe"], after["keyframe"] = row.is_keyframe, keyframe
+    if not isinstance(box, Unchanged) and box != row.box:
+        before["box"], after["box"] = row.box, box
     if ((old_sources != new_sources) & ~changed).any():  # who set a point that did not move
         before["by_person"] = np.flatnonzero(old_sources != SRC_MODEL).tolist()
         after["by_person"] = np.flatnonzero(new_sources != SRC_MODEL).tolist()
@@ -195,6 +232,8 @@ def write_pose(
     def write() -> dict[str, Any]:
         if "keyframe" in after:
             row.is_keyframe = after["keyframe"]
+        if "box" in after:
+            row.box = after["box"]
         if before != after:  # an identical save writes nothing (no version, no revision)
             row.points = encode_points(pose, new_sources)
             row.updated_by_id = user.id
@@ -217,20 +256,25 @@ def save_frame(
     apply_to_held_run: bool = False,
     keyframe: bool | None = None,
     accepted: Sequence[int] = (),
+    box: Sequence[float] | Unchanged | None = KEEP_BOX,
 ) -> list[KeypointFrame]:
-    """Save one frame's points (version-checked); optionally apply them to its whole held run.
+    """Save one frame's points and character box (version-checked); optionally apply them to
+    its whole held run.
 
     ``accepted``: points the person accepted as the model placed them (a suggestion given a
-    visibility, or a labelled guess); they count as accepted only where they did not move."""
+    visibility, or a labelled guess); they count as accepted only where they did not move.
+    ``box``: the person-drawn box [x, y, w, h] (see :func:`validate_box`), None clears it,
+    ``KEEP_BOX`` leaves it."""
     track, annotation, clip = editable_track(session, user, track_id)
+    drawn = box if isinstance(box, Unchanged) else validate_box(box, clip)
     row, pose = _save_points(
         session, user, (track, annotation, clip), frame_index, raw_points, version, "update",
-        keyframe, accepted=accepted,
+        keyframe, accepted=accepted, box=drawn,
     )  # fmt: skip
     if not apply_to_held_run:
         return [row]
     return [row, *_write_held_run(session, user, (track, annotation, clip), frame_index, pose,
-                                  accepted=accepted)]  # fmt: skip
+                                  accepted=accepted, box=drawn)]  # fmt: skip
 
 
 def acceptance_claims(k: int, accepted: Sequence[int]) -> SourceArray:
@@ -252,8 +296,9 @@ def _write_held_run(
     source: Source = Source.human,
     *,
     accepted: Sequence[int] = (),
+    box: BoxEdit = KEEP_BOX,
 ) -> list[KeypointFrame]:
-    """The pose written on every other frame of ``frame_index``'s held drawing."""
+    """The pose (and box) written on every other frame of ``frame_index``'s held drawing."""
     track, annotation, clip = context
     claims = acceptance_claims(track.num_points, accepted)
     start, end = held_run_of(clip, frame_index)
@@ -261,7 +306,7 @@ def _write_held_run(
     for other in range(start, end):
         if other != frame_index:
             row = frame_row(session, track, other, clip)
-            write_pose(session, user, annotation, row, pose, claims, action, None, source)
+            write_pose(session, user, annotation, row, pose, claims, action, None, source, box=box)
             written.append(row)
     return written
 
@@ -278,14 +323,16 @@ def _save_points(
     source: Source = Source.human,
     *,
     accepted: Sequence[int] = (),
+    box: BoxEdit = KEEP_BOX,
 ) -> tuple[KeypointFrame, PoseArray]:
-    """Validate and write one frame's points (version-checked), recorded as ``action``."""
+    """Validate and write one frame's points (version-checked), recorded as ``action``;
+    ``box`` is validated already."""
     track, annotation, clip = context
     pose = validate_points(raw_points, track.num_points, clip)
     claims = acceptance_claims(track.num_points, accepted)
     row = frame_row(session, track, frame_index, clip)
     check_node_version("frame", row.version, version, frame_payload(row))
-    write_pose(session, user, annotation, row, pose, claims, action, keyframe, source)
+    write_pose(session, user, annotation, row, pose, claims, action, keyframe, source, box=box)
     return row, pose
 
 
@@ -313,7 +360,8 @@ def review_fix_frame(
 def copy_previous_drawing(
     session: Session, user: User, track_id: int, frame_index: int, version: int
 ) -> list[KeypointFrame]:
-    """Copy the pose of the drawing before this one onto this frame's held run.
+    """Copy the pose and character box of the drawing before this one onto this frame's held
+    run.
 
     Copied points keep their source and confidence: a model guess copied forward is still a
     model guess (listed among the least confident, not exported as labelled) until a person
@@ -322,14 +370,16 @@ def copy_previous_drawing(
     start, end = held_run_of(clip, frame_index)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
-    pose, sources = decode_with_sources(frame_row(session, track, start - 1, clip).points)
+    previous = frame_row(session, track, start - 1, clip)
+    pose, sources = decode_with_sources(previous.points)
     row = frame_row(session, track, frame_index, clip)
     check_node_version("frame", row.version, version, frame_payload(row))
     rows = [
         row if f == frame_index else frame_row(session, track, f, clip) for f in range(start, end)
     ]
     for target in rows:
-        write_pose(session, user, annotation, target, pose, sources, "copy", None, exact=True)
+        write_pose(session, user, annotation, target, pose, sources, "copy", None, exact=True,
+                   box=previous.box)  # fmt: skip
     return rows
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from app.core.db import Base, JSONType, StrEnum, utcnow
+from app.core.db import Base, JSONType, NullableJSONType, StrEnum, utcnow
 
 
 class NodeStatus(StrEnum):
@@ -162,6 +162,9 @@ class KeypointFrame(Base):
     is_keyframe: Mapped[bool] = mapped_column(default=False)
     part_valid: Mapped[int] = mapped_column(default=0)  # bit per skeleton part
     flags: Mapped[list[str]] = mapped_column(JSONType, default=list)  # e.g. "jitter:left_wrist"
+    # The person-drawn character box [x, y, w, h] in clip pixels; None: the export pads the
+    # labelled body points instead (app.export.formats.boxes).
+    box: Mapped[list[float] | None] = mapped_column(NullableJSONType, default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(

@@ -41,6 +41,7 @@ FRAME_FIELDS = (
     KeypointFrame.is_keyframe,
     KeypointFrame.flags,
     KeypointFrame.points,
+    KeypointFrame.box,
 )
 
 
@@ -175,6 +176,7 @@ class FrameFields(Protocol):
     is_keyframe: bool
     flags: list[str]
     points: bytes
+    box: list[float] | None
 
 
 def frame_payloads(rows: Sequence[FrameFields], *, as_arrays: bool = False) -> list[dict[str, Any]]:
@@ -196,6 +198,7 @@ def frame_payloads(rows: Sequence[FrameFields], *, as_arrays: bool = False) -> l
             "flags": row.flags,
             "points": table[i] if as_arrays else table[i].tolist(),
             "human": human[i] if as_arrays else human[i].tolist(),
+            "box": row.box,
         }
         for i, row in enumerate(rows)
     ]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.annotations import undo
 from app.annotations.access import edit_rights, get_annotation, visible_annotation
 from app.annotations.keypoint_edits import (
+    KEEP_BOX,
     accept_above,
     copy_previous_drawing,
     interpolate,
@@ -428,6 +429,7 @@ def api_save_frame(
         apply_to_held_run=body.apply_to_held_run,
         keyframe=body.keyframe,
         accepted=body.accepted,
+        box=body.box if "box" in body.model_fields_set else KEEP_BOX,
     )
     return _frames(rows)
 

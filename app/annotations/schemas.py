@@ -17,6 +17,13 @@ class FrameSave(BaseModel):
         description="points the person accepted where the model put them (see save_frame)",
         max_length=10_000,
     )
+    box: list[float] | None = Field(
+        None,
+        min_length=4,
+        max_length=4,
+        description="the character box [x, y, w, h] in clip pixels; null clears it, left out"
+        " keeps it",
+    )
 
 
 class FrameRead(BaseModel):
@@ -27,6 +34,7 @@ class FrameRead(BaseModel):
     flags: list[str]
     points: list[list[float]]
     human: list[int]
+    box: list[float] | None = Field(None, description="the person-drawn box [x, y, w, h]")
 
 
 class FrameState(BaseModel):
@@ -35,6 +43,9 @@ class FrameState(BaseModel):
     points: list[list[float]] = Field(description="[[x, y, v, confidence], ...]")
     human: list[int] = Field(description="per point, 1 if a person set it, 0 if the model did")
     keyframe: bool
+    box: list[float] | None = Field(
+        None, min_length=4, max_length=4, description="the character box [x, y, w, h], or null"
+    )
 
 
 class FrameChange(FrameRead):

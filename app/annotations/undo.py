@@ -15,6 +15,7 @@ from app.annotations.keypoint_edits import (
     changed_points,
     editable_track,
     frame_row,
+    validate_box,
     validate_points,
     write_pose,
 )
@@ -36,18 +37,21 @@ from app.auth.models import User
 from app.core.errors import Invalid
 from app.projects.skeletons import CONF, PoseArray, empty_pose
 
-TrackSnapshot = dict[int, tuple[bytes, bool]]
+TrackSnapshot = dict[int, tuple[bytes, bool, list[float] | None]]
 
 
 def snapshot_track(session: Session, track_id: int) -> TrackSnapshot:
-    """Every stored frame of a track (points and keyframe mark), to tell later what an action
-    changed and how it was before."""
+    """Every stored frame of a track (points, keyframe mark and character box), to tell later
+    what an action changed and how it was before."""
     rows = session.execute(
-        select(KeypointFrame.frame_index, KeypointFrame.points, KeypointFrame.is_keyframe).where(
-            KeypointFrame.track_id == track_id
-        )
+        select(
+            KeypointFrame.frame_index,
+            KeypointFrame.points,
+            KeypointFrame.is_keyframe,
+            KeypointFrame.box,
+        ).where(KeypointFrame.track_id == track_id)
     )
-    return {index: (points, keyframe) for index, points, keyframe in rows}
+    return {index: (points, keyframe, box) for index, points, keyframe, box in rows}
 
 
 def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> list[dict[str, Any]]:
@@ -55,7 +59,11 @@ def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> l
     the snapshot (an empty pose where the frame had no row), which an undo puts back."""
     session.flush()
     track = session.get_one(Track, track_id)
-    empty = (encode_points(empty_pose(track.num_points)), False)
+    empty: tuple[bytes, bool, list[float] | None] = (
+        encode_points(empty_pose(track.num_points)),
+        False,
+        None,
+    )
     rows = [
         row
         for row in session.execute(
@@ -63,7 +71,7 @@ def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> l
             .where(KeypointFrame.track_id == track_id)
             .order_by(KeypointFrame.frame_index)
         )
-        if snapshot.get(row.frame_index, empty) != (row.points, row.is_keyframe)
+        if snapshot.get(row.frame_index, empty) != (row.points, row.is_keyframe, row.box)
     ]
     changes = frame_payloads(rows)
     if not rows:
@@ -76,6 +84,7 @@ def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> l
             "points": pose.tolist(),
             "human": human.astype(int).tolist(),
             "keyframe": snapshot.get(row.frame_index, empty)[1],
+            "box": snapshot.get(row.frame_index, empty)[2],
         }
     return changes
 
@@ -84,7 +93,7 @@ def restore_frames(
     session: Session, user: User, track_id: int, states: Sequence[Any], action: str
 ) -> list[KeypointFrame]:
     """Put frames of a track back as they were (``undo``) or as an edit left them (``redo``):
-    points, who set each point, and the keyframe mark.
+    points, who set each point, the keyframe mark and the character box.
 
     Each frame is version-checked like any save (one stale frame refuses them all, nothing
     is written) and recorded as a revision with the action's name. A state says what the
@@ -106,7 +115,7 @@ def restore_frames(
         model = decode_points(row.model_points, track.num_points)[0] if row.model_points else None
         pose, sources = restored_points(row.points, model, pose, np.asarray(state.human) == 1)
         write_pose(session, user, annotation, row, pose, sources, action, state.keyframe,
-                   exact=True)  # fmt: skip
+                   exact=True, box=validate_box(state.box, clip))  # fmt: skip
         written.append(row)
     return written
 

@@ -42,6 +42,8 @@ NAMING = {
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# The same for a value that may be absent: Python None is SQL NULL, not JSON null.
+NullableJSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def is_postgresql(session: Session) -> bool:

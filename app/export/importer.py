@@ -278,7 +278,7 @@ class _ClipImport:
             {"track_id": track_id, "frame_index": f["frame"], "points": unb64(f["points"]),
              "model_points": unb64(f["model_points"]), "is_keyframe": f["keyframe"],
              "part_valid": f["part_valid"], "flags": f["flags"], "version": f["version"],
-             "updated_by_id": self.user(f["updated_by"])}
+             "updated_by_id": self.user(f["updated_by"]), "box": f.get("box")}
             for f in frames
         ]  # fmt: skip
         table = cast(Table, KeypointFrame.__table__)

@@ -286,7 +286,7 @@ class _Reader:
                     id=f["id"], frame_index=f["frame_index"], points=f["points"],
                     model_points=f["model_points"], is_keyframe=f["is_keyframe"],
                     part_valid=f["part_valid"], flags=list(f["flags"] or []),
-                    version=f["version"], updated_by=f["updated_by"],
+                    version=f["version"], updated_by=f["updated_by"], box=f["box"],
                 )
             )  # fmt: skip
 

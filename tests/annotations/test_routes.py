@@ -13,30 +13,14 @@ from app.annotations.opening import open_assignment
 from app.annotations.payload import annotation_payload
 from app.auth.models import Role
 from app.batches import assignments
-from app.batches.models import Assignment, Batch, BatchClip
-from tests.factories import create_clip, create_model_draft, create_user, login
-
-
-def _assigned(db: Session):  # type: ignore[no-untyped-def]
-    clip = create_clip(db, subsets=["pose"], frame_count=4, width=320, height=240, state="ready")
-    create_model_draft(db, clip, frames=4)
-    user = create_user(db, Role.annotator)
-    batch = Batch(project_id=clip.project_id, name="b")
-    db.add(batch)
-    db.flush()
-    slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-    db.add(slot)
-    db.flush()
-    assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=user.id)
-    db.add(assignment)
-    db.flush()
-    return clip, user, assignment
+from app.batches.models import Assignment, BatchClip
+from tests.factories import create_assignment, create_clip, create_user, login
 
 
 def test_looking_at_an_assignment_changes_nothing_until_start_is_posted(
     client: TestClient, db: Session
 ) -> None:
-    _, user, assignment = _assigned(db)
+    _, user, assignment = create_assignment(db)
     csrf = login(client, db, user)
     page = client.get(f"/annotate/{assignment.id}")
     assert page.status_code == 200 and 'id="workspace"' not in page.text
@@ -60,7 +44,7 @@ def test_looking_at_an_assignment_changes_nothing_until_start_is_posted(
 def test_an_admin_looking_at_an_unstarted_assignment_starts_nothing(
     client: TestClient, db: Session
 ) -> None:
-    _, user, assignment = _assigned(db)
+    _, user, assignment = create_assignment(db)
     login(client, db, create_user(db, Role.admin))
     page = client.get(f"/annotate/{assignment.id}")
     assert page.status_code == 200 and f"{user.username} has not started" in page.text
@@ -70,7 +54,7 @@ def test_an_admin_looking_at_an_unstarted_assignment_starts_nothing(
 
 
 def test_another_annotator_cannot_open_or_read_it(client: TestClient, db: Session) -> None:
-    _, user, assignment = _assigned(db)
+    _, user, assignment = create_assignment(db)
     annotation = open_assignment(db, user, assignment.id)[1]
     login(client, db, create_user(db, Role.annotator))
     assert client.get(f"/annotate/{assignment.id}").status_code == 404
@@ -80,7 +64,7 @@ def test_another_annotator_cannot_open_or_read_it(client: TestClient, db: Sessio
 def test_frame_save_conflict_is_a_409_with_the_current_version(
     client: TestClient, db: Session
 ) -> None:
-    _, user, assignment = _assigned(db)
+    _, user, assignment = create_assignment(db)
     _, annotation = open_assignment(db, user, assignment.id)
     csrf = login(client, db, user)
     payload = client.get(f"/api/annotations/{annotation.id}").json()
@@ -104,7 +88,7 @@ def test_frame_save_conflict_is_a_409_with_the_current_version(
 
 
 def test_caption_conflict_shows_both_texts(client: TestClient, db: Session) -> None:
-    _, user, assignment = _assigned(db)
+    _, user, assignment = create_assignment(db)
     _, annotation = open_assignment(db, user, assignment.id)
     caption = annotation_payload(db, annotation)["captions"][0]
     update_caption(db, user, caption["id"], "their text", caption["version"])
@@ -121,7 +105,7 @@ def test_caption_conflict_shows_both_texts(client: TestClient, db: Session) -> N
 def test_the_workspace_names_the_next_clip_so_its_frames_are_fetched_ahead(
     client: TestClient, db: Session
 ) -> None:
-    clip, user, assignment = _assigned(db)
+    clip, user, assignment = create_assignment(db)
     other = create_clip(db, subsets=["pose"], frame_count=9, width=320, height=240, state="ready")
     slot = BatchClip(
         batch_id=db.get_one(BatchClip, assignment.batch_clip_id).batch_id, clip_id=other.id
@@ -140,7 +124,7 @@ def test_the_workspace_names_the_next_clip_so_its_frames_are_fetched_ahead(
 def test_emotion_quality_and_speech_panels_save_and_show_conflicts(
     client: TestClient, db: Session
 ) -> None:
-    clip, user, assignment = _assigned(db)
+    clip, user, assignment = create_assignment(db)
     clip.duration_s = 1.0
     _, annotation = open_assignment(db, user, assignment.id)
     character = annotation_payload(db, annotation)["characters"][0]
@@ -198,7 +182,7 @@ def _writes(annotation_id: int, payload: dict[str, Any]) -> list[tuple[str, str,
 def test_writes_to_someone_elses_annotation_answer_404_like_reads(
     client: TestClient, db: Session
 ) -> None:
-    _, owner, assignment = _assigned(db)
+    _, owner, assignment = create_assignment(db)
     _, annotation = open_assignment(db, owner, assignment.id)
     payload = annotation_payload(db, annotation)
     csrf = login(client, db, create_user(db, Role.annotator))
@@ -217,7 +201,7 @@ def test_writes_to_someone_elses_annotation_answer_404_like_reads(
 def test_the_owner_is_told_why_a_submitted_annotation_cannot_change(
     client: TestClient, db: Session
 ) -> None:
-    _, owner, assignment = _assigned(db)
+    _, owner, assignment = create_assignment(db)
     _, annotation = open_assignment(db, owner, assignment.id)
     annotation.status = NodeStatus.submitted
     db.flush()
@@ -234,7 +218,7 @@ def test_the_owner_is_told_why_a_submitted_annotation_cannot_change(
 def test_after_a_reassignment_the_first_annotator_reaches_nothing_of_the_clip(
     client: TestClient, db: Session
 ) -> None:
-    clip, first, assignment = _assigned(db)
+    clip, first, assignment = create_assignment(db)
     _, annotation = open_assignment(db, first, assignment.id)
     payload = annotation_payload(db, annotation)
     caption = payload["captions"][0]
@@ -272,7 +256,7 @@ def test_after_a_reassignment_the_first_annotator_reaches_nothing_of_the_clip(
 
 
 def test_a_character_with_the_projects_own_skeleton(client: TestClient, db: Session) -> None:
-    clip, user, assignment = _assigned(db)
+    clip, user, assignment = create_assignment(db)
     admin_csrf = login(client, db, create_user(db, Role.admin))
     fish = {"name": "fish", "keypoints": ["head", "fin", "tail"],
             "edges": [["head", "fin"], ["fin", "tail"]],

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.browser
 
 # Every key the workspace's key handler answers, as the sheet writes it.
 KEYS = [
-    "←", "→", "Space", "[", "]", "f", "F", "n", "p", "1", "2", "0", "3", "k", "i", "c", "a",
-    "Enter", "s", "m", "b", "t", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "?",
+    "←", "→", "Space", "[", "]", "f", "F", "n", "p", "1", "2", "0", "3", "x", "Shift+X",
+    "Delete", "Backspace", "k", "i", "c", "a", "Enter", "s", "m", "b", "t", "Ctrl+Z",
+    "Ctrl+Shift+Z", "Ctrl+Y", "?",
 ]  # fmt: skip
 
 

@@ -205,6 +205,45 @@ def test_the_box_is_the_padded_body_box_and_stray_hand_or_face_points_do_not_str
         assert (bw * WIDTH, bh * HEIGHT) == pytest.approx((w, h), abs=0.01)
 
 
+def test_a_person_drawn_box_wins_over_the_padded_body_box_clipped_to_the_image(
+    db: Session, exported: tuple, tmp_path: Path
+) -> None:
+    project, annotations = exported
+    store_poses(db, annotations[0], part_test_pose)
+    drawn = {0: [12.0, 8.0, 100.0, 90.0], 2: [WIDTH - 50.0, 10.0, 80.0, 60.0]}  # 2 overhangs
+    track = db.scalar(
+        select(Track).join(Character).where(Character.annotation_id == annotations[0].id)
+    )
+    assert track is not None
+    for row in db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id)):
+        row.box = drawn.get(row.frame_index)
+    db.flush()
+    formats = ["coco_wholebody", "coco_person", "yolo"]
+    out = build_folder(db, snapshot(db, project.id, formats), tmp_path)
+    expected = {0: [12.0, 8.0, 100.0, 90.0], 2: [WIDTH - 50.0, 10.0, 50.0, 60.0]}
+    coco = json.loads((out / "coco_wholebody.json").read_text())
+    images = {im["id"]: im for im in coco["images"] if im["clip_id"] == annotations[0].clip_id}
+    anns = {images[a["image_id"]]["frame_index"]: a for a in coco["annotations"]
+            if a["image_id"] in images}  # fmt: skip
+    person = json.loads((out / "coco_person_keypoints.json").read_text())
+    person_boxes = {a["id"]: a["bbox"] for a in person["annotations"]}
+    assert len(anns) == 4
+    for frame, ann in anns.items():
+        assert person_boxes[ann["id"]] == ann["bbox"]  # the same box in both COCO files
+        box = expected.get(frame)
+        if box is None:  # no drawn box: the padded body box as before
+            assert ann["bbox"] == pytest.approx(padded_body_box(ann), abs=0.01)
+            continue
+        assert ann["bbox"] == pytest.approx(box, abs=0.01)
+        assert ann["area"] == pytest.approx(box[2] * box[3], abs=0.05)
+        key = images[ann["image_id"]]["clip"]
+        line = (out / "yolo" / "labels" / "train" / key / f"{frame:06d}.txt").read_text()
+        cx, cy, bw, bh = (float(v) for v in line.split()[1:5])
+        x, y, w, h = box
+        assert (cx * WIDTH, cy * HEIGHT) == pytest.approx((x + w / 2, y + h / 2), abs=0.01)
+        assert (bw * WIDTH, bh * HEIGHT) == pytest.approx((w, h), abs=0.01)
+
+
 def ultralytics_label_path(image: Path) -> Path:
     """Ultralytics' documented pairing: the last ``/images/`` of an image path becomes
     ``/labels/`` and the suffix ``.txt``."""

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.models import Annotation, Revision
+from app.annotations.models import Annotation, Character, KeypointFrame, Revision, Track
 from app.auth.models import User
 from app.core.db import make_engine
 from app.core.migrate import upgrade_database
@@ -101,3 +101,22 @@ def test_a_clip_without_media_is_skipped_with_a_reason(
     build.build_now(db, snap)
     report = import_cellabel(fresh_db, "nomedia", service.archive_path(snap), rebuild_frames=False)
     assert report.annotations == 0 and "media format" in report.skipped[0]
+
+
+def test_a_drawn_character_box_survives_export_and_import(
+    db: Session, fresh_db: Session, tmp_path: Path
+) -> None:
+    project = create_project(db, name="boxes")
+    annotation = approved_annotation(db, media_clip(db, project, b"boxed clip"))
+    frame = db.scalars(
+        select(KeypointFrame).join(Track).join(Character)
+        .where(Character.annotation_id == annotation.id).order_by(KeypointFrame.frame_index)
+    ).first()  # fmt: skip
+    assert frame is not None
+    frame.box = [10.0, 12.5, 40.0, 60.25]
+    db.flush()
+    folder = export_cellabel(db, project.id, tmp_path)
+    import_cellabel(fresh_db, "boxes", folder, rebuild_frames=False)
+    fresh_db.commit()
+    boxes = fresh_db.scalars(select(KeypointFrame.box).where(KeypointFrame.box.is_not(None)))
+    assert list(boxes) == [[10.0, 12.5, 40.0, 60.25]]

@@ -18,7 +18,7 @@ import orjson
 
 from app.annotations.points import decode_frames_with_sources
 from app.export.labels import LabelRule, exported_poses
-from app.projects.skeletons import COCO_WHOLEBODY, PoseArray
+from app.projects.skeletons import COCO_WHOLEBODY, Box, PoseArray
 
 # Built-in skeletons that map onto COCO-WholeBody's 133 points: (first index, point count).
 WHOLEBODY_SLOTS: dict[str, tuple[int, int]] = {
@@ -80,6 +80,7 @@ class FrameData:
     flags: list[str]
     version: int
     updated_by: str | None
+    box: list[float] | None = None  # the person-drawn character box [x, y, w, h]
 
 
 @dataclass
@@ -198,6 +199,17 @@ def wholebody_tracks(clip: ClipBundle) -> Iterator[tuple[int, list[int], PoseArr
         poses = wholebody_poses(track, character.skeleton, clip.label_rule)
         if poses is not None:
             yield index, [frame.frame_index for frame in track.frames], poses
+
+
+def drawn_boxes(clip: ClipBundle) -> dict[tuple[int, int], Box]:
+    """The person-drawn character boxes of a clip by (track index, frame index); the person
+    box formats write them instead of the padded body box (:mod:`app.export.formats.boxes`)."""
+    return {
+        (index, frame.frame_index): (frame.box[0], frame.box[1], frame.box[2], frame.box[3])
+        for index, _, track in clip.tracks()
+        for frame in track.frames
+        if frame.box is not None
+    }
 
 
 def group_by_frame(

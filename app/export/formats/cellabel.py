@@ -100,7 +100,7 @@ def clip_record(clip: ClipBundle) -> dict[str, Any]:
                             {"frame": f.frame_index, "points": b64(f.points),
                              "model_points": b64(f.model_points), "keyframe": f.is_keyframe,
                              "part_valid": f.part_valid, "flags": f.flags, "version": f.version,
-                             "updated_by": f.updated_by}
+                             "updated_by": f.updated_by, "box": f.box}
                             for f in t.frames
                         ],
                     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,21 @@ from app.export.formats.bundle import (
     ClipBundle,
     JsonArray,
     SnapshotContext,
+    drawn_boxes,
     dumps,
     group_by_frame,
     r2,
     wholebody_tracks,
 )
 from app.export.formats.ids import annotation_id, image_id
-from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, part_boxes, part_validity
+from app.projects.skeletons import (
+    COCO_WHOLEBODY,
+    Box,
+    PoseArray,
+    V,
+    part_boxes,
+    part_validity,
+)
 
 WHOLEBODY_FILE = "coco_wholebody.json"
 PERSON_FILE = "coco_person_keypoints.json"
@@ -80,19 +89,25 @@ def without_invalid_parts(poses: PoseArray) -> PoseArray:
 
 
 def track_annotations(
-    poses: PoseArray, *, whole_body: bool, width: float, height: float
+    poses: PoseArray,
+    *,
+    whole_body: bool,
+    width: float,
+    height: float,
+    drawn: Sequence[Box | None] = (),
 ) -> list[dict[str, Any] | None]:
     """The COCO annotation (without ids) of each 133-point pose of a track, (frames, 133, 4);
     None for a frame where nothing is labelled (in the body, for COCO person). Parts that are
     not valid are left out first (:func:`without_invalid_parts`), in both files, so the same
-    annotation id has the same box in COCO-WholeBody and COCO person. The box is the padded
-    body box of :mod:`app.export.formats.boxes`, clipped to ``width`` x ``height``."""
+    annotation id has the same box in COCO-WholeBody and COCO person. The box is the person's
+    ``drawn`` box of the frame where there is one, else the padded body box of
+    :mod:`app.export.formats.boxes`, clipped to ``width`` x ``height``."""
     poses = without_invalid_parts(poses)
     seen = poses[..., V] > 0
     keep = (seen if whole_body else seen[:, BODY]).any(axis=1).tolist()
     body_count = seen[:, BODY].sum(axis=1).tolist()
     values = triples(poses if whole_body else poses[:, BODY])
-    boxes = person_boxes(poses, width, height).tolist()
+    boxes = person_boxes(poses, width, height, drawn).tolist()
     out: list[dict[str, Any] | None] = []
     for i, pose in enumerate(poses):
         if not keep[i]:
@@ -174,9 +189,11 @@ class CocoWriter:
 
     def add(self, clip: ClipBundle) -> None:
         width, height = clip.clip["width"] or 0, clip.clip["height"] or 0
+        drawn = drawn_boxes(clip)
         per_track = (
             (index, frames, track_annotations(
-                poses, whole_body=self.whole_body, width=width, height=height))
+                poses, whole_body=self.whole_body, width=width, height=height,
+                drawn=[drawn.get((index, f)) for f in frames]))
             for index, frames, poses in wholebody_tracks(clip)
         )  # fmt: skip
         clip_id = clip.clip["id"]

@@ -7,8 +7,9 @@ clamped to [0, 1]; v is COCO's (0 not labelled, 1 hidden, 2 visible), unlabelled
 (Ultralytics finds a label by replacing the last ``/images/`` of the image path with
 ``/labels/`` and the suffix with ``.txt``); the export writes the images there
 (:mod:`app.export.frames`). ``<split>`` is the clip's split (:mod:`app.export.splits`). The
-box is the padded body box of :mod:`app.export.formats.boxes`, from the points of valid parts
-as in COCO (so an annotation has the same box in both).
+box is the person-drawn box where there is one, else the padded body box of
+:mod:`app.export.formats.boxes` from the points of valid parts, as in COCO (so an annotation
+has the same box in both).
 
 ``data.yaml`` has no ``path`` key: Ultralytics resolves a relative ``path`` against its own
 datasets folder, and without one it uses the folder the yaml is in, which is what a snapshot
@@ -20,9 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.export.formats.boxes import person_box
-from app.export.formats.bundle import ClipBundle, SnapshotContext, wholebody_frames
+from app.export.formats.bundle import ClipBundle, SnapshotContext, drawn_boxes, wholebody_frames
 from app.export.formats.coco import without_invalid_parts
-from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
+from app.projects.skeletons import COCO_WHOLEBODY, Box, PoseArray, V, X, Y
 
 YOLO_IMAGES = "yolo/images"  # the frame images' root when the snapshot has YOLO labels
 
@@ -36,9 +37,10 @@ def _f(value: float) -> str:
     return f"{min(1.0, max(0.0, float(value))):.6f}"
 
 
-def label_line(pose: PoseArray, width: int, height: int) -> str | None:
-    """One YOLO pose line for a 133-point pose; None when nothing is labelled."""
-    box = person_box(without_invalid_parts(pose[None])[0], width, height)  # COCO's box
+def label_line(pose: PoseArray, width: int, height: int, drawn: Box | None = None) -> str | None:
+    """One YOLO pose line for a 133-point pose (``drawn``: the person-drawn box, if any);
+    None when nothing is labelled."""
+    box = person_box(without_invalid_parts(pose[None])[0], width, height, drawn)  # COCO's box
     if box is None:
         return None
     x0, y0, x1, y1 = box[0], box[1], box[0] + box[2], box[1] + box[3]
@@ -79,8 +81,10 @@ class YoloWriter:
         width, height = clip.clip["width"], clip.clip["height"]
         if not width or not height:
             return  # a clip without a probed size cannot be normalised
+        drawn = drawn_boxes(clip)
         for frame, people in wholebody_frames(clip):
-            lines = [label_line(pose, width, height) for _, pose in people]
+            lines = [label_line(pose, width, height, drawn.get((index, frame)))
+                     for index, pose in people]  # fmt: skip
             text = "".join(f"{line}\n" for line in lines if line)
             if text:
                 path = self.root / labels_folder(clip.key, clip.split) / f"{frame:06d}.txt"

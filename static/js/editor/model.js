@@ -1,4 +1,4 @@
-// The workspace's in-memory annotation: tracks, frames (poses), held runs.
+// The workspace's in-memory annotation: tracks, frames (poses and character boxes), held runs.
 
 export const V_NONE = 0, V_HIDDEN = 1, V_VISIBLE = 2;
 
@@ -30,7 +30,7 @@ export class AnnotationModel {
     let frame = track.frames.get(n);
     if (!frame) {
       const k = track.num_points;
-      frame = { id: null, frame: n, version: 1, keyframe: false, flags: [],
+      frame = { id: null, frame: n, version: 1, keyframe: false, flags: [], box: null,
         points: Array.from({ length: k }, () => [0, 0, 0, 0]), human: new Array(k).fill(0) };
       track.frames.set(n, frame);
     }
@@ -67,10 +67,18 @@ export class AnnotationModel {
     return frame;
   }
 
+  // A person's character box for a frame: [x, y, w, h] in clip pixels, or null (none).
+  setBox(trackId, n, box) {
+    const frame = this.frame(trackId, n);
+    frame.box = box ? box.map((v) => Math.round(v * 100) / 100) : null;
+    return frame;
+  }
+
   // The whole state of a frame (what undo and redo put back) and putting it back.
   snapshot(trackId, n) {
     const frame = this.frame(trackId, n);
-    return { points: frame.points.map((p) => [...p.slice(0, 3), p[3] ?? 1]), human: Array.from(frame.human, Number), keyframe: !!frame.keyframe };
+    return { points: frame.points.map((p) => [...p.slice(0, 3), p[3] ?? 1]), human: Array.from(frame.human, Number),
+      keyframe: !!frame.keyframe, box: frame.box ? frame.box.slice() : null };
   }
 
   restore(trackId, n, state) {
@@ -78,6 +86,7 @@ export class AnnotationModel {
     frame.points = state.points.map((p) => p.slice());
     frame.human = state.human.slice();
     frame.keyframe = state.keyframe;
+    frame.box = state.box ? state.box.slice() : null;
     frame.accepted = [];
   }
 

@@ -11,6 +11,8 @@ export const SHORTCUTS = [
   { gesture: "click, Shift+click, drag a box", does: "select points; drag to move them together" },
   { gesture: "Alt+drag or middle drag, wheel", does: "pan, zoom" },
   { keys: [["1", "visible"], ["2", "hidden"], ["0", "absent"], ["3", "absent"]], does: "selected points visible / occluded / not present (0 or 3)" },
+  { keys: [["x", "drawBox"], ["X", "boxFromPoints", "Shift+X"]], does: "character box: draw it (then drag on the frame) / take it from the labelled body points, padded as the export pads them; drag a corner to adjust" },
+  { keys: [["Delete", "deleteBox"], ["Backspace", "deleteBox"]], does: "clear the selected character box (click its edge to select it)" },
   { keys: [["k", "keyframe"]], does: "toggle keyframe" },
   { keys: [["i", "interpolate"]], does: "interpolate from the previous keyframe to this one" },
   { keys: [["c", "copyPrevious"]], does: "copy the previous drawing's pose" },

@@ -1,18 +1,25 @@
 // The editing stage: one canvas showing the frame and the skeleton, with zoom, pan, point
 // dragging and box selection. Image coordinates are the clip's pixels. Panels that add to
-// the picture (review's pins and model draft) put a draw function in `overlays`.
+// the picture (review's pins and model draft) put a draw function in `overlays`. The shown
+// character's box ([x, y, w, h], drawn by a person) has corner handles that drag to adjust
+// it; with `drawingBox` on, a drag on the frame draws it; `onBox(box)` hears each change.
 import { HoverTip } from "./hovertip.js";
 import { V_HIDDEN, V_NONE, V_VISIBLE, isSuggestion } from "./model.js";
 
 const HIT_RADIUS = 7; // screen px
+const HANDLE = 5; // screen px: half the side of a box's corner handle
 
 export class Stage {
-  constructor(canvas, { width, height, onChange }) {
+  constructor(canvas, { width, height, onChange, onBox }) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.width = width;
     this.height = height;
     this.onChange = onChange;
+    this.onBox = onBox;
+    this.box = null; // the shown character's box [x, y, w, h], or null
+    this.boxSelected = false; // Delete clears a selected box
+    this.drawingBox = false; // the Box tool: a drag on the frame draws the box
     this.image = null;
     this.points = null;
     this.skeleton = null;
@@ -94,6 +101,17 @@ export class Stage {
     const [x, y] = this.toImage(e);
     this.canvas.setPointerCapture(e.pointerId);
     if (e.button === 1 || e.altKey) { this.drag = { kind: "pan", sx: e.clientX, sy: e.clientY, ox: this.ox, oy: this.oy }; return; }
+    const corner = this.editable ? this.cornerAt(x, y) : -1;
+    if (corner >= 0 || (this.editable && this.drawingBox)) {
+      const [bx, by, bw, bh] = this.box ?? [x, y, 0, 0];
+      // The corner that stays put while the dragged one follows the pointer.
+      const fixed = corner >= 0 ? [corner % 2 ? bx : bx + bw, corner < 2 ? by + bh : by] : [x, y];
+      this.drag = { kind: "boxEdit", fixed, x2: x, y2: y, moved: false };
+      this.boxSelected = true;
+      this.draw();
+      return;
+    }
+    this.boxSelected = this.onBoxEdge(x, y);
     const i = this.hit(x, y);
     if (i >= 0) {
       if (e.shiftKey) { this.selected.has(i) ? this.selected.delete(i) : this.selected.add(i); }
@@ -124,6 +142,7 @@ export class Stage {
       this.drag.moved = true;
     } else {
       [this.drag.x2, this.drag.y2] = this.toImage(e);
+      this.drag.moved = true;
     }
     this.draw();
   }
@@ -148,6 +167,16 @@ export class Stage {
     const drag = this.drag;
     this.drag = null;
     if (!drag) return;
+    if (drag.kind === "boxEdit") {
+      const [fx, fy] = drag.fixed;
+      const found = drag.moved && this.boxInFrame(Math.min(fx, drag.x2), Math.min(fy, drag.y2), Math.max(fx, drag.x2), Math.max(fy, drag.y2));
+      if (found) {
+        this.drawingBox = false; // one box per character and frame: the tool is done
+        this.onBox([found.x, found.y, found.w, found.h]);
+      }
+      this.draw();
+      return;
+    }
     if (drag.kind === "move" && drag.moved) {
       const after = this.points.map((p) => p.slice());
       // A suggestion a person drags is placed by them: visible, labelled.
@@ -166,6 +195,26 @@ export class Stage {
       }
     }
     this.draw();
+  }
+
+  // The corner handle of the box under (x, y): 0 top left, 1 top right, 2 bottom left,
+  // 3 bottom right; -1 for none.
+  cornerAt(x, y) {
+    if (!this.box) return -1;
+    const [bx, by, bw, bh] = this.box;
+    const reach = (HANDLE + 2) / this.scale;
+    return [[bx, by], [bx + bw, by], [bx, by + bh], [bx + bw, by + bh]]
+      .findIndex(([cx, cy]) => Math.abs(cx - x) <= reach && Math.abs(cy - y) <= reach);
+  }
+
+  onBoxEdge(x, y) {
+    if (!this.box) return false;
+    const [bx, by, bw, bh] = this.box;
+    const reach = HIT_RADIUS / this.scale;
+    const inX = x >= bx - reach && x <= bx + bw + reach, inY = y >= by - reach && y <= by + bh + reach;
+    const nearX = Math.abs(x - bx) <= reach || Math.abs(x - bx - bw) <= reach;
+    const nearY = Math.abs(y - by) <= reach || Math.abs(y - by - bh) <= reach;
+    return (inX && nearY) || (inY && nearX);
   }
 
   boxInFrame(x1, y1, x2, y2) {
@@ -188,8 +237,12 @@ export class Stage {
     this.draw();
   }
 
-  show({ image, points, human, skeleton }) {
+  show({ image, points, human, skeleton, box }) {
     if (image !== undefined) this.image = image;
+    if (box !== undefined) {
+      if (!box) this.boxSelected = false;
+      this.box = box ? box.slice() : null;
+    }
     if (points !== undefined) this.points = points ? points.map((p) => p.slice()) : null;
     if (human !== undefined) this.human = human;
     if (skeleton !== undefined) this.skeleton = skeleton;
@@ -204,6 +257,7 @@ export class Stage {
     ctx.setTransform(this.scale, 0, 0, this.scale, this.ox, this.oy);
     if (this.image) ctx.drawImage(this.image, 0, 0, this.width, this.height);
     if (this.points && this.skeleton && this.skeletonShown) this.drawSkeleton();
+    this.drawCharacterBox();
     if (this.drag?.kind === "box") {
       ctx.strokeStyle = "#fff";
       ctx.setLineDash([4 / this.scale, 4 / this.scale]);
@@ -241,6 +295,26 @@ export class Stage {
       ctx.stroke();
       ctx.setLineDash([]);
     });
+  }
+
+  // The character box (while a drag draws or adjusts it, the box it will become), in the
+  // colour of the skeleton's first part, with a square handle on each corner.
+  drawCharacterBox() {
+    const { ctx, drag } = this;
+    let box = this.box;
+    if (drag?.kind === "boxEdit" && drag.moved) {
+      const [fx, fy] = drag.fixed;
+      box = [Math.min(fx, drag.x2), Math.min(fy, drag.y2), Math.abs(drag.x2 - fx), Math.abs(drag.y2 - fy)];
+    }
+    if (!box) return;
+    const [x, y, w, h] = box;
+    const colour = Object.values(this.skeleton?.part_colors ?? {})[0] || "#39f";
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = (this.boxSelected ? 2.5 : 1.5) / this.scale;
+    ctx.strokeRect(x, y, w, h);
+    const side = (2 * HANDLE) / this.scale;
+    ctx.fillStyle = this.boxSelected ? "#fff" : colour;
+    for (const [cx, cy] of [[x, y], [x + w, y], [x, y + h], [x + w, y + h]]) ctx.fillRect(cx - side / 2, cy - side / 2, side, side);
   }
 
   // Faded, hollow and dashed: the model's suggestion, not a label.

@@ -1,6 +1,7 @@
 // The annotator workspace: wires the stage, timeline, frame source, autosave and shortcuts.
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
+import { boxCommands } from "./boxtool.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
 import { workspaceBuilt } from "./hook.js";
@@ -40,7 +41,8 @@ async function show(n) {
   timeline.seek(current);
   const t = track();
   const frame = t ? model.frame(t.id, current) : null;
-  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null });
+  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null,
+    box: frame?.box ?? null });
   $("#frame-info").textContent = describeFrame(frame);
   renderLowConfidence(frame);
   try {
@@ -108,15 +110,29 @@ function edit(points, label = "point edit", accepted = []) {
     divert(t.id, current);
     return;
   }
+  frameEdit(t, label, (n) => model.setPoints(t.id, n, points, accepted));
+}
+
+// `change(n)` made to the shown frame n of track t (and to its held run when that applies):
+// shown at once, recorded as one history step, saved shortly after.
+function frameEdit(t, label, change) {
   const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
   const changes = frames.map((n) => {
     const before = model.snapshot(t.id, n);
-    model.setPoints(t.id, n, points, accepted);
+    change(n);
     return { frame: n, before, after: model.snapshot(t.id, n) };
   });
   editHistory.record({ label, trackId: t.id, frame: current, changes });
   show(current);
   queueSave(t.id, current);
+}
+
+// A person's change to the shown character's box ([x, y, w, h], null clears it) on this
+// frame, and its held run when that applies; saved like a point edit. Not during a review fix.
+function editBox(box, label) {
+  const t = track();
+  if (!editable) refuseEdit();
+  else if (t) frameEdit(t, label, (n) => model.setBox(t.id, n, box));
 }
 
 // Start (with a callback told of each changed frame) or end a review fix of points.
@@ -139,7 +155,7 @@ async function saveFrame(tid, n, applyHeld) {
   try {
     const saved = await api("PUT", `/api/tracks/${tid}/frames/${n}`, {
       points: frame.points.map((p) => [p[0], p[1], p[2]]), version: frame.version,
-      apply_to_held_run: applyHeld, keyframe: frame.keyframe, accepted,
+      apply_to_held_run: applyHeld, keyframe: frame.keyframe, accepted, box: frame.box ?? null,
     }, { keepalive: true });
     frame.accepted = (frame.accepted || []).filter((i) => !accepted.includes(i));
     absorb(tid, saved);
@@ -225,7 +241,8 @@ async function travelCharacter(step, direction) {
 function recordAction(label, tid, frame, changed) {
   editHistory.record({
     label, trackId: tid, frame,
-    changes: changed.map((r) => ({ frame: r.frame, before: r.before, after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe } })),
+    changes: changed.map((r) => ({ frame: r.frame, before: r.before,
+      after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe, box: r.box ?? null } })),
   });
 }
 
@@ -271,8 +288,9 @@ function conflict(tid, n, theirs) {
   const mine = model.frame(tid, n);
   const changed = mine.points.map((p, i) => i).filter((i) =>
     Math.abs(mine.points[i][0] - theirs.points[i][0]) > 0.01 || Math.abs(mine.points[i][1] - theirs.points[i][1]) > 0.01 || mine.points[i][2] !== theirs.points[i][2]);
+  const boxDiffers = JSON.stringify(mine.box ?? null) !== JSON.stringify(theirs.box ?? null);
   dialog.querySelector(".conflict-summary").textContent =
-    `Frame ${n} was saved by someone else (version ${theirs.version}). ${changed.length} point(s) differ from yours.`;
+    `Frame ${n} was saved by someone else (version ${theirs.version}). ${changed.length} point(s)${boxDiffers ? " and the box" : ""} differ from yours.`;
   dialog.querySelector(".theirs").textContent = changed.slice(0, 8).map((i) => `#${i}: ${theirs.points[i].slice(0, 3).map((v) => Math.round(v)).join(", ")}`).join("\n");
   dialog.querySelector(".mine").textContent = changed.slice(0, 8).map((i) => `#${i}: ${mine.points[i].slice(0, 3).map((v) => Math.round(v)).join(", ")}`).join("\n");
   dialog.querySelector("[data-choice=mine]").onclick = () => {
@@ -454,6 +472,8 @@ const actions = {
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
   visible: () => setVisibility(V_VISIBLE), hidden: () => setVisibility(V_HIDDEN), absent: () => setVisibility(V_NONE),
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
+  ...boxCommands({ stage: () => stage, say, editBox, button: () => $("[data-action=drawBox]"),
+    shown: () => { const t = track(); return t && { track: t, frame: model.frame(t.id, current), clip: model.clip }; } }),
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
@@ -485,7 +505,8 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox",
+  "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
   actions[name] = (...args) => (editable ? action(...args) : refuseEdit());
@@ -509,7 +530,8 @@ async function start() {
   model = new AnnotationModel(payload);
   editable = payload.editable;
   frames = new FrameSource(payload.clip.id, payload.clip.frame_count);
-  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points) });
+  stage = new Stage($("#stage"), { width: payload.clip.width, height: payload.clip.height, onChange: (points) => edit(points),
+    onBox: (box) => { $("[data-action=drawBox]")?.setAttribute("aria-pressed", "false"); editBox(box, "drawing the box"); } });
   stage.editable = editable;
   timeline = new Timeline($("#timeline"), { count: payload.clip.frame_count, fps: payload.clip.fps, onSeek: show });
   fillTracks();
