@@ -229,8 +229,8 @@ where the pipeline ran (JPEG quality 88, the cache's).
 |---:|---:|:---:|---:|---:|---:|---:|
 {chr(10).join(lines)}
 
-Peak memory does not depend on the images: each is read and written one at a time. (Run
-while other work kept both cores busy: compare the two rows, not with the table above.)
+Load: {args.load}. Each image is read and written one at a time, so the images add a fixed
+amount of memory, not one that grows with the number of frames.
 The synthetic frames are flat colours, so their JPEGs (17 kB each) deflate far better than
 real frames would: expect a real snapshot's zip to grow by about the frame cache's size.
 """
@@ -244,6 +244,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--with-frames", action="store_true")
+    parser.add_argument("--load", default="nothing else running", help="what else ran meanwhile")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-frames", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
