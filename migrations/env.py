@@ -41,11 +41,19 @@ def _run(connection: Connection) -> None:
         include_object=objects_of(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
     )
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch migration rebuilds a table (copy, drop, rename): with foreign keys enforced,
+        # the drop would cascade into every row that references it. SQLite only switches
+        # them outside a transaction; they come back on after the migration.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             # Building an index on a large table may take longer than any request may.
             connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         context.run_migrations()
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 def run_migrations_offline() -> None:

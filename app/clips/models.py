@@ -34,6 +34,9 @@ class Clip(Base):
             postgresql_using="gin",
             postgresql_ops={"filename": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # SQLite would hand a deleted clip's id out again (PostgreSQL's sequence never does):
+        # the id names the clip's media folder and its frames' export ids.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

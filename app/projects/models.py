@@ -42,6 +42,7 @@ DEFAULT_REQUIRED_LEVELS: dict[str, list[str]] = {
 
 class Project(Base):
     __tablename__ = "project"
+    __table_args__ = {"sqlite_autoincrement": True}  # an id is never reused: it names media
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
