@@ -208,9 +208,13 @@ def factory_clips_without_media(page_checks: PageChecks) -> None:
 
 
 @pytest.fixture
-def new_page(browser: Browser, page_checks: PageChecks) -> Iterator[Callable[[], Page]]:
+def new_page(
+    browser: Browser, page_checks: PageChecks, cleanup: dict[str, list[int]]
+) -> Iterator[Callable[[], Page]]:
     """``new_page()``: a checked page in a fresh browser context (another user's browser).
-    At teardown the test fails on console errors, unexpected HTTP errors or axe violations."""
+    At teardown the test fails on console errors, unexpected HTTP errors or axe violations.
+    Its pages close before ``cleanup`` deletes the test's data (it is set up first, so torn
+    down last): a page still prefetching frames would otherwise meet deleted media."""
     contexts: list[BrowserContext] = []
 
     def open_page() -> Page:
