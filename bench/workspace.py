@@ -35,28 +35,19 @@ def main() -> None:
     from app.annotations.opening import open_assignment
     from app.auth import service as auth
     from app.auth.models import Role
-    from app.batches.models import Assignment, Batch, BatchClip
     from app.core.db import session_scope
     from app.core.migrate import upgrade_database
     from app.core.security import SESSION_COOKIE, sign
     from app.main import create_app
     from bench._report import percentiles, write_section
-    from tests.factories import create_clip, create_model_draft
+    from tests.factories import assign_clip, create_clip, create_model_draft
 
     upgrade_database()
     with session_scope() as s:
         clip = create_clip(s, subsets=["pose"], frame_count=args.frames, width=1280, height=720)
         create_model_draft(s, clip, frames=args.frames)
         user = auth.create_user(s, "bench-annotator", "bench-password", Role.annotator)
-        batch = Batch(project_id=clip.project_id, name="bench")
-        s.add(batch)
-        s.flush()
-        slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-        s.add(slot)
-        s.flush()
-        assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=user.id)
-        s.add(assignment)
-        s.flush()
+        assignment = assign_clip(s, clip, user, "bench")
         _, annotation = open_assignment(s, user, assignment.id)
         new = auth.start_session(s, user)
         annotation_id = annotation.id

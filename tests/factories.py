@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
 from app.auth.models import Role, User
+from app.batches.models import Assignment, Batch, BatchClip
 from app.clips.models import Clip
 from app.core.security import SESSION_COOKIE, sign
 from app.projects import service as project_service
@@ -167,22 +168,25 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
     return draft
 
 
-def create_assignment(session: Session, **clip_over: Any) -> tuple[Clip, User, Any]:
-    """A ready 4-frame 320x240 clip (``clip_over`` changes it) with a model draft, assigned to
-    a new annotator who has not started it: (clip, annotator, assignment)."""
-    from app.batches.models import Assignment, Batch, BatchClip
-
-    values: dict[str, Any] = {"frame_count": 4, "width": 320, "height": 240, "state": "ready"}
-    clip = create_clip(session, **{**values, **clip_over})
-    create_model_draft(session, clip, frames=4)
-    user = create_user(session, Role.annotator)
-    batch = Batch(project_id=clip.project_id, name="b")
+def assign_clip(session: Session, clip: Clip, annotator: User, batch_name: str = "b") -> Assignment:
+    """``clip`` in a new batch of its project, assigned to ``annotator`` (not started)."""
+    batch = Batch(project_id=clip.project_id, name=batch_name)
     session.add(batch)
     session.flush()
     slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
     session.add(slot)
     session.flush()
-    assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=user.id)
+    assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
     session.add(assignment)
     session.flush()
-    return clip, user, assignment
+    return assignment
+
+
+def create_assignment(session: Session, **clip_over: Any) -> tuple[Clip, User, Assignment]:
+    """A ready 4-frame 320x240 clip (``clip_over`` changes it) with a model draft, assigned to
+    a new annotator who has not started it: (clip, annotator, assignment)."""
+    values: dict[str, Any] = {"frame_count": 4, "width": 320, "height": 240, "state": "ready"}
+    clip = create_clip(session, **{**values, **clip_over})
+    create_model_draft(session, clip, frames=4)
+    user = create_user(session, Role.annotator)
+    return clip, user, assign_clip(session, clip, user)

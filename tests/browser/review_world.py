@@ -9,15 +9,24 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from app.annotations.opening import open_assignment
 from app.annotations.payload import annotation_payload
 from app.auth.models import Role, User
-from app.batches.models import Assignment, Batch, BatchClip
+from app.batches.models import BatchClip
 from app.projects.models import Project
 from app.review.submission import submit
-from tests.factories import create_clip, create_model_draft, create_project, create_user
+from tests.browser.conftest import sign_in
+from tests.factories import (
+    PASSWORD,
+    assign_clip,
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_user,
+)
 
 
 @dataclass
@@ -58,16 +67,9 @@ def assigned_clip(
         annotator = create_user(s, Role.annotator, username=f"ann-{unique}")
         reviewer = create_user(s, Role.reviewer, username=f"rev-{unique}")
         cleanup["users"] += [annotator.id, reviewer.id]
-        batch = Batch(project_id=project.id, name=f"batch-{unique}")
-        s.add(batch)
-        s.flush()
-        slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-        s.add(slot)
-        s.flush()
-        assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
-        s.add(assignment)
-        s.flush()
-        return Assigned(assignment.id, clip.id, batch.id, project.id, annotator, reviewer)
+        assignment = assign_clip(s, clip, annotator, f"batch-{unique}")
+        batch_id = s.get_one(BatchClip, assignment.batch_clip_id).batch_id
+        return Assigned(assignment.id, clip.id, batch_id, project.id, annotator, reviewer)
 
 
 def submitted_clip(
@@ -91,3 +93,10 @@ def submitted_clip(
         required = s.get_one(Project, work.project_id).required_levels
         submit(s, annotator, annotation.id, required)
         return Submitted(annotation.id, work.clip_id, work.annotator, work.reviewer, nodes)
+
+
+def open_review(page: Page, base_url: str, user: User, annotation_id: int) -> None:
+    """Sign ``user`` in and open the annotation with its review panel ready."""
+    sign_in(page, base_url, user.username, PASSWORD)
+    page.goto(f"{base_url}/annotations/{annotation_id}")
+    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")

@@ -15,10 +15,17 @@ from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind, Caption, Character, Shot, Track
 from app.auth.models import Role
-from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
+from app.batches.models import Assignment, AssignmentState
 from app.review.models import ReviewComment
 from tests.browser.conftest import PageChecks, image_to_client, sign_in
-from tests.factories import PASSWORD, create_clip, create_model_draft, create_project, create_user
+from tests.factories import (
+    PASSWORD,
+    assign_clip,
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_user,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -55,15 +62,7 @@ def test_reject_fix_resubmit_approve_with_history(
         reviewer = create_user(s, Role.reviewer, username=f"rev-{unique}")
         admin = create_user(s, Role.admin, username=f"adm-{unique}")
         cleanup["users"] += [annotator.id, reviewer.id, admin.id]
-        batch = Batch(project_id=project.id, name=f"batch-{unique}")
-        s.add(batch)
-        s.flush()
-        slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-        s.add(slot)
-        s.flush()
-        assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=annotator.id)
-        s.add(assignment)
-        s.flush()
+        assignment = assign_clip(s, clip, annotator, f"batch-{unique}")
         ids = {"assignment": assignment.id, "clip": clip.id}
 
     # Refusals the test asks for (early submit, early approval, blank reopen reason); the

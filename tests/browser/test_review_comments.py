@@ -13,9 +13,7 @@ from sqlalchemy.orm import Session
 from app.annotations.tree import get_node
 from app.review.comments import Pin, reply
 from app.review.workflow import reject
-from tests.browser.conftest import sign_in
-from tests.browser.review_world import submitted_clip
-from tests.factories import PASSWORD
+from tests.browser.review_world import open_review, submitted_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
@@ -36,9 +34,7 @@ def test_thread_headers_name_author_reason_pin_and_time(
         reply(s, world.annotator, rejection.id, "Swapped them back.")
         reply(s, world.reviewer, rejection.id, "Thanks, looks right now.")
 
-    sign_in(page, live_server, world.annotator.username, PASSWORD)
-    page.goto(f"{live_server}/annotations/{world.annotation_id}")
-    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    open_review(page, live_server, world.annotator, world.annotation_id)
     thread = page.get_by_test_id(f"comment-{rejection.id}")
     head = thread.get_by_test_id("comment-head").first
     expect(head).to_contain_text(world.reviewer.username)

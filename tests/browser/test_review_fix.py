@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 from app.agreement.versions import annotation_view
 from app.annotations.models import Annotation, Caption, KeypointFrame, Revision, Source
 from app.annotations.points import decode_points
-from tests.browser.conftest import image_to_client, sign_in
-from tests.browser.review_world import submitted_clip
-from tests.factories import PASSWORD
+from tests.browser.conftest import image_to_client
+from tests.browser.review_world import open_review, submitted_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
@@ -59,9 +58,7 @@ def test_read_only_review_workspace_and_fix_and_accept(
             writes.append(f"{request.method} {request.url}")
 
     page.on("request", note_write)
-    sign_in(page, live_server, world.reviewer.username, PASSWORD)
-    page.goto(f"{live_server}/annotations/{world.annotation_id}")
-    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    open_review(page, live_server, world.reviewer, world.annotation_id)
 
     # 1. Read-only: said so, no edit controls, forms disabled, edit keys and drags inert.
     expect(page.get_by_test_id("read-only")).to_contain_text("Read-only: reviewing")
@@ -131,9 +128,7 @@ def test_read_only_review_workspace_and_fix_and_accept(
 
     # 4. The annotator sees who corrected what, and the history names it.
     annotator_page = page.context.browser.new_context().new_page()  # type: ignore[union-attr]
-    sign_in(annotator_page, live_server, world.annotator.username, PASSWORD)
-    annotator_page.goto(f"{live_server}/annotations/{world.annotation_id}")
-    expect(annotator_page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    open_review(annotator_page, live_server, world.annotator, world.annotation_id)
     expect(annotator_page.get_by_test_id("review-notice")).to_contain_text(
         f"{world.reviewer.username} corrected"
     )

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 from sqlalchemy.orm import Session
 
 from app.annotations.tree import get_node
 from app.review.comments import Pin
 from app.review.workflow import reject
-from tests.browser.conftest import sign_in
-from tests.browser.review_world import submitted_clip
-from tests.factories import PASSWORD
+from tests.browser.review_world import open_review, submitted_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
@@ -55,9 +53,7 @@ def test_the_review_overlay_draws_pins_and_the_model_draft_for_a_reviewer(
         reject(s, world.reviewer, "track", node.id, node.version, "wrong_keypoint",
                "The wrist is off.", pin)  # fmt: skip
 
-    sign_in(page, live_server, world.reviewer.username, PASSWORD)
-    page.goto(f"{live_server}/annotations/{world.annotation_id}")
-    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    open_review(page, live_server, world.reviewer, world.annotation_id)
     x, y = page.evaluate(f"window.CelLabelWorkspace.stage.points[{WRIST}].slice(0, 2)")
     assert _pixel(page, x, y) != [17, 17, 17]  # the annotator's skeleton is drawn
 

@@ -12,9 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.review.models import ReviewComment
-from tests.browser.conftest import sign_in
-from tests.browser.review_world import submitted_clip
-from tests.factories import PASSWORD
+from tests.browser.review_world import open_review, submitted_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
@@ -27,9 +25,7 @@ def test_a_caption_rejection_needs_a_caption_reason(
     cleanup: dict[str, list[int]],
 ) -> None:
     world = submitted_clip(committed, cleanup, unique)
-    sign_in(page, live_server, world.reviewer.username, PASSWORD)
-    page.goto(f"{live_server}/annotations/{world.annotation_id}")
-    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    open_review(page, live_server, world.reviewer, world.annotation_id)
 
     # A keypoint track is rejected for keypoint reasons.
     page.get_by_test_id(f"node-track-{world.nodes['track']}").get_by_test_id("reject").click()

@@ -12,9 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations.tree import get_node
 from app.review.workflow import approve
-from tests.browser.conftest import sign_in
-from tests.browser.review_world import submitted_clip
-from tests.factories import PASSWORD
+from tests.browser.review_world import open_review, submitted_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("factory_clips_without_media")]
 
@@ -50,9 +48,7 @@ def test_the_tree_is_indented_with_state_badges_in_readable_contrast(
     with committed() as s:
         shot, _ = get_node(s, "shot", world.nodes["shot"])
         approve(s, world.reviewer, "shot", shot.id, shot.version)
-    sign_in(page, live_server, world.reviewer.username, PASSWORD)
-    page.goto(f"{live_server}/annotations/{world.annotation_id}")
-    expect(page.locator("#review-panel")).to_have_attribute("data-ready", "true")
+    open_review(page, live_server, world.reviewer, world.annotation_id)
 
     rows = {kind: page.get_by_test_id(f"node-{kind}-{node_id}")
             for kind, node_id in world.nodes.items()}  # fmt: skip

@@ -30,7 +30,7 @@ from app.annotations.points import decode_points
 from app.annotations.revisions import revisions_of
 from app.annotations.tree import NODE_MODELS, NodeRef, children_of, node_type_of
 from app.auth.models import Role, User
-from app.batches.models import Assignment, AssignmentState, Batch, BatchClip
+from app.batches.models import Assignment, AssignmentState, BatchClip
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.projects.models import Project
 from app.review import fixes, submission
@@ -54,7 +54,7 @@ from app.review.workflow import (
     reject,
     reopen,
 )
-from tests.factories import approve_truth, create_clip, create_model_draft
+from tests.factories import approve_truth, assign_clip, create_clip, create_model_draft
 
 _seq = itertools.count(1)
 
@@ -110,15 +110,7 @@ def build(
         for key, role in [("owner", owner_role), ("other_annotator", Role.annotator),
                           ("reviewer", Role.reviewer), ("admin", Role.admin)]
     }  # fmt: skip
-    batch = Batch(project_id=project.id, name="b")
-    db.add(batch)
-    db.flush()
-    slot = BatchClip(batch_id=batch.id, clip_id=clip.id)
-    db.add(slot)
-    db.flush()
-    assignment = Assignment(batch_clip_id=slot.id, clip_id=clip.id, annotator_id=users["owner"].id)
-    db.add(assignment)
-    db.flush()
+    assignment = assign_clip(db, clip, users["owner"])
     _, annotation = open_assignment(db, users["owner"], assignment.id)
     speech = add_speech(db, users["owner"], annotation.id, 0.1, 0.5, "hello")
     payload = annotation_payload(db, annotation)
