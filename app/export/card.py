@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app.annotations.points import POINT_DTYPE
+from app.annotations.points import SRC_ACCEPTED, SRC_MODEL, SRC_PERSON, decode_frames_with_sources
 from app.core.errors import Invalid
 from app.export.formats.boxes import BOX_PADDING
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps, wholebody_tracks
@@ -32,7 +32,7 @@ README_FILE, STATS_FILE, SHEET_FILE = "README.md", "stats.json", "contact_sheet.
 SPLITS_FILE = "splits.csv"  # clip,clip_id,split,storage_key,filename: one row per clip
 SHEET_FRAMES, TILE_WIDTH, COLUMNS = 12, 320, 4
 # KeypointFrame's stored ``src`` per point (app.annotations.points)
-SOURCES = {0: "model", 1: "person", 2: "accepted"}
+SOURCES = {SRC_MODEL: "model", SRC_PERSON: "person", SRC_ACCEPTED: "accepted"}
 
 
 class CardWriter:
@@ -68,8 +68,8 @@ class CardWriter:
             self.skeletons[character.skeleton] += 1
             for track in character.tracks:
                 if track.frames:
-                    raw = np.frombuffer(b"".join(f.points for f in track.frames), POINT_DTYPE)
-                    for src, n in Counter(raw["src"][raw["v"] > 0].tolist()).items():
+                    poses, sources = decode_frames_with_sources([f.points for f in track.frames])
+                    for src, n in Counter(sources[poses[..., V] > 0].tolist()).items():
                         self.sources[SOURCES.get(src, str(src))] += n
         frames: set[int] = set()
         for _, numbers, poses in wholebody_tracks(clip):

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
@@ -143,6 +144,19 @@ class ClipBundle:
                 yield n, character, track
                 n += 1
 
+    @cached_property
+    def wholebody(self) -> list[tuple[int, list[int], PoseArray]]:
+        """(track index, frame indexes, (frames, 133, 4) poses) of each COCO-compatible track,
+        with only the labelled points kept: decoded once for every writer of the clip (read
+        after the snapshot set ``label_rule``). The arrays are read-only, as they are shared."""
+        out = []
+        for index, character, track in self.tracks():
+            poses = wholebody_poses(track, character.skeleton, self.label_rule)
+            if poses is not None:
+                poses.setflags(write=False)
+                out.append((index, [frame.frame_index for frame in track.frames], poses))
+        return out
+
 
 @dataclass(frozen=True)
 class SnapshotContext:
@@ -195,10 +209,7 @@ def wholebody_poses(track: TrackData, skeleton: str, rule: LabelRule) -> PoseArr
 
 def wholebody_tracks(clip: ClipBundle) -> Iterator[tuple[int, list[int], PoseArray]]:
     """(track index, frame indexes, (frames, 133, 4) poses) of each COCO-compatible track."""
-    for index, character, track in clip.tracks():
-        poses = wholebody_poses(track, character.skeleton, clip.label_rule)
-        if poses is not None:
-            yield index, [frame.frame_index for frame in track.frames], poses
+    yield from clip.wholebody
 
 
 def drawn_boxes(clip: ClipBundle) -> dict[tuple[int, int], Box]:
