@@ -13,7 +13,7 @@ import csv
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -24,9 +24,11 @@ from app.core.errors import Invalid
 from app.export.formats.boxes import BOX_PADDING
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps, wholebody_tracks
 from app.export.formats.coco import without_invalid_parts
+from app.export.formats.drawing import draw_poses
 from app.export.frames import IMAGE_FORMATS, frame_image
 from app.export.options import ExportOptions
-from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V, X, Y
+from app.media.decode import Image
+from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V
 
 README_FILE, STATS_FILE, SHEET_FILE = "README.md", "stats.json", "contact_sheet.png"
 SPLITS_FILE = "splits.csv"  # clip,clip_id,split,storage_key,filename: one row per clip
@@ -136,10 +138,11 @@ class CardWriter:
         tiles: list[npt.NDArray[np.uint8]] = []
         for clip, frame, pose in self.sample:
             try:
-                image = frame_image(clip, frame)
+                image = cast(Image, cv2.cvtColor(frame_image(clip, frame), cv2.COLOR_BGR2RGB))
             except Invalid:
                 continue  # the clip's file is not readable here: the sheet shows the others
-            tiles.append(_tile(draw_skeleton(image, pose)))
+            draw_poses(image, [pose])
+            tiles.append(_tile(image))
         if not tiles:
             return 0
         rows = [tiles[i : i + COLUMNS] for i in range(0, len(tiles), COLUMNS)]
@@ -147,7 +150,7 @@ class CardWriter:
         blank = np.zeros((height, TILE_WIDTH, 3), np.uint8)
         lines = [np.hstack([_pad(t, height) for t in row] + [blank] * (COLUMNS - len(row)))
                  for row in rows]  # fmt: skip
-        cv2.imwrite(str(self.out / SHEET_FILE), np.vstack(lines))
+        cv2.imwrite(str(self.out / SHEET_FILE), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
         return len(tiles)
 
 
@@ -155,19 +158,6 @@ def _shares(counts: Counter[str]) -> dict[str, Any]:
     total = sum(counts.values())
     return {"points": dict(counts), "shares": {k: round(v / total, 4) for k, v in counts.items()}
             if total else {}}  # fmt: skip
-
-
-def draw_skeleton(bgr: npt.NDArray[np.uint8], pose: PoseArray) -> npt.NDArray[np.uint8]:
-    """The frame with the labelled points of a 133-point pose and the edges between them."""
-    out = bgr.copy()
-    seen = pose[:, V] > 0
-    point = [(round(float(p[X])), round(float(p[Y]))) for p in pose]
-    for a, b in COCO_WHOLEBODY.edges:
-        if seen[a] and seen[b]:
-            cv2.line(out, point[a], point[b], (0, 200, 255), 2, cv2.LINE_AA)
-    for i in np.flatnonzero(seen).tolist():
-        cv2.circle(out, point[i], 2, (255, 80, 40), -1, cv2.LINE_AA)
-    return out
 
 
 def _tile(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

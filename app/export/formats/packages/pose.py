@@ -8,10 +8,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from app.export.formats.bundle import ClipBundle, SnapshotContext
+from app.export.formats.drawing import JOINT_RADIUS, LINE_WIDTH, draw_poses
 from app.export.formats.packages.package import (
     PackageWriter,
     ShotFolder,
@@ -27,10 +27,6 @@ from app.export.formats.packages.shots import (
     shot_tracks,
 )
 from app.media.decode import Image
-from app.projects.skeletons import COCO_WHOLEBODY
-
-LINE_WIDTH = 2
-JOINT_RADIUS = 3
 
 POSE_README = f"""
 # Whole-body pose package (subset `pose`)
@@ -56,27 +52,11 @@ One folder per shot, `<clip>_s<shot:03d>/`:
 """
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
-PART_OF = {i: part for part, idx in COCO_WHOLEBODY.parts.items() for i in idx}
-COLOURS = {part: _rgb(c) for part, c in COCO_WHOLEBODY.part_colors.items()}
-
-
 def render_pose(people: Sequence[Points], size: tuple[int, int]) -> Image:
-    """One frame of the pose video: the labelled points of each (133, 3) pose of ``people``
-    and the edges between two labelled points, on a black ``size`` (width, height) RGB."""
+    """One frame of the pose video: the people's skeletons on a black ``size`` (width,
+    height) RGB picture."""
     canvas = np.zeros((size[1], size[0], 3), dtype=np.uint8)
-    for pose in people:
-        labelled = pose[:, 2] > 0
-        at = np.round(pose[:, :2]).astype(np.int32)
-        for a, b in COCO_WHOLEBODY.edges:
-            if labelled[a] and labelled[b]:
-                colour = COLOURS[PART_OF[b]]
-                cv2.line(canvas, tuple(at[a]), tuple(at[b]), colour, LINE_WIDTH, cv2.LINE_AA)
-        for i in np.flatnonzero(labelled):
-            cv2.circle(canvas, tuple(at[i]), JOINT_RADIUS, COLOURS[PART_OF[int(i)]], -1)
+    draw_poses(canvas, people)
     return canvas
 
 
