@@ -132,6 +132,11 @@ class Character(Editable, Base):
     reference_frame: Mapped[int | None]
     emotions: Mapped[list[Any]] = mapped_column(JSONType, default=list)  # [{start, end, label}]
     source: Mapped[Source] = mapped_column(Enum(Source, native_enum=False, length=16))
+    # This character's held drawings, found in its own region after compensating its motion
+    # (app.media.drawings.DrawingRun.as_json each); empty until found. ``timing`` is the
+    # character's drawing timing: ones, twos, threes or mixed.
+    drawing_runs: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    timing: Mapped[str | None] = mapped_column(String(10))
 
 
 class Track(Editable, Base):

@@ -5,7 +5,9 @@ A pose is the canonical (K, 4) float32 array ``x, y, v, conf`` of
 and packs each point into 12 bytes: x, y float32, v uint8, source uint8, conf float16.
 
 Sources: ``SRC_MODEL`` (the model's guess, untouched), ``SRC_PERSON`` (a person placed or
-moved it), ``SRC_ACCEPTED`` (a person accepted the model's point as it was). Rows written
+moved it), ``SRC_ACCEPTED`` (a person accepted the model's point as it was), ``SRC_TRACKED``
+(point tracking carried a person's point from a keyframe; like the model's guess it is not
+labelled until a person accepts or moves it). Rows written
 before ``SRC_ACCEPTED`` existed hold only 0 and 1 and mean the same. A *suggestion* is a model
 point stored as not labelled (v=0) that still carries the model's position and confidence:
 the model placed it outside the frame or below the project's confidence floor.
@@ -21,7 +23,8 @@ import numpy.typing as npt
 from app.projects.skeletons import CONF, PoseArray, V, X, Y
 
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("v", "u1"), ("src", "u1"), ("conf", "<f2")])
-SRC_MODEL, SRC_PERSON, SRC_ACCEPTED = 0, 1, 2
+SRC_MODEL, SRC_PERSON, SRC_ACCEPTED, SRC_TRACKED = 0, 1, 2, 3
+MACHINE_SOURCES = (SRC_MODEL, SRC_TRACKED)  # guesses no person stands behind yet
 BoolArray = npt.NDArray[np.bool_]
 SourceArray = npt.NDArray[np.uint8]
 
@@ -48,8 +51,8 @@ def as_sources(sources: SourceArray | BoolArray) -> SourceArray:
     array = np.asarray(sources)
     if array.dtype == np.bool_:
         return np.where(array, SRC_PERSON, SRC_MODEL).astype(np.uint8)
-    if array.size and (array.min() < SRC_MODEL or array.max() > SRC_ACCEPTED):
-        raise ValueError("a point's source is 0 (model), 1 (person) or 2 (accepted)")
+    if array.size and (array.min() < SRC_MODEL or array.max() > SRC_TRACKED):
+        raise ValueError("a point's source is 0 (model), 1 (person), 2 (accepted) or 3 (tracked)")
     return array.astype(np.uint8)
 
 

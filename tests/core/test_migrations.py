@@ -60,7 +60,7 @@ def test_sqlite_never_hands_a_deleted_clips_id_out_again(tmp_path: Path) -> None
     a new clip must not take a deleted one's id (SQLite would, without AUTOINCREMENT). The
     revision that makes it so rebuilds the tables and keeps every row that references them."""
     url = f"sqlite:///{tmp_path / 'embedded.db'}"
-    upgrade_database(url, revision="0012_character_box")
+    upgrade_database(url)
     engine = make_engine(url)
     try:
         with Session(engine) as s:
@@ -72,6 +72,8 @@ def test_sqlite_never_hands_a_deleted_clips_id_out_again(tmp_path: Path) -> None
             newest, project_id = clips[-1].id, project.id
         referencing = ("annotation", "track", "keypoint_frame")
         before = {t: _count(engine, t) for t in referencing}
+        engine.dispose()
+        downgrade_database(url, revision="0012_character_box")  # the tables as they were
 
         upgrade_database(url)
         assert {t: _count(engine, t) for t in referencing} == before
