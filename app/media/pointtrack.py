@@ -31,6 +31,7 @@ CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
 MIN_EIGEN = 1e-3  # below this the window is a flat fill: flow is not trusted there
 BACK_PX = 0.8  # forward-backward error a flow step may have (frame pixels)
 LOOK_HALF = 4  # half-width of the patch whose colours must still agree after a step
+ANCHOR_MAX = 60.0  # the same, between the point's patch now and on the keyframe
 LOOK_MAX = 28.0  # mean absolute colour difference (0..255) allowed between those patches
 SEARCH_PX = 14  # patch matching searches this far around the neighbours' motion
 MARGIN = 72  # frame pixels around the points that a step reads (windows, pyramid, search)
@@ -199,6 +200,14 @@ def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) ->
     return _Step(there, passed, np.clip(step.confidence, 0, 1).astype(np.float32))
 
 
+def _compare_with_keyframe(step: _Step, look: FloatArray, key_look: FloatArray) -> _Step:
+    """Stop the points whose picture has drifted too far from the keyframe's (a point slid
+    off its part, or the part turned away); the nearer it is, the more confident."""
+    drift = np.abs(look - key_look).reshape(len(look), -1).mean(axis=1)
+    confidence = step.confidence * np.clip(1 - drift / (2 * ANCHOR_MAX), 0, 1)
+    return _Step(step.xy, step.passed & (drift <= ANCHOR_MAX), confidence.astype(np.float32))
+
+
 def track_points(
     frames: Sequence[Image],
     xy: FloatArray,
@@ -223,6 +232,7 @@ def track_points(
     alive = np.asarray(active, bool) & _inside(start * scale, width, height)
     out[0, alive], ok[0], confidence[0] = start[alive], alive, alive
     grey = [_grey(frames[0])]
+    key_look = _patches(frames[0], start * scale)
     for i in range(1, count):
         grey.append(_grey(frames[i]))
         index = np.flatnonzero(alive)
@@ -240,6 +250,7 @@ def track_points(
             )
         else:
             step = _follow(frames[i - 1], frames[i], grey[i - 1], grey[i], before * scale)
+            step = _compare_with_keyframe(step, _patches(frames[i], step.xy), key_look[index])
         alive[index[~step.passed]] = False
         kept = index[step.passed]
         out[i, kept] = step.xy[step.passed] / scale
