@@ -85,21 +85,11 @@ class Score:
 def _blob_truth(
     character: dict[str, Any], frames: list[int], width: int, height: int
 ) -> np.ndarray:
-    """The creature is an ellipse whose box is its outline (critters.Blob): its centre, the
-    ends of its axes, its eyes, mouth and highlight follow from the box on every frame."""
-    unit = np.float32(
-        [
-            [0, 0],
-            [-1, 0],
-            [1, 0],
-            [0, -1],
-            [0, 1],
-            [-0.3, -0.15],
-            [0.3, -0.15],
-            [0, 0.33],
-            [-0.35, -0.45],
-        ]
-    )
+    """The creature is an ellipse whose box is its outline (critters.Blob), so the marks a
+    person would label on it (eyes, mouth, highlight) and its centre follow from the box on
+    every frame. The ends of its axes do not: under squash and stretch they are no mark on
+    the drawing but whichever outline pixel is outermost."""
+    unit = np.float32([[0, 0], [-0.3, -0.15], [0.3, -0.15], [0, 0.33], [-0.35, -0.45]])
     out = np.full((len(frames), len(unit), 2), np.nan, np.float32)
     for i, f in enumerate(frames):
         x, y, w, h = character["boxes"][f]
