@@ -33,7 +33,7 @@ BACK_PX = 0.8  # forward-backward error a flow step may have (frame pixels)
 LOOK_HALF = 4  # half-width of the patch whose colours must still agree after a step
 LOOK_MAX = 28.0  # mean absolute colour difference (0..255) allowed between those patches
 ANCHOR_MAX = 60.0  # the same, between the point's patch now and on the keyframe
-MIN_CORNERNESS = 0.05  # below this a window holds a straight outline only (see _cornerness)
+MIN_CORNERNESS = 0.05  # below this a window holds a straight outline only (_Structure)
 SEARCH_PX = 14  # patch matching searches this far around the neighbours' motion
 MARGIN = 72  # frame pixels around the points that a step reads (windows, pyramid, search)
 PROBES = 24  # corners of the picture whose flow tells a cut from motion
@@ -139,28 +139,27 @@ def _region(xy: FloatArray, width: int, height: int) -> tuple[slice, slice]:
     return slice(max(0, y0), min(height, y1 + 1)), slice(max(0, x0), min(width, x1 + 1))
 
 
-def _cornerness(grey: Image, xy: FloatArray, window: int) -> FloatArray:
-    """How well each point's window pins motion down in both directions: the smaller over the
-    larger eigenvalue of its structure tensor. Near 0 on a straight outline, where flow sees
-    only the motion across the line and slides along it (the aperture problem); 1 on a dot
-    or a corner."""
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    height, width = grey.shape
-    half = window // 2
-    x = np.clip(np.rint(xy[:, 0]).astype(int), 0, width - 1)
-    y = np.clip(np.rint(xy[:, 1]).astype(int), 0, height - 1)
-    x0, x1 = np.clip(x - half, 0, width), np.clip(x + half + 1, 0, width)
-    y0, y1 = np.clip(y - half, 0, height), np.clip(y + half + 1, 0, height)
+class _Structure:
+    """The gradients of a picture, to judge the windows flow looks through."""
 
-    def window_sum(values: FloatArray) -> FloatArray:
-        total = cv2.integral(values, sdepth=cv2.CV_64F)
-        return np.asarray(total[y1, x1] - total[y0, x1] - total[y1, x0] + total[y0, x0], np.float32)
+    def __init__(self, grey: Image) -> None:
+        self.gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+        self.gy = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3), np.float32)
 
-    xx, yy, xy_ = window_sum(gx * gx), window_sum(gy * gy), window_sum(gx * gy)
-    mean = (xx + yy) / 2
-    spread = np.sqrt((xx - yy) ** 2 / 4 + xy_**2)
-    return np.asarray((mean - spread) / np.maximum(mean + spread, 1e-6), np.float32)
+    def cornerness(self, xy: FloatArray, window: int) -> FloatArray:
+        """How well each point's window pins motion down in both directions: the smaller over
+        the larger eigenvalue of its structure tensor. Near 0 on a straight outline, where
+        flow sees only the motion across the line and slides along it (the aperture
+        problem); 1 on a dot or a corner."""
+        height, width = self.gx.shape
+        offsets = np.arange(window) - window // 2
+        x = np.clip(np.rint(xy[:, 0]).astype(int)[:, None] + offsets, 0, width - 1)
+        y = np.clip(np.rint(xy[:, 1]).astype(int)[:, None] + offsets, 0, height - 1)
+        gx, gy = self.gx[y[:, :, None], x[:, None, :]], self.gy[y[:, :, None], x[:, None, :]]
+        xx, yy, xy_ = ((g * h).sum(axis=(1, 2)) for g, h in ((gx, gx), (gy, gy), (gx, gy)))
+        mean = (xx + yy) / 2
+        spread = np.sqrt((xx - yy) ** 2 / 4 + xy_**2)
+        return np.asarray((mean - spread) / np.maximum(mean + spread, 1e-6), np.float32)
 
 
 def _probes(grey: Image) -> FloatArray:
@@ -210,12 +209,13 @@ def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) ->
     if len(probes) >= MIN_PROBES and (probe_error <= BACK_PX).mean() < CUT_SHARE:
         return _Step(xy + origin, np.zeros(len(xy), bool), np.zeros(len(xy), np.float32))
     step = _Flowed(a, b, xy)
-    pinned = _cornerness(grey_a, xy, WINDOW) >= MIN_CORNERNESS
+    structure = _Structure(grey_a)
+    pinned = structure.cornerness(xy, WINDOW) >= MIN_CORNERNESS
     step.offer(np.arange(len(xy)), there[: len(xy)], np.where(pinned, error[: len(xy)], np.inf))
     rest = np.flatnonzero(~step.passed)
     if rest.size and SMALL_WINDOW:
         again, again_error = _flow(grey_a, grey_b, xy[rest], SMALL_WINDOW)
-        pinned = _cornerness(grey_a, xy[rest], SMALL_WINDOW) >= MIN_CORNERNESS
+        pinned = structure.cornerness(xy[rest], SMALL_WINDOW) >= MIN_CORNERNESS
         step.offer(rest, again, np.where(pinned, again_error, np.inf))
     rest = np.flatnonzero(~step.passed)
     if rest.size:
