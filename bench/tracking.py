@@ -71,6 +71,8 @@ class Score:
     ok: int = 0
     visible: int = 0  # truth-visible points on non-key frames whose keyframe point was tracked
     stops: list[float] = field(default_factory=list)  # truth motion (px) of each point's last step
+    confidence: list[float] = field(default_factory=list)  # of each measured point
+    off: list[bool] = field(default_factory=list)  # the measured point is wrong
 
     def add(self, case: Case, result: TrackedPoints) -> None:
         seen = case.visible[1:] & case.visible[0][None, :]
@@ -80,6 +82,8 @@ class Score:
         diagonal = np.hypot(case.boxes[1:, 2], case.boxes[1:, 3])[:, None]
         self.errors += list((100 * off / diagonal)[measured])
         self.wrong += int((measured & (off > case.tolerance)).sum())
+        self.confidence += list(result.confidence[1:][measured])
+        self.off += list((off > case.tolerance)[measured])
         self.measured += int(measured.sum())
         self.ok += int(ok.sum())
         self.visible += int(seen.sum())
@@ -87,6 +91,15 @@ class Score:
         frame, point = np.nonzero(stopped)
         motion = case.truth[frame + 1, point] - case.truth[frame, point]
         self.stops += list(np.hypot(motion[:, 0], motion[:, 1])[np.isfinite(motion[:, 0])])
+
+    def above(self, threshold: float) -> str:
+        """Table cells: the measured points at or above a confidence, and how many are wrong."""
+        confidence, off = np.asarray(self.confidence), np.asarray(self.off, bool)
+        sure = confidence >= threshold
+        return (
+            f"{100 * sure.mean():.1f} % ({100 * off[sure].mean():.2f} % wrong, "
+            f"{100 * (off & ~sure).sum() / max(off.sum(), 1):.0f} % of the wrong ones below)"
+        )
 
     def stop_shares(self) -> str:
         """How far the truth moved on the steps where points stopped, as table cells."""
@@ -273,6 +286,11 @@ def report(scores: dict[str, Score], timings: Timings, runs: int, width: int, se
         for kind in KINDS
         if kind in scores and scores[kind].measured
     ]
+    confidence_rows = [
+        f"| {kind} | " + " | ".join(scores[kind].above(t) for t in (0.5, 0.6, 0.7)) + " |"
+        for kind in KINDS
+        if kind in scores and scores[kind].measured
+    ]
     rows = []
     for kind in KINDS:
         score = scores.get(kind)
@@ -297,14 +315,22 @@ threads) is what it costs.
 {timings.rows()}
 
 Error against the truth on {width}x{width * 9 // 16} clips at 24 fps (4 kinds x {seeds} seeds),
-tracking up to {SPAN} frames forward from each shot's first frame and backward from its last. *Visible*: truth points seen on a tracked frame whose keyframe point
-was given; *kept*: the share of them the tracker still reports ok; error of the kept points in
-% of the character's box diagonal; *wrong*: kept points farther than the labelling benchmark's
+tracking up to {SPAN} frames forward from each shot's first frame and backward from its last.
+*Visible*: truth points seen on a tracked frame whose keyframe point was given; *kept*: the
+share of them the tracker still reports ok; error of the kept points in % of the character's
+box diagonal; *wrong*: kept points farther than the labelling benchmark's
 tolerance (max(3 px, 1 % of the frame diagonal)) from the truth.
 
 | kind | visible | kept | median error | p95 error | wrong |
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
+
+Confidence: the measured points at or above a confidence (the rest would be shown faded),
+how many of those are wrong, and what share of all wrong points falls below:
+
+| kind | >= 0.5 | >= 0.6 | >= 0.7 |
+|---|---|---|---|
+{chr(10).join(confidence_rows)}
 
 Where points stop: how far the truth point moved on the step where the tracker stopped it
 (the drawing changed that much between two frames; a point that stops while moving less
