@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, Batch, BatchClip
 from app.clips.models import Clip
 from app.core.security import SESSION_COOKIE, sign
+from app.media.drawings import DrawingRun, carry, run_at
 from app.projects import service as project_service
 from app.projects.models import Project
 
@@ -95,8 +97,19 @@ def approve_truth(session: Session, clip: Clip, reviewer: User | None = None) ->
     return annotation
 
 
-def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 133) -> Any:
-    """A model annotation with one shot, one humanoid track of `frames` frames and captions."""
+def create_model_draft(
+    session: Session,
+    clip: Clip,
+    frames: int = 6,
+    k: int = 133,
+    *,
+    drawing_runs: Sequence[DrawingRun] = (),
+    timing: str | None = None,
+) -> Any:
+    """A model annotation with one shot, one humanoid track of `frames` frames and captions.
+
+    With ``drawing_runs`` the character holds those drawings: as the keypoints step does, a
+    run's frames get its first frame's pose carried by their moves."""
     import numpy as np
 
     from app.annotations.models import (
@@ -128,18 +141,25 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
         kind=CharacterKind.humanoid,
         skeleton="coco_wholebody" if k == 133 else "coco17",
         source=Source.model,
+        drawing_runs=[run.as_json() for run in drawing_runs],
+        timing=timing,
     )
     session.add_all([shot, char])
     session.flush()
     track = Track(character_id=char.id, num_points=k, source=Source.model)
     session.add(track)
     session.flush()
+    poses = {}
     for f in range(clip.frame_count):
         pose = empty_pose(k)
         pose[:, 0] = 100 + f + np.arange(k) % 50
         pose[:, 1] = 50 + np.arange(k) % 40
         pose[:, 2] = 2
         pose[:, 3] = np.linspace(0.1, 0.99, k)
+        run = run_at(list(drawing_runs), f)
+        if run is not None and f > run.start:
+            pose[:, :2] = carry(poses[run.start][:, :2], run.moves[0], run.move_at(f))
+        poses[f] = pose
         blob = encode_points(pose)
         session.add(KeypointFrame(track_id=track.id, frame_index=f, points=blob, model_points=blob))
     session.add_all(
