@@ -108,8 +108,7 @@ def create_model_draft(
 ) -> Any:
     """A model annotation with one shot, one humanoid track of `frames` frames and captions.
 
-    With ``drawing_runs`` the character holds those drawings: as the keypoints step does, a
-    run's frames get its first frame's pose carried by their moves."""
+    With ``drawing_runs`` the character holds those drawings (see :func:`hold_drawings`)."""
     import numpy as np
 
     from app.annotations.models import (
@@ -141,27 +140,23 @@ def create_model_draft(
         kind=CharacterKind.humanoid,
         skeleton="coco_wholebody" if k == 133 else "coco17",
         source=Source.model,
-        drawing_runs=[run.as_json() for run in drawing_runs],
-        timing=timing,
     )
     session.add_all([shot, char])
     session.flush()
     track = Track(character_id=char.id, num_points=k, source=Source.model)
     session.add(track)
     session.flush()
-    poses = {}
     for f in range(clip.frame_count):
         pose = empty_pose(k)
         pose[:, 0] = 100 + f + np.arange(k) % 50
         pose[:, 1] = 50 + np.arange(k) % 40
         pose[:, 2] = 2
         pose[:, 3] = np.linspace(0.1, 0.99, k)
-        run = run_at(list(drawing_runs), f)
-        if run is not None and f > run.start:
-            pose[:, :2] = carry(poses[run.start][:, :2], run.moves[0], run.move_at(f))
-        poses[f] = pose
         blob = encode_points(pose)
         session.add(KeypointFrame(track_id=track.id, frame_index=f, points=blob, model_points=blob))
+    session.flush()
+    if drawing_runs or timing:
+        hold_drawings(session, char, drawing_runs, timing)
     session.add_all(
         [
             Caption(
@@ -186,6 +181,30 @@ def create_model_draft(
     )
     session.flush()
     return draft
+
+
+def hold_drawings(
+    session: Session, character: Any, runs: Sequence[DrawingRun], timing: str | None
+) -> None:
+    """The character holds ``runs`` (drawn with ``timing``): as the keypoints step writes a
+    held drawing, each run's frames get the pose of its first frame carried by their moves."""
+    from sqlalchemy import select
+
+    from app.annotations.models import KeypointFrame, Track
+    from app.annotations.points import decode_with_sources, encode_points
+
+    character.drawing_runs, character.timing = [run.as_json() for run in runs], timing
+    track_ids = select(Track.id).where(Track.character_id == character.id)
+    rows = session.scalars(select(KeypointFrame).where(KeypointFrame.track_id.in_(track_ids)))
+    by_frame = {(row.track_id, row.frame_index): row for row in rows}
+    for (track_id, frame), row in sorted(by_frame.items()):
+        run = run_at(list(runs), frame)
+        if run is None or frame == run.start:
+            continue
+        first, sources = decode_with_sources(by_frame[(track_id, run.start)].points)
+        first[:, :2] = carry(first[:, :2], run.moves[0], run.move_at(frame))
+        row.points = row.model_points = encode_points(first, sources)
+    session.flush()
 
 
 def assign_clip(session: Session, clip: Clip, annotator: User, batch_name: str = "b") -> Assignment:
