@@ -44,13 +44,15 @@ export function carriedBox(box, source, target, clip) {
   return w > 0 && h > 0 ? [x0, y0, w, h] : null;
 }
 
-// "slid 12, 6 px", "×1.5, slid -50, -20 px" or "" for a frame where the drawing sits as on
-// the run's first frame.
-export function describeMove([scale, dx, dy]) {
-  const bits = [];
-  if (Math.abs(scale - 1) > 1e-3) bits.push(`×${+scale.toFixed(3)}`);
-  if (Math.abs(dx) > 0.05 || Math.abs(dy) > 0.05) bits.push(`slid ${Math.round(dx)}, ${Math.round(dy)} px`);
-  return bits.join(", ");
+// Frame n's drawing in words: "own drawing", or "held drawing 12-15" and where this frame
+// places it against the run's first frame ("· slid 12, 6 px", "· ×1.5, slid -50, -20 px").
+export function describeHeld(run, n) {
+  if (!run) return "own drawing";
+  const [scale, dx, dy] = moveIn(run, n);
+  const moved = [];
+  if (Math.abs(scale - 1) > 1e-3) moved.push(`×${+scale.toFixed(3)}`);
+  if (Math.abs(dx) > 0.05 || Math.abs(dy) > 0.05) moved.push(`slid ${Math.round(dx)}, ${Math.round(dy)} px`);
+  return [`held drawing ${run.start}-${run.end - 1}`, ...(moved.length ? [moved.join(", ")] : [])].join(" · ");
 }
 
 const TIMINGS = { ones: "on ones", twos: "on twos", threes: "on threes", mixed: "mixed timing" };

@@ -2,7 +2,7 @@
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { boxCommands } from "./boxtool.js";
-import { describeMove, describeTiming, moveIn } from "./drawings.js";
+import { describeHeld, describeTiming } from "./drawings.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
 import { workspaceBuilt } from "./hook.js";
@@ -55,9 +55,7 @@ async function show(n) {
 }
 
 function describeFrame(frame) {
-  const run = model.drawingRun(trackId, current);
-  const bits = [`frame ${current}`, run ? `held drawing ${run.start}-${run.end - 1}` : "own drawing"];
-  if (run && describeMove(moveIn(run, current))) bits.push(describeMove(moveIn(run, current)));
+  const bits = [`frame ${current}`, describeHeld(model.drawingRun(trackId, current), current)];
   if (frame?.keyframe) bits.push("keyframe");
   if (frame?.flags?.length) bits.push(`flags: ${frame.flags.join(", ")}`);
   return bits.join(" · ");
