@@ -65,7 +65,7 @@ def carried_pose(
     out[~placed, :2] = onto[~placed, :2]
     if source != target:
         out[placed, :2] = carry(pose[placed, :2], source, target)
-    out[placed & (out[:, V] > 0) & ~inside_frame(out, clip), V] = V_UNLABELLED
+        out[placed & (out[:, V] > 0) & ~inside_frame(out, clip), V] = V_UNLABELLED
     return out
 
 

@@ -304,12 +304,9 @@ def _write_held_run(
         if other != frame_index:
             row = frame_row(session, track, other, clip)
             onto, _ = decode_points(row.points)
-            moved = carried_pose(pose, labelled, onto, edited, run.move_at(other), clip)
-            moved_box = (
-                box
-                if isinstance(box, Unchanged)
-                else carried_box(box, edited, run.move_at(other), clip)
-            )
+            here = run.move_at(other)
+            moved = carried_pose(pose, labelled, onto, edited, here, clip)
+            moved_box = box if isinstance(box, Unchanged) else carried_box(box, edited, here, clip)
             write_pose(session, user, annotation, row, moved, claims, action, None, source,
                        box=moved_box)  # fmt: skip
             written.append(row)
