@@ -230,16 +230,26 @@ class DrawingFollower:
         h, w = key.crop.shape
         to_frame = np.array([[s, 0, s * ox + dx], [0, s, s * oy + dy]], np.float32)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        seen = cv2.warpAffine(
-            grey, to_frame, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(-1.0,)
+        seen = cast(
+            Grey,
+            cv2.warpAffine(
+                grey,
+                to_frame,
+                (w, h),
+                flags=flags,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(-1.0,),
+            ),
         )
-        to_prev = to_frame.copy()
-        to_prev[:, 2] -= np.array(cam, np.float32)
-        before = cv2.warpAffine(
-            self._prev, to_prev, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
-        seen = cast(Grey, seen)
-        miss = np.minimum(_range_miss(seen, key.crop), _range_miss(seen, cast(Grey, before)))
+        misses = [_range_miss(seen, key.crop)]
+        for shift in {cam, (0.0, 0.0)}:
+            to_prev = to_frame.copy()
+            to_prev[:, 2] -= np.array(shift, np.float32)
+            before = cv2.warpAffine(
+                self._prev, to_prev, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
+            )
+            misses.append(_range_miss(seen, cast(Grey, before)))
+        miss = np.minimum.reduce(misses)
         # pixels of the crop the frame shows, away from its border (interpolated with it)
         inside = cv2.erode((seen >= 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         if inside.mean() < MIN_INSIDE:
