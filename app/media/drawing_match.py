@@ -10,13 +10,16 @@ where that drawing first appeared) after compensating the drawing's motion:
    the affine is reduced to the scale + translation of a :data:`Move`.
 2. Compare: a pixel of the crop is *explained* when the current frame there matches the moved
    key drawing, or the previous frame moved by the camera (phase correlation of the whole
-   frames): the background inside the box moves with the camera, not with the character.
-   Both comparisons allow for anti-aliasing and sub-pixel error by testing against the
-   min/max of a small neighbourhood. A redrawn part (an arm moved) is explained by neither.
+   frames) or not moved at all: the background inside the box moves with the camera, not
+   with the character. The comparisons allow for anti-aliasing and sub-pixel error by
+   testing against the min/max of the 3 x 3 neighbourhood. A redrawn part (an arm moved) is
+   explained by none of them.
 3. Decide: the drawing is held when the densest patch of unexplained pixels stays under
    :data:`CHANGED_DENSITY`.
 
-The work is done on grey frames scaled so the crop's long side is about :data:`WORK_SIDE` px.
+The work is done on grey frames scaled so the crop's long side is at most :data:`WORK_SIDE`
+px. Precision, recall, move error and speed per kind of motion are in BENCHMARKS.md
+("Per-character held drawings", bench/drawings.py).
 """
 
 from __future__ import annotations
