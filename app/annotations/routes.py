@@ -34,6 +34,7 @@ from app.annotations.node_edits import (
 )
 from app.annotations.opening import assignment_work, open_assignment
 from app.annotations.payload import annotation_payload, frame_payload
+from app.annotations.tracking import track_from
 from app.annotations.schemas import (
     Accept,
     Accepted,
@@ -48,6 +49,8 @@ from app.annotations.schemas import (
     ShotsSave,
     Status,
     TagsSave,
+    PointTracking,
+    PointsTracked,
 )
 from app.auth.deps import Annotator, AnyUser, Principal
 from app.auth.models import User
@@ -454,6 +457,17 @@ def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevi
     snapshot = undo.snapshot_track(db, track_id)
     copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
     return json_response(undo.changed_since(db, track_id, snapshot))
+
+
+@api.post("/tracks/{track_id}/track", response_model=PointsTracked)
+def api_track(db: DB, principal: AnyUser, track_id: int, body: PointTracking) -> Response:
+    """Point tracking from a frame through the shot: the frames written, each with its state
+    before (one undo step), and where points were lost."""
+    snapshot = undo.snapshot_track(db, track_id)
+    done = track_from(db, principal.user, track_id, body.frame, body.version, body.direction,
+                      body.points)  # fmt: skip
+    return json_response({"frames": undo.changed_since(db, track_id, snapshot),
+                          "points": done.points, "lost": done.lost, "reached": done.reached})  # fmt: skip
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:
