@@ -34,7 +34,6 @@ from app.annotations.node_edits import (
 )
 from app.annotations.opening import assignment_work, open_assignment
 from app.annotations.payload import annotation_payload, frame_payload
-from app.annotations.tracking import track_from
 from app.annotations.schemas import (
     Accept,
     Accepted,
@@ -46,12 +45,13 @@ from app.annotations.schemas import (
     FrameSave,
     FramesRestore,
     Interpolate,
+    PointsTracked,
+    PointTracking,
     ShotsSave,
     Status,
     TagsSave,
-    PointTracking,
-    PointsTracked,
 )
+from app.annotations.tracking import track_from
 from app.auth.deps import Annotator, AnyUser, Principal
 from app.auth.models import User
 from app.batches import assignments
@@ -466,8 +466,10 @@ def api_track(db: DB, principal: AnyUser, track_id: int, body: PointTracking) ->
     snapshot = undo.snapshot_track(db, track_id)
     done = track_from(db, principal.user, track_id, body.frame, body.version, body.direction,
                       body.points)  # fmt: skip
-    return json_response({"frames": undo.changed_since(db, track_id, snapshot),
-                          "points": done.points, "lost": done.lost, "reached": done.reached})  # fmt: skip
+    changed = undo.changed_since(db, track_id, snapshot)
+    return json_response(
+        {"frames": changed, "points": done.points, "lost": done.lost, "reached": done.reached}
+    )
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:

@@ -11,6 +11,7 @@ The whole step is one revision of the track (each written frame's points before 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,7 +23,13 @@ from sqlalchemy.orm import Session
 from app.annotations.keypoint_edits import editable_track, frame_row, inside_frame
 from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
 from app.annotations.payload import frame_payload
-from app.annotations.points import SRC_TRACKED, by_person, decode_with_sources, encode_points
+from app.annotations.points import (
+    SRC_TRACKED,
+    BoolArray,
+    by_person,
+    decode_with_sources,
+    encode_points,
+)
 from app.annotations.revisions import check_node_version, record_revision
 from app.auth.models import User
 from app.clips.models import Clip
@@ -81,7 +88,7 @@ def track_from(
         return done
     cache = _frame_cache(clip)
     frames = [cache.image(n) for n in span]
-    moves = [None, *(_held_move(runs, a, b) for a, b in zip(span, span[1:], strict=False))]
+    moves = [None, *(_held_move(runs, a, b) for a, b in itertools.pairwise(span))]
     result = track_points(frames, pose[:, :2], active, moves=moves,
                           scale=cache.info.width / cache.info.source_width)  # fmt: skip
     before: dict[str, Any] = {}
@@ -126,7 +133,7 @@ def track_from(
     return done
 
 
-def _points_of(pose: PoseArray, which: np.ndarray) -> dict[str, list[float]]:
+def _points_of(pose: PoseArray, which: BoolArray) -> dict[str, list[float]]:
     """The revision's record of some points: {index: [x, y, v]}."""
     return {str(i): [round(float(v), 2) for v in pose[i, :3]] for i in np.flatnonzero(which)}
 
@@ -156,7 +163,7 @@ def _span(
     clip: Clip,
     frame_index: int,
     direction: Direction,
-    active: np.ndarray,
+    active: BoolArray,
     runs: list[DrawingRun],
 ) -> list[int]:
     """The frames tracking goes through, ``frame_index`` first: to the shot's edge, stopping
