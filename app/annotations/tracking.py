@@ -82,7 +82,7 @@ def track_from(
             " person's points, so place or accept them first."
         )
     runs = _drawing_runs(session, track, clip)
-    span = _span(session, track, clip, frame_index, direction, active, runs)
+    span, rows = _span(session, track, clip, frame_index, direction, active, runs)
     done = Tracked(reached=frame_index)
     if len(span) < 2:
         return done
@@ -96,7 +96,7 @@ def track_from(
     for step, frame in enumerate(span[1:], start=1):
         ok = active & result.ok[step] & inside_frame(result.xy[step], clip)
         lost = active & ~ok
-        row = frame_row(session, track, frame, clip)
+        row = rows.get(frame) or frame_row(session, track, frame, clip)
         old, old_sources = decode_with_sources(row.points)
         write = ok & ~by_person(old_sources)
         if write.any():
@@ -135,7 +135,8 @@ def track_from(
 
 def _points_of(pose: PoseArray, which: BoolArray) -> dict[str, list[float]]:
     """The revision's record of some points: {index: [x, y, v]}."""
-    return {str(i): [round(float(v), 2) for v in pose[i, :3]] for i in np.flatnonzero(which)}
+    index = np.flatnonzero(which)
+    return dict(zip(map(str, index), np.round(pose[index, :3], 2).tolist(), strict=True))
 
 
 def _drawing_runs(session: Session, track: Track, clip: Clip) -> list[DrawingRun]:
@@ -165,30 +166,34 @@ def _span(
     direction: Direction,
     active: BoolArray,
     runs: list[DrawingRun],
-) -> list[int]:
+) -> tuple[list[int], dict[int, KeypointFrame]]:
     """The frames tracking goes through, ``frame_index`` first: to the shot's edge, stopping
     before the next keyframe or frame where a person set one of the points (frames of the
-    key's own held drawing do not stop it: a held-run edit set them all)."""
+    key's own held drawing do not stop it: a held-run edit set them all); with the stored
+    rows up to the shot's edge, read in one query."""
     start, end = _shot_of(session, track, clip, frame_index)
     step = 1 if direction == "forward" else -1
     last = end - 1 if step == 1 else start
     own = run_at(runs, frame_index)
-    rows = session.execute(
-        select(KeypointFrame.frame_index, KeypointFrame.is_keyframe, KeypointFrame.points).where(
-            KeypointFrame.track_id == track.id,
-            KeypointFrame.frame_index.between(min(frame_index, last), max(frame_index, last)),
+    rows = {
+        row.frame_index: row
+        for row in session.scalars(
+            select(KeypointFrame).where(
+                KeypointFrame.track_id == track.id,
+                KeypointFrame.frame_index.between(min(frame_index, last), max(frame_index, last)),
+            )
         )
-    )
+    }
     stops = [
         n
-        for n, keyframe, points in rows
+        for n, row in rows.items()
         if n != frame_index
         and (own is None or n not in own)
-        and (keyframe or (by_person(decode_with_sources(points)[1]) & active).any())
+        and (row.is_keyframe or (by_person(decode_with_sources(row.points)[1]) & active).any())
     ]
     if stops:
         last = min(stops) - 1 if step == 1 else max(stops) + 1
-    return list(range(frame_index, last + step, step))
+    return list(range(frame_index, last + step, step)), rows
 
 
 def _shot_of(session: Session, track: Track, clip: Clip, frame_index: int) -> tuple[int, int]:
