@@ -132,6 +132,8 @@ def test_track_forward_from_a_keyframe_fills_the_shot_stops_at_the_cut_and_undoe
     wait_ready(page, 1)
     shown = page.evaluate("() => window.CelLabelWorkspace.stage.tracked.slice(0, 17)")
     assert sum(shown) >= BODY // 2
+    tip = page.evaluate("(i) => window.CelLabelWorkspace.stage.describePoint(i)", shown.index(1))
+    assert "tracked from a keyframe" in tip and "not labelled until accepted" in tip
 
     page.keyboard.press("Control+z")
     expect(status).to_contain_text("undid tracking")
