@@ -50,9 +50,8 @@ MAX_FRAMES = 240
 
 @dataclass
 class Tracked:
-    """What one tracking step did: the frames it wrote, and where points stopped."""
+    """What one tracking step did: how many points it wrote, and where points stopped."""
 
-    frames: list[KeypointFrame] = field(default_factory=list)
     points: int = 0  # point positions written
     lost: dict[int, list[int]] = field(default_factory=dict)  # frame -> points that stopped
     reached: int | None = None  # the last frame tracking went through
@@ -118,7 +117,6 @@ def track_from(
             flags.append(f"{TRACK_LOST}{int(lost.sum())}")
         if flags != row.flags:
             row.flags = flags
-        done.frames.append(row)
         if ok.any():
             done.reached = frame
         active = ok
