@@ -167,3 +167,13 @@ def test_a_character_added_and_placed_on_one_frame_is_offered_tracking_through_t
     tracked = _sources(track_id, range(1, two_shots.cut))
     assert len(tracked) == two_shots.cut - 1
     assert all((tracked[f] == SRC_TRACKED).sum() >= BODY // 2 for f in tracked)
+
+
+@pytest.mark.expect_http_errors(422)
+def test_tracking_a_frame_nobody_set_says_why_in_the_page(
+    live_server: str, page: Page, two_shots: TwoShots, annotator: str
+) -> None:
+    opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
+    page.get_by_test_id("track-forward").click()  # frame 0 holds only the model's guesses
+    expect(page.get_by_test_id("save-status")).to_contain_text("place or accept them first")
+    assert not any((s == SRC_TRACKED).any() for s in _sources(opened.track_id, range(36)).values())
