@@ -2,12 +2,15 @@
 
 Frames come in tracking order (the keyframe first, then outward, forward or backward), so one
 function serves both directions. Between two frames a point moves by pyramidal Lucas-Kanade
-optical flow, kept only when flowing back lands where it started (forward-backward check) and
-the picture around it still looks the same; where flow has no texture to hold on to (the flat
-fills of cartoons) or fails the checks, a larger patch is matched in the next frame instead
-(:mod:`app.media.patchmatch`). A frame that holds the previous frame's drawing of this
-character moves the points by the drawing's move alone, exactly. A point that fails stops
-there for good: it is never guessed on later frames.
+optical flow, kept only when flowing back lands where it started (forward-backward check), its
+window is not a straight outline alone (where flow slides along the line) and the picture
+around it still looks like it did on the previous frame and, more loosely, on the keyframe.
+Where flow has no texture to hold on to (the flat fills of cartoons) or fails the checks, a
+larger patch is matched in the next frame instead (:mod:`app.media.patchmatch`). When hardly
+any corner of the picture can be followed the frame is a cut, and every point stops. A frame
+that holds the previous frame's drawing of this character moves the points by the drawing's
+move alone, exactly. A point that fails stops there for good: it is never guessed on later
+frames.
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) ->
     pinned = structure.cornerness(xy, WINDOW) >= MIN_CORNERNESS
     step.offer(np.arange(len(xy)), there[: len(xy)], np.where(pinned, error[: len(xy)], np.inf))
     rest = np.flatnonzero(~step.passed)
-    if rest.size and SMALL_WINDOW:
+    if rest.size:
         again, again_error = _flow(grey_a, grey_b, xy[rest], SMALL_WINDOW)
         pinned = structure.cornerness(xy[rest], SMALL_WINDOW) >= MIN_CORNERNESS
         step.offer(rest, again, np.where(pinned, again_error, np.inf))
