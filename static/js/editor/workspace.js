@@ -10,6 +10,7 @@ import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
 import { keyHandlers, renderSheet } from "./shortcuts.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
+import { trackingCommands } from "./tracking.js";
 
 const root = document.getElementById("workspace");
 const $ = (sel) => root.querySelector(sel);
@@ -42,7 +43,7 @@ async function show(n) {
   timeline.seek(current);
   const t = track();
   const frame = t ? model.frame(t.id, current) : null;
-  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null,
+  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, tracked: frame ? frame.tracked : null, skeleton: t ? model.skeletonOf(t) : null,
     box: frame?.box ?? null });
   $("#frame-info").textContent = describeFrame(frame);
   renderLowConfidence(frame);
@@ -68,7 +69,7 @@ function renderLowConfidence(frame) {
   const threshold = Number($("#accept-threshold").value);
   const skeleton = model.skeletonOf(track());
   frame.points
-    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i) }))
+    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i), tracked: frame.tracked?.[i] }))
     .filter((p) => (p.v !== V_NONE || p.suggested) && !p.human && p.conf < threshold)
     .sort((a, b) => a.conf - b.conf)
     .slice(0, 12)
@@ -76,7 +77,7 @@ function renderLowConfidence(frame) {
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : ""}`;
+      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : p.tracked ? " (tracked)" : ""}`;
       button.addEventListener("click", () => { stage.selected = new Set([p.i]); stage.draw(); });
       li.append(button);
       list.append(li);
@@ -111,6 +112,7 @@ function edit(points, label = "point edit", accepted = []) {
     return;
   }
   frameEdit(t, label, (n) => model.setPoints(t.id, n, model.pointsOn(t.id, current, n, points), accepted));
+  tracker.edited(t, model.frame(t.id, current));
 }
 
 // `change(n)` made to the shown frame n of track t (and to the other frames of its held
@@ -242,7 +244,7 @@ function recordAction(label, tid, frame, changed) {
   editHistory.record({
     label, trackId: tid, frame,
     changes: changed.map((r) => ({ frame: r.frame, before: r.before,
-      after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe, box: r.box ?? null } })),
+      after: { points: r.points, human: Array.from(r.human, Number), tracked: Array.from(r.tracked, Number), keyframe: r.keyframe, box: r.box ?? null } })),
   });
 }
 
@@ -468,6 +470,8 @@ function fillTracks() {
   }
 }
 
+const tracker = trackingCommands({ runAction, recordAction, absorb, say, progress: $("#track-progress"), offer: $("#track-offer"),
+  shown: () => { const t = track(); return t && { track: t, frame: current, selected: [...stage.selected] }; }, version: (tid, n) => model.frame(tid, n).version });
 const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
@@ -475,11 +479,11 @@ const actions = {
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
   ...boxCommands({ stage: () => stage, say, editBox, button: () => $("[data-action=drawBox]"),
     shown: () => { const t = track(); return t && { track: t, frame: model.frame(t.id, current), clip: model.clip }; } }),
+  ...tracker.commands,
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
-  // Move the current shot's start (its boundary with the previous shot) to this frame.
   // Move the shot boundary nearest to this frame onto it.
   moveBoundary: () => shots((starts) => {
     const cuts = starts.filter((s) => s > 0);
@@ -506,7 +510,7 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox",
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox", "trackForward", "trackBackward",
   "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
@@ -557,6 +561,7 @@ async function start() {
     const fields = { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") };
     const made = await createCharacter(fields);
     if (made) editHistory.record({ label: `adding ${fields.name}`, kind: "character", added: true, fields, frame: current, ...made });
+    tracker.added(made?.trackId);
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
   watchForms(saver, document, (html) => window.CelLabel?.showToast(html));

@@ -1,0 +1,291 @@
+"""Carry a character's points from a keyframe a person set through the next frames.
+
+Frames come in tracking order (the keyframe first, then outward, forward or backward), so one
+function serves both directions. Between two frames a point moves by pyramidal Lucas-Kanade
+optical flow, kept only when flowing back lands where it started (forward-backward check), its
+window is not a straight outline alone (where flow slides along the line) and the picture
+around it still looks like it did on the previous frame and, more loosely, on the keyframe.
+Where flow has no texture to hold on to (the flat fills of cartoons) or fails the checks, a
+larger patch is matched in the next frame instead (:mod:`app.media.patchmatch`). When hardly
+any corner of the picture can be followed the frame is a cut, and every point stops. A frame
+that holds the previous frame's drawing of this character moves the points by the drawing's
+move alone, exactly. A point that fails stops there for good: it is never guessed on later
+frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from app.media.decode import Image
+from app.media.drawings import Move
+from app.media.patchmatch import BoolArray, FloatArray, match_patches
+
+WINDOW = 15  # Lucas-Kanade window, frame pixels
+SMALL_WINDOW = 9  # tried again with this where the large window failed
+LEVELS = 3  # pyramid levels above the frame: follows motions up to ~50 px a frame
+CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03)
+MIN_EIGEN = 1e-3  # below this the window is a flat fill: flow is not trusted there
+BACK_PX = 0.8  # forward-backward error a flow step may have (frame pixels)
+LOOK_HALF = 4  # half-width of the patch whose colours must still agree after a step
+LOOK_MAX = 28.0  # mean absolute colour difference (0..255) allowed between those patches
+ANCHOR_MAX = 60.0  # the same, between the point's patch now and on the keyframe
+MIN_CORNERNESS = 0.05  # below this a window holds a straight outline only (_Structure)
+SEARCH_PX = 14  # patch matching searches this far around the neighbours' motion
+MARGIN = 72  # frame pixels around the points that a step reads (windows, pyramid, search)
+PROBES = 24  # corners of the picture whose flow tells a cut from motion
+MIN_PROBES = 8  # fewer corners than this: the picture is too flat to tell
+CUT_SHARE = 0.25  # a cut when fewer of the corners than this can be followed
+NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a textureless point
+
+
+@dataclass(frozen=True)
+class TrackedPoints:
+    """Where each of K points is on each of F frames (in the order they were given).
+
+    ``xy`` is in source pixels and NaN where ``ok`` is False; ``ok`` says the point passed the
+    checks on this frame and on every frame before it; ``confidence`` is 0..1 (0 where not ok).
+    """
+
+    xy: FloatArray  # (F, K, 2)
+    ok: BoolArray  # (F, K)
+    confidence: FloatArray  # (F, K)
+
+
+@dataclass(frozen=True)
+class _Step:
+    xy: FloatArray  # (N, 2) frame pixels
+    passed: BoolArray  # (N,)
+    confidence: FloatArray  # (N,)
+
+
+def _grey(rgb: Image) -> Image:
+    return cast(Image, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+
+
+def _inside(xy: FloatArray, width: int, height: int) -> BoolArray:
+    x, y = xy[:, 0], xy[:, 1]
+    return cast(
+        BoolArray,
+        np.isfinite(xy).all(axis=1) & (x >= 0) & (y >= 0) & (x <= width - 1) & (y <= height - 1),
+    )
+
+
+def _patches(image: Image, xy: FloatArray) -> FloatArray:
+    """The (2 * LOOK_HALF + 1)-pixel squares around each point, interpolated (N, side, side, 3)."""
+    if not len(xy):
+        return np.zeros((0, 2 * LOOK_HALF + 1, 2 * LOOK_HALF + 1, image.shape[2]), np.float32)
+    offsets = np.arange(-LOOK_HALF, LOOK_HALF + 1, dtype=np.float32)
+    map_x = np.repeat(xy[:, 0, None] + offsets[None, :], len(offsets), axis=0)
+    map_y = np.repeat(xy[:, 1, None], len(offsets), axis=1)[:, None, :] + offsets[None, :, None]
+    side = len(offsets)
+    sampled = cv2.remap(
+        image,
+        map_x.reshape(-1, side),
+        map_y.reshape(-1, side).astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return np.asarray(sampled, np.float32).reshape(len(xy), side, side, -1)
+
+
+def _looks_alike(a: Image, b: Image, xy_a: FloatArray, xy_b: FloatArray) -> FloatArray:
+    """Mean absolute colour difference of the small patches around each pair of points."""
+    difference = np.abs(_patches(a, xy_a) - _patches(b, xy_b))
+    return difference.reshape(len(xy_a), -1).mean(axis=1).astype(np.float32)
+
+
+def _lucas_kanade(a: Image, b: Image, xy: FloatArray, window: int) -> tuple[FloatArray, BoolArray]:
+    start = xy.reshape(-1, 1, 2)
+    there, status, _ = cv2.calcOpticalFlowPyrLK(
+        a,
+        b,
+        start,
+        start.copy(),
+        winSize=(window, window),
+        maxLevel=LEVELS,
+        criteria=CRITERIA,
+        minEigThreshold=MIN_EIGEN,
+    )
+    return np.asarray(there, np.float32).reshape(-1, 2), np.asarray(status).ravel() == 1
+
+
+def _flow(a: Image, b: Image, xy: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """Lucas-Kanade from ``a`` to ``b`` and back: the positions on ``b`` and the
+    forward-backward error in pixels (infinite where either way failed)."""
+    there, flowed = _lucas_kanade(a, b, xy, window)
+    back, flowed_back = _lucas_kanade(b, a, there, window)
+    error = np.linalg.norm(back - xy, axis=1).astype(np.float32)
+    return there, np.where(flowed & flowed_back, error, np.inf).astype(np.float32)
+
+
+def _guesses(xy: FloatArray, moved: FloatArray, reliable: BoolArray) -> FloatArray:
+    """Where each point probably is: moved like its nearest reliably tracked points."""
+    if not reliable.any():
+        return xy.copy()
+    anchors, motion = xy[reliable], moved[reliable] - xy[reliable]
+    distance = np.linalg.norm(xy[:, None, :] - anchors[None, :, :], axis=2)
+    nearest = np.argsort(distance, axis=1)[:, :NEIGHBOURS]
+    return (xy + np.median(motion[nearest], axis=1)).astype(np.float32)
+
+
+def _region(xy: FloatArray, width: int, height: int) -> tuple[slice, slice]:
+    """The part of the frame the step needs: the points, their windows and their search."""
+    x0, y0 = np.floor(xy.min(axis=0) - MARGIN).astype(int)
+    x1, y1 = np.ceil(xy.max(axis=0) + MARGIN).astype(int)
+    return slice(max(0, y0), min(height, y1 + 1)), slice(max(0, x0), min(width, x1 + 1))
+
+
+class _Structure:
+    """The gradients of a picture, to judge the windows flow looks through."""
+
+    def __init__(self, grey: Image) -> None:
+        self.gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+        self.gy = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3), np.float32)
+
+    def cornerness(self, xy: FloatArray, window: int) -> FloatArray:
+        """How well each point's window pins motion down in both directions: the smaller over
+        the larger eigenvalue of its structure tensor. Near 0 on a straight outline, where
+        flow sees only the motion across the line and slides along it (the aperture
+        problem); 1 on a dot or a corner."""
+        height, width = self.gx.shape
+        offsets = np.arange(window) - window // 2
+        x = np.clip(np.rint(xy[:, 0]).astype(int)[:, None] + offsets, 0, width - 1)
+        y = np.clip(np.rint(xy[:, 1]).astype(int)[:, None] + offsets, 0, height - 1)
+        gx, gy = self.gx[y[:, :, None], x[:, None, :]], self.gy[y[:, :, None], x[:, None, :]]
+        xx, yy, xy_ = ((g * h).sum(axis=(1, 2)) for g, h in ((gx, gx), (gy, gy), (gx, gy)))
+        mean = (xx + yy) / 2
+        spread = np.sqrt((xx - yy) ** 2 / 4 + xy_**2)
+        return np.asarray((mean - spread) / np.maximum(mean + spread, 1e-6), np.float32)
+
+
+def _probes(grey: Image) -> FloatArray:
+    """Corners of the picture, whatever they belong to (found at half size, which is enough
+    and four times cheaper): if hardly any of them can be followed to the next frame, the
+    next frame shows another picture (a cut)."""
+    corners = cv2.goodFeaturesToTrack(cv2.pyrDown(grey), PROBES, 0.01, 4)
+    if corners is None:
+        return np.zeros((0, 2), np.float32)
+    return (2 * np.float32(corners) + 0.5).reshape(-1, 2)
+
+
+class _Flowed:
+    """The flow checks of one step: forward-backward error, then the look of the picture."""
+
+    def __init__(self, a: Image, b: Image, xy: FloatArray) -> None:
+        self.a, self.b, self.xy = a, b, xy
+        self.there = xy.copy()
+        self.passed = np.zeros(len(xy), bool)
+        self.confidence = np.zeros(len(xy), np.float32)
+
+    def offer(self, index: npt.NDArray[np.intp], there: FloatArray, error: FloatArray) -> None:
+        """Keep the flow results at ``index`` that pass the checks."""
+        good = error <= BACK_PX
+        difference = np.full(len(index), np.inf, np.float32)
+        if good.any():
+            difference[good] = _looks_alike(self.a, self.b, self.xy[index[good]], there[good])
+        good &= difference <= LOOK_MAX
+        chosen = index[good]
+        self.there[chosen] = there[good]
+        self.passed[chosen] = True
+        self.confidence[chosen] = (1 - error[good] / (2 * BACK_PX)) * (
+            1 - difference[good] / (2 * LOOK_MAX)
+        )
+
+
+def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) -> _Step:
+    """One step between consecutive frames for points at ``xy`` (frame pixels) on ``a``."""
+    height, width = grey_a.shape
+    rows, cols = _region(xy, width, height)
+    a, b, grey_a, grey_b = a[rows, cols], b[rows, cols], grey_a[rows, cols], grey_b[rows, cols]
+    origin = np.array([cols.start, rows.start], np.float32)
+    xy = xy - origin
+    probes = _probes(grey_a)
+    there, error = _flow(grey_a, grey_b, np.vstack([xy, probes]), WINDOW)
+    probe_error = error[len(xy) :]
+    if len(probes) >= MIN_PROBES and (probe_error <= BACK_PX).mean() < CUT_SHARE:
+        return _Step(xy + origin, np.zeros(len(xy), bool), np.zeros(len(xy), np.float32))
+    step = _Flowed(a, b, xy)
+    structure = _Structure(grey_a)
+    pinned = structure.cornerness(xy, WINDOW) >= MIN_CORNERNESS
+    step.offer(np.arange(len(xy)), there[: len(xy)], np.where(pinned, error[: len(xy)], np.inf))
+    rest = np.flatnonzero(~step.passed)
+    if rest.size:
+        again, again_error = _flow(grey_a, grey_b, xy[rest], SMALL_WINDOW)
+        pinned = structure.cornerness(xy[rest], SMALL_WINDOW) >= MIN_CORNERNESS
+        step.offer(rest, again, np.where(pinned, again_error, np.inf))
+    rest = np.flatnonzero(~step.passed)
+    if rest.size:
+        guesses = _guesses(xy, step.there, step.passed)[rest]
+        matches = match_patches(a, b, grey_a, xy[rest], guesses, SEARCH_PX)
+        step.there[rest] = np.where(matches.found[:, None], matches.xy, step.there[rest])
+        step.passed[rest] = matches.found
+        step.confidence[rest] = np.where(matches.found, matches.score, 0)
+    there = step.there + origin
+    passed = step.passed & _inside(there, width, height)
+    return _Step(there, passed, np.clip(step.confidence, 0, 1).astype(np.float32))
+
+
+def _compare_with_keyframe(step: _Step, look: FloatArray, key_look: FloatArray) -> _Step:
+    """Stop the points whose picture has drifted too far from the keyframe's (a point slid
+    off its part, or the part turned away); the nearer it is, the more confident."""
+    drift = np.abs(look - key_look).reshape(len(look), -1).mean(axis=1)
+    confidence = step.confidence * np.clip(1 - drift / (2 * ANCHOR_MAX), 0, 1)
+    return _Step(step.xy, step.passed & (drift <= ANCHOR_MAX), confidence.astype(np.float32))
+
+
+def track_points(
+    frames: Sequence[Image],
+    xy: FloatArray,
+    active: BoolArray,
+    *,
+    moves: Sequence[Move | None] = (),
+    scale: float = 1.0,
+) -> TrackedPoints:
+    """Track the ``active`` points of ``xy`` (K, 2; source pixels on ``frames[0]``) through
+    ``frames`` (RGB, tracking order). ``moves[i]``, when given and not None, says ``frames[i]``
+    holds the drawing of ``frames[i - 1]`` moved by it (a point ``p`` goes to
+    ``s * p + (dx, dy)``, source pixels): the points then move by it alone. Frames may be
+    smaller than the source: frame pixels = source pixels * ``scale``."""
+    if moves and len(moves) != len(frames):
+        raise ValueError("moves needs one entry per frame")
+    count, points = len(frames), len(xy)
+    height, width = frames[0].shape[:2]
+    out = np.full((count, points, 2), np.nan, np.float32)
+    ok = np.zeros((count, points), bool)
+    confidence = np.zeros((count, points), np.float32)
+    start = np.asarray(xy, np.float32).reshape(points, 2)
+    alive = np.asarray(active, bool) & _inside(start * scale, width, height)
+    out[0, alive], ok[0], confidence[0] = start[alive], alive, alive
+    grey = [_grey(frames[0])]
+    key_look = _patches(frames[0], start * scale)
+    for i in range(1, count):
+        grey.append(_grey(frames[i]))
+        index = np.flatnonzero(alive)
+        if not index.size:
+            break
+        before = out[i - 1, index]
+        move = moves[i] if moves else None
+        if move is not None:
+            s, dx, dy = move
+            after = (before * s + np.array([dx, dy], np.float32)).astype(np.float32)
+            step = _Step(
+                after * scale,
+                _inside(after * scale, width, height),
+                np.ones(len(index), np.float32),
+            )
+        else:
+            step = _follow(frames[i - 1], frames[i], grey[i - 1], grey[i], before * scale)
+            step = _compare_with_keyframe(step, _patches(frames[i], step.xy), key_look[index])
+        alive[index[~step.passed]] = False
+        kept = index[step.passed]
+        out[i, kept] = step.xy[step.passed] / scale
+        ok[i, kept] = True
+        confidence[i, kept] = np.minimum(confidence[i - 1, kept], step.confidence[step.passed])
+    return TrackedPoints(out, ok, confidence)
