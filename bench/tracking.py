@@ -357,9 +357,16 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-11")
     parser.add_argument("--width", type=int, default=640, help="of the clips the error is on")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
+    parser.add_argument(
+        "--no-request", action="store_true", help="skip the whole request (needs PostgreSQL)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         timings = speed(Path(tmp), args.runs)
+        if args.runs and not args.no_request:
+            from bench.tracking_service import request_speed
+
+            request_speed(timings, args.runs, SPAN)
         scores = accuracy(Path(tmp), seeds_of(args.seeds), args.width)
     body = report(scores, timings, args.runs, args.width, len(seeds_of(args.seeds)))
     if not args.no_write:

@@ -34,6 +34,9 @@ class FrameRead(BaseModel):
     flags: list[str]
     points: list[list[float]]
     human: list[int]
+    tracked: list[int] = Field(
+        description="per point, 1 if point tracking placed it (a guess until accepted), else 0"
+    )
     box: list[float] | None = Field(None, description="the person-drawn box [x, y, w, h]")
 
 
@@ -42,6 +45,11 @@ class FrameState(BaseModel):
 
     points: list[list[float]] = Field(description="[[x, y, v, confidence], ...]")
     human: list[int] = Field(description="per point, 1 if a person set it, 0 if the model did")
+    tracked: list[int] = Field(
+        default_factory=list,
+        description="per point, 1 if point tracking placed it (among those no person set);"
+        " empty: none",
+    )
     keyframe: bool
     box: list[float] | None = Field(
         None, min_length=4, max_length=4, description="the character box [x, y, w, h], or null"
@@ -74,6 +82,26 @@ class Interpolate(BaseModel):
 class CopyPrevious(BaseModel):
     frame: int = Field(ge=0)
     version: int = Field(ge=1)
+
+
+class PointTracking(BaseModel):
+    """Track a frame's points (those a person set or accepted) through the shot."""
+
+    frame: int = Field(ge=0)
+    version: int = Field(ge=1, description="the frame's version (a stale one is a 409)")
+    direction: Literal["forward", "backward"] = "forward"
+    points: list[int] | None = Field(
+        None, max_length=10_000, description="only these points (a selection); null: all"
+    )
+
+
+class PointsTracked(BaseModel):
+    frames: list[FrameChange] = Field(description="the frames written, each with its state before")
+    points: int = Field(description="point positions written")
+    lost: dict[int, list[int]] = Field(
+        description="frame -> points tracking lost there (the frame is flagged track_lost)"
+    )
+    reached: int | None = Field(description="the last frame tracking carried a point to")
 
 
 class Accept(BaseModel):

@@ -1,4 +1,6 @@
-// The workspace's in-memory annotation: tracks, frames (poses and character boxes), held runs.
+// The workspace's in-memory annotation: tracks, frames (poses and character boxes), each
+// character's held drawings.
+import { carriedBox, carriedPoints, characterRuns, moveIn, runAt } from "./drawings.js";
 
 export const V_NONE = 0, V_HIDDEN = 1, V_VISIBLE = 2;
 
@@ -16,7 +18,7 @@ export class AnnotationModel {
     for (const character of payload.characters) {
       for (const track of character.tracks) {
         const frames = new Map(track.frames.map((f) => [f.frame, f]));
-        this.tracks.set(track.id, { ...track, character, frames });
+        this.tracks.set(track.id, { ...track, character, frames, runs: characterRuns(character, this.clip) });
       }
     }
   }
@@ -31,37 +33,60 @@ export class AnnotationModel {
     if (!frame) {
       const k = track.num_points;
       frame = { id: null, frame: n, version: 1, keyframe: false, flags: [], box: null,
-        points: Array.from({ length: k }, () => [0, 0, 0, 0]), human: new Array(k).fill(0) };
+        points: Array.from({ length: k }, () => [0, 0, 0, 0]), human: new Array(k).fill(0), tracked: new Array(k).fill(0) };
       track.frames.set(n, frame);
     }
     return frame;
   }
 
-  heldRun(n) {
-    for (const [start, end] of this.clip.held_runs || []) if (start <= n && n < end) return [start, end];
-    return [n, n + 1];
+  // The held drawings of the track's character (drawings.js); with no track, the clip's holds.
+  drawingRuns(trackId) { return this.tracks.get(trackId)?.runs ?? characterRuns(null, this.clip); }
+
+  // The held drawing frame n shows for the track's character, or null (a drawing of its own).
+  drawingRun(trackId, n) { return runAt(this.drawingRuns(trackId), n); }
+
+  heldRun(trackId, n) {
+    const run = this.drawingRun(trackId, n);
+    return run ? [run.start, run.end] : [n, n + 1];
   }
 
-  isHeld(n) { const [s, e] = this.heldRun(n); return e - s > 1; }
+  isHeld(trackId, n) { return this.drawingRun(trackId, n) !== null; }
+
+  // Points (or a box) set on frame `from` as they stand on frame n of the same held drawing:
+  // carried by the drawing's moves, as the server carries a held-run edit.
+  pointsOn(trackId, from, n, points) {
+    if (n === from) return points;
+    const run = this.drawingRun(trackId, from);
+    return carriedPoints(points, this.frame(trackId, n).points, moveIn(run, from), moveIn(run, n), this.clip);
+  }
+
+  boxOn(trackId, from, n, box) {
+    const run = this.drawingRun(trackId, from);
+    return n === from ? box : carriedBox(box, moveIn(run, from), moveIn(run, n), this.clip);
+  }
 
   // A person's edit: as the server will store it, a point that moved or changed visibility
   // becomes the person's (confidence 1); the others keep who set them and their confidence.
-  // `accepted` points (the model's, left where it put them) become the person's with the
-  // model's confidence; the frame keeps them in `accepted` until its next save says so.
+  // `accepted` points (the model's or the tracker's, left where they put them) become the
+  // person's with their confidence; the frame keeps them in `accepted` until its next save
+  // says so. A point that becomes the person's is no longer a tracked guess.
   setPoints(trackId, n, points, accepted = []) {
     const frame = this.frame(trackId, n);
     frame.human = frame.human.slice();
+    frame.tracked = (frame.tracked || []).slice();
     const taken = new Set(accepted);
     frame.points = frame.points.map((old, i) => {
       const p = points[i];
       const moved = Math.hypot(old[0] - p[0], old[1] - p[1]) > 0.01;
       if (taken.has(i) && !moved && !frame.human[i]) {
         frame.human[i] = 1;
+        frame.tracked[i] = 0;
         frame.accepted = [...new Set([...(frame.accepted || []), i])];
         return [old[0], old[1], p[2], old[3]];
       }
       if (!moved && old[2] === p[2]) return old.slice();
       frame.human[i] = 1;
+      frame.tracked[i] = 0;
       return [p[0], p[1], p[2], 1];
     });
     return frame;
@@ -78,13 +103,14 @@ export class AnnotationModel {
   snapshot(trackId, n) {
     const frame = this.frame(trackId, n);
     return { points: frame.points.map((p) => [...p.slice(0, 3), p[3] ?? 1]), human: Array.from(frame.human, Number),
-      keyframe: !!frame.keyframe, box: frame.box ? frame.box.slice() : null };
+      tracked: Array.from(frame.tracked || [], Number), keyframe: !!frame.keyframe, box: frame.box ? frame.box.slice() : null };
   }
 
   restore(trackId, n, state) {
     const frame = this.frame(trackId, n);
     frame.points = state.points.map((p) => p.slice());
     frame.human = state.human.slice();
+    frame.tracked = (state.tracked || []).slice();
     frame.keyframe = state.keyframe;
     frame.box = state.box ? state.box.slice() : null;
     frame.accepted = [];

@@ -2,6 +2,7 @@
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { boxCommands } from "./boxtool.js";
+import { describeHeld, describeTiming } from "./drawings.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
 import { workspaceBuilt } from "./hook.js";
@@ -9,6 +10,7 @@ import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
 import { keyHandlers, renderSheet } from "./shortcuts.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
+import { trackingCommands } from "./tracking.js";
 
 const root = document.getElementById("workspace");
 const $ = (sel) => root.querySelector(sel);
@@ -41,7 +43,7 @@ async function show(n) {
   timeline.seek(current);
   const t = track();
   const frame = t ? model.frame(t.id, current) : null;
-  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null,
+  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, tracked: frame ? frame.tracked : null, skeleton: t ? model.skeletonOf(t) : null,
     box: frame?.box ?? null });
   $("#frame-info").textContent = describeFrame(frame);
   renderLowConfidence(frame);
@@ -54,8 +56,7 @@ async function show(n) {
 }
 
 function describeFrame(frame) {
-  const held = model.isHeld(current) ? (() => { const [s, e] = model.heldRun(current); return `held drawing ${s}-${e - 1}`; })() : "own drawing";
-  const bits = [`frame ${current}`, held];
+  const bits = [`frame ${current}`, describeHeld(model.drawingRun(trackId, current), current)];
   if (frame?.keyframe) bits.push("keyframe");
   if (frame?.flags?.length) bits.push(`flags: ${frame.flags.join(", ")}`);
   return bits.join(" · ");
@@ -68,7 +69,7 @@ function renderLowConfidence(frame) {
   const threshold = Number($("#accept-threshold").value);
   const skeleton = model.skeletonOf(track());
   frame.points
-    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i) }))
+    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i), tracked: frame.tracked?.[i] }))
     .filter((p) => (p.v !== V_NONE || p.suggested) && !p.human && p.conf < threshold)
     .sort((a, b) => a.conf - b.conf)
     .slice(0, 12)
@@ -76,7 +77,7 @@ function renderLowConfidence(frame) {
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : ""}`;
+      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : p.tracked ? " (tracked)" : ""}`;
       button.addEventListener("click", () => { stage.selected = new Set([p.i]); stage.draw(); });
       li.append(button);
       list.append(li);
@@ -86,7 +87,7 @@ function renderLowConfidence(frame) {
 function refreshTimeline() {
   const marks = model.marks();
   timeline.update({
-    shots: model.payload.shots, held: model.clip.held_runs || [],
+    shots: model.payload.shots, held: model.drawingRuns(trackId).map((run) => [run.start, run.end]),
     keyframes: marks.keyframes, flagged: marks.flagged, edited: marks.edited, speech: model.payload.speech,
   });
 }
@@ -96,7 +97,7 @@ function refreshTimeline() {
 function refuseEdit() { say("Read-only: nothing can be changed here (reviewers: Fix and accept in the review panel).", "error"); }
 
 const range = ([start, end]) => Array.from({ length: end - start }, (_, i) => start + i);
-const applyToHeldRun = (n) => $("#apply-held").checked && model.isHeld(n);
+const applyToHeldRun = (tid, n) => $("#apply-held").checked && model.isHeld(tid, n);
 
 // A person's change to the shown frame's points (and its held run when that applies): shown
 // at once, recorded as one history step, saved shortly after. During a reviewer's Fix and
@@ -110,13 +111,14 @@ function edit(points, label = "point edit", accepted = []) {
     divert(t.id, current);
     return;
   }
-  frameEdit(t, label, (n) => model.setPoints(t.id, n, points, accepted));
+  frameEdit(t, label, (n) => model.setPoints(t.id, n, model.pointsOn(t.id, current, n, points), accepted));
+  tracker.edited(t, model.frame(t.id, current));
 }
 
-// `change(n)` made to the shown frame n of track t (and to its held run when that applies):
-// shown at once, recorded as one history step, saved shortly after.
+// `change(n)` made to the shown frame n of track t (and to the other frames of its held
+// drawing when that applies): shown at once, recorded as one history step, saved shortly after.
 function frameEdit(t, label, change) {
-  const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
+  const frames = range(applyToHeldRun(t.id, current) ? model.heldRun(t.id, current) : [current, current + 1]);
   const changes = frames.map((n) => {
     const before = model.snapshot(t.id, n);
     change(n);
@@ -132,7 +134,7 @@ function frameEdit(t, label, change) {
 function editBox(box, label) {
   const t = track();
   if (!editable) refuseEdit();
-  else if (t) frameEdit(t, label, (n) => model.setBox(t.id, n, box));
+  else if (t) frameEdit(t, label, (n) => model.setBox(t.id, n, model.boxOn(t.id, current, n, box)));
 }
 
 // Start (with a callback told of each changed frame) or end a review fix of points.
@@ -143,8 +145,8 @@ function fix(onEdit) {
 
 // Save frame n of track tid (and its held run when asked) SAVE_DELAY after the last change.
 function queueSave(tid, n, { delay = SAVE_DELAY } = {}) {
-  const applyHeld = applyToHeldRun(n);
-  const frames = range(applyHeld ? model.heldRun(n) : [n, n + 1]);
+  const applyHeld = applyToHeldRun(tid, n);
+  const frames = range(applyHeld ? model.heldRun(tid, n) : [n, n + 1]);
   say("saving…");
   return saver.schedule(`frame:${tid}:${n}`, () => saveFrame(tid, n, applyHeld), { delay, meta: { trackId: tid, frames } });
 }
@@ -242,7 +244,7 @@ function recordAction(label, tid, frame, changed) {
   editHistory.record({
     label, trackId: tid, frame,
     changes: changed.map((r) => ({ frame: r.frame, before: r.before,
-      after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe, box: r.box ?? null } })),
+      after: { points: r.points, human: Array.from(r.human, Number), tracked: Array.from(r.tracked, Number), keyframe: r.keyframe, box: r.box ?? null } })),
   });
 }
 
@@ -452,6 +454,7 @@ function fillTracks() {
   }
   trackId = model.tracks.has(keep) ? keep : model.trackList()[0]?.id ?? null;
   if (trackId) select.value = trackId;
+  $("#character-timing").textContent = describeTiming(track()?.character);
   const parts = $("#parts");
   parts.replaceChildren();
   const skeleton = track() ? model.skeletonOf(track()) : null;
@@ -467,6 +470,8 @@ function fillTracks() {
   }
 }
 
+const tracker = trackingCommands({ runAction, recordAction, absorb, say, progress: $("#track-progress"), offer: $("#track-offer"),
+  shown: () => { const t = track(); return t && { track: t, frame: current, selected: [...stage.selected] }; }, version: (tid, n) => model.frame(tid, n).version });
 const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
@@ -474,11 +479,11 @@ const actions = {
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
   ...boxCommands({ stage: () => stage, say, editBox, button: () => $("[data-action=drawBox]"),
     shown: () => { const t = track(); return t && { track: t, frame: model.frame(t.id, current), clip: model.clip }; } }),
+  ...tracker.commands,
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
-  // Move the current shot's start (its boundary with the previous shot) to this frame.
   // Move the shot boundary nearest to this frame onto it.
   moveBoundary: () => shots((starts) => {
     const cuts = starts.filter((s) => s > 0);
@@ -505,7 +510,7 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox",
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox", "trackForward", "trackBackward",
   "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
@@ -540,7 +545,7 @@ async function start() {
     const action = e.target.closest("[data-action]")?.dataset.action;
     if (action && actions[action]) actions[action]();
   });
-  $("#track-select").addEventListener("change", (e) => { trackId = Number(e.target.value); fillTracks(); show(current); });
+  $("#track-select").addEventListener("change", (e) => { trackId = Number(e.target.value); fillTracks(); refreshTimeline(); show(current); });
   // After jumping to a frame, hand the keyboard back to the editor's shortcuts.
   frameInput.addEventListener("change", () => { show(Number(frameInput.value)); frameInput.blur(); });
   $("#accept-threshold").addEventListener("change", () => show(current));
@@ -556,6 +561,7 @@ async function start() {
     const fields = { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") };
     const made = await createCharacter(fields);
     if (made) editHistory.record({ label: `adding ${fields.name}`, kind: "character", added: true, fields, frame: current, ...made });
+    tracker.added(made?.trackId);
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
   watchForms(saver, document, (html) => window.CelLabel?.showToast(html));
