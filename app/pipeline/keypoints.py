@@ -7,6 +7,7 @@ gives the drawing's move and the model's result is carried there (app.media.draw
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -41,11 +42,8 @@ from app.projects.skeletons import (
 # side plus a few pixels: hair, hands and feet reach past the points.
 BOX_PAD = 0.15
 BOX_PAD_PX = 4.0
-# A character animated on ones shows a new drawing on every frame, and each check says so at a
-# few ms a frame. After this many new drawings in a row only every CHECK_STRIDE-th frame asks
-# (a hold that goes unasked costs one model call, never a wrong point).
-MISSES_BEFORE_STRIDE = 4
-CHECK_STRIDE = 3
+RECENT_DRAWINGS = 4  # drawings whose length says how long the next one probably lasts
+PROBE_EVERY = 5  # frames: ask on these whatever the recent drawings say
 
 
 @dataclass(frozen=True)
@@ -142,6 +140,30 @@ def character_box(pose: PoseArray, size: tuple[int, int]) -> Box | None:
     return (left, top, right - left, bottom - top)
 
 
+class _HoldGuess:
+    """Whether to ask the follower about a frame: while its drawing is younger than the
+    longest of the character's recent drawings, and on every ``PROBE_EVERY``-th frame.
+
+    A check costs a few ms; on twos the third frame of a drawing is a new drawing every time,
+    on ones every frame is, and asking there only adds the check to the model call. A hold
+    that goes unasked costs one model call, never a wrong point; the probes notice a
+    character whose timing slows down.
+    """
+
+    def __init__(self) -> None:
+        self._lengths: deque[int] = deque(maxlen=RECENT_DRAWINGS)
+
+    def ask(self, index: int, age: int) -> bool:
+        """``age``: frames the current drawing has been shown for before frame ``index``."""
+        return not self._lengths or age < max(self._lengths) or index % PROBE_EVERY == 0
+
+    def ended(self, length: int) -> None:
+        self._lengths.append(length)
+
+    def new_shot(self) -> None:
+        self._lengths.clear()
+
+
 def _run_models(
     index: int, rgb: Image, holistic: Any, face_mesh: Any | None, confidence_floor: float
 ) -> FrameKeypoints:
@@ -177,8 +199,8 @@ def extract_keypoints(
     With a ``follower``, each frame where the model found the character starts a drawing
     inside the character's box; the next frames of the same shot (``cuts`` are the first
     frames of shots) ask the follower whether they show that drawing again, and carry the
-    result by its move when they do (a character on ones is asked less often, see
-    ``CHECK_STRIDE``). ``held_runs`` are [start, end) ranges of one repeated
+    result by its move when they do (frames past the character's usual hold are not asked,
+    see ``_HoldGuess``). ``held_runs`` are [start, end) ranges of one repeated
     whole frame, counted from the first frame given: where no drawing is being followed
     (no follower, or the model found nobody on the drawing), the frames of a run after its
     first reuse the first frame's result instead of running the model.
@@ -214,20 +236,22 @@ def extract_keypoints(
             if face_fallback
             else None
         )
-        misses = 0  # checks in a row that found a new drawing
+        guess = _HoldGuess()
         for i, frame in enumerate(frames):
             rgb = _check_frame(i, frame)
             size = (rgb.shape[1], rgb.shape[0])
             if i in shot_starts:
-                key, misses = None, 0
+                key = None
+                guess.new_shot()
             if key is not None and follower is not None:
-                if misses < MISSES_BEFORE_STRIDE or i % CHECK_STRIDE == 0:
-                    move = follower.check(i, rgb)
-                    if move is not None:
-                        out.append(carried_frame(key, i, move, size))
-                        misses = 0
-                        continue
-                    misses += 1
+                age = i - key.frame_index
+                # A whole frame that repeats the last one is worth asking about, whatever the guess.
+                asked = i in held or guess.ask(i, age)
+                move = follower.check(i, rgb) if asked else None
+                if move is not None:
+                    out.append(carried_frame(key, i, move, size))
+                    continue
+                guess.ended(age)
             elif i in held:
                 out.append(carried_frame(out[held[i]], i, IDENTITY, size))
                 continue
