@@ -237,17 +237,24 @@ def extract_keypoints(
             else None
         )
         guess = _HoldGuess()
+        # The follower starts on a drawing when the first frame asks about it: on ones most
+        # drawings are never asked about.
+        unstarted: tuple[int, Image, Box] | None = None
         for i, frame in enumerate(frames):
             rgb = _check_frame(i, frame)
             size = (rgb.shape[1], rgb.shape[0])
             if i in shot_starts:
-                key = None
+                key, unstarted = None, None
                 guess.new_shot()
             if key is not None and follower is not None:
                 age = i - key.frame_index
                 # A whole frame that repeats the last one is worth asking about, whatever the guess.
-                asked = i in held or guess.ask(i, age)
-                move = follower.check(i, rgb) if asked else None
+                move = None
+                if i in held or guess.ask(i, age):
+                    if unstarted is not None:
+                        follower.start(*unstarted)
+                        unstarted = None
+                    move = follower.check(i, rgb)
                 if move is not None:
                     out.append(carried_frame(key, i, move, size))
                     continue
@@ -260,8 +267,7 @@ def extract_keypoints(
             out.append(drawn)
             box = character_box(drawn.pose, size)
             key = drawn if follower is not None and box is not None else None
-            if follower is not None and box is not None:
-                follower.start(i, rgb, box)
+            unstarted = (i, rgb, box) if key is not None and box is not None else None
     runs = follower.runs() if follower is not None else []
     return KeypointExtraction(frames=out, model_calls=calls, drawing_runs=runs)
 
