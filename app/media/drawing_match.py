@@ -10,13 +10,16 @@ where that drawing first appeared) after compensating the drawing's motion:
    the affine is reduced to the scale + translation of a :data:`Move`.
 2. Compare: a pixel of the crop is *explained* when the current frame there matches the moved
    key drawing, or the previous frame moved by the camera (phase correlation of the whole
-   frames): the background inside the box moves with the camera, not with the character.
-   Both comparisons allow for anti-aliasing and sub-pixel error by testing against the
-   min/max of a small neighbourhood. A redrawn part (an arm moved) is explained by neither.
+   frames) or not moved at all: the background inside the box moves with the camera, not
+   with the character. The comparisons allow for anti-aliasing and sub-pixel error by
+   testing against the min/max of the 3 x 3 neighbourhood. A redrawn part (an arm moved) is
+   explained by none of them.
 3. Decide: the drawing is held when the densest patch of unexplained pixels stays under
    :data:`CHANGED_DENSITY`.
 
-The work is done on grey frames scaled so the crop's long side is about :data:`WORK_SIDE` px.
+The work is done on grey frames scaled so the crop's long side is at most :data:`WORK_SIDE`
+px. Precision, recall, move error and speed per kind of motion are in BENCHMARKS.md
+("Per-character held drawings", bench/drawings.py).
 """
 
 from __future__ import annotations
@@ -230,16 +233,26 @@ class DrawingFollower:
         h, w = key.crop.shape
         to_frame = np.array([[s, 0, s * ox + dx], [0, s, s * oy + dy]], np.float32)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        seen = cv2.warpAffine(
-            grey, to_frame, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(-1.0,)
+        seen = cast(
+            Grey,
+            cv2.warpAffine(
+                grey,
+                to_frame,
+                (w, h),
+                flags=flags,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(-1.0,),
+            ),
         )
-        to_prev = to_frame.copy()
-        to_prev[:, 2] -= np.array(cam, np.float32)
-        before = cv2.warpAffine(
-            self._prev, to_prev, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
-        seen = cast(Grey, seen)
-        miss = np.minimum(_range_miss(seen, key.crop), _range_miss(seen, cast(Grey, before)))
+        misses = [_range_miss(seen, key.crop)]
+        for shift in {cam, (0.0, 0.0)}:
+            to_prev = to_frame.copy()
+            to_prev[:, 2] -= np.array(shift, np.float32)
+            before = cv2.warpAffine(
+                self._prev, to_prev, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
+            )
+            misses.append(_range_miss(seen, cast(Grey, before)))
+        miss = np.minimum.reduce(misses)
         # pixels of the crop the frame shows, away from its border (interpolated with it)
         inside = cv2.erode((seen >= 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         if inside.mean() < MIN_INSIDE:

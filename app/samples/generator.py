@@ -548,13 +548,19 @@ PROFILES: tuple[dict[str, Any], ...] = (
     {"subsets": ("face_audio", "i2v"), "kinds": ("humanoid",), "talking": True},
     {"subsets": ("pose",), "kinds": ("humanoid",)},
     {"subsets": ("i2v",), "kinds": ("creature", "humanoid", "object")},
+    # held drawings that move (app/samples/sliding.py): slides, and pans and zooms on ones
+    {"subsets": ("pose", "i2v"), "kinds": ("humanoid", "animal"), "drawing_motion": "slide"},
+    {"subsets": ("i2v",), "kinds": ("animal", "creature"), "drawing_motion": "pan"},
+    {"subsets": ("pose",), "kinds": ("humanoid",), "drawing_motion": "zoom"},
+    {"subsets": ("pose", "i2v"), "kinds": ("humanoid", "object"), "drawing_motion": "pan"},
 )
 
 
 def make_samples(
     out_dir: str | Path, count: int, seed: int, *, progress: Progress | None = None
 ) -> list[SampleClip]:
-    """A seeded set of small clips (<= 640 wide, 2-5 s); count >= 4 covers all subsets and kinds."""
+    """A seeded set of small clips (<= 640 wide, 2-5 s); count >= 4 covers all subsets and kinds,
+    count >= 12 also held drawings that slide or go under camera pans and zooms."""
     rng = np.random.default_rng(seed)
     clips: list[SampleClip] = []
     for i in range(count):
