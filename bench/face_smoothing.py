@@ -4,11 +4,11 @@ Each clip goes through the keypoints extraction three ways: per frame (the model
 frame but whole-frame repeats, as the step runs on face clips), smoothed (per frame, then
 app.pipeline.smoothing.smooth_faces: what the step writes on face clips) and per drawing (the
 drawing follower carries held drawings, as on pose clips); Holistic with the FaceMesh
-fallback, shots from the truth. Their face points are compared with the generator's truth. Jitter is the mean
-frame-to-frame residual of a point's motion against the truth point's own motion (px), over
-consecutive frames of a shot where both see the point; "at rest" keeps the pairs where the
-truth point moved less than half a pixel. Error is the distance to the truth point in % of
-the face box's long side.
+fallback, shots from the truth. Their face points are compared with the generator's truth.
+Jitter is the mean frame-to-frame residual of a point's motion against the truth point's own
+motion (px), over consecutive frames of a shot where both see the point; "at rest" keeps the
+pairs where the truth point moved less than half a pixel. Error is the distance to the truth
+point in % of the face box's long side.
 
     .venv/bin/python bench/face_smoothing.py [--per-timing 3] [--seed 0]
 """
