@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._report import recreate_database, scratch_url  # noqa: E402
 
-DB_NAME = "cellabel_bench_labeling"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "cellabel_bench_labeling")
 WORK = Path(tempfile.mkdtemp(prefix="cellabel-labeling-"))
 os.environ["DATABASE_URL"] = scratch_url(DB_NAME)
 os.environ["MEDIA_ROOT"] = str(WORK / "media")
