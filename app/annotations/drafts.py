@@ -253,6 +253,7 @@ def _merge_into_copies(
             work, sources = decode_with_sources(row.points, k)
             old_model, _ = decode_points(row.model_points or b"", k)
             # Compare what storage holds (confidence is float16 there), not the raw draft.
+            # Only the model's own points follow it: tracked ones come from a person's keyframe.
             merged = merge_frame(work, sources != SRC_MODEL, old_model,
                                  decode_points(new_model, k)[0])  # fmt: skip
             points = encode_points(merged.pose, np.where(merged.human, sources, SRC_MODEL))

@@ -23,6 +23,7 @@ from app.annotations.points import (
     BoolArray,
     SourceArray,
     as_sources,
+    by_person,
     decode_points,
     decode_with_sources,
     encode_points,
@@ -170,12 +171,14 @@ def claimed_sources(
     changed, never taken from the client: a point that moved or changed visibility is the
     person's; a claim ``SRC_ACCEPTED`` holds for the model's point left where the model put
     it (a suggestion given a visibility, or a labelled guess); a claim ``SRC_PERSON`` raises a
-    model point to the person's; the others keep their source."""
+    model point to the person's; the others keep their source. A tracked point is a guess
+    like the model's: accepted, moved or claimed, it becomes the person's the same way."""
     moved = moved_points(old, pose)
     sources = np.where(changed_points(old, pose), SRC_PERSON, old_sources).astype(np.uint8)
-    accepted = (claims == SRC_ACCEPTED) & ~moved & (old_sources == SRC_MODEL) & (pose[:, V] > 0)
+    guessed = ~by_person(old_sources)
+    accepted = (claims == SRC_ACCEPTED) & ~moved & guessed & (pose[:, V] > 0)
     sources[accepted] = SRC_ACCEPTED
-    sources[(claims == SRC_PERSON) & (sources == SRC_MODEL)] = SRC_PERSON
+    sources[(claims == SRC_PERSON) & ~by_person(sources)] = SRC_PERSON
     return sources
 
 
@@ -223,8 +226,8 @@ def write_pose(
     if not isinstance(box, Unchanged) and box != row.box:
         before["box"], after["box"] = row.box, box
     if ((old_sources != new_sources) & ~changed).any():  # who set a point that did not move
-        before["by_person"] = np.flatnonzero(old_sources != SRC_MODEL).tolist()
-        after["by_person"] = np.flatnonzero(new_sources != SRC_MODEL).tolist()
+        before["by_person"] = np.flatnonzero(by_person(old_sources)).tolist()
+        after["by_person"] = np.flatnonzero(by_person(new_sources)).tolist()
         if ((old_sources == SRC_ACCEPTED) != (new_sources == SRC_ACCEPTED)).any():
             before["accepted"] = np.flatnonzero(old_sources == SRC_ACCEPTED).tolist()
             after["accepted"] = np.flatnonzero(new_sources == SRC_ACCEPTED).tolist()
@@ -427,9 +430,9 @@ def accept_above(
     threshold: float,
     frames: Iterable[int] | None = None,
 ) -> int:
-    """Mark the model's points with confidence >= threshold as accepted by a person: its
-    labelled guesses, and its suggestions inside the frame (which become visible); returns
-    the count."""
+    """Mark the model's (and the tracker's) points with confidence >= threshold as accepted by
+    a person: labelled guesses, and the model's suggestions inside the frame (which become
+    visible); returns the count."""
     track, annotation, clip = editable_track(session, user, track_id)
     wanted = set(frames) if frames is not None else None
     accepted = 0
@@ -437,7 +440,7 @@ def accept_above(
         if wanted is not None and row.frame_index not in wanted:
             continue
         pose, sources = decode_with_sources(row.points)
-        confident = (sources == SRC_MODEL) & (pose[:, CONF] >= threshold)
+        confident = ~by_person(sources) & (pose[:, CONF] >= threshold)
         shown = suggestions(pose, sources) & inside_frame(pose, clip)
         take = confident & ((pose[:, V] > 0) | shown)
         if take.any():

@@ -18,7 +18,7 @@ from app.annotations.models import (
     SpeechSegment,
     Track,
 )
-from app.annotations.points import decode_frames
+from app.annotations.points import SRC_TRACKED, by_person, decode_frames_with_sources
 from app.clips.models import Clip
 from app.projects.skeletons import CONF
 
@@ -184,11 +184,12 @@ def frame_payloads(rows: Sequence[FrameFields], *, as_arrays: bool = False) -> l
     track instead of one per frame); ``as_arrays`` keeps numpy arrays for orjson's fast path."""
     if not rows:
         return []
-    poses, human_mask = decode_frames([r.points for r in rows])
+    poses, sources = decode_frames_with_sources([r.points for r in rows])
     table = poses.copy()
     table[..., :2] = np.round(poses[..., :2], 2)
     table[..., CONF] = np.round(poses[..., CONF], 3)
-    human = human_mask.astype(np.uint8)
+    human = by_person(sources).astype(np.uint8)
+    tracked = (sources == SRC_TRACKED).astype(np.uint8)
     return [
         {
             "id": row.id,
@@ -198,6 +199,7 @@ def frame_payloads(rows: Sequence[FrameFields], *, as_arrays: bool = False) -> l
             "flags": row.flags,
             "points": table[i] if as_arrays else table[i].tolist(),
             "human": human[i] if as_arrays else human[i].tolist(),
+            "tracked": tracked[i] if as_arrays else tracked[i].tolist(),
             "box": row.box,
         }
         for i, row in enumerate(rows)

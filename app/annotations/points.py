@@ -56,11 +56,16 @@ def as_sources(sources: SourceArray | BoolArray) -> SourceArray:
     return array.astype(np.uint8)
 
 
+def by_person(sources: SourceArray) -> BoolArray:
+    """Points a person stands behind (placed, moved or accepted): not a machine's guess."""
+    return ~np.isin(sources, MACHINE_SOURCES)
+
+
 def decode_points(data: bytes, k: int | None = None) -> tuple[PoseArray, BoolArray]:
     """Inverse of :func:`encode_points`: the (K, 4) pose and the mask of the points a person
     stands behind (placed, moved or accepted)."""
     pose, sources = decode_with_sources(data, k)
-    return pose, sources != SRC_MODEL
+    return pose, by_person(sources)
 
 
 def decode_with_sources(data: bytes, k: int | None = None) -> tuple[PoseArray, SourceArray]:
@@ -76,7 +81,7 @@ def decode_frames(frames: Sequence[bytes]) -> tuple[npt.NDArray[np.float32], Boo
     """Many frames of one track (same K) at once: (N, K, 4) poses and (N, K) masks of the
     points a person stands behind, in one numpy pass instead of one per frame."""
     poses, sources = decode_frames_with_sources(frames)
-    return poses, sources != SRC_MODEL
+    return poses, by_person(sources)
 
 
 def decode_frames_with_sources(

@@ -34,6 +34,9 @@ class FrameRead(BaseModel):
     flags: list[str]
     points: list[list[float]]
     human: list[int]
+    tracked: list[int] = Field(
+        description="per point, 1 if point tracking placed it (a guess until accepted), else 0"
+    )
     box: list[float] | None = Field(None, description="the person-drawn box [x, y, w, h]")
 
 
@@ -42,6 +45,11 @@ class FrameState(BaseModel):
 
     points: list[list[float]] = Field(description="[[x, y, v, confidence], ...]")
     human: list[int] = Field(description="per point, 1 if a person set it, 0 if the model did")
+    tracked: list[int] = Field(
+        default_factory=list,
+        description="per point, 1 if point tracking placed it (among those no person set);"
+        " empty: none",
+    )
     keyframe: bool
     box: list[float] | None = Field(
         None, min_length=4, max_length=4, description="the character box [x, y, w, h], or null"

@@ -25,9 +25,11 @@ from app.annotations.points import (
     SRC_ACCEPTED,
     SRC_MODEL,
     SRC_PERSON,
+    SRC_TRACKED,
     BoolArray,
     SourceArray,
-    decode_frames,
+    by_person,
+    decode_frames_with_sources,
     decode_points,
     decode_with_sources,
     encode_points,
@@ -76,13 +78,16 @@ def changed_since(session: Session, track_id: int, snapshot: TrackSnapshot) -> l
     changes = frame_payloads(rows)
     if not rows:
         return changes
-    before_points, before_human = decode_frames(
+    before_points, before_sources = decode_frames_with_sources(
         [snapshot.get(row.frame_index, empty)[0] for row in rows]
     )
-    for change, row, pose, human in zip(changes, rows, before_points, before_human, strict=True):
+    for change, row, pose, sources in zip(
+        changes, rows, before_points, before_sources, strict=True
+    ):
         change["before"] = {
             "points": pose.tolist(),
-            "human": human.astype(int).tolist(),
+            "human": by_person(sources).astype(int).tolist(),
+            "tracked": (sources == SRC_TRACKED).astype(int).tolist(),
             "keyframe": snapshot.get(row.frame_index, empty)[1],
             "box": snapshot.get(row.frame_index, empty)[2],
         }
@@ -108,40 +113,54 @@ def restore_frames(
         if not np.all((confidence >= 0) & (confidence <= 1)):  # NaN fails too
             raise Invalid(f"Frame {state.frame}: a confidence is a number from 0 to 1.")
         pose[:, CONF] = confidence
-        if len(state.human) != track.num_points or any(h not in (0, 1) for h in state.human):
-            raise Invalid(f"Frame {state.frame}: give 0 or 1 per point for who set it.")
+        person = _per_point(state.frame, state.human, track.num_points, "who set it")
+        tracked = _per_point(state.frame, state.tracked or [0] * track.num_points,
+                             track.num_points, "whether tracking placed it")  # fmt: skip
         row = frame_row(session, track, state.frame, clip)
         check_node_version("frame", row.version, state.version, frame_payload(row))
         model = decode_points(row.model_points, track.num_points)[0] if row.model_points else None
-        pose, sources = restored_points(row.points, model, pose, np.asarray(state.human) == 1)
+        pose, sources = restored_points(row.points, model, pose, person, tracked)
         write_pose(session, user, annotation, row, pose, sources, action, state.keyframe,
                    exact=True, box=validate_box(state.box, clip))  # fmt: skip
         written.append(row)
     return written
 
 
+def _per_point(frame: int, flags: Sequence[int], k: int, what: str) -> BoolArray:
+    """A state's 0-or-1-per-point list as a mask (Invalid unless one 0 or 1 per point)."""
+    if len(flags) != k or any(f not in (0, 1) for f in flags):
+        raise Invalid(f"Frame {frame}: give 0 or 1 per point for {what}.")
+    return np.asarray(flags) == 1
+
+
 def restored_points(
-    stored: bytes, model: PoseArray | None, pose: PoseArray, person: BoolArray
+    stored: bytes,
+    model: PoseArray | None,
+    pose: PoseArray,
+    person: BoolArray,
+    tracked: BoolArray,
 ) -> tuple[PoseArray, SourceArray]:
     """The pose and sources a restore writes over ``stored``: the client only says which
-    points a person stands behind (``person``).
+    points a person stands behind (``person``) and which of the others tracking placed
+    (``tracked``: claiming a guess was tracked labels nothing, so it is taken as said).
 
     A point the restore moves or changes in visibility is the person's (confidence 1) when
-    claimed, else the model's. A point it does not change keeps its confidence; claimed, it
-    keeps its person's source (a model point becomes accepted, as a redo of an accept); not
-    claimed, it goes back to the model. A point given back to the model takes the model
-    draft's confidence where the draft has it there; elsewhere a moved one takes the state's
-    (a guess copied from another drawing) and an unmoved one keeps its own."""
+    claimed, else a guess. A point it does not change keeps its confidence; claimed, it
+    keeps its person's source (a guess becomes accepted, as a redo of an accept); not
+    claimed, it goes back to the tracker or the model. A point given back to the model takes
+    the model draft's confidence where the draft has it there; elsewhere a moved one takes the
+    state's (a guess copied from another drawing, or tracked) and an unmoved one keeps its own."""
     old, old_sources = decode_with_sources(stored)
     changed = changed_points(old, pose)
     pose = pose.copy()
-    sources = np.where(person, old_sources, SRC_MODEL).astype(np.uint8)
-    sources[person & (old_sources == SRC_MODEL)] = SRC_ACCEPTED
+    sources = np.where(person, old_sources, np.where(tracked, SRC_TRACKED, SRC_MODEL))
+    sources = sources.astype(np.uint8)
+    sources[person & ~by_person(old_sources)] = SRC_ACCEPTED
     sources[changed & person] = SRC_PERSON
     pose[~changed, CONF] = old[~changed, CONF]
     pose[changed & person, CONF] = 1.0
     if model is not None:
-        to_model = ~person & (changed | (old_sources != SRC_MODEL))
+        to_model = (sources == SRC_MODEL) & (changed | (old_sources != SRC_MODEL))
         drafted = to_model & ~changed_points(model, pose)
         pose[drafted, CONF] = model[drafted, CONF]
     return pose, sources

@@ -19,7 +19,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app.annotations.points import SRC_ACCEPTED, SRC_MODEL, SRC_PERSON, decode_frames_with_sources
+from app.annotations.points import (
+    SRC_ACCEPTED,
+    SRC_MODEL,
+    SRC_PERSON,
+    SRC_TRACKED,
+    decode_frames_with_sources,
+)
 from app.core.errors import Invalid
 from app.export.formats.boxes import BOX_PADDING
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps, wholebody_tracks
@@ -34,7 +40,12 @@ README_FILE, STATS_FILE, SHEET_FILE = "README.md", "stats.json", "contact_sheet.
 SPLITS_FILE = "splits.csv"  # clip,clip_id,split,storage_key,filename: one row per clip
 SHEET_FRAMES, TILE_WIDTH, COLUMNS = 12, 320, 4
 # KeypointFrame's stored ``src`` per point (app.annotations.points)
-SOURCES = {SRC_MODEL: "model", SRC_PERSON: "person", SRC_ACCEPTED: "accepted"}
+SOURCES = {
+    SRC_MODEL: "model",
+    SRC_PERSON: "person",
+    SRC_ACCEPTED: "accepted",
+    SRC_TRACKED: "tracked",
+}
 
 
 class CardWriter:

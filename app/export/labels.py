@@ -7,8 +7,11 @@ a target nobody checked. Labelled (see docs/export-formats.md):
 - a person placed or moved it, or accepted it (one by one or in bulk), and it is visible or
   occluded (v > 0); or
 - the project counts approved model points (``approved_model_points_count``), the track is
-  approved, and the untouched model point is visible or occluded with a confidence at least
-  the project's floor.
+  approved, and the untouched model (or tracked) point is visible or occluded with a
+  confidence at least the project's floor.
+
+A tracked point (carried from a person's keyframe by point tracking) is a guess like the
+model's until a person accepts or moves it.
 
 Every other point is written as not labelled (x = y = v = 0). The CelLabel format keeps the
 stored points as they are, with their sources.
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from app.annotations.points import SRC_MODEL, BoolArray, SourceArray
+from app.annotations.points import BoolArray, SourceArray, by_person
 from app.projects.models import DEFAULT_CONFIDENCE_FLOOR
 from app.projects.skeletons import CONF, PoseArray, V
 
@@ -52,10 +55,10 @@ def labelled_points(
 ) -> BoolArray:
     """Per point (any leading shape), whether exports write it as labelled."""
     shown = poses[..., V] > 0
-    by_person = sources != SRC_MODEL
+    person = by_person(sources)
     if rule.approved_model_points_count and track_status == APPROVED:
-        return shown & (by_person | (poses[..., CONF] >= rule.confidence_floor))
-    return shown & by_person
+        return shown & (person | (poses[..., CONF] >= rule.confidence_floor))
+    return shown & person
 
 
 def exported_poses(

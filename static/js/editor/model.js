@@ -31,7 +31,7 @@ export class AnnotationModel {
     if (!frame) {
       const k = track.num_points;
       frame = { id: null, frame: n, version: 1, keyframe: false, flags: [], box: null,
-        points: Array.from({ length: k }, () => [0, 0, 0, 0]), human: new Array(k).fill(0) };
+        points: Array.from({ length: k }, () => [0, 0, 0, 0]), human: new Array(k).fill(0), tracked: new Array(k).fill(0) };
       track.frames.set(n, frame);
     }
     return frame;
@@ -46,22 +46,26 @@ export class AnnotationModel {
 
   // A person's edit: as the server will store it, a point that moved or changed visibility
   // becomes the person's (confidence 1); the others keep who set them and their confidence.
-  // `accepted` points (the model's, left where it put them) become the person's with the
-  // model's confidence; the frame keeps them in `accepted` until its next save says so.
+  // `accepted` points (the model's or the tracker's, left where they put them) become the
+  // person's with their confidence; the frame keeps them in `accepted` until its next save
+  // says so. A point that becomes the person's is no longer a tracked guess.
   setPoints(trackId, n, points, accepted = []) {
     const frame = this.frame(trackId, n);
     frame.human = frame.human.slice();
+    frame.tracked = (frame.tracked || []).slice();
     const taken = new Set(accepted);
     frame.points = frame.points.map((old, i) => {
       const p = points[i];
       const moved = Math.hypot(old[0] - p[0], old[1] - p[1]) > 0.01;
       if (taken.has(i) && !moved && !frame.human[i]) {
         frame.human[i] = 1;
+        frame.tracked[i] = 0;
         frame.accepted = [...new Set([...(frame.accepted || []), i])];
         return [old[0], old[1], p[2], old[3]];
       }
       if (!moved && old[2] === p[2]) return old.slice();
       frame.human[i] = 1;
+      frame.tracked[i] = 0;
       return [p[0], p[1], p[2], 1];
     });
     return frame;
@@ -78,13 +82,14 @@ export class AnnotationModel {
   snapshot(trackId, n) {
     const frame = this.frame(trackId, n);
     return { points: frame.points.map((p) => [...p.slice(0, 3), p[3] ?? 1]), human: Array.from(frame.human, Number),
-      keyframe: !!frame.keyframe, box: frame.box ? frame.box.slice() : null };
+      tracked: Array.from(frame.tracked || [], Number), keyframe: !!frame.keyframe, box: frame.box ? frame.box.slice() : null };
   }
 
   restore(trackId, n, state) {
     const frame = this.frame(trackId, n);
     frame.points = state.points.map((p) => p.slice());
     frame.human = state.human.slice();
+    frame.tracked = (state.tracked || []).slice();
     frame.keyframe = state.keyframe;
     frame.box = state.box ? state.box.slice() : null;
     frame.accepted = [];

@@ -24,6 +24,7 @@ export class Stage {
     this.points = null;
     this.skeleton = null;
     this.human = null;
+    this.tracked = null;
     this.hiddenParts = new Set();
     this.selected = new Set();
     this.scale = 1;
@@ -158,7 +159,9 @@ export class Stage {
     const bits = [this.skeleton?.keypoints?.[i] ?? `point ${i}`];
     const sure = `${Math.round((p[3] ?? 1) * 100)}% sure`;
     if (this.shownSuggestion(i)) bits.push(`model suggestion, ${sure}, not labelled (Enter accepts, dragging places it)`);
-    else bits.push(this.human?.[i] ? "set by a person" : `model guess, ${sure}`);
+    else if (this.human?.[i]) bits.push("set by a person");
+    else if (this.tracked?.[i]) bits.push(`tracked from a keyframe, ${sure}, not labelled until accepted (Enter) or moved`);
+    else bits.push(`model guess, ${sure}`);
     if (p[2] === V_HIDDEN) bits.push("occluded");
     return bits.join(" · ");
   }
@@ -237,7 +240,7 @@ export class Stage {
     this.draw();
   }
 
-  show({ image, points, human, skeleton, box }) {
+  show({ image, points, human, tracked, skeleton, box }) {
     if (image !== undefined) this.image = image;
     if (box !== undefined) {
       if (!box) this.boxSelected = false;
@@ -245,6 +248,7 @@ export class Stage {
     }
     if (points !== undefined) this.points = points ? points.map((p) => p.slice()) : null;
     if (human !== undefined) this.human = human;
+    if (tracked !== undefined) this.tracked = tracked;
     if (skeleton !== undefined) this.skeleton = skeleton;
     this.draw();
   }
@@ -286,14 +290,17 @@ export class Stage {
       const r = (this.selected.has(i) ? 5 : 3.5) / this.scale;
       const conf = p[3] ?? 1;
       const human = this.human && this.human[i];
-      // Model points are coloured by confidence (red = unsure); human points by their part.
+      // Model and tracked points are coloured by confidence (red = unsure); human points by
+      // their part. Tracked points are faded too: guesses carried from a keyframe.
       ctx.fillStyle = human || !this.confidenceView ? this.partColour(i) : `hsl(${Math.round(conf * 120)}, 85%, 50%)`;
+      ctx.globalAlpha = !human && this.tracked?.[i] && !this.selected.has(i) ? 0.55 : 1;
       ctx.beginPath(); ctx.arc(p[0], p[1], r, 0, Math.PI * 2); ctx.fill();
       ctx.lineWidth = 1.2 / this.scale;
       ctx.strokeStyle = this.selected.has(i) ? "#fff" : "#000";
       if (p[2] === V_HIDDEN) ctx.setLineDash([2 / this.scale, 2 / this.scale]);
       ctx.stroke();
       ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
     });
   }
 

@@ -41,7 +41,7 @@ async function show(n) {
   timeline.seek(current);
   const t = track();
   const frame = t ? model.frame(t.id, current) : null;
-  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, skeleton: t ? model.skeletonOf(t) : null,
+  stage.show({ points: frame ? frame.points : null, human: frame ? frame.human : null, tracked: frame ? frame.tracked : null, skeleton: t ? model.skeletonOf(t) : null,
     box: frame?.box ?? null });
   $("#frame-info").textContent = describeFrame(frame);
   renderLowConfidence(frame);
@@ -242,7 +242,7 @@ function recordAction(label, tid, frame, changed) {
   editHistory.record({
     label, trackId: tid, frame,
     changes: changed.map((r) => ({ frame: r.frame, before: r.before,
-      after: { points: r.points, human: Array.from(r.human, Number), keyframe: r.keyframe, box: r.box ?? null } })),
+      after: { points: r.points, human: Array.from(r.human, Number), tracked: Array.from(r.tracked, Number), keyframe: r.keyframe, box: r.box ?? null } })),
   });
 }
 
