@@ -5,7 +5,9 @@ Policies:
   scratch - no drafts, no held runs, no interpolation: every point of every frame is placed;
   drafts  - the model's drafts, corrected frame by frame;
   full    - drafts + "accept all above threshold" + held-run edits + "copy previous drawing"
-            + interpolation between keyframes, then frame-by-frame fixes for what is left.
+            + interpolation between keyframes, then frame-by-frame fixes for what is left;
+  track   - drafts, the character's held drawings and point tracking from a labelled frame
+            through each shot, accepting or fixing frame by frame (bench/track_policy.py).
 After the edits, every track is read back from the database and compared with the truth, so
 the counted actions provably reach it.
 """
@@ -42,7 +44,6 @@ from app.clips.models import Clip
 from app.pipeline.held import drawing_spans
 from app.projects.models import DEFAULT_TAG_VOCABULARY
 from app.projects.skeletons import PoseArray, V, X, Y, get_skeleton
-from bench.track_policy import TrackPolicy
 from bench.annotator_costs import (
     Actions,
     ClipResult,
@@ -52,8 +53,9 @@ from bench.annotator_costs import (
     truth_poses,
     wrong,
 )
+from bench.track_policy import TrackPolicy
 
-POLICIES = ("scratch", "drafts", "full")
+POLICIES = ("scratch", "drafts", "full", "track")
 ACCEPT_THRESHOLD = 0.7
 GROUP_MOVES = ("full", "track")  # policies that use the workspace's multi-point move
 SKELETON_OF_KIND = {"humanoid": "coco_wholebody", "animal": "animal"}
@@ -182,10 +184,10 @@ class Annotator:
 
     def fix_frame(
         self, track_id: int, frame: int, truth: np.ndarray, *, held: bool, accept: bool = False
-    ) -> bool:
+    ) -> int:
         """Fix one frame to the truth, counting the drags and key presses; with `accept`, the
-        machine's points left right are accepted too (one more action). False when there was
-        nothing to do."""
+        machine's points left right are accepted too (one more action). Returns the number of
+        points fixed."""
         current, sources = self.frame(track_id, frame, len(truth))
         parts = self.parts.get(track_id) if self.policy in GROUP_MOVES else None
         drags, vis, groups = fix_cost(current, truth, self.tol, parts)
@@ -194,7 +196,7 @@ class Annotator:
         guesses &= ~wrong(current, truth, self.tol)
         accepted = np.flatnonzero(guesses).tolist() if accept else []
         if drags + vis == 0 and not accepted:
-            return False
+            return 0
         self.actions.add("point_drags", drags - 2 * groups)
         self.actions.add("group_moves", 2 * groups)
         self.actions.add("visibility_changes", vis)
@@ -202,7 +204,7 @@ class Annotator:
         if held:
             self.actions.add("held_run_edits")  # the edit is the same; its reach is the run
         self.save(track_id, frame, points, held=held, accepted=accepted)
-        return True
+        return drags + vis
 
     def frame(self, track_id: int, frame: int, k: int) -> tuple[PoseArray, np.ndarray]:
         """A frame's pose and each point's source (an unsaved frame: no points, the model's)."""
