@@ -1,0 +1,272 @@
+"""Point tracking from a keyframe (app.media.pointtrack): speed and error against the truth.
+
+    .venv/bin/python bench/tracking.py [--runs 30] [--seeds 0-11]
+
+Speed: 24 frames x 133 COCO-WholeBody points of a 640x360 generated clip, read from the
+frame cache (``app.media.framecache``, what the server reads) and tracked; median and 95th
+percentile of each part over ``--runs`` runs.
+
+Error: generated clips of every character kind (640x360, 24 fps); from the first frame of each
+shot forward and from its last frame backward, up to 24 frames, the truth points visible on the
+keyframe are tracked and compared with the truth. Humanoids and animals have keypoints in the
+truth; objects and creatures have none, so their points are body-coloured pixels of the
+keyframe, carried to later frames by the truth box (exact for their slides and hops,
+approximate under squash and stretch). Writes the ``## Point tracking`` section of
+BENCHMARKS.md; what the section needs lives in functions other benchmarks can reuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.media.decode import Image, iter_frames  # noqa: E402
+from app.media.framecache import build_frame_cache, open_frame_cache  # noqa: E402
+from app.media.pointtrack import TrackedPoints, track_points  # noqa: E402
+from app.samples.generator import SampleClip, make_clip  # noqa: E402
+from app.samples.truth import KINDS, Kind  # noqa: E402
+from bench._report import percentiles, write_section  # noqa: E402
+
+SPAN = 24  # frames tracked from a keyframe
+OBJECT_POINTS = 12  # body-coloured points tracked on an object or creature
+OBJECT_COLOUR_PX = 30  # how close a pixel's colour must be to the body colour
+
+
+@dataclass(frozen=True)
+class Case:
+    """One tracking request with its truth: points of one character from one keyframe."""
+
+    clip: str
+    kind: Kind
+    direction: str  # "forward" or "backward"
+    frames: list[Image]  # tracking order, keyframe first
+    truth: np.ndarray  # (F, K, 2) pixels, tracking order
+    visible: np.ndarray  # (F, K) the truth point is drawn and seen on that frame
+    boxes: np.ndarray  # (F, 4) the character's truth box [x, y, w, h]
+    tolerance: float  # px: a point farther than this from the truth is wrong
+
+
+@dataclass
+class Score:
+    """Tracked points of many cases against the truth."""
+
+    errors: list[float]  # % of the box diagonal, every ok point on a non-key frame
+    wrong: int = 0  # ok points farther than the tolerance from a visible truth
+    ok: int = 0
+    visible: int = 0  # truth-visible points on non-key frames whose keyframe point was tracked
+
+    def add(self, case: Case, result: TrackedPoints) -> None:
+        seen = case.visible[1:] & case.visible[0][None, :]
+        ok = result.ok[1:] & seen
+        off = np.linalg.norm(result.xy[1:] - case.truth[1:], axis=2)
+        diagonal = np.hypot(case.boxes[1:, 2], case.boxes[1:, 3])[:, None]
+        self.errors += list((100 * off / diagonal)[ok])
+        self.wrong += int((ok & (off > case.tolerance)).sum())
+        self.ok += int(ok.sum())
+        self.visible += int(seen.sum())
+
+
+def _object_truth(character: dict[str, Any], key: Image, frames: list[int]) -> np.ndarray:
+    """Body-coloured pixels of the keyframe box, carried to each frame by the truth box."""
+    x, y, w, h = character["boxes"][frames[0]]
+    colour = np.array([int(character["colours"]["body"][i : i + 2], 16) for i in (1, 3, 5)])
+    grid = np.stack(
+        np.meshgrid(
+            np.linspace(x + 0.1 * w, x + 0.9 * w, 9), np.linspace(y + 0.1 * h, y + 0.9 * h, 9)
+        ),
+        axis=-1,
+    ).reshape(-1, 2)
+    pixels = key[grid[:, 1].astype(int), grid[:, 0].astype(int)].astype(int)
+    body = grid[np.abs(pixels - colour).max(axis=1) <= OBJECT_COLOUR_PX]
+    body = body[np.linspace(0, len(body) - 1, min(OBJECT_POINTS, len(body))).astype(int)]
+    unit = (body - [x, y]) / [w, h]
+    out = []
+    for f in frames:
+        bx, by, bw, bh = character["boxes"][f]
+        out.append(unit * [bw, bh] + [bx, by])
+    return np.asarray(out, np.float32)
+
+
+def _case(
+    clip: SampleClip,
+    images: list[Image],
+    character: dict[str, Any],
+    frames: list[int],
+    direction: str,
+) -> Case | None:
+    truth = clip.truth
+    if any(character["boxes"][f] is None for f in frames):
+        return None
+    if character["keypoints"] is not None:
+        points = np.asarray([character["keypoints"][f] for f in frames], np.float32)
+        xy, visible = points[..., :2], points[..., 2] == 2
+    else:
+        xy = _object_truth(character, images[frames[0]], frames)
+        visible = np.ones(xy.shape[:2], bool)
+    inside = (
+        (xy[..., 0] >= 0)
+        & (xy[..., 1] >= 0)
+        & (xy[..., 0] < truth["width"])
+        & (xy[..., 1] < truth["height"])
+    )
+    if not (visible & inside)[0].any():
+        return None
+    return Case(
+        clip.name,
+        character["kind"],
+        direction,
+        [images[f] for f in frames],
+        xy,
+        visible & inside,
+        np.asarray([character["boxes"][f] for f in frames], np.float32),
+        max(3.0, 0.01 * float(np.hypot(truth["width"], truth["height"]))),
+    )
+
+
+def cases_of(clip: SampleClip, span: int = SPAN) -> Iterator[Case]:
+    """Forward from each shot's first frame and backward from its last, every character."""
+    images = list(iter_frames(clip.path))
+    for start, end in clip.truth["shots"]:
+        if end - start < 3:
+            continue
+        forward = list(range(start, min(end, start + span)))
+        backward = list(range(end - 1, max(start, end - span) - 1, -1))
+        for character in clip.truth["characters"]:
+            for direction, frames in (("forward", forward), ("backward", backward)):
+                case = _case(clip, images, character, frames, direction)
+                if case is not None:
+                    yield case
+
+
+def track(case: Case) -> TrackedPoints:
+    """Track a case's keyframe points that are visible and inside the picture."""
+    return track_points(case.frames, case.truth[0], case.visible[0])
+
+
+def sample_clips(folder: Path, seeds: list[int]) -> Iterator[SampleClip]:
+    """One clip per seed and character kind, 640x360 at 24 fps, 1-2 shots."""
+    for seed in seeds:
+        for kind in KINDS:
+            yield make_clip(
+                folder,
+                f"{kind}-{seed}",
+                seed=seed,
+                width=640,
+                aspect=16 / 9,
+                fps=24,
+                seconds=2.5,
+                kinds=[kind],
+                shots=1 + seed % 2,
+                subsets=["pose"] if kind == "humanoid" else ["i2v"],
+            )
+
+
+def accuracy(folder: Path, seeds: list[int]) -> dict[str, Score]:
+    scores: dict[str, Score] = defaultdict(lambda: Score([]))
+    for clip in sample_clips(folder, seeds):
+        for case in cases_of(clip):
+            scores[case.kind].add(case, track(case))
+    return scores
+
+
+def speed(folder: Path, runs: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Milliseconds to read 24 cached frames and to track 133 points through them."""
+    clip = make_clip(
+        folder,
+        "speed",
+        seed=7,
+        width=640,
+        aspect=16 / 9,
+        fps=24,
+        seconds=1.2,
+        kinds=["humanoid"],
+        shots=1,
+        timing="ones",
+        subsets=["pose"],
+    )
+    cache = open_frame_cache(build_frame_cache(clip.path, folder / "speed-frames").directory)
+    start = np.asarray(clip.truth["characters"][0]["keypoints"][0], np.float32)
+    reads, tracks = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        frames = [cache.image(n) for n in range(SPAN)]
+        t1 = time.perf_counter()
+        track_points(frames, start[:, :2], np.ones(len(start), bool))
+        t2 = time.perf_counter()
+        reads.append(1000 * (t1 - t0))
+        tracks.append(1000 * (t2 - t1))
+    return percentiles(reads), percentiles(tracks)
+
+
+def report(scores: dict[str, Score], read: dict[str, float], tracked: dict[str, float]) -> str:
+    rows = []
+    for kind in KINDS:
+        score = scores.get(kind)
+        if score is None or not score.errors:
+            continue
+        median, p95 = np.percentile(score.errors, [50, 95])
+        rows.append(
+            f"| {kind} | {score.visible} | {100 * score.ok / max(score.visible, 1):.1f} % "
+            f"| {median:.2f} % | {p95:.2f} % | {score.wrong} ({100 * score.wrong / max(score.ok, 1):.2f} %) |"
+        )
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"""
+Speed, 24 frames x 133 points at 640x360 ({int(read["n"])} runs, load average {load}):
+
+| part | median | p95 |
+|---|---|---|
+| read 24 frames from the frame cache | {read["p50"]:.1f} ms | {read["p95"]:.1f} ms |
+| track_points | {tracked["p50"]:.1f} ms | {tracked["p95"]:.1f} ms |
+
+Error against the truth, tracking up to {SPAN} frames forward from each shot's first frame and
+backward from its last. *Visible*: truth points seen on a tracked frame whose keyframe point
+was given; *kept*: the share of them the tracker still reports ok; error of the kept points in
+% of the character's box diagonal; *wrong*: kept points farther than the labelling benchmark's
+tolerance (max(3 px, 1 % of the frame diagonal)) from the truth.
+
+| kind | visible | kept | median error | p95 error | wrong |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def seeds_of(spec: str) -> list[int]:
+    out: list[int] = []
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        out += range(int(first), int(last or first) + 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--seeds", default="0-11")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        read, tracked = speed(Path(tmp), args.runs)
+        scores = accuracy(Path(tmp), seeds_of(args.seeds))
+    body = report(scores, read, tracked)
+    if not args.no_write:
+        command = shlex.join([".venv/bin/python", "bench/tracking.py", *sys.argv[1:]])
+        write_section("Point tracking", body, command)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
