@@ -17,7 +17,7 @@ import numpy as np
 
 from app.annotations.models import Character, Track
 from app.annotations.points import SRC_TRACKED
-from app.media.drawings import DrawingRun, carry, run_at, runs_from_json
+from app.media.drawings import DrawingRun, Move, carry, run_at, runs_from_json
 from app.projects.skeletons import V, X, Y
 from bench.annotator_costs import target_points, wrong
 
@@ -85,8 +85,8 @@ class TrackPolicy:
 
     def track(self, frame: int) -> None:
         """Press Track forward from `frame`."""
-        raise NotImplementedError  # filled in with the tracking service
         self.a.actions.add("track_presses")
+        _prototype_track(self.a, self.track_id, frame, self.runs)
 
     def look(self, frame: int) -> None:
         """Record how far the tracked points the annotator sees on `frame` are from the truth."""
@@ -104,3 +104,56 @@ class TrackPolicy:
         result.tracked_errors.setdefault(self.kind, []).extend((100 * off / diagonal).tolist())
         result.tracked_points += int(seen.sum())
         result.tracked_points_kept += int((seen & ~wrong(pose, truth, self.a.tol)).sum())
+
+
+def _relative(run: DrawingRun | None, frame: int) -> Move | None:
+    """The move from frame - 1 to frame when both show the same drawing."""
+    if run is None or frame - 1 not in run or frame not in run:
+        return None
+    s0, dx0, dy0 = run.move_at(frame - 1)
+    s1, dx1, dy1 = run.move_at(frame)
+    k = s1 / s0
+    return (k, dx1 - k * dx0, dy1 - k * dy0)
+
+
+def _prototype_track(a: Annotator, track_id: int, frame: int, runs: list[DrawingRun]) -> None:
+    """PROTOTYPE until app.annotations.tracking lands: track to the end of the shot."""
+    from sqlalchemy import select
+
+    from app.annotations.keypoint_edits import frame_row, track_context, write_pose
+    from app.annotations.models import Shot
+    from app.annotations.points import by_person, decode_with_sources
+    from app.clips.paths import clip_media_dir
+    from app.media.framecache import open_frame_cache
+    from app.media.pointtrack import track_points
+
+    track, annotation, clip = track_context(a.s, track_id)
+    end = (
+        a.s.scalar(
+            select(Shot.end_frame).where(
+                Shot.annotation_id == annotation.id,
+                Shot.start_frame <= frame,
+                Shot.end_frame > frame,
+            )
+        )
+        or a.n
+    )
+    if end - frame < 2:
+        return
+    cache = open_frame_cache(clip_media_dir(clip) / "frames")
+    scale = cache.info.width / cache.info.source_width
+    images = [cache.image(f) for f in range(frame, end)]
+    key, _ = decode_with_sources(frame_row(a.s, track, frame, clip).points)
+    moves = [None] + [_relative(run_at(runs, f), f) for f in range(frame + 1, end)]
+    result = track_points(images, key[:, :2], key[:, V] > 0, moves=moves, scale=scale)
+    for i, f in enumerate(range(frame + 1, end), start=1):
+        row = frame_row(a.s, track, f, clip)
+        pose, sources = decode_with_sources(row.points)
+        take = result.ok[i] & ~by_person(sources)
+        if not take.any():
+            continue
+        pose[take, :2] = result.xy[i, take]
+        pose[take, V] = key[take, V]
+        pose[take, 3] = result.confidence[i, take]
+        sources[take] = SRC_TRACKED
+        write_pose(a.s, a.user, annotation, row, pose, sources, "track", None, exact=True)
