@@ -212,7 +212,12 @@ def speed(folder: Path, runs: int) -> tuple[dict[str, float], dict[str, float]]:
     return percentiles(reads), percentiles(tracks)
 
 
-def report(scores: dict[str, Score], read: dict[str, float], tracked: dict[str, float]) -> str:
+def report(
+    scores: dict[str, Score],
+    read: dict[str, float],
+    tracked: dict[str, float],
+    request: dict[str, float] | None = None,
+) -> str:
     rows = []
     for kind in KINDS:
         score = scores.get(kind)
@@ -224,6 +229,13 @@ def report(scores: dict[str, Score], read: dict[str, float], tracked: dict[str, 
             f"| {median:.2f} % | {p95:.2f} % | {score.wrong} ({100 * score.wrong / max(score.ok, 1):.2f} %) |"
         )
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    whole = (
+        f"| whole request, POST /api/tracks/{{id}}/track: frames from the cache, tracking, DB"
+        f" write, answer ({int(request['n'])} runs, PostgreSQL, target < 300 ms)"
+        f" | {request['p50']:.1f} ms | {request['p95']:.1f} ms |"
+        if request
+        else ""
+    )
     return f"""
 Speed, 24 frames x 133 points at 640x360 ({int(read["n"])} runs, load average {load}):
 
@@ -231,6 +243,7 @@ Speed, 24 frames x 133 points at 640x360 ({int(read["n"])} runs, load average {l
 |---|---|---|
 | read 24 frames from the frame cache | {read["p50"]:.1f} ms | {read["p95"]:.1f} ms |
 | track_points | {tracked["p50"]:.1f} ms | {tracked["p95"]:.1f} ms |
+{whole}
 
 Error against the truth, tracking up to {SPAN} frames forward from each shot's first frame and
 backward from its last. *Visible*: truth points seen on a tracked frame whose keyframe point
@@ -257,11 +270,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--seeds", default="0-11")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
+    parser.add_argument(
+        "--no-request", action="store_true", help="skip the whole request (needs PostgreSQL)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         read, tracked = speed(Path(tmp), args.runs)
         scores = accuracy(Path(tmp), seeds_of(args.seeds))
-    body = report(scores, read, tracked)
+    request = None
+    if not args.no_request:
+        from bench.tracking_service import request_speed
+
+        request = request_speed(args.runs, SPAN)
+    body = report(scores, read, tracked, request)
     if not args.no_write:
         command = shlex.join([".venv/bin/python", "bench/tracking.py", *sys.argv[1:]])
         write_section("Point tracking", body, command)

@@ -45,10 +45,13 @@ from app.annotations.schemas import (
     FrameSave,
     FramesRestore,
     Interpolate,
+    PointsTracked,
+    PointTracking,
     ShotsSave,
     Status,
     TagsSave,
 )
+from app.annotations.tracking import track_from
 from app.auth.deps import Annotator, AnyUser, Principal
 from app.auth.models import User
 from app.batches import assignments
@@ -454,6 +457,19 @@ def api_copy_previous(db: DB, principal: AnyUser, track_id: int, body: CopyPrevi
     snapshot = undo.snapshot_track(db, track_id)
     copy_previous_drawing(db, principal.user, track_id, body.frame, body.version)
     return json_response(undo.changed_since(db, track_id, snapshot))
+
+
+@api.post("/tracks/{track_id}/track", response_model=PointsTracked)
+def api_track(db: DB, principal: AnyUser, track_id: int, body: PointTracking) -> Response:
+    """Point tracking from a frame through the shot: the frames written, each with its state
+    before (one undo step), and where points were lost."""
+    snapshot = undo.snapshot_track(db, track_id)
+    done = track_from(db, principal.user, track_id, body.frame, body.version, body.direction,
+                      body.points)  # fmt: skip
+    changed = undo.changed_since(db, track_id, snapshot)
+    return json_response(
+        {"frames": changed, "points": done.points, "lost": done.lost, "reached": done.reached}
+    )
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:

@@ -84,6 +84,26 @@ class CopyPrevious(BaseModel):
     version: int = Field(ge=1)
 
 
+class PointTracking(BaseModel):
+    """Track a frame's points (those a person set or accepted) through the shot."""
+
+    frame: int = Field(ge=0)
+    version: int = Field(ge=1, description="the frame's version (a stale one is a 409)")
+    direction: Literal["forward", "backward"] = "forward"
+    points: list[int] | None = Field(
+        None, max_length=10_000, description="only these points (a selection); null: all"
+    )
+
+
+class PointsTracked(BaseModel):
+    frames: list[FrameChange] = Field(description="the frames written, each with its state before")
+    points: int = Field(description="point positions written")
+    lost: dict[int, list[int]] = Field(
+        description="frame -> points tracking lost there (the frame is flagged track_lost)"
+    )
+    reached: int | None = Field(description="the last frame tracking carried a point to")
+
+
 class Accept(BaseModel):
     threshold: float = Field(ge=0.0, le=1.0)
     frames: list[int] | None = None

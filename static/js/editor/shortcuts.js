@@ -18,8 +18,9 @@ export const SHORTCUTS = [
   { keys: [["c", "copyPrevious"]], does: "copy the previous drawing's pose" },
   { keys: [["Enter", "acceptPoint"]], does: "accept the selected model points: a faded suggestion becomes a labelled point" },
   { keys: [["a", "accept"]], does: "accept model points above the threshold (faded suggestions on the frame too)" },
+  { keys: [["t", "trackForward"], ["T", "trackBackward", "Shift+T"]], does: "track this frame's points forward / backward through the shot (only the selected ones when points are selected); tracked points are faded guesses until accepted" },
   { keys: [["s", "split"], ["m", "merge"], ["b", "moveBoundary"]], does: "split the shot here / merge with the previous shot / move the nearest shot boundary here" },
-  { keys: [["t", "tags"]], then: ", then Tab / arrows / Space", does: "tag chips: jump to the tags, move between groups and values, choose" },
+  { keys: [["g", "tags"]], then: ", then Tab / arrows / Space", does: "tag chips: jump to the tags, move between groups and values, choose" },
   { keys: [["z", "undoKey", "Ctrl+Z"], ["Z", "redoKey", "Ctrl+Shift+Z"], ["y", "redoKey", "Ctrl+Y"]], does: "undo / redo (undo first shows the frame it changes)" },
   { keys: [["?", "help"]], does: "this sheet" },
 ];

@@ -9,6 +9,7 @@ import { SaveFailed, SaveQueue, guardLeaving, watchForms } from "./saver.js";
 import { keyHandlers, renderSheet } from "./shortcuts.js";
 import { Stage } from "./stage.js";
 import { Timeline } from "./timeline.js";
+import { trackingCommands } from "./tracking.js";
 
 const root = document.getElementById("workspace");
 const $ = (sel) => root.querySelector(sel);
@@ -111,6 +112,7 @@ function edit(points, label = "point edit", accepted = []) {
     return;
   }
   frameEdit(t, label, (n) => model.setPoints(t.id, n, points, accepted));
+  tracker.edited(t, model.frame(t.id, current));
 }
 
 // `change(n)` made to the shown frame n of track t (and to its held run when that applies):
@@ -467,6 +469,9 @@ function fillTracks() {
   }
 }
 
+const tracker = trackingCommands({ runAction, recordAction, absorb, say, progress: $("#track-progress"), offer: $("#track-offer"),
+  shown: () => { const t = track(); return t && { track: t, frame: current, selected: [...stage.selected] }; }, version: (tid, n) => model.frame(tid, n).version });
+
 const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
@@ -474,11 +479,11 @@ const actions = {
   keyframe: toggleKeyframe, interpolate, copyPrevious, accept: acceptAbove, acceptPoint: acceptSelected,
   ...boxCommands({ stage: () => stage, say, editBox, button: () => $("[data-action=drawBox]"),
     shown: () => { const t = track(); return t && { track: t, frame: model.frame(t.id, current), clip: model.clip }; } }),
+  ...tracker.commands,
   undo: () => travel("undo"),
   redo: () => travel("redo"),
   split: () => shots((starts) => [...starts, current]),
   merge: () => shots((starts) => { const own = starts.filter((s) => s <= current).pop(); return starts.filter((s) => s !== own || s === 0); }),
-  // Move the current shot's start (its boundary with the previous shot) to this frame.
   // Move the shot boundary nearest to this frame onto it.
   moveBoundary: () => shots((starts) => {
     const cuts = starts.filter((s) => s > 0);
@@ -505,7 +510,7 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox",
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox", "trackForward", "trackBackward",
   "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
@@ -556,6 +561,7 @@ async function start() {
     const fields = { name: form.get("name"), kind: form.get("kind"), skeleton: form.get("skeleton") };
     const made = await createCharacter(fields);
     if (made) editHistory.record({ label: `adding ${fields.name}`, kind: "character", added: true, fields, frame: current, ...made });
+    tracker.added(made?.trackId);
   });
   document.body.addEventListener("htmx:afterSwap", () => setAnnotationVersion(annotationVersion()));
   watchForms(saver, document, (html) => window.CelLabel?.showToast(html));

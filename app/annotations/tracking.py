@@ -1,0 +1,218 @@
+"""Point tracking in a person's annotation: a frame's points carried through the shot.
+
+From a frame whose points a person set (or accepted), :func:`track_from` follows them forward
+or backward (:func:`app.media.pointtrack.track_points`, on the frames of the clip's frame
+cache) up to the next keyframe, the next frame where a person set one of them, or the shot's
+end. What it writes is a guess (``SRC_TRACKED``, with the tracker's confidence): exports do
+not label it until a person accepts or moves it. A person's point is never overwritten. A
+point the tracker loses stops there, and that frame gets the review flag ``track_lost:<n>``.
+The whole step is one revision of the track (each written frame's points before and after).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.annotations.keypoint_edits import editable_track, frame_row, inside_frame
+from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
+from app.annotations.payload import frame_payload
+from app.annotations.points import (
+    SRC_TRACKED,
+    BoolArray,
+    by_person,
+    decode_with_sources,
+    encode_points,
+)
+from app.annotations.revisions import check_node_version, record_revision
+from app.auth.models import User
+from app.clips.models import Clip
+from app.clips.paths import clip_media_dir
+from app.core.errors import Invalid
+from app.media.drawings import DrawingRun, Move, run_at, runs_from_json
+from app.media.framecache import FrameCache, open_frame_cache
+from app.media.pointtrack import track_points
+from app.projects.skeletons import CONF, PoseArray, V, X, Y
+
+Direction = Literal["forward", "backward"]
+TRACK_LOST = "track_lost:"  # flag: this many points were lost here (tracking stopped them)
+TRACK_ACTION = "track"
+
+
+@dataclass
+class Tracked:
+    """What one tracking step did: the frames it wrote, and where points stopped."""
+
+    frames: list[KeypointFrame] = field(default_factory=list)
+    points: int = 0  # point positions written
+    lost: dict[int, list[int]] = field(default_factory=dict)  # frame -> points that stopped
+    reached: int | None = None  # the last frame tracking went through
+
+
+def track_from(
+    session: Session,
+    user: User,
+    track_id: int,
+    frame_index: int,
+    version: int,
+    direction: Direction,
+    only: Sequence[int] | None = None,
+) -> Tracked:
+    """Carry the points a person set on ``frame_index`` (``only`` those, if given) through
+    the shot in ``direction``; ``version`` is the frame's (a stale one is a Conflict)."""
+    track, annotation, clip = editable_track(session, user, track_id)
+    key = frame_row(session, track, frame_index, clip)
+    check_node_version("frame", key.version, version, frame_payload(key))
+    pose, sources = decode_with_sources(key.points)
+    active = by_person(sources) & (pose[:, V] > 0)
+    if only is not None:
+        if any(not 0 <= i < track.num_points for i in only):
+            raise Invalid(f"A point to track is a point index from 0 to {track.num_points - 1}.")
+        active &= np.isin(np.arange(track.num_points), list(only))
+    if not active.any():
+        raise Invalid(
+            f"Frame {frame_index} has no point a person set or accepted"
+            f"{' among those selected' if only is not None else ''}: tracking carries a"
+            " person's points, so place or accept them first."
+        )
+    runs = _drawing_runs(session, track, clip)
+    span, rows = _span(session, track, clip, frame_index, direction, active, runs)
+    done = Tracked(reached=frame_index)
+    if len(span) < 2:
+        return done
+    cache = _frame_cache(clip)
+    frames = [cache.image(n) for n in span]
+    moves = [None, *(_held_move(runs, a, b) for a, b in itertools.pairwise(span))]
+    result = track_points(frames, pose[:, :2], active, moves=moves,
+                          scale=cache.info.width / cache.info.source_width)  # fmt: skip
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for step, frame in enumerate(span[1:], start=1):
+        ok = active & result.ok[step] & inside_frame(result.xy[step], clip)
+        lost = active & ~ok
+        row = rows.get(frame) or frame_row(session, track, frame, clip)
+        old, old_sources = decode_with_sources(row.points)
+        write = ok & ~by_person(old_sources)
+        if write.any():
+            new, new_sources = old.copy(), old_sources.copy()
+            new[write, X], new[write, Y] = result.xy[step, write, 0], result.xy[step, write, 1]
+            new[write, V], new[write, CONF] = pose[write, V], result.confidence[step, write]
+            new_sources[write] = SRC_TRACKED
+            before[str(frame)] = _points_of(old, write)
+            after[str(frame)] = _points_of(new, write)
+            row.points = encode_points(new, new_sources)
+            row.updated_by_id = user.id
+            done.points += int(write.sum())
+        flags = [f for f in row.flags if not f.startswith(TRACK_LOST)]
+        if lost.any():
+            done.lost[frame] = np.flatnonzero(lost).tolist()
+            flags.append(f"{TRACK_LOST}{int(lost.sum())}")
+        if flags != row.flags:
+            row.flags = flags
+        done.frames.append(row)
+        if ok.any():
+            done.reached = frame
+        active = ok
+        if not active.any():
+            break
+    session.flush()
+    if after or done.lost:
+        record_revision(
+            session, annotation=annotation, node_type="track", node_id=track.id,
+            version=track.version, action=TRACK_ACTION, user=user, source=Source.human,
+            before={"frames": before},
+            after={"frames": after, "from": frame_index, "direction": direction,
+                   "lost": {str(f): points for f, points in done.lost.items()}},
+        )  # fmt: skip
+    return done
+
+
+def _points_of(pose: PoseArray, which: BoolArray) -> dict[str, list[float]]:
+    """The revision's record of some points: {index: [x, y, v]}."""
+    index = np.flatnonzero(which)
+    return dict(zip(map(str, index), np.round(pose[index, :3], 2).tolist(), strict=True))
+
+
+def _drawing_runs(session: Session, track: Track, clip: Clip) -> list[DrawingRun]:
+    """The character's held drawings; without them, the clip's whole-frame holds (still)."""
+    character = session.get_one(Character, track.character_id)
+    if character.drawing_runs:
+        return runs_from_json(character.drawing_runs)
+    return [DrawingRun.still(int(a), int(b)) for a, b in clip.held_runs or [] if b - a >= 2]
+
+
+def _held_move(runs: list[DrawingRun], a: int, b: int) -> Move | None:
+    """How the drawing on frame ``a`` moves to frame ``b`` when both show the same one."""
+    run = run_at(runs, a)
+    if run is None or b not in run:
+        return None
+    s0, dx0, dy0 = run.move_at(a)
+    s1, dx1, dy1 = run.move_at(b)
+    scale = s1 / s0
+    return (scale, dx1 - scale * dx0, dy1 - scale * dy0)
+
+
+def _span(
+    session: Session,
+    track: Track,
+    clip: Clip,
+    frame_index: int,
+    direction: Direction,
+    active: BoolArray,
+    runs: list[DrawingRun],
+) -> tuple[list[int], dict[int, KeypointFrame]]:
+    """The frames tracking goes through, ``frame_index`` first: to the shot's edge, stopping
+    before the next keyframe or frame where a person set one of the points (frames of the
+    key's own held drawing do not stop it: a held-run edit set them all); with the stored
+    rows up to the shot's edge, read in one query."""
+    start, end = _shot_of(session, track, clip, frame_index)
+    step = 1 if direction == "forward" else -1
+    last = end - 1 if step == 1 else start
+    own = run_at(runs, frame_index)
+    rows = {
+        row.frame_index: row
+        for row in session.scalars(
+            select(KeypointFrame).where(
+                KeypointFrame.track_id == track.id,
+                KeypointFrame.frame_index.between(min(frame_index, last), max(frame_index, last)),
+            )
+        )
+    }
+    stops = [
+        n
+        for n, row in rows.items()
+        if n != frame_index
+        and (own is None or n not in own)
+        and (row.is_keyframe or (by_person(decode_with_sources(row.points)[1]) & active).any())
+    ]
+    if stops:
+        last = min(stops) - 1 if step == 1 else max(stops) + 1
+    return list(range(frame_index, last + step, step)), rows
+
+
+def _shot_of(session: Session, track: Track, clip: Clip, frame_index: int) -> tuple[int, int]:
+    """The [start, end) of the annotation's shot holding the frame (the clip without shots)."""
+    annotation_id = session.get_one(Character, track.character_id).annotation_id
+    shot = session.scalar(
+        select(Shot).where(
+            Shot.annotation_id == annotation_id,
+            Shot.start_frame <= frame_index,
+            Shot.end_frame > frame_index,
+        )
+    )
+    if shot is None:
+        return 0, clip.frame_count or 0
+    return shot.start_frame, shot.end_frame
+
+
+def _frame_cache(clip: Clip) -> FrameCache:
+    try:
+        return open_frame_cache(clip_media_dir(clip) / "frames")
+    except FileNotFoundError as exc:
+        raise Invalid("The frames of this clip are not ready yet; try again shortly.") from exc

@@ -1,0 +1,202 @@
+"""Point tracking in a person's annotation (app/annotations/tracking.py), on a generated clip
+with real media and its frame cache: the shot is filled with tracked guesses that follow the
+drawn character, never past the cut, a keyframe or a person's point; lost points stop and
+flag the frame; the step is one revision; held drawings move points by their offsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.annotations.keypoint_edits import save_frame
+from app.annotations.models import Character, KeypointFrame, Revision, Shot, Source
+from app.annotations.opening import open_annotation
+from app.annotations.payload import annotation_payload
+from app.annotations.points import SRC_MODEL, SRC_PERSON, SRC_TRACKED, decode_with_sources
+from app.annotations.tracking import TRACK_LOST, Tracked, track_from
+from app.auth.models import Role
+from app.core.errors import Conflict, Invalid
+from app.core.storage import clip_prefix, get_storage
+from app.media.drawings import DrawingRun
+from app.media.framecache import build_frame_cache
+from app.samples.generator import SampleClip, make_clip
+from tests.factories import create_clip, create_model_draft, create_project, create_user, login
+
+CUT = 25  # the generated clip's second shot starts here
+TOLERANCE_PX = 6.0
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleClip:
+    """A 320x180 clip, 36 frames at 12 fps, one humanoid drawn on ones, two shots."""
+    clip = make_clip(tmp_path_factory.mktemp("tracking"), "walk", seed=3, width=320, fps=12,
+                     seconds=3, subsets=["pose"], kinds=["humanoid"], talking=False,
+                     timing="ones", shots=2, aspect=16 / 9)  # fmt: skip
+    assert clip.truth["shots"][1][0] == CUT, clip.truth["shots"]
+    return clip
+
+
+class World:
+    """An annotator's copy of the sample clip (frames cached, shots as drawn) whose frame 0
+    holds the truth's visible body points, set by the person."""
+
+    def __init__(self, db: Session, sample: SampleClip) -> None:
+        truth = sample.truth
+        payload = sample.path.read_bytes()
+        project = create_project(db)
+        clip = create_clip(db, project, width=truth["width"], height=truth["height"],
+                           fps=truth["fps"], frame_count=truth["frame_count"], state="ready",
+                           size_bytes=len(payload))  # fmt: skip
+        source = get_storage().path(clip.storage_key)
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(payload)
+        build_frame_cache(source, get_storage().path(clip_prefix(project.id, clip.id)) / "frames")
+        create_model_draft(db, clip)
+        self.db, self.clip = db, clip
+        self.user = create_user(db, Role.annotator)
+        self.annotation = open_annotation(db, clip, self.user)
+        db.execute(delete(Shot).where(Shot.annotation_id == self.annotation.id))
+        db.add_all(Shot(annotation_id=self.annotation.id, start_frame=a, end_frame=b,
+                        source=Source.human) for a, b in truth["shots"])  # fmt: skip
+        db.flush()
+        self.character = db.scalar(
+            select(Character).where(Character.annotation_id == self.annotation.id)
+        )
+        data = annotation_payload(db, self.annotation)
+        self.track_id = int(data["characters"][0]["tracks"][0]["id"])
+        self.truth = np.asarray(truth["characters"][0]["keypoints"], np.float32)  # (F, K, 3)
+        # Body points seen on both ends of the first shot's first 12 frames.
+        self.points = np.flatnonzero((self.truth[:12, :17, 2] == 2).all(axis=0)).tolist()
+        self.set_truth(0)
+
+    def set_truth(self, frame: int, points: list[int] | None = None) -> None:
+        row = self.row(frame)
+        pose, _ = decode_with_sources(row.points)
+        raw = [[float(x), float(y), int(v)] for x, y, v, _ in pose]
+        for i in points if points is not None else self.points:
+            raw[i] = [float(self.truth[frame, i, 0]), float(self.truth[frame, i, 1]), 2]
+        save_frame(self.db, self.user, self.track_id, frame, raw, row.version)
+
+    def row(self, frame: int) -> KeypointFrame:
+        row = self.db.scalar(
+            select(KeypointFrame).where(
+                KeypointFrame.track_id == self.track_id, KeypointFrame.frame_index == frame
+            )
+        )
+        assert row is not None
+        return row
+
+    def sources(self, frame: int) -> np.ndarray:
+        return decode_with_sources(self.row(frame).points)[1]
+
+    def track(self, frame: int = 0, **kw: object) -> Tracked:
+        return track_from(self.db, self.user, self.track_id, frame, self.row(frame).version,
+                          **{"direction": "forward", **kw})  # type: ignore[arg-type]  # fmt: skip
+
+
+@pytest.fixture
+def world(db: Session, sample: SampleClip) -> World:
+    return World(db, sample)
+
+
+def test_tracking_forward_fills_the_shot_with_guesses_that_follow_and_stops_at_the_cut(
+    world: World, db: Session
+) -> None:
+    revisions = db.scalar(select(func.count()).select_from(Revision))
+    world.track()
+    followed = []
+    for frame in range(1, CUT):
+        pose, sources = decode_with_sources(world.row(frame).points)
+        tracked = [i for i in world.points if sources[i] == SRC_TRACKED]
+        assert all(0 < pose[i, 3] <= 1 and pose[i, 2] == 2 for i in tracked)
+        error = np.hypot(*(pose[tracked, :2] - world.truth[frame, tracked, :2]).T)
+        followed.append((error <= TOLERANCE_PX).mean() if tracked else 0.0)
+    assert np.mean(followed) >= 0.8, followed
+    assert (world.sources(CUT - 1)[world.points] == SRC_TRACKED).any()
+    for frame in range(CUT, CUT + 3):  # the next shot is not touched
+        assert (world.sources(frame)[world.points] == SRC_MODEL).all()
+    # one revision of the track for the whole step
+    assert db.scalar(select(func.count()).select_from(Revision)) == revisions + 1
+    step = db.scalar(select(Revision).order_by(Revision.id.desc()).limit(1))
+    assert step is not None and (step.node_type, step.action) == ("track", "track")
+    assert set(step.after["frames"]) == {str(f) for f in range(1, CUT)}
+
+
+def test_tracking_stops_before_the_next_keyframe_and_never_writes_over_a_persons_point(
+    world: World,
+) -> None:
+    world.set_truth(6, world.points[:1])  # a person set one of the points on frame 6
+    world.track()
+    assert (world.sources(5)[world.points] == SRC_TRACKED).any()
+    assert (world.sources(6)[world.points[1:]] == SRC_MODEL).all()
+    assert world.sources(6)[world.points[0]] == SRC_PERSON
+    row = world.row(10)
+    save_frame(world.db, world.user, world.track_id, 10,
+               [[*p[:2], p[2]] for p in decode_with_sources(row.points)[0].tolist()],
+               row.version, keyframe=True)  # fmt: skip
+    world.track(frame=6)  # only the point the person set there is tracked from frame 6
+    assert world.sources(9)[world.points[0]] == SRC_TRACKED
+    assert world.sources(9)[world.points[1]] == SRC_MODEL
+    assert world.sources(10)[world.points[0]] == SRC_MODEL  # the keyframe stops it
+
+
+def test_a_point_lost_stops_there_and_its_frame_is_flagged(world: World, db: Session) -> None:
+    db.execute(delete(Shot).where(Shot.annotation_id == world.annotation.id))  # one long shot
+    done = world.track()
+    assert done.lost, "tracking through the cut lost no point"
+    assert max(done.lost) >= CUT  # the cut loses points
+    for frame, points in done.lost.items():
+        assert f"{TRACK_LOST}{len(points)}" in world.row(frame).flags
+        for later in range(frame, 36):  # a lost point is never written after it stopped
+            assert (world.sources(later)[points] == SRC_MODEL).all(), (frame, later)
+
+
+def test_a_held_drawing_moves_the_points_by_its_offsets_exactly(world: World) -> None:
+    moves = ((1.0, 0.0, 0.0), (1.0, 4.0, -2.0), (1.1, 6.0, 1.0))
+    world.character.drawing_runs = [DrawingRun(0, 3, moves).as_json()]
+    world.track(only=world.points[:3])
+    key = decode_with_sources(world.row(0).points)[0][world.points[:3], :2]
+    for frame, (s, dx, dy) in enumerate(moves):
+        pose, sources = decode_with_sources(world.row(frame).points)
+        assert np.allclose(pose[world.points[:3], :2], key * s + [dx, dy], atol=0.01)
+        if frame:
+            assert (sources[world.points[:3]] == SRC_TRACKED).all()
+            assert (sources[world.points[3:]] == SRC_MODEL).all()  # only the selection
+
+
+def test_tracking_backward_fills_the_frames_before(world: World) -> None:
+    world.set_truth(12)
+    world.track(frame=12, direction="backward")
+    assert all((world.sources(f)[world.points] == SRC_TRACKED).any() for f in range(1, 12))
+
+
+def test_a_stale_version_or_a_frame_without_a_persons_points_is_refused(world: World) -> None:
+    with pytest.raises(Conflict):
+        track_from(world.db, world.user, world.track_id, 0, world.row(0).version - 1, "forward")
+    with pytest.raises(Invalid, match="place or accept them first"):
+        world.track(frame=3)
+
+
+def test_the_route_answers_the_frames_with_their_state_before_and_refuses_others(
+    world: World, client: TestClient, db: Session
+) -> None:
+    body = {"frame": 0, "version": world.row(0).version, "direction": "forward"}
+    csrf = login(client, db, create_user(db, Role.annotator))
+    url = f"/api/tracks/{world.track_id}/track"
+    assert client.post(url, json=body, headers={"X-CSRF-Token": csrf}).status_code == 404
+    csrf = login(client, db, world.user)
+    answer = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert [f["frame"] for f in data["frames"]] == list(range(1, CUT))
+    assert data["reached"] == CUT - 1 and data["points"] > 0
+    first = data["frames"][0]
+    assert first["before"]["tracked"] == [0] * 133 and sum(first["tracked"]) > 0
+    stale = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert stale.status_code == 200  # frame 0 did not change: its version still holds
+    body["version"] += 5
+    conflict = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert conflict.status_code == 409 and conflict.json()["detail"]["current_version"]

@@ -1,0 +1,167 @@
+"""In Chromium: point tracking in the workspace. An annotator accepts the points of a keyframe,
+presses T, and the shot fills with faded tracked guesses up to the cut and no further; one
+undo takes the whole tracking step back. A character the annotator adds and places on one
+frame is offered tracking through its shot."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import Engine, delete, select
+
+from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
+from app.annotations.points import SRC_TRACKED, decode_with_sources, encode_points
+from app.auth.models import Role, User
+from app.batches.models import Batch, BatchClip, BatchMember
+from app.core.storage import clip_prefix, get_storage
+from app.media.framecache import build_frame_cache
+from app.projects.models import Project
+from app.projects.skeletons import CONF, V, empty_pose
+from app.samples.generator import make_clip
+from tests.browser.conftest import image_to_client
+from tests.browser.workspace_helpers import open_next_clip, session, wait_ready
+from tests.factories import create_clip, create_model_draft, create_project, create_user
+
+pytestmark = pytest.mark.browser
+
+BODY = 17  # COCO body points: the first 17 of COCO-WholeBody
+FRAMES = 36
+
+
+@dataclass
+class TwoShots:
+    project_id: int
+    clip_id: int
+    cut: int  # the second shot's first frame
+    truth: np.ndarray  # (F, 133, 3) the drawn character's keypoints
+    width: int
+    height: int
+
+
+@pytest.fixture(scope="module")
+def two_shots(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoShots]:
+    """A generated 36-frame clip of one humanoid waving in two shots (the cut at frame 27),
+    its frame cache built, with a
+    model draft that found the character's body on frame 0 only (elsewhere its guesses are off
+    the character)."""
+    sample = make_clip(tmp_path_factory.mktemp("track"), "track", seed=7, width=320, fps=12,
+                       seconds=3, subsets=["pose"], kinds=["humanoid"], talking=False,
+                       timing="ones", shots=2, aspect=16 / 9)  # fmt: skip
+    truth = sample.truth
+    keypoints = np.asarray(truth["characters"][0]["keypoints"], np.float32)
+    with session() as s, s.begin():
+        project = create_project(s, name=f"track-{uuid.uuid4().hex[:8]}", subsets=None)
+        clip = create_clip(s, project, width=truth["width"], height=truth["height"],
+                           fps=truth["fps"], frame_count=truth["frame_count"], state="ready",
+                           subsets=["pose"])  # fmt: skip
+        source = get_storage().path(clip.storage_key)
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(sample.path.read_bytes())
+        build_frame_cache(source, get_storage().path(clip_prefix(project.id, clip.id)) / "frames")
+        draft = create_model_draft(s, clip)
+        s.execute(delete(Shot).where(Shot.annotation_id == draft.id))
+        s.add_all(Shot(annotation_id=draft.id, start_frame=a, end_frame=b, source=Source.model)
+                  for a, b in truth["shots"])  # fmt: skip
+        first = s.scalar(select(KeypointFrame).where(KeypointFrame.frame_index == 0,
+                         KeypointFrame.track_id.in_(select(Track.id).join(Character).where(
+                             Character.annotation_id == draft.id))))  # fmt: skip
+        assert first is not None
+        pose = empty_pose(133)
+        seen = keypoints[0, :BODY, 2] == 2
+        pose[:BODY, :2][seen] = keypoints[0, :BODY, :2][seen]
+        pose[:BODY, V][seen], pose[:BODY, CONF][seen] = 2, 0.9
+        first.points = first.model_points = encode_points(pose)
+        ids = (project.id, clip.id)
+    yield TwoShots(*ids, truth["shots"][1][0], keypoints, truth["width"], truth["height"])
+    with session() as s, s.begin():
+        users = select(BatchMember.user_id).join(Batch).where(Batch.project_id == ids[0])
+        user_ids = list(s.scalars(users))
+        s.execute(delete(Project).where(Project.id == ids[0]))
+        s.execute(delete(User).where(User.id.in_(user_ids)))
+
+
+@pytest.fixture
+def annotator(two_shots: TwoShots, unique: str) -> str:
+    with session() as s, s.begin():
+        user = create_user(s, Role.annotator, username=f"track-{unique}")
+        batch = Batch(project_id=two_shots.project_id, name=f"track-{unique}")
+        s.add(batch)
+        s.flush()
+        s.add_all([BatchClip(batch_id=batch.id, clip_id=two_shots.clip_id),
+                   BatchMember(batch_id=batch.id, user_id=user.id, role="annotator")])  # fmt: skip
+        return str(user.username)
+
+
+def _sources(track_id: int, frames: range) -> dict[int, np.ndarray]:
+    with session() as s:
+        rows = s.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track_id,
+                         KeypointFrame.frame_index.in_(list(frames))))  # fmt: skip
+        return {row.frame_index: decode_with_sources(row.points)[1] for row in rows}
+
+
+def _select_all(page: Page, world: TwoShots) -> None:
+    page.locator("#stage").scroll_into_view_if_needed()
+    page.mouse.move(*image_to_client(page, 1, 1))
+    page.mouse.down()
+    page.mouse.move(*image_to_client(page, world.width / 2, world.height / 2))
+    page.mouse.move(*image_to_client(page, world.width - 1, world.height - 1))
+    page.mouse.up()
+
+
+def test_track_forward_from_a_keyframe_fills_the_shot_stops_at_the_cut_and_undoes_as_one_step(
+    live_server: str, page: Page, two_shots: TwoShots, annotator: str
+) -> None:
+    opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
+    status = page.get_by_test_id("save-status")
+    _select_all(page, two_shots)
+    page.keyboard.press("Enter")  # the person accepts the model's points on frame 0
+    expect(status).to_contain_text("saved frame 0")
+
+    page.keyboard.press("t")
+    expect(status).to_contain_text(f"to frame {two_shots.cut - 1}")
+    shot = range(1, two_shots.cut)
+    tracked = _sources(opened.track_id, range(1, FRAMES))
+    assert all((tracked[f][:BODY] == SRC_TRACKED).sum() >= BODY // 2 for f in shot)
+    assert all(not (tracked[f] == SRC_TRACKED).any() for f in range(two_shots.cut, FRAMES))
+    page.keyboard.press("ArrowRight")  # frame 1 shows the tracked points, faded guesses
+    wait_ready(page, 1)
+    shown = page.evaluate("() => window.CelLabelWorkspace.stage.tracked.slice(0, 17)")
+    assert sum(shown) >= BODY // 2
+
+    page.keyboard.press("Control+z")
+    expect(status).to_contain_text("undid tracking")
+    undone = _sources(opened.track_id, range(1, FRAMES))
+    assert all(not (undone[f] == SRC_TRACKED).any() for f in undone)
+
+
+def test_a_character_added_and_placed_on_one_frame_is_offered_tracking_through_the_shot(
+    live_server: str, page: Page, two_shots: TwoShots, annotator: str
+) -> None:
+    open_next_clip(page, live_server, annotator, two_shots.clip_id)
+    page.get_by_text("Add a character").click()
+    form = page.locator("#add-character")
+    form.locator("input[name=name]").fill("walker")
+    form.locator("select[name=skeleton]").select_option("coco17")
+    form.get_by_role("button", name="Add").click()
+    expect(page.get_by_test_id("track-select")).to_contain_text("walker")
+    offer = page.get_by_test_id("track-offer")
+    expect(offer).to_be_hidden()
+    body = two_shots.truth[0, :BODY]
+    points = [[float(x), float(y), 2 if v == 2 else 0] for x, y, v in body]
+    page.evaluate("(p) => window.CelLabelWorkspace.stage.onChange(p)", points)  # its points
+    expect(offer).to_be_visible()
+    expect(offer).to_contain_text("Track walker through the shot from frame 0")
+    offer.get_by_role("button", name="Track through the shot").focus()
+    page.keyboard.press("Enter")
+    status = page.get_by_test_id("save-status")
+    expect(status).to_contain_text(f"to frame {two_shots.cut - 1}")
+    expect(offer).to_be_hidden()
+    track_id = page.evaluate("() => Number(document.querySelector('#track-select').value)")
+    tracked = _sources(track_id, range(1, two_shots.cut))
+    assert len(tracked) == two_shots.cut - 1
+    assert all((tracked[f] == SRC_TRACKED).sum() >= BODY // 2 for f in tracked)
