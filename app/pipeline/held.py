@@ -21,6 +21,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from app.media.decode import Image
+from app.media.timing import drawing_spans, timing_votes
 
 Timing = Literal["ones", "twos", "threes"]
 TIMINGS: dict[int, Timing] = {1: "ones", 2: "twos", 3: "threes"}
@@ -127,18 +128,6 @@ def detect_held_runs(
     return acc.result()
 
 
-def drawing_spans(runs: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
-    """Every drawing as a half-open frame span: the held runs plus single-frame drawings."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for start, end in sorted(runs):
-        spans.extend((i, i + 1) for i in range(pos, start))
-        spans.append((start, end))
-        pos = end
-    spans.extend((i, i + 1) for i in range(pos, n))
-    return spans
-
-
 def drawn_frames(runs: list[tuple[int, int]], n: int) -> list[int]:
     """The first frame of each drawing: the frames a per-drawing model must run on."""
     return [start for start, _ in drawing_spans(runs, n)]
@@ -152,11 +141,7 @@ def dominant_timing(runs: list[tuple[int, int]], n: int) -> Timing:
     the faster timing. A clip with no drawing of 1-3 frames (one long hold) is "threes": it is
     at least that slow.
     """
-    votes = {1: 0, 2: 0, 3: 0}
-    for start, end in drawing_spans(runs, n):
-        length = end - start
-        if length in votes:
-            votes[length] += length
+    votes = timing_votes(drawing_spans(runs, n))
     if not any(votes.values()):
         return "threes"
     best = max(votes, key=lambda k: (votes[k], -k))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,20 @@ import numpy as np
 import numpy.typing as npt
 
 from app.samples.audio import SpeechPlan, plan_speech, synthesise
-from app.samples.canvas import Camera, Canvas, Colour, hex_colour
+from app.samples.canvas import Canvas, Colour, hex_colour
 from app.samples.critters import ANIMAL_MOTIONS, Animal, Blob, Lamp
 from app.samples.encoder import ClipWriter
 from app.samples.figure import Character
 from app.samples.humanoid import Humanoid, Look
 from app.samples.scene import TimeOfDay, Venue, make_background, rgb
+from app.samples.sliding import (
+    CAMERA_OF_MOTION,
+    GLIDE,
+    DrawingMotion,
+    DrawingRecorder,
+    camera_at,
+    glide_camera,
+)
 from app.samples.truth import (
     CAMERA_MOTIONS,
     MIKELS_EMOTIONS,
@@ -155,22 +162,6 @@ def _look(rng: np.random.Generator) -> Look:
     )
 
 
-def _camera_at(
-    motion: CameraMotion, p: float, w: int, h: int, focus: tuple[float, float]
-) -> Camera:
-    e = 0.5 - 0.5 * math.cos(math.pi * min(max(p, 0.0), 1.0))
-    cx, cy, zoom = w / 2, h / 2, 1.0
-    if motion == "pan_left":
-        cx, zoom = w / 2 + 0.1 * w * (1 - 2 * e), 1.1
-    elif motion == "pan_right":
-        cx, zoom = w / 2 - 0.1 * w * (1 - 2 * e), 1.1
-    elif motion in ("zoom_in", "zoom_out"):
-        k = e if motion == "zoom_in" else 1 - e
-        zoom = 1.0 + 0.3 * k
-        cx, cy = w / 2 + (focus[0] - w / 2) * k * 0.6, h / 2 + (focus[1] - h / 2) * k * 0.6
-    return Camera(cx, cy, zoom, w, h)
-
-
 def make_clip(
     out_dir: str | Path,
     name: str,
@@ -185,8 +176,12 @@ def make_clip(
     timing: Timing | None = None,
     shots: int | None = None,
     aspect: float | None = None,
+    drawing_motion: DrawingMotion = "held",
 ) -> SampleClip:
-    """Render one cartoon clip and its ground truth; every knob left None is drawn from the seed."""
+    """Render one cartoon clip and its ground truth; every knob left None is drawn from the seed.
+
+    ``drawing_motion`` (see app/samples/sliding.py) makes held drawings slide or the camera
+    pan or zoom on ones over them."""
     rng = np.random.default_rng(seed)
     width = _even(width if width is not None else rng.integers(128, 641) * 2)
     height = _even(width / (aspect if aspect is not None else _pick(rng, ASPECTS)))
@@ -319,6 +314,7 @@ def make_clip(
         tod,
         framing,
         speech,
+        drawing_motion,
     )
 
 
@@ -416,48 +412,62 @@ def _render(
     tod: TimeOfDay,
     framing: str,
     speech: SpeechPlan | None,
+    drawing_motion: DrawingMotion,
 ) -> SampleClip:
     out.mkdir(parents=True, exist_ok=True)
     path, truth_path = out / f"{name}.mp4", out / f"{name}.json"
     per_char: list[dict[str, list[Any]]] = [{"kp": [], "box": [], "face": []} for _ in specs]
     camera_truth: list[CameraTruth] = []
     held: list[list[int]] = []
+    recorders = [DrawingRecorder() for _ in specs]
+    on_ones = drawing_motion != "held"
     writer = ClipWriter(path, w, h, fps, speech is not None)
     try:
         for si, (s, e) in enumerate(shots):
             horizon = (0.78 if framing != "wide" else float(rng.uniform(0.55, 0.66))) * h
             bg = make_background(rng, venue, tod, w, h, horizon, si + int(rng.integers(0, 3)))
-            motion: CameraMotion = _pick(rng, CAMERA_MOTIONS)
+            motion: CameraMotion = _pick(rng, CAMERA_OF_MOTION.get(drawing_motion, CAMERA_MOTIONS))
             camera_truth.append({"shot": si, "motion": motion, "background": bg.name})
             chars = _place(rng, specs, w, h, framing, horizon, (e - s) / fps, fps, speech)
+            glides = [
+                float(rng.choice([-GLIDE, GLIDE])) * w if drawing_motion == "slide" else 0.0
+                for _ in chars
+            ]
             order = sorted(range(len(chars)), key=lambda i: chars[i].depth)
             focus = (w / 2, 0.3 * h) if framing != "wide" else (w / 2, 0.6 * h)
             prev: npt.NDArray[np.uint8] | None = None
             run_start = s
             for d0 in range(s, e, hold):
-                t_local, t_clip = (d0 - s) / fps, d0 / fps
-                cv = Canvas(_camera_at(motion, (d0 - s) / max(e - s - 1, 1), w, h, focus))
-                bg.draw(cv, t_clip)
-                drawn = {}
-                for rank, ci in enumerate(order):
-                    tc = t_clip if specs[ci].motion == "talk" else t_local
-                    drawn[ci] = chars[ci].draw(cv, tc, 1 + 32 * rank)
-                img = cv.img
-                if prev is None or not np.array_equal(prev, img):
-                    if d0 - run_start >= 2:
-                        held.append([run_start, d0])
-                    run_start = d0
-                prev = img
-                for _ in range(d0, min(d0 + hold, e)):
-                    writer.frame(img)
-                for ci, dr in drawn.items():
-                    kp = dr.points.resolve(cv) if dr.points is not None else None
-                    reps = min(d0 + hold, e) - d0
-                    per_char[ci]["kp"] += [kp] * reps
-                    per_char[ci]["box"] += [dr.box] * reps
-                    per_char[ci]["face"] += [dr.face_box] * reps
+                d_end = min(d0 + hold, e)
+                for f0, f1 in [(f, f + 1) for f in range(d0, d_end)] if on_ones else [(d0, d_end)]:
+                    camera = camera_at(motion, (f0 - s) / max(e - s - 1, 1), w, h, focus)
+                    cv = Canvas(camera)
+                    bg.draw(cv, f0 / fps)
+                    drawn = {}
+                    for rank, ci in enumerate(order):
+                        tc = d0 / fps if specs[ci].motion == "talk" else (d0 - s) / fps
+                        cv.camera = glide_camera(camera, glides[ci], (f0 - s) / fps, (e - s) / fps)
+                        drawn[ci] = chars[ci].draw(cv, tc, 1 + 32 * rank)
+                        for f in range(f0, f1):
+                            recorders[ci].show(f, d0, cv.camera, drawn[ci].box is not None)
+                    cv.camera = camera
+                    img = cv.img
+                    if prev is None or not np.array_equal(prev, img):
+                        if f0 - run_start >= 2:
+                            held.append([run_start, f0])
+                        run_start = f0
+                    prev = img
+                    for _ in range(f0, f1):
+                        writer.frame(img)
+                    for ci, dr in drawn.items():
+                        kp = dr.points.resolve(cv) if dr.points is not None else None
+                        per_char[ci]["kp"] += [kp] * (f1 - f0)
+                        per_char[ci]["box"] += [dr.box] * (f1 - f0)
+                        per_char[ci]["face"] += [dr.face_box] * (f1 - f0)
             if e - run_start >= 2:
                 held.append([run_start, e])
+            for recorder in recorders:
+                recorder.cut()
         samples = synthesise(speech, n_frames / fps) if speech is not None else None
     finally:
         writer.close(samples if speech is not None else None)
@@ -482,6 +492,8 @@ def _render(
                 "boxes": pc["box"],
                 "face_boxes": pc["face"],
                 "emotions": sp.emotions,
+                "drawing_runs": recorders[i].runs(),
+                "timing": timing,
             }
         )
     truth: ClipTruth = {
@@ -494,6 +506,7 @@ def _render(
         "duration_s": round(n_frames / fps, 6),
         "subsets": subsets,
         "timing": timing,
+        "drawing_motion": drawing_motion,
         "shots": shots,
         "held_runs": held,
         "camera": camera_truth,

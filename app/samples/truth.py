@@ -13,7 +13,7 @@ labels follow the drawing exactly.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 Subset = Literal["i2v", "pose", "face_video", "face_audio"]
 Kind = Literal["humanoid", "animal", "creature", "object"]
@@ -140,6 +140,10 @@ class CharacterTruth(TypedDict):
     boxes: list[Box | None]
     face_boxes: list[Box | None]
     emotions: list[EmotionSpan]
+    # held runs of this character's drawings, each frame's move (app.media.drawings.DrawingRun
+    # JSON), and the timing it is animated on
+    drawing_runs: list[dict[str, Any]]
+    timing: Timing
 
 
 class CameraTruth(TypedDict):
@@ -165,6 +169,7 @@ class ClipTruth(TypedDict):
     duration_s: float
     subsets: list[Subset]
     timing: Timing
+    drawing_motion: Literal["held", "slide", "pan", "zoom"]
     shots: list[list[int]]
     held_runs: list[list[int]]
     camera: list[CameraTruth]
