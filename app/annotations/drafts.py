@@ -49,6 +49,7 @@ from app.annotations.points import (
 from app.clips.models import Clip
 from app.core.db import utcnow
 from app.core.errors import Invalid
+from app.media.drawings import DrawingRun
 from app.projects.skeletons import (
     COCO_WHOLEBODY,
     V_UNLABELLED,
@@ -304,9 +305,12 @@ def write_draft_track(
     skeleton: Skeleton = COCO_WHOLEBODY,
     kind: CharacterKind = CharacterKind.humanoid,
     source: Source = Source.model,
+    drawing_runs: Sequence[DrawingRun] = (),
+    timing: str | None = None,
 ) -> TrackWrite:
     """Replace the model annotation's track of character ``name`` with ``frames``, then
-    carry the new draft into the people's copies that follow it."""
+    carry the new draft into the people's copies that follow it. ``drawing_runs`` and
+    ``timing`` are the character's held drawings and drawing timing, where they were found."""
     annotation = model_annotation(session, clip)
     character = session.scalar(
         select(Character)
@@ -326,6 +330,8 @@ def write_draft_track(
         session.flush()
     elif (character.kind, character.skeleton) != (kind, skeleton.name):
         character.kind, character.skeleton = kind, skeleton.name
+    character.drawing_runs = [run.as_json() for run in drawing_runs]
+    character.timing = timing
     track = session.scalar(
         select(Track).where(Track.character_id == character.id).order_by(Track.id).limit(1)
     )

@@ -1,16 +1,23 @@
-"""Per-frame COCO-WholeBody keypoints of a clip with MediaPipe Holistic (pipeline step 4)."""
+"""Per-frame COCO-WholeBody keypoints of a clip with MediaPipe Holistic (pipeline step 4).
+
+Holistic runs once per drawing of the character: on a frame that shows the drawing it last
+ran on again (held on twos or threes, maybe slid, panned or zoomed), the drawing follower
+gives the drawing's move and the model's result is carried there (app.media.drawings).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from app.media.drawing_match import DrawingFollower
+from app.media.drawings import IDENTITY, DrawingRun, Move, carry
 from app.pipeline.mediapipe_map import (
     HOLISTIC_FIELDS,
     VISIBLE_CONFIDENCE,
@@ -29,6 +36,11 @@ from app.projects.skeletons import (
     part_validity,
 )
 
+# The follower looks for the drawing in the model's points' box grown by this share of its long
+# side plus a few pixels: hair, hands and feet reach past the points.
+BOX_PAD = 0.15
+BOX_PAD_PX = 4.0
+
 
 @dataclass(frozen=True)
 class FrameKeypoints:
@@ -39,14 +51,16 @@ class FrameKeypoints:
     validity: dict[str, bool]  # body, feet, face, left_hand, right_hand
     boxes: dict[str, Box | None]  # (x, y, w, h) per valid part
     found: bool  # Holistic (or the FaceMesh fallback) found at least one part
-    reused_from: int | None = None  # first frame of the held run whose result this copies
+    reused_from: int | None = None  # first frame of the drawing whose result this carries
+    move: Move = IDENTITY  # where that drawing sits on this frame
     face_from_mesh: bool = False  # the face came from the FaceMesh fallback
 
 
 @dataclass(frozen=True)
 class KeypointExtraction:
     frames: list[FrameKeypoints]
-    model_calls: int  # frames the model actually ran on (held frames reuse a result)
+    model_calls: int  # frames the model actually ran on (held frames carry a result)
+    drawing_runs: list[DrawingRun]  # the followed character's held drawings, with their moves
 
 
 def _held_frames(held_runs: Iterable[tuple[int, int]]) -> dict[int, int]:
@@ -79,18 +93,67 @@ def _with_face_of(result: Any, mesh: Any) -> Any:
     return SimpleNamespace(**{**fields, "face_landmarks": mesh.multi_face_landmarks[0]})
 
 
+def with_pose(frame: FrameKeypoints, pose: PoseArray) -> FrameKeypoints:
+    """``frame`` holding ``pose`` instead, its parts' validity and boxes measured again."""
+    return replace(
+        frame,
+        pose=pose,
+        validity=part_validity(pose, COCO_WHOLEBODY),
+        boxes=part_boxes(pose, COCO_WHOLEBODY),
+    )
+
+
+def carried_frame(
+    key: FrameKeypoints, index: int, move: Move, size: tuple[int, int]
+) -> FrameKeypoints:
+    """The result of drawing ``key`` carried to frame ``index``, where ``move`` places it.
+
+    A labelled point the move takes out of the ``(width, height)`` picture becomes a
+    suggestion there (v=0), as the model's own points outside the image are.
+    """
+    pose = key.pose.copy()
+    pose[:, :2] = carry(key.pose[:, :2], key.move, move)
+    width, height = size
+    x, y = pose[:, 0], pose[:, 1]
+    outside = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    pose[outside, V] = V_UNLABELLED
+    first = key.frame_index if key.reused_from is None else key.reused_from
+    frame = replace(key, frame_index=index, reused_from=first, move=move)
+    return with_pose(frame, pose)
+
+
+def character_box(pose: PoseArray, size: tuple[int, int]) -> Box | None:
+    """The labelled points' box, padded by ``BOX_PAD`` of its long side, inside the picture:
+    where the drawing follower looks for the character's drawing."""
+    points = pose[pose[:, V] > V_UNLABELLED, :2]
+    if not len(points):
+        return None
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    pad = BOX_PAD * max(x1 - x0, y1 - y0) + BOX_PAD_PX
+    width, height = size
+    left, top = max(0.0, float(x0 - pad)), max(0.0, float(y0 - pad))
+    right, bottom = min(float(width), float(x1 + pad)), min(float(height), float(y1 + pad))
+    return (left, top, right - left, bottom - top)
+
+
 def extract_keypoints(
     frames: Iterable[npt.NDArray[np.uint8]],
     *,
+    follower: DrawingFollower | None = None,
+    cuts: Iterable[int] = (),
     held_runs: Iterable[tuple[int, int]] = (),
     confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
     face_fallback: bool = False,
 ) -> KeypointExtraction:
-    """Run one Holistic tracker over RGB frames in order.
+    """Run one Holistic tracker over RGB frames in order, once per drawing.
 
-    ``held_runs`` are [start, end) ranges of one repeated drawing, counted from the first
-    frame given: every frame of a run after its first reuses the first frame's result
-    instead of running the model.
+    With a ``follower``, each frame where the model found the character starts a drawing
+    inside the character's box; the next frames of the same shot (``cuts`` are the first
+    frames of shots) ask the follower whether they show that drawing again, and carry the
+    result by its move when they do. ``held_runs`` are [start, end) ranges of one repeated
+    whole frame, counted from the first frame given: where no drawing is being followed
+    (no follower, or the model found nobody on the drawing), the frames of a run after its
+    first reuse the first frame's result instead of running the model.
 
     ``face_fallback``: Holistic crops the face from its body pose, so a face close-up with no
     shoulders in view defeats it (on generated face close-ups it found a face in 9 of 522
@@ -102,8 +165,10 @@ def extract_keypoints(
     from mediapipe.python.solutions.holistic import Holistic
 
     held = _held_frames(held_runs)
+    shot_starts = set(cuts)
     out: list[FrameKeypoints] = []
     calls = 0
+    key: FrameKeypoints | None = None  # the model's result on the followed drawing
     with ExitStack() as models:
         holistic = models.enter_context(
             Holistic(static_image_mode=False, model_complexity=1, refine_face_landmarks=False)
@@ -114,42 +179,42 @@ def extract_keypoints(
             else None
         )
         for i, frame in enumerate(frames):
-            if i in held:
-                first = out[held[i]]
-                out.append(
-                    FrameKeypoints(
-                        frame_index=i,
-                        pose=first.pose.copy(),
-                        validity=dict(first.validity),
-                        boxes=dict(first.boxes),
-                        found=first.found,
-                        reused_from=first.frame_index,
-                        face_from_mesh=first.face_from_mesh,
-                    )
-                )
-                continue
             rgb = _check_frame(i, frame)
+            size = (rgb.shape[1], rgb.shape[0])
+            if i in shot_starts:
+                key = None
+            if key is not None and follower is not None:
+                move = follower.check(i, rgb)
+                if move is not None:
+                    out.append(carried_frame(key, i, move, size))
+                    continue
+            elif i in held:
+                out.append(carried_frame(out[held[i]], i, IDENTITY, size))
+                continue
             result = holistic.process(rgb)
             calls += 1
             from_mesh = False
             if face_mesh is not None and result.face_landmarks is None:
                 result = _with_face_of(result, face_mesh.process(rgb))
                 from_mesh = result.face_landmarks is not None
-            height, width = rgb.shape[:2]
             pose = holistic_to_coco_wholebody(
-                result, width, height, confidence_floor=confidence_floor
+                result, size[0], size[1], confidence_floor=confidence_floor
             )
-            out.append(
-                FrameKeypoints(
-                    frame_index=i,
-                    pose=pose,
-                    validity=part_validity(pose, COCO_WHOLEBODY),
-                    boxes=part_boxes(pose, COCO_WHOLEBODY),
-                    found=holistic_found(result),
-                    face_from_mesh=from_mesh,
-                )
+            drawn = FrameKeypoints(
+                frame_index=i,
+                pose=pose,
+                validity=part_validity(pose, COCO_WHOLEBODY),
+                boxes=part_boxes(pose, COCO_WHOLEBODY),
+                found=holistic_found(result),
+                face_from_mesh=from_mesh,
             )
-    return KeypointExtraction(frames=out, model_calls=calls)
+            out.append(drawn)
+            box = character_box(pose, size)
+            key = drawn if follower is not None and box is not None else None
+            if follower is not None and box is not None:
+                follower.start(i, rgb, box)
+    runs = follower.runs() if follower is not None else []
+    return KeypointExtraction(frames=out, model_calls=calls, drawing_runs=runs)
 
 
 def low_confidence_points(pose: PoseArray, threshold: float = VISIBLE_CONFIDENCE) -> list[int]:

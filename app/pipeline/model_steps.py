@@ -25,6 +25,8 @@ from app.clips.models import Clip
 from app.clips.paths import source_path
 from app.core.config import get_settings
 from app.media.decode import Image, iter_frames, read_audio
+from app.media.drawing_match import DrawingFollower
+from app.media.timing import drawing_timing
 from app.pipeline.camera import MotionAccumulator, camera_motion
 from app.pipeline.captioner import (
     BuiltinCaptioner,
@@ -46,6 +48,7 @@ from app.pipeline.quality import (
 from app.pipeline.registry import register_step
 from app.pipeline.sanity import check_track
 from app.pipeline.shots import ShotAccumulator
+from app.pipeline.smoothing import smooth_faces
 from app.pipeline.speech import speech_segments
 from app.projects.models import Project
 from app.projects.skeletons import COCO_WHOLEBODY, V_VISIBLE, PoseArray, V
@@ -147,29 +150,51 @@ def frame_flags(poses: Sequence[PoseArray], found: Sequence[bool]) -> list[list[
     return out
 
 
+def _model_shots(session: Session, clip: Clip) -> list[Shot]:
+    """The shots step's shots of the clip, in order."""
+    annotation = drafts.model_annotation(session, clip)
+    return list(
+        session.scalars(
+            select(Shot)
+            .where(Shot.annotation_id == annotation.id, Shot.source == Source.model)
+            .order_by(Shot.start_frame)
+        )
+    )
+
+
 @register_step("keypoints", model=True, applies=_has_keypoint_subset)
 def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
-    """MediaPipe Holistic -> one COCO-WholeBody model track; held frames reuse their drawing.
+    """MediaPipe Holistic -> one COCO-WholeBody model track, the model run once per drawing.
 
-    Every frame gets a row once the model found someone somewhere in the clip (frames where it
-    found nobody hold an unlabelled pose and the flag ``no_detection``), so people can add the
-    missed frames in place. If it found nobody at all, no character is written.
+    The character's held drawings (found inside its box, slid, panned or zoomed) carry the
+    model's result of their first frame; where the model found nobody, whole-frame held runs
+    reuse theirs. Face points are smoothed over time. Every frame gets a row once the model
+    found someone somewhere in the clip (frames where it found nobody hold an unlabelled pose
+    and the flag ``no_detection``), so people can add the missed frames in place. If it found
+    nobody at all, no character is written.
     """
-    runs = [(int(a), int(b)) for a, b in clip.held_runs]
     project = session.get_one(Project, clip.project_id)
+    cuts = [shot.start_frame for shot in _model_shots(session, clip)]
     extraction = extract_keypoints(
         iter_frames(source_path(clip)),
-        held_runs=runs,
+        follower=DrawingFollower(),
+        cuts=cuts,
+        held_runs=[(int(a), int(b)) for a, b in clip.held_runs],
         confidence_floor=project.keypoint_confidence_floor,
         face_fallback=_has_face_subset(clip),
     )
+    if clip.fps:
+        extraction = smooth_faces(extraction, clip.fps, cuts)
     frames = extraction.frames
     found = [f.found for f in frames]
+    timing = drawing_timing(extraction.drawing_runs, len(frames))
     summary: dict[str, object] = {
         "frames": len(frames),
         "model_calls": extraction.model_calls,
         "found_frames": sum(found),
         "face_mesh_frames": sum(f.face_from_mesh for f in frames),
+        "drawing_runs": len(extraction.drawing_runs),
+        "timing": timing,
     }
     if not any(found):
         removed = drafts.remove_draft_characters(session, clip, Source.model)
@@ -183,6 +208,8 @@ def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
             drafts.FrameDraft(f.frame_index, f.pose, fl)
             for f, fl in zip(frames, flags, strict=True)
         ],
+        drawing_runs=extraction.drawing_runs,
+        timing=timing,
     )
     flagged = sum(1 for fl in flags if fl)
     return {
@@ -275,13 +302,7 @@ def _caption_frames(clip: Clip) -> list[Image]:
 def caption_step(session: Session, clip: Clip) -> dict[str, object]:
     """Clip, shot and character captions from the measured facts, through the captioner."""
     annotation = drafts.model_annotation(session, clip)
-    shot_rows = list(
-        session.scalars(
-            select(Shot)
-            .where(Shot.annotation_id == annotation.id, Shot.source == Source.model)
-            .order_by(Shot.start_frame)
-        )
-    )
+    shot_rows = _model_shots(session, clip)
     ranges = [(s.start_frame, s.end_frame) for s in shot_rows]
     shot_colours = clip.scores.get("shot_colours") or [[] for _ in shot_rows]
     characters = _character_facts(session, clip, ranges)

@@ -3,6 +3,8 @@ import pytest
 from skimage.data import astronaut
 
 from app.media.decode import iter_frames
+from app.media.drawing_match import DrawingFollower
+from app.media.drawings import IDENTITY, carry, run_at
 from app.pipeline.keypoints import extract_keypoints, low_confidence_points
 from app.projects.skeletons import COCO_WHOLEBODY, empty_pose, part_boxes, part_validity
 from app.samples.generator import make_clip
@@ -120,3 +122,52 @@ def test_face_close_ups_get_their_face_from_the_face_mesh_fallback(tmp_path):
         distance = np.linalg.norm(f.pose[list(faces), :2][seen] - truth[seen, :2], axis=1)
         errors.append(np.median(distance) / max(box[2], box[3]))
     assert len(errors) >= 0.8 * len(frames) and np.median(errors) < 0.1
+
+
+def _held_error(frames, person, held) -> float:
+    """Median distance of the labelled points to the truth on ``held`` frames, in share of the
+    truth box diagonal."""
+    errors = []
+    for i in held:
+        pose, truth, box = frames[i].pose, np.array(person["keypoints"][i]), person["boxes"][i]
+        both = (pose[:, 2] > 0) & (truth[:, 2] > 0)
+        if box is not None and both.any():
+            distance = np.linalg.norm(pose[both, :2] - truth[both, :2], axis=1)
+            errors += list(distance / np.hypot(box[2], box[3]))
+    return float(np.median(errors))
+
+
+@pytest.mark.slow
+def test_a_sliding_drawing_on_twos_runs_the_model_once_and_carries_its_points(tmp_path):
+    """A humanoid on twos glides across the frame: the model runs about once per drawing, the
+    second frame of a drawing gets the first frame's points moved with the glide, and those
+    carried points are as close to the truth as running the model on every frame."""
+    clip = make_clip(tmp_path, "slide", seed=0, width=480, fps=24, seconds=4.0,
+                     subsets=("pose", "i2v"), kinds=("humanoid",), timing="twos",
+                     drawing_motion="slide")  # fmt: skip
+    frames = list(iter_frames(clip.path))
+    cuts = [start for start, _ in clip.truth["shots"]]
+    [person] = [c for c in clip.truth["characters"] if c["kind"] == "humanoid"]
+
+    drawn = extract_keypoints(frames, follower=DrawingFollower(), cuts=cuts)
+    every = extract_keypoints(frames)
+
+    assert drawn.model_calls <= 0.75 * len(frames)
+    carried = [f for f in drawn.frames if f.reused_from is not None]
+    assert len(carried) >= 0.25 * len(frames)
+    runs = drawn.drawing_runs
+    for f in carried:
+        run = run_at(runs, f.frame_index)
+        assert (
+            run is not None and run.start == f.reused_from and f.move == run.move_at(f.frame_index)
+        )
+        assert not any(run.start < cut <= f.frame_index for cut in cuts)  # never across a cut
+        key = drawn.frames[f.reused_from]
+        inside = f.pose[:, 2] > 0
+        np.testing.assert_allclose(
+            f.pose[inside, :2], carry(key.pose[:, :2], IDENTITY, f.move)[inside], atol=1e-3
+        )
+        np.testing.assert_array_equal(f.pose[inside, 2], key.pose[inside, 2])
+    assert any(abs(f.move[1]) > 2 for f in carried)  # the drawings did slide
+    held = [f.frame_index for f in carried]
+    assert _held_error(drawn.frames, person, held) <= 1.05 * _held_error(every.frames, person, held)
