@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from app.auth.models import Role, User
 from app.batches.models import Assignment, Batch, BatchClip
 from app.clips.models import Clip
 from app.core.security import SESSION_COOKIE, sign
+from app.media.drawings import DrawingRun, carry, run_at
 from app.projects import service as project_service
 from app.projects.models import Project
 
@@ -95,8 +97,18 @@ def approve_truth(session: Session, clip: Clip, reviewer: User | None = None) ->
     return annotation
 
 
-def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 133) -> Any:
-    """A model annotation with one shot, one humanoid track of `frames` frames and captions."""
+def create_model_draft(
+    session: Session,
+    clip: Clip,
+    frames: int = 6,
+    k: int = 133,
+    *,
+    drawing_runs: Sequence[DrawingRun] = (),
+    timing: str | None = None,
+) -> Any:
+    """A model annotation with one shot, one humanoid track of `frames` frames and captions.
+
+    With ``drawing_runs`` the character holds those drawings (see :func:`hold_drawings`)."""
     import numpy as np
 
     from app.annotations.models import (
@@ -142,6 +154,9 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
         pose[:, 3] = np.linspace(0.1, 0.99, k)
         blob = encode_points(pose)
         session.add(KeypointFrame(track_id=track.id, frame_index=f, points=blob, model_points=blob))
+    session.flush()
+    if drawing_runs or timing:
+        hold_drawings(session, char, drawing_runs, timing)
     session.add_all(
         [
             Caption(
@@ -166,6 +181,30 @@ def create_model_draft(session: Session, clip: Clip, frames: int = 6, k: int = 1
     )
     session.flush()
     return draft
+
+
+def hold_drawings(
+    session: Session, character: Any, runs: Sequence[DrawingRun], timing: str | None
+) -> None:
+    """The character holds ``runs`` (drawn with ``timing``): as the keypoints step writes a
+    held drawing, each run's frames get the pose of its first frame carried by their moves."""
+    from sqlalchemy import select
+
+    from app.annotations.models import KeypointFrame, Track
+    from app.annotations.points import decode_with_sources, encode_points
+
+    character.drawing_runs, character.timing = [run.as_json() for run in runs], timing
+    track_ids = select(Track.id).where(Track.character_id == character.id)
+    rows = session.scalars(select(KeypointFrame).where(KeypointFrame.track_id.in_(track_ids)))
+    by_frame = {(row.track_id, row.frame_index): row for row in rows}
+    for (track_id, frame), row in sorted(by_frame.items()):
+        run = run_at(list(runs), frame)
+        if run is None or frame == run.start:
+            continue
+        first, sources = decode_with_sources(by_frame[(track_id, run.start)].points)
+        first[:, :2] = carry(first[:, :2], run.moves[0], run.move_at(frame))
+        row.points = row.model_points = encode_points(first, sources)
+    session.flush()
 
 
 def assign_clip(session: Session, clip: Clip, annotator: User, batch_name: str = "b") -> Assignment:

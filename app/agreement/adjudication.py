@@ -319,7 +319,8 @@ class _Builder:
         char = self.add(
             Character(annotation_id=self.target.id, name=picked.name, kind=picked.kind,
                       skeleton=picked.skeleton, reference_frame=picked.reference_frame,
-                      emotions=list(picked.emotions), source=picked.source)
+                      emotions=list(picked.emotions), source=picked.source,
+                      drawing_runs=list(picked.drawing_runs), timing=picked.timing)
         )  # fmt: skip
         track = self.session.scalar(
             select(Track).where(Track.character_id == picked.id).order_by(Track.id).limit(1)

@@ -9,11 +9,18 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.annotations.access import check_editable
+from app.annotations.held_drawings import (
+    carried_box,
+    carried_pose,
+    held_run_of,
+    inside_frame,
+    move_in,
+    track_runs,
+)
 from app.annotations.models import Annotation, Character, KeypointFrame, Source, Track
 from app.annotations.payload import frame_payload, frames_of
 from app.annotations.points import (
@@ -33,6 +40,7 @@ from app.annotations.revisions import apply_edit, check_node_version, record_edi
 from app.auth.models import User
 from app.clips.models import Clip
 from app.core.errors import Invalid, NotFound
+from app.media.drawings import run_at
 from app.projects.skeletons import CONF, V_VISIBLE, PoseArray, V, X, Y, empty_pose
 
 MOVE_EPSILON = 0.01  # px: a point "changed" when it moved more than this
@@ -98,14 +106,6 @@ def frame_row(session: Session, track: Track, frame_index: int, clip: Clip) -> K
         session.add(row)
         session.flush()
     return row
-
-
-def inside_frame(points: npt.NDArray[np.floating[Any]], clip: Clip) -> BoolArray:
-    """Points (rows starting x, y) that lie on the clip's frame, half a pixel of slack."""
-    width, height = clip.width or 0, clip.height or 0
-    x, y = points[:, X], points[:, Y]
-    with np.errstate(invalid="ignore"):  # NaN compares false
-        return (x >= -0.5) & (x <= width + 0.5) & (y >= -0.5) & (y <= height + 0.5)
 
 
 def validate_points(raw: Sequence[Sequence[float]], k: int, clip: Clip) -> PoseArray:
@@ -180,14 +180,6 @@ def claimed_sources(
     sources[accepted] = SRC_ACCEPTED
     sources[(claims == SRC_PERSON) & ~by_person(sources)] = SRC_PERSON
     return sources
-
-
-def held_run_of(clip: Clip, frame_index: int) -> tuple[int, int]:
-    """The [start, end) run of frames that share frame_index's drawing (itself if not held)."""
-    for start, end in clip.held_runs or []:
-        if start <= frame_index < end:
-            return int(start), int(end)
-    return frame_index, frame_index + 1
 
 
 def write_pose(
@@ -301,15 +293,25 @@ def _write_held_run(
     accepted: Sequence[int] = (),
     box: BoxEdit = KEEP_BOX,
 ) -> list[KeypointFrame]:
-    """The pose (and box) written on every other frame of ``frame_index``'s held drawing."""
+    """The pose (and box) written on every other frame of ``frame_index``'s held drawing,
+    carried by each frame's move (see :func:`carried_pose`): a point not labelled in ``pose``
+    is not labelled there either and keeps that frame's position."""
     track, annotation, clip = context
+    run = held_run_of(session, track, clip, frame_index)
+    if run is None:
+        return []
     claims = acceptance_claims(track.num_points, accepted)
-    start, end = held_run_of(clip, frame_index)
+    labelled, edited = pose[:, V] > 0, run.move_at(frame_index)
     written = []
-    for other in range(start, end):
+    for other in range(run.start, run.end):
         if other != frame_index:
             row = frame_row(session, track, other, clip)
-            write_pose(session, user, annotation, row, pose, claims, action, None, source, box=box)
+            onto, _ = decode_points(row.points)
+            here = run.move_at(other)
+            moved = carried_pose(pose, labelled, onto, edited, here, clip)
+            moved_box = box if isinstance(box, Unchanged) else carried_box(box, edited, here, clip)
+            write_pose(session, user, annotation, row, moved, claims, action, None, source,
+                       box=moved_box)  # fmt: skip
             written.append(row)
     return written
 
@@ -370,19 +372,24 @@ def copy_previous_drawing(
     model guess (listed among the least confident, not exported as labelled) until a person
     moves or accepts it."""
     track, annotation, clip = editable_track(session, user, track_id)
-    start, end = held_run_of(clip, frame_index)
+    run = held_run_of(session, track, clip, frame_index)
+    start, end = (run.start, run.end) if run else (frame_index, frame_index + 1)
     if start == 0:
         raise Invalid("There is no earlier drawing to copy.")
     previous = frame_row(session, track, start - 1, clip)
     pose, sources = decode_with_sources(previous.points)
+    placed = (pose[:, V] > 0) | (pose[:, CONF] > 0)  # labelled, or the model's suggestion
     row = frame_row(session, track, frame_index, clip)
     check_node_version("frame", row.version, version, frame_payload(row))
     rows = [
         row if f == frame_index else frame_row(session, track, f, clip) for f in range(start, end)
     ]
     for target in rows:
-        write_pose(session, user, annotation, target, pose, sources, "copy", None, exact=True,
-                   box=previous.box)  # fmt: skip
+        # The copy lands as it was on the run's first frame; the run's move carries it on.
+        first, here = move_in(run, start), move_in(run, target.frame_index)
+        write_pose(session, user, annotation, target,
+                   carried_pose(pose, placed, pose, first, here, clip), sources, "copy", None,
+                   exact=True, box=carried_box(previous.box, first, here, clip))  # fmt: skip
     return rows
 
 
@@ -406,18 +413,22 @@ def interpolate(
     a, _ = decode_points(first.points)
     b, _ = decode_points(last.points)
     both = (a[:, V] > 0) & (b[:, V] > 0)
+    runs = track_runs(session, track, clip)
     written = []
     for f in range(start_frame + 1, end_frame):
         row = frame_row(session, track, f, clip)
         current, human = decode_points(row.points)
-        # A held drawing stays still: every frame of a run takes the value at its first frame.
-        drawing = max(held_run_of(clip, f)[0], start_frame)
+        # A held drawing does not move by itself: every frame of a run takes the value at its
+        # first frame (or the first keyframe), carried by the run's move to this frame.
+        run = run_at(runs, f)
+        drawing = max(run.start, start_frame) if run else f
         t = (drawing - start_frame) / (end_frame - start_frame)
         pose = current.copy()
         fill = both & ~human
         pose[fill, X] = a[fill, X] + t * (b[fill, X] - a[fill, X])
         pose[fill, Y] = a[fill, Y] + t * (b[fill, Y] - a[fill, Y])
         pose[fill, V] = np.where(t < 0.5, a[fill, V], b[fill, V])
+        pose = carried_pose(pose, fill, current, move_in(run, drawing), move_in(run, f), clip)
         write_pose(session, user, annotation, row, pose, fill, "interpolate", None)
         written.append(row)
     return written

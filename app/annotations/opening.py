@@ -141,6 +141,8 @@ def _copy_children(session: Session, source: Annotation, target: Annotation) -> 
             reference_frame=char.reference_frame,
             emotions=list(char.emotions),
             source=char.source,
+            drawing_runs=list(char.drawing_runs),
+            timing=char.timing,
         )
         session.add(copy_char)
         session.flush()

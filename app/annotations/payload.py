@@ -128,6 +128,8 @@ def annotation_payload(
                 "kind": c.kind.value,
                 "skeleton": c.skeleton,
                 "emotions": c.emotions,
+                "drawing_runs": c.drawing_runs,
+                "timing": c.timing,
                 "version": c.version,
                 "status": c.status.value,
                 "tracks": [

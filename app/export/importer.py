@@ -232,7 +232,7 @@ class _ClipImport:
         self.ids["character"], self.ids["track"], self.ids["keypoint_frame"] = [], {}, {}
         for ci, ch in enumerate(rec["characters"]):
             row = self.node(ch, "name", "kind", "skeleton", "reference_frame", "emotions",
-                            *node_fields)  # fmt: skip
+                            "drawing_runs", "timing", *node_fields)  # fmt: skip
             char_id = _insert(s, Character, {**row, "annotation_id": ann_id})
             self.ids["character"].append(char_id)
             for ti, tr in enumerate(ch["tracks"]):

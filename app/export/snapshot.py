@@ -253,7 +253,8 @@ class _Reader:
                 id=ch["id"], name=ch["name"], kind=ch["kind"], skeleton=ch["skeleton"],
                 reference_frame=ch["reference_frame"], emotions=ch["emotions"],
                 source=ch["source"], status=ch["status"], version=ch["version"],
-                updated_by=ch["updated_by"], tracks=[],
+                updated_by=ch["updated_by"], drawing_runs=ch["drawing_runs"],
+                timing=ch["timing"], tracks=[],
             )  # fmt: skip
             characters[ch["id"]] = data
             bundles[ch["annotation_id"]].characters.append(data)

@@ -32,12 +32,15 @@ from app.export.models import ExportSnapshot
 from app.export.options import ExportOptions
 from app.export.schemas import ExportCreate
 from app.export.snapshot import write_snapshot
+from app.media.drawings import DrawingRun
 from app.projects.models import Project
 from app.projects.skeletons import PoseArray, empty_pose
 from app.review.models import ReviewComment
 from tests.factories import create_clip, create_model_draft, create_project, create_user
 
 WIDTH, HEIGHT = 320, 240
+# The character's drawing on frames 1-2, slid 3.5 px right and 1.25 px up on frame 2.
+SLIDING_HOLD = DrawingRun(1, 3, ((1.0, 0.0, 0.0), (1.0, 3.5, -1.25)))
 
 
 def pose_for(frame: int, k: int = 133) -> PoseArray:
@@ -78,6 +81,7 @@ def approved_annotation(
     character = db.scalar(select(Character).where(Character.annotation_id == annotation.id))
     assert character is not None
     character.emotions = [{"start": 0, "end": 2, "label": "amusement"}]
+    character.drawing_runs, character.timing = [SLIDING_HOLD.as_json()], "twos"
     track = db.scalar(select(Track).where(Track.character_id == character.id))
     assert track is not None
     for row in db.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track.id)):

@@ -20,7 +20,7 @@ from app.export.importer import import_cellabel
 from app.projects.models import Project
 from app.review.models import ReviewComment
 from tests.conftest import TEST_DB_NAME, recreate_database
-from tests.export.builders import approved_annotation, media_clip, queued_snapshot
+from tests.export.builders import SLIDING_HOLD, approved_annotation, media_clip, queued_snapshot
 from tests.factories import create_project
 
 FORMATS = ["cellabel", "media"]
@@ -78,6 +78,9 @@ def test_import_into_an_empty_database_re_exports_byte_identical(
     )
     header = json.loads(original.splitlines()[0])
     assert header["format"] == "cellabel" and header["project"]["name"] == "roundtrip"
+    character = json.loads(original.splitlines()[1])["characters"][0]
+    assert character["drawing_runs"] == [SLIDING_HOLD.as_json()]
+    assert character["timing"] == "twos"
 
 
 def test_importing_twice_skips_what_is_already_there(

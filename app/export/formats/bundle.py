@@ -107,6 +107,8 @@ class CharacterData:
     status: str
     version: int
     updated_by: str | None
+    drawing_runs: list[Any] = field(default_factory=list)  # app.media.drawings.DrawingRun JSON
+    timing: str | None = None  # ones, twos, threes or mixed; None: not looked for
     tracks: list[TrackData] = field(default_factory=list)
 
 

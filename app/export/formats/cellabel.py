@@ -91,7 +91,8 @@ def clip_record(clip: ClipBundle) -> dict[str, Any]:
                 "name": ch.name, "kind": ch.kind, "skeleton": ch.skeleton,
                 "reference_frame": ch.reference_frame, "emotions": ch.emotions,
                 "source": ch.source, "status": ch.status, "version": ch.version,
-                "updated_by": ch.updated_by,
+                "updated_by": ch.updated_by, "drawing_runs": ch.drawing_runs,
+                "timing": ch.timing,
                 "tracks": [
                     {
                         "num_points": t.num_points, "source": t.source, "status": t.status,

@@ -1,4 +1,6 @@
-// The workspace's in-memory annotation: tracks, frames (poses and character boxes), held runs.
+// The workspace's in-memory annotation: tracks, frames (poses and character boxes), each
+// character's held drawings.
+import { carriedBox, carriedPoints, characterRuns, moveIn, runAt } from "./drawings.js";
 
 export const V_NONE = 0, V_HIDDEN = 1, V_VISIBLE = 2;
 
@@ -16,7 +18,7 @@ export class AnnotationModel {
     for (const character of payload.characters) {
       for (const track of character.tracks) {
         const frames = new Map(track.frames.map((f) => [f.frame, f]));
-        this.tracks.set(track.id, { ...track, character, frames });
+        this.tracks.set(track.id, { ...track, character, frames, runs: characterRuns(character, this.clip) });
       }
     }
   }
@@ -37,12 +39,31 @@ export class AnnotationModel {
     return frame;
   }
 
-  heldRun(n) {
-    for (const [start, end] of this.clip.held_runs || []) if (start <= n && n < end) return [start, end];
-    return [n, n + 1];
+  // The held drawings of the track's character (drawings.js); with no track, the clip's holds.
+  drawingRuns(trackId) { return this.tracks.get(trackId)?.runs ?? characterRuns(null, this.clip); }
+
+  // The held drawing frame n shows for the track's character, or null (a drawing of its own).
+  drawingRun(trackId, n) { return runAt(this.drawingRuns(trackId), n); }
+
+  heldRun(trackId, n) {
+    const run = this.drawingRun(trackId, n);
+    return run ? [run.start, run.end] : [n, n + 1];
   }
 
-  isHeld(n) { const [s, e] = this.heldRun(n); return e - s > 1; }
+  isHeld(trackId, n) { return this.drawingRun(trackId, n) !== null; }
+
+  // Points (or a box) set on frame `from` as they stand on frame n of the same held drawing:
+  // carried by the drawing's moves, as the server carries a held-run edit.
+  pointsOn(trackId, from, n, points) {
+    if (n === from) return points;
+    const run = this.drawingRun(trackId, from);
+    return carriedPoints(points, this.frame(trackId, n).points, moveIn(run, from), moveIn(run, n), this.clip);
+  }
+
+  boxOn(trackId, from, n, box) {
+    const run = this.drawingRun(trackId, from);
+    return n === from ? box : carriedBox(box, moveIn(run, from), moveIn(run, n), this.clip);
+  }
 
   // A person's edit: as the server will store it, a point that moved or changed visibility
   // becomes the person's (confidence 1); the others keep who set them and their confidence.

@@ -2,6 +2,7 @@
 import { FrameSource, clampFrame } from "../frames.js";
 import { api, ApiError } from "./api.js";
 import { boxCommands } from "./boxtool.js";
+import { describeHeld, describeTiming } from "./drawings.js";
 import { AnnotationModel, V_HIDDEN, V_NONE, V_VISIBLE } from "./model.js";
 import { History } from "./history.js";
 import { workspaceBuilt } from "./hook.js";
@@ -55,8 +56,7 @@ async function show(n) {
 }
 
 function describeFrame(frame) {
-  const held = model.isHeld(current) ? (() => { const [s, e] = model.heldRun(current); return `held drawing ${s}-${e - 1}`; })() : "own drawing";
-  const bits = [`frame ${current}`, held];
+  const bits = [`frame ${current}`, describeHeld(model.drawingRun(trackId, current), current)];
   if (frame?.keyframe) bits.push("keyframe");
   if (frame?.flags?.length) bits.push(`flags: ${frame.flags.join(", ")}`);
   return bits.join(" · ");
@@ -87,7 +87,7 @@ function renderLowConfidence(frame) {
 function refreshTimeline() {
   const marks = model.marks();
   timeline.update({
-    shots: model.payload.shots, held: model.clip.held_runs || [],
+    shots: model.payload.shots, held: model.drawingRuns(trackId).map((run) => [run.start, run.end]),
     keyframes: marks.keyframes, flagged: marks.flagged, edited: marks.edited, speech: model.payload.speech,
   });
 }
@@ -97,7 +97,7 @@ function refreshTimeline() {
 function refuseEdit() { say("Read-only: nothing can be changed here (reviewers: Fix and accept in the review panel).", "error"); }
 
 const range = ([start, end]) => Array.from({ length: end - start }, (_, i) => start + i);
-const applyToHeldRun = (n) => $("#apply-held").checked && model.isHeld(n);
+const applyToHeldRun = (tid, n) => $("#apply-held").checked && model.isHeld(tid, n);
 
 // A person's change to the shown frame's points (and its held run when that applies): shown
 // at once, recorded as one history step, saved shortly after. During a reviewer's Fix and
@@ -111,14 +111,14 @@ function edit(points, label = "point edit", accepted = []) {
     divert(t.id, current);
     return;
   }
-  frameEdit(t, label, (n) => model.setPoints(t.id, n, points, accepted));
+  frameEdit(t, label, (n) => model.setPoints(t.id, n, model.pointsOn(t.id, current, n, points), accepted));
   tracker.edited(t, model.frame(t.id, current));
 }
 
-// `change(n)` made to the shown frame n of track t (and to its held run when that applies):
-// shown at once, recorded as one history step, saved shortly after.
+// `change(n)` made to the shown frame n of track t (and to the other frames of its held
+// drawing when that applies): shown at once, recorded as one history step, saved shortly after.
 function frameEdit(t, label, change) {
-  const frames = range(applyToHeldRun(current) ? model.heldRun(current) : [current, current + 1]);
+  const frames = range(applyToHeldRun(t.id, current) ? model.heldRun(t.id, current) : [current, current + 1]);
   const changes = frames.map((n) => {
     const before = model.snapshot(t.id, n);
     change(n);
@@ -134,7 +134,7 @@ function frameEdit(t, label, change) {
 function editBox(box, label) {
   const t = track();
   if (!editable) refuseEdit();
-  else if (t) frameEdit(t, label, (n) => model.setBox(t.id, n, box));
+  else if (t) frameEdit(t, label, (n) => model.setBox(t.id, n, model.boxOn(t.id, current, n, box)));
 }
 
 // Start (with a callback told of each changed frame) or end a review fix of points.
@@ -145,8 +145,8 @@ function fix(onEdit) {
 
 // Save frame n of track tid (and its held run when asked) SAVE_DELAY after the last change.
 function queueSave(tid, n, { delay = SAVE_DELAY } = {}) {
-  const applyHeld = applyToHeldRun(n);
-  const frames = range(applyHeld ? model.heldRun(n) : [n, n + 1]);
+  const applyHeld = applyToHeldRun(tid, n);
+  const frames = range(applyHeld ? model.heldRun(tid, n) : [n, n + 1]);
   say("saving…");
   return saver.schedule(`frame:${tid}:${n}`, () => saveFrame(tid, n, applyHeld), { delay, meta: { trackId: tid, frames } });
 }
@@ -454,6 +454,7 @@ function fillTracks() {
   }
   trackId = model.tracks.has(keep) ? keep : model.trackList()[0]?.id ?? null;
   if (trackId) select.value = trackId;
+  $("#character-timing").textContent = describeTiming(track()?.character);
   const parts = $("#parts");
   parts.replaceChildren();
   const skeleton = track() ? model.skeletonOf(track()) : null;
@@ -545,7 +546,7 @@ async function start() {
     const action = e.target.closest("[data-action]")?.dataset.action;
     if (action && actions[action]) actions[action]();
   });
-  $("#track-select").addEventListener("change", (e) => { trackId = Number(e.target.value); fillTracks(); show(current); });
+  $("#track-select").addEventListener("change", (e) => { trackId = Number(e.target.value); fillTracks(); refreshTimeline(); show(current); });
   // After jumping to a frame, hand the keyboard back to the editor's shortcuts.
   frameInput.addEventListener("change", () => { show(Number(frameInput.value)); frameInput.blur(); });
   $("#accept-threshold").addEventListener("change", () => show(current));
