@@ -183,17 +183,16 @@ class Annotator:
         )  # fmt: skip
 
     def fix_frame(
-        self, track_id: int, frame: int, truth: np.ndarray, *, held: bool, accept: bool = False
+        self, track_id: int, frame: int, goal: np.ndarray, *, held: bool, accept: bool = False
     ) -> int:
-        """Fix one frame to the truth, counting the drags and key presses; with `accept`, the
-        machine's points left right are accepted too (one more action). Returns the number of
-        points fixed."""
-        current, sources = self.frame(track_id, frame, len(truth))
-        parts = self.parts.get(track_id) if self.policy in GROUP_MOVES else None
-        drags, vis, groups = fix_cost(current, truth, self.tol, parts)
-        points = target_points(current, truth, self.tol)
-        guesses = np.isin(sources, MACHINE_SOURCES) & (truth[:, 2] > 0)
-        guesses &= ~wrong(current, truth, self.tol)
+        """Fix one frame to `goal` (the truth, or the truth with some points left for later),
+        counting the drags and key presses; with `accept`, the machine's points left right
+        are accepted too (one more action). Returns the number of fixing actions."""
+        current, sources = self.frame(track_id, frame, len(goal))
+        drags, vis, groups = fix_cost(current, goal, self.tol, self.group_parts(track_id))
+        points = target_points(current, goal, self.tol)
+        guesses = np.isin(sources, MACHINE_SOURCES) & (goal[:, 2] > 0)
+        guesses &= ~wrong(current, goal, self.tol)
         accepted = np.flatnonzero(guesses).tolist() if accept else []
         if drags + vis == 0 and not accepted:
             return 0
@@ -205,6 +204,10 @@ class Annotator:
             self.actions.add("held_run_edits")  # the edit is the same; its reach is the run
         self.save(track_id, frame, points, held=held, accepted=accepted)
         return drags + vis
+
+    def group_parts(self, track_id: int) -> dict[str, tuple[int, ...]] | None:
+        """The parts the policy may move as a group (select the part, drag it)."""
+        return self.parts.get(track_id) if self.policy in GROUP_MOVES else None
 
     def frame(self, track_id: int, frame: int, k: int) -> tuple[PoseArray, np.ndarray]:
         """A frame's pose and each point's source (an unsaved frame: no points, the model's)."""
@@ -244,8 +247,8 @@ class Annotator:
             if j is not None:
                 b = spans[j][0]
                 self.fix_frame(track_id, b, truth[b], held=False)
-                self._keyframe(track_id, start)
-                self._keyframe(track_id, b)
+                self.mark_keyframe(track_id, start)
+                self.mark_keyframe(track_id, b)
                 interpolate(self.s, self.user, track_id, start, b)
                 self.actions.add("interpolations")
                 i = j
@@ -257,7 +260,7 @@ class Annotator:
             self.fix_frame(track_id, start, truth[start], held=end - start > 1)
         self.frame_by_frame(track_id, truth)
 
-    def _keyframe(self, track_id: int, frame: int) -> None:
+    def mark_keyframe(self, track_id: int, frame: int) -> None:
         row = frame_row(self.s, self.s.get_one(Track, track_id), frame, self.clip)
         if not row.is_keyframe:
             pose, _ = decode_points(row.points)

@@ -1,12 +1,18 @@
 """Policy track of the scripted annotator: label one frame of a shot, press Track, then walk
 the shot frame by frame, accepting what the tracker got right and fixing what it did not.
 
-For each shot of a character: fix its first frame to the truth (drags, visibility keys) and
-accept the rest (one action), press Track forward (one action). Then on every later frame of
-the shot: drag what is off, press accept for the rest of the frame (one action); a frame that
-starts one of the character's held drawings is edited as the whole run when that puts every
-frame of the run right. After a fix, Track again from the fixed frame (one action), so later
-frames start from the corrected points.
+For each shot of a character, two passes:
+
+1. Fix the shot's first frame to the truth (drags, visibility keys), accept the rest (one
+   action) and press Track forward (one action). On every later frame: drag what is off and
+   accept the rest (one action); a frame that starts one of the character's held drawings is
+   edited as the whole run when that puts every frame of the run right. After a fix, Track
+   again from that frame (one action), so later frames start from the corrected points.
+   Points the tracker cannot carry because nobody sees them (off the frame, hidden) are left
+   for the second pass where they are missing.
+2. Those points, by interpolation between frames where they are placed (mark both ends as
+   keyframes, interpolate: the accepted points are kept) where that saves actions, and frame
+   by frame where it does not.
 """
 
 from __future__ import annotations
@@ -15,17 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.annotations.held_drawings import carried_pose, track_runs
-from app.annotations.keypoint_edits import frame_row
+from app.annotations.held_drawings import carried_pose, move_in, track_runs
+from app.annotations.keypoint_edits import frame_row, interpolate
 from app.annotations.models import Track
-from app.annotations.points import SRC_TRACKED
+from app.annotations.points import SRC_TRACKED, by_person
 from app.annotations.tracking import Direction, track_from
 from app.media.drawings import run_at
 from app.projects.skeletons import V, X, Y
-from bench.annotator_costs import target_points, wrong
+from bench.annotator_costs import fix_cost, target_points, wrong
 
 if TYPE_CHECKING:
     from bench.scripted_annotator import Annotator
+
+MAX_SPAN = 40  # frames an interpolation may span (the farthest a person looks ahead)
 
 
 class TrackPolicy:
@@ -51,31 +59,114 @@ class TrackPolicy:
 
     def shot(self, start: int, end: int) -> None:
         for f in range(start, end):
+            goal = self.truth[f] if f == start else self.goal(f)
             if f > start:
                 self.look(f)
-            truth = self.truth[f]
-            reach = self.held_reach(f)
-            fixes = self.a.fix_frame(self.track_id, f, truth, held=reach > f, accept=True)
-            if (fixes or f == start) and reach + 1 < end and (truth[:, 2] > 0).any():
+            reach = self.held_reach(f, goal)
+            fixes = self.a.fix_frame(self.track_id, f, goal, held=reach > f, accept=True)
+            if (fixes or f == start) and reach + 1 < end and (goal[:, 2] > 0).any():
                 self.track(f)
+        self.fill_unseen(start, end)
 
-    def held_reach(self, frame: int) -> int:
-        """The last frame a held-run edit at `frame` puts right, or `frame` itself when the
-        frame does not start a held drawing or the edit, carried as the service carries it,
-        would leave a frame of the drawing wrong."""
+    def goal(self, frame: int) -> np.ndarray:
+        """The truth, less the points nobody sees that are missing here (pass 2 places them)."""
+        truth = self.truth[frame]
+        pose, _ = self.a.frame(self.track_id, frame, len(truth))
+        later = (truth[:, 2] == 1) & (pose[:, V] == 0)
+        goal = truth.copy()
+        goal[later] = pose[later, :3]
+        return goal
+
+    def fill_unseen(self, start: int, end: int) -> None:
+        """Pass 2: from a frame that is right, interpolate to the later frame where that saves
+        the most actions (fixing that frame first); without one, fix the next frame."""
+        a = start
+        while a < end - 1:
+            b = self.partner(a, end)
+            if b is None:
+                a += 1
+                self.a.fix_frame(self.track_id, a, self.truth[a], held=False, accept=True)
+                continue
+            self.a.fix_frame(self.track_id, b, self.truth[b], held=False, accept=True)
+            self.a.mark_keyframe(self.track_id, a)
+            self.a.mark_keyframe(self.track_id, b)
+            interpolate(self.a.s, self.a.user, self.track_id, a, b)
+            self.a.actions.add("interpolations")
+            a = b
+        for f in range(start, end):  # what interpolation left off
+            self.a.fix_frame(self.track_id, f, self.truth[f], held=False, accept=True)
+
+    def partner(self, a: int, end: int) -> int | None:
+        """The frame b > a + 1 of the shot where fixing b and interpolating from a saves the
+        most actions (what it puts right, less what it breaks, less fixing b and the clicks),
+        as :func:`app.annotations.keypoint_edits.interpolate` would fill the frames between."""
+        k, tol, parts = len(self.truth[a]), self.a.tol, self.a.group_parts(self.track_id)
+        last = min(end, a + MAX_SPAN)
+        frames = {f: self.a.frame(self.track_id, f, k) for f in range(a, last)}
+        keyed = {f for f in frames if self._is_keyframe(f)}
+        first = frames[a][0]
+        best, best_gain = None, 0
+        for b in range(a + 2, last):
+            pose_b, _ = frames[b]
+            goal_b = np.zeros((k, 4), np.float32)
+            goal_b[:, :3] = target_points(pose_b, self.truth[b], tol)
+            both = (first[:, V] > 0) & (goal_b[:, V] > 0)
+            gain = -sum(fix_cost(pose_b, self.truth[b], tol, parts)[:2])
+            gain -= 1 + (a not in keyed) + (b not in keyed)
+            for f in range(a + 1, b):
+                before, sources = frames[f]
+                after = self._interpolated(
+                    first, goal_b, a, b, f, before, both & ~by_person(sources)
+                )
+                gain += sum(fix_cost(before, self.truth[f], tol, parts)[:2])
+                gain -= sum(fix_cost(after, self.truth[f], tol, parts)[:2])
+            if gain > best_gain:
+                best, best_gain = b, gain
+        return best
+
+    def _interpolated(
+        self,
+        first: np.ndarray,
+        last: np.ndarray,
+        a: int,
+        b: int,
+        f: int,
+        pose: np.ndarray,
+        fill: np.ndarray,
+    ) -> np.ndarray:
+        """Frame f's pose after interpolating from a to b (the service's rule: a held drawing
+        takes the value at its first frame, carried by its move)."""
+        run = run_at(self.runs, f)
+        drawing = max(run.start, a) if run else f
+        t = (drawing - a) / (b - a)
+        out = pose.copy()
+        out[fill, X] = first[fill, X] + t * (last[fill, X] - first[fill, X])
+        out[fill, Y] = first[fill, Y] + t * (last[fill, Y] - first[fill, Y])
+        out[fill, V] = np.where(t < 0.5, first[fill, V], last[fill, V])
+        return carried_pose(out, fill, pose, move_in(run, drawing), move_in(run, f), self.a.clip)
+
+    def _is_keyframe(self, frame: int) -> bool:
+        track = self.a.s.get_one(Track, self.track_id)
+        return frame_row(self.a.s, track, frame, self.a.clip).is_keyframe
+
+    def held_reach(self, frame: int, goal: np.ndarray) -> int:
+        """The last frame a held-run edit at `frame` puts right (to `goal` there, and to the
+        same rule on the run's other frames), or `frame` itself when the frame does not start
+        a held drawing or the edit, carried as the service carries it, would leave a frame of
+        the drawing wrong."""
         run = run_at(self.runs, frame)
         if run is None or run.start != frame:
             return frame
         k = len(self.truth[frame])
         pose, _ = self.a.frame(self.track_id, frame, k)
         edited = np.zeros((k, 4), np.float32)
-        edited[:, :3] = target_points(pose, self.truth[frame], self.a.tol)
+        edited[:, :3] = target_points(pose, goal, self.a.tol)
         for other in range(run.start + 1, run.end):
             onto, _ = self.a.frame(self.track_id, other, k)
             moved = carried_pose(
                 edited, edited[:, V] > 0, onto, run.move_at(frame), run.move_at(other), self.a.clip
             )
-            if wrong(moved, self.truth[other], self.a.tol).any():
+            if wrong(moved, self.goal(other), self.a.tol).any():
                 return frame
         return run.end - 1
 
