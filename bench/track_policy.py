@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.annotations.held_drawings import carried_pose, move_in, track_runs
-from app.annotations.keypoint_edits import frame_row, interpolate
+from app.annotations.keypoint_edits import (
+    changed_points,
+    copy_previous_drawing,
+    frame_row,
+    interpolate,
+)
 from app.annotations.models import Track
 from app.annotations.points import SRC_TRACKED, by_person
 from app.annotations.tracking import Direction, track_from
@@ -58,15 +63,49 @@ class TrackPolicy:
             self.shot(int(start), int(end))
 
     def shot(self, start: int, end: int) -> None:
+        if start > 0:
+            self.copy_previous_if_it_pays(start)
         for f in range(start, end):
             goal = self.truth[f] if f == start else self.goal(f)
             if f > start:
                 self.look(f)
-            reach = self.held_reach(f, goal)
-            fixes = self.a.fix_frame(self.track_id, f, goal, held=reach > f, accept=True)
-            if (fixes or f == start) and reach + 1 < end and (goal[:, 2] > 0).any():
+            fixed, reach = self.fix(f, goal)
+            if (
+                reach + 1 < end
+                and (goal[:, 2] > 0).any()
+                and (f == start or self.helps(fixed, reach + 1))
+            ):
                 self.track(f)
         self.fill_unseen(start, end)
+
+    def fix(self, frame: int, goal: np.ndarray) -> tuple[np.ndarray, int]:
+        """Fix `frame` to `goal` and accept the rest, as a held-run edit where that puts the
+        whole run right; returns the points it changed and the last frame the edit reached."""
+        k = len(goal)
+        reach = self.held_reach(frame, goal)
+        before, _ = self.a.frame(self.track_id, frame, k)
+        self.a.fix_frame(self.track_id, frame, goal, held=reach > frame, accept=True)
+        after, _ = self.a.frame(self.track_id, frame, k)
+        return changed_points(before, after), reach
+
+    def helps(self, fixed: np.ndarray, frame: int) -> bool:
+        """Tracking again pays when points just fixed are wrong on the next frame too."""
+        pose, _ = self.a.frame(self.track_id, frame, len(fixed))
+        return bool((fixed & wrong(pose, self.goal(frame), self.a.tol)).any())
+
+    def copy_previous_if_it_pays(self, start: int) -> None:
+        """After a cut, "copy previous drawing" when fixing the copy costs less than fixing
+        what the shot's first frame holds."""
+        k, tol, parts = len(self.truth[start]), self.a.tol, self.a.group_parts(self.track_id)
+        here, _ = self.a.frame(self.track_id, start, k)
+        previous, _ = self.a.frame(self.track_id, start - 1, k)
+        direct = sum(fix_cost(here, self.truth[start], tol, parts)[:2])
+        if 1 + sum(fix_cost(previous, self.truth[start], tol, parts)[:2]) >= direct:
+            return
+        track = self.a.s.get_one(Track, self.track_id)
+        version = frame_row(self.a.s, track, start, self.a.clip).version
+        copy_previous_drawing(self.a.s, self.a.user, self.track_id, start, version)
+        self.a.actions.add("copy_previous")
 
     def goal(self, frame: int) -> np.ndarray:
         """The truth, less the points nobody sees that are missing here (pass 2 places them)."""
@@ -85,7 +124,7 @@ class TrackPolicy:
             b = self.partner(a, end)
             if b is None:
                 a += 1
-                self.a.fix_frame(self.track_id, a, self.truth[a], held=False, accept=True)
+                self.fix(a, self.truth[a])
                 continue
             self.a.fix_frame(self.track_id, b, self.truth[b], held=False, accept=True)
             self.a.mark_keyframe(self.track_id, a)
@@ -94,7 +133,7 @@ class TrackPolicy:
             self.a.actions.add("interpolations")
             a = b
         for f in range(start, end):  # what interpolation left off
-            self.a.fix_frame(self.track_id, f, self.truth[f], held=False, accept=True)
+            self.fix(f, self.truth[f])
 
     def partner(self, a: int, end: int) -> int | None:
         """The frame b > a + 1 of the shot where fixing b and interpolating from a saves the
