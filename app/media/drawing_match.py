@@ -10,13 +10,16 @@ where that drawing first appeared) after compensating the drawing's motion:
    the affine is reduced to the scale + translation of a :data:`Move`.
 2. Compare: a pixel of the crop is *explained* when the current frame there matches the moved
    key drawing, or the previous frame moved by the camera (phase correlation of the whole
-   frames): the background inside the box moves with the camera, not with the character.
-   Both comparisons allow for anti-aliasing and sub-pixel error by testing against the
-   min/max of a small neighbourhood. A redrawn part (an arm moved) is explained by neither.
+   frames) or not moved at all: the background inside the box moves with the camera, not
+   with the character. The comparisons allow for anti-aliasing and sub-pixel error by
+   testing against the min/max of the 3 x 3 neighbourhood. A redrawn part (an arm moved) is
+   explained by none of them.
 3. Decide: the drawing is held when the densest patch of unexplained pixels stays under
    :data:`CHANGED_DENSITY`.
 
-The work is done on grey frames scaled so the crop's long side is about :data:`WORK_SIDE` px.
+The work is done on grey frames scaled so the crop's long side is at most :data:`WORK_SIDE`
+px. Precision, recall, move error and speed per kind of motion are in BENCHMARKS.md
+("Per-character held drawings", bench/drawings.py).
 """
 
 from __future__ import annotations
@@ -35,13 +38,13 @@ from app.media.drawings import IDENTITY, DrawingRun, Move, carry
 Box = tuple[float, float, float, float]  # x, y, w, h pixels (as app.projects.skeletons.Box)
 Grey = npt.NDArray[np.float32]
 
-WORK_SIDE = 128  # long side of the key crop at working scale, px
+MIN_INSIDE = 0.6  # share of the drawing's crop that must still be in the frame
+WORK_SIDE = 256  # long side of the key crop at working scale, px
 CAMERA_SIDE = 160  # long side of the frames the camera motion is measured on, px
 MARGIN = 0.12  # crop margin around the box, share of its long side
 TOLERANCE = 28.0  # grey levels a pixel may differ from its neighbourhood and still match
-CHANGED_DENSITY = 0.12  # share of unexplained pixels in the worst patch that means redrawn
+CHANGED_DENSITY = 0.06  # share of unexplained pixels in the worst patch that means redrawn
 PATCH = 0.12  # side of the patch, share of the crop's long side
-ECC_BLUR = 3  # Gaussian blur before ECC, px
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-4)
 
 
@@ -60,9 +63,10 @@ def _camera_shift(prev: Grey, cur: Grey, window: Grey) -> tuple[float, float]:
     return float(sx), float(sy)
 
 
-def _range_miss(image: Grey, reference: Grey, size: int) -> Grey:
-    """How far each pixel lies outside the min..max of ``reference`` around it."""
-    kernel = np.ones((size, size), np.uint8)
+def _range_miss(image: Grey, reference: Grey) -> Grey:
+    """How far each pixel lies outside the min..max of ``reference`` around it (3 x 3): a
+    one-pixel slack for anti-aliasing and sub-pixel placement."""
+    kernel = np.ones((3, 3), np.uint8)
     low = cv2.erode(reference, kernel)
     high = cv2.dilate(reference, kernel)
     return cast(Grey, np.maximum(np.maximum(low - image, image - high), 0.0))
@@ -79,9 +83,9 @@ class _Key:
     crop: Grey
     moves: list[Move]
 
-    @property
-    def mask(self) -> npt.NDArray[np.uint8]:
-        return np.ones(self.crop.shape, np.uint8)
+    def __post_init__(self) -> None:
+        self.half = cast(Grey, cv2.pyrDown(self.crop))
+        self.mask = np.ones(self.half.shape, np.uint8)
 
 
 class DrawingFollower:
@@ -96,7 +100,6 @@ class DrawingFollower:
         self._index = -1
         self._camera_scale = 1.0
         self._window: Grey | None = None
-        self.last_density = 0.0  # the last check's worst unexplained patch (for tuning)
 
     def start(self, index: int, rgb: Image, box: Box) -> None:
         """Frame ``index`` shows a new drawing of the character inside ``box`` (x, y, w, h px)."""
@@ -198,13 +201,17 @@ class DrawingFollower:
         )  # fmt: skip
         (tx, ty), _ = cv2.phaseCorrelate(key.crop, seen)
         warp = np.array([[1, 0, tx], [0, 1, ty]], np.float32)
+        # ECC on half-size copies (a quarter of the pixels); translations scale back by 2
+        half = warp.copy()
+        half[:, 2] /= 2
         try:
             _, found = cv2.findTransformECC(
-                key.crop, seen, warp, cv2.MOTION_AFFINE, ECC_CRITERIA, key.mask, ECC_BLUR
+                key.half, cv2.pyrDown(seen), half, cv2.MOTION_AFFINE, ECC_CRITERIA, key.mask, 3
             )
             warp = np.asarray(found, np.float32)
+            warp[:, 2] *= 2
         except cv2.error:
-            warp = np.array([[1, 0, tx], [0, 1, ty]], np.float32)
+            pass
         a = float(warp[0, 0] + warp[1, 1]) / 2
         if not 0.8 < a < 1.25:
             return None
@@ -226,23 +233,34 @@ class DrawingFollower:
         h, w = key.crop.shape
         to_frame = np.array([[s, 0, s * ox + dx], [0, s, s * oy + dy]], np.float32)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        seen = cv2.warpAffine(
-            grey, to_frame, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(-1.0,)
+        seen = cast(
+            Grey,
+            cv2.warpAffine(
+                grey,
+                to_frame,
+                (w, h),
+                flags=flags,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(-1.0,),
+            ),
         )
-        to_prev = to_frame.copy()
-        to_prev[:, 2] -= np.array(cam, np.float32)
-        before = cv2.warpAffine(
-            self._prev, to_prev, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
-        )
-        miss = np.minimum(
-            _range_miss(cast(Grey, seen), key.crop, 3),
-            _range_miss(cast(Grey, seen), cast(Grey, before), 5),
-        )
-        unexplained = ((miss > TOLERANCE) & (seen >= 0)).astype(np.float32)
+        misses = [_range_miss(seen, key.crop)]
+        for shift in {cam, (0.0, 0.0)}:
+            to_prev = to_frame.copy()
+            to_prev[:, 2] -= np.array(shift, np.float32)
+            before = cv2.warpAffine(
+                self._prev, to_prev, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE
+            )
+            misses.append(_range_miss(seen, cast(Grey, before)))
+        miss = np.minimum.reduce(misses)
+        # pixels of the crop the frame shows, away from its border (interpolated with it)
+        inside = cv2.erode((seen >= 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        if inside.mean() < MIN_INSIDE:
+            return False
+        unexplained = ((miss > TOLERANCE) & inside).astype(np.float32)
         side = max(3, round(PATCH * max(h, w)))
         density = cv2.boxFilter(unexplained, -1, (side, side))
-        self.last_density = float(density.max())
-        return self.last_density < CHANGED_DENSITY
+        return float(density.max()) < CHANGED_DENSITY
 
 
 def find_drawings(
@@ -260,7 +278,7 @@ def find_drawings(
     runs: list[DrawingRun] = []
     for start, end in shots or [(0, len(frames))]:
         follower = DrawingFollower()
-        box: Box | None = None
+        box: Box | None = None  # the character's box on the frame before
         for i in range(start, end):
             move = follower.check(i, frames[i]) if box is not None else None
             if move is not None:
@@ -269,7 +287,5 @@ def find_drawings(
             box = boxes[i] or box
             if box is not None:
                 follower.start(i, frames[i], box)
-            else:
-                follower = DrawingFollower()
         runs.extend(follower.runs())
     return runs

@@ -213,7 +213,8 @@ class Blob:
                 [eyes[0] - [0.2 * r, 0.25 * r], eyes[1] + [0.2 * r, 0.0], mouth[3] + [0.0, 0.1 * r]]
             )
         )
-        return Drawn(None, box, screen_box(face, cv.camera.width, cv.camera.height))
+        outline = cv.camera.to_screen(np.vstack([ellipse_pts(c, rx, ry, 8), *eyes]))
+        return Drawn(None, box, screen_box(face, cv.camera.width, cv.camera.height), outline)
 
 
 class Lamp:
@@ -263,4 +264,5 @@ class Lamp:
         cv.poly(shade_pts, self.colour, o)
         cv.poly(ellipse_pts(joint2 + 0.25 * sz * d, 0.08 * sz, 0.08 * sz, 20), (150, 245, 255), o)
         cv.dot(joint1, 0.03 * sz, shade(self.colour, 0.6))
-        return Drawn(None, cv.end_box(), None)
+        outline = cv.camera.to_screen(np.vstack([foot, joint1, joint2, shade_pts]))
+        return Drawn(None, cv.end_box(), None, outline)

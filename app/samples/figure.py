@@ -41,6 +41,8 @@ class Drawn:
     points: DrawnPoints | None
     box: list[float] | None
     face_box: list[float] | None
+    # landmarks of a drawing without keypoints, output pixels: tell a new drawing from a moved one
+    outline: FloatArray | None = None
 
 
 class Character(Protocol):

@@ -33,6 +33,7 @@ from app.samples.sliding import (
     DrawingRecorder,
     camera_at,
     glide_camera,
+    landmarks,
 )
 from app.samples.truth import (
     CAMERA_MOTIONS,
@@ -175,13 +176,15 @@ def make_clip(
     talking: bool | None = None,
     timing: Timing | None = None,
     shots: int | None = None,
+    action: str | None = None,
     aspect: float | None = None,
     drawing_motion: DrawingMotion = "held",
 ) -> SampleClip:
     """Render one cartoon clip and its ground truth; every knob left None is drawn from the seed.
 
     ``drawing_motion`` (see app/samples/sliding.py) makes held drawings slide or the camera
-    pan or zoom on ones over them."""
+    pan or zoom on ones over them; ``action`` (walk, run, jump...) is what the humanoids free to
+    choose and the animals do."""
     rng = np.random.default_rng(seed)
     width = _even(width if width is not None else rng.integers(128, 641) * 2)
     height = _even(width / (aspect if aspect is not None else _pick(rng, ASPECTS)))
@@ -246,6 +249,7 @@ def make_clip(
                 motion = _pick(rng, ("emote", "wave", "turn"))
             else:
                 motion = _pick(rng, POSE_MOTIONS)
+                motion = action if action in POSE_MOTIONS else motion
             n_human += 1
             specs.append(
                 _CharSpec(
@@ -268,7 +272,7 @@ def make_clip(
                 _CharSpec(
                     kind,
                     _pick(rng, ("Biscuit", "Pepper", "Mochi")),
-                    _pick(rng, ANIMAL_MOTIONS),
+                    action if action in ANIMAL_MOTIONS else _pick(rng, ANIMAL_MOTIONS),
                     colours,
                     None,
                     [{"start": 0, "end": n_frames, "label": "neutral"}],
@@ -448,8 +452,6 @@ def _render(
                         tc = d0 / fps if specs[ci].motion == "talk" else (d0 - s) / fps
                         cv.camera = glide_camera(camera, glides[ci], (f0 - s) / fps, (e - s) / fps)
                         drawn[ci] = chars[ci].draw(cv, tc, 1 + 32 * rank)
-                        for f in range(f0, f1):
-                            recorders[ci].show(f, d0, cv.camera, drawn[ci].box is not None)
                     cv.camera = camera
                     img = cv.img
                     if prev is None or not np.array_equal(prev, img):
@@ -461,6 +463,8 @@ def _render(
                         writer.frame(img)
                     for ci, dr in drawn.items():
                         kp = dr.points.resolve(cv) if dr.points is not None else None
+                        for f in range(f0, f1):
+                            recorders[ci].show(f, landmarks(kp, dr.outline) if dr.box else None)
                         per_char[ci]["kp"] += [kp] * (f1 - f0)
                         per_char[ci]["box"] += [dr.box] * (f1 - f0)
                         per_char[ci]["face"] += [dr.face_box] * (f1 - f0)
@@ -544,13 +548,19 @@ PROFILES: tuple[dict[str, Any], ...] = (
     {"subsets": ("face_audio", "i2v"), "kinds": ("humanoid",), "talking": True},
     {"subsets": ("pose",), "kinds": ("humanoid",)},
     {"subsets": ("i2v",), "kinds": ("creature", "humanoid", "object")},
+    # held drawings that move (app/samples/sliding.py): slides, and pans and zooms on ones
+    {"subsets": ("pose", "i2v"), "kinds": ("humanoid", "animal"), "drawing_motion": "slide"},
+    {"subsets": ("i2v",), "kinds": ("animal", "creature"), "drawing_motion": "pan"},
+    {"subsets": ("pose",), "kinds": ("humanoid",), "drawing_motion": "zoom"},
+    {"subsets": ("pose", "i2v"), "kinds": ("humanoid", "object"), "drawing_motion": "pan"},
 )
 
 
 def make_samples(
     out_dir: str | Path, count: int, seed: int, *, progress: Progress | None = None
 ) -> list[SampleClip]:
-    """A seeded set of small clips (<= 640 wide, 2-5 s); count >= 4 covers all subsets and kinds."""
+    """A seeded set of small clips (<= 640 wide, 2-5 s); count >= 4 covers all subsets and kinds,
+    count >= 12 also held drawings that slide or go under camera pans and zooms."""
     rng = np.random.default_rng(seed)
     clips: list[SampleClip] = []
     for i in range(count):

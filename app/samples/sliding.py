@@ -6,19 +6,21 @@ A clip's *drawing motion* says how its held drawings move on screen:
 - ``slide``: the camera stays, each character glides across the frame on ones;
 - ``pan`` / ``zoom``: the camera pans or zooms on ones.
 
-Each character is drawn through its own camera (the shot's camera shifted by its glide), so
-where its held drawing lands on every frame is known exactly: :class:`DrawingRecorder` turns
-those placements into the character's held runs with each frame's move.
+Each character is drawn through its own camera (the shot's camera shifted by its glide); its
+landmarks on every frame (keypoints, or outline points for characters without a skeleton) give
+:class:`DrawingRecorder` the character's held runs with each frame's move.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
-from app.media.drawings import DrawingRun, Move
-from app.samples.canvas import Camera
+import numpy as np
+
+from app.media.drawings import IDENTITY, DrawingRun, Move
+from app.samples.canvas import Camera, FloatArray
 from app.samples.truth import CameraMotion
 
 DrawingMotion = Literal["held", "slide", "pan", "zoom"]
@@ -29,6 +31,9 @@ CAMERA_OF_MOTION: dict[DrawingMotion, tuple[CameraMotion, ...]] = {
     "zoom": ("zoom_in", "zoom_out"),
 }
 GLIDE = 0.12  # a sliding character's speed, frame widths per second
+# Drawings whose landmarks differ by less than this after the best move are one drawing: the
+# difference is not visible, and labels carried by the move stay within a pixel.
+SAME_DRAWING_PX = 2.0
 
 
 def camera_at(motion: CameraMotion, p: float, w: int, h: int, focus: tuple[float, float]) -> Camera:
@@ -54,50 +59,60 @@ def glide_camera(camera: Camera, glide: float, t: float, shot_seconds: float) ->
     return replace(camera, cx=camera.cx - offset) if offset else camera
 
 
-def move_between(first: Camera, later: Camera) -> Move:
-    """Where a point drawn through ``first`` lands when the same drawing goes through ``later``."""
-    s = later.zoom / first.zoom
-    hx, hy = first.width / 2, first.height / 2
-    return (
-        s,
-        hx * (1 - s) + (first.cx - later.cx) * later.zoom,
-        hy * (1 - s) + (first.cy - later.cy) * later.zoom,
-    )
+def landmarks(keypoints: list[list[float]] | None, outline: FloatArray | None) -> FloatArray:
+    """Points that follow a drawing: its visible keypoints (NaN for the others), else its
+    outline landmarks."""
+    if keypoints is None:
+        assert outline is not None
+        return outline
+    return np.array([[x, y] if v == 2 else [np.nan, np.nan] for x, y, v in keypoints])
 
 
-@dataclass
-class _Shown:
-    frame: int
-    drawing: int
-    camera: Camera
+def fit_move(first: FloatArray, later: FloatArray) -> tuple[Move, float]:
+    """The least-squares scale + translation taking points ``first`` onto ``later`` (N x 2,
+    NaN where a point is not seen), and the largest distance left between them (px)."""
+    both = np.isfinite(first).all(axis=1) & np.isfinite(later).all(axis=1)
+    if both.sum() < 3:
+        return IDENTITY, np.inf
+    p, q = np.asarray(first[both], np.float64), np.asarray(later[both], np.float64)
+    pc, qc = p.mean(axis=0), q.mean(axis=0)
+    spread = float(((p - pc) ** 2).sum())
+    s = float(((p - pc) * (q - qc)).sum()) / spread if spread > 0 else 1.0
+    d = qc - s * pc
+    residual = float(np.hypot(*(s * p + d - q).T).max())
+    return (s, float(d[0]), float(d[1])), residual
 
 
 class DrawingRecorder:
-    """One character's frames: which drawing each shows, through which camera, if visible."""
+    """One character's held runs: a frame continues the run while its drawing's landmarks are
+    the run's first landmarks moved by a scale + translation (within :data:`SAME_DRAWING_PX`)."""
 
     def __init__(self) -> None:
-        self._shown: list[_Shown] = []
+        self._first: FloatArray | None = None
+        self._start = 0
+        self._moves: list[Move] = []
         self._runs: list[DrawingRun] = []
 
-    def show(self, frame: int, drawing: int, camera: Camera, visible: bool) -> None:
-        """Frame ``frame`` shows drawing number ``drawing`` (a new number for a new drawing)."""
-        if not visible or (self._shown and self._shown[-1].drawing != drawing):
-            self._flush()
-        if visible:
-            self._shown.append(_Shown(frame, drawing, camera))
+    def show(self, frame: int, landmarks: FloatArray | None) -> None:
+        """Frame ``frame`` shows the character with these landmarks (None: not in the frame)."""
+        if landmarks is not None and self._first is not None:
+            move, residual = fit_move(self._first, landmarks)
+            if residual <= SAME_DRAWING_PX:
+                self._moves.append(move)
+                return
+        self.cut()
+        if landmarks is not None:
+            self._first, self._start, self._moves = landmarks, frame, [IDENTITY]
 
     def cut(self) -> None:
-        """A shot ends: no drawing continues into the next one."""
-        self._flush()
+        """The current drawing ends here (a shot cut, or the character left the frame)."""
+        if len(self._moves) >= 2:
+            self._runs.append(
+                DrawingRun(self._start, self._start + len(self._moves), tuple(self._moves))
+            )
+        self._first, self._moves = None, []
 
     def runs(self) -> list[dict[str, Any]]:
         """The held runs in the DrawingRun JSON shape."""
-        self._flush()
+        self.cut()
         return [run.as_json() for run in self._runs]
-
-    def _flush(self) -> None:
-        if len(self._shown) >= 2:
-            first = self._shown[0].camera
-            moves = tuple(move_between(first, shown.camera) for shown in self._shown)
-            self._runs.append(DrawingRun(self._shown[0].frame, self._shown[-1].frame + 1, moves))
-        self._shown = []
