@@ -187,7 +187,7 @@ def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
         extraction = smooth_faces(extraction, clip.fps, cuts)
     frames = extraction.frames
     found = [f.found for f in frames]
-    timing = drawing_timing(extraction.drawing_runs, len(frames))
+    timing = drawing_timing(extraction.drawing_runs, len(frames), visible=found)
     summary: dict[str, object] = {
         "frames": len(frames),
         "model_calls": extraction.model_calls,

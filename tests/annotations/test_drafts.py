@@ -28,6 +28,7 @@ from app.annotations.models import (
 from app.annotations.points import decode_points, encode_points
 from app.clips.models import Clip
 from app.core.errors import Invalid
+from app.media.drawings import DrawingRun, runs_from_json
 from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, empty_pose
 from tests.factories import create_clip
 
@@ -139,6 +140,23 @@ def test_a_draft_track_is_written_once_and_a_rerun_replaces_it(db: Session, clip
     np.testing.assert_allclose(pose[:, :2], pose_at(0, seed=2)[:, :2])
     assert row.flags == ["low_conf:1"]
     assert row.part_valid == 0b11111  # every part of the skeleton is visible
+
+
+def test_the_model_character_keeps_its_drawings_and_a_rerun_replaces_them(
+    db: Session, clip: Clip
+) -> None:
+    slide = DrawingRun(1, 3, ((1.0, 0.0, 0.0), (1.0, 4.5, -1.0)))
+    written = drafts.write_draft_track(
+        db, clip, name=drafts.MODEL_CHARACTER_NAME, frames=drafts_at(0),
+        drawing_runs=[slide, DrawingRun.still(3, 6)], timing="twos",
+    )  # fmt: skip
+    character = db.get_one(Character, written.character_id)
+    assert runs_from_json(character.drawing_runs) == [slide, DrawingRun.still(3, 6)]
+    assert character.timing == "twos"
+
+    drafts.write_draft_track(db, clip, name=drafts.MODEL_CHARACTER_NAME, frames=drafts_at(0))
+    db.refresh(character)
+    assert (character.drawing_runs, character.timing) == ([], None)
 
 
 def test_rerun_updates_model_points_keeps_human_points_and_flags_the_moved_draft(

@@ -31,6 +31,7 @@ from app.annotations.models import (
 from app.annotations.points import decode_points, encode_points
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope
+from app.media.drawings import runs_from_json
 from app.pipeline.held import drawn_frames
 from app.pipeline.keypoints import low_confidence_points
 from app.pipeline.models import Job, JobState
@@ -144,6 +145,13 @@ def test_keypoint_drafts_have_the_right_structure_and_land_on_the_characters(
                 "coco_wholebody",
                 Source.model,
             )
+            # The character's own held drawings, as the keypoints step carried them.
+            assert character.timing == job.result["timing"]
+            assert character.timing in {"ones", "twos", "threes", "mixed"}
+            runs = runs_from_json(character.drawing_runs)
+            assert all(0 <= r.start < r.end <= (clip.frame_count or 0) for r in runs)
+            if sample.truth["timing"] != "ones":
+                assert runs  # a humanoid on twos holds its drawings
             track = session.scalars(select(Track).where(Track.character_id == character.id)).one()
             assert track.num_points == K
             rows = session.scalars(
