@@ -43,13 +43,15 @@ from app.projects.skeletons import CONF, PoseArray, V, X, Y
 Direction = Literal["forward", "backward"]
 TRACK_LOST = "track_lost:"  # flag: this many points were lost here (tracking stopped them)
 TRACK_ACTION = "track"
+# Frames one step goes through at most (10 s at 24 fps): their images are held in memory, and a
+# person checks a tracked stretch before carrying it further (accept its last frame, track on).
+MAX_FRAMES = 240
 
 
 @dataclass
 class Tracked:
-    """What one tracking step did: the frames it wrote, and where points stopped."""
+    """What one tracking step did: how many points it wrote, and where points stopped."""
 
-    frames: list[KeypointFrame] = field(default_factory=list)
     points: int = 0  # point positions written
     lost: dict[int, list[int]] = field(default_factory=dict)  # frame -> points that stopped
     reached: int | None = None  # the last frame tracking went through
@@ -115,7 +117,6 @@ def track_from(
             flags.append(f"{TRACK_LOST}{int(lost.sum())}")
         if flags != row.flags:
             row.flags = flags
-        done.frames.append(row)
         if ok.any():
             done.reached = frame
         active = ok
@@ -167,13 +168,17 @@ def _span(
     active: BoolArray,
     runs: list[DrawingRun],
 ) -> tuple[list[int], dict[int, KeypointFrame]]:
-    """The frames tracking goes through, ``frame_index`` first: to the shot's edge, stopping
-    before the next keyframe or frame where a person set one of the points (frames of the
-    key's own held drawing do not stop it: a held-run edit set them all); with the stored
-    rows up to the shot's edge, read in one query."""
+    """The frames tracking goes through, ``frame_index`` first: to the shot's edge (at most
+    ``MAX_FRAMES``), stopping before the next keyframe or frame where a person set one of the
+    points (frames of the key's own held drawing do not stop it: a held-run edit set them
+    all); with the stored rows up to there, read in one query."""
     start, end = _shot_of(session, track, clip, frame_index)
     step = 1 if direction == "forward" else -1
-    last = end - 1 if step == 1 else start
+    last = (
+        min(end - 1, frame_index + MAX_FRAMES - 1)
+        if step == 1
+        else max(start, frame_index - MAX_FRAMES + 1)
+    )
     own = run_at(runs, frame_index)
     rows = {
         row.frame_index: row

@@ -18,12 +18,14 @@ from typing import cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from app.media.decode import Image
 from app.media.drawings import Move
 from app.media.patchmatch import BoolArray, FloatArray, match_patches
 
 WINDOW = 21  # Lucas-Kanade window, frame pixels
+SMALL_WINDOW = 11  # tried again with this where the large window failed
 LEVELS = 3  # pyramid levels above the frame: follows motions up to ~80 px a frame
 CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
 MIN_EIGEN = 1e-3  # below this the window is a flat fill: flow is not trusted there
@@ -31,6 +33,10 @@ BACK_PX = 0.8  # forward-backward error a flow step may have (frame pixels)
 LOOK_HALF = 4  # half-width of the patch whose colours must still agree after a step
 LOOK_MAX = 28.0  # mean absolute colour difference (0..255) allowed between those patches
 SEARCH_PX = 14  # patch matching searches this far around the neighbours' motion
+MARGIN = 72  # frame pixels around the points that a step reads (windows, pyramid, search)
+PROBES = 40  # corners of the picture whose flow tells a cut from motion
+MIN_PROBES = 8  # fewer corners than this: the picture is too flat to tell
+CUT_SHARE = 0.25  # a cut when fewer of the corners than this can be followed
 NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a textureless point
 
 
@@ -66,25 +72,36 @@ def _inside(xy: FloatArray, width: int, height: int) -> BoolArray:
     )
 
 
+def _patches(image: Image, xy: FloatArray) -> FloatArray:
+    """The (2 * LOOK_HALF + 1)-pixel squares around each point, interpolated (N, side, side, 3)."""
+    offsets = np.arange(-LOOK_HALF, LOOK_HALF + 1, dtype=np.float32)
+    map_x = np.repeat(xy[:, 0, None] + offsets[None, :], len(offsets), axis=0)
+    map_y = np.repeat(xy[:, 1, None], len(offsets), axis=1)[:, None, :] + offsets[None, :, None]
+    side = len(offsets)
+    sampled = cv2.remap(
+        image,
+        map_x.reshape(-1, side),
+        map_y.reshape(-1, side).astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return np.asarray(sampled, np.float32).reshape(len(xy), side, side, -1)
+
+
 def _looks_alike(a: Image, b: Image, xy_a: FloatArray, xy_b: FloatArray) -> FloatArray:
     """Mean absolute colour difference of the small patches around each pair of points."""
-    size = (2 * LOOK_HALF + 1, 2 * LOOK_HALF + 1)
-    out = np.empty(len(xy_a), np.float32)
-    for i, (pa, pb) in enumerate(zip(xy_a, xy_b, strict=True)):
-        patch_a = cv2.getRectSubPix(a, size, (float(pa[0]), float(pa[1]))).astype(np.float32)
-        patch_b = cv2.getRectSubPix(b, size, (float(pb[0]), float(pb[1]))).astype(np.float32)
-        out[i] = float(np.abs(patch_a - patch_b).mean())
-    return out
+    difference = np.abs(_patches(a, xy_a) - _patches(b, xy_b))
+    return difference.reshape(len(xy_a), -1).mean(axis=1).astype(np.float32)
 
 
-def _lucas_kanade(a: Image, b: Image, xy: FloatArray) -> tuple[FloatArray, BoolArray]:
+def _lucas_kanade(a: Image, b: Image, xy: FloatArray, window: int) -> tuple[FloatArray, BoolArray]:
     start = xy.reshape(-1, 1, 2)
     there, status, _ = cv2.calcOpticalFlowPyrLK(
         a,
         b,
         start,
         start.copy(),
-        winSize=(WINDOW, WINDOW),
+        winSize=(window, window),
         maxLevel=LEVELS,
         criteria=CRITERIA,
         minEigThreshold=MIN_EIGEN,
@@ -92,12 +109,13 @@ def _lucas_kanade(a: Image, b: Image, xy: FloatArray) -> tuple[FloatArray, BoolA
     return np.asarray(there, np.float32).reshape(-1, 2), np.asarray(status).ravel() == 1
 
 
-def _flow(a: Image, b: Image, xy: FloatArray) -> tuple[FloatArray, BoolArray, FloatArray]:
-    """Lucas-Kanade from ``a`` to ``b`` and back: (positions on b, flowed, back error px)."""
-    there, flowed = _lucas_kanade(a, b, xy)
-    back, flowed_back = _lucas_kanade(b, a, there)
+def _flow(a: Image, b: Image, xy: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """Lucas-Kanade from ``a`` to ``b`` and back: the positions on ``b`` and the
+    forward-backward error in pixels (infinite where either way failed)."""
+    there, flowed = _lucas_kanade(a, b, xy, window)
+    back, flowed_back = _lucas_kanade(b, a, there, window)
     error = np.linalg.norm(back - xy, axis=1).astype(np.float32)
-    return there, flowed & flowed_back, error
+    return there, np.where(flowed & flowed_back, error, np.inf).astype(np.float32)
 
 
 def _guesses(xy: FloatArray, moved: FloatArray, reliable: BoolArray) -> FloatArray:
@@ -110,27 +128,75 @@ def _guesses(xy: FloatArray, moved: FloatArray, reliable: BoolArray) -> FloatArr
     return (xy + np.median(motion[nearest], axis=1)).astype(np.float32)
 
 
+def _region(xy: FloatArray, width: int, height: int) -> tuple[slice, slice]:
+    """The part of the frame the step needs: the points, their windows and their search."""
+    x0, y0 = np.floor(xy.min(axis=0) - MARGIN).astype(int)
+    x1, y1 = np.ceil(xy.max(axis=0) + MARGIN).astype(int)
+    return slice(max(0, y0), min(height, y1 + 1)), slice(max(0, x0), min(width, x1 + 1))
+
+
+def _probes(grey: Image) -> FloatArray:
+    """Corners of the picture, whatever they belong to (found at half size, which is enough
+    and four times cheaper): if hardly any of them can be followed to the next frame, the
+    next frame shows another picture (a cut)."""
+    corners = cv2.goodFeaturesToTrack(cv2.pyrDown(grey), PROBES, 0.01, 4)
+    if corners is None:
+        return np.zeros((0, 2), np.float32)
+    return (2 * np.float32(corners) + 0.5).reshape(-1, 2)
+
+
+class _Flowed:
+    """The flow checks of one step: forward-backward error, then the look of the picture."""
+
+    def __init__(self, a: Image, b: Image, xy: FloatArray) -> None:
+        self.a, self.b, self.xy = a, b, xy
+        self.there = xy.copy()
+        self.passed = np.zeros(len(xy), bool)
+        self.confidence = np.zeros(len(xy), np.float32)
+
+    def offer(self, index: npt.NDArray[np.intp], there: FloatArray, error: FloatArray) -> None:
+        """Keep the flow results at ``index`` that pass the checks."""
+        good = error <= BACK_PX
+        difference = np.full(len(index), np.inf, np.float32)
+        if good.any():
+            difference[good] = _looks_alike(self.a, self.b, self.xy[index[good]], there[good])
+        good &= difference <= LOOK_MAX
+        chosen = index[good]
+        self.there[chosen] = there[good]
+        self.passed[chosen] = True
+        self.confidence[chosen] = (1 - error[good] / (2 * BACK_PX)) * (
+            1 - difference[good] / (2 * LOOK_MAX)
+        )
+
+
 def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) -> _Step:
     """One step between consecutive frames for points at ``xy`` (frame pixels) on ``a``."""
     height, width = grey_a.shape
-    there, flowed, error = _flow(grey_a, grey_b, xy)
-    reliable = flowed & (error <= BACK_PX) & _inside(there, width, height)
-    difference = np.full(len(xy), np.inf, np.float32)
-    if reliable.any():
-        difference[reliable] = _looks_alike(a, b, xy[reliable], there[reliable])
-    reliable &= difference <= LOOK_MAX
-    confidence = np.where(
-        reliable, (1 - error / (2 * BACK_PX)) * (1 - difference / (2 * LOOK_MAX)), 0
-    ).astype(np.float32)
-    rest = np.flatnonzero(~reliable)
+    rows, cols = _region(xy, width, height)
+    a, b, grey_a, grey_b = a[rows, cols], b[rows, cols], grey_a[rows, cols], grey_b[rows, cols]
+    origin = np.array([cols.start, rows.start], np.float32)
+    xy = xy - origin
+    probes = _probes(grey_a)
+    there, error = _flow(grey_a, grey_b, np.vstack([xy, probes]), WINDOW)
+    probe_error = error[len(xy) :]
+    if len(probes) >= MIN_PROBES and (probe_error <= BACK_PX).mean() < CUT_SHARE:
+        return _Step(xy + origin, np.zeros(len(xy), bool), np.zeros(len(xy), np.float32))
+    step = _Flowed(a, b, xy)
+    step.offer(np.arange(len(xy)), there[: len(xy)], error[: len(xy)])
+    rest = np.flatnonzero(~step.passed)
+    if rest.size and SMALL_WINDOW:
+        again, again_error = _flow(grey_a, grey_b, xy[rest], SMALL_WINDOW)
+        step.offer(rest, again, again_error)
+    rest = np.flatnonzero(~step.passed)
     if rest.size:
-        guesses = _guesses(xy, there, reliable)[rest]
+        guesses = _guesses(xy, step.there, step.passed)[rest]
         matches = match_patches(a, b, grey_a, xy[rest], guesses, SEARCH_PX)
-        found = matches.found & _inside(matches.xy, width, height)
-        there[rest] = matches.xy
-        reliable[rest] = found
-        confidence[rest] = np.where(found, matches.score, 0)
-    return _Step(there, reliable, np.clip(confidence, 0, 1).astype(np.float32))
+        step.there[rest] = np.where(matches.found[:, None], matches.xy, step.there[rest])
+        step.passed[rest] = matches.found
+        step.confidence[rest] = np.where(matches.found, matches.score, 0)
+    there = step.there + origin
+    passed = step.passed & _inside(there, width, height)
+    return _Step(there, passed, np.clip(step.confidence, 0, 1).astype(np.float32))
 
 
 def track_points(

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.annotations import tracking
 from app.annotations.keypoint_edits import save_frame
 from app.annotations.models import Character, KeypointFrame, Revision, Shot, Source
 from app.annotations.opening import open_annotation
@@ -171,6 +172,14 @@ def test_tracking_backward_fills_the_frames_before(world: World) -> None:
     world.set_truth(12)
     world.track(frame=12, direction="backward")
     assert all((world.sources(f)[world.points] == SRC_TRACKED).any() for f in range(1, 12))
+
+
+def test_one_step_goes_through_at_most_max_frames(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracking, "MAX_FRAMES", 5)
+    assert world.track().reached == 4
+    assert (world.sources(5)[world.points] == SRC_MODEL).all()
 
 
 def test_a_stale_version_or_a_frame_without_a_persons_points_is_refused(world: World) -> None:

@@ -24,7 +24,7 @@ from app.projects.models import Project
 from app.projects.skeletons import CONF, V, empty_pose
 from app.samples.generator import make_clip
 from tests.browser.conftest import image_to_client
-from tests.browser.workspace_helpers import open_next_clip, session, wait_ready
+from tests.browser.workspace_helpers import open_next_clip, point_on_screen, session, wait_ready
 from tests.factories import create_clip, create_model_draft, create_project, create_user
 
 pytestmark = pytest.mark.browser
@@ -132,6 +132,8 @@ def test_track_forward_from_a_keyframe_fills_the_shot_stops_at_the_cut_and_undoe
     wait_ready(page, 1)
     shown = page.evaluate("() => window.CelLabelWorkspace.stage.tracked.slice(0, 17)")
     assert sum(shown) >= BODY // 2
+    tip = page.evaluate("(i) => window.CelLabelWorkspace.stage.describePoint(i)", shown.index(1))
+    assert "tracked from a keyframe" in tip and "not labelled until accepted" in tip
 
     page.keyboard.press("Control+z")
     expect(status).to_contain_text("undid tracking")
@@ -165,3 +167,31 @@ def test_a_character_added_and_placed_on_one_frame_is_offered_tracking_through_t
     tracked = _sources(track_id, range(1, two_shots.cut))
     assert len(tracked) == two_shots.cut - 1
     assert all((tracked[f] == SRC_TRACKED).sum() >= BODY // 2 for f in tracked)
+
+
+@pytest.mark.expect_http_errors(422)
+def test_tracking_a_frame_nobody_set_says_why_in_the_page(
+    live_server: str, page: Page, two_shots: TwoShots, annotator: str
+) -> None:
+    opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
+    page.get_by_test_id("track-forward").click()  # frame 0 holds only the model's guesses
+    expect(page.get_by_test_id("save-status")).to_contain_text("place or accept them first")
+    assert not any((s == SRC_TRACKED).any() for s in _sources(opened.track_id, range(36)).values())
+
+
+def test_with_one_point_selected_only_that_point_is_tracked(
+    live_server: str, page: Page, two_shots: TwoShots, annotator: str
+) -> None:
+    opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
+    _select_all(page, two_shots)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("save-status")).to_contain_text("saved frame 0")
+    page.mouse.click(*image_to_client(page, 1, 1))  # clears the selection
+    page.mouse.click(*point_on_screen(page, 0))  # one point selected (the nose, or a close eye)
+    selected = page.evaluate("() => [...window.CelLabelWorkspace.stage.selected]")
+    assert len(selected) == 1
+    page.keyboard.press("t")
+    expect(page.get_by_test_id("save-status")).to_contain_text("Tracked")
+    tracked = _sources(opened.track_id, range(1, two_shots.cut))
+    assert np.flatnonzero(tracked[1] == SRC_TRACKED).tolist() == selected
+    assert all(set(np.flatnonzero(s == SRC_TRACKED)) <= set(selected) for s in tracked.values())

@@ -69,7 +69,7 @@ function renderLowConfidence(frame) {
   const threshold = Number($("#accept-threshold").value);
   const skeleton = model.skeletonOf(track());
   frame.points
-    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i) }))
+    .map((p, i) => ({ i, conf: p[3] ?? 1, v: p[2], human: frame.human[i], suggested: stage.shownSuggestion(i), tracked: frame.tracked?.[i] }))
     .filter((p) => (p.v !== V_NONE || p.suggested) && !p.human && p.conf < threshold)
     .sort((a, b) => a.conf - b.conf)
     .slice(0, 12)
@@ -77,7 +77,7 @@ function renderLowConfidence(frame) {
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : ""}`;
+      button.textContent = `${skeleton.keypoints[p.i]} ${(p.conf * 100).toFixed(0)}%${p.suggested ? " (suggested)" : p.tracked ? " (tracked)" : ""}`;
       button.addEventListener("click", () => { stage.selected = new Set([p.i]); stage.draw(); });
       li.append(button);
       list.append(li);
