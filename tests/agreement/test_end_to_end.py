@@ -19,8 +19,9 @@ from app.agreement import adjudication, metrics, recompute
 from app.agreement.adjudication_list import adjudication_list
 from app.agreement.models import AgreementRollup, AgreementScore
 from app.agreement.schemas import AdjudicationChoice
-from app.annotations.models import Annotation, NodeStatus, Revision, Shot
+from app.annotations.models import Annotation, Character, NodeStatus, Revision, Shot
 from app.core.jobs import PENDING_KEY
+from app.media.drawings import DrawingRun
 from app.projects.skeletons import COCO_WHOLEBODY
 from tests.agreement.conftest import (
     CAPTION_A,
@@ -135,6 +136,10 @@ def test_disagreement_is_scored_adjudicated_and_approved(
     assert queue[0].driver == "shots" and queue[0].score == 0.0
 
     # the reviewer takes alice's shots, bob's captions and tags, and the mean skeleton
+    held = DrawingRun(1, 3, ((1.0, 0.0, 0.0), (1.0, 4.0, -2.0))).as_json()
+    for version in (a, b):  # the character's held drawings, as the model found them
+        character = db.get_one(Character, track_of(db, version).character_id)
+        character.drawing_runs, character.timing = [held], "twos"
     page = adjudication.adjudication_page(db, clip.id)
     assert [v.annotation.id for v in page.versions] == [a.id, b.id]
     assert len(page.groups) == 1 and set(page.groups[0].members) == {a.id, b.id}
@@ -153,6 +158,8 @@ def test_disagreement_is_scored_adjudicated_and_approved(
     assert all(s.status == NodeStatus.approved for s in shots)
     assert clip_caption(db, result_annotation).text == CAPTION_B
     merged = poses(db, track_of(db, result_annotation))
+    character = db.get_one(Character, track_of(db, result_annotation).character_id)
+    assert (character.drawing_runs, character.timing) == ([held], "twos")
     for f in range(FRAMES):
         both = (pa[f][:, 2] > 0) & (pb[f][:, 2] > 0)
         np.testing.assert_allclose(
