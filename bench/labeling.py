@@ -56,7 +56,7 @@ def main() -> None:
     from app.samples.generator import make_samples
     from app.samples.manifest import write_samples_manifest
     from bench._report import write_section
-    from bench.scripted_annotator import POLICIES, annotate
+    from bench.scripted_annotator import POLICIES, TRUE_DRAWINGS, annotate
 
     upgrade_database()
     folder = WORK / "samples"
@@ -70,14 +70,14 @@ def main() -> None:
     run_queued_inline(list(ids.values()))
 
     results = []
-    for policy in POLICIES:
+    for policy in (*POLICIES, TRUE_DRAWINGS):
         with session_scope() as s:
             user = auth.create_user(s, f"scripted-{policy}", "scripted-password", Role.annotator)
             for name, clip_id in ids.items():
                 clip = clips.get_clip(s, clip_id)
                 results.append(annotate(s, user, clip, truths[name], policy))
 
-    body = report(results, POLICIES)
+    body = report(results, (*POLICIES, TRUE_DRAWINGS))
     write_section(
         "Labeling efficiency: actions to reach the truth",
         body,

@@ -56,6 +56,10 @@ from bench.annotator_costs import (
 from bench.track_policy import TrackPolicy
 
 POLICIES = ("scratch", "drafts", "full", "track")
+# Diagnostic, not a way to work: policy track with each character's held drawings set to the
+# generator's truth (written straight into the character), to measure what the drawing
+# detector's mistakes cost.
+TRUE_DRAWINGS = "track_true_drawings"
 ACCEPT_THRESHOLD = 0.7
 GROUP_MOVES = ("full", "track")  # policies that use the workspace's multi-point move
 SKELETON_OF_KIND = {"humanoid": "coco_wholebody", "animal": "animal"}
@@ -67,7 +71,7 @@ class Annotator:
     def __init__(
         self, session: Session, user: User, clip: Clip, truth: dict[str, Any], policy: str
     ):
-        assert policy in POLICIES
+        assert policy in (*POLICIES, TRUE_DRAWINGS)
         self.s, self.user, self.clip, self.truth, self.policy = session, user, clip, truth, policy
         self.n = int(truth["frame_count"])
         self.tol = tolerance(clip)
@@ -357,7 +361,9 @@ class Annotator:
                 self._count_model_points(track_id, truth)
             if self.policy == "full":
                 self.full(track_id, truth)
-            elif self.policy == "track":
+            elif self.policy in ("track", TRUE_DRAWINGS):
+                if self.policy == TRUE_DRAWINGS:
+                    self._true_drawings(track_id, character)
                 TrackPolicy(self, track_id, truth, character).run()
             else:
                 self.frame_by_frame(track_id, truth)
@@ -365,6 +371,11 @@ class Annotator:
         self.tags(annotation)
         self._check(pairs)
         return self.result
+
+    def _true_drawings(self, track_id: int, character: dict[str, Any]) -> None:
+        made = self.s.get_one(Character, self.s.get_one(Track, track_id).character_id)
+        made.drawing_runs, made.timing = character["drawing_runs"], character["timing"]
+        self.s.flush()
 
     def _count_model_points(self, track_id: int, truth: list[np.ndarray]) -> None:
         for f, pose in self.poses(track_id).items():
