@@ -11,20 +11,26 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench._report import percentiles, recreate_database, scratch_url
+from bench._report import recreate_database, scratch_url
+
+if TYPE_CHECKING:
+    from bench.tracking import Timings
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "cellabel_bench_tracking"
+PART = "whole request: POST /api/tracks/{id}/track, cache reads, tracking, DB write, answer"
 os.environ["DATABASE_URL"] = scratch_url(DB_NAME)
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("DATA_DIR", str(ROOT / "bench" / ".work"))
 
 
-def request_speed(runs: int, span: int) -> dict[str, float]:
-    """Milliseconds for the tracking request, ``runs`` times (undone after each, untimed)."""
+def request_speed(timings: Timings, runs: int, span: int) -> None:
+    """Time the tracking request ``runs`` times into ``timings`` (undone after each, untimed);
+    its CPU time is the app's (the in-process server), not PostgreSQL's."""
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
@@ -73,15 +79,13 @@ def request_speed(runs: int, span: int) -> dict[str, float]:
     client.cookies.set(SESSION_COOKIE, sign(new.key))
     body = {"frame": 0, "version": version, "direction": "forward"}
     headers = {"X-CSRF-Token": new.csrf_token}
-    times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         answer = client.post(f"/api/tracks/{track['id']}/track", json=body, headers=headers)
-        times.append(1000 * (time.perf_counter() - t0))
+        timings.add(PART, time.perf_counter() - wall, time.process_time() - cpu)
         frames = answer.json()["frames"]
         assert answer.status_code == 200 and len(frames) == span - 1, answer.text
         undo = [{"frame": f["frame"], "version": f["version"], **f["before"]} for f in frames]
         restored = client.post(f"/api/tracks/{track['id']}/frames/restore", headers=headers,
                                json={"action": "undo", "frames": undo})  # fmt: skip
         assert restored.status_code == 200, restored.text  # the next run writes them again
-    return percentiles(times)

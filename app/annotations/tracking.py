@@ -20,7 +20,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.annotations.keypoint_edits import editable_track, frame_row, inside_frame
+from app.annotations.held_drawings import inside_frame, track_runs
+from app.annotations.keypoint_edits import editable_track, frame_row
 from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
 from app.annotations.payload import frame_payload
 from app.annotations.points import (
@@ -35,7 +36,7 @@ from app.auth.models import User
 from app.clips.models import Clip
 from app.clips.paths import clip_media_dir
 from app.core.errors import Invalid
-from app.media.drawings import DrawingRun, Move, run_at, runs_from_json
+from app.media.drawings import DrawingRun, Move, run_at
 from app.media.framecache import FrameCache, open_frame_cache
 from app.media.pointtrack import track_points
 from app.projects.skeletons import CONF, PoseArray, V, X, Y
@@ -83,7 +84,7 @@ def track_from(
             f"{' among those selected' if only is not None else ''}: tracking carries a"
             " person's points, so place or accept them first."
         )
-    runs = _drawing_runs(session, track, clip)
+    runs = track_runs(session, track, clip)
     span, rows = _span(session, track, clip, frame_index, direction, active, runs)
     done = Tracked(reached=frame_index)
     if len(span) < 2:
@@ -138,14 +139,6 @@ def _points_of(pose: PoseArray, which: BoolArray) -> dict[str, list[float]]:
     """The revision's record of some points: {index: [x, y, v]}."""
     index = np.flatnonzero(which)
     return dict(zip(map(str, index), np.round(pose[index, :3], 2).tolist(), strict=True))
-
-
-def _drawing_runs(session: Session, track: Track, clip: Clip) -> list[DrawingRun]:
-    """The character's held drawings; without them, the clip's whole-frame holds (still)."""
-    character = session.get_one(Character, track.character_id)
-    if character.drawing_runs:
-        return runs_from_json(character.drawing_runs)
-    return [DrawingRun.still(int(a), int(b)) for a, b in clip.held_runs or [] if b - a >= 2]
 
 
 def _held_move(runs: list[DrawingRun], a: int, b: int) -> Move | None:

@@ -2,12 +2,15 @@
 
 Frames come in tracking order (the keyframe first, then outward, forward or backward), so one
 function serves both directions. Between two frames a point moves by pyramidal Lucas-Kanade
-optical flow, kept only when flowing back lands where it started (forward-backward check) and
-the picture around it still looks the same; where flow has no texture to hold on to (the flat
-fills of cartoons) or fails the checks, a larger patch is matched in the next frame instead
-(:mod:`app.media.patchmatch`). A frame that holds the previous frame's drawing of this
-character moves the points by the drawing's move alone, exactly. A point that fails stops
-there for good: it is never guessed on later frames.
+optical flow, kept only when flowing back lands where it started (forward-backward check), its
+window is not a straight outline alone (where flow slides along the line) and the picture
+around it still looks like it did on the previous frame and, more loosely, on the keyframe.
+Where flow has no texture to hold on to (the flat fills of cartoons) or fails the checks, a
+larger patch is matched in the next frame instead (:mod:`app.media.patchmatch`). When hardly
+any corner of the picture can be followed the frame is a cut, and every point stops. A frame
+that holds the previous frame's drawing of this character moves the points by the drawing's
+move alone, exactly. A point that fails stops there for good: it is never guessed on later
+frames.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from app.media.decode import Image
 from app.media.drawings import Move
 from app.media.patchmatch import BoolArray, FloatArray, match_patches
 
-WINDOW = 21  # Lucas-Kanade window, frame pixels
-SMALL_WINDOW = 11  # tried again with this where the large window failed
-LEVELS = 3  # pyramid levels above the frame: follows motions up to ~80 px a frame
-CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
+WINDOW = 15  # Lucas-Kanade window, frame pixels
+SMALL_WINDOW = 9  # tried again with this where the large window failed
+LEVELS = 3  # pyramid levels above the frame: follows motions up to ~50 px a frame
+CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03)
 MIN_EIGEN = 1e-3  # below this the window is a flat fill: flow is not trusted there
 BACK_PX = 0.8  # forward-backward error a flow step may have (frame pixels)
 LOOK_HALF = 4  # half-width of the patch whose colours must still agree after a step
 LOOK_MAX = 28.0  # mean absolute colour difference (0..255) allowed between those patches
+ANCHOR_MAX = 60.0  # the same, between the point's patch now and on the keyframe
+MIN_CORNERNESS = 0.05  # below this a window holds a straight outline only (_Structure)
 SEARCH_PX = 14  # patch matching searches this far around the neighbours' motion
 MARGIN = 72  # frame pixels around the points that a step reads (windows, pyramid, search)
-PROBES = 40  # corners of the picture whose flow tells a cut from motion
+PROBES = 24  # corners of the picture whose flow tells a cut from motion
 MIN_PROBES = 8  # fewer corners than this: the picture is too flat to tell
 CUT_SHARE = 0.25  # a cut when fewer of the corners than this can be followed
 NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a textureless point
@@ -74,6 +79,8 @@ def _inside(xy: FloatArray, width: int, height: int) -> BoolArray:
 
 def _patches(image: Image, xy: FloatArray) -> FloatArray:
     """The (2 * LOOK_HALF + 1)-pixel squares around each point, interpolated (N, side, side, 3)."""
+    if not len(xy):
+        return np.zeros((0, 2 * LOOK_HALF + 1, 2 * LOOK_HALF + 1, image.shape[2]), np.float32)
     offsets = np.arange(-LOOK_HALF, LOOK_HALF + 1, dtype=np.float32)
     map_x = np.repeat(xy[:, 0, None] + offsets[None, :], len(offsets), axis=0)
     map_y = np.repeat(xy[:, 1, None], len(offsets), axis=1)[:, None, :] + offsets[None, :, None]
@@ -135,6 +142,29 @@ def _region(xy: FloatArray, width: int, height: int) -> tuple[slice, slice]:
     return slice(max(0, y0), min(height, y1 + 1)), slice(max(0, x0), min(width, x1 + 1))
 
 
+class _Structure:
+    """The gradients of a picture, to judge the windows flow looks through."""
+
+    def __init__(self, grey: Image) -> None:
+        self.gx = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+        self.gy = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3), np.float32)
+
+    def cornerness(self, xy: FloatArray, window: int) -> FloatArray:
+        """How well each point's window pins motion down in both directions: the smaller over
+        the larger eigenvalue of its structure tensor. Near 0 on a straight outline, where
+        flow sees only the motion across the line and slides along it (the aperture
+        problem); 1 on a dot or a corner."""
+        height, width = self.gx.shape
+        offsets = np.arange(window) - window // 2
+        x = np.clip(np.rint(xy[:, 0]).astype(int)[:, None] + offsets, 0, width - 1)
+        y = np.clip(np.rint(xy[:, 1]).astype(int)[:, None] + offsets, 0, height - 1)
+        gx, gy = self.gx[y[:, :, None], x[:, None, :]], self.gy[y[:, :, None], x[:, None, :]]
+        xx, yy, xy_ = ((g * h).sum(axis=(1, 2)) for g, h in ((gx, gx), (gy, gy), (gx, gy)))
+        mean = (xx + yy) / 2
+        spread = np.sqrt((xx - yy) ** 2 / 4 + xy_**2)
+        return np.asarray((mean - spread) / np.maximum(mean + spread, 1e-6), np.float32)
+
+
 def _probes(grey: Image) -> FloatArray:
     """Corners of the picture, whatever they belong to (found at half size, which is enough
     and four times cheaper): if hardly any of them can be followed to the next frame, the
@@ -182,11 +212,14 @@ def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) ->
     if len(probes) >= MIN_PROBES and (probe_error <= BACK_PX).mean() < CUT_SHARE:
         return _Step(xy + origin, np.zeros(len(xy), bool), np.zeros(len(xy), np.float32))
     step = _Flowed(a, b, xy)
-    step.offer(np.arange(len(xy)), there[: len(xy)], error[: len(xy)])
+    structure = _Structure(grey_a)
+    pinned = structure.cornerness(xy, WINDOW) >= MIN_CORNERNESS
+    step.offer(np.arange(len(xy)), there[: len(xy)], np.where(pinned, error[: len(xy)], np.inf))
     rest = np.flatnonzero(~step.passed)
-    if rest.size and SMALL_WINDOW:
+    if rest.size:
         again, again_error = _flow(grey_a, grey_b, xy[rest], SMALL_WINDOW)
-        step.offer(rest, again, again_error)
+        pinned = structure.cornerness(xy[rest], SMALL_WINDOW) >= MIN_CORNERNESS
+        step.offer(rest, again, np.where(pinned, again_error, np.inf))
     rest = np.flatnonzero(~step.passed)
     if rest.size:
         guesses = _guesses(xy, step.there, step.passed)[rest]
@@ -197,6 +230,14 @@ def _follow(a: Image, b: Image, grey_a: Image, grey_b: Image, xy: FloatArray) ->
     there = step.there + origin
     passed = step.passed & _inside(there, width, height)
     return _Step(there, passed, np.clip(step.confidence, 0, 1).astype(np.float32))
+
+
+def _compare_with_keyframe(step: _Step, look: FloatArray, key_look: FloatArray) -> _Step:
+    """Stop the points whose picture has drifted too far from the keyframe's (a point slid
+    off its part, or the part turned away); the nearer it is, the more confident."""
+    drift = np.abs(look - key_look).reshape(len(look), -1).mean(axis=1)
+    confidence = step.confidence * np.clip(1 - drift / (2 * ANCHOR_MAX), 0, 1)
+    return _Step(step.xy, step.passed & (drift <= ANCHOR_MAX), confidence.astype(np.float32))
 
 
 def track_points(
@@ -223,6 +264,7 @@ def track_points(
     alive = np.asarray(active, bool) & _inside(start * scale, width, height)
     out[0, alive], ok[0], confidence[0] = start[alive], alive, alive
     grey = [_grey(frames[0])]
+    key_look = _patches(frames[0], start * scale)
     for i in range(1, count):
         grey.append(_grey(frames[i]))
         index = np.flatnonzero(alive)
@@ -240,6 +282,7 @@ def track_points(
             )
         else:
             step = _follow(frames[i - 1], frames[i], grey[i - 1], grey[i], before * scale)
+            step = _compare_with_keyframe(step, _patches(frames[i], step.xy), key_look[index])
         alive[index[~step.passed]] = False
         kept = index[step.passed]
         out[i, kept] = step.xy[step.passed] / scale

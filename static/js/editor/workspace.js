@@ -472,7 +472,6 @@ function fillTracks() {
 
 const tracker = trackingCommands({ runAction, recordAction, absorb, say, progress: $("#track-progress"), offer: $("#track-offer"),
   shown: () => { const t = track(); return t && { track: t, frame: current, selected: [...stage.selected] }; }, version: (tid, n) => model.frame(tid, n).version });
-
 const actions = {
   back: () => show(current - 1), fwd: () => show(current + 1),
   back10: () => show(current - 10), fwd10: () => show(current + 10), play: togglePlay,
