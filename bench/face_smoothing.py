@@ -1,8 +1,10 @@
 """Face point jitter before and after the One Euro smoothing, on generated face clips.
 
-Each clip goes through the keypoints extraction as the pipeline runs it (Holistic with the
-FaceMesh fallback, once per drawing, shots from the truth); its face points are compared with
-the generator's truth before and after app.pipeline.smoothing.smooth_faces. Jitter is the mean
+Each clip goes through the keypoints extraction three ways: per frame (the model on every
+frame but whole-frame repeats, as the step ran before drawings were followed), per drawing
+(the drawing follower carries held drawings, as the step runs now) and per drawing smoothed
+(app.pipeline.smoothing.smooth_faces, what the step writes); Holistic with the FaceMesh
+fallback, shots from the truth. Their face points are compared with the generator's truth. Jitter is the mean
 frame-to-frame residual of a point's motion against the truth point's own motion (px), over
 consecutive frames of a shot where both see the point; "at rest" keeps the pairs where the
 truth point moved less than half a pixel. Error is the distance to the truth point in % of
@@ -30,6 +32,7 @@ from bench._report import write_section  # noqa: E402
 TITLE = "Face point smoothing"
 TIMINGS = ("ones", "twos", "threes")
 AT_REST_PX = 0.5
+VARIANTS = ("per frame", "per drawing", "smoothed")
 
 
 def face_measures(truth: dict[str, Any], frames: list[Any]) -> dict[str, list[float]]:
@@ -69,7 +72,7 @@ def run(per_timing: int, seed: int) -> dict[str, dict[str, dict[str, list[float]
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for timing in TIMINGS:
-            group = results.setdefault(timing, {"raw": {}, "smoothed": {}})
+            group = results.setdefault(timing, {name: {} for name in VARIANTS})
             for i in range(per_timing):
                 clip = make_clip(
                     tmp, f"{timing}_{i}", seed=seed * 1000 + 10 * i + len(results),
@@ -77,52 +80,57 @@ def run(per_timing: int, seed: int) -> dict[str, dict[str, dict[str, list[float]
                     subsets=("face_video", "i2v"), kinds=("humanoid",), timing=timing,
                 )  # fmt: skip
                 cuts = [start for start, _ in clip.truth["shots"]]
-                raw = extract_keypoints(
-                    iter_frames(clip.path),
-                    follower=DrawingFollower(),
-                    cuts=cuts,
-                    held_runs=clip.truth["held_runs"],
+                frames = list(iter_frames(clip.path))
+                held = clip.truth["held_runs"]
+                every = extract_keypoints(frames, held_runs=held, face_fallback=True)
+                drawn = extract_keypoints(
+                    frames, follower=DrawingFollower(), cuts=cuts, held_runs=held,
                     face_fallback=True,
-                )
-                smooth = smooth_faces(raw, clip.truth["fps"], cuts)
-                for name, extraction in (("raw", raw), ("smoothed", smooth)):
+                )  # fmt: skip
+                smooth = smooth_faces(drawn, clip.truth["fps"], cuts)
+                for name, extraction in (
+                    ("per frame", every), ("per drawing", drawn), ("smoothed", smooth)
+                ):  # fmt: skip
                     for key, values in face_measures(clip.truth, extraction.frames).items():
                         group[name].setdefault(key, []).extend(values)
     return results
 
 
+def _means(group: dict[str, dict[str, list[float]]], key: str) -> str:
+    return " / ".join(f"{np.mean(group[v][key]):.2f}" for v in VARIANTS)
+
+
 def render(results: dict[str, dict[str, dict[str, list[float]]]]) -> str:
     lines = [
         f"Generated face clips (close-ups and medium shots, 4 s at 24 fps, 1-2 shots), "
-        f"load average {os.getloadavg()[0]:.1f} at the end. Jitter in px (mean frame-to-frame "
-        "residual against the truth's motion; at rest: truth moved < 0.5 px), error in % of "
-        "the face box (median / 95th percentile). One sample per drawing, zero-phase One Euro "
-        "(app.pipeline.smoothing.FACE_FILTER), each shot on its own.",
+        f"load average {os.getloadavg()[0]:.1f} at the end. Jitter in px: mean frame-to-frame "
+        "residual of a face point's motion against the truth point's motion (at rest: pairs "
+        "where the truth point moved < 0.5 px). Error in % of the face box, median / 95th "
+        "percentile. Per frame = the model on every frame but whole-frame repeats (the step "
+        "before drawings were followed); per drawing = held drawings carried by their move; "
+        "smoothed = per drawing, then a zero-phase One Euro filter over the drawings "
+        "(app.pipeline.smoothing.FACE_FILTER), each shot on its own: what the step writes.",
         "",
-        "| timing | face points | jitter raw | jitter smoothed | at rest raw | "
-        "at rest smoothed | error raw | error smoothed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| timing | face points | jitter: per frame / per drawing / smoothed | "
+        "at rest | error: per frame / per drawing / smoothed |",
+        "|---|---:|---:|---:|---:|",
     ]
-    everything: dict[str, dict[str, list[float]]] = {"raw": {}, "smoothed": {}}
+    everything: dict[str, dict[str, list[float]]] = {name: {} for name in VARIANTS}
     for timing, group in [*results.items(), ("all", everything)]:
         if timing != "all":
-            for name in group:
+            for name in VARIANTS:
                 for key, values in group[name].items():
                     everything[name].setdefault(key, []).extend(values)
-        raw, smooth = group["raw"], group["smoothed"]
-        if not raw.get("error"):
+        if not group["smoothed"].get("error"):
             continue
 
-        def err(m: dict[str, list[float]]) -> str:
-            return f"{np.median(m['error']):.2f} / {np.percentile(m['error'], 95):.1f}"
-
-        def mean(values: list[float]) -> str:
-            return f"{np.mean(values):.2f}" if values else "-"
-
+        errors = " / ".join(
+            f"{np.median(group[v]['error']):.2f} ({np.percentile(group[v]['error'], 95):.1f})"
+            for v in VARIANTS
+        )
         lines.append(
-            f"| {timing} | {len(raw['error'])} | {mean(raw['jitter'])} | "
-            f"{mean(smooth['jitter'])} | {mean(raw['rest'])} | {mean(smooth['rest'])} | "
-            f"{err(raw)} | {err(smooth)} |"
+            f"| {timing} | {len(group['smoothed']['error'])} | {_means(group, 'jitter')} | "
+            f"{_means(group, 'rest')} | {errors} |"
         )
     return "\n".join(lines)
 

@@ -104,7 +104,7 @@ def zero_phase(
 
 # Tuned on generated face clips (bench/face_smoothing.py): lower cutoffs or speed gains smooth
 # more but lag behind a mouth that opens or a head that turns, and the point error grows.
-FACE_FILTER = OneEuro(min_cutoff=1.0, beta=10.0, d_cutoff=10.0)
+FACE_FILTER = OneEuro(min_cutoff=1.0, beta=30.0, d_cutoff=10.0)
 FACE_POINTS = list(COCO_WHOLEBODY.parts["face"])
 
 
