@@ -52,6 +52,8 @@ class ClipResult:
     tracked_points_kept: int = 0  # of those, right as tracked
     # Error of each tracked point the annotator looked at, in % of the character's box diagonal.
     tracked_errors: dict[str, list[float]] = field(default_factory=dict)
+    # Policy track: actions per step of its work (see bench/track_policy.py).
+    track_steps: Counter[str] = field(default_factory=Counter)
 
 
 def tolerance(clip: Clip) -> float:

@@ -161,6 +161,7 @@ def report(results: list[ClipResult], policies: tuple[str, ...]) -> str:
         cells = " | ".join(str(n) for n in sums)
         lines.append(f"| {g} | {cells} | {100 * share_of:.1f} % |")
     lines += ["", *_tracked_errors(by_policy["track"])]
+    lines += ["", *_track_steps(by_policy, [p for p in policies if p.startswith("track")], base)]
     lines += ["", *_verdicts(by_policy, base, shares)]
     return "\n".join(lines)
 
@@ -201,6 +202,25 @@ def _tracked_errors(results: list[ClipResult]) -> list[str]:
             f"| {kind} | {arr.size} | {np.percentile(arr, 50):.2f} % | "
             f"{np.percentile(arr, 95):.2f} % |"
         )
+    return lines
+
+
+def _track_steps(
+    by_policy: dict[str, list[ClipResult]], tracking: list[str], base: int
+) -> list[str]:
+    """Where policy track's actions go, step by step (bench/track_policy.py)."""
+    steps = sorted({s for p in tracking for r in by_policy[p] for s in r.track_steps})
+    lines = [
+        "Where policy track's actions go (actions, and % of scratch's):",
+        "",
+        *_table("step", tuple(tracking)),
+    ]
+    for step in steps:
+        cells = []
+        for p in tracking:
+            n = sum(r.track_steps[step] for r in by_policy[p])
+            cells.append(f"{n} ({100 * n / base:.1f} %)")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -17,6 +17,8 @@ For each shot of a character, two passes:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +32,7 @@ from app.annotations.keypoint_edits import (
 )
 from app.annotations.models import Track
 from app.annotations.points import SRC_TRACKED, by_person
-from app.annotations.tracking import Direction, track_from
+from app.annotations.tracking import track_from
 from app.media.drawings import run_at
 from app.projects.skeletons import V, X, Y
 from bench.annotator_costs import fix_cost, target_points, wrong
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
     from bench.scripted_annotator import Annotator
 
 MAX_SPAN = 40  # frames an interpolation may span (the farthest a person looks ahead)
+FIRST_FRAME = "a shot's first frame: fixed, accepted, Track pressed"
+TRACKING = "the shot's other frames, tracked: fixes, accepts, Track again"
+UNSEEN = "points nobody sees (off the frame, hidden): interpolation or by hand"
 
 
 class TrackPolicy:
@@ -63,20 +68,28 @@ class TrackPolicy:
             self.shot(int(start), int(end))
 
     def shot(self, start: int, end: int) -> None:
-        if start > 0:
-            self.copy_previous_if_it_pays(start)
-        for f in range(start, end):
-            goal = self.truth[f] if f == start else self.goal(f)
-            if f > start:
+        with self.step(FIRST_FRAME):
+            if start > 0:
+                self.copy_previous_if_it_pays(start)
+            _, reach = self.fix(start, self.truth[start])
+            if reach + 1 < end and (self.truth[start][:, 2] > 0).any():
+                self.track(start)
+        with self.step(TRACKING):
+            for f in range(reach + 1, end):
+                goal = self.goal(f)
                 self.look(f)
-            fixed, reach = self.fix(f, goal)
-            if (
-                reach + 1 < end
-                and (goal[:, 2] > 0).any()
-                and (f == start or self.helps(fixed, reach + 1))
-            ):
-                self.track(f)
-        self.fill_unseen(start, end)
+                fixed, reach = self.fix(f, goal)
+                if reach + 1 < end and self.helps(fixed, reach + 1):
+                    self.track(f)
+        with self.step(UNSEEN):
+            self.fill_unseen(start, end)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Count the actions taken inside as step `name` of the policy."""
+        before = self.a.actions.total
+        yield
+        self.a.result.track_steps[name] += self.a.actions.total - before
 
     def fix(self, frame: int, goal: np.ndarray) -> tuple[np.ndarray, int]:
         """Fix `frame` to `goal` and accept the rest, as a held-run edit where that puts the
@@ -209,11 +222,11 @@ class TrackPolicy:
                 return frame
         return run.end - 1
 
-    def track(self, frame: int, direction: Direction = "forward") -> None:
-        """Press Track on `frame` (the workspace's T, or Shift+T backward)."""
+    def track(self, frame: int) -> None:
+        """Press Track forward on `frame` (the workspace's T)."""
         track = self.a.s.get_one(Track, self.track_id)
         version = frame_row(self.a.s, track, frame, self.a.clip).version
-        track_from(self.a.s, self.a.user, self.track_id, frame, version, direction)
+        track_from(self.a.s, self.a.user, self.track_id, frame, version, "forward")
         self.a.actions.add("track_presses")
 
     def look(self, frame: int) -> None:
