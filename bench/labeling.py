@@ -77,7 +77,10 @@ def main() -> None:
                 clip = clips.get_clip(s, clip_id)
                 results.append(annotate(s, user, clip, truths[name], policy))
 
-    body = report(results, (*POLICIES, TRUE_DRAWINGS))
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    body = f"Load average at the end (1 / 5 / 15 min): {load}.\n\n" + report(
+        results, (*POLICIES, TRUE_DRAWINGS)
+    )
     write_section(
         "Labeling efficiency: actions to reach the truth",
         body,
