@@ -42,6 +42,7 @@ MARGIN = 72  # frame pixels around the points that a step reads (windows, pyrami
 PROBES = 24  # corners of the picture whose flow tells a cut from motion
 MIN_PROBES = 8  # fewer corners than this: the picture is too flat to tell
 CUT_SHARE = 0.25  # a cut when fewer of the corners than this can be followed
+WORK_SIDE = 640  # longest side of the frames the points are tracked on (pixels)
 NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a textureless point
 
 
@@ -240,6 +241,20 @@ def _compare_with_keyframe(step: _Step, look: FloatArray, key_look: FloatArray) 
     return _Step(step.xy, step.passed & (drift <= ANCHOR_MAX), confidence.astype(np.float32))
 
 
+def _working_size(frames: Sequence[Image], scale: float) -> tuple[Sequence[Image], float]:
+    """Frames larger than WORK_SIDE are tracked shrunk to it: a drawing moves fewer pixels a
+    frame there (within reach of the flow's pyramid), and the work is a fraction."""
+    longest = max(frames[0].shape[:2]) if frames else 0
+    if not WORK_SIDE or longest <= WORK_SIDE:
+        return frames, scale
+    factor = WORK_SIDE / longest
+    shrunk = [
+        cast(Image, cv2.resize(f, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA))
+        for f in frames
+    ]
+    return shrunk, scale * shrunk[0].shape[1] / frames[0].shape[1]
+
+
 def track_points(
     frames: Sequence[Image],
     xy: FloatArray,
@@ -255,6 +270,7 @@ def track_points(
     smaller than the source: frame pixels = source pixels * ``scale``."""
     if moves and len(moves) != len(frames):
         raise ValueError("moves needs one entry per frame")
+    frames, scale = _working_size(frames, scale)
     count, points = len(frames), len(xy)
     height, width = frames[0].shape[:2]
     out = np.full((count, points, 2), np.nan, np.float32)

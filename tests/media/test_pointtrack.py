@@ -128,6 +128,21 @@ def test_smaller_frames_give_source_pixels(clips: dict[Kind, SampleClip]) -> Non
     assert np.median(np.hypot(*(result.xy[11, kept] - truth[kept, :2]).T)) < 2.0
 
 
+def test_large_frames_are_tracked_at_working_size_in_source_pixels(
+    clips: dict[Kind, SampleClip],
+) -> None:
+    clip = clips["humanoid"]
+    frames = list(iter_frames(clip.path))[:8]
+    large = [np.asarray(cv2.resize(f, (1280, 720), interpolation=cv2.INTER_CUBIC)) for f in frames]
+    keypoints = np.asarray(clip.truth["characters"][0]["keypoints"][0], np.float32)
+    visible = keypoints[:, 2] == 2
+    at_640 = track_points(frames, keypoints[:, :2], visible)
+    at_1280 = track_points(large, 2 * keypoints[:, :2], visible)
+    both = at_640.ok[-1] & at_1280.ok[-1]
+    assert both.sum() >= 0.8 * at_640.ok[-1].sum()
+    assert np.median(np.abs(at_1280.xy[-1, both] - 2 * at_640.xy[-1, both])) < 1.0
+
+
 def test_only_active_points_inside_the_frame_are_tracked(clips: dict[Kind, SampleClip]) -> None:
     frames = list(iter_frames(clips["animal"].path))[:4]
     xy = np.float32([[320, 200], [330, 210], [-5, 100], [100, 400]])
