@@ -1,9 +1,9 @@
 """Face point jitter before and after the One Euro smoothing, on generated face clips.
 
 Each clip goes through the keypoints extraction three ways: per frame (the model on every
-frame but whole-frame repeats, as the step ran before drawings were followed), per drawing
-(the drawing follower carries held drawings, as the step runs now) and per drawing smoothed
-(app.pipeline.smoothing.smooth_faces, what the step writes); Holistic with the FaceMesh
+frame but whole-frame repeats, as the step runs on face clips), smoothed (per frame, then
+app.pipeline.smoothing.smooth_faces: what the step writes on face clips) and per drawing (the
+drawing follower carries held drawings, as on pose clips); Holistic with the FaceMesh
 fallback, shots from the truth. Their face points are compared with the generator's truth. Jitter is the mean
 frame-to-frame residual of a point's motion against the truth point's own motion (px), over
 consecutive frames of a shot where both see the point; "at rest" keeps the pairs where the
@@ -32,7 +32,7 @@ from bench._report import write_section  # noqa: E402
 TITLE = "Face point smoothing"
 TIMINGS = ("ones", "twos", "threes")
 AT_REST_PX = 0.5
-VARIANTS = ("per frame", "per drawing", "smoothed")
+VARIANTS = ("per frame", "smoothed", "per drawing")
 
 
 def face_measures(truth: dict[str, Any], frames: list[Any]) -> dict[str, list[float]]:
@@ -87,9 +87,9 @@ def run(per_timing: int, seed: int) -> dict[str, dict[str, dict[str, list[float]
                     frames, follower=DrawingFollower(), cuts=cuts, held_runs=held,
                     face_fallback=True,
                 )  # fmt: skip
-                smooth = smooth_faces(drawn, clip.truth["fps"], cuts)
+                smooth = smooth_faces(every, clip.truth["fps"], cuts)
                 for name, extraction in (
-                    ("per frame", every), ("per drawing", drawn), ("smoothed", smooth)
+                    ("per frame", every), ("smoothed", smooth), ("per drawing", drawn)
                 ):  # fmt: skip
                     for key, values in face_measures(clip.truth, extraction.frames).items():
                         group[name].setdefault(key, []).extend(values)
@@ -106,13 +106,15 @@ def render(results: dict[str, dict[str, dict[str, list[float]]]]) -> str:
         f"load average {os.getloadavg()[0]:.1f} at the end. Jitter in px: mean frame-to-frame "
         "residual of a face point's motion against the truth point's motion (at rest: pairs "
         "where the truth point moved < 0.5 px). Error in % of the face box, median / 95th "
-        "percentile. Per frame = the model on every frame but whole-frame repeats (the step "
-        "before drawings were followed); per drawing = held drawings carried by their move; "
-        "smoothed = per drawing, then a zero-phase One Euro filter over the drawings "
-        "(app.pipeline.smoothing.FACE_FILTER), each shot on its own: what the step writes.",
+        "percentile. Per frame = the model on every frame but whole-frame repeats; smoothed = "
+        "per frame, then a zero-phase One Euro filter (app.pipeline.smoothing.FACE_FILTER, one "
+        "sample per drawing, each shot on its own): what the keypoints step writes on face "
+        "clips; per drawing = held drawings found by the drawing follower carry their first "
+        "frame's points by their move (what the step does on pose clips; on talking faces it "
+        "carries mouths across changes, so face clips do not use it).",
         "",
-        "| timing | face points | jitter: per frame / per drawing / smoothed | "
-        "at rest | error: per frame / per drawing / smoothed |",
+        "| timing | face points | jitter: per frame / smoothed / per drawing | "
+        "at rest | error: per frame / smoothed / per drawing |",
         "|---|---:|---:|---:|---:|",
     ]
     everything: dict[str, dict[str, list[float]]] = {name: {} for name in VARIANTS}

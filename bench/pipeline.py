@@ -361,6 +361,16 @@ def render(result: dict[str, Any], command: str) -> str:
             f"| {timing} | {ms['raw_s']:.1f} | {ms['keypoints_s']:.1f} | {ms['decode_s']:.1f} | "
             f"{ms['follower_s']:.1f} | {model_ms:.1f} | {ms['keypoints_s'] - ms['extract_s']:.1f} |"
         )
+    lines += [
+        "",
+        "What bounds the ratio: on twos every other frame is a new drawing, so the model runs "
+        "on at least half the frames (more where the follower misses a hold, or where the "
+        "model found nobody and only whole-frame repeats are reused) and 2.0x is the ceiling "
+        "with nothing else to do; every other ms per frame (decoding, the follower's check, "
+        "the step's database writes and checks) takes the ratio below it. On ones the model "
+        "runs on nearly every frame and the same costs take the ratio below 1.0; frames the "
+        "follower carries (a drawing only moved or redrawn in the same pose) win some back.",
+    ]
     s, h, d = result["shots"], result["held"], result["drawings"]
     precision = s["matched"] / s["hyp"] if s["hyp"] else 1.0
     recall = s["matched"] / s["ref"] if s["ref"] else 1.0

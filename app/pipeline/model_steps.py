@@ -167,17 +167,23 @@ def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
     """MediaPipe Holistic -> one COCO-WholeBody model track, the model run once per drawing.
 
     The character's held drawings (found inside its box, slid, panned or zoomed) carry the
-    model's result of their first frame; where the model found nobody, whole-frame held runs
-    reuse theirs. Face points are smoothed over time. Every frame gets a row once the model
+    model's result of their first frame, except on face clips; where the model found nobody
+    (and on face clips), whole-frame held runs reuse theirs. Face points are smoothed over
+    time. Every frame gets a row once the model
     found someone somewhere in the clip (frames where it found nobody hold an unlabelled pose
     and the flag ``no_detection``), so people can add the missed frames in place. If it found
     nobody at all, no character is written.
     """
     project = session.get_one(Project, clip.project_id)
     cuts = [shot.start_frame for shot in _model_shots(session, clip)]
+    # On face clips the face is what people label, and a talking mouth changes inside a head
+    # that holds its drawing: the follower, comparing the whole character, carried a fifth of
+    # its frames across such changes (bench/face_smoothing.py: face error 3.86 % of the face
+    # box per drawing, 3.64 % with the model on every frame), so faces get the model each frame.
+    follower = None if _has_face_subset(clip) else DrawingFollower()
     extraction = extract_keypoints(
         iter_frames(source_path(clip)),
-        follower=DrawingFollower(),
+        follower=follower,
         cuts=cuts,
         held_runs=[(int(a), int(b)) for a, b in clip.held_runs],
         confidence_floor=project.keypoint_confidence_floor,
@@ -187,7 +193,9 @@ def keypoints_step(session: Session, clip: Clip) -> dict[str, object]:
         extraction = smooth_faces(extraction, clip.fps, cuts)
     frames = extraction.frames
     found = [f.found for f in frames]
-    timing = drawing_timing(extraction.drawing_runs, len(frames), visible=found)
+    timing = (
+        drawing_timing(extraction.drawing_runs, len(frames), visible=found) if follower else None
+    )
     summary: dict[str, object] = {
         "frames": len(frames),
         "model_calls": extraction.model_calls,
