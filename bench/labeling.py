@@ -97,30 +97,35 @@ action; a held-run edit where it puts the whole drawing right) and press Track a
 fixed points are wrong on the next frame too; points nobody sees that tracking left out are
 placed in a second pass, by interpolation where that saves actions. Row track_true_drawings is
 a diagnostic, not a way to work: the same policy with each character's held drawings set to
-the generator's truth, so the difference to track is what the drawing detector's mistakes cost.
+the generator's truth (written into the character), to compare with the detector's.
 The tracked points' error is measured on what the annotator saw before fixing a frame.
 
 What blocks the targets (run of 2026-12-06, 12 clips, seed 3; see "Where policy track's
 actions go"):
-1. Points nobody sees, about 7 % of scratch's actions, the largest share. The truth labels
-   points off the frame (at its border, v=1) and hidden points; tracking carries only points
-   it can see (`track_points` starts only points inside the frame, and a hidden point has
-   nothing to follow), so each is placed by hand on each drawing (a placement and a
-   visibility key) or interpolated where that pays. If tracking carried them with their
-   visible neighbours' motion (clamped to the frame, v=1, a low confidence), most of this step
-   would go: without it track stands at about 8.4 % overall.
-2. The tracked frames, about 6.5 %: one accept per drawing, Track again after a fix, and the
-   points tracking loses on visible parts (face points when the expression changes, fingers).
-   Accepting once per track instead ("accept all above threshold" at the end) was tried and
-   cost more (20.7 % against 17.0 % on 8 clips): an unaccepted frame carries only the dragged
-   points when tracked again, and interpolation overwrites unaccepted tracked points.
-3. Held drawings: the detector's mistakes cost about 1 point of scratch (track against
-   track_true_drawings).
-   An earlier detector that held drawings over up to 77 frames put full at 40.5 % and track
-   at 31.6 % on 8 clips: a held-run edit and tracking both move a held drawing as one piece.
-4. Animals (21.6 % per clip holding one): an animal has few points, so scratch spends little
-   per frame and the per-drawing accept and Track weigh more; their clips move (on ones,
-   slides, pans), so held drawings save less.
+1. Points nobody sees, about 4.3 % of scratch's actions, and most of what animals cost (a
+   panning animal walks off the frame). The truth labels points off the frame (at its
+   border, v=1) and hidden points; tracking carries only points it can see (`track_points`
+   starts only points inside the frame, and a hidden point has nothing to follow), so each is
+   placed by hand on each drawing (a placement and a visibility key) or interpolated where
+   that pays. If tracking carried them with their visible neighbours' motion (clamped to the
+   frame, v=1, a low confidence), most of this step would go: without it track stands at
+   about 7.9 % overall.
+2. The tracked frames, about 5.9 %: one accept per drawing, Track again after a fix, and the
+   points tracking loses on visible parts (face points when the expression changes, fingers,
+   legs crossing). Accepting once per track instead ("accept all above threshold" at the end)
+   was tried and cost more (20.7 % against 17.0 % on 8 clips, earlier code): an unaccepted
+   frame carries only the dragged points when tracked again, and interpolation overwrites
+   unaccepted tracked points.
+3. Animals (21.6 % per clip holding one, 30.5 % of scratch on the animals themselves): few
+   points a frame, so the per-drawing accept and Track weigh more, and the most points off
+   the frame (item 1).
+4. Held drawings: with the detector of this run, track does better than with the generator's
+   true held drawings (track_true_drawings). The truth holds a drawing while its visible
+   landmarks match within 2 px, so points off the frame may change inside a run and a
+   held-run edit pays less there; on face clips the keypoints step now keeps whole-frame
+   repeats. An earlier detector that held drawings over up to 77 frames put full at 40.5 %
+   and track at 31.6 % (8 clips): a held-run edit and tracking both move a held drawing as one
+   piece, so false holds are expensive.
 
 Earlier cheap wins (same command, 4 clips, seed 3, 2026-11-27): full went from 32.2 % to
 20.0 % of scratch once interpolation kept held drawings still and the annotator used the

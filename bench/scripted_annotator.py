@@ -57,8 +57,7 @@ from bench.track_policy import TrackPolicy
 
 POLICIES = ("scratch", "drafts", "full", "track")
 # Diagnostic, not a way to work: policy track with each character's held drawings set to the
-# generator's truth (written straight into the character), to measure what the drawing
-# detector's mistakes cost.
+# generator's truth (written straight into the character), to compare with the detector's.
 TRUE_DRAWINGS = "track_true_drawings"
 ACCEPT_THRESHOLD = 0.7
 GROUP_MOVES = ("full", "track")  # policies that use the workspace's multi-point move
