@@ -60,7 +60,7 @@ POLICIES = ("scratch", "drafts", "full", "track")
 # generator's truth (written straight into the character), to compare with the detector's.
 TRUE_DRAWINGS = "track_true_drawings"
 ACCEPT_THRESHOLD = 0.7
-GROUP_MOVES = ("full", "track")  # policies that use the workspace's multi-point move
+GROUP_MOVES = ("full", "track", TRUE_DRAWINGS)  # policies using the workspace's multi-point move
 SKELETON_OF_KIND = {"humanoid": "coco_wholebody", "animal": "animal"}
 
 
