@@ -5,15 +5,15 @@ Policies:
   scratch - no drafts, no held runs, no interpolation: every point of every frame is placed;
   drafts  - the model's drafts, corrected frame by frame;
   full    - drafts + "accept all above threshold" + held-run edits + "copy previous drawing"
-            + interpolation between keyframes, then frame-by-frame fixes for what is left.
+            + interpolation between keyframes, then frame-by-frame fixes for what is left;
+  track   - drafts, the character's held drawings and point tracking from a labelled frame
+            through each shot, accepting or fixing frame by frame (bench/track_policy.py).
 After the edits, every track is read back from the database and compared with the truth, so
 the counted actions provably reach it.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,126 +38,30 @@ from app.annotations.models import (
 from app.annotations.node_edits import add_character, set_shot_boundaries, set_tags
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload, frames_of
-from app.annotations.points import decode_points
+from app.annotations.points import MACHINE_SOURCES, decode_points, decode_with_sources
 from app.auth.models import User
 from app.clips.models import Clip
 from app.pipeline.held import drawing_spans
 from app.projects.models import DEFAULT_TAG_VOCABULARY
 from app.projects.skeletons import PoseArray, V, X, Y, get_skeleton
+from bench.annotator_costs import (
+    Actions,
+    ClipResult,
+    fix_cost,
+    target_points,
+    tolerance,
+    truth_poses,
+    wrong,
+)
+from bench.track_policy import TrackPolicy
 
-POLICIES = ("scratch", "drafts", "full")
+POLICIES = ("scratch", "drafts", "full", "track")
+# Diagnostic, not a way to work: policy track with each character's held drawings set to the
+# generator's truth (written straight into the character), to compare with the detector's.
+TRUE_DRAWINGS = "track_true_drawings"
 ACCEPT_THRESHOLD = 0.7
+GROUP_MOVES = ("full", "track", TRUE_DRAWINGS)  # policies using the workspace's multi-point move
 SKELETON_OF_KIND = {"humanoid": "coco_wholebody", "animal": "animal"}
-
-
-@dataclass
-class Actions:
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def add(self, kind: str, n: int = 1) -> None:
-        if n:
-            self.counts[kind] += n
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass
-class ClipResult:
-    clip: str
-    policy: str
-    frames: int
-    subsets: list[str]
-    kinds: list[str]
-    actions: Actions
-    model_points: int = 0
-    model_points_kept: int = 0
-    max_error_px: float = 0.0
-    wrong_points: int = 0
-    per_kind: Counter[str] = field(default_factory=Counter)
-
-
-def tolerance(clip: Clip) -> float:
-    """A point is right when within max(3 px, 1 % of the frame diagonal) of the truth."""
-    return max(3.0, 0.01 * float(np.hypot(clip.width or 0, clip.height or 0)))
-
-
-def truth_poses(character: dict[str, Any], n: int, width: float, height: float) -> list[np.ndarray]:
-    """The truth per frame; labelled points outside the picture are clamped to its border,
-    which is where a person can put them (the editor keeps points inside the frame)."""
-    poses = []
-    for f in range(n):
-        pose = np.asarray(character["keypoints"][f], dtype=np.float32).copy()
-        pose[:, 0] = np.clip(pose[:, 0], 0, width)
-        pose[:, 1] = np.clip(pose[:, 1], 0, height)
-        poses.append(pose)
-    return poses
-
-
-def wrong(current: PoseArray, truth: np.ndarray, tol: float) -> np.ndarray:
-    """Points that differ from the truth in visibility, or in place where labelled."""
-    off = np.hypot(current[:, X] - truth[:, 0], current[:, Y] - truth[:, 1]) > tol
-    labelled = truth[:, 2] > 0
-    return (current[:, V] != truth[:, 2]) | (labelled & off)
-
-
-def _rigid_fix(current: PoseArray, truth: np.ndarray, idx: np.ndarray, tol: float) -> bool:
-    """True when one drag of the selected points `idx` (a common shift) puts all of them
-    within tolerance of the truth."""
-    if idx.size == 0:
-        return False
-    shift = np.median(truth[idx, :2] - current[idx, :2], axis=0)
-    moved = current[idx, :2] + shift
-    return bool((np.hypot(*(moved - truth[idx, :2]).T) <= tol).all())
-
-
-def fix_cost(
-    current: PoseArray,
-    truth: np.ndarray,
-    tol: float,
-    parts: dict[str, tuple[int, ...]] | None = None,
-) -> tuple[int, int, int]:
-    """(drags and placements, visibility key presses, group moves) to turn `current` into
-    `truth`. A group move (select the points of a part, drag them together) costs 2 actions
-    and replaces the single drags of that part when one common shift fixes it."""
-    labelled = truth[:, 2] > 0
-    present = current[:, V] > 0
-    off = np.hypot(current[:, X] - truth[:, 0], current[:, Y] - truth[:, 1]) > tol
-    misplaced = labelled & present & off
-    placements = int((labelled & ~present).sum())
-    vis = int((~labelled & present).sum())
-    placed_v = np.where(present, current[:, V], 2)
-    vis += int((labelled & (placed_v != truth[:, 2])).sum())
-    groups = 0
-    drags = int(misplaced.sum())
-    if parts and drags > 2:
-        together = labelled & present
-        if _rigid_fix(current, truth, np.flatnonzero(together), tol):
-            return placements + 2, vis, 1
-        drags = 0
-        for idx in parts.values():
-            part = np.asarray(idx)
-            bad = part[misplaced[part]]
-            if bad.size > 2 and _rigid_fix(current, truth, part[together[part]], tol):
-                drags += 2
-                groups += 1
-            else:
-                drags += bad.size
-    return placements + drags, vis, groups
-
-
-def target_points(current: PoseArray, truth: np.ndarray, tol: float) -> list[list[float]]:
-    """The points a person leaves after fixing: truth where wrong, untouched where right."""
-    out = []
-    for c, t in zip(current, truth, strict=True):
-        if t[2] == 0:
-            out.append([float(c[X]), float(c[Y]), 0])
-        elif c[V] == 0 or np.hypot(c[X] - t[0], c[Y] - t[1]) > tol:
-            out.append([float(t[0]), float(t[1]), int(t[2])])
-        else:
-            out.append([float(c[X]), float(c[Y]), int(t[2])])
-    return out
 
 
 class Annotator:
@@ -166,7 +70,7 @@ class Annotator:
     def __init__(
         self, session: Session, user: User, clip: Clip, truth: dict[str, Any], policy: str
     ):
-        assert policy in POLICIES
+        assert policy in (*POLICIES, TRUE_DRAWINGS)
         self.s, self.user, self.clip, self.truth, self.policy = session, user, clip, truth, policy
         self.n = int(truth["frame_count"])
         self.tol = tolerance(clip)
@@ -209,6 +113,7 @@ class Annotator:
         used: set[int] = set()
         pairs = []
         for character in self.truth["characters"]:
+            self.actions.character_kind = character["kind"]
             skeleton = SKELETON_OF_KIND.get(character["kind"])
             if character.get("keypoints") is None or skeleton is None:
                 add_character(
@@ -257,7 +162,15 @@ class Annotator:
 
     # ------------------------------------------------------------------ editing
 
-    def save(self, track_id: int, frame: int, points: list[list[float]], *, held: bool) -> None:
+    def save(
+        self,
+        track_id: int,
+        frame: int,
+        points: list[list[float]],
+        *,
+        held: bool,
+        accepted: list[int] | None = None,
+    ) -> None:
         version = (
             self.s.scalar(
                 select(KeypointFrame.version).where(
@@ -267,31 +180,54 @@ class Annotator:
             )
             or 1
         )
-        save_frame(self.s, self.user, track_id, frame, points, version, apply_to_held_run=held)
+        save_frame(
+            self.s, self.user, track_id, frame, points, version,
+            apply_to_held_run=held, accepted=accepted or (),
+        )  # fmt: skip
 
     def fix_frame(
-        self, track_id: int, frame: int, truth: np.ndarray, *, held: bool, kind: str
-    ) -> None:
-        current = self.poses(track_id).get(frame)
-        if current is None:
-            current = np.zeros((len(truth), 4), dtype=np.float32)
-        parts = self.parts.get(track_id) if self.policy == "full" else None
-        drags, vis, groups = fix_cost(current, truth, self.tol, parts)
-        if drags + vis == 0:
-            return
+        self, track_id: int, frame: int, goal: np.ndarray, *, held: bool, accept: bool = False
+    ) -> int:
+        """Fix one frame to `goal` (the truth, or the truth with some points left for later),
+        counting the drags and key presses; with `accept`, the machine's points left right
+        are accepted too (one more action). Returns the number of fixing actions."""
+        current, sources = self.frame(track_id, frame, len(goal))
+        drags, vis, groups = fix_cost(current, goal, self.tol, self.group_parts(track_id))
+        points = target_points(current, goal, self.tol)
+        guesses = np.isin(sources, MACHINE_SOURCES) & (goal[:, 2] > 0)
+        guesses &= ~wrong(current, goal, self.tol)
+        accepted = np.flatnonzero(guesses).tolist() if accept else []
+        if drags + vis == 0 and not accepted:
+            return 0
         self.actions.add("point_drags", drags - 2 * groups)
         self.actions.add("group_moves", 2 * groups)
         self.actions.add("visibility_changes", vis)
-        self.result.per_kind[kind] += drags + vis
+        self.actions.add("accept_frame", int(bool(accepted)))
         if held:
             self.actions.add("held_run_edits")  # the edit is the same; its reach is the run
-        self.save(track_id, frame, target_points(current, truth, self.tol), held=held)
+        self.save(track_id, frame, points, held=held, accepted=accepted)
+        return drags + vis
 
-    def frame_by_frame(self, track_id: int, truth: list[np.ndarray], kind: str) -> None:
+    def group_parts(self, track_id: int) -> dict[str, tuple[int, ...]] | None:
+        """The parts the policy may move as a group (select the part, drag it)."""
+        return self.parts.get(track_id) if self.policy in GROUP_MOVES else None
+
+    def frame(self, track_id: int, frame: int, k: int) -> tuple[PoseArray, np.ndarray]:
+        """A frame's pose and each point's source (an unsaved frame: no points, the model's)."""
+        row = self.s.scalar(
+            select(KeypointFrame.points).where(
+                KeypointFrame.track_id == track_id, KeypointFrame.frame_index == frame
+            )
+        )
+        if row is None:
+            return np.zeros((k, 4), np.float32), np.zeros(k, np.uint8)
+        return decode_with_sources(row)
+
+    def frame_by_frame(self, track_id: int, truth: list[np.ndarray]) -> None:
         for f in range(self.n):
-            self.fix_frame(track_id, f, truth[f], held=False, kind=kind)
+            self.fix_frame(track_id, f, truth[f], held=False)
 
-    def full(self, track_id: int, truth: list[np.ndarray], kind: str) -> None:
+    def full(self, track_id: int, truth: list[np.ndarray]) -> None:
         if accept_above(self.s, self.user, track_id, ACCEPT_THRESHOLD):
             self.actions.add("accept_above_threshold")
         spans = drawing_spans([tuple(r) for r in self.clip.held_runs or []], self.n)
@@ -309,13 +245,13 @@ class Annotator:
             if i > 0 and self._copy_previous_fixes(track_id, spans[i - 1][0], start, truth):
                 i += 1
                 continue
-            self.fix_frame(track_id, start, truth[start], held=end - start > 1, kind=kind)
+            self.fix_frame(track_id, start, truth[start], held=end - start > 1)
             j = self._interpolation_reach(track_id, spans, i, truth)
             if j is not None:
                 b = spans[j][0]
-                self.fix_frame(track_id, b, truth[b], held=False, kind=kind)
-                self._keyframe(track_id, start)
-                self._keyframe(track_id, b)
+                self.fix_frame(track_id, b, truth[b], held=False)
+                self.mark_keyframe(track_id, start)
+                self.mark_keyframe(track_id, b)
                 interpolate(self.s, self.user, track_id, start, b)
                 self.actions.add("interpolations")
                 i = j
@@ -324,10 +260,10 @@ class Annotator:
         # Whatever is still off: drawing by drawing (held-run edits), then any single frame
         # whose held run the detector got wrong.
         for start, end in spans:
-            self.fix_frame(track_id, start, truth[start], held=end - start > 1, kind=kind)
-        self.frame_by_frame(track_id, truth, kind)
+            self.fix_frame(track_id, start, truth[start], held=end - start > 1)
+        self.frame_by_frame(track_id, truth)
 
-    def _keyframe(self, track_id: int, frame: int) -> None:
+    def mark_keyframe(self, track_id: int, frame: int) -> None:
         row = frame_row(self.s, self.s.get_one(Track, track_id), frame, self.clip)
         if not row.is_keyframe:
             pose, _ = decode_points(row.points)
@@ -414,20 +350,31 @@ class Annotator:
 
     def run(self) -> ClipResult:
         annotation = self.open()
+        self.shots(annotation)  # first: tracking stops at the shot cuts
         pairs = self.match_tracks(annotation)
         for character, track_id in pairs:
+            self.actions.character_kind = character["kind"]
             truth = truth_poses(character, self.n, self.clip.width or 0, self.clip.height or 0)
             self.parts[track_id] = get_skeleton(SKELETON_OF_KIND[character["kind"]]).parts
             if self.policy != "scratch":
                 self._count_model_points(track_id, truth)
             if self.policy == "full":
-                self.full(track_id, truth, character["kind"])
+                self.full(track_id, truth)
+            elif self.policy in ("track", TRUE_DRAWINGS):
+                if self.policy == TRUE_DRAWINGS:
+                    self._true_drawings(track_id, character)
+                TrackPolicy(self, track_id, truth, character).run()
             else:
-                self.frame_by_frame(track_id, truth, character["kind"])
-        self.shots(annotation)
+                self.frame_by_frame(track_id, truth)
+        self.actions.character_kind = None
         self.tags(annotation)
         self._check(pairs)
         return self.result
+
+    def _true_drawings(self, track_id: int, character: dict[str, Any]) -> None:
+        made = self.s.get_one(Character, self.s.get_one(Track, track_id).character_id)
+        made.drawing_runs, made.timing = character["drawing_runs"], character["timing"]
+        self.s.flush()
 
     def _count_model_points(self, track_id: int, truth: list[np.ndarray]) -> None:
         for f, pose in self.poses(track_id).items():
@@ -436,18 +383,16 @@ class Annotator:
             self.result.model_points_kept += int((drafted & ~wrong(pose, truth[f], self.tol)).sum())
 
     def _check(self, pairs: list[tuple[dict[str, Any], int]]) -> None:
+        """Read every track back: points off the truth, and labelled points still a guess."""
         for character, track_id in pairs:
-            poses = self.poses(track_id)
-            for f, t in enumerate(
-                truth_poses(character, self.n, self.clip.width or 0, self.clip.height or 0)
-            ):
-                pose = poses.get(f)
-                if pose is None:
-                    self.result.wrong_points += int((t[:, 2] > 0).sum())
-                    continue
-                bad = wrong(pose, t, self.tol)
-                self.result.wrong_points += int(bad.sum())
+            truth = truth_poses(character, self.n, self.clip.width or 0, self.clip.height or 0)
+            for f, t in enumerate(truth):
+                pose, sources = self.frame(track_id, f, len(t))
                 labelled = t[:, 2] > 0
+                self.result.wrong_points += int(wrong(pose, t, self.tol).sum())
+                self.result.unaccepted_points += int(
+                    (labelled & np.isin(sources, MACHINE_SOURCES)).sum()
+                )
                 if labelled.any():
                     err = np.hypot(
                         pose[labelled, X] - t[labelled, 0], pose[labelled, Y] - t[labelled, 1]

@@ -78,6 +78,9 @@ def test_every_policy_ends_at_the_truth_and_the_platform_saves_work(
                     for c in samples
                 ]
             assert all(r.wrong_points == 0 for r in results), policy
+            if policy == "track":  # every labelled point ends as a person's, none a guess
+                assert all(r.unaccepted_points == 0 for r in results)
+                assert sum(r.actions.counts["track_presses"] for r in results) > 0
             totals[policy] = sum(r.actions.total for r in results)
     finally:
         with session_scope() as s:
@@ -85,3 +88,4 @@ def test_every_policy_ends_at_the_truth_and_the_platform_saves_work(
             s.execute(delete(User).where(User.id.in_(user_ids)))
     assert totals["full"] < totals["drafts"] <= totals["scratch"]
     assert totals["full"] < 0.5 * totals["scratch"]
+    assert totals["track"] < totals["full"]
