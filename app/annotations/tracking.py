@@ -4,8 +4,10 @@ From a frame whose points a person set (or accepted), :func:`track_from` follows
 or backward (:func:`app.media.pointtrack.track_points`, on the frames of the clip's frame
 cache) up to the next keyframe, the next frame where a person set one of them, or the shot's
 end. What it writes is a guess (``SRC_TRACKED``, with the tracker's confidence): exports do
-not label it until a person accepts or moves it. A person's point is never overwritten. A
-point the tracker loses stops there, and that frame gets the review flag ``track_lost:<n>``.
+not label it until a person accepts or moves it. A person's point is never overwritten. Points
+nobody sees (set as not visible, off the frame, or leaving it) are carried with the points the
+tracker follows and written as not visible, at a low confidence. A point the tracker loses
+stops there, and that frame gets the review flag ``track_lost:<n>``.
 The whole step is one revision of the track (each written frame's points before and after).
 """
 
@@ -39,7 +41,7 @@ from app.core.errors import Invalid
 from app.media.drawings import DrawingRun, Move, run_at
 from app.media.framecache import FrameCache, open_frame_cache
 from app.media.pointtrack import track_points
-from app.projects.skeletons import CONF, PoseArray, V, X, Y
+from app.projects.skeletons import CONF, V_HIDDEN, PoseArray, V, X, Y
 
 Direction = Literal["forward", "backward"]
 TRACK_LOST = "track_lost:"  # flag: this many points were lost here (tracking stopped them)
@@ -92,12 +94,14 @@ def track_from(
     cache = _frame_cache(clip)
     frames = [cache.image(n) for n in span]
     moves = [None, *(_held_move(runs, a, b) for a, b in itertools.pairwise(span))]
-    result = track_points(frames, pose[:, :2], active, moves=moves,
-                          scale=cache.info.width / cache.info.source_width)  # fmt: skip
+    scale = cache.info.width / cache.info.source_width
+    hidden = pose[:, V] == V_HIDDEN
+    result = track_points(frames, pose[:, :2], active, hidden=hidden, moves=moves, scale=scale)
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for step, frame in enumerate(span[1:], start=1):
-        ok = active & result.ok[step] & inside_frame(result.xy[step], clip)
+        carried = result.carried[step]
+        ok = active & (result.ok[step] | carried) & inside_frame(result.xy[step], clip)
         lost = active & ~ok
         row = rows.get(frame) or frame_row(session, track, frame, clip)
         old, old_sources = decode_with_sources(row.points)
@@ -105,7 +109,8 @@ def track_from(
         if write.any():
             new, new_sources = old.copy(), old_sources.copy()
             new[write, X], new[write, Y] = result.xy[step, write, 0], result.xy[step, write, 1]
-            new[write, V], new[write, CONF] = pose[write, V], result.confidence[step, write]
+            new[write, V] = np.where(carried[write], V_HIDDEN, pose[write, V])
+            new[write, CONF] = result.confidence[step, write]
             new_sources[write] = SRC_TRACKED
             before[str(frame)] = _points_of(old, write)
             after[str(frame)] = _points_of(new, write)

@@ -11,11 +11,18 @@ any corner of the picture can be followed the frame is a cut, and every point st
 that holds the previous frame's drawing of this character moves the points by the drawing's
 move alone, exactly. A point that fails stops there for good: it is never guessed on later
 frames.
+
+Points nobody sees have nothing to follow: one the person set as hidden, one off the frame or on
+its border, and one that leaves the frame. They are *carried* by the motion of the character's
+points that were followed on the same step (a similarity fit on them, corrected by the nearest
+ones; a held drawing's move exactly), and clamped to the frame, where a person would put them.
+A carried point is a guess from its neighbours, not something seen; it stops when no neighbour
+was followed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -44,19 +51,23 @@ MIN_PROBES = 8  # fewer corners than this: the picture is too flat to tell
 CUT_SHARE = 0.25  # a cut when fewer of the corners than this can be followed
 WORK_SIDE = 640  # longest side of the frames the points are tracked on (pixels)
 NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a textureless point
+CARRIED_CONFIDENCE = 0.2  # at most this sure of a point carried by its neighbours' motion
 
 
 @dataclass(frozen=True)
 class TrackedPoints:
     """Where each of K points is on each of F frames (in the order they were given).
 
-    ``xy`` is in source pixels and NaN where ``ok`` is False; ``ok`` says the point passed the
-    checks on this frame and on every frame before it; ``confidence`` is 0..1 (0 where not ok).
+    ``xy`` is in source pixels and NaN where neither ``ok`` nor ``carried``; ``ok`` says the
+    point passed the checks on this frame and on every frame before it; ``carried`` says it was
+    not seen but moved with its neighbours (clamped to the frame); ``confidence`` is 0..1 (0
+    where neither).
     """
 
     xy: FloatArray  # (F, K, 2)
     ok: BoolArray  # (F, K)
     confidence: FloatArray  # (F, K)
+    carried: BoolArray  # (F, K)
 
 
 @dataclass(frozen=True)
@@ -255,30 +266,75 @@ def _working_size(frames: Sequence[Image], scale: float) -> tuple[Sequence[Image
     return shrunk, scale * shrunk[0].shape[1] / frames[0].shape[1]
 
 
+Motion = Callable[[FloatArray], FloatArray]  # source pixels before a step -> after it
+
+
+def _move_motion(move: Move) -> Motion:
+    s, dx, dy = move
+    return lambda xy: (xy * s + np.array([dx, dy], np.float32)).astype(np.float32)
+
+
+def _neighbour_motion(before: FloatArray, after: FloatArray) -> Motion | None:
+    """How the followed points ``before`` -> ``after`` (source pixels) move the points around
+    them: a similarity fit on all of them (robust to a few wrong ones), plus the median of what
+    it leaves over at the nearest ones (a limb moving on its own); None with no point."""
+    if not len(before):
+        return None
+    fit = None
+    if len(before) >= 3:
+        fit, _ = cv2.estimateAffinePartial2D(before, after, method=cv2.LMEDS)
+    if fit is None:
+        shift = np.median(after - before, axis=0)
+        fit = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float64)
+    matrix = np.asarray(fit, np.float32)
+
+    def similarity(xy: FloatArray) -> FloatArray:
+        return (xy @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+    left_over = after - similarity(before)
+
+    def motion(xy: FloatArray) -> FloatArray:
+        distance = np.linalg.norm(xy[:, None, :] - before[None, :, :], axis=2)
+        nearest = np.argsort(distance, axis=1)[:, :NEIGHBOURS]
+        return (similarity(xy) + np.median(left_over[nearest], axis=1)).astype(np.float32)
+
+    return motion
+
+
 def track_points(
     frames: Sequence[Image],
     xy: FloatArray,
     active: BoolArray,
     *,
+    hidden: BoolArray | None = None,
     moves: Sequence[Move | None] = (),
     scale: float = 1.0,
 ) -> TrackedPoints:
     """Track the ``active`` points of ``xy`` (K, 2; source pixels on ``frames[0]``) through
-    ``frames`` (RGB, tracking order). ``moves[i]``, when given and not None, says ``frames[i]``
-    holds the drawing of ``frames[i - 1]`` moved by it (a point ``p`` goes to
-    ``s * p + (dx, dy)``, source pixels): the points then move by it alone. Frames may be
-    smaller than the source: frame pixels = source pixels * ``scale``."""
+    ``frames`` (RGB, tracking order). ``hidden`` points (set as not visible), and active points
+    off the frame or on its border, are carried with the followed ones. ``moves[i]``, when
+    given and not None, says ``frames[i]`` holds the drawing of ``frames[i - 1]`` moved by it
+    (a point ``p`` goes to ``s * p + (dx, dy)``, source pixels): the points then move by it
+    alone. Frames may be smaller than the source: frame pixels = source pixels * ``scale``."""
     if moves and len(moves) != len(frames):
         raise ValueError("moves needs one entry per frame")
+    source_size = (
+        np.array(frames[0].shape[1::-1], np.float32) / scale if frames else np.zeros(2, np.float32)
+    )
     frames, scale = _working_size(frames, scale)
     count, points = len(frames), len(xy)
     height, width = frames[0].shape[:2]
     out = np.full((count, points, 2), np.nan, np.float32)
     ok = np.zeros((count, points), bool)
+    carried = np.zeros((count, points), bool)
     confidence = np.zeros((count, points), np.float32)
     start = np.asarray(xy, np.float32).reshape(points, 2)
-    alive = np.asarray(active, bool) & _inside(start * scale, width, height)
-    out[0, alive], ok[0], confidence[0] = start[alive], alive, alive
+    unseen = np.zeros(points, bool) if hidden is None else np.asarray(hidden, bool)
+    alive = np.asarray(active, bool) & _inside(start * scale, width, height) & ~unseen
+    carrying = np.asarray(active, bool) & np.isfinite(start).all(axis=1) & ~alive
+    place = start.copy()  # where each point is, carried ones before clamping
+    out[0, alive | carrying] = np.clip(start[alive | carrying], 0, source_size)
+    ok[0], carried[0], confidence[0] = alive, carrying, alive | carrying
     grey = [_grey(frames[0])]
     key_look = _patches(frames[0], start * scale)
     for i in range(1, count):
@@ -286,11 +342,12 @@ def track_points(
         index = np.flatnonzero(alive)
         if not index.size:
             break
-        before = out[i - 1, index]
+        before = place[index]
         move = moves[i] if moves else None
+        motion: Motion | None
         if move is not None:
-            s, dx, dy = move
-            after = (before * s + np.array([dx, dy], np.float32)).astype(np.float32)
+            motion = _move_motion(move)
+            after = motion(before)
             step = _Step(
                 after * scale,
                 _inside(after * scale, width, height),
@@ -299,9 +356,22 @@ def track_points(
         else:
             step = _follow(frames[i - 1], frames[i], grey[i - 1], grey[i], before * scale)
             step = _compare_with_keyframe(step, _patches(frames[i], step.xy), key_look[index])
+            motion = _neighbour_motion(before[step.passed], step.xy[step.passed] / scale)
         alive[index[~step.passed]] = False
         kept = index[step.passed]
-        out[i, kept] = step.xy[step.passed] / scale
+        place[kept] = step.xy[step.passed] / scale
+        out[i, kept] = place[kept]
         ok[i, kept] = True
         confidence[i, kept] = np.minimum(confidence[i - 1, kept], step.confidence[step.passed])
-    return TrackedPoints(out, ok, confidence)
+        if motion is None:
+            carrying[:] = False
+            continue
+        failed = index[~step.passed]
+        leaving = failed[~_inside(motion(place[failed]) * scale, width, height)]
+        carrying[leaving] = True
+        moving = np.flatnonzero(carrying)
+        place[moving] = motion(place[moving])
+        out[i, moving] = np.clip(place[moving], 0, source_size)
+        carried[i, moving] = True
+        confidence[i, moving] = np.minimum(confidence[i - 1, moving], CARRIED_CONFIDENCE)
+    return TrackedPoints(out, ok, confidence, carried)
