@@ -74,9 +74,12 @@ def test_points_stop_at_a_cut(clips: dict[Kind, SampleClip]) -> None:
     assert np.isnan(result.xy[6:]).all()
 
 
-def test_a_point_leaving_the_frame_stops_for_good(clips: dict[Kind, SampleClip]) -> None:
+def test_a_point_leaving_the_frame_is_carried_clamped_and_not_seen(
+    clips: dict[Kind, SampleClip],
+) -> None:
     """The camera pans right 12 px a frame until the animal's rear is out of the picture, then
-    back: the points that left stay stopped, the others come back to where they were."""
+    back: the points that left are carried with the others (clamped to the border while out)
+    and never followed again; the others come back to where they were."""
     key = next(iter_frames(clips["animal"].path))
     truth = np.asarray(clips["animal"].truth["characters"][0]["keypoints"][0], np.float32)
     seen = truth[:, 2] == 2
@@ -88,11 +91,50 @@ def test_a_point_leaving_the_frame_stops_for_good(clips: dict[Kind, SampleClip])
     outside = xy[None, :, 0] - pans[:, None] < 0
     left_frame = np.cumsum(outside, axis=0) > 0
     assert left_frame[-1, seen].sum() >= 2, "some points leave the picture"
-    assert not (result.ok & left_frame).any(), "a point that left is never tracked again"
+    assert not (result.ok & left_frame).any(), "a point that left is never followed again"
+    gone = seen & left_frame[-1]
+    assert result.carried[-1, gone].all(), "it is carried with the others instead"
+    away = np.flatnonzero(outside.any(axis=1))
+    assert (result.xy[away][outside[away] & seen][:, 0] == 0).all(), "clamped to the border"
+    assert result.confidence[-1, gone].max() < 0.25, "a guess from the neighbours"
+    # back where it was when the camera is: the pan's motion, carried
+    assert np.abs(result.xy[-1, gone] - xy[gone]).max() < 2.0
     stays = seen & (xy[:, 0] - pans.max() >= 15)
     back = result.ok[-1] & stays
     assert back.sum() >= 0.8 * stays.sum()
     assert np.abs(result.xy[-1, back] - xy[back]).max() < 1.5
+
+
+def test_a_hidden_point_is_carried_with_its_neighbours(clips: dict[Kind, SampleClip]) -> None:
+    """A point set as hidden on the keyframe moves as the picture does, while it pans and
+    zooms; it is marked carried, never followed."""
+    key = next(iter_frames(clips["animal"].path))
+    truth = np.asarray(clips["animal"].truth["characters"][0]["keypoints"][0], np.float32)
+    seen = truth[:, 2] == 2
+    hidden = np.zeros(len(truth), bool)
+    hidden[np.flatnonzero(seen)[0]] = True
+    warps = [np.float32([[1 + 0.01 * i, 0, 4 * i], [0, 1 + 0.01 * i, -2 * i]]) for i in range(8)]
+    height, width = key.shape[:2]
+    frames = [
+        np.asarray(
+            cv2.warpAffine(key, w, (width, height), borderMode=cv2.BORDER_REPLICATE), np.uint8
+        )
+        for w in warps
+    ]
+    result = track_points(frames, truth[:, :2], seen, hidden=hidden)
+    assert not result.ok[:, hidden].any()
+    assert result.carried[:, hidden].all()
+    where = truth[hidden, :2] @ warps[-1][:, :2].T + warps[-1][:, 2]
+    assert np.abs(result.xy[-1, hidden] - where).max() < 1.5
+
+
+def test_with_no_neighbour_followed_a_carried_point_stops(clips: dict[Kind, SampleClip]) -> None:
+    frames = list(iter_frames(clips["animal"].path))[:4]
+    hidden_alone = track_points(
+        frames, np.float32([[320, 200]]), np.ones(1, bool), hidden=np.ones(1, bool)
+    )
+    assert hidden_alone.carried[0].all() and not hidden_alone.carried[1:].any()
+    assert np.isnan(hidden_alone.xy[1:]).all()
 
 
 def test_held_drawings_move_by_their_move_exactly(clips: dict[Kind, SampleClip]) -> None:
@@ -107,12 +149,18 @@ def test_held_drawings_move_by_their_move_exactly(clips: dict[Kind, SampleClip])
     assert result.ok[2].all(), "a move is trusted: no look at the pictures"
 
 
-def test_a_move_out_of_the_frame_stops_the_point(clips: dict[Kind, SampleClip]) -> None:
-    frames = list(iter_frames(clips["humanoid"].path))[:3]
+def test_a_move_out_of_the_frame_carries_the_point_by_the_move(
+    clips: dict[Kind, SampleClip],
+) -> None:
+    frames = list(iter_frames(clips["humanoid"].path))[:4]
     xy = np.float32([[100, 100], [600, 100]])
-    result = track_points(frames, xy, np.ones(2, bool), moves=[None, (1.0, 50.0, 0.0), None])
+    moves = [None, (1.0, 50.0, 0.0), (1.0, 0.0, 0.0), (1.0, -30.0, 0.0)]
+    result = track_points(frames, xy, np.ones(2, bool), moves=moves)
     assert result.ok[1].tolist() == [True, False]
-    assert not result.ok[2, 1]
+    assert result.carried[1].tolist() == [False, True]
+    np.testing.assert_allclose(result.xy[1, 1], [640, 100]), "clamped to the right border"
+    assert not result.ok[2:, 1].any(), "never followed again"
+    np.testing.assert_allclose(result.xy[3, 1], [620, 100], atol=1e-3), "moved exactly"
 
 
 def test_smaller_frames_give_source_pixels(clips: dict[Kind, SampleClip]) -> None:
@@ -143,13 +191,16 @@ def test_large_frames_are_tracked_at_working_size_in_source_pixels(
     assert np.median(np.abs(at_1280.xy[-1, both] - 2 * at_640.xy[-1, both])) < 1.0
 
 
-def test_only_active_points_inside_the_frame_are_tracked(clips: dict[Kind, SampleClip]) -> None:
+def test_only_active_points_inside_the_frame_are_followed(clips: dict[Kind, SampleClip]) -> None:
     frames = list(iter_frames(clips["animal"].path))[:4]
     xy = np.float32([[320, 200], [330, 210], [-5, 100], [100, 400]])
     result = track_points(frames, xy, np.array([True, False, True, True]))
     assert result.ok[0].tolist() == [True, False, False, False]
-    assert not result.ok[:, 1:].any() and np.isnan(result.xy[:, 1:]).all()
-    assert (result.confidence[:, 1:] == 0).all()
+    assert not result.ok[:, 1:].any()
+    assert not result.carried[:, 1].any() and np.isnan(result.xy[:, 1]).all()
+    assert (result.confidence[:, 1] == 0).all(), "an inactive point is left alone"
+    assert result.carried[0, 2:].all(), "the ones off the frame start carried"
+    np.testing.assert_array_equal(result.xy[0, 2:], [[0, 100], [100, 360]])
     np.testing.assert_array_equal(result.xy[0, 0], xy[0])
 
 
