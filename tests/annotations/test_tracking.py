@@ -73,12 +73,14 @@ class World:
         self.points = np.flatnonzero((self.truth[:12, :17, 2] == 2).all(axis=0)).tolist()
         self.set_truth(0)
 
-    def set_truth(self, frame: int, points: list[int] | None = None) -> None:
+    def set_truth(self, frame: int, points: list[int] | None = None, v: int = 2) -> None:
+        """Set ``points`` (all of ``self.points`` by default) where the truth has them, with
+        visibility ``v``."""
         row = self.row(frame)
         pose, _ = decode_with_sources(row.points)
         raw = [[float(x), float(y), int(v)] for x, y, v, _ in pose]
         for i in points if points is not None else self.points:
-            raw[i] = [float(self.truth[frame, i, 0]), float(self.truth[frame, i, 1]), 2]
+            raw[i] = [float(self.truth[frame, i, 0]), float(self.truth[frame, i, 1]), v]
         save_frame(self.db, self.user, self.track_id, frame, raw, row.version)
 
     def row(self, frame: int) -> KeypointFrame:
@@ -166,6 +168,46 @@ def test_a_held_drawing_moves_the_points_by_its_offsets_exactly(world: World) ->
         if frame:
             assert (sources[world.points[:3]] == SRC_TRACKED).all()
             assert (sources[world.points[3:]] == SRC_MODEL).all()  # only the selection
+
+
+def test_a_hidden_point_is_carried_with_its_neighbours_as_a_hidden_guess(world: World) -> None:
+    hip = next(i for i in (11, 12, 5, 6) if i in world.points)  # on the trunk: moves with it
+    world.set_truth(0, [hip], v=1)  # the person says it is hidden (behind something)
+    world.track()
+    error = []
+    for frame in range(1, CUT):
+        pose, sources = decode_with_sources(world.row(frame).points)
+        assert sources[hip] == SRC_TRACKED and pose[hip, 2] == 1, "a guess, still not visible"
+        assert 0 < pose[hip, 3] < 0.25, "with a low confidence"
+        error.append(float(np.hypot(*(pose[hip, :2] - world.truth[frame, hip, :2]))))
+    assert np.median(error) <= TOLERANCE_PX, error
+
+
+def test_a_point_leaving_the_frame_is_clamped_to_it_and_not_visible(world: World) -> None:
+    width = world.clip.width or 0
+    key = world.truth[0, world.points, 0]
+    right = world.points[int(np.argmax(key))]
+    dx = float(width - key.max() + 4)  # only the rightmost point leaves
+    assert (key + dx < width - 2).sum() == len(key) - 1
+    moves = ((1.0, 0.0, 0.0), (1.0, dx, 0.0), (1.0, dx, 0.0))
+    world.character.drawing_runs = [DrawingRun(0, 3, moves).as_json()]
+    world.track()
+    for frame in (1, 2):
+        pose, sources = decode_with_sources(world.row(frame).points)
+        assert sources[right] == SRC_TRACKED and pose[right, 2] == 1
+        assert pose[right, 0] == width, "clamped to the frame's edge"
+        assert pose[right, 1] == pytest.approx(world.truth[0, right, 1], abs=0.01)
+        others = [i for i in world.points if i != right]
+        assert (pose[others, 2] == 2).all()
+    assert TRACK_LOST not in "".join(world.row(1).flags)
+
+
+def test_a_hidden_point_without_a_followed_neighbour_stops(world: World) -> None:
+    world.set_truth(0, world.points[:1], v=1)
+    done = world.track(only=world.points[:1])
+    assert done.lost == {1: world.points[:1]}
+    assert world.sources(1)[world.points[0]] == SRC_MODEL
+    assert f"{TRACK_LOST}1" in world.row(1).flags
 
 
 def test_tracking_backward_fills_the_frames_before(world: World) -> None:
