@@ -8,8 +8,9 @@ For each shot of a character, two passes:
    accept the rest (one action); a frame that starts one of the character's held drawings is
    edited as the whole run when that puts every frame of the run right. After a fix, Track
    again from that frame (one action), so later frames start from the corrected points.
-   Points the tracker cannot carry because nobody sees them (off the frame, hidden) are left
-   for the second pass where they are missing.
+   Points nobody sees (off the frame, hidden) are carried by the tracker with the followed
+   ones, as hidden guesses fixed or accepted like the rest; where it could not carry them (no
+   followed neighbour) they are left for the second pass.
 2. Those points, by interpolation between frames where they are placed (mark both ends as
    keyframes, interpolate: the accepted points are kept) where that saves actions, and frame
    by frame where it does not.
