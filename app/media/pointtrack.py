@@ -301,6 +301,22 @@ def _neighbour_motion(before: FloatArray, after: FloatArray) -> Motion | None:
     return motion
 
 
+def _carrier(
+    move: Move | None, place: FloatArray, start: FloatArray, followed: npt.NDArray[np.intp]
+) -> Callable[[npt.NDArray[np.intp]], FloatArray] | None:
+    """Where the points not followed on this step go (by index; ``place`` holds the followed
+    ones' new positions and the others' old ones): by the held drawing's move, exactly, or by
+    how the ``followed`` points moved since the keyframe (a fit from it does not drift as a
+    sum of step fits would); None when no point was followed."""
+    if move is not None:
+        by_move = _move_motion(move)
+        return lambda which: by_move(place[which])
+    from_key = _neighbour_motion(start[followed], place[followed])
+    if from_key is None:
+        return None
+    return lambda which: from_key(start[which])
+
+
 def track_points(
     frames: Sequence[Image],
     xy: FloatArray,
@@ -344,10 +360,8 @@ def track_points(
             break
         before = place[index]
         move = moves[i] if moves else None
-        motion: Motion | None
         if move is not None:
-            motion = _move_motion(move)
-            after = motion(before)
+            after = _move_motion(move)(before)
             step = _Step(
                 after * scale,
                 _inside(after * scale, width, height),
@@ -356,21 +370,21 @@ def track_points(
         else:
             step = _follow(frames[i - 1], frames[i], grey[i - 1], grey[i], before * scale)
             step = _compare_with_keyframe(step, _patches(frames[i], step.xy), key_look[index])
-            motion = _neighbour_motion(before[step.passed], step.xy[step.passed] / scale)
         alive[index[~step.passed]] = False
         kept = index[step.passed]
         place[kept] = step.xy[step.passed] / scale
         out[i, kept] = place[kept]
         ok[i, kept] = True
         confidence[i, kept] = np.minimum(confidence[i - 1, kept], step.confidence[step.passed])
-        if motion is None:
+        carry = _carrier(move, place, start, kept)
+        if carry is None:
             carrying[:] = False
             continue
         failed = index[~step.passed]
-        leaving = failed[~_inside(motion(place[failed]) * scale, width, height)]
+        leaving = failed[~_inside(carry(failed) * scale, width, height)]
         carrying[leaving] = True
         moving = np.flatnonzero(carrying)
-        place[moving] = motion(place[moving])
+        place[moving] = carry(moving)
         out[i, moving] = np.clip(place[moving], 0, source_size)
         carried[i, moving] = True
         confidence[i, moving] = np.minimum(confidence[i - 1, moving], CARRIED_CONFIDENCE)
