@@ -51,7 +51,9 @@ MIN_PROBES = 8  # fewer corners than this: the picture is too flat to tell
 CUT_SHARE = 0.25  # a cut when fewer of the corners than this can be followed
 WORK_SIDE = 640  # longest side of the frames the points are tracked on (pixels)
 NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a textureless point
-CARRIED_CONFIDENCE = 0.2  # at most this sure of a point carried by its neighbours' motion
+# At most this sure of a point carried by its neighbours: under a project's default confidence
+# floor (0.3), so approving a track does not label it.
+CARRIED_CONFIDENCE = 0.2
 
 
 @dataclass(frozen=True)
