@@ -94,31 +94,35 @@ NOTES = """Policy track (bench/track_policy.py) works each shot of a character i
 the shot's first frame and press Track (`app.annotations.tracking.track_from`, the service
 behind the workspace's T), then on every later frame drag what is off, accept the rest (one
 action; a held-run edit where it puts the whole drawing right) and press Track again where the
-fixed points are wrong on the next frame too; points nobody sees that tracking left out are
-placed in a second pass, by interpolation where that saves actions. Row track_true_drawings is
-a diagnostic, not a way to work: the same policy with each character's held drawings set to
-the generator's truth (written into the character), to compare with the detector's.
-The tracked points' error is measured on what the annotator saw before fixing a frame.
+fixed points are wrong on the next frame too. Tracking carries points nobody sees (hidden, off
+the frame) with the followed ones, as hidden guesses the annotator fixes or accepts with the
+rest; those it could not carry (no followed neighbour) are placed in a second pass, by
+interpolation where that saves actions. Row track_true_drawings is a diagnostic, not a way to
+work: the same policy with each character's held drawings set to the generator's truth
+(written into the character), to compare with the detector's. The tracked points' error is
+measured on what the annotator saw before fixing a frame (carried hidden guesses included).
 
 What blocks the targets (run of 2026-12-06, 12 clips, seed 3; see "Where policy track's
 actions go"):
-1. Points nobody sees, about 4.3 % of scratch's actions, and most of what animals cost (a
-   panning animal walks off the frame). The truth labels points off the frame (at its
-   border, v=1) and hidden points; tracking carries only points it can see (`track_points`
-   starts only points inside the frame, and a hidden point has nothing to follow), so each is
-   placed by hand on each drawing (a placement and a visibility key) or interpolated where
-   that pays. If tracking carried them with their visible neighbours' motion (clamped to the
-   frame, v=1, a low confidence), most of this step would go: without it track stands at
-   about 7.9 % overall.
-2. The tracked frames, about 5.9 %: one accept per drawing, Track again after a fix, and the
+1. Points nobody sees. Tracking now carries them (a similarity fit from the keyframe on the
+   followed points, corrected by the nearest ones; a held drawing's move exactly; clamped to
+   the frame, v=1, confidence 0.2): the second pass fell from 4.3 % to 1.5 % of scratch's
+   actions, but the tracked frames' step rose from 5.9 % to 7.8 %, so track went from 12.2 %
+   to 11.2 % and not to the 7.9 % a perfect carry would give. Carried guesses are wrong where
+   the hidden part moves on its own (an arm behind the body, a leg swinging off the frame, a
+   turned face's far side). Tracked points the annotator saw: 45,157 and 96.9 % right before,
+   51,232 and 91.1 % now, so about half of the ~6,000 carried guesses seen were off; each is
+   dragged on each drawing, where an interpolation over a span used to place several.
+2. The tracked frames, about 7.8 % (5.9 % before points nobody sees were carried): one accept
+   per drawing, Track again after a fix, the carried guesses that are off (item 1), and the
    points tracking loses on visible parts (face points when the expression changes, fingers,
    legs crossing). Accepting once per track instead ("accept all above threshold" at the end)
    was tried and cost more (20.7 % against 17.0 % on 8 clips, earlier code): an unaccepted
    frame carries only the dragged points when tracked again, and interpolation overwrites
    unaccepted tracked points.
-3. Animals (21.6 % per clip holding one, 30.5 % of scratch on the animals themselves): few
-   points a frame, so the per-drawing accept and Track weigh more, and the most points off
-   the frame (item 1).
+3. Animals (20.8 % per clip holding one, 26.0 % of scratch on the animals themselves; 21.6 %
+   and 30.5 % before carrying): few points a frame, so the per-drawing accept and Track weigh
+   more, and the most points off the frame (item 1).
 4. Held drawings: with the detector of this run, track does better than with the generator's
    true held drawings (track_true_drawings). The truth holds a drawing while its visible
    landmarks match within 2 px, so points off the frame may change inside a run and a
