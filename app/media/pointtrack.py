@@ -54,6 +54,7 @@ NEIGHBOURS = 3  # nearby flowing points whose median motion predicts a texturele
 # At most this sure of a point carried by its neighbours: under a project's default confidence
 # floor (0.3), so approving a track does not label it.
 CARRIED_CONFIDENCE = 0.2
+BORDER_PX = 0.5  # a point set this near the frame's edge (source pixels) is on its border
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,13 @@ def _neighbour_motion(before: FloatArray, after: FloatArray) -> Motion | None:
     return motion
 
 
+def _beyond_border(xy: FloatArray, start: FloatArray, size: FloatArray) -> FloatArray:
+    """A point set on the frame's border is somewhere beyond it (a person cannot place it
+    where it is): carried, it stays beyond that border, so on it once clamped."""
+    low, high = start <= BORDER_PX, start >= size - BORDER_PX
+    return np.where(low, np.minimum(xy, 0), np.where(high, np.maximum(xy, size), xy))
+
+
 def _carrier(
     move: Move | None, place: FloatArray, start: FloatArray, followed: npt.NDArray[np.intp]
 ) -> Callable[[npt.NDArray[np.intp]], FloatArray] | None:
@@ -386,7 +394,7 @@ def track_points(
         leaving = failed[~_inside(carry(failed) * scale, width, height)]
         carrying[leaving] = True
         moving = np.flatnonzero(carrying)
-        place[moving] = carry(moving)
+        place[moving] = _beyond_border(carry(moving), start[moving], source_size)
         out[i, moving] = np.clip(place[moving], 0, source_size)
         carried[i, moving] = True
         confidence[i, moving] = np.minimum(confidence[i - 1, moving], CARRIED_CONFIDENCE)
