@@ -356,7 +356,8 @@ def track_points(
     confidence = np.zeros((count, points), np.float32)
     start = np.asarray(xy, np.float32).reshape(points, 2)
     unseen = np.zeros(points, bool) if hidden is None else np.asarray(hidden, bool)
-    alive = np.asarray(active, bool) & _inside(start * scale, width, height) & ~unseen
+    on_border = ((start <= BORDER_PX) | (start >= source_size - BORDER_PX)).any(axis=1)
+    alive = np.asarray(active, bool) & _inside(start * scale, width, height) & ~unseen & ~on_border
     carrying = np.asarray(active, bool) & np.isfinite(start).all(axis=1) & ~alive
     place = start.copy()  # where each point is, carried ones before clamping
     out[0, alive | carrying] = np.clip(start[alive | carrying], 0, source_size)

@@ -128,6 +128,22 @@ def test_a_hidden_point_is_carried_with_its_neighbours(clips: dict[Kind, SampleC
     assert np.abs(result.xy[-1, hidden] - where).max() < 1.5
 
 
+def test_a_point_set_on_the_border_stays_on_it_while_the_picture_moves_in(
+    clips: dict[Kind, SampleClip],
+) -> None:
+    """A point off the frame is set on its border, not where it is: when the character moves
+    into the frame, the point is still beyond the border as far as anyone knows."""
+    key = next(iter_frames(clips["animal"].path))
+    truth = np.asarray(clips["animal"].truth["characters"][0]["keypoints"][0], np.float32)
+    seen = truth[:, 2] == 2
+    frames = [shifted(key, 3 * i) for i in range(6)]
+    xy = np.vstack([truth[:, :2], [[0, 150]]]).astype(np.float32)
+    result = track_points(frames, xy, np.append(seen, True))
+    assert result.carried[:, -1].all()
+    np.testing.assert_array_equal(result.xy[:, -1, 0], 0)
+    assert np.abs(result.xy[:, -1, 1] - 150).max() < 1.0
+
+
 def test_with_no_neighbour_followed_a_carried_point_stops(clips: dict[Kind, SampleClip]) -> None:
     frames = list(iter_frames(clips["animal"].path))[:4]
     hidden_alone = track_points(
