@@ -31,6 +31,7 @@ test: lint services
 # concept per module (scripts/module-sizes.py); docs/architecture.md explains the picture.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/module-sizes.py

@@ -120,9 +120,12 @@ def run_label_studio(records: Path, count: int, calls: int) -> dict[str, Any]:
         for r in map(json.loads, records.read_text().splitlines())
     ]
     out: dict[str, Any] = {}
-    with LabelStudio() as ls, httpx.Client(
-        base_url=ls.url, headers={"Authorization": f"Token {LS_TOKEN}"}, timeout=3600
-    ) as client:
+    with (
+        LabelStudio() as ls,
+        httpx.Client(
+            base_url=ls.url, headers={"Authorization": f"Token {LS_TOKEN}"}, timeout=3600
+        ) as client,
+    ):
         project = client.post("/api/projects", json={"title": "bench",
                                                       "label_config": LABEL_CONFIG})  # fmt: skip
         project.raise_for_status()
@@ -155,8 +158,11 @@ def run_label_studio(records: Path, count: int, calls: int) -> dict[str, Any]:
         load = load_avg()
         t0 = time.perf_counter()
         size = 0
-        with client.stream("GET", f"/api/projects/{pid}/export",
-                           params={"exportType": "JSON", "download_all_tasks": "true"}) as resp:
+        with client.stream(
+            "GET",
+            f"/api/projects/{pid}/export",
+            params={"exportType": "JSON", "download_all_tasks": "true"},
+        ) as resp:
             resp.raise_for_status()
             for chunk in resp.iter_bytes():
                 size += len(chunk)
@@ -336,14 +342,14 @@ each followed (untimed) by finishing the item; a JSON export of all {records:,} 
 
 | work | Label Studio | CelLabel | ratio | target | status |
 |---|---:|---:|---:|---|---|
-| import {records:,} records | {ls['import']['per_s']:,}/s ({ls['import']['seconds']} s, load {ls['import']['load']}) | {cl['import']['per_s']:,}/s ({cl['import']['seconds']} s incl. CLI start, load {cl['import']['load']}) | {imp:.1f}x | ≥ 2x | {status(imp >= 2)} |
-| next task, p50 / p99 ms | {ls['next']['p50']} / {ls['next']['p99']} (load {ls['next']['load']}) | {cl['next']['p50']} / {cl['next']['p99']} (load {cl['next']['load']}) | {nxt:.1f}x faster (p99) | ≥ 3x | {status(nxt >= 3)} |
-| JSON export of {records:,} items | {ls['export']['per_s']:,}/s ({ls['export']['seconds']} s, {ls['export']['mb']} MB, load {ls['export']['load']}) | {cl['export']['per_s']:,}/s ({cl['export']['seconds']} s, zip {cl['export']['mb']} MB, load {cl['export']['load']}) | {exp:.1f}x | ≥ 10x, flat memory | {status(exp >= 10)} |
+| import {records:,} records | {ls["import"]["per_s"]:,}/s ({ls["import"]["seconds"]} s, load {ls["import"]["load"]}) | {cl["import"]["per_s"]:,}/s ({cl["import"]["seconds"]} s incl. CLI start, load {cl["import"]["load"]}) | {imp:.1f}x | ≥ 2x | {status(imp >= 2)} |
+| next task, p50 / p99 ms | {ls["next"]["p50"]} / {ls["next"]["p99"]} (load {ls["next"]["load"]}) | {cl["next"]["p50"]} / {cl["next"]["p99"]} (load {cl["next"]["load"]}) | {nxt:.1f}x faster (p99) | ≥ 3x | {status(nxt >= 3)} |
+| JSON export of {records:,} items | {ls["export"]["per_s"]:,}/s ({ls["export"]["seconds"]} s, {ls["export"]["mb"]} MB, load {ls["export"]["load"]}) | {cl["export"]["per_s"]:,}/s ({cl["export"]["seconds"]} s, zip {cl["export"]["mb"]} MB, load {cl["export"]["load"]}) | {exp:.1f}x | ≥ 10x, flat memory | {status(exp >= 10)} |
 
-CelLabel export memory: {cl['export']['rss_before_mb']} MB resident before the build,
-{cl['export']['peak_rss_mb']} MB peak during it (one process, `VmHWM`). CelLabel's import
+CelLabel export memory: {cl["export"]["rss_before_mb"]} MB resident before the build,
+{cl["export"]["peak_rss_mb"]} MB peak during it (one process, `VmHWM`). CelLabel's import
 uses `cellabel clips import --manifest F --records-only` (timed from the command's start,
-Python start-up and migrations check included; {cl['import']['in_service_s']} s inside the
+Python start-up and migrations check included; {cl["import"]["in_service_s"]} s inside the
 import itself). CelLabel's next call is `POST /queue/next` (a 303 to the workspace), Label
 Studio's `GET /api/projects/{{id}}/next`. CEO's earlier single measurement of Label Studio
 for reference: 4.5k tasks/s import, next-task p99 65 ms, 414 tasks/s export.
@@ -373,8 +379,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--export-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the BENCHMARKS.md section from the last run's results")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the BENCHMARKS.md section from the last run's results",
+    )
     args = parser.parse_args()
     if args.export_child:
         export_child()

@@ -141,7 +141,9 @@ def sessions_for(info: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], int]
 
     out: dict[str, tuple[str, str]] = {}
     with session_scope() as s:
-        for user in s.scalars(select(User).where(User.username.in_([*info["annotators"], "admin"]))):
+        for user in s.scalars(
+            select(User).where(User.username.in_([*info["annotators"], "admin"]))
+        ):
             new = auth.start_session(s, user)
             out[user.username] = (sign(new.key), new.csrf_token)
         owners = dict(s.execute(
@@ -169,7 +171,9 @@ def build_frames(info: dict[str, Any]) -> int:
         rng = np.random.default_rng(0)
         for i in range(48):
             frame = np.full((360, 640, 3), 40 + i * 3, np.uint8)
-            cv2.circle(frame, (50 + i * 10, 180), 30, tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
+            cv2.circle(
+                frame, (50 + i * 10, 180), 30, tuple(int(v) for v in rng.integers(0, 255, 3)), -1
+            )
             writer.write(frame)
         writer.release()
     with session_scope() as s:
@@ -221,7 +225,10 @@ def server_ms(response: Any) -> float:
 
 
 async def annotators_load(
-    info: dict[str, Any], cookies: dict[str, tuple[str, str]], seconds: float, think_s: float,
+    info: dict[str, Any],
+    cookies: dict[str, tuple[str, str]],
+    seconds: float,
+    think_s: float,
     ramp_s: float = 10.0,
 ) -> dict[str, Any]:
     """50 annotators arriving over the first ``ramp_s`` seconds: each loads their clip, then
@@ -500,7 +507,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         "",
         "Seeding (`bench/scale_seed.py`, COPY for clips and keypoint rows, INSERT ... SELECT "
         "for the rest), seconds: "
-        + ", ".join(f"{k} {v}" for k, v in info["seconds"].items()) + ".",
+        + ", ".join(f"{k} {v}" for k, v in info["seconds"].items())
+        + ".",
         "",
         "| measurement | p50 ms | p95 ms | p99 ms | target | status | load |",
         "|---|---:|---:|---:|---|---|---:|",
