@@ -74,3 +74,12 @@ def drop_database(name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def seeds_of(spec: str) -> list[int]:
+    """``"0-59,100-159"`` -> [0, ..., 59, 100, ..., 159]."""
+    out: list[int] = []
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        out += range(int(first), int(last or first) + 1)
+    return out

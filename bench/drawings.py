@@ -36,8 +36,7 @@ from app.pipeline.held import detect_held_runs  # noqa: E402
 from app.samples.drawing_score import DrawingScore, held_frames, score_character  # noqa: E402
 from app.samples.generator import make_clip  # noqa: E402
 from app.samples.sliding import DRAWING_MOTIONS  # noqa: E402
-from bench._report import write_section  # noqa: E402
-from bench.shots import seeds_of  # noqa: E402
+from bench._report import seeds_of, write_section  # noqa: E402
 
 TIMINGS = ("ones", "twos", "threes")
 

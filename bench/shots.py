@@ -24,19 +24,10 @@ from app.agreement.metrics import boundary_prf, shots_to_boundaries  # noqa: E40
 from app.media.decode import iter_frames  # noqa: E402
 from app.pipeline.shots import detect_shots  # noqa: E402
 from app.samples.generator import make_clip  # noqa: E402
-from bench._report import write_section  # noqa: E402
+from bench._report import seeds_of, write_section  # noqa: E402
 
 TOLERANCE = 2
 BEFORE = "0.964, recall 0.564"
-
-
-def seeds_of(spec: str) -> list[int]:
-    """``"0-59,100-159"`` -> [0, ..., 59, 100, ..., 159]."""
-    out: list[int] = []
-    for part in spec.split(","):
-        first, _, last = part.partition("-")
-        out += range(int(first), int(last or first) + 1)
-    return out
 
 
 def main() -> None:

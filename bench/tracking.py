@@ -40,7 +40,7 @@ from app.media.framecache import build_frame_cache, open_frame_cache  # noqa: E4
 from app.media.pointtrack import TrackedPoints, track_points  # noqa: E402
 from app.samples.generator import SampleClip, make_clip  # noqa: E402
 from app.samples.truth import KINDS, Kind  # noqa: E402
-from bench._report import percentiles, write_section  # noqa: E402
+from bench._report import percentiles, seeds_of, write_section  # noqa: E402
 
 SPAN = 24  # frames tracked from a keyframe
 STOP_BINS = (0, 4, 16, 32, np.inf)  # px the truth moved on the step where a point stopped
@@ -341,14 +341,6 @@ than 4 px lost its surroundings: a limb passing over, a turn, a flat fill).
 |---|---|---|---|---|---|
 {chr(10).join(stop_rows)}
 """
-
-
-def seeds_of(spec: str) -> list[int]:
-    out: list[int] = []
-    for part in spec.split(","):
-        first, _, last = part.partition("-")
-        out += range(int(first), int(last or first) + 1)
-    return out
 
 
 def main() -> None:
