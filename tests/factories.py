@@ -229,3 +229,23 @@ def create_assignment(session: Session, **clip_over: Any) -> tuple[Clip, User, A
     create_model_draft(session, clip, frames=4)
     user = create_user(session, Role.annotator)
     return clip, user, assign_clip(session, clip, user)
+
+
+def keypoint_row(session: Session, track_id: int, frame: int) -> Any:
+    """The stored KeypointFrame of one track's frame (it must exist)."""
+    from sqlalchemy import select
+
+    from app.annotations.models import KeypointFrame
+
+    row = session.scalar(
+        select(KeypointFrame).where(
+            KeypointFrame.track_id == track_id, KeypointFrame.frame_index == frame
+        )
+    )
+    assert row is not None
+    return row
+
+
+def as_points(pose: Any) -> list[list[float]]:
+    """A (K, 4) pose as the ``[x, y, v]`` rows a frame save sends."""
+    return [[float(x), float(y), int(v)] for x, y, v, _ in pose]

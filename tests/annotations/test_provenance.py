@@ -7,12 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.annotations import undo
 from app.annotations.keypoint_edits import accept_above, save_frame
-from app.annotations.models import Annotation, Character, KeypointFrame, Track
+from app.annotations.models import Annotation, Character, Track
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
 from app.annotations.points import (
@@ -27,7 +26,7 @@ from app.annotations.schemas import RestoredFrame
 from app.auth.models import Role, User
 from app.clips.models import Clip
 from app.projects.skeletons import CONF, V
-from tests.factories import create_clip, create_model_draft, create_user
+from tests.factories import as_points, create_clip, create_model_draft, create_user, keypoint_row
 
 WIDTH, HEIGHT = 320, 240
 
@@ -45,22 +44,8 @@ def copy(db: Session) -> tuple[User, int]:
     return user, int(payload["characters"][0]["tracks"][0]["id"])
 
 
-def _row(db: Session, track_id: int, frame: int) -> KeypointFrame:
-    row = db.scalar(
-        select(KeypointFrame).where(
-            KeypointFrame.track_id == track_id, KeypointFrame.frame_index == frame
-        )
-    )
-    assert row is not None
-    return row
-
-
-def _points(pose: np.ndarray) -> list[list[float]]:
-    return [[float(x), float(y), int(v)] for x, y, v, _ in pose]
-
-
 def _suggest(db: Session, track_id: int, frame: int, index: int, x: float, conf: float) -> None:
-    row = _row(db, track_id, frame)
+    row = keypoint_row(db, track_id, frame)
     pose, sources = decode_with_sources(row.points)
     pose[index, 0], pose[index, V], pose[index, CONF] = x, 0, conf
     row.points = encode_points(pose, sources)
@@ -83,9 +68,9 @@ def test_bulk_accept_marks_accepted_keeps_confidence_and_takes_suggestions_on_th
     user, track_id = copy
     _suggest(db, track_id, 0, 3, 150.0, 0.95)  # on the frame
     _suggest(db, track_id, 0, 4, WIDTH + 40.0, 0.95)  # outside: stays a suggestion
-    before, _ = decode_with_sources(_row(db, track_id, 0).points)
+    before, _ = decode_with_sources(keypoint_row(db, track_id, 0).points)
     accept_above(db, user, track_id, 0.9, frames=[0])
-    pose, sources = decode_with_sources(_row(db, track_id, 0).points)
+    pose, sources = decode_with_sources(keypoint_row(db, track_id, 0).points)
     confident = before[:, CONF] >= 0.9
     confident[4] = False
     assert (sources[confident] == SRC_ACCEPTED).all() and (sources[~confident] == SRC_MODEL).all()
@@ -98,9 +83,9 @@ def test_a_save_accepts_only_points_left_where_the_model_put_them(
 ) -> None:
     user, track_id = copy
     _suggest(db, track_id, 1, 5, 150.0, 0.2)
-    row = _row(db, track_id, 1)
+    row = keypoint_row(db, track_id, 1)
     before, _ = decode_with_sources(row.points)
-    points = _points(before)
+    points = as_points(before)
     points[5][2] = 2  # the suggestion, accepted where it is
     points[6] = [10.0, 10.0, 2]  # moved: the person's, whatever the client calls it
     save_frame(db, user, track_id, 1, points, row.version, accepted=[5, 6, 7])
@@ -117,9 +102,9 @@ def test_a_restore_decides_sources_and_confidence_itself(
     db: Session, copy: tuple[User, int]
 ) -> None:
     user, track_id = copy
-    row = _row(db, track_id, 2)
+    row = keypoint_row(db, track_id, 2)
     model, _ = decode_with_sources(row.points)
-    moved = _points(model)
+    moved = as_points(model)
     moved[9] = [200.0, 120.0, 2]
     save_frame(db, user, track_id, 2, moved, row.version)
 
@@ -127,7 +112,7 @@ def test_a_restore_decides_sources_and_confidence_itself(
         return RestoredFrame(frame=2, version=row.version, points=points, human=human,
                              keyframe=False)  # fmt: skip
 
-    claims = [[*p[:3], 1.0] for p in _points(model)]  # a confidence the model never gave
+    claims = [[*p[:3], 1.0] for p in as_points(model)]  # a confidence the model never gave
     undo.restore_frames(db, user, track_id, [state([1] * len(model), claims)], "undo")
     pose, sources = decode_with_sources(row.points)
     assert sources[9] == SRC_PERSON  # moved back by a person's undo, claimed
@@ -144,18 +129,18 @@ def test_an_accept_on_a_held_drawing_accepts_the_point_on_every_frame_of_the_run
     db: Session, copy: tuple[User, int]
 ) -> None:
     user, track_id = copy
-    row = _row(db, track_id, 0)
+    row = keypoint_row(db, track_id, 0)
     clip = db.get_one(Clip, db.get_one(Annotation, _annotation_id(db, track_id)).clip_id)
     clip.held_runs = [[0, 3]]
     for frame in range(3):  # a held drawing: the same pose on every frame, a suggestion in it
-        _row(db, track_id, frame).points = row.points
+        keypoint_row(db, track_id, frame).points = row.points
         _suggest(db, track_id, frame, 5, 150.0, 0.2)
     pose, _ = decode_with_sources(row.points)
-    points = _points(pose)
+    points = as_points(pose)
     points[5][2] = 2
     save_frame(db, user, track_id, 0, points, row.version, apply_to_held_run=True, accepted=[5])
     for frame in range(3):
-        pose, sources = decode_with_sources(_row(db, track_id, frame).points)
+        pose, sources = decode_with_sources(keypoint_row(db, track_id, frame).points)
         assert sources[5] == SRC_ACCEPTED and pose[5, V] == 2, frame
 
 

@@ -7,12 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.annotations import undo
 from app.annotations.keypoint_edits import accept_above, save_frame
-from app.annotations.models import KeypointFrame
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload, frame_payload
 from app.annotations.points import (
@@ -28,7 +26,7 @@ from app.annotations.schemas import RestoredFrame
 from app.auth.models import Role, User
 from app.export.labels import LabelRule, labelled_points
 from app.projects.skeletons import CONF, V, empty_pose
-from tests.factories import create_clip, create_model_draft, create_user
+from tests.factories import as_points, create_clip, create_model_draft, create_user, keypoint_row
 
 TRACKED = [3, 4, 5]
 
@@ -42,26 +40,12 @@ def copy(db: Session) -> tuple[User, int]:
     user = create_user(db, Role.annotator)
     payload = annotation_payload(db, open_annotation(db, clip, user))
     track_id = int(payload["characters"][0]["tracks"][0]["id"])
-    row = _row(db, track_id, 1)
+    row = keypoint_row(db, track_id, 1)
     pose, sources = decode_with_sources(row.points)
     sources[TRACKED], pose[TRACKED, CONF], pose[TRACKED, V] = SRC_TRACKED, 0.8, 2
     row.points = encode_points(pose, sources)
     db.flush()
     return user, track_id
-
-
-def _row(db: Session, track_id: int, frame: int) -> KeypointFrame:
-    row = db.scalar(
-        select(KeypointFrame).where(
-            KeypointFrame.track_id == track_id, KeypointFrame.frame_index == frame
-        )
-    )
-    assert row is not None
-    return row
-
-
-def _points(pose: np.ndarray) -> list[list[float]]:
-    return [[float(x), float(y), int(v)] for x, y, v, _ in pose]
 
 
 def test_exports_do_not_label_a_tracked_point_until_a_person_accepts_it() -> None:
@@ -78,7 +62,7 @@ def test_the_workspace_reads_tracked_points_as_guesses_with_their_confidence(
     db: Session, copy: tuple[User, int]
 ) -> None:
     _, track_id = copy
-    frame = frame_payload(_row(db, track_id, 1))
+    frame = frame_payload(keypoint_row(db, track_id, 1))
     assert [frame["tracked"][i] for i in TRACKED] == [1, 1, 1]
     assert [frame["human"][i] for i in TRACKED] == [0, 0, 0]
     assert sum(frame["tracked"]) == len(TRACKED)
@@ -89,9 +73,9 @@ def test_accepting_a_tracked_point_makes_it_accepted_and_moving_one_the_persons(
     db: Session, copy: tuple[User, int]
 ) -> None:
     user, track_id = copy
-    row = _row(db, track_id, 1)
+    row = keypoint_row(db, track_id, 1)
     before, _ = decode_with_sources(row.points)
-    points = _points(before)
+    points = as_points(before)
     points[4] = [12.0, 14.0, 2]
     save_frame(db, user, track_id, 1, points, row.version, accepted=[3])
     pose, sources = decode_with_sources(row.points)
@@ -105,13 +89,13 @@ def test_bulk_accept_takes_tracked_points_above_the_threshold(
 ) -> None:
     user, track_id = copy
     accept_above(db, user, track_id, 0.75, frames=[1])
-    _, sources = decode_with_sources(_row(db, track_id, 1).points)
+    _, sources = decode_with_sources(keypoint_row(db, track_id, 1).points)
     assert (sources[TRACKED] == SRC_ACCEPTED).all()
 
 
 def test_undo_and_redo_keep_tracked_points_tracked(db: Session, copy: tuple[User, int]) -> None:
     user, track_id = copy
-    row = _row(db, track_id, 1)
+    row = keypoint_row(db, track_id, 1)
     tracked_pose, _ = decode_with_sources(row.points)
     saved = frame_payload(row)
 
