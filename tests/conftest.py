@@ -53,6 +53,7 @@ from app.core.config import get_settings  # noqa: E402
 from app.core.db import AppSession, get_engine  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
 from app.main import create_app  # noqa: E402
+from tests.object_store import SeaweedServer  # noqa: E402
 
 
 def recreate_database(name: str) -> str:
@@ -268,3 +269,12 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[SeaweedServer]:
+    """A real SeaweedFS S3 gateway for the whole session, started by the first test asking."""
+    server = SeaweedServer(_TMP / "seaweedfs")
+    server.start()
+    yield server
+    server.stop()

@@ -22,6 +22,17 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     media_root: Path | None = None
+    # Where media live: empty for MEDIA_ROOT on this disk, or ``s3://bucket/prefix`` for an
+    # S3-compatible store (endpoint, region and keys below or the standard AWS_* variables).
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr | None = None
+    # With an object store, each host keeps what it reads in a bounded local cache.
+    storage_cache_dir: Path | None = None
+    storage_cache_bytes: int = 20 * 1024**3
+    presigned_url_seconds: int = 900
     import_root: Path | None = None
     secret_key: SecretStr | None = None
 
@@ -84,6 +95,15 @@ class Settings(BaseSettings):
         return (self.media_root or self.data_dir / "media").resolve()
 
     @property
+    def object_store(self) -> bool:
+        """True when media live in an S3-compatible bucket rather than under MEDIA_ROOT."""
+        return self.storage_url.startswith("s3://")
+
+    @property
+    def effective_storage_cache_dir(self) -> Path:
+        return (self.storage_cache_dir or self.data_dir / "cache").resolve()
+
+    @property
     def broker_dir(self) -> Path:
         return (self.data_dir / "broker").resolve()
 
@@ -107,6 +127,7 @@ class Settings(BaseSettings):
             "database_url": _mask_password(self.effective_database_url),
             "redis_url": _mask_password(self.redis_url) or "(unset: embedded worker)",
             "media_root": str(self.effective_media_root),
+            "storage_url": self.storage_url or "(unset: media under media_root)",
             "import_root": str(self.import_root.resolve())
             if self.import_root
             else "(unset: no server folder import from the web)",

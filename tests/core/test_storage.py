@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import Forbidden, TooLarge
-from app.core.storage import LocalStorage
+from app.core.local_storage import LocalStorage
 
 
 @pytest.mark.parametrize(
