@@ -33,12 +33,13 @@ from app.core.storage_api import ObjectInfo, check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_s3.type_defs import CORSRuleTypeDef, ObjectIdentifierTypeDef
 
 PART = 8 * 1024 * 1024
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 UPLOAD_THREADS = 8
 _TRANSFER = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART)
+CORS_RULE_ID = "cellabel-browser-uploads"
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -376,6 +377,35 @@ class S3Storage:
             self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.full_key(key), UploadId=upload_id
             )
+
+    def ensure_cors(self, origins: list[str]) -> None:
+        """Let pages from ``origins`` PUT parts and GET objects and read the ETag header, in
+        the bucket's CORS rules (our rule, ``CORS_RULE_ID``, replaced; others kept). AWS S3
+        and R2 refuse cross-origin PUTs without one; SeaweedFS allows every origin until a
+        bucket has rules; MinIO has no bucket CORS (NotImplemented: left as it is)."""
+        with self._errors():
+            try:
+                rules = self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchCORSConfiguration":
+                    raise
+                rules = []
+            ours: CORSRuleTypeDef = {
+                "ID": CORS_RULE_ID,
+                "AllowedOrigins": origins,
+                "AllowedMethods": ["GET", "PUT", "HEAD"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 3600,
+            }
+            kept = [rule for rule in rules if rule.get("ID") != CORS_RULE_ID]
+            try:
+                self.client.put_bucket_cors(
+                    Bucket=self.bucket, CORSConfiguration={"CORSRules": [*kept, ours]}
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NotImplemented":
+                    raise
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:
