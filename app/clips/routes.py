@@ -16,8 +16,8 @@ from app.batches.assignments import get_visible_clip
 from app.batches.schemas import BatchCreate
 from app.clips import service
 from app.clips.filters import ClipFilter
-from app.clips.models import ClipState
-from app.clips.paths import clip_media_dir
+from app.clips.models import Clip, ClipState
+from app.clips.paths import clip_frames, frames_ready, media_key
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
@@ -31,8 +31,8 @@ from app.clips.schemas import (
 from app.core.deps import DB
 from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
+from app.core.storage import get_storage
 from app.core.templating import render
-from app.media.framecache import open_frame_cache
 from app.pipeline import intake
 from app.pipeline import service as pipeline
 from app.pipeline.intake import ImportOutcome
@@ -214,9 +214,10 @@ def clip_viewer(
     return render(request, "clips/viewer.html", {"clip": clip, "frame": frame})
 
 
-def _media_state(clip: object) -> dict[str, bool]:
-    folder = clip_media_dir(clip)  # type: ignore[arg-type]
-    return {name: (folder / name).exists() for name in (*MEDIA_FILES, "frames/index.json")}
+def _media_state(clip: Clip) -> dict[str, bool]:
+    storage = get_storage()
+    state = {name: storage.exists(media_key(clip, name)) for name in MEDIA_FILES}
+    return {**state, "frames/index.json": frames_ready(clip)}
 
 
 @router.get("/media/clips/{clip_id}/frames/{frame}.jpg")
@@ -224,7 +225,7 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
     clip = get_visible_clip(db, principal.user, clip_id)
     try:
-        cache = open_frame_cache(clip_media_dir(clip) / "frames")
+        cache = clip_frames(clip)
     except FileNotFoundError as exc:
         raise NotFound("The frames of this clip are not ready yet.") from exc
     if not 0 <= frame < len(cache):
@@ -254,9 +255,10 @@ def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
-    path = clip_media_dir(clip) / name
-    if not path.is_file():
-        raise NotFound("This media file is not ready yet.")
+    try:
+        path = get_storage().local_file(media_key(clip, name))
+    except FileNotFoundError as exc:
+        raise NotFound("This media file is not ready yet.") from exc
     return FileResponse(
         path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
     )

@@ -3,10 +3,10 @@ lists and pages, deletion, and bulk actions over a selection."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +21,11 @@ from app.annotations.models import Annotation, AnnotationKind
 from app.batches.models import Batch, BatchClip
 from app.clips.filters import filter_conditions
 from app.clips.models import Clip, ClipState
-from app.clips.paths import clip_media_dir, source_path
+from app.clips.paths import media_key, source_path
 from app.clips.schemas import ClipListFilter
 from app.core.db import is_postgresql, utcnow
 from app.core.errors import Conflict, DomainError, Invalid, NotFound
-from app.core.storage import clip_prefix, delete_after_commit
+from app.core.storage import clip_prefix, delete_after_commit, get_storage
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
 
@@ -404,9 +404,10 @@ WAVEFORM_BINS_PER_SECOND = 100
 
 def waveform_json(clip: Clip) -> bytes:
     """Peaks of the clip's audio for drawing a waveform; cached beside the clip's media."""
-    cached = clip_media_dir(clip) / "waveform.json"
-    if cached.is_file():
-        return cached.read_bytes()
+    storage = get_storage()
+    key = media_key(clip, "waveform.json")
+    with contextlib.suppress(FileNotFoundError), storage.open(key) as cached:
+        return cached.read()
     if not clip.has_audio:
         return b'{"peaks": [], "bins_per_second": 100}'
     import numpy as np
@@ -425,8 +426,7 @@ def waveform_json(clip: Clip) -> bytes:
             "bins_per_second": WAVEFORM_BINS_PER_SECOND,
         }
     ).encode()
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, cached)
+    with storage.scratch() as folder:
+        (folder / "waveform.json").write_bytes(body)
+        storage.publish(key, folder / "waveform.json")
     return body

@@ -308,6 +308,18 @@ class S3Storage:
         self._delete([self.full_key(i.key) for i in self.iter_objects(prefix) if i.key not in new])
         self.cache.invalidate(self._cache_key(prefix))
 
+    def move(self, source: str, target: str) -> None:
+        """A managed server-side copy (multipart for large objects), then the source deleted."""
+        with self._errors(source):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(source)},
+                self.bucket,
+                self.full_key(target),
+                Config=_TRANSFER,
+            )
+        self._delete([self.full_key(source)])
+        self.cache.invalidate(self._cache_key(target))
+
     def delete_tree(self, prefix: str) -> None:
         under = [self.full_key(info.key) for info in self.iter_objects(prefix)]
         self._delete([self.full_key(prefix), *under])

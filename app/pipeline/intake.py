@@ -3,8 +3,7 @@ de-duplicated, each new clip queued for the pipeline), and clips sent through it
 
 from __future__ import annotations
 
-import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -53,13 +52,14 @@ class ImportOutcome(BaseModel):
 def _create_clip(
     session: Session,
     project: Project,
-    staged: Path,
+    staged: str,
     name: str,
     digest: str,
     size: int,
     spec: ClipSpec,
 ) -> ImportOutcome:
-    """Register a staged file as a new clip (moving it into storage) or report the duplicate."""
+    """Register the staged object ``staged`` as a new clip (moved to the clip's key inside the
+    store) or report the duplicate."""
     existing = session.scalar(
         select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
     )
@@ -94,9 +94,7 @@ def _create_clip(
             name=name, status="duplicate", clip_id=other, message=f"Same content as clip {other}."
         )
     clip.storage_key = f"{clip_prefix(project.id, clip.id)}/source{ext}"
-    target = get_storage().path(clip.storage_key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
+    get_storage().move(staged, clip.storage_key)
     session.flush()
     queue_pipeline(session, clip)
     return ImportOutcome(name=name, status="created", clip_id=clip.id)
@@ -117,20 +115,14 @@ def import_stream(
     if (bad := _type_error(name)) is not None:
         return bad
     storage = get_storage()
-    staging = storage.path("uploads")
-    staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=staging, prefix=".upload-")
-    os.close(fd)
-    key = f"uploads/{Path(tmp).name}"
+    key = f"uploads/.upload-{uuid.uuid4().hex}"
     try:
         size, digest = storage.save_stream(key, stream, max_bytes=get_settings().max_upload_bytes)
-        return _create_clip(
-            session, project, storage.path(key), name, digest, size, spec or ClipSpec()
-        )
+        return _create_clip(session, project, key, name, digest, size, spec or ClipSpec())
     except TooLarge as exc:
         return ImportOutcome(name=name, status="error", message=exc.message, refusal="too_large")
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        storage.delete_tree(key)  # a duplicate's bytes (a new clip's were moved away)
 
 
 def import_file(
