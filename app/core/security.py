@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.core.asgi import HttpMiddleware, editing_headers
 from app.core.config import get_settings
+from app.core.storage import direct_origin
 
 SESSION_COOKIE = "cellabel_session"
 ANON_COOKIE = "cellabel_anon"
@@ -77,16 +78,23 @@ def tokens_match(expected: str, given: str | None) -> bool:
 
 
 CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:{media}; "
     "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
+_FIXED_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+
+
+def security_headers() -> dict[str, str]:
+    """The headers every response gets. The CSP lets videos play from the object store's
+    origin: previews are redirected to its presigned URLs (app.clips.paths.DIRECT_MEDIA)."""
+    origin = direct_origin()
+    policy = CSP.format(media=f" {origin}" if origin else "")
+    return {"Content-Security-Policy": policy, **_FIXED_HEADERS}
 
 
 # Sent when the app is served over HTTPS (COOKIE_SECURE): browsers then refuse plain HTTP to
@@ -95,7 +103,7 @@ HSTS = "max-age=31536000"
 
 
 class SecurityHeaders(HttpMiddleware):
-    """ASGI middleware adding :data:`SECURITY_HEADERS` to every response that does not set
+    """ASGI middleware adding `security_headers()` to every response that does not set
     its own; over HTTPS (COOKIE_SECURE) also HSTS, and every cookie the app sets (sign-in,
     sign-out, the anonymous CSRF cookie, any future one) is marked ``Secure`` here."""
 
@@ -104,7 +112,7 @@ class SecurityHeaders(HttpMiddleware):
 
 
 def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in security_headers().items():
         if name not in headers:
             headers[name] = value
     if get_settings().cookie_secure:

@@ -8,6 +8,7 @@ derived media beside it, ``uploads/`` for partial uploads, ``exports/``.
 from __future__ import annotations
 
 from functools import cache
+from urllib.parse import urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -38,6 +39,27 @@ def _bucket_store(url: str, endpoint: str) -> Storage:
 def bucket_store_changed() -> None:
     """Forget the bucket clients made so far (settings changed: tests, a reloaded config)."""
     _bucket_store.cache_clear()
+    _direct_origin.cache_clear()
+
+
+def direct_origin() -> str | None:
+    """The origin browsers fetch the store's presigned URLs from (the page's CSP must allow
+    it), or None when the store has none (a local folder: the web streams everything)."""
+    settings = get_settings()
+    if not settings.object_store:
+        return None
+    return _direct_origin(settings.storage_url, settings.s3_endpoint_url)
+
+
+@cache
+def _direct_origin(url: str, endpoint: str) -> str | None:
+    """Read off a URL signed locally (no request): right for path-style endpoints and for
+    AWS's virtual-hosted bucket names alike."""
+    signed = get_storage().presigned_get("origin")
+    if signed is None:
+        return None
+    parts = urlsplit(signed)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 _DOOMED_KEY = "cellabel_doomed_media"
