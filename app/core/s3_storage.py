@@ -89,31 +89,35 @@ class S3Storage:
         client: S3Client,
         cache: MediaCache,
         presigned_seconds: int = 900,
+        signer: S3Client | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client
+        self.signer = signer or client  # presigns URLs for browsers (its endpoint is theirs)
         self.cache = cache
         self.presigned_seconds = presigned_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
-        """The instance's media store: STORAGE_URL, S3_* settings and the host cache."""
+        """The instance's media store: STORAGE_URL, S3_* settings and the host cache; URLs for
+        browsers signed for S3_PUBLIC_ENDPOINT_URL when it is set."""
         bucket, prefix = parse_s3_url(settings.storage_url)
         secret = settings.s3_secret_access_key
-        client = make_s3_client(
-            settings.s3_endpoint_url,
+        keys = (
             settings.s3_region,
             settings.s3_access_key_id,
             secret.get_secret_value() if secret is not None else "",
         )
+        public = settings.s3_public_endpoint_url
         cache = MediaCache(settings.effective_storage_cache_dir, settings.storage_cache_bytes)
         return cls(
             bucket=bucket,
             prefix=prefix,
-            client=client,
+            client=make_s3_client(settings.s3_endpoint_url, *keys),
             cache=cache,
             presigned_seconds=settings.presigned_url_seconds,
+            signer=make_s3_client(public, *keys) if public else None,
         )
 
     # -- keys and errors ------------------------------------------------------------------
@@ -230,7 +234,7 @@ class S3Storage:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.full_key(key)}
         if filename is not None:
             params["ResponseContentDisposition"] = attachment(filename)["Content-Disposition"]
-        return self.client.generate_presigned_url(
+        return self.signer.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presigned_seconds
         )
 
@@ -352,7 +356,7 @@ class S3Storage:
     def presign_part(self, key: str, upload_id: str, part_number: int) -> str:
         """A URL the browser PUTs part ``part_number`` (1..10000) to; the answer's ETag header
         is what `complete_multipart` needs."""
-        return self.client.generate_presigned_url(
+        return self.signer.generate_presigned_url(
             "upload_part",
             Params={
                 "Bucket": self.bucket,
