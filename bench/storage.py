@@ -328,6 +328,19 @@ def render(r: dict[str, Any], command: str) -> str:
             "|---|---:|---:|",
             *rows,
             "",
+            "What the web does with a bucket (app/clips/paths.py `DIRECT_MEDIA`): frames are "
+            "streamed from the web host's cache, as from the folder (same ETag/304; same "
+            "origin, so the editor's canvas can read them); a redirect per frame adds the "
+            "store's round trip to every frame and a browser cannot cache it (each presigned "
+            "URL differs). Preview videos are redirected to a presigned URL: the player's "
+            "range requests go to the store and no web host keeps a copy of every video. "
+            "Cold = the first request of a clip on a web host (index and chunk fetched from "
+            "the bucket; on the folder, the index parsed again). The frame rows of the "
+            "Performance at dataset scale section are the same route on PostgreSQL at low load. "
+            "The target for a cached frame (p95 < 10 ms) is for a web host with CPU to spare: "
+            "read these rows against the load averages above (2 cores), and the app's own time "
+            "(Server-Timing) against the time at the client.",
+            "",
         ]
     )
 
