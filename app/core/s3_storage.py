@@ -297,10 +297,13 @@ class S3Storage:
         self.cache.put(self._cache_key(key), path, info.etag)
 
     def publish_tree(self, prefix: str, folder: Path, *, last: Sequence[str] = ()) -> None:
-        """Upload every file (``last`` after the rest), then remove what the new tree lacks."""
+        """Upload every file, ``last`` after the rest, then remove what the new tree lacks.
+        The old ``last`` objects go first: a reader waiting for the index never pairs the old
+        one with new files (the local folder swaps the tree whole instead)."""
         names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         then = [name for name in last if name in names]
         first = [name for name in names if name not in then]
+        self._delete([self.full_key(f"{prefix}/{name}") for name in last])
         with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
             for batch in (first, then):
                 list(pool.map(lambda name: self._upload(folder / name, f"{prefix}/{name}"), batch))
@@ -336,8 +339,14 @@ class S3Storage:
                 {"Key": k} for k in full[start : start + DELETE_BATCH]
             ]
             with self._errors():
-                self.client.delete_objects(
+                answer = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if failed := answer.get("Errors"):
+                first = failed[0]
+                raise OSError(
+                    f"The object store kept {len(failed)} objects it was asked to delete, "
+                    f"e.g. {first.get('Key')}: {first.get('Message')}"
                 )
 
     # -- browser multipart uploads (presigned parts) --------------------------------------
