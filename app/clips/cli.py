@@ -248,7 +248,8 @@ def reconcile_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Re-send pipeline jobs that are queued in the database but gone from the broker, export
-    builds whose worker died, and every task send still in the outbox; exits 1 when some
+    builds whose worker died, and every task send still in the outbox; abort browser uploads
+    abandoned for UPLOAD_ABANDONED_AFTER_HOURS; exits 1 when some
     send could not reach the broker (they stay in the outbox for the next run)."""
     from datetime import timedelta
 
@@ -258,12 +259,14 @@ def reconcile_cmd(
     failed = report.sends.failed
     if as_json:
         print_json({"resent": report.jobs, "exports": report.exports,
+                    "uploads_aborted": report.uploads,
                     "sent": report.sends.sent, "failed": failed})  # fmt: skip
     else:
         listed = ": " + ", ".join(map(str, report.jobs)) if report.jobs else ""
         console.print(
             f"Re-queued {len(report.jobs)} job(s){listed} and {len(report.exports)} export"
-            f" build(s); sent {len(report.sends.sent)} task(s)."
+            f" build(s); aborted {len(report.uploads)} abandoned upload(s);"
+            f" sent {len(report.sends.sent)} task(s)."
         )
         if failed:
             console.print(f"[red]Could not send {len(failed)} task(s); the broker is unreachable"
