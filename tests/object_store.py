@@ -67,7 +67,12 @@ class SeaweedServer:
             "-master.volumeSizeLimitMB=256",
             "-volume.max=100",
         ]
-        grpc_free = [f"-{n}.port.grpc={_free_port()}" for n in ("master", "volume", "filer")]
+        # Every port its own and free: by default gRPC is the HTTP port + 10000 (past 65535 for
+        # a high free port) and the Iceberg and Lance catalogs take fixed ports another
+        # test run on this machine already holds.
+        grpc_free = [
+            f"-{n}.port.grpc={_free_port()}" for n in ("master", "volume", "filer", "s3")
+        ] + ["-s3.port.iceberg=0", "-s3.port.lance=0"]
         self.process = subprocess.Popen(
             [*command, *grpc_free], stdout=log, stderr=log, start_new_session=True
         )
