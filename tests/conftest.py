@@ -278,3 +278,18 @@ def object_store() -> Iterator[SeaweedServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def use_object_store(
+    object_store: SeaweedServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SeaweedServer]:
+    """Media in the SeaweedFS bucket under a prefix of this test's own, for the code under
+    test and the in-process live server, as ``STORAGE_URL=s3://...`` would (temporary, on the
+    bucket-upload branch: the coordinator's fixture of this name replaces it)."""
+    for name, value in object_store.settings_env(f"test-{uuid.uuid4().hex[:12]}").items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield object_store
+    monkeypatch.undo()
+    get_settings.cache_clear()
