@@ -50,13 +50,6 @@ class TooLarge(DomainError):
     code = "too_large"
 
 
-class Unavailable(DomainError):
-    """Something outside (the media store) is down or refusing; trying again later may work."""
-
-    status_code = 503
-    code = "unavailable"
-
-
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_requests"

@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.core.asgi import HttpMiddleware, editing_headers
 from app.core.config import get_settings
-from app.core.s3_multipart import multipart_bucket
+from app.core.s3_storage import S3Storage
 
 SESSION_COOKIE = "cellabel_session"
 ANON_COOKIE = "cellabel_anon"
@@ -109,7 +109,7 @@ def _content_security_policy(storage_url: str) -> str:
     """CSP, letting pages send upload parts to the media store when media live in one."""
     if not storage_url.startswith("s3://"):
         return CSP
-    store = multipart_bucket(storage_url).origin()
+    store = S3Storage.from_settings(get_settings()).browser_origin()
     return CSP.replace("connect-src 'self'", f"connect-src 'self' {store}")
 
 

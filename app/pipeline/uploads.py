@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,8 +28,9 @@ from app.clips.models import PENDING_HASH_PREFIX
 from app.clips.service import ClipSpec, check_subsets
 from app.core.config import get_settings
 from app.core.db import utcnow
-from app.core.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
-from app.core.s3_multipart import MultipartBucket, multipart_bucket
+from app.core.errors import Conflict, Invalid, NotFound, StorageUnavailable, TooLarge
+from app.core.s3_storage import S3Storage
+from app.core.storage import get_storage
 from app.pipeline.intake import ImportOutcome, create_clip, file_type_problem
 from app.pipeline.models import Upload, UploadState
 from app.projects.models import Project
@@ -67,11 +69,18 @@ class PartUrls(BaseModel):
     urls: dict[int, str]
 
 
-def _bucket() -> MultipartBucket:
+def _bucket() -> S3Storage:
     settings = get_settings()
     if not settings.object_store:
         raise Invalid("Uploads straight to the bucket need STORAGE_URL=s3://bucket/prefix.")
-    return multipart_bucket(settings.storage_url)
+    storage = get_storage()
+    return storage if isinstance(storage, S3Storage) else _s3_storage(settings.storage_url)
+
+
+@lru_cache
+def _s3_storage(storage_url: str) -> S3Storage:
+    """The bucket while get_storage() still answers the local folder for every STORAGE_URL."""
+    return S3Storage.from_settings(get_settings())
 
 
 def _part_size(size: int) -> int:
@@ -155,9 +164,11 @@ def _store_errors(upload: Upload | None = None) -> Iterator[None]:
             raise Conflict(
                 f"The store no longer has upload {upload.id} of {upload.filename}; start again."
             ) from exc
-        raise Unavailable(f"The media store refused the request: {exc}") from exc
+        raise StorageUnavailable(f"The media store refused the request: {exc}") from exc
     except BotoCoreError as exc:
-        raise Unavailable(f"The media store cannot be reached; try again later ({exc}).") from exc
+        raise StorageUnavailable(
+            f"The media store cannot be reached; try again later ({exc})."
+        ) from exc
 
 
 def upload_status(session: Session, upload: Upload) -> UploadRead:
@@ -217,7 +228,7 @@ def complete_upload(session: Session, upload: Upload) -> ImportOutcome:
             session, project, upload.filename, pending, upload.size, spec,
             lambda key: bucket.copy(upload.key, key),
         )  # fmt: skip
-        bucket.delete(upload.key)
+        bucket.delete_tree(upload.key)
     upload.state = UploadState.completed
     upload.completed_at = utcnow()
     upload.clip_id = outcome.clip_id
@@ -249,7 +260,7 @@ def abort_stale_uploads(session: Session, *, older_than: timedelta) -> list[int]
     for upload in stale:
         try:
             abort_upload(session, upload)
-        except (Unavailable, Invalid) as exc:  # store down, or no longer configured
+        except (StorageUnavailable, Invalid) as exc:  # store down, or no longer configured
             log.warning("upload %s not aborted, kept for the next sweep: %s", upload.id, exc)
             continue
         aborted.append(upload.id)
