@@ -63,7 +63,8 @@ async function uploadToStore(file, subsets, row) {
     );
     showOutcome(outcome, row);
   } catch (error) {
-    status.textContent = `${error.message}; choose the same file again (or Retry) to resume`;
+    const refused = error.status && error.status < 500; // too large, not a video, ...
+    status.textContent = refused ? error.message : `${error.message}; choose the same file again (or Retry) to resume`;
     row.dataset.result = "error";
     addRetry(file, subsets, row);
   }

@@ -45,6 +45,17 @@ def padded_video(path: Path, size: int) -> Path:
     return path
 
 
+def _admin_and_project(
+    committed: Committed, cleanup: dict[str, list[int]], unique: str
+) -> tuple[str, int]:
+    with committed() as s:
+        project = create_project(s, name=f"bucket-upload-{unique}")
+        admin = create_user(s, Role.admin, username=f"bucket-admin-{unique}")
+        cleanup["projects"].append(project.id)
+        cleanup["users"].append(admin.id)
+        return admin.username, project.id
+
+
 def _part_puts(page: Page, store: str, hold_after: int | None = None) -> list[str]:
     """Route the page's PUTs to the store: counted, and those past ``hold_after`` never
     answered (a tab closed mid-upload). Returns the list the PUTs are recorded in."""
@@ -72,12 +83,7 @@ def test_an_interrupted_upload_resumes_with_only_the_missing_parts(
     cleanup: dict[str, list[int]],
     use_object_store: SeaweedServer,
 ) -> None:
-    with committed() as s:
-        project_id = create_project(s, name=f"bucket-upload-{unique}").id
-        user = create_user(s, Role.admin, username=f"bucket-admin-{unique}")
-        admin = user.username
-        cleanup["projects"].append(project_id)
-        cleanup["users"].append(user.id)
+    admin, project_id = _admin_and_project(committed, cleanup, unique)
     video = padded_video(tmp_path / "long-take.mp4", SIZE)
     store = use_object_store.endpoint
 
@@ -118,3 +124,32 @@ def test_an_interrupted_upload_resumes_with_only_the_missing_parts(
     for chunk in iter(lambda: body.read(1024**2), b""):
         stored.update(chunk)
     assert stored.hexdigest() == hashlib.sha256(video.read_bytes()).hexdigest()
+
+
+def test_a_file_over_the_limit_is_refused_in_the_page(
+    live_server: str,
+    page: Page,
+    page_checks: PageChecks,
+    unique: str,
+    tmp_path: Path,
+    committed: Committed,
+    cleanup: dict[str, list[int]],
+    use_object_store: SeaweedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin, project_id = _admin_and_project(committed, cleanup, unique)
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1000")
+    get_settings.cache_clear()
+    page_checks.expect_http_errors(413, r"^/api/projects/\d+/uploads$")
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * 1001)
+    sign_in(page, live_server, admin, PASSWORD)
+    page.goto(f"{live_server}/clips?project={project_id}")
+    page.set_input_files("[data-testid=upload-input]", str(big))
+    page.click("#upload-form button[type=submit]")
+    row = page.locator("#upload-list li", has_text="big.mp4")
+    expect(row.locator(".status")).to_have_text(
+        "big.mp4 is 1,001 bytes, larger than the limit of 1,000 bytes."
+    )
+    expect(row).to_have_attribute("data-result", "error")
+    expect(page.locator("#clip-table tr[data-clip]")).to_have_count(0)

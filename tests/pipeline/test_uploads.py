@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role
 from app.clips.models import PENDING_HASH_PREFIX, Clip
 from app.core.config import get_settings
+from app.core.db import utcnow
 from app.pipeline import intake
 from app.pipeline.models import Upload, UploadState
 from app.pipeline.registry import StepFailed
 from app.pipeline.steps import settle_hash
-from app.pipeline.uploads import PART_SIZE
+from app.pipeline.uploads import PART_SIZE, abort_stale_uploads
 from tests.factories import create_project, create_user, login
 from tests.object_store import BUCKET, SeaweedServer
 
@@ -156,3 +158,30 @@ def test_the_probe_step_fails_an_uploaded_duplicate(db: Session, tmp_path: Path)
     video.write_bytes(b"other bytes")
     settle_hash(db, uploaded, video)
     assert uploaded.content_hash == hashlib.sha256(b"other bytes").hexdigest()
+
+
+def test_abandoned_uploads_are_aborted_and_a_stopped_store_is_a_clear_503(
+    client: TestClient, db: Session, use_object_store: SeaweedServer
+) -> None:
+    project = create_project(db)
+    headers = _admin(client, db)
+    old = _start(client, headers, project.id, filename="old.mp4", size=10).json()
+    fresh = _start(client, headers, project.id, filename="fresh.mp4", size=10).json()
+    db.get_one(Upload, old["id"]).created_at = utcnow() - timedelta(hours=25)
+    db.flush()
+
+    assert abort_stale_uploads(db, older_than=timedelta(hours=24)) == [old["id"]]
+    assert db.get_one(Upload, old["id"]).state == UploadState.aborted
+    assert db.get_one(Upload, fresh["id"]).state == UploadState.open
+    gone = client.post(f"/api/uploads/{old['id']}/parts", json={"parts": [1]}, headers=headers)
+    assert gone.status_code == 409
+    assert gone.json()["message"] == f"Upload {old['id']} is aborted; start a new one."
+
+    use_object_store.stop()
+    try:
+        down = client.get(f"/api/uploads/{fresh['id']}")
+        assert down.status_code == 503
+        assert "did not answer" in down.json()["message"]
+    finally:
+        use_object_store.start()
+    assert client.get(f"/api/uploads/{fresh['id']}").json()["parts_done"] == []
