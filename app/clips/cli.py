@@ -19,7 +19,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
-from app.pipeline import intake
+from app.pipeline import intake, uploads
 from app.pipeline import service as pipeline
 from app.pipeline.runner import run_queued_inline
 from app.projects.service import get_project_by_name, parse_subsets
@@ -207,6 +207,19 @@ def retry_cmd(clip_ids: ClipIds, wait: WaitOpt = False) -> None:
     done = _each(intake.retry_pipelines, clip_ids, "Queued the pipeline again for")
     if wait:
         wait_for_pipeline(done)
+
+
+@clips_cli.command("allow-uploads-from")
+def allow_uploads_cmd(
+    origins: Annotated[list[str], typer.Argument(help="e.g. https://label.example.com")],
+) -> None:
+    """Let pages served from these addresses upload straight to the media bucket (sets the
+    bucket's CORS rule; needs STORAGE_URL=s3://... and a key allowed PutBucketCors)."""
+    try:
+        uploads.allow_browser_origins(origins)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    console.print(f"Browser uploads allowed from {', '.join(origins)}.")
 
 
 @pipeline_cli.command("run")

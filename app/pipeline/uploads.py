@@ -265,3 +265,10 @@ def abort_stale_uploads(session: Session, *, older_than: timedelta) -> list[int]
             continue
         aborted.append(upload.id)
     return aborted
+
+
+def allow_browser_origins(origins: list[str]) -> None:
+    """Let pages from ``origins`` (the web's public addresses) PUT upload parts to the bucket
+    and read the answers: the bucket's CORS rule (AWS S3 and R2 refuse without it)."""
+    with _store_errors():
+        _bucket().ensure_cors(origins)

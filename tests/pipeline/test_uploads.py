@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from app.auth.models import Role
+from app.cli import cli
 from app.clips.models import PENDING_HASH_PREFIX, Clip
 from app.core.config import get_settings
 from app.core.db import utcnow
@@ -185,3 +187,19 @@ def test_abandoned_uploads_are_aborted_and_a_stopped_store_is_a_clear_503(
     finally:
         use_object_store.start()
     assert client.get(f"/api/uploads/{fresh['id']}").json()["parts_done"] == []
+
+
+def test_the_cli_lets_a_web_address_upload_to_the_bucket(
+    use_object_store: SeaweedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bucket of its own: once a bucket has CORS rules, SeaweedFS allows no other origin.
+    bucket = use_object_store.make_bucket("cors-rules")
+    monkeypatch.setenv("STORAGE_URL", f"s3://{bucket}/media")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["clips", "allow-uploads-from", "https://label.example.com"])
+    assert result.exit_code == 0, result.output
+    assert "Browser uploads allowed from https://label.example.com." in result.output
+    rules = use_object_store.client().get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert [(r["AllowedOrigins"], r["ExposeHeaders"]) for r in rules] == [
+        (["https://label.example.com"], ["ETag"])
+    ]
