@@ -201,6 +201,7 @@ def complete_upload(session: Session, upload: Upload) -> ImportOutcome:
     """Complete the multipart upload once every part is in the store, then register the clip
     (the object copied inside the store to the clip's key) and queue its pipeline. Completing
     again after success answers the same clip."""
+    session.refresh(upload, with_for_update=True)  # one completion at a time (double clicks)
     if upload.state == UploadState.completed:
         return ImportOutcome(name=upload.filename, status="created", clip_id=upload.clip_id)
     _require_open(upload)
@@ -239,11 +240,14 @@ def complete_upload(session: Session, upload: Upload) -> ImportOutcome:
 def abort_upload(session: Session, upload: Upload) -> None:
     """Give the upload up: the store drops its parts (an upload already gone is fine)."""
     _require_open(upload)
+    bucket = _bucket()
     try:
         with _store_errors(upload):
-            _bucket().abort_multipart(upload.key, upload.upload_id)
+            bucket.abort_multipart(upload.key, upload.upload_id)
     except Conflict:
         pass  # the store has no such upload any more: nothing left to drop
+    with _store_errors(upload):
+        bucket.delete_tree(upload.key)  # completed by a try whose transaction was lost
     upload.state = UploadState.aborted
     session.flush()
 

@@ -61,7 +61,7 @@ async function sendPart(upload, file, number, onProgress) {
   }
 }
 
-// The upload to continue for this file (with the parts already sent), or a new one.
+// The upload to continue for this file (with the parts already sent, or completed), or a new one.
 async function openUpload(project, file, subsets, say) {
   const saved = localStorage.getItem(resumeKey(project, file));
   if (saved) {
@@ -71,6 +71,7 @@ async function openUpload(project, file, subsets, say) {
         say(`Resuming upload: ${upload.parts_done.length} of ${upload.part_count} parts already uploaded`);
         return upload;
       }
+      if (upload.state === "completed") return upload; // the answer was lost, not the upload
     } catch (error) {
       if (error.status !== 404 && error.status !== 409) throw error;
     }
@@ -87,6 +88,10 @@ async function openUpload(project, file, subsets, say) {
 // Resolves with the server's outcome ({status, clip_id, message}); throws UploadError.
 export async function uploadToBucket(project, file, subsets, progress, say) {
   const upload = await openUpload(project, file, subsets, say);
+  if (upload.state === "completed") {
+    localStorage.removeItem(resumeKey(project, file));
+    return { status: "created", clip_id: upload.clip_id };
+  }
   const done = new Set(upload.parts_done);
   const sent = new Map();
   const partBytes = (n) => Math.min(upload.part_size, file.size - (n - 1) * upload.part_size);
