@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.core.errors import StorageUnavailable
-from app.core.media_cache import MediaCache
+from app.core.media_cache import ORPHAN_AFTER, MediaCache
 from app.core.s3_storage import S3Storage, make_s3_client
 from tests.object_store import ACCESS_KEY, BUCKET, REGION, SECRET_KEY, SeaweedServer
 
@@ -153,3 +153,22 @@ def test_a_stopped_store_is_a_clear_retryable_error(
     finally:
         object_store.start()
     assert storage.local_file("clips/1/2/source.mp4").read_bytes() == b"source"
+
+
+def test_what_killed_processes_left_is_cleared_when_space_is_needed(
+    object_store: SeaweedServer, tmp_path: Path
+) -> None:
+    storage = object_store.storage(MediaCache(tmp_path, KB, keep_recent=0))
+    partial = tmp_path / "tmp" / "download-of-a-killed-worker"
+    partial.write_bytes(b"x" * KB)
+    with storage.scratch() as live:
+        abandoned = tmp_path / "scratch" / "step-of-a-killed-worker"
+        abandoned.mkdir()
+        day_ago = time.time() - ORPHAN_AFTER - 60
+        for path in (partial, abandoned):
+            os.utime(path, (day_ago, day_ago))
+        _fill(storage, "a", "b")
+        storage.local_file("clips/1/a")
+        storage.local_file("clips/1/b")  # over the limit: an eviction pass
+        assert not partial.exists() and not abandoned.exists()
+        assert live.exists()
