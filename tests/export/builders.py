@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from app.annotations.points import BoolArray, decode_points, encode_points
 from app.auth.models import Role, User
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
+from app.core.storage import get_storage
 from app.export import service as export_service
 from app.export.formats.bundle import clip_key
 from app.export.models import ExportSnapshot
@@ -40,7 +42,6 @@ from tests.factories import (
     create_model_draft,
     create_project,
     create_user,
-    local_media,
 )
 
 WIDTH, HEIGHT = 320, 240
@@ -62,15 +63,15 @@ def pose_for(frame: int, k: int = 133) -> PoseArray:
 
 
 def media_clip(db: Session, project: Project, payload: bytes, **over: object) -> Clip:
-    """A clip whose stored file really exists and matches its content hash."""
+    """A clip whose stored file really exists (in the media store: the local folder, or the
+    bucket under `use_object_store`) and matches its content hash."""
     digest = hashlib.sha256(payload).hexdigest()
     clip = create_clip(
         db, project, content_hash=digest, size_bytes=len(payload), width=WIDTH, height=HEIGHT,
         fps=12.0, frame_count=4, duration_s=4 / 12, state=ClipState.ready,
         subsets=["pose", "i2v", "face_audio"], **over,
     )  # fmt: skip
-    local_media().path(clip.storage_key).parent.mkdir(parents=True, exist_ok=True)
-    local_media().path(clip.storage_key).write_bytes(payload)
+    get_storage().save_stream(clip.storage_key, io.BytesIO(payload))
     return clip
 
 

@@ -5,7 +5,6 @@ names; without a store the embedded default is unchanged."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import urllib.request
 import uuid
@@ -17,26 +16,14 @@ from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.clips.models import Clip, ClipState
 from app.core.s3_storage import S3Storage
 from app.core.storage import get_storage
 from app.export import build
 from app.export.models import ExportSnapshot
 from app.projects.models import Project
-from tests.export.builders import HEIGHT, WIDTH, approved_annotation
-from tests.factories import create_clip, create_project, create_user, login
+from tests.export.builders import approved_annotation, media_clip
+from tests.factories import create_project, create_user, login
 from tests.object_store import BUCKET, SeaweedServer
-
-
-def bucket_clip(db: Session, project: Project, payload: bytes) -> Clip:
-    """A ready clip whose source is stored in the instance's bucket."""
-    clip = create_clip(
-        db, project, content_hash=hashlib.sha256(payload).hexdigest(), size_bytes=len(payload),
-        width=WIDTH, height=HEIGHT, fps=12.0, frame_count=4, duration_s=4 / 12,
-        state=ClipState.ready, subsets=["pose"],
-    )  # fmt: skip
-    get_storage().save_stream(clip.storage_key, io.BytesIO(payload))
-    return clip
 
 
 def fetch(url: str) -> tuple[bytes, str]:
@@ -61,7 +48,7 @@ def test_an_export_is_written_to_and_downloaded_from_the_bucket_and_copied_to_th
     use_object_store: SeaweedServer, client: TestClient, db: Session
 ) -> None:
     project = create_project(db)
-    approved_annotation(db, bucket_clip(db, project, b"bucket clip"))
+    approved_annotation(db, media_clip(db, project, b"bucket clip"))
     csrf = login(client, db, create_user(db, Role.admin))
     assert 'name="target"' in client.get("/exports").text
     team = new_bucket(use_object_store)
@@ -114,7 +101,7 @@ def test_a_bad_target_is_refused_in_the_form_with_what_was_typed_kept(
     use_object_store: SeaweedServer, client: TestClient, db: Session, target: str, message: str
 ) -> None:
     project = create_project(db)
-    approved_annotation(db, bucket_clip(db, project, b"refused clip"))
+    approved_annotation(db, media_clip(db, project, b"refused clip"))
     csrf = login(client, db, create_user(db, Role.admin))
     storage = get_storage()
     assert isinstance(storage, S3Storage)
@@ -135,7 +122,7 @@ def test_a_failed_copy_is_shown_and_the_snapshot_stays_downloadable(
     use_object_store: SeaweedServer, client: TestClient, db: Session
 ) -> None:
     project = create_project(db)
-    approved_annotation(db, bucket_clip(db, project, b"lost target clip"))
+    approved_annotation(db, media_clip(db, project, b"lost target clip"))
     csrf = login(client, db, create_user(db, Role.admin))
     team = new_bucket(use_object_store)
     created = create(client, csrf, project, "v1", f"s3://{team}/out/")
@@ -151,7 +138,7 @@ def test_a_failed_copy_is_shown_and_the_snapshot_stays_downloadable(
 
 def test_without_an_object_store_the_form_offers_no_target(client: TestClient, db: Session) -> None:
     project = create_project(db)
-    approved_annotation(db, create_clip(db, project, state=ClipState.ready, subsets=["pose"]))
+    approved_annotation(db, media_clip(db, project, b"local clip"))
     csrf = login(client, db, create_user(db, Role.admin))
     assert 'name="target"' not in client.get("/exports").text
     api = client.post("/api/exports", headers={"X-CSRF-Token": csrf},
