@@ -126,11 +126,14 @@ def export_cmd(
             _deliver(service.archive_path(snap), out)
             row = {"snapshot": snap.name, "clips": len(snap.annotation_versions),
                    "bytes": snap.size_bytes, "sha256": snap.sha256, "out": str(out)}  # fmt: skip
-            if snap.target_url:
-                row["copy"] = snap.target_object or snap.target_error or ""
+            copied, copy_error = snap.target_object, snap.target_error
     except (DomainError, ValueError) as exc:
         raise fail(getattr(exc, "message", None) or str(exc)) from exc
     print_rows([row], list(row), "Export", False)
+    if copied:
+        console.print(f"Copy written to {copied}", soft_wrap=True)
+    if copy_error:
+        console.print(f"[yellow]{copy_error}[/]", soft_wrap=True)
 
 
 def import_cmd(

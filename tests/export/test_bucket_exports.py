@@ -8,6 +8,7 @@ import hashlib
 import json
 import urllib.request
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from app.core.storage import get_storage
 from app.export import build
 from app.export.models import ExportSnapshot
 from app.projects.models import Project
-from tests.export.builders import approved_annotation, media_clip
+from tests.export.builders import approved_annotation, embedded_cli_export, media_clip
 from tests.factories import create_project, create_user, login
 from tests.object_store import BUCKET, SeaweedServer
 
@@ -145,3 +146,16 @@ def test_without_an_object_store_the_form_offers_no_target(client: TestClient, d
                       json={"project_id": project.id, "name": "v1", "formats": ["captions"],
                             "target": "s3://somewhere/x/"})  # fmt: skip
     assert api.status_code == 422 and "need media in an object store" in api.text
+
+
+def test_the_cli_writes_the_copy_to_the_target_and_the_archive_to_out(
+    object_store: SeaweedServer, tmp_path: Path
+) -> None:
+    team = new_bucket(object_store)
+    out = tmp_path / "snapshot.zip"
+    env = object_store.settings_env(f"cli-{uuid.uuid4().hex[:8]}")
+    printed = embedded_cli_export(tmp_path, out, "--name", "v1", "--target", f"s3://{team}/cli",
+                                  STORAGE_CACHE_DIR=str(tmp_path / "cache"), **env)  # fmt: skip
+    assert f"Copy written to s3://{team}/cli/embedded-v1.zip" in printed
+    copy = object_store.client().get_object(Bucket=team, Key="cli/embedded-v1.zip")
+    assert copy["Body"].read() == out.read_bytes()
