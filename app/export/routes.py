@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -107,6 +107,12 @@ def api_export(db: DB, principal: AdminOnly, export_id: int) -> ExportRead:
     return _read(service.get_export(db, export_id))
 
 
-@api.get("/exports/{export_id}/download")
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/zip": {}}, "description": "The zip (media on local disk)."},
+    303: {"description": "Media in a bucket: Location is a short-lived presigned URL of it."},
+}
+
+
+@api.get("/exports/{export_id}/download", responses=DOWNLOAD_RESPONSES)
 def api_export_download(db: DB, principal: AdminOnly, export_id: int) -> Response:
     return _download(db, export_id)
