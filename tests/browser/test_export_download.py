@@ -55,6 +55,8 @@ def test_the_download_link_gives_the_snapshot_under_its_name(
         sha256 = s.get_one(ExportSnapshot, snapshot_id).sha256
 
     sign_in(page, live_server, admin.username, PASSWORD)
+    page.goto(f"{live_server}/exports")  # the form, with its bucket field in a bucket
+    assert page.locator("input[name=target]").count() == (1 if in_bucket else 0)
     page.goto(f"{live_server}/exports/{snapshot_id}")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download zip").click()
