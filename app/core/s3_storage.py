@@ -323,6 +323,17 @@ class S3Storage:
         self._delete([self.full_key(source)])
         self.cache.invalidate(self._cache_key(target))
 
+    def copy_out(self, key: str, bucket: str, target_key: str) -> None:
+        """A managed server-side copy of ``key`` to ``target_key`` in ``bucket`` (any bucket
+        this store's credentials reach, this one outside our prefix included)."""
+        with self._errors(key):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(key)},
+                bucket,
+                target_key,
+                Config=_TRANSFER,
+            )
+
     def delete_tree(self, prefix: str) -> None:
         under = [self.full_key(info.key) for info in self.iter_objects(prefix)]
         self._delete([self.full_key(prefix), *under])
