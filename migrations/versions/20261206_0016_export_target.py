@@ -1,7 +1,7 @@
 """export target: a bucket prefix a snapshot is also written to, and how that went
 
-Revision ID: 0015_export_target
-Revises: 0014_character_drawings
+Revision ID: 0016_export_target
+Revises: 0015_direct_uploads
 Create Date: 2026-12-06 04:20:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_export_target"
-down_revision: str | None = "0014_character_drawings"
+revision: str = "0016_export_target"
+down_revision: str | None = "0015_direct_uploads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
