@@ -1,14 +1,17 @@
-"""The object store killed under the pipeline: the step waits, clearly, and finishes by itself.
+"""The object store killed under the pipeline and under a clip deletion: the work waits,
+clearly, and finishes by itself once the store is back.
 
 Media live in the session's SeaweedFS (``bucket_broker``). A cheap-queue host runs the clip
 up to its keypoints step, which waits for a model host; the `weed` process is then killed
 and the model host started, so its first read of the source (a miss in its empty cache)
-meets a dead store. Postgres stack only: workers on separate hosts share Redis, not the
+meets a dead store. A clip deleted meanwhile is deleted; its media go once the store answers.
+Postgres stack only: workers on separate hosts share Redis, not the
 embedded folder broker.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -19,9 +22,11 @@ from sqlalchemy.orm import Session
 from app.annotations.drafts import MODEL_CHARACTER_NAME
 from app.annotations.models import Annotation, Character
 from app.auth.models import Role
-from app.clips.models import ClipState
+from app.clips import service as clip_service
+from app.clips.models import Clip, ClipState
 from app.core.db import session_scope
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL
+from app.core.storage import clip_prefix, get_storage
 from app.pipeline import intake
 from app.pipeline.models import Job, JobState
 from app.pipeline.runner import STORE_RETRY_NOTE
@@ -84,9 +89,7 @@ def test_a_step_that_loses_the_store_waits_with_a_retryable_error_and_finishes_a
     object_store.stop()
     try:
         model = start_host(workers, tmp_path / "model", queues=QUEUE_MODEL)
-        wait_for(
-            lambda: by_step(clip_id)["keypoints"].error is not None, 120, "keypoints to fail"
-        )
+        wait_for(lambda: by_step(clip_id)["keypoints"].error is not None, 120, "keypoints to fail")
         jobs = by_step(clip_id)
         keypoints = jobs["keypoints"]
         assert keypoints.state != JobState.failed  # queued to be retried (or retrying)
@@ -112,3 +115,28 @@ def test_a_step_that_loses_the_store_waits_with_a_retryable_error_and_finishes_a
     assert {job.state for job in jobs.values()} == {JobState.done}
     assert jobs["keypoints"].attempts >= 2 and jobs["keypoints"].error is None
     assert model_characters(clip_id) == 1
+
+
+def test_a_clip_deleted_while_the_store_is_down_loses_its_media_once_it_is_back(
+    object_store: SeaweedServer, workers: WorkerPool, tmp_path: Path
+) -> None:
+    storage = get_storage()
+    with session_scope() as session:
+        project = create_project(session, unique_project_name("outage-delete"))
+        outcome = intake.import_stream(session, project, io.BytesIO(b"not a video"), "a.mp4")
+        assert outcome.clip_id is not None, outcome
+        prefix = clip_prefix(project.id, outcome.clip_id)
+    assert list(storage.iter_objects(prefix))
+
+    object_store.stop()
+    try:
+        with session_scope() as session:  # no error: the rows go, the media wait
+            clip_service.delete_clip(session, outcome.clip_id)
+        with session_scope() as session:
+            assert session.get(Clip, outcome.clip_id) is None
+        host = start_host(workers, tmp_path / "host", queues=QUEUE_CHEAP)  # retries meanwhile
+    finally:
+        object_store.start()
+
+    wait_for(lambda: not list(storage.iter_objects(prefix)), 120, "the media to be removed")
+    assert host.worker.process.poll() is None

@@ -9,15 +9,9 @@ from celery import Task
 from app.core.errors import StorageUnavailable
 from app.pipeline.runner import MAX_ATTEMPTS, run_job
 from app.pipeline.service import RUN_STEP_TASK
-from workers.celery_app import celery_app
+from workers.celery_app import backoff_s, celery_app
 
 WORKER_NAME = f"celery@{socket.gethostname()}"
-MAX_BACKOFF_S = 60
-
-
-def backoff_s(retries: int) -> int:
-    """5 s, 10 s, 20 s, ... up to a minute between tries."""
-    return min(MAX_BACKOFF_S, 5 * 2**retries)
 
 
 # max_retries=None: a store outage is retried for as long as it lasts (the job row stays
