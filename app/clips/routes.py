@@ -30,7 +30,7 @@ from app.clips.schemas import (
 )
 from app.core.config import get_settings
 from app.core.deps import DB
-from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
+from app.core.errors import Conflict, Invalid, NotFound, StorageUnavailable, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.storage import get_storage
 from app.core.templating import render
@@ -162,7 +162,18 @@ def clips_bulk(
 
 def _clip_context(db: Session, clip_id: int) -> dict[str, object]:
     clip = service.get_clip(db, clip_id)
-    return {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
+    media: dict[str, bool] = {}
+    media_error = None
+    try:
+        media = _media_state(clip)
+    except StorageUnavailable as exc:  # the page still shows the pipeline and why it waits
+        media_error = exc.message
+    return {
+        "clip": clip,
+        "jobs": pipeline.clip_jobs(db, clip_id),
+        "media": media,
+        "media_error": media_error,
+    }
 
 
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
@@ -139,15 +140,21 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise FileNotFoundError(key) from exc
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if status >= 500:
+            if _status(exc) >= 500:
+                self._unavailable(exc)
+            raise
+        except S3UploadFailedError as exc:
+            # boto3's managed upload wraps the part's ClientError (a store coming back up
+            # answers 5xx until its volumes are ready): the same outage as above.
+            cause = exc.__context__
+            if isinstance(cause, ClientError) and _status(cause) >= 500:
                 self._unavailable(exc)
             raise
 
     def _unavailable(self, exc: Exception) -> NoReturn:
         raise StorageUnavailable(
-            f"The object store at {self.client.meta.endpoint_url} did not answer ({exc}); "
-            "the step can be retried."
+            f"The object store at {self.client.meta.endpoint_url} (bucket {self.bucket}) "
+            f"did not answer ({exc})."
         ) from exc
 
     # -- reading --------------------------------------------------------------------------
@@ -457,6 +464,10 @@ class S3Storage:
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "NotImplemented":
                     raise
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:
