@@ -30,11 +30,11 @@ from app.clips.schemas import (
 )
 from app.core.config import get_settings
 from app.core.deps import DB
-from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
+from app.core.errors import Conflict, Invalid, NotFound, StorageUnavailable, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.storage import get_storage
 from app.core.templating import render
-from app.pipeline import intake
+from app.pipeline import intake, uploads
 from app.pipeline import service as pipeline
 from app.pipeline.intake import ImportOutcome
 from app.projects import service as projects
@@ -78,6 +78,7 @@ def _clips_context(db: DB, query: ClipListQuery, **extra: object) -> dict[str, o
         batches=batch_service.project_batches(db, current.id),
         states=list(ClipState),
         busy=any(c.state in (ClipState.uploaded, ClipState.processing) for c in page.clips),
+        direct_upload=get_settings().object_store,
     )
     return context
 
@@ -161,7 +162,18 @@ def clips_bulk(
 
 def _clip_context(db: Session, clip_id: int) -> dict[str, object]:
     clip = service.get_clip(db, clip_id)
-    return {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
+    media: dict[str, bool] = {}
+    media_error = None
+    try:
+        media = _media_state(clip)
+    except StorageUnavailable as exc:  # the page still shows the pipeline and why it waits
+        media_error = exc.message
+    return {
+        "clip": clip,
+        "jobs": pipeline.clip_jobs(db, clip_id),
+        "media": media,
+        "media_error": media_error,
+    }
 
 
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)
@@ -310,6 +322,42 @@ def api_upload(
     if outcome.status == "error":  # refused: nothing was stored
         raise (TooLarge if outcome.refusal == "too_large" else Invalid)(outcome.message)
     return outcome
+
+
+@api.post("/projects/{project_id}/uploads", response_model=uploads.UploadRead, status_code=201)
+def api_start_upload(
+    db: DB, principal: AdminOnly, project_id: int, body: uploads.UploadStart
+) -> uploads.UploadRead:
+    """Open a multipart upload straight to the bucket (with STORAGE_URL=s3://...)."""
+    project = projects.get_project(db, project_id)
+    return uploads.start_upload(db, project, principal.user_id, body)
+
+
+@api.get("/uploads/{upload_id}", response_model=uploads.UploadRead)
+def api_upload_status(db: DB, principal: AdminOnly, upload_id: int) -> uploads.UploadRead:
+    """The upload and the parts already in the store (a resumed browser sends the rest)."""
+    return uploads.upload_status(db, uploads.get_upload(db, upload_id, principal.user_id))
+
+
+@api.post("/uploads/{upload_id}/parts", response_model=uploads.PartUrls)
+def api_upload_parts(
+    db: DB, principal: AdminOnly, upload_id: int, body: uploads.PartNumbers
+) -> uploads.PartUrls:
+    """Presigned URLs the browser PUTs these parts to."""
+    upload = uploads.get_upload(db, upload_id, principal.user_id)
+    return uploads.part_urls(db, upload, body.parts)
+
+
+@api.post("/uploads/{upload_id}/complete", response_model=ImportOutcome)
+def api_complete_upload(db: DB, principal: AdminOnly, upload_id: int) -> ImportOutcome:
+    """Every part is in the store: the upload becomes a clip and its pipeline is queued."""
+    return uploads.complete_upload(db, uploads.get_upload(db, upload_id, principal.user_id))
+
+
+@api.delete("/uploads/{upload_id}", status_code=204)
+def api_abort_upload(db: DB, principal: AdminOnly, upload_id: int) -> Response:
+    uploads.abort_upload(db, uploads.get_upload(db, upload_id, principal.user_id))
+    return Response(status_code=204)
 
 
 @api.post("/projects/{project_id}/clips/import-folder", response_model=list[ImportOutcome])

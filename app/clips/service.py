@@ -220,6 +220,13 @@ def get_clip(session: Session, clip_id: int) -> Clip:
     return clip
 
 
+def clip_with_hash(session: Session, project_id: int, digest: str) -> int | None:
+    """The project's clip with this content (sha256 hex), if there is one."""
+    return session.scalar(
+        select(Clip.id).where(Clip.project_id == project_id, Clip.content_hash == digest)
+    )
+
+
 def running_step(session: Session, clip_id: int) -> str | None:
     return session.scalar(
         select(Job.step).where(Job.clip_id == clip_id, Job.state == JobState.running).limit(1)

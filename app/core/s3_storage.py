@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
@@ -143,15 +144,21 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise FileNotFoundError(key) from exc
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if status >= 500:
+            if _status(exc) >= 500:
+                self._unavailable(exc)
+            raise
+        except S3UploadFailedError as exc:
+            # boto3's managed upload wraps the part's ClientError (a store coming back up
+            # answers 5xx until its volumes are ready): the same outage as above.
+            cause = exc.__context__
+            if isinstance(cause, ClientError) and _status(cause) >= 500:
                 self._unavailable(exc)
             raise
 
     def _unavailable(self, exc: Exception) -> NoReturn:
         raise StorageUnavailable(
-            f"The object store at {self.client.meta.endpoint_url} did not answer ({exc}); "
-            "the step can be retried."
+            f"The object store at {self.client.meta.endpoint_url} (bucket {self.bucket}) "
+            f"did not answer ({exc})."
         ) from exc
 
     # -- reading --------------------------------------------------------------------------
@@ -301,10 +308,13 @@ class S3Storage:
         self.cache.put(self._cache_key(key), path, info.etag)
 
     def publish_tree(self, prefix: str, folder: Path, *, last: Sequence[str] = ()) -> None:
-        """Upload every file (``last`` after the rest), then remove what the new tree lacks."""
+        """Upload every file, ``last`` after the rest, then remove what the new tree lacks.
+        The old ``last`` objects go first: a reader waiting for the index never pairs the old
+        one with new files (the local folder swaps the tree whole instead)."""
         names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         then = [name for name in last if name in names]
         first = [name for name in names if name not in then]
+        self._delete([self.full_key(f"{prefix}/{name}") for name in last])
         with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
             for batch in (first, then):
                 list(pool.map(lambda name: self._upload(folder / name, f"{prefix}/{name}"), batch))
@@ -324,6 +334,17 @@ class S3Storage:
         self._delete([self.full_key(source)])
         self.cache.invalidate(self._cache_key(target))
 
+    def copy_out(self, key: str, bucket: str, target_key: str) -> None:
+        """A managed server-side copy of ``key`` to ``target_key`` in ``bucket`` (any bucket
+        this store's credentials reach, this one outside our prefix included)."""
+        with self._errors(key):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(key)},
+                bucket,
+                target_key,
+                Config=_TRANSFER,
+            )
+
     def delete_tree(self, prefix: str) -> None:
         under = [self.full_key(info.key) for info in self.iter_objects(prefix)]
         self._delete([self.full_key(prefix), *under])
@@ -340,8 +361,14 @@ class S3Storage:
                 {"Key": k} for k in full[start : start + DELETE_BATCH]
             ]
             with self._errors():
-                self.client.delete_objects(
+                answer = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if failed := answer.get("Errors"):
+                first = failed[0]
+                raise OSError(
+                    f"The object store kept {len(failed)} objects it was asked to delete, "
+                    f"e.g. {first.get('Key')}: {first.get('Message')}"
                 )
 
     # -- browser multipart uploads (presigned parts) --------------------------------------
@@ -394,6 +421,25 @@ class S3Storage:
                 Bucket=self.bucket, Key=self.full_key(key), UploadId=upload_id
             )
 
+    def copy(self, source: str, target: str) -> None:
+        """Copy ``source`` to ``target`` inside the store (CopyObject, a multipart copy past
+        5 GB): no bytes pass through this host."""
+        with self._errors(source):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(source)},
+                self.bucket,
+                self.full_key(target),
+                Config=_TRANSFER,
+            )
+        self.cache.invalidate(self._cache_key(target))
+
+    def browser_origin(self) -> str:
+        """Where browsers reach the bucket (scheme, host, port of its presigned URLs): what a
+        page's Content-Security-Policy must let it connect to."""
+        url = urlsplit(self.signer.generate_presigned_url("get_object", Params={
+            "Bucket": self.bucket, "Key": self.full_key("origin")}))  # fmt: skip
+        return f"{url.scheme}://{url.netloc}"
+
     def ensure_cors(self, origins: list[str]) -> None:
         """Let pages from ``origins`` PUT parts and GET objects and read the ETag header, in
         the bucket's CORS rules (our rule, ``CORS_RULE_ID``, replaced; others kept). AWS S3
@@ -422,6 +468,10 @@ class S3Storage:
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "NotImplemented":
                     raise
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:

@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.core.asgi import HttpMiddleware, editing_headers
 from app.core.config import get_settings
-from app.core.storage import direct_origin
+from app.core.s3_storage import S3Storage
 
 SESSION_COOKIE = "cellabel_session"
 ANON_COOKIE = "cellabel_anon"
@@ -78,23 +78,16 @@ def tokens_match(expected: str, given: str | None) -> bool:
 
 
 CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:{media}; "
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
     "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-_FIXED_HEADERS = {
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-
-
-def security_headers() -> dict[str, str]:
-    """The headers every response gets. The CSP lets videos play from the object store's
-    origin: previews are redirected to its presigned URLs (app.clips.paths.DIRECT_MEDIA)."""
-    origin = direct_origin()
-    policy = CSP.format(media=f" {origin}" if origin else "")
-    return {"Content-Security-Policy": policy, **_FIXED_HEADERS}
 
 
 # Sent when the app is served over HTTPS (COOKIE_SECURE): browsers then refuse plain HTTP to
@@ -103,7 +96,7 @@ HSTS = "max-age=31536000"
 
 
 class SecurityHeaders(HttpMiddleware):
-    """ASGI middleware adding `security_headers()` to every response that does not set
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every response that does not set
     its own; over HTTPS (COOKIE_SECURE) also HSTS, and every cookie the app sets (sign-in,
     sign-out, the anonymous CSRF cookie, any future one) is marked ``Secure`` here."""
 
@@ -111,8 +104,30 @@ class SecurityHeaders(HttpMiddleware):
         await self.app(scope, receive, editing_headers(send, _add_security_headers))
 
 
+@lru_cache
+def _content_security_policy(storage_url: str, endpoint: str, public_endpoint: str) -> str:
+    """CSP, letting pages send upload parts to the media store and play previews from it
+    (they are redirected to its presigned URLs: app.clips.paths.DIRECT_MEDIA) when media
+    live in one."""
+    if not storage_url.startswith("s3://"):
+        return CSP
+    store = S3Storage.from_settings(get_settings()).browser_origin()
+    return CSP.replace("connect-src 'self'", f"connect-src 'self' {store}").replace(
+        "media-src 'self' blob:", f"media-src 'self' blob: {store}"
+    )
+
+
+def content_security_policy() -> str:
+    """The CSP every response gets with the current settings."""
+    settings = get_settings()
+    return _content_security_policy(
+        settings.storage_url, settings.s3_endpoint_url, settings.s3_public_endpoint_url
+    )
+
+
 def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
-    for name, value in security_headers().items():
+    policy = content_security_policy()
+    for name, value in {**SECURITY_HEADERS, "Content-Security-Policy": policy}.items():
         if name not in headers:
             headers[name] = value
     if get_settings().cookie_secure:

@@ -7,30 +7,37 @@ derived media beside it, ``uploads/`` for partial uploads, ``exports/``.
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import cache
-from urllib.parse import urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.core.db import session_scope
+from app.core.errors import StorageUnavailable
+from app.core.jobs import enqueue
 from app.core.local_storage import LocalStorage
 from app.core.storage_api import Storage
+
+log = logging.getLogger(__name__)
 
 
 def get_storage() -> Storage:
     settings = get_settings()
     if settings.object_store:
-        return _bucket_store(settings.storage_url, settings.s3_endpoint_url)
+        return _bucket_store(settings.storage_url, settings.s3_endpoint_url, os.getpid())
     root = settings.effective_media_root
     root.mkdir(parents=True, exist_ok=True)
     return LocalStorage(root)
 
 
 @cache
-def _bucket_store(url: str, endpoint: str) -> Storage:
-    """One client and cache per process and store (boto3 clients are thread-safe and slow to
-    make); boto3 is imported only where a bucket is used."""
+def _bucket_store(url: str, endpoint: str, pid: int) -> Storage:
+    """One client and cache per process and store: boto3 clients are thread-safe and slow to
+    make, but their connections must not cross a fork (Celery's prefork children). boto3 is
+    imported only where a bucket is used."""
     from app.core.s3_storage import S3Storage
 
     return S3Storage.from_settings(get_settings())
@@ -39,30 +46,10 @@ def _bucket_store(url: str, endpoint: str) -> Storage:
 def bucket_store_changed() -> None:
     """Forget the bucket clients made so far (settings changed: tests, a reloaded config)."""
     _bucket_store.cache_clear()
-    _direct_origin.cache_clear()
-
-
-def direct_origin() -> str | None:
-    """The origin browsers fetch the store's presigned URLs from (the page's CSP must allow
-    it), or None when the store has none (a local folder: the web streams everything)."""
-    settings = get_settings()
-    if not settings.object_store:
-        return None
-    return _direct_origin(settings.storage_url, settings.s3_endpoint_url)
-
-
-@cache
-def _direct_origin(url: str, endpoint: str) -> str | None:
-    """Read off a URL signed locally (no request): right for path-style endpoints and for
-    AWS's virtual-hosted bucket names alike."""
-    signed = get_storage().presigned_get("origin")
-    if signed is None:
-        return None
-    parts = urlsplit(signed)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 _DOOMED_KEY = "cellabel_doomed_media"
+DELETE_MEDIA_TASK = "cellabel.media.delete_tree"
 
 
 def delete_after_commit(session: Session, key: str) -> None:
@@ -74,8 +61,19 @@ def delete_after_commit(session: Session, key: str) -> None:
 def _delete_doomed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a released SAVEPOINT: the outer transaction may still roll back
+    left = []
     for key in session.info.pop(_DOOMED_KEY, []):
-        get_storage().delete_tree(key)
+        try:
+            get_storage().delete_tree(key)
+        except StorageUnavailable as exc:
+            log.warning("media %s stay until the store answers: %s", key, exc.message)
+            left.append(key)
+    if left:
+        # The rows are gone already: the deletion is not failed for the store; a worker
+        # removes the media later (DELETE_MEDIA_TASK, retried until the store answers).
+        with session_scope() as later:
+            for key in left:
+                enqueue(later, DELETE_MEDIA_TASK, key)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from sqlalchemy.orm import Session
 
-from app.clips.models import Clip
+from app.clips.models import PENDING_HASH_PREFIX, Clip
 from app.clips.paths import source_path
+from app.clips.service import clip_with_hash
 from app.core.config import get_settings
 from app.core.storage import clip_prefix, get_storage
 from app.media.decode import Image
@@ -26,7 +30,10 @@ def probe_limits() -> ProbeLimits:
 
 @register_step("probe")
 def probe_step(session: Session, clip: Clip) -> dict[str, object]:
-    """Container, codecs, fps, frame count, size, duration, audio; a bad file fails the clip."""
+    """Container, codecs, fps, frame count, size, duration, audio; a bad file fails the clip.
+    A clip uploaded straight to the bucket gets its content hash here (see settle_hash)."""
+    if clip.content_hash.startswith(PENDING_HASH_PREFIX):
+        settle_hash(session, clip, source_path(clip))
     try:
         probe = probe_video(source_path(clip), probe_limits())
     except ProbeError as exc:
@@ -50,6 +57,17 @@ def probe_step(session: Session, clip: Clip) -> dict[str, object]:
     }
     session.flush()
     return {"frames": probe.frame_count, "fps": probe.fps, "size": [probe.width, probe.height]}
+
+
+def settle_hash(session: Session, clip: Clip, source: Path) -> None:
+    """The sha256 of a clip's file, streamed from disk; a file the project already has fails
+    the clip as a duplicate of that clip (nothing else is done with it)."""
+    with source.open("rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    if (other := clip_with_hash(session, clip.project_id, digest)) not in (None, clip.id):
+        raise StepFailed(f"Same content as clip {other}.", kind="duplicate", fail_clip=True)
+    clip.content_hash = digest
+    session.flush()
 
 
 @register_step("frames")

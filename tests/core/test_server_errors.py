@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.auth.deps import Public
-from app.core.security import security_headers
+from app.core.security import SECURITY_HEADERS
 
 
 def _boom(principal: Public) -> None:
@@ -24,7 +24,7 @@ def test_an_unexpected_error_answers_with_headers_and_an_error_id(app: Any) -> N
     assert page.status_code == api.status_code == 500
     for response in (page, api):
         assert response.headers["X-Request-ID"]
-        for name in security_headers():
+        for name in SECURITY_HEADERS:
             assert name in response.headers, name
     assert page.headers["content-type"].startswith("text/html")
     assert "req-1234" in page.text and "a bug" not in page.text
