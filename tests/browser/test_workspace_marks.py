@@ -60,7 +60,16 @@ def test_timeline_marks_edited_keyframe_and_unsaved_frames(
 
     # While the save is on its way the frame is marked unsaved.
     held: list[Route] = []
-    page.route("**/api/tracks/*/frames/*", lambda route: held.append(route))
+    releasing: list[bool] = []
+
+    def hold(route: Route) -> None:
+        """Saves wait here until released (then pass straight through)."""
+        if releasing:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/tracks/*/frames/*", hold)
     drag(page, LEFT_WRIST, 24, 12)
     _wait_mark(page, "unsaved", frame, UNSAVED)
     _hover_timeline(page, frame)
@@ -68,9 +77,10 @@ def test_timeline_marks_edited_keyframe_and_unsaved_frames(
     expect(tip).to_contain_text("unsaved edits")
 
     # Saved: no longer unsaved, now marked as edited by a person.
-    page.unroute("**/api/tracks/*/frames/*")
+    releasing.append(True)  # release before unrouting: unroute settles pending routes itself
     for route in held:
         route.continue_()
+    page.unroute("**/api/tracks/*/frames/*")
     expect(page.get_by_test_id("save-status")).to_have_text(f"saved frame {frame}")
     _wait_mark(page, "edited", frame, EDITED)
     assert _mark(page, "unsaved", frame) != UNSAVED
