@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.clips import service
+from app.clips import records, service
 from app.clips.models import Clip, ClipState
 from app.core.cli_output import JsonFlag, console, fail, print_json, print_rows
 from app.core.config import get_settings
@@ -115,8 +115,8 @@ def _import_records(project: str, manifest: Path, as_json: bool) -> None:
     started = time.perf_counter()
     try:
         with session_scope() as session:
-            rows = service.read_manifest(manifest)
-            result = service.import_records(session, get_project_by_name(session, project), rows)
+            rows = records.read_manifest(manifest)
+            result = records.import_records(session, get_project_by_name(session, project), rows)
     except DomainError as exc:
         raise fail(exc.message) from exc
     seconds = time.perf_counter() - started
