@@ -55,6 +55,13 @@ class TooManyRequests(DomainError):
     code = "too_many_requests"
 
 
+class StorageUnavailable(DomainError):
+    """The object store did not answer (refused, timed out, 5xx after retries): retryable."""
+
+    status_code = 503
+    code = "storage_unavailable"
+
+
 @contextmanager
 def about_field(name: str) -> Iterator[None]:
     """Errors raised inside concern the input field ``name`` (forms show them beside it)."""
