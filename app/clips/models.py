@@ -58,6 +58,10 @@ class BucketSource(Base):
     last_key: Mapped[str] = mapped_column(String(1024), default="")
     last_synced_at: Mapped[datetime | None]
 
+    @property
+    def secret_set(self) -> bool:
+        return bool(self.secret_encrypted)
+
 
 class Clip(Base):
     __tablename__ = "clip"
