@@ -28,8 +28,8 @@ def put_objects(store: SeaweedServer, bucket: str, keys: list[str]) -> None:
 
 
 def source_form(store: SeaweedServer, url: str, **over: Any) -> SourceCreate:
-    fields: dict[str, Any] = {"url": url, "endpoint_url": store.endpoint, "region": REGION,
-                              "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}  # fmt: skip
+    keys = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}
+    fields = {"url": url, "endpoint_url": store.endpoint, "region": REGION, **keys}
     return SourceCreate.model_validate({**fields, **over})
 
 
