@@ -210,7 +210,7 @@ def sync_source(
         added = insert_records(session, project.id, chunk)
         created += added
         source.object_count += added
-        source.last_key = chunk[-1].storage_key[-1024:]
+        source.last_key = chunk[-1][1][-1024:]  # the storage key
         chunk.clear()
         session.flush()
         if progress is not None:
@@ -222,8 +222,8 @@ def sync_source(
                 continue
             listed += 1
             name = info.key.rsplit("/", 1)[-1][:255]
-            chunk.append(Record(name, info.key, source_hash(source.id, info.key), subsets, "{}",
-                                None, "{}", info.size, source.id))  # fmt: skip
+            chunk.append((name, info.key, source_hash(source.id, info.key), subsets, "{}", None,
+                          "{}", info.size, source.id))  # fmt: skip
             if len(chunk) >= SYNC_CHUNK:
                 flush()
         if chunk:

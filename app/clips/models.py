@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, StrEnum, utcnow
@@ -77,6 +77,13 @@ class Clip(Base):
             postgresql_using="gin",
             postgresql_ops={"filename": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # A source's clips (deleting it, counting them); partial: manifest records skip it.
+        Index(
+            "ix_clip_source_id",
+            "source_id",
+            postgresql_where=text("source_id IS NOT NULL"),
+            sqlite_where=text("source_id IS NOT NULL"),
+        ),
         # SQLite would hand a deleted clip's id out again (PostgreSQL's sequence never does):
         # the id names the clip's media folder and its frames' export ids.
         {"sqlite_autoincrement": True},
@@ -89,7 +96,7 @@ class Clip(Base):
     # Inside the media store; for a clip of a bucket source, the object key in that bucket.
     storage_key: Mapped[str] = mapped_column(String(1024))
     source_id: Mapped[int | None] = mapped_column(
-        ForeignKey("bucket_source.id", ondelete="CASCADE"), index=True
+        ForeignKey("bucket_source.id", ondelete="CASCADE")
     )
     content_hash: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -74,7 +74,13 @@ def upgrade() -> None:
             type_=sa.String(length=1024),
             existing_nullable=False,
         )
-        batch.create_index(batch.f("ix_clip_source_id"), ["source_id"], unique=False)
+        batch.create_index(
+            "ix_clip_source_id",
+            ["source_id"],
+            unique=False,
+            postgresql_where=sa.text("source_id IS NOT NULL"),
+            sqlite_where=sa.text("source_id IS NOT NULL"),
+        )
         batch.create_foreign_key(
             batch.f("fk_clip_source_id_bucket_source"),
             "bucket_source",
@@ -87,7 +93,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("clip") as batch:
         batch.drop_constraint(batch.f("fk_clip_source_id_bucket_source"), type_="foreignkey")
-        batch.drop_index(batch.f("ix_clip_source_id"))
+        batch.drop_index("ix_clip_source_id")
         batch.alter_column(
             "storage_key",
             existing_type=sa.String(length=1024),
