@@ -136,19 +136,20 @@ def _import_records(project: str, manifest: Path, as_json: bool) -> None:
     started = time.perf_counter()
     try:
         with session_scope() as session:
-            rows = records.read_manifest(manifest)
+            rows = records.iter_manifest(manifest)
             result = records.import_records(session, get_project_by_name(session, project), rows)
     except DomainError as exc:
         raise fail(exc.message) from exc
     seconds = time.perf_counter() - started
-    summary = {"rows": len(rows), "created": result.created, "duplicates": result.duplicates,
+    total = result.created + result.duplicates
+    summary = {"rows": total, "created": result.created, "duplicates": result.duplicates,
                "seconds": round(seconds, 2)}  # fmt: skip
     if as_json:
         print_json(summary)
     else:
         console.print(
             f"{result.created} clip records created, {result.duplicates} already present "
-            f"({len(rows)} manifest rows in {seconds:.1f} s)."
+            f"({total} manifest rows in {seconds:.1f} s)."
         )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,20 +36,26 @@ class ManifestRow(NamedTuple):
 
 def read_manifest(manifest: Path) -> list[ManifestRow]:
     """CSV (header: path,subsets,tags,external_id) or JSONL; paths relative to the manifest."""
+    return list(iter_manifest(manifest))
+
+
+def iter_manifest(manifest: Path) -> Iterator[ManifestRow]:
+    """The rows of :func:`read_manifest` one by one, read as they are asked for (a manifest of
+    millions of rows is never held whole); Invalid at the first bad row."""
     if not manifest.is_file():
         raise Invalid(f"No manifest at {manifest}.")
     name, base = manifest.name, str(manifest.parent).rstrip("/")
-    data = manifest.read_bytes().decode("utf-8", errors="replace")
-    if manifest.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        return [
-            _manifest_row(name, base, number, _json_line(name, number, line))
-            for number, line in enumerate(data.splitlines(), 1)
-            if line.strip()
-        ]
-    reader = csv.DictReader(data.splitlines())
-    if not reader.fieldnames or "path" not in reader.fieldnames:
-        raise Invalid(f"{name}: the CSV needs a header with a 'path' column.")
-    return [_manifest_row(name, base, n, row) for n, row in enumerate(reader, 2)]
+    with manifest.open(encoding="utf-8", errors="replace", newline="") as lines:
+        if manifest.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    yield _manifest_row(name, base, number, _json_line(name, number, line))
+            return
+        reader = csv.DictReader(lines)
+        if not reader.fieldnames or "path" not in reader.fieldnames:
+            raise Invalid(f"{name}: the CSV needs a header with a 'path' column.")
+        for number, row in enumerate(reader, 2):
+            yield _manifest_row(name, base, number, row)
 
 
 def _json_line(name: str, number: int, line: str) -> dict[str, Any]:
@@ -114,35 +121,43 @@ RECORD_COLUMNS = ("filename", "storage_key", "content_hash", "subsets", "source_
 
 
 def import_records(
-    session: Session, project: Project, rows: Sequence[ManifestRow]
+    session: Session, project: Project, rows: Iterable[ManifestRow]
 ) -> RecordsResult:
     """Clip rows from manifest metadata alone, in bulk: no file is read or copied.
 
     The clips stay ``uploaded`` with an empty storage key (the original path is kept in
     ``probe["source_path"]``) and no pipeline job is queued; rows whose path was already
-    imported into the project are skipped.
+    imported into the project are skipped. ``rows`` are streamed to the database as they come
+    (:func:`iter_manifest`): memory stays flat, and a bad row still imports nothing.
     """
     subsets: dict[tuple[str, ...], str] = {}  # manifests repeat a few subset lists
-    dumps = orjson.dumps
-    records: list[Record] = []
-    for path, spec in rows:
-        key = tuple(spec.subsets)
-        if key not in subsets:
-            subsets[key] = dumps(check_subsets(project, spec.subsets)).decode()
-        tags = dumps(spec.tags).decode() if spec.tags else "{}"
-        probe = dumps({"source_path": path}).decode()
-        name = path.rsplit("/", 1)[-1][:255]
-        records.append((name, "", record_hash(path), subsets[key], tags, spec.external_id, probe,
-                        0, None))  # fmt: skip
-    created = insert_records(session, project.id, records)
-    return RecordsResult(created=created, duplicates=len(records) - created)
+    seen = 0
+
+    def records() -> Iterator[Record]:
+        nonlocal seen
+        dumps = orjson.dumps
+        for path, spec in rows:
+            key = tuple(spec.subsets)
+            if key not in subsets:
+                subsets[key] = dumps(check_subsets(project, spec.subsets)).decode()
+            tags = dumps(spec.tags).decode() if spec.tags else "{}"
+            probe = dumps({"source_path": path}).decode()
+            name = path.rsplit("/", 1)[-1][:255]
+            seen += 1
+            yield (name, "", record_hash(path), subsets[key], tags, spec.external_id, probe, 0,
+                   None)  # fmt: skip
+
+    created = insert_records(session, project.id, records())
+    return RecordsResult(created=created, duplicates=seen - created)
 
 
-def insert_records(session: Session, project_id: int, records: Sequence[Record]) -> int:
-    """Create the ``records`` the project does not have yet (by content hash): how many were."""
-    if is_postgresql(session):
-        return _copy_records(session, project_id, records)
-    return _insert_records(session, project_id, records)
+def insert_records(session: Session, project_id: int, records: Iterable[Record]) -> int:
+    """Create the ``records`` the project does not have yet (by content hash): how many were.
+    All or nothing: an error while ``records`` are produced leaves no row (a savepoint)."""
+    with session.begin_nested():
+        if is_postgresql(session):
+            return _copy_records(session, project_id, records)
+        return _insert_records(session, project_id, records)
 
 
 _COLUMNS = ", ".join(RECORD_COLUMNS)
@@ -175,21 +190,22 @@ def _copy_records(session: Session, project_id: int, records: Iterable[Record]) 
 RECORDS_CHUNK = 5000
 
 
-def _insert_records(session: Session, project_id: int, records: Sequence[Record]) -> int:
+def _insert_records(session: Session, project_id: int, records: Iterable[Record]) -> int:
     statement = sqlite_insert(Clip).on_conflict_do_nothing(
         index_elements=[Clip.project_id, Clip.content_hash]
     )
     count = select(func.count()).where(Clip.project_id == project_id)
     before = int(session.scalar(count) or 0)
     loads = orjson.loads
-    for start in range(0, len(records), RECORDS_CHUNK):
+    rows = iter(records)
+    while chunk := list(islice(rows, RECORDS_CHUNK)):
         session.execute(
             statement,
             [
                 {**dict(zip(RECORD_COLUMNS, r, strict=True)), "project_id": project_id,
                  "state": ClipState.uploaded, "subsets": loads(r[3]), "source_tags": loads(r[4]),
                  "probe": loads(r[6])}
-                for r in records[start : start + RECORDS_CHUNK]
+                for r in chunk
             ],
         )  # fmt: skip
     return int(session.scalar(count) or 0) - before
