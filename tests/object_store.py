@@ -16,11 +16,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from app.core.media_cache import MediaCache
+from app.core.s3_storage import S3Storage, make_s3_client
 
 ACCESS_KEY = "cellabel-test"
 SECRET_KEY = "cellabel-test-secret"
@@ -76,7 +80,11 @@ class SeaweedServer:
             "-master.volumeSizeLimitMB=256",
             "-volume.max=100",
         ]
-        grpc_free = [f"-{n}.port.grpc={_free_port()}" for n in ("master", "volume", "filer")]
+        # Every port on a free one (gRPC ports default to HTTP + 10000, past 65535 for a high
+        # free port) and the Iceberg and Lance catalogs (fixed 8181 and 9101) off, so that
+        # several test sessions on one machine each run their own store.
+        grpc_free = [f"-{n}.port.grpc={_free_port()}" for n in ("master", "volume", "filer", "s3")]
+        grpc_free += ["-s3.port.iceberg=0", "-s3.port.lance=0"]
         self.process = subprocess.Popen(
             [*command, *grpc_free], stdout=log, stderr=log, start_new_session=True
         )
@@ -135,3 +143,9 @@ class SeaweedServer:
             "S3_ACCESS_KEY_ID": ACCESS_KEY,
             "S3_SECRET_ACCESS_KEY": SECRET_KEY,
         }
+
+    def storage(self, cache: MediaCache, *, bucket: str = BUCKET, prefix: str = "") -> S3Storage:
+        """CelLabel's S3Storage on this store, under ``prefix`` (a fresh one when empty)."""
+        client = make_s3_client(self.endpoint, REGION, ACCESS_KEY, SECRET_KEY)
+        prefix = prefix or f"test-{uuid.uuid4().hex[:12]}"
+        return S3Storage(bucket=bucket, prefix=prefix, client=client, cache=cache)

@@ -29,6 +29,7 @@ from app.core.storage_api import check_key
 
 LOCK_STRIPES = 256
 EVICT_DOWN_TO = 0.9
+ORPHAN_AFTER = 24 * 3600  # a download or scratch folder this old lost its process
 
 
 class MediaCache:
@@ -160,8 +161,10 @@ class MediaCache:
             self._write_usage(total)
 
     def _evict(self) -> int:
-        """Remove least recently used copies until the total is under 90 % of the limit;
-        returns the total counted on disk. Runs under the global lock."""
+        """Remove least recently used copies until the total is under 90 % of the limit, and
+        what killed processes left in tmp/ and scratch/; returns the total counted on disk.
+        Runs under the global lock."""
+        self._remove_orphans()
         entries: list[tuple[float, int, Path]] = []
         for folder, _dirs, files in os.walk(self.root / "data"):
             for name in files:
@@ -178,6 +181,17 @@ class MediaCache:
             (self.root / "meta" / path.relative_to(self.root / "data")).unlink(missing_ok=True)
             total -= size
         return total
+
+    def _remove_orphans(self) -> None:
+        old = time.time() - ORPHAN_AFTER
+        for folder in (self.root / "tmp", self.root / "scratch"):
+            for entry in os.scandir(folder):
+                with suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < old:
+                        if entry.is_dir(follow_symlinks=False):
+                            shutil.rmtree(entry.path, ignore_errors=True)
+                        else:
+                            os.unlink(entry.path)
 
     def _read_usage(self) -> int:
         try:

@@ -33,12 +33,13 @@ from app.core.storage_api import ObjectInfo, check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_s3.type_defs import CORSRuleTypeDef, ObjectIdentifierTypeDef
 
 PART = 8 * 1024 * 1024
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 UPLOAD_THREADS = 8
 _TRANSFER = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART)
+CORS_RULE_ID = "cellabel-browser-uploads"
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -297,10 +298,13 @@ class S3Storage:
         self.cache.put(self._cache_key(key), path, info.etag)
 
     def publish_tree(self, prefix: str, folder: Path, *, last: Sequence[str] = ()) -> None:
-        """Upload every file (``last`` after the rest), then remove what the new tree lacks."""
+        """Upload every file, ``last`` after the rest, then remove what the new tree lacks.
+        The old ``last`` objects go first: a reader waiting for the index never pairs the old
+        one with new files (the local folder swaps the tree whole instead)."""
         names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         then = [name for name in last if name in names]
         first = [name for name in names if name not in then]
+        self._delete([self.full_key(f"{prefix}/{name}") for name in last])
         with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
             for batch in (first, then):
                 list(pool.map(lambda name: self._upload(folder / name, f"{prefix}/{name}"), batch))
@@ -324,8 +328,14 @@ class S3Storage:
                 {"Key": k} for k in full[start : start + DELETE_BATCH]
             ]
             with self._errors():
-                self.client.delete_objects(
+                answer = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if failed := answer.get("Errors"):
+                first = failed[0]
+                raise OSError(
+                    f"The object store kept {len(failed)} objects it was asked to delete, "
+                    f"e.g. {first.get('Key')}: {first.get('Message')}"
                 )
 
     # -- browser multipart uploads (presigned parts) --------------------------------------
@@ -377,6 +387,35 @@ class S3Storage:
             self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.full_key(key), UploadId=upload_id
             )
+
+    def ensure_cors(self, origins: list[str]) -> None:
+        """Let pages from ``origins`` PUT parts and GET objects and read the ETag header, in
+        the bucket's CORS rules (our rule, ``CORS_RULE_ID``, replaced; others kept). AWS S3
+        and R2 refuse cross-origin PUTs without one; SeaweedFS allows every origin until a
+        bucket has rules; MinIO has no bucket CORS (NotImplemented: left as it is)."""
+        with self._errors():
+            try:
+                rules = self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchCORSConfiguration":
+                    raise
+                rules = []
+            ours: CORSRuleTypeDef = {
+                "ID": CORS_RULE_ID,
+                "AllowedOrigins": origins,
+                "AllowedMethods": ["GET", "PUT", "HEAD"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 3600,
+            }
+            kept = [rule for rule in rules if rule.get("ID") != CORS_RULE_ID]
+            try:
+                self.client.put_bucket_cors(
+                    Bucket=self.bucket, CORSConfiguration={"CORSRules": [*kept, ours]}
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NotImplemented":
+                    raise
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:
