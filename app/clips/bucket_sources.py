@@ -49,7 +49,12 @@ def source_url(url: str) -> tuple[str, str, str]:
         raise Invalid(
             f"{url.strip()!r} is not a bucket address: write s3://bucket/prefix/.", field="url"
         ) from exc
-    return bucket, prefix, f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/"
+    if not prefix:  # Storage.iter_objects lists under a prefix, never a whole store
+        raise Invalid(
+            f"Name a folder in the bucket: s3://{bucket}/clips/, not the whole bucket.",
+            field="url",
+        )
+    return bucket, prefix, f"s3://{bucket}/{prefix}/"
 
 
 def _storage(bucket: str, endpoint: str, region: str, key_id: str, secret: str) -> S3Storage:

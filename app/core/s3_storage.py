@@ -213,8 +213,7 @@ class S3Storage:
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(
             Bucket=self.bucket,
-            # an empty prefix lists everything under the store's own prefix (a whole bucket)
-            Prefix=f"{self.full_key(prefix)}/" if prefix else f"{self.prefix}/".lstrip("/"),
+            Prefix=self.full_key(prefix) + "/",
             StartAfter=self.full_key(after) if after else "",
         )
         with self._errors(prefix):

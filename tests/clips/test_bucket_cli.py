@@ -46,8 +46,8 @@ def test_the_cli_registers_a_prefix_then_syncs_only_new_objects(
             assert (source.object_count, source.access_key_id) == (27, ACCESS_KEY)
             assert SECRET_KEY not in source.secret_encrypted
 
-        wrong = CliRunner().invoke(cli, [*command[:2], "s3://no-such-cli-bucket/", *command[3:]],
-                                   env=keys)  # fmt: skip
+        elsewhere = [*command[:2], "s3://no-such-cli-bucket/set/", *command[3:]]
+        wrong = CliRunner().invoke(cli, elsewhere, env=keys)
         assert wrong.exit_code != 0
         assert "no bucket 'no-such-cli-bucket'" in wrong.output
     finally:

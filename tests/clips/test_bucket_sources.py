@@ -80,6 +80,7 @@ def test_a_bucket_clip_is_read_in_place_through_its_source(
         ({"secret_access_key": "not-the-secret"}, "secret_access_key", "refused these keys"),
         ({"url": "s3://no-such-bucket/x/"}, "url", "no bucket 'no-such-bucket'"),
         ({"url": "https://example.com/bucket"}, "url", "not a bucket address"),
+        ({"url": "s3://team-clips-c"}, "url", "not the whole bucket"),
         ({"endpoint_url": "http://127.0.0.1:9"}, "endpoint_url", "Cannot reach the endpoint"),
         ({"endpoint_url": "not a url"}, "endpoint_url", "not an endpoint URL"),
         ({"access_key_id": ""}, "secret_access_key", "both the access key id and the secret"),
@@ -91,7 +92,7 @@ def test_mistakes_are_refused_with_what_to_correct(
     bucket = object_store.make_bucket("team-clips-c")
     project = create_project(db)
     with pytest.raises(Invalid) as refused:
-        form = source_form(object_store, **{"url": f"s3://{bucket}/", **over})
+        form = source_form(object_store, **{"url": f"s3://{bucket}/x/", **over})
         sources.register_source(db, project, form)
     assert refused.value.field == field
     assert words in refused.value.message
@@ -101,21 +102,21 @@ def test_mistakes_are_refused_with_what_to_correct(
 def test_the_secret_is_stored_sealed(db: Session, object_store: SeaweedServer) -> None:
     bucket = object_store.make_bucket("team-clips-d")
     project = create_project(db)
-    source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/"))
+    source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/p/"))
     stored = db.execute(text("SELECT * FROM bucket_source WHERE id = :id"), {"id": source.id}).one()
     assert all(SECRET_KEY not in str(value) for value in stored)
     assert unseal(source.secret_encrypted) == SECRET_KEY
     with pytest.raises(Conflict):  # the same prefix twice
-        sources.register_source(db, project, source_form(object_store, f"s3://{bucket}"))
+        sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/p"))
 
 
 def test_a_source_whose_clips_are_in_a_batch_is_not_deleted(
     db: Session, object_store: SeaweedServer
 ) -> None:
     bucket = object_store.make_bucket("team-clips-e")
-    put_objects(object_store, bucket, ["a.mp4", "b.mp4"])
+    put_objects(object_store, bucket, ["d/a.mp4", "d/b.mp4"])
     project = create_project(db)
-    source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/"))
+    source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/d/"))
     sources.sync_source(db, source.id)
     clips = list(db.scalars(select(Clip).where(Clip.source_id == source.id)))
     batch = create_batch(db, project, clips[:1])
@@ -132,7 +133,7 @@ def test_keys_entered_again_after_the_key_changed_are_asked_for(
 ) -> None:
     bucket = object_store.make_bucket("team-clips-f")
     project = create_project(db)
-    source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/"))
+    source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/p/"))
     from app.core.config import get_settings
 
     monkeypatch.setattr(get_settings(), "credentials_key", SecretStr("another key"))
