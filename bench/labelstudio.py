@@ -95,7 +95,8 @@ class LabelStudio:
              "--enable-legacy-api-token", "--agree-fix-sqlite"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=WORK,
         )  # fmt: skip
-        deadline = time.time() + 240
+        # Its first start migrates a fresh SQLite: minutes on a busy machine.
+        deadline = time.time() + 600
         while time.time() < deadline:
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
@@ -105,7 +106,7 @@ class LabelStudio:
             if self.proc.poll() is not None:
                 raise RuntimeError("Label Studio exited; see bench/.work/ls.log")
             time.sleep(1)
-        raise RuntimeError("Label Studio did not start in 4 minutes; see bench/.work/ls.log")
+        raise RuntimeError("Label Studio did not start in 10 minutes; see bench/.work/ls.log")
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
