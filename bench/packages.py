@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.annotations.points import encode_points  # noqa: E402
-from app.core.storage import get_storage  # noqa: E402
 from app.export.formats.bundle import (  # noqa: E402
     CharacterData,
     ClipBundle,
@@ -37,6 +36,7 @@ from app.export.formats.bundle import (  # noqa: E402
 from app.export.formats.registry import WRITERS  # noqa: E402
 from app.samples.generator import make_clip  # noqa: E402
 from bench._report import write_section  # noqa: E402
+from tests.factories import local_media  # noqa: E402
 
 PACKAGES = ("i2v_package", "pose_package", "face_video_package", "face_audio_package")
 
@@ -75,7 +75,7 @@ def run(tmp: Path, width: int, seconds: float, fps: int) -> list[tuple[str, floa
                        seconds=seconds, aspect=16 / 9, kinds=["humanoid"], talking=True,
                        shots=2, subsets=["i2v", "pose", "face_video", "face_audio"])  # fmt: skip
     truth = sample.truth
-    target = get_storage().path("clips/bench/source.mp4")
+    target = local_media().path("clips/bench/source.mp4")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(sample.path.read_bytes())
     tracks = []

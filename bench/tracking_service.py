@@ -43,11 +43,11 @@ def request_speed(timings: Timings, runs: int, span: int) -> None:
     from app.core.db import session_scope
     from app.core.migrate import upgrade_database
     from app.core.security import SESSION_COOKIE, sign
-    from app.core.storage import clip_prefix, get_storage
+    from app.core.storage import clip_prefix
     from app.main import create_app
     from app.media.framecache import build_frame_cache
     from app.samples.generator import make_clip
-    from tests.factories import assign_clip, create_clip, create_model_draft
+    from tests.factories import assign_clip, create_clip, create_model_draft, local_media
 
     recreate_database(DB_NAME)
     upgrade_database()
@@ -59,11 +59,11 @@ def request_speed(timings: Timings, runs: int, span: int) -> None:
         with session_scope() as s:
             clip = create_clip(s, subsets=["pose"], width=640, height=360, fps=24.0,
                                frame_count=sample.truth["frame_count"], state="ready")  # fmt: skip
-            source = get_storage().path(clip.storage_key)
+            source = local_media().path(clip.storage_key)
             source.parent.mkdir(parents=True, exist_ok=True)
             source.write_bytes(sample.path.read_bytes())
             build_frame_cache(
-                source, get_storage().path(clip_prefix(clip.project_id, clip.id)) / "frames"
+                source, local_media().path(clip_prefix(clip.project_id, clip.id)) / "frames"
             )
             draft = create_model_draft(s, clip)
             s.scalars(select(Shot).where(Shot.annotation_id == draft.id)).one().end_frame = span

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app.core import deps  # noqa: E402
+from app.core import deps, storage  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
 from app.core.db import AppSession, get_engine  # noqa: E402
 from app.core.migrate import upgrade_database  # noqa: E402
@@ -140,7 +141,6 @@ def media_root() -> Path:
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
@@ -278,3 +278,21 @@ def object_store() -> Iterator[SeaweedServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def use_object_store(
+    object_store: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SeaweedServer]:
+    """While active, this process's settings and `get_storage()` (the in-process live server
+    too) put media in the SeaweedFS bucket under a fresh prefix, cached in a fresh folder."""
+    env = object_store.settings_env(f"test-{uuid.uuid4().hex[:12]}")
+    env["STORAGE_CACHE_DIR"] = str(tmp_path / "media-cache")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    storage.bucket_store_changed()
+    yield object_store
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    storage.bucket_store_changed()

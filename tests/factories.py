@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,7 +14,9 @@ from app.auth import service as auth_service
 from app.auth.models import Role, User
 from app.batches.models import Assignment, Batch, BatchClip
 from app.clips.models import Clip
+from app.core.local_storage import LocalStorage
 from app.core.security import SESSION_COOKIE, sign
+from app.core.storage import clip_prefix, get_storage
 from app.media.drawings import DrawingRun, carry, run_at
 from app.projects import service as project_service
 from app.projects.models import Project
@@ -249,3 +252,15 @@ def keypoint_row(session: Session, track_id: int, frame: int) -> Any:
 def as_points(pose: Any) -> list[list[float]]:
     """A (K, 4) pose as the ``[x, y, v]`` rows a frame save sends."""
     return [[float(x), float(y), int(v)] for x, y, v, _ in pose]
+
+
+def local_media() -> LocalStorage:
+    """The media folder of the test stacks (both keep media on the local disk)."""
+    storage = get_storage()
+    assert isinstance(storage, LocalStorage)
+    return storage
+
+
+def clip_media_dir(clip: Clip) -> Path:
+    """The folder of a clip's media on the test stacks' local disk."""
+    return local_media().path(clip_prefix(clip.project_id, clip.id))

@@ -14,6 +14,12 @@ def ping() -> str:
 
 @celery_app.task(name="cellabel.reconcile")
 def reconcile() -> dict[str, object]:
-    """Periodic: re-send lost or abandoned pipeline jobs and export builds, and the outbox."""
+    """Periodic: re-send lost or abandoned pipeline jobs and export builds, and the outbox;
+    abort abandoned browser uploads."""
     report = reconcile_all()
-    return {"jobs": report.jobs, "exports": report.exports, "failed": report.sends.failed}
+    return {
+        "jobs": report.jobs,
+        "exports": report.exports,
+        "uploads": report.uploads,
+        "failed": report.sends.failed,
+    }

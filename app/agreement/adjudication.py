@@ -41,7 +41,7 @@ from app.annotations.models import (
 from app.annotations.points import encode_points
 from app.auth.models import User
 from app.clips.models import Clip
-from app.clips.paths import clip_media_dir
+from app.clips.paths import frames_ready
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.core.textdiff import word_diff
@@ -234,7 +234,7 @@ def adjudication_page(session: Session, clip_id: int, frame: int | None = None) 
         score=score,
         majority=majority_tags([v.view for v in versions]) if len(versions) > 2 else {},
         done=_adjudicated(session, clip_id),
-        frames_ready=(clip_media_dir(clip) / "frames" / "index.json").exists(),
+        frames_ready=frames_ready(clip),
     )
 
 

@@ -36,10 +36,10 @@ from app.annotations.points import (
 from app.annotations.revisions import check_node_version, record_revision
 from app.auth.models import User
 from app.clips.models import Clip
-from app.clips.paths import clip_media_dir
+from app.clips.paths import clip_frames
 from app.core.errors import Invalid
 from app.media.drawings import DrawingRun, Move, run_at
-from app.media.framecache import FrameCache, open_frame_cache
+from app.media.framecache import FrameCache
 from app.media.pointtrack import track_points
 from app.projects.skeletons import CONF, V_HIDDEN, PoseArray, V, X, Y
 
@@ -216,6 +216,6 @@ def _shot_of(session: Session, track: Track, clip: Clip, frame_index: int) -> tu
 
 def _frame_cache(clip: Clip) -> FrameCache:
     try:
-        return open_frame_cache(clip_media_dir(clip) / "frames")
+        return clip_frames(clip)
     except FileNotFoundError as exc:
         raise Invalid("The frames of this clip are not ready yet; try again shortly.") from exc

@@ -22,7 +22,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.errors import DomainError
 from app.core.migrate import upgrade_database
-from app.pipeline import intake
+from app.pipeline import intake, uploads
 from app.pipeline import service as pipeline
 from app.pipeline.runner import run_queued_inline
 from app.projects.service import get_project_by_name, parse_subsets
@@ -260,6 +260,19 @@ def retry_cmd(clip_ids: ClipIds, wait: WaitOpt = False) -> None:
         wait_for_pipeline(done)
 
 
+@clips_cli.command("allow-uploads-from")
+def allow_uploads_cmd(
+    origins: Annotated[list[str], typer.Argument(help="e.g. https://label.example.com")],
+) -> None:
+    """Let pages served from these addresses upload straight to the media bucket (sets the
+    bucket's CORS rule; needs STORAGE_URL=s3://... and a key allowed PutBucketCors)."""
+    try:
+        uploads.allow_browser_origins(origins)
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    console.print(f"Browser uploads allowed from {', '.join(origins)}.")
+
+
 @pipeline_cli.command("run")
 def run_cmd(
     project: ProjectOpt = "demo",
@@ -299,7 +312,8 @@ def reconcile_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Re-send pipeline jobs that are queued in the database but gone from the broker, export
-    builds whose worker died, and every task send still in the outbox; exits 1 when some
+    builds whose worker died, and every task send still in the outbox; abort browser uploads
+    abandoned for UPLOAD_ABANDONED_AFTER_HOURS; exits 1 when some
     send could not reach the broker (they stay in the outbox for the next run)."""
     from datetime import timedelta
 
@@ -309,12 +323,14 @@ def reconcile_cmd(
     failed = report.sends.failed
     if as_json:
         print_json({"resent": report.jobs, "exports": report.exports,
+                    "uploads_aborted": report.uploads,
                     "sent": report.sends.sent, "failed": failed})  # fmt: skip
     else:
         listed = ": " + ", ".join(map(str, report.jobs)) if report.jobs else ""
         console.print(
             f"Re-queued {len(report.jobs)} job(s){listed} and {len(report.exports)} export"
-            f" build(s); sent {len(report.sends.sent)} task(s)."
+            f" build(s); aborted {len(report.uploads)} abandoned upload(s);"
+            f" sent {len(report.sends.sent)} task(s)."
         )
         if failed:
             console.print(f"[red]Could not send {len(failed)} task(s); the broker is unreachable"

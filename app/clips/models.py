@@ -63,6 +63,11 @@ class BucketSource(Base):
         return bool(self.secret_encrypted)
 
 
+# A clip uploaded straight to the bucket has no content hash until its probe step reads the
+# file (app/pipeline/steps.py): this prefix and the upload's id keep it unique meanwhile.
+PENDING_HASH_PREFIX = "pending-upload-"
+
+
 class Clip(Base):
     __tablename__ = "clip"
     __table_args__ = (

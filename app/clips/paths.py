@@ -1,7 +1,8 @@
-"""Where a clip's files are on disk: its source video and the folder of what the pipeline made.
+"""Where a clip's media are in the media store: its source video and what the pipeline made.
 
 Kept apart from the clip service so that the pipeline's steps can find media without importing
-the service that queues them."""
+the service that queues them. Nothing here assumes another process's disk: a source or frame
+read on this host comes from the store (through the host's bounded cache for a bucket)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ from pathlib import Path
 
 from app.clips.models import Clip
 from app.core.storage import clip_prefix, get_storage
+from app.media.framecache import FrameCache
+from app.media.stored import frames_key, stored_frames
 
 
 def source_path(clip: Clip) -> Path:
-    """The clip's source video file."""
-    return get_storage().path(clip.storage_key)
+    """A file on this host with the clip's source video (FileNotFoundError when it is gone)."""
+    return get_storage().local_file(clip.storage_key)
 
 
-def clip_media_dir(clip: Clip) -> Path:
-    """The clip's folder: the source, the frame cache (``frames/``) and previews."""
-    return get_storage().path(clip_prefix(clip.project_id, clip.id))
+def media_key(clip: Clip, name: str) -> str:
+    """The key of one of the clip's derived files (``preview.mp4``, ``waveform.json``, ...)."""
+    return f"{clip_prefix(clip.project_id, clip.id)}/{name}"
+
+
+def clip_frames(clip: Clip) -> FrameCache:
+    """The clip's frame cache (FileNotFoundError while the frames step has not built it)."""
+    return stored_frames(get_storage(), clip_prefix(clip.project_id, clip.id))
+
+
+def frames_ready(clip: Clip) -> bool:
+    return get_storage().exists(frames_key(clip_prefix(clip.project_id, clip.id)))

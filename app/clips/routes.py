@@ -16,8 +16,8 @@ from app.batches.assignments import get_visible_clip
 from app.batches.schemas import BatchCreate
 from app.clips import service
 from app.clips.filters import ClipFilter
-from app.clips.models import ClipState
-from app.clips.paths import clip_media_dir
+from app.clips.models import Clip, ClipState
+from app.clips.paths import clip_frames, frames_ready, media_key
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
@@ -28,12 +28,13 @@ from app.clips.schemas import (
     JobRead,
     PipelineRun,
 )
+from app.core.config import get_settings
 from app.core.deps import DB
 from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
+from app.core.storage import get_storage
 from app.core.templating import render
-from app.media.framecache import open_frame_cache
-from app.pipeline import intake
+from app.pipeline import intake, uploads
 from app.pipeline import service as pipeline
 from app.pipeline.intake import ImportOutcome
 from app.projects import service as projects
@@ -77,6 +78,7 @@ def _clips_context(db: DB, query: ClipListQuery, **extra: object) -> dict[str, o
         batches=batch_service.project_batches(db, current.id),
         states=list(ClipState),
         busy=any(c.state in (ClipState.uploaded, ClipState.processing) for c in page.clips),
+        direct_upload=get_settings().object_store,
     )
     return context
 
@@ -214,9 +216,10 @@ def clip_viewer(
     return render(request, "clips/viewer.html", {"clip": clip, "frame": frame})
 
 
-def _media_state(clip: object) -> dict[str, bool]:
-    folder = clip_media_dir(clip)  # type: ignore[arg-type]
-    return {name: (folder / name).exists() for name in (*MEDIA_FILES, "frames/index.json")}
+def _media_state(clip: Clip) -> dict[str, bool]:
+    storage = get_storage()
+    state = {name: storage.exists(media_key(clip, name)) for name in MEDIA_FILES}
+    return {**state, "frames/index.json": frames_ready(clip)}
 
 
 @router.get("/media/clips/{clip_id}/frames/{frame}.jpg")
@@ -224,7 +227,7 @@ def frame_image(request: Request, db: DB, principal: AnyUser, clip_id: int, fram
     """Exactly frame N of the clip's file, from the decode-once chunk cache."""
     clip = get_visible_clip(db, principal.user, clip_id)
     try:
-        cache = open_frame_cache(clip_media_dir(clip) / "frames")
+        cache = clip_frames(clip)
     except FileNotFoundError as exc:
         raise NotFound("The frames of this clip are not ready yet.") from exc
     if not 0 <= frame < len(cache):
@@ -254,9 +257,10 @@ def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
-    path = clip_media_dir(clip) / name
-    if not path.is_file():
-        raise NotFound("This media file is not ready yet.")
+    try:
+        path = get_storage().local_file(media_key(clip, name))
+    except FileNotFoundError as exc:
+        raise NotFound("This media file is not ready yet.") from exc
     return FileResponse(
         path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
     )
@@ -300,6 +304,42 @@ def api_upload(
     if outcome.status == "error":  # refused: nothing was stored
         raise (TooLarge if outcome.refusal == "too_large" else Invalid)(outcome.message)
     return outcome
+
+
+@api.post("/projects/{project_id}/uploads", response_model=uploads.UploadRead, status_code=201)
+def api_start_upload(
+    db: DB, principal: AdminOnly, project_id: int, body: uploads.UploadStart
+) -> uploads.UploadRead:
+    """Open a multipart upload straight to the bucket (with STORAGE_URL=s3://...)."""
+    project = projects.get_project(db, project_id)
+    return uploads.start_upload(db, project, principal.user_id, body)
+
+
+@api.get("/uploads/{upload_id}", response_model=uploads.UploadRead)
+def api_upload_status(db: DB, principal: AdminOnly, upload_id: int) -> uploads.UploadRead:
+    """The upload and the parts already in the store (a resumed browser sends the rest)."""
+    return uploads.upload_status(db, uploads.get_upload(db, upload_id, principal.user_id))
+
+
+@api.post("/uploads/{upload_id}/parts", response_model=uploads.PartUrls)
+def api_upload_parts(
+    db: DB, principal: AdminOnly, upload_id: int, body: uploads.PartNumbers
+) -> uploads.PartUrls:
+    """Presigned URLs the browser PUTs these parts to."""
+    upload = uploads.get_upload(db, upload_id, principal.user_id)
+    return uploads.part_urls(db, upload, body.parts)
+
+
+@api.post("/uploads/{upload_id}/complete", response_model=ImportOutcome)
+def api_complete_upload(db: DB, principal: AdminOnly, upload_id: int) -> ImportOutcome:
+    """Every part is in the store: the upload becomes a clip and its pipeline is queued."""
+    return uploads.complete_upload(db, uploads.get_upload(db, upload_id, principal.user_id))
+
+
+@api.delete("/uploads/{upload_id}", status_code=204)
+def api_abort_upload(db: DB, principal: AdminOnly, upload_id: int) -> Response:
+    uploads.abort_upload(db, uploads.get_upload(db, upload_id, principal.user_id))
+    return Response(status_code=204)
 
 
 @api.post("/projects/{project_id}/clips/import-folder", response_model=list[ImportOutcome])

@@ -3,8 +3,8 @@ actions over a selection (bulk records without media: records.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +17,10 @@ from app.annotations.models import Annotation, AnnotationKind
 from app.batches.models import Batch, BatchClip
 from app.clips.filters import filter_conditions
 from app.clips.models import Clip, ClipState
-from app.clips.paths import clip_media_dir, source_path
+from app.clips.paths import media_key, source_path
 from app.clips.schemas import ClipListFilter
 from app.core.errors import Conflict, DomainError, Invalid, NotFound
-from app.core.storage import clip_prefix, delete_after_commit
+from app.core.storage import clip_prefix, delete_after_commit, get_storage
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
 
@@ -57,6 +57,13 @@ def get_clip(session: Session, clip_id: int) -> Clip:
     if clip is None:
         raise NotFound(f"No clip {clip_id}.")
     return clip
+
+
+def clip_with_hash(session: Session, project_id: int, digest: str) -> int | None:
+    """The project's clip with this content (sha256 hex), if there is one."""
+    return session.scalar(
+        select(Clip.id).where(Clip.project_id == project_id, Clip.content_hash == digest)
+    )
 
 
 def running_step(session: Session, clip_id: int) -> str | None:
@@ -243,9 +250,10 @@ WAVEFORM_BINS_PER_SECOND = 100
 
 def waveform_json(clip: Clip) -> bytes:
     """Peaks of the clip's audio for drawing a waveform; cached beside the clip's media."""
-    cached = clip_media_dir(clip) / "waveform.json"
-    if cached.is_file():
-        return cached.read_bytes()
+    storage = get_storage()
+    key = media_key(clip, "waveform.json")
+    with contextlib.suppress(FileNotFoundError), storage.open(key) as cached:
+        return cached.read()
     if not clip.has_audio:
         return b'{"peaks": [], "bins_per_second": 100}'
     import numpy as np
@@ -264,8 +272,7 @@ def waveform_json(clip: Clip) -> bytes:
             "bins_per_second": WAVEFORM_BINS_PER_SECOND,
         }
     ).encode()
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, cached)
+    with storage.scratch() as folder:
+        (folder / "waveform.json").write_bytes(body)
+        storage.publish(key, folder / "waveform.json")
     return body

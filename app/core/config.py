@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     storage_cache_dir: Path | None = None
     storage_cache_bytes: int = 20 * 1024**3
     presigned_url_seconds: int = 900
+    # A browser upload straight to the bucket not completed after this long is aborted by the
+    # reconciler (its parts dropped); until then the same file picked again resumes it.
+    upload_abandoned_after_hours: float = 24.0
     import_root: Path | None = None
     secret_key: SecretStr | None = None
     # Seals stored bucket credentials (app.core.secret_box); derived from SECRET_KEY if unset.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +18,8 @@ from app.core.errors import Forbidden, TooLarge
 from app.core.storage_api import ObjectInfo, check_key
 
 CHUNK = 1024 * 1024
+# A scratch folder this old belongs to a build whose process died; the next scratch removes it.
+SCRATCH_LEFT_BEHIND_S = 3600
 
 
 class LocalStorage:
@@ -78,6 +82,11 @@ class LocalStorage:
             raise
         return size, digest.hexdigest()
 
+    def move(self, source: str, target: str) -> None:
+        destination = self.path(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(source), destination)
+
     def local_file(self, key: str) -> Path:
         path = self.path(key)
         if not path.is_file():
@@ -89,6 +98,11 @@ class LocalStorage:
         """Under the root, so that `publish` is a rename on the same filesystem."""
         base = self.root / ".scratch"
         base.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - SCRATCH_LEFT_BEHIND_S
+        for left in base.iterdir():
+            with contextlib.suppress(OSError):
+                if left.stat().st_mtime < cutoff:
+                    shutil.rmtree(left, ignore_errors=True)
         folder = Path(tempfile.mkdtemp(dir=base))
         try:
             yield folder

@@ -311,6 +311,18 @@ class S3Storage:
         self._delete([self.full_key(i.key) for i in self.iter_objects(prefix) if i.key not in new])
         self.cache.invalidate(self._cache_key(prefix))
 
+    def move(self, source: str, target: str) -> None:
+        """A managed server-side copy (multipart for large objects), then the source deleted."""
+        with self._errors(source):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(source)},
+                self.bucket,
+                self.full_key(target),
+                Config=_TRANSFER,
+            )
+        self._delete([self.full_key(source)])
+        self.cache.invalidate(self._cache_key(target))
+
     def delete_tree(self, prefix: str) -> None:
         under = [self.full_key(info.key) for info in self.iter_objects(prefix)]
         self._delete([self.full_key(prefix), *under])
@@ -386,6 +398,25 @@ class S3Storage:
             self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.full_key(key), UploadId=upload_id
             )
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy ``source`` to ``target`` inside the store (CopyObject, a multipart copy past
+        5 GB): no bytes pass through this host."""
+        with self._errors(source):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(source)},
+                self.bucket,
+                self.full_key(target),
+                Config=_TRANSFER,
+            )
+        self.cache.invalidate(self._cache_key(target))
+
+    def browser_origin(self) -> str:
+        """Where browsers reach the bucket (scheme, host, port of its presigned URLs): what a
+        page's Content-Security-Policy must let it connect to."""
+        url = urlsplit(self.client.generate_presigned_url("get_object", Params={
+            "Bucket": self.bucket, "Key": self.full_key("origin")}))  # fmt: skip
+        return f"{url.scheme}://{url.netloc}"
 
     def ensure_cors(self, origins: list[str]) -> None:
         """Let pages from ``origins`` PUT parts and GET objects and read the ETag header, in

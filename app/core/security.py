@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.core.asgi import HttpMiddleware, editing_headers
 from app.core.config import get_settings
+from app.core.s3_storage import S3Storage
 
 SESSION_COOKIE = "cellabel_session"
 ANON_COOKIE = "cellabel_anon"
@@ -103,8 +104,18 @@ class SecurityHeaders(HttpMiddleware):
         await self.app(scope, receive, editing_headers(send, _add_security_headers))
 
 
+@lru_cache
+def _content_security_policy(storage_url: str) -> str:
+    """CSP, letting pages send upload parts to the media store when media live in one."""
+    if not storage_url.startswith("s3://"):
+        return CSP
+    store = S3Storage.from_settings(get_settings()).browser_origin()
+    return CSP.replace("connect-src 'self'", f"connect-src 'self' {store}")
+
+
 def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
-    for name, value in SECURITY_HEADERS.items():
+    policy = _content_security_policy(get_settings().storage_url)
+    for name, value in {**SECURITY_HEADERS, "Content-Security-Policy": policy}.items():
         if name not in headers:
             headers[name] = value
     if get_settings().cookie_secure:

@@ -7,17 +7,39 @@ derived media beside it, ``uploads/`` for partial uploads, ``exports/``.
 
 from __future__ import annotations
 
+import os
+from functools import cache
+
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.local_storage import LocalStorage
+from app.core.storage_api import Storage
 
 
-def get_storage() -> LocalStorage:
-    root = get_settings().effective_media_root
+def get_storage() -> Storage:
+    settings = get_settings()
+    if settings.object_store:
+        return _bucket_store(settings.storage_url, settings.s3_endpoint_url, os.getpid())
+    root = settings.effective_media_root
     root.mkdir(parents=True, exist_ok=True)
     return LocalStorage(root)
+
+
+@cache
+def _bucket_store(url: str, endpoint: str, pid: int) -> Storage:
+    """One client and cache per process and store: boto3 clients are thread-safe and slow to
+    make, but their connections must not cross a fork (Celery's prefork children). boto3 is
+    imported only where a bucket is used."""
+    from app.core.s3_storage import S3Storage
+
+    return S3Storage.from_settings(get_settings())
+
+
+def bucket_store_changed() -> None:
+    """Forget the bucket clients made so far (settings changed: tests, a reloaded config)."""
+    _bucket_store.cache_clear()
 
 
 _DOOMED_KEY = "cellabel_doomed_media"

@@ -55,6 +55,10 @@ class Storage(Protocol):
         """Write ``stream`` to ``key`` (atomically; multipart in a bucket): (bytes, sha256 hex).
         TooLarge, with nothing stored, once more than ``max_bytes`` arrive."""
 
+    def move(self, source: str, target: str) -> None:
+        """Rename ``source`` to ``target`` inside the store (a server-side copy in a bucket:
+        no bytes pass through this host)."""
+
     def local_file(self, key: str) -> Path:
         """A file on this host with the bytes of ``key`` for tools that need a path (OpenCV,
         PyAV): the file itself, or a copy in the bounded cache. FileNotFoundError if absent."""

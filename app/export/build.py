@@ -9,12 +9,8 @@ Runs open their own sessions (they are task bodies); ``workers/export/tasks.py``
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -51,35 +47,22 @@ def build_archive(
     readers: int = 0,
     attempt: int | None = None,
 ) -> BuildResult:
-    """Write the snapshot into a staging folder and zip it into storage (not recorded yet)
-    as the file of build ``attempt`` (default: the snapshot's current one)."""
+    """Write the snapshot into a scratch folder on this host and zip it into the media store
+    (not recorded yet) as the file of build ``attempt`` (default: the snapshot's current one)."""
     storage = get_storage()
-    exports = storage.path("exports")
-    exports.mkdir(parents=True, exist_ok=True)
     number = attempt or snapshot.attempt
-    # Earlier attempts' staging folders belong to builds taken over (dead, or refused later).
-    for earlier in exports.glob(f".staging-{snapshot.id}-*"):
-        if not earlier.name.startswith(f".staging-{snapshot.id}-{number}-"):
-            shutil.rmtree(earlier, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=exports, prefix=f".staging-{snapshot.id}-{number}-"))
-    try:
+    with storage.scratch() as work:
+        staging = work / "snapshot"
+        staging.mkdir()
         versions = write_snapshot(session, snapshot, staging, progress, readers)
         # One file per attempt: a build that was taken over and finishes late cannot replace
         # the archive the new attempt recorded.
         key = f"exports/{snapshot.project_id}/{snapshot.id}/snapshot-{number}.zip"
-        target = storage.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, part_name = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=".zip")
-        os.close(handle)
-        part = Path(part_name)  # unique: a build taken over may still be finishing its own
-        try:
-            zip_folder(staging, part)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return BuildResult(key, target.stat().st_size, sha256_of(target), versions)
+        archive = work / "snapshot.zip"
+        zip_folder(staging, archive)
+        size, digest = archive.stat().st_size, sha256_of(archive)
+        storage.publish(key, archive)
+    return BuildResult(key, size, digest, versions)
 
 
 def record_result(snapshot: ExportSnapshot, result: BuildResult) -> None:
@@ -146,7 +129,7 @@ def record_attempt(session: Session, snapshot_id: int, attempt: int, result: Bui
         select(ExportSnapshot.id).where(_owned(snapshot_id, attempt)).with_for_update()
     )
     if owned is None:
-        get_storage().path(result.storage_key).unlink(missing_ok=True)
+        get_storage().delete_tree(result.storage_key)
         log.warning("export %s: attempt %s was taken over; its archive is dropped",
                     snapshot_id, attempt)  # fmt: skip
         return False
@@ -168,9 +151,9 @@ LEFT_BEHIND_AFTER = timedelta(minutes=30)
 
 def reconcile_exports(session: Session) -> list[int]:
     """Re-send the builds of snapshots whose worker died (running, silent for longer than
-    JOB_STALE_AFTER_S) or whose message was lost (queued for LEFT_BEHIND_AFTER), and remove
-    staging folders left that long. A duplicate message is harmless: :func:`claim` lets
-    exactly one build run. Returns the re-sent snapshot ids."""
+    JOB_STALE_AFTER_S) or whose message was lost (queued for LEFT_BEHIND_AFTER). A duplicate
+    message is harmless: :func:`claim` lets exactly one build run. Returns the re-sent
+    snapshot ids."""
     now = utcnow()
     left_before = now - LEFT_BEHIND_AFTER
     lost_queued = and_(ExportSnapshot.state == QUEUED, ExportSnapshot.created_at < left_before)
@@ -183,10 +166,6 @@ def reconcile_exports(session: Session) -> list[int]:
     )
     for snapshot_id in ids:
         enqueue(session, BUILD_TASK, snapshot_id)
-    exports = get_storage().path("exports")
-    for staging in exports.glob(".staging-*") if exports.is_dir() else ():
-        if staging.stat().st_mtime < left_before.timestamp():
-            shutil.rmtree(staging, ignore_errors=True)
     return ids
 
 

@@ -22,7 +22,8 @@ from app.core.storage import clip_prefix, get_storage
 from app.export.formats.bundle import ClipBundle, SnapshotContext, wholebody_frames
 from app.export.formats.yolo import YOLO_IMAGES
 from app.media.decode import Image, iter_frames, read_frame
-from app.media.framecache import FrameCache, encode_jpeg, open_frame_cache
+from app.media.framecache import FrameCache, encode_jpeg
+from app.media.stored import stored_frames
 
 IMAGE_FORMATS = frozenset({"coco_wholebody", "coco_person", "yolo"})  # files naming frames
 
@@ -47,9 +48,8 @@ def encode(rgb: Image, ext: str, quality: int) -> bytes:
 
 def frame_cache_of(clip: Mapping[str, Any]) -> FrameCache | None:
     """The clip's frame cache when it is built and holds frames at the source size."""
-    folder = get_storage().path(clip_prefix(clip["project_id"], clip["id"])) / "frames"
     try:
-        cache = open_frame_cache(folder)
+        cache = stored_frames(get_storage(), clip_prefix(clip["project_id"], clip["id"]))
     except FileNotFoundError:
         return None
     return cache if cache.info.width == cache.info.source_width else None
@@ -68,8 +68,8 @@ def read_frames(
             yield n, cache.read_frame(n)
         return
     wanted, found = set(frames), 0
-    source = get_storage().path(str(clip["storage_key"]))
     try:
+        source = get_storage().local_file(str(clip["storage_key"]))
         for index, rgb in enumerate(iter_frames(source)):
             if index in wanted:
                 yield index, encode(rgb, ext, quality)
@@ -92,7 +92,7 @@ def frame_image(clip: Mapping[str, Any], frame: int) -> Image:
     try:
         if cache is not None:
             return cast(Image, cv2.cvtColor(cache.image(frame), cv2.COLOR_RGB2BGR))
-        rgb = read_frame(get_storage().path(str(clip["storage_key"])), frame)
+        rgb = read_frame(get_storage().local_file(str(clip["storage_key"])), frame)
     except Exception as exc:  # any decoder failure: PyAV raises its own error types
         raise Invalid(f"Cannot read frame {frame} of clip {clip['id']}: {exc}") from exc
     return cast(Image, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

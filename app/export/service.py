@@ -73,13 +73,13 @@ def get_export(session: Session, snapshot_id: int) -> ExportSnapshot:
 
 
 def archive_path(snapshot: ExportSnapshot) -> Path:
-    """The built zip of a finished snapshot (inside MEDIA_ROOT, checked by storage)."""
+    """The built zip of a finished snapshot, as a file on this host."""
     if snapshot.state != DONE or not snapshot.storage_key:
         raise Conflict(f"Export {snapshot.name!r} is {snapshot.state}; it has no file yet.")
-    path = get_storage().path(snapshot.storage_key)
-    if not path.is_file():
-        raise NotFound(f"The file of export {snapshot.name!r} is missing from storage.")
-    return path
+    try:
+        return get_storage().local_file(snapshot.storage_key)
+    except FileNotFoundError as exc:
+        raise NotFound(f"The file of export {snapshot.name!r} is missing from storage.") from exc
 
 
 def download_name(session: Session, snapshot: ExportSnapshot) -> str:

@@ -463,9 +463,11 @@ def read_ahead(
 
 def _copy_media(bundle: ClipBundle, out: Path) -> str:
     name = media_name(bundle.clip)
-    source = get_storage().path(bundle.clip["storage_key"])
-    if not source.is_file():
-        raise Invalid(f"The file of clip {bundle.clip['id']} is missing; cannot copy its media.")
+    try:
+        source = get_storage().local_file(bundle.clip["storage_key"])
+    except FileNotFoundError as exc:
+        message = f"The file of clip {bundle.clip['id']} is missing; cannot copy its media."
+        raise Invalid(message) from exc
     (out / name).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, out / name)
     return name

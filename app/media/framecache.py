@@ -15,13 +15,14 @@ half-written cache that looks finished.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ _STALE_AFTER_S = 3600  # leftovers of crashed builds older than this are removed
 _OPEN_CACHES = 512  # parsed indexes a process keeps (a few hundred frames each)
 
 FrameCallback = Callable[[int, Image], None]
+# Where a cache file (index or chunk) is on this host, given its name; a bucket-backed cache
+# fetches the file into the host's media cache on first use.
+FileFetch = Callable[[str], Path]
 
 
 @dataclass(frozen=True)
@@ -207,19 +211,20 @@ def build_frame_cache(
 
 
 class FrameCache:
-    """Read side of a built cache. A snapshot: reopen after the cache is rebuilt."""
+    """Read side of a built cache. A snapshot: reopen after the cache is rebuilt.
 
-    def __init__(self, directory: str | Path) -> None:
+    ``fetch`` finds a cache file on this host by name (default: in ``directory``)."""
+
+    def __init__(self, directory: str | Path, fetch: FileFetch | None = None) -> None:
         self.directory = Path(directory)
-        index = json.loads((self.directory / INDEX_NAME).read_text())
+        self._fetch = fetch or self.directory.joinpath
+        index = json.loads(self._fetch(INDEX_NAME).read_text())
         if index.get("version") != FORMAT_VERSION:
             raise ValueError(f"{self.directory}: unsupported frame cache version")
         self.count: int = index["count"]
         self.mime: str = index["mime"]
         self._frames: list[tuple[int, int, int]] = [tuple(f) for f in index["frames"]]
-        self._chunk_paths = [
-            str(self.directory / chunk_name(k)) for k in range(len(index["chunks"]))
-        ]
+        self._chunk_names = [chunk_name(k) for k in range(len(index["chunks"]))]
         self.info = FrameCacheInfo(
             directory=self.directory,
             count=self.count,
@@ -241,16 +246,17 @@ class FrameCache:
 
     @property
     def chunk_count(self) -> int:
-        return len(self._chunk_paths)
+        return len(self._chunk_names)
 
     def _pread(self, chunk: int, offset: int, length: int) -> bytes:
-        fd = os.open(self._chunk_paths[chunk], os.O_RDONLY)
+        path = self._fetch(self._chunk_names[chunk])
+        fd = os.open(path, os.O_RDONLY)
         try:
             data = os.pread(fd, length, offset)
         finally:
             os.close(fd)
         if len(data) != length:
-            raise OSError(f"{self._chunk_paths[chunk]} is shorter than its index says")
+            raise OSError(f"{path} is shorter than its index says")
         return data
 
     def read_frame(self, n: int) -> bytes:
@@ -263,7 +269,7 @@ class FrameCache:
         """All encoded frames of chunk `k`, concatenated; slice with :meth:`chunk_frames`."""
         if not 0 <= k < self.chunk_count:
             raise IndexError(f"chunk {k} out of range 0..{self.chunk_count - 1}")
-        return Path(self._chunk_paths[k]).read_bytes()
+        return self._fetch(self._chunk_names[k]).read_bytes()
 
     def chunk_frames(self, k: int) -> list[tuple[int, int]]:
         """(offset, length) of each frame inside chunk `k`, in frame order."""
@@ -283,16 +289,27 @@ class FrameCache:
         return f'"{self.info.content_sha256[:16]}-{n}"'
 
 
-@functools.lru_cache(maxsize=_OPEN_CACHES)
-def _open_index(directory: str, inode: int, mtime_ns: int) -> FrameCache:
-    return FrameCache(directory)
+_opened: OrderedDict[tuple[str, int, int], FrameCache] = OrderedDict()
+_opened_lock = threading.Lock()  # requests run in a thread pool
 
 
-def open_frame_cache(directory: str | Path) -> FrameCache:
-    """The cache at `directory`, its index parsed once per build and process.
+def open_frame_cache(directory: str | Path, fetch: FileFetch | None = None) -> FrameCache:
+    """The cache at `directory`, its index parsed once per build and process (see FrameCache
+    for ``fetch``).
 
     A rebuild swaps in a new index file (a new inode), so a stale parse is never served;
     FileNotFoundError when the cache is not built.
     """
-    stat = os.stat(Path(directory) / INDEX_NAME)
-    return _open_index(str(directory), stat.st_ino, stat.st_mtime_ns)
+    index = fetch(INDEX_NAME) if fetch else Path(directory) / INDEX_NAME
+    stat = os.stat(index)
+    key = (str(directory), stat.st_ino, stat.st_mtime_ns)
+    with _opened_lock:
+        if (cache := _opened.get(key)) is not None:
+            _opened.move_to_end(key)
+            return cache
+    cache = FrameCache(directory, fetch)
+    with _opened_lock:
+        _opened[key] = cache
+        while len(_opened) > _OPEN_CACHES:
+            _opened.popitem(last=False)
+    return cache

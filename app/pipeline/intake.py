@@ -3,14 +3,12 @@ de-duplicated, each new clip queued for the pipeline), and clips sent through it
 
 from __future__ import annotations
 
-import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +19,7 @@ from app.clips.service import (
     BulkOutcome,
     ClipSpec,
     check_subsets,
+    clip_with_hash,
     each_clip,
     get_clip,
     running_step,
@@ -44,19 +43,18 @@ class ImportOutcome(BaseModel):
     refusal: str = Field("", exclude=True)
 
 
-def _create_clip(
+def create_clip(
     session: Session,
     project: Project,
-    staged: Path,
     name: str,
     digest: str,
     size: int,
     spec: ClipSpec,
+    place: Callable[[str], None],
 ) -> ImportOutcome:
-    """Register a staged file as a new clip (moving it into storage) or report the duplicate."""
-    existing = session.scalar(
-        select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
-    )
+    """Register a file as a new clip, ``place`` putting its bytes at the clip's source key, or
+    report the duplicate (``digest`` known) without placing anything."""
+    existing = clip_with_hash(session, project.id, digest)
     if existing is not None:
         return ImportOutcome(
             name=name,
@@ -81,26 +79,27 @@ def _create_clip(
             session.add(clip)
             session.flush()
     except IntegrityError:  # the same file arrived concurrently
-        other = session.scalar(
-            select(Clip.id).where(Clip.project_id == project.id, Clip.content_hash == digest)
-        )
+        other = clip_with_hash(session, project.id, digest)
         return ImportOutcome(
             name=name, status="duplicate", clip_id=other, message=f"Same content as clip {other}."
         )
     clip.storage_key = f"{clip_prefix(project.id, clip.id)}/source{ext}"
-    target = get_storage().path(clip.storage_key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
+    place(clip.storage_key)
     session.flush()
     queue_pipeline(session, clip)
     return ImportOutcome(name=name, status="created", clip_id=clip.id)
 
 
-def _type_error(name: str) -> ImportOutcome | None:
+def file_type_problem(name: str) -> str | None:
+    """Why a file of this name is refused, or None for a video (or audio) file type."""
     if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
-        allowed = " ".join(sorted(VIDEO_EXTENSIONS))
-        message = f"Not a video file type. Accepted: {allowed}"
-        return ImportOutcome(name=name, status="error", message=message, refusal="file_type")
+        return f"Not a video file type. Accepted: {' '.join(sorted(VIDEO_EXTENSIONS))}"
+    return None
+
+
+def _type_error(name: str) -> ImportOutcome | None:
+    if (problem := file_type_problem(name)) is not None:
+        return ImportOutcome(name=name, status="error", message=problem, refusal="file_type")
     return None
 
 
@@ -111,20 +110,18 @@ def import_stream(
     if (bad := _type_error(name)) is not None:
         return bad
     storage = get_storage()
-    staging = storage.path("uploads")
-    staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=staging, prefix=".upload-")
-    os.close(fd)
-    key = f"uploads/{Path(tmp).name}"
+    key = f"uploads/.upload-{uuid.uuid4().hex}"
     try:
         size, digest = storage.save_stream(key, stream, max_bytes=get_settings().max_upload_bytes)
-        return _create_clip(
-            session, project, storage.path(key), name, digest, size, spec or ClipSpec()
-        )
+
+        def place(target: str) -> None:
+            storage.move(key, target)
+
+        return create_clip(session, project, name, digest, size, spec or ClipSpec(), place)
     except TooLarge as exc:
         return ImportOutcome(name=name, status="error", message=exc.message, refusal="too_large")
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        storage.delete_tree(key)  # a duplicate's bytes (a new clip's were moved away)
 
 
 def import_file(

@@ -19,9 +19,8 @@ from app.annotations.models import Annotation, AnnotationKind, NodeStatus
 from app.auth.models import Role
 from app.batches import claims
 from app.clips.models import ClipState
-from app.clips.paths import clip_media_dir
 from app.core.jobs import PENDING_KEY
-from tests.factories import create_project, create_user, login
+from tests.factories import clip_media_dir, create_project, create_user, login
 
 
 @pytest.fixture

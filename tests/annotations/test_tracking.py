@@ -20,11 +20,18 @@ from app.annotations.points import SRC_MODEL, SRC_PERSON, SRC_TRACKED, decode_wi
 from app.annotations.tracking import TRACK_LOST, Tracked, track_from
 from app.auth.models import Role
 from app.core.errors import Conflict, Invalid
-from app.core.storage import clip_prefix, get_storage
+from app.core.storage import clip_prefix
 from app.media.drawings import DrawingRun
 from app.media.framecache import build_frame_cache
 from app.samples.generator import SampleClip, make_clip
-from tests.factories import create_clip, create_model_draft, create_project, create_user, login
+from tests.factories import (
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_user,
+    local_media,
+    login,
+)
 
 CUT = 25  # the generated clip's second shot starts here
 TOLERANCE_PX = 6.0
@@ -51,10 +58,10 @@ class World:
         clip = create_clip(db, project, width=truth["width"], height=truth["height"],
                            fps=truth["fps"], frame_count=truth["frame_count"], state="ready",
                            size_bytes=len(payload))  # fmt: skip
-        source = get_storage().path(clip.storage_key)
+        source = local_media().path(clip.storage_key)
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_bytes(payload)
-        build_frame_cache(source, get_storage().path(clip_prefix(project.id, clip.id)) / "frames")
+        build_frame_cache(source, local_media().path(clip_prefix(project.id, clip.id)) / "frames")
         create_model_draft(db, clip)
         self.db, self.clip = db, clip
         self.user = create_user(db, Role.annotator)

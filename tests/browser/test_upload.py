@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Role
 from app.clips.models import Clip, ClipState
-from app.core.storage import get_storage
 from app.pipeline import intake
 from app.pipeline.models import Job
 from app.projects.models import Project
 from tests.browser.conftest import sign_in
-from tests.factories import PASSWORD, create_project, create_user
+from tests.factories import PASSWORD, create_project, create_user, local_media
 
 pytestmark = pytest.mark.browser
 
@@ -117,7 +116,7 @@ def test_a_failed_clip_is_retried_and_deleted_from_its_page(
     expect(page.get_by_test_id("clip-state")).to_have_text("failed", timeout=120_000)
     with committed() as s:
         after = s.scalar(probe_finished)
-        source = get_storage().path(s.get_one(Clip, clip_id).storage_key)
+        source = local_media().path(s.get_one(Clip, clip_id).storage_key)
     assert before is not None and after is not None and after > before
     expect(page.get_by_test_id("clip-error")).to_be_visible()
 

@@ -18,14 +18,20 @@ from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
 from app.annotations.points import SRC_TRACKED, decode_with_sources, encode_points
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
-from app.core.storage import clip_prefix, get_storage
+from app.core.storage import clip_prefix
 from app.media.framecache import build_frame_cache
 from app.projects.models import Project
 from app.projects.skeletons import CONF, V, empty_pose
 from app.samples.generator import make_clip
 from tests.browser.conftest import image_to_client
 from tests.browser.workspace_helpers import open_next_clip, point_on_screen, session, wait_ready
-from tests.factories import create_clip, create_model_draft, create_project, create_user
+from tests.factories import (
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_user,
+    local_media,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -59,10 +65,10 @@ def two_shots(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Itera
         clip = create_clip(s, project, width=truth["width"], height=truth["height"],
                            fps=truth["fps"], frame_count=truth["frame_count"], state="ready",
                            subsets=["pose"])  # fmt: skip
-        source = get_storage().path(clip.storage_key)
+        source = local_media().path(clip.storage_key)
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_bytes(sample.path.read_bytes())
-        build_frame_cache(source, get_storage().path(clip_prefix(project.id, clip.id)) / "frames")
+        build_frame_cache(source, local_media().path(clip_prefix(project.id, clip.id)) / "frames")
         draft = create_model_draft(s, clip)
         s.execute(delete(Shot).where(Shot.annotation_id == draft.id))
         s.add_all(Shot(annotation_id=draft.id, start_frame=a, end_frame=b, source=Source.model)

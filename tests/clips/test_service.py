@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 from app.clips import service
 from app.clips.models import Clip, ClipState
 from app.core.errors import Conflict, Invalid
-from app.core.storage import get_storage
 from app.pipeline import intake
 from app.pipeline.models import Job, JobState
-from tests.factories import approve_truth, create_batch, create_clip, create_project
+from tests.factories import approve_truth, create_batch, create_clip, create_project, local_media
 
 
 def _uploaded_failed_clip(db: Session) -> Clip:
@@ -33,7 +32,7 @@ def _uploaded_failed_clip(db: Session) -> Clip:
 
 def test_delete_removes_the_clip_its_jobs_and_its_files_after_commit(db: Session) -> None:
     clip = _uploaded_failed_clip(db)
-    source = get_storage().path(clip.storage_key)
+    source = local_media().path(clip.storage_key)
     assert source.is_file()
     service.delete_clip(db, clip.id)
     assert source.is_file()  # nothing is removed before the transaction commits
@@ -45,7 +44,7 @@ def test_delete_removes_the_clip_its_jobs_and_its_files_after_commit(db: Session
 
 def test_delete_keeps_the_files_when_the_transaction_rolls_back(db: Session) -> None:
     clip = _uploaded_failed_clip(db)
-    source = get_storage().path(clip.storage_key)
+    source = local_media().path(clip.storage_key)
     db.commit()
     service.delete_clip(db, clip.id)
     db.rollback()

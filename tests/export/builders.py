@@ -25,7 +25,6 @@ from app.annotations.points import BoolArray, decode_points, encode_points
 from app.auth.models import Role, User
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
-from app.core.storage import get_storage
 from app.export import service as export_service
 from app.export.formats.bundle import clip_key
 from app.export.models import ExportSnapshot
@@ -36,7 +35,13 @@ from app.media.drawings import DrawingRun
 from app.projects.models import Project
 from app.projects.skeletons import PoseArray, empty_pose
 from app.review.models import ReviewComment
-from tests.factories import create_clip, create_model_draft, create_project, create_user
+from tests.factories import (
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_user,
+    local_media,
+)
 
 WIDTH, HEIGHT = 320, 240
 # The character's drawing on frames 1-2, slid 3.5 px right and 1.25 px up on frame 2.
@@ -64,8 +69,8 @@ def media_clip(db: Session, project: Project, payload: bytes, **over: object) ->
         fps=12.0, frame_count=4, duration_s=4 / 12, state=ClipState.ready,
         subsets=["pose", "i2v", "face_audio"], **over,
     )  # fmt: skip
-    get_storage().path(clip.storage_key).parent.mkdir(parents=True, exist_ok=True)
-    get_storage().path(clip.storage_key).write_bytes(payload)
+    local_media().path(clip.storage_key).parent.mkdir(parents=True, exist_ok=True)
+    local_media().path(clip.storage_key).write_bytes(payload)
     return clip
 
 

@@ -27,13 +27,12 @@ from app.annotations.models import (
 )
 from app.annotations.points import encode_points
 from app.clips.models import Clip, ClipState
-from app.core.storage import get_storage
 from app.export.snapshot import write_snapshot
 from app.projects.models import Project
 from app.projects.skeletons import PoseArray, empty_pose
 from app.samples.generator import SampleClip, make_clip
 from tests.export.builders import queued_snapshot
-from tests.factories import create_clip, create_project
+from tests.factories import create_clip, create_project, local_media
 
 PACKAGES = ["i2v_package", "pose_package", "face_video_package", "face_audio_package"]
 SUBSETS = ["i2v", "pose", "face_video", "face_audio"]
@@ -64,7 +63,7 @@ def stored_clip(db: Session, project: Project, clip: SampleClip) -> Clip:
         frame_count=truth["frame_count"], duration_s=truth["duration_s"],
         has_audio=truth["has_audio"], state=ClipState.ready, subsets=SUBSETS,
     )  # fmt: skip
-    path = get_storage().path(row.storage_key)
+    path = local_media().path(row.storage_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(payload)
     return row

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,12 +21,13 @@ from sqlalchemy import delete, select
 from app.annotations.models import Annotation, Caption, NodeStatus
 from app.core.config import get_settings
 from app.core.db import get_sessionmaker, session_scope, utcnow
+from app.core.local_storage import SCRATCH_LEFT_BEHIND_S
 from app.export import build, service, snapshot
 from app.export.build import LEFT_BEHIND_AFTER
 from app.export.models import ExportSnapshot
 from app.projects.models import Project
 from tests.export.builders import approved_annotation, media_clip, queued_snapshot
-from tests.factories import create_project
+from tests.factories import create_project, local_media
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,19 +80,20 @@ def test_a_build_whose_worker_died_is_taken_over_and_a_live_one_is_left_alone(
     dead = _snapshot(committed_project, "dead", state="running", heartbeat_at=long_ago)
     lost = _snapshot(committed_project, "lost", created_at=long_ago)  # queued, message lost
     live = _snapshot(committed_project, "live", state="running", heartbeat_at=utcnow())
-    exports = build.get_storage().path("exports")
-    exports.mkdir(parents=True, exist_ok=True)
-    left_behind = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
-    in_use = Path(tempfile.mkdtemp(dir=exports, prefix=".staging-"))
-    os.utime(left_behind, (long_ago.timestamp(), long_ago.timestamp()))
+    scratch = local_media().root / ".scratch"  # where builds stage their files
+    scratch.mkdir(parents=True, exist_ok=True)
+    left_behind = Path(tempfile.mkdtemp(dir=scratch))
+    in_use = Path(tempfile.mkdtemp(dir=scratch))
+    hours_ago = time.time() - 2 * SCRATCH_LEFT_BEHIND_S
+    os.utime(left_behind, (hours_ago, hours_ago))
 
     with get_sessionmaker()() as session:
         assert build.reconcile_exports(session) == [dead, lost]
         session.rollback()  # no message goes out: this test runs the builds itself
-    assert not left_behind.exists() and in_use.exists()
-    in_use.rmdir()
 
     assert build.run_build(dead) == "done"
+    assert not left_behind.exists() and in_use.exists()  # a dead build's folder is removed
+    in_use.rmdir()
     assert build.run_build(lost) == "done"
     assert build.run_build(live) == "running"  # its worker is alive: no second build
     with session_scope() as session:
@@ -126,7 +129,7 @@ def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
 
     with session_scope() as session:  # the same snapshot read inline, in one session
         inline = build.build_archive(session, session.get_one(ExportSnapshot, snapshot_id))
-        build.get_storage().path(inline.storage_key).unlink()
+        local_media().path(inline.storage_key).unlink()
 
     read_ahead = snapshot.read_ahead
 

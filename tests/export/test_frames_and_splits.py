@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip
-from app.core.storage import clip_prefix, get_storage
+from app.core.storage import clip_prefix
 from app.export.models import ExportSnapshot
 from app.export.options import ExportOptions
 from app.export.snapshot import split_clips
@@ -31,7 +31,7 @@ from tests.export.builders import (
     media_clip,
     snapshot,
 )
-from tests.factories import create_project
+from tests.factories import create_project, local_media
 from tests.media.videos import write_pyav
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
@@ -44,13 +44,13 @@ def video_clip(db: Session, project: Project, tmp_path: Path, n: int, cached: bo
     clip = media_clip(db, project, path.read_bytes())
     if cached:
         build_frame_cache(
-            clip_path(clip), get_storage().path(clip_prefix(project.id, clip.id)) / "frames"
+            clip_path(clip), local_media().path(clip_prefix(project.id, clip.id)) / "frames"
         )
     return clip
 
 
 def clip_path(clip: Clip) -> Path:
-    return get_storage().path(clip.storage_key)
+    return local_media().path(clip.storage_key)
 
 
 def with_options(
@@ -85,7 +85,7 @@ def test_every_coco_file_name_and_yolo_label_has_its_frame_from_the_cache_or_the
     for label in labels:
         head, _, tail = str(label).rpartition("/labels/")
         assert Path(f"{head}/images/{tail}").with_suffix(".jpg").is_file()
-    cache = open_frame_cache(get_storage().path(clip_prefix(project.id, cached.id)) / "frames")
+    cache = open_frame_cache(local_media().path(clip_prefix(project.id, cached.id)) / "frames")
     key = key_of_clip(cached)
     for frame in range(4):
         written = (root / "images" / "train" / key / f"{frame:06d}.jpg").read_bytes()

@@ -26,7 +26,6 @@ from app.annotations.models import (
 from app.annotations.points import decode_points
 from app.clips.models import Clip
 from app.core.errors import Invalid
-from app.core.storage import get_storage
 from app.export import build, service
 from app.export import snapshot as export_snapshot
 from app.export.archive import FIXED_DATE
@@ -44,7 +43,7 @@ from tests.export.builders import (
     snapshot,
     stored_poses,
 )
-from tests.factories import create_clip, create_project
+from tests.factories import create_clip, create_project, local_media
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 
@@ -143,7 +142,7 @@ def test_only_approved_primary_annotations_are_exported_with_their_versions(
     snap = snapshot(db, project.id, ["captions"])
     build.build_now(db, snap)
     assert snap.annotation_versions == {str(a.id): a.version for a in annotations}
-    with zipfile.ZipFile(get_storage().path(snap.storage_key or "")) as zf:
+    with zipfile.ZipFile(local_media().path(snap.storage_key or "")) as zf:
         lines = zf.read("captions.jsonl").decode().splitlines()
         assert all(info.date_time == FIXED_DATE for info in zf.infolist())
     assert [json.loads(line)["clip_id"] for line in lines] == sorted(a.clip_id for a in annotations)
@@ -167,11 +166,11 @@ def test_a_snapshot_rebuilds_to_the_same_bytes(db: Session, exported: tuple) -> 
     snap = snapshot(db, project.id, ["coco_wholebody", "openpose", "yolo", "captions",
                                      "manifests", "cellabel", "agreement", "media"])  # fmt: skip
     build.build_now(db, snap)
-    first = get_storage().path(snap.storage_key or "").read_bytes()
+    first = local_media().path(snap.storage_key or "").read_bytes()
     sha = snap.sha256
     snap.state = service.QUEUED
     build.build_now(db, snap)
-    assert get_storage().path(snap.storage_key or "").read_bytes() == first
+    assert local_media().path(snap.storage_key or "").read_bytes() == first
     assert snap.sha256 == sha
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert names == sorted(names) and "snapshot.json" in names

@@ -14,10 +14,16 @@ from sqlalchemy.orm import Session
 
 from app.batches import claims
 from app.clips.models import ClipState
-from app.clips.paths import clip_media_dir
 from app.media.decode import iter_frames
 from app.media.framecache import FrameCache, build_frame_cache
-from tests.factories import create_batch, create_clip, create_project, create_user, login
+from tests.factories import (
+    clip_media_dir,
+    create_batch,
+    create_clip,
+    create_project,
+    create_user,
+    login,
+)
 from tests.media import videos
 from tests.media.conftest import FPS, FRAMES
 

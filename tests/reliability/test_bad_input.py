@@ -25,7 +25,7 @@ from app.annotations.points import decode_points
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.clips.models import Clip
-from app.clips.paths import clip_media_dir, source_path
+from app.clips.paths import source_path
 from app.core import forms
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -38,7 +38,14 @@ from app.pipeline.service import get_step
 from app.projects.models import Project
 from app.samples.badfiles import make_bad_files
 from tests.auth.test_route_access import api_routes
-from tests.factories import create_clip, create_model_draft, create_project, create_user, login
+from tests.factories import (
+    clip_media_dir,
+    create_clip,
+    create_model_draft,
+    create_project,
+    create_user,
+    login,
+)
 from tests.reliability.conftest import CELLABEL, serve, subprocess_env
 
 SEED = 20261127

@@ -21,13 +21,13 @@ from app.auth import service as auth_service
 from app.auth.models import Role
 from app.cli import cli
 from app.clips.models import ClipState
-from app.clips.paths import clip_media_dir
 from app.core.config import get_settings
 from app.core.security import ANON_COOKIE, SESSION_COOKIE
 from app.export.models import ExportSnapshot
 from tests.auth.test_route_access import _concrete, api_routes, declared_roles
 from tests.factories import (
     PASSWORD,
+    clip_media_dir,
     create_clip,
     create_model_draft,
     create_project,

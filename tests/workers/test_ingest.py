@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from app.clips.models import Clip, ClipState
-from app.clips.paths import clip_media_dir
 from app.core.db import session_scope
 from app.core.errors import Invalid
 from app.media.framecache import FrameCache
@@ -18,6 +17,7 @@ from app.pipeline import intake
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project
 from app.projects.service import create_project
+from tests.factories import clip_media_dir
 from tests.workers.conftest import Ingested, SampleSet, unique_project_name
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]

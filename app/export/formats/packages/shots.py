@@ -67,10 +67,11 @@ def clip_shots(clip: ClipBundle) -> list[ShotSpan]:
 
 def source_video(clip: ClipBundle) -> Path:
     """The clip's file under MEDIA_ROOT (Invalid when it is gone: packages need pixels)."""
-    path = get_storage().path(clip.clip["storage_key"])
-    if not path.is_file():
-        raise Invalid(f"The file of clip {clip.clip['id']} is missing; cannot write packages.")
-    return path
+    try:
+        return get_storage().local_file(clip.clip["storage_key"])
+    except FileNotFoundError as exc:
+        message = f"The file of clip {clip.clip['id']} is missing; cannot write packages."
+        raise Invalid(message) from exc
 
 
 def shot_frames(

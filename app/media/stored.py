@@ -1,0 +1,18 @@
+"""A clip's derived media read through the media store (a local folder or a bucket)."""
+
+from __future__ import annotations
+
+from app.core.storage_api import Storage
+from app.media.framecache import INDEX_NAME, FrameCache, open_frame_cache
+
+
+def frames_key(prefix: str, name: str = INDEX_NAME) -> str:
+    """The key of a frame-cache file of the clip whose media live under ``prefix``."""
+    return f"{prefix}/frames/{name}"
+
+
+def stored_frames(storage: Storage, prefix: str) -> FrameCache:
+    """The frame cache of the clip under ``prefix``; its files are fetched on first use into
+    this host's cache when they live in a bucket. FileNotFoundError while it is not built."""
+    index = storage.local_file(frames_key(prefix))
+    return open_frame_cache(index.parent, lambda name: storage.local_file(frames_key(prefix, name)))
