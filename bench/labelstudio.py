@@ -106,6 +106,7 @@ class LabelStudio:
             if self.proc.poll() is not None:
                 raise RuntimeError("Label Studio exited; see bench/.work/ls.log")
             time.sleep(1)
+        self.__exit__()  # not left serving on the port for the next run
         raise RuntimeError("Label Studio did not start in 10 minutes; see bench/.work/ls.log")
 
     def __exit__(self, *exc: object) -> None:
