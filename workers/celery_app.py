@@ -11,6 +11,14 @@ from app.core.config import get_settings
 from app.core.jobs import QUEUE_CHEAP, QUEUE_MODEL, celery_config
 from app.core.observability import configure_logging
 
+MAX_BACKOFF_S = 60  # defined before autodiscovery imports the task modules using it
+
+
+def backoff_s(retries: int) -> int:
+    """Seconds before retry number ``retries + 1``: 5, 10, 20, ... up to a minute."""
+    return min(MAX_BACKOFF_S, 5 * 2**retries)
+
+
 settings = get_settings()
 celery_app = Celery("cellabel")
 celery_app.conf.update(celery_config(settings))

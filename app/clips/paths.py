@@ -13,6 +13,13 @@ from app.core.storage import clip_prefix, get_storage
 from app.media.framecache import FrameCache
 from app.media.stored import frames_key, stored_frames
 
+# Derived files browsers fetch from the store itself when it has presigned URLs (a bucket):
+# a video's range requests then go to the store and no web host keeps a copy. Frames,
+# thumbnails and filmstrips stay streamed by the web from its cache (same origin, so the
+# editor's canvas can read them, ETag/304, and faster: BENCHMARKS.md, "Media from the
+# object store").
+DIRECT_MEDIA = frozenset({"preview.mp4"})
+
 
 def source_path(clip: Clip) -> Path:
     """A file on this host with the clip's source video (FileNotFoundError when it is gone)."""
@@ -22,6 +29,19 @@ def source_path(clip: Clip) -> Path:
 def media_key(clip: Clip, name: str) -> str:
     """The key of one of the clip's derived files (``preview.mp4``, ``waveform.json``, ...)."""
     return f"{clip_prefix(clip.project_id, clip.id)}/{name}"
+
+
+def direct_media_url(clip: Clip, name: str) -> str | None:
+    """A short-lived URL of the store for the derived file ``name`` when browsers fetch it
+    there (`DIRECT_MEDIA`); None when the web serves it. FileNotFoundError while not made."""
+    if name not in DIRECT_MEDIA:
+        return None
+    storage = get_storage()
+    key = media_key(clip, name)
+    url = storage.presigned_get(key)
+    if url is not None and not storage.exists(key):
+        raise FileNotFoundError(key)
+    return url
 
 
 def clip_frames(clip: Clip) -> FrameCache:

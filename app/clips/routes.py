@@ -17,7 +17,7 @@ from app.batches.schemas import BatchCreate
 from app.clips import service
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
-from app.clips.paths import clip_frames, frames_ready, media_key
+from app.clips.paths import clip_frames, direct_media_url, frames_ready, media_key
 from app.clips.schemas import (
     BulkAction,
     BulkForm,
@@ -30,7 +30,7 @@ from app.clips.schemas import (
 )
 from app.core.config import get_settings
 from app.core.deps import DB
-from app.core.errors import Conflict, Invalid, NotFound, TooLarge, about_field
+from app.core.errors import Conflict, Invalid, NotFound, StorageUnavailable, TooLarge, about_field
 from app.core.forms import FormState, form_page, with_form
 from app.core.storage import get_storage
 from app.core.templating import render
@@ -162,7 +162,18 @@ def clips_bulk(
 
 def _clip_context(db: Session, clip_id: int) -> dict[str, object]:
     clip = service.get_clip(db, clip_id)
-    return {"clip": clip, "jobs": pipeline.clip_jobs(db, clip_id), "media": _media_state(clip)}
+    media: dict[str, bool] = {}
+    media_error = None
+    try:
+        media = _media_state(clip)
+    except StorageUnavailable as exc:  # the page still shows the pipeline and why it waits
+        media_error = exc.message
+    return {
+        "clip": clip,
+        "jobs": pipeline.clip_jobs(db, clip_id),
+        "media": media,
+        "media_error": media_error,
+    }
 
 
 @router.get("/clips/{clip_id}", response_class=HTMLResponse)
@@ -252,12 +263,19 @@ def clip_waveform(db: DB, principal: AnyUser, clip_id: int) -> Response:
 
 @router.get("/media/clips/{clip_id}/{name}")
 def clip_media(db: DB, principal: AnyUser, clip_id: int, name: str) -> Response:
-    """Preview video, thumbnail and filmstrip (a fixed list: no other file can be asked for)."""
+    """Preview video, thumbnail and filmstrip (a fixed list: no other file can be asked for);
+    the video from a bucket by a redirect to a presigned URL (paths.DIRECT_MEDIA)."""
     clip = get_visible_clip(db, principal.user, clip_id)
     media_type = MEDIA_FILES.get(name)
     if media_type is None:
         raise NotFound("No such media file.")
     try:
+        url = direct_media_url(clip, name)
+        if url is not None:
+            # Kept by the browser for half the URL's life, so a cached one still works.
+            keep = get_settings().presigned_url_seconds // 2
+            headers = {"Cache-Control": f"private, max-age={keep}"}
+            return RedirectResponse(url, status_code=307, headers=headers)
         path = get_storage().local_file(media_key(clip, name))
     except FileNotFoundError as exc:
         raise NotFound("This media file is not ready yet.") from exc

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     s3_region: str = ""
     s3_access_key_id: str = ""
     s3_secret_access_key: SecretStr | None = None
+    # The store as browsers reach it, when that differs from S3_ENDPOINT_URL (containers
+    # talk to http://seaweedfs:8333, browsers to https://media.example.com): presigned URLs
+    # are signed for this address (the host is part of the signature).
+    s3_public_endpoint_url: str = ""
     # With an object store, each host keeps what it reads in a bounded local cache.
     storage_cache_dir: Path | None = None
     storage_cache_bytes: int = 20 * 1024**3

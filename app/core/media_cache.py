@@ -10,7 +10,9 @@ was replaced, so a step re-run on another host is seen here within that time.
 Layout under ``root``: ``data/<key>`` the bytes (mtime = last use, for LRU eviction),
 ``meta/<key>`` the ETag (mtime = last check), ``locks/`` a fixed set of lock files keys hash
 onto, ``tmp/`` downloads in progress, ``scratch/`` folders derived media are built in (same
-filesystem, so adopting a built file is a rename), ``usage`` the running byte total.
+filesystem, so adopting a built file is a rename), ``usage`` the running byte total. Files in
+``tmp/`` and ``scratch/`` start with their host name and process id: a cache opened later on
+the same host removes those of processes no longer alive.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import socket
 import tempfile
 import time
 import zlib
@@ -49,6 +52,7 @@ class MediaCache:
         self.keep_recent = keep_recent  # files used this recently are never evicted
         for part in ("data", "meta", "locks", "tmp", "scratch"):
             (self.root / part).mkdir(parents=True, exist_ok=True)
+        self._remove_orphans()
 
     def get(self, key: str, fetch: Callable[[Path], str], etag: Callable[[], str]) -> Path:
         """The cached copy of ``key``: ``fetch(path)`` writes the object to ``path`` and returns
@@ -69,7 +73,7 @@ class MediaCache:
                 if current == recorded:
                     os.utime(meta)
                     return self._touch(data)
-            fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+            fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=self._owner)
             os.close(fd)
             try:
                 self._store(data, meta, Path(tmp), fetch(Path(tmp)))
@@ -102,11 +106,34 @@ class MediaCache:
     @contextmanager
     def scratch(self) -> Iterator[Path]:
         """A temporary folder on the cache's filesystem, removed on exit."""
-        folder = Path(tempfile.mkdtemp(dir=self.root / "scratch"))
+        folder = Path(tempfile.mkdtemp(dir=self.root / "scratch", prefix=self._owner))
         try:
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _remove_orphans(self) -> None:
+        """Remove the scratch folders and downloads left by processes that died on this host
+        (a worker killed mid-build), and anyone's older than ORPHAN_AFTER: nothing else ever
+        would, and they are not counted."""
+        old = time.time() - ORPHAN_AFTER
+        for left in [*(self.root / "scratch").iterdir(), *(self.root / "tmp").iterdir()]:
+            host, _, rest = left.name.partition("~")
+            pid = rest.partition("~")[0]
+            with suppress(FileNotFoundError):
+                ours = host == socket.gethostname()
+                alive = pid.isdigit() and _alive(int(pid))
+                if (not ours or alive) and left.stat().st_mtime >= old:
+                    continue  # another host's (a shared folder) or running, and recent
+                if left.is_dir():
+                    shutil.rmtree(left, ignore_errors=True)
+                else:
+                    left.unlink(missing_ok=True)
+
+    @property
+    def _owner(self) -> str:
+        """The prefix of this process's temporary files, which names it for _remove_orphans."""
+        return f"{socket.gethostname()}~{os.getpid()}~"
 
     def usage(self) -> int:
         """Bytes the cached copies take, as counted (exact after each eviction pass)."""
@@ -147,7 +174,7 @@ class MediaCache:
             os.replace(source, data)
         except OSError:  # another filesystem (a scratch folder elsewhere)
             shutil.move(source, data)
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=self._owner)
         with os.fdopen(fd, "w") as out:
             out.write(etag)
         os.replace(tmp, meta)
@@ -182,17 +209,6 @@ class MediaCache:
             total -= size
         return total
 
-    def _remove_orphans(self) -> None:
-        old = time.time() - ORPHAN_AFTER
-        for folder in (self.root / "tmp", self.root / "scratch"):
-            for entry in os.scandir(folder):
-                with suppress(FileNotFoundError):
-                    if entry.stat(follow_symlinks=False).st_mtime < old:
-                        if entry.is_dir(follow_symlinks=False):
-                            shutil.rmtree(entry.path, ignore_errors=True)
-                        else:
-                            os.unlink(entry.path)
-
     def _read_usage(self) -> int:
         try:
             return int((self.root / "usage").read_text() or 0)
@@ -200,7 +216,7 @@ class MediaCache:
             return 0
 
     def _write_usage(self, total: int) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=self._owner)
         with os.fdopen(fd, "w") as out:
             out.write(str(total))
         os.replace(tmp, self.root / "usage")
@@ -215,3 +231,14 @@ class MediaCache:
         with (self.root / "locks" / f"{name}.lock").open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (signal 0 only checks it exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
@@ -89,31 +90,35 @@ class S3Storage:
         client: S3Client,
         cache: MediaCache,
         presigned_seconds: int = 900,
+        signer: S3Client | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client
+        self.signer = signer or client  # presigns URLs for browsers (its endpoint is theirs)
         self.cache = cache
         self.presigned_seconds = presigned_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
-        """The instance's media store: STORAGE_URL, S3_* settings and the host cache."""
+        """The instance's media store: STORAGE_URL, S3_* settings and the host cache; URLs for
+        browsers signed for S3_PUBLIC_ENDPOINT_URL when it is set."""
         bucket, prefix = parse_s3_url(settings.storage_url)
         secret = settings.s3_secret_access_key
-        client = make_s3_client(
-            settings.s3_endpoint_url,
+        keys = (
             settings.s3_region,
             settings.s3_access_key_id,
             secret.get_secret_value() if secret is not None else "",
         )
+        public = settings.s3_public_endpoint_url
         cache = MediaCache(settings.effective_storage_cache_dir, settings.storage_cache_bytes)
         return cls(
             bucket=bucket,
             prefix=prefix,
-            client=client,
+            client=make_s3_client(settings.s3_endpoint_url, *keys),
             cache=cache,
             presigned_seconds=settings.presigned_url_seconds,
+            signer=make_s3_client(public, *keys) if public else None,
         )
 
     # -- keys and errors ------------------------------------------------------------------
@@ -139,15 +144,21 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise FileNotFoundError(key) from exc
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if status >= 500:
+            if _status(exc) >= 500:
+                self._unavailable(exc)
+            raise
+        except S3UploadFailedError as exc:
+            # boto3's managed upload wraps the part's ClientError (a store coming back up
+            # answers 5xx until its volumes are ready): the same outage as above.
+            cause = exc.__context__
+            if isinstance(cause, ClientError) and _status(cause) >= 500:
                 self._unavailable(exc)
             raise
 
     def _unavailable(self, exc: Exception) -> NoReturn:
         raise StorageUnavailable(
-            f"The object store at {self.client.meta.endpoint_url} did not answer ({exc}); "
-            "the step can be retried."
+            f"The object store at {self.client.meta.endpoint_url} (bucket {self.bucket}) "
+            f"did not answer ({exc})."
         ) from exc
 
     # -- reading --------------------------------------------------------------------------
@@ -230,7 +241,7 @@ class S3Storage:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.full_key(key)}
         if filename is not None:
             params["ResponseContentDisposition"] = attachment(filename)["Content-Disposition"]
-        return self.client.generate_presigned_url(
+        return self.signer.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presigned_seconds
         )
 
@@ -323,6 +334,17 @@ class S3Storage:
         self._delete([self.full_key(source)])
         self.cache.invalidate(self._cache_key(target))
 
+    def copy_out(self, key: str, bucket: str, target_key: str) -> None:
+        """A managed server-side copy of ``key`` to ``target_key`` in ``bucket`` (any bucket
+        this store's credentials reach, this one outside our prefix included)."""
+        with self._errors(key):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.full_key(key)},
+                bucket,
+                target_key,
+                Config=_TRANSFER,
+            )
+
     def delete_tree(self, prefix: str) -> None:
         under = [self.full_key(info.key) for info in self.iter_objects(prefix)]
         self._delete([self.full_key(prefix), *under])
@@ -361,7 +383,7 @@ class S3Storage:
     def presign_part(self, key: str, upload_id: str, part_number: int) -> str:
         """A URL the browser PUTs part ``part_number`` (1..10000) to; the answer's ETag header
         is what `complete_multipart` needs."""
-        return self.client.generate_presigned_url(
+        return self.signer.generate_presigned_url(
             "upload_part",
             Params={
                 "Bucket": self.bucket,
@@ -414,7 +436,7 @@ class S3Storage:
     def browser_origin(self) -> str:
         """Where browsers reach the bucket (scheme, host, port of its presigned URLs): what a
         page's Content-Security-Policy must let it connect to."""
-        url = urlsplit(self.client.generate_presigned_url("get_object", Params={
+        url = urlsplit(self.signer.generate_presigned_url("get_object", Params={
             "Bucket": self.bucket, "Key": self.full_key("origin")}))  # fmt: skip
         return f"{url.scheme}://{url.netloc}"
 
@@ -446,6 +468,10 @@ class S3Storage:
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "NotImplemented":
                     raise
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:

@@ -105,16 +105,28 @@ class SecurityHeaders(HttpMiddleware):
 
 
 @lru_cache
-def _content_security_policy(storage_url: str) -> str:
-    """CSP, letting pages send upload parts to the media store when media live in one."""
+def _content_security_policy(storage_url: str, endpoint: str, public_endpoint: str) -> str:
+    """CSP, letting pages send upload parts to the media store and play previews from it
+    (they are redirected to its presigned URLs: app.clips.paths.DIRECT_MEDIA) when media
+    live in one."""
     if not storage_url.startswith("s3://"):
         return CSP
     store = S3Storage.from_settings(get_settings()).browser_origin()
-    return CSP.replace("connect-src 'self'", f"connect-src 'self' {store}")
+    return CSP.replace("connect-src 'self'", f"connect-src 'self' {store}").replace(
+        "media-src 'self' blob:", f"media-src 'self' blob: {store}"
+    )
+
+
+def content_security_policy() -> str:
+    """The CSP every response gets with the current settings."""
+    settings = get_settings()
+    return _content_security_policy(
+        settings.storage_url, settings.s3_endpoint_url, settings.s3_public_endpoint_url
+    )
 
 
 def _add_security_headers(_message: Message, headers: MutableHeaders) -> None:
-    policy = _content_security_policy(get_settings().storage_url)
+    policy = content_security_policy()
     for name, value in {**SECURITY_HEADERS, "Content-Security-Policy": policy}.items():
         if name not in headers:
             headers[name] = value

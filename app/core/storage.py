@@ -7,6 +7,7 @@ derived media beside it, ``uploads/`` for partial uploads, ``exports/``.
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cache
 
@@ -14,8 +15,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.core.db import session_scope
+from app.core.errors import StorageUnavailable
+from app.core.jobs import enqueue
 from app.core.local_storage import LocalStorage
 from app.core.storage_api import Storage
+
+log = logging.getLogger(__name__)
 
 
 def get_storage() -> Storage:
@@ -43,6 +49,7 @@ def bucket_store_changed() -> None:
 
 
 _DOOMED_KEY = "cellabel_doomed_media"
+DELETE_MEDIA_TASK = "cellabel.media.delete_tree"
 
 
 def delete_after_commit(session: Session, key: str) -> None:
@@ -54,8 +61,19 @@ def delete_after_commit(session: Session, key: str) -> None:
 def _delete_doomed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a released SAVEPOINT: the outer transaction may still roll back
+    left = []
     for key in session.info.pop(_DOOMED_KEY, []):
-        get_storage().delete_tree(key)
+        try:
+            get_storage().delete_tree(key)
+        except StorageUnavailable as exc:
+            log.warning("media %s stay until the store answers: %s", key, exc.message)
+            left.append(key)
+    if left:
+        # The rows are gone already: the deletion is not failed for the store; a worker
+        # removes the media later (DELETE_MEDIA_TASK, retried until the store answers).
+        with session_scope() as later:
+            for key in left:
+                enqueue(later, DELETE_MEDIA_TASK, key)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -1,6 +1,7 @@
 """Building a snapshot's archive: the task body that claims a snapshot, writes and zips it
-into ``exports/`` under MEDIA_ROOT and records size, SHA-256 and the exported annotation
-versions, every write fenced on the build's attempt; and the reconciler's re-sends.
+into ``exports/`` in the media store (and copies it to the target bucket prefix the admin
+named, if any) and records size, SHA-256 and the exported annotation versions, every write
+fenced on the build's attempt; and the reconciler's re-sends.
 
 Runs open their own sessions (they are task bodies); ``workers/export/tasks.py`` calls
 :func:`run_build`.
@@ -22,8 +23,9 @@ from app.core.jobs import enqueue
 from app.core.storage import get_storage
 from app.export.archive import sha256_of, zip_folder
 from app.export.models import ExportSnapshot
-from app.export.service import BUILD_TASK, DONE, FAILED, QUEUED, RUNNING
+from app.export.service import BUILD_TASK, DONE, FAILED, QUEUED, RUNNING, download_name
 from app.export.snapshot import Progress, write_snapshot
+from app.export.target import write_copy
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class BuildResult:
     size_bytes: int
     sha256: str
     annotation_versions: dict[str, int]
+    target_object: str | None = None
+    target_error: str | None = None
 
 
 def build_archive(
@@ -62,7 +66,32 @@ def build_archive(
         zip_folder(staging, archive)
         size, digest = archive.stat().st_size, sha256_of(archive)
         storage.publish(key, archive)
-    return BuildResult(key, size, digest, versions)
+    result = BuildResult(key, size, digest, versions)
+    copy_to_target(session, snapshot, result)
+    return result
+
+
+def copy_to_target(session: Session, snapshot: ExportSnapshot, result: BuildResult) -> None:
+    """Copy the published archive to the snapshot's target prefix, noting in ``result`` where
+    it went or why it could not (a failed copy leaves the snapshot itself good)."""
+    if not snapshot.target_url:
+        return
+    manifest = {
+        "snapshot_id": snapshot.id,
+        "project_id": snapshot.project_id,
+        "name": snapshot.name,
+        "formats": snapshot.formats,
+        "clips": len(result.annotation_versions),
+        "size_bytes": result.size_bytes,
+        "sha256": result.sha256,
+        "created_at": snapshot.created_at.isoformat(),
+        "built_at": utcnow().isoformat(),
+    }
+    result.target_object, result.target_error = write_copy(
+        snapshot.target_url, result.storage_key, download_name(session, snapshot), manifest
+    )
+    if result.target_error:
+        log.warning("export %s: %s", snapshot.id, result.target_error)
 
 
 def record_result(snapshot: ExportSnapshot, result: BuildResult) -> None:
@@ -72,6 +101,8 @@ def record_result(snapshot: ExportSnapshot, result: BuildResult) -> None:
     snapshot.size_bytes = result.size_bytes
     snapshot.sha256 = result.sha256
     snapshot.annotation_versions = result.annotation_versions
+    snapshot.target_object = result.target_object
+    snapshot.target_error = result.target_error
     snapshot.error = None
     snapshot.finished_at = utcnow()
 

@@ -86,6 +86,9 @@ def export_cmd(
     split_seed: Annotated[int, typer.Option(help="The same seed gives the same split")] = 0,
     licence: Annotated[str, typer.Option(help="Licence stated in the dataset card")] = "",
     source: Annotated[str, typer.Option(help="Source stated in the dataset card")] = "",
+    target: Annotated[
+        str, typer.Option(help="Also write the archive to s3://bucket/prefix/ (object store)")
+    ] = "",
 ) -> None:
     """Snapshot the approved annotations of a project in one or more formats."""
     upgrade_database()
@@ -110,6 +113,7 @@ def export_cmd(
                 formats=parse_formats(formats),
                 filter=flt,
                 options=options,
+                target=target,
             )
             snapshot_id = service.create_export(
                 session, data, None, send=not get_settings().embedded
@@ -122,9 +126,14 @@ def export_cmd(
             _deliver(service.archive_path(snap), out)
             row = {"snapshot": snap.name, "clips": len(snap.annotation_versions),
                    "bytes": snap.size_bytes, "sha256": snap.sha256, "out": str(out)}  # fmt: skip
+            copied, copy_error = snap.target_object, snap.target_error
     except (DomainError, ValueError) as exc:
         raise fail(getattr(exc, "message", None) or str(exc)) from exc
     print_rows([row], list(row), "Export", False)
+    if copied:
+        console.print(f"Copy written to {copied}", soft_wrap=True)
+    if copy_error:
+        console.print(f"[yellow]{copy_error}[/]", soft_wrap=True)
 
 
 def import_cmd(

@@ -37,3 +37,8 @@ class ExportSnapshot(Base):
     # Raised by every claim: the fencing token checked when the build records its result.
     attempt: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]
+    # A copy for a bucket prefix the admin named (app.export.target): where it was asked for,
+    # the object it was written to, or why writing it failed (the snapshot stays downloadable).
+    target_url: Mapped[str | None] = mapped_column(String(1024))
+    target_object: Mapped[str | None] = mapped_column(String(2048))
+    target_error: Mapped[str | None] = mapped_column(Text)

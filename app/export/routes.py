@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -13,7 +13,7 @@ from app.clips.models import ClipState
 from app.core.deps import DB
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
-from app.export import service
+from app.export import service, target
 from app.export.formats.registry import FORMAT_LABELS
 from app.export.models import ExportSnapshot
 from app.export.schemas import ExportCreate, ExportForm, ExportRead
@@ -30,8 +30,13 @@ def _read(snapshot: ExportSnapshot) -> ExportRead:
     return read
 
 
-def _download(db: DB, export_id: int) -> FileResponse:
+def _download(db: DB, export_id: int) -> Response:
+    """From a bucket, a redirect to a short-lived presigned URL (not to be cached: it
+    expires); from the local folder, the file streamed."""
     snapshot = service.get_export(db, export_id)
+    url = service.archive_url(db, snapshot)
+    if url is not None:
+        return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
     return FileResponse(
         service.archive_path(snapshot),
         media_type="application/zip",
@@ -49,6 +54,8 @@ def _exports_list(
         "formats": FORMAT_LABELS,
         "subsets": list(Subset),
         "states": list(ClipState),
+        "target_offered": target.offered(),
+        "target_example": target.EXAMPLE,
     }
     return render(request, "export/list.html", with_form(context, form))
 
@@ -81,7 +88,7 @@ def export_progress(request: Request, db: DB, principal: AdminOnly, export_id: i
 
 
 @router.get("/exports/{export_id}/download")
-def export_download(db: DB, principal: AdminOnly, export_id: int) -> FileResponse:
+def export_download(db: DB, principal: AdminOnly, export_id: int) -> Response:
     return _download(db, export_id)
 
 
@@ -100,6 +107,12 @@ def api_export(db: DB, principal: AdminOnly, export_id: int) -> ExportRead:
     return _read(service.get_export(db, export_id))
 
 
-@api.get("/exports/{export_id}/download")
-def api_export_download(db: DB, principal: AdminOnly, export_id: int) -> FileResponse:
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/zip": {}}, "description": "The zip (media on local disk)."},
+    303: {"description": "Media in a bucket: Location is a short-lived presigned URL of it."},
+}
+
+
+@api.get("/exports/{export_id}/download", responses=DOWNLOAD_RESPONSES)
+def api_export_download(db: DB, principal: AdminOnly, export_id: int) -> Response:
     return _download(db, export_id)

@@ -20,6 +20,11 @@ class ExportCreate(BaseModel):
     formats: list[str] = Field(min_length=1, description="see docs/export-formats.md")
     filter: ClipFilter = Field(default_factory=ClipFilter)
     options: ExportOptions = Field(default_factory=ExportOptions)
+    target: str = Field(
+        "",
+        max_length=1000,
+        description="also write the archive to this s3://bucket/prefix/ (with an object store)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -50,6 +55,9 @@ class ExportRead(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    target_url: str | None = Field(None, description="the s3://bucket/prefix/ asked for")
+    target_object: str | None = Field(None, description="the copy written there")
+    target_error: str | None = Field(None, description="why the copy could not be written")
     clips: int = Field(0, description="clips in the snapshot (once built)")
 
 
@@ -80,6 +88,7 @@ class ExportForm(ClipFilterForm):
     split_seed: int = 0
     licence: str = ""
     source: str = ""
+    target: str = ""
 
     def to_create(self) -> ExportCreate:
         if self.project_id is None:
@@ -93,6 +102,7 @@ class ExportForm(ClipFilterForm):
                 "formats": self.formats,
                 "filter": flt,
                 "options": options,
+                "target": self.target,
             }
         )
 

@@ -3,7 +3,8 @@
 A snapshot is created (row ``queued``) and built by the ``cellabel.export.build`` task (or
 inline by the CLI in embedded mode): :mod:`app.export.build` builds and records the archive,
 :mod:`app.export.snapshot` chooses what goes in and writes it. The archive is then immutable:
-downloads stream the stored file.
+downloads stream the stored file, or from a bucket go to it through a short-lived presigned
+URL (the web never carries the bytes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.core.storage import get_storage
 from app.export.models import ExportSnapshot
 from app.export.schemas import ExportCreate
 from app.export.snapshot import count_selected
+from app.export.target import check_target
 from app.projects.models import Project
 
 BUILD_TASK = "cellabel.export.build"
@@ -42,6 +44,7 @@ def create_export(
         )
     if count_selected(session, project.id, data.filter) == 0:
         raise Invalid("No clip matching this filter has an approved primary annotation yet.")
+    target = check_target(data.target) if data.target.strip() else None
     snapshot = ExportSnapshot(
         project_id=project.id,
         name=data.name,
@@ -49,6 +52,7 @@ def create_export(
         filter=data.filter.model_dump(mode="json", exclude_defaults=True),
         options=data.options.model_dump(mode="json"),
         state=QUEUED,
+        target_url=target,
         created_by_id=user.id if user else None,
     )
     session.add(snapshot)
@@ -72,14 +76,34 @@ def get_export(session: Session, snapshot_id: int) -> ExportSnapshot:
     return snapshot
 
 
-def archive_path(snapshot: ExportSnapshot) -> Path:
-    """The built zip of a finished snapshot, as a file on this host."""
+def archive_key(snapshot: ExportSnapshot) -> str:
+    """Where the built zip of a finished snapshot is in the media store."""
     if snapshot.state != DONE or not snapshot.storage_key:
         raise Conflict(f"Export {snapshot.name!r} is {snapshot.state}; it has no file yet.")
+    return snapshot.storage_key
+
+
+def _missing(snapshot: ExportSnapshot) -> NotFound:
+    return NotFound(f"The file of export {snapshot.name!r} is missing from storage.")
+
+
+def archive_path(snapshot: ExportSnapshot) -> Path:
+    """The built zip of a finished snapshot, as a file on this host."""
     try:
-        return get_storage().local_file(snapshot.storage_key)
+        return get_storage().local_file(archive_key(snapshot))
     except FileNotFoundError as exc:
-        raise NotFound(f"The file of export {snapshot.name!r} is missing from storage.") from exc
+        raise _missing(snapshot) from exc
+
+
+def archive_url(session: Session, snapshot: ExportSnapshot) -> str | None:
+    """A short-lived URL the browser downloads the finished zip from, named as
+    :func:`download_name` says; None when the store has no such URLs (a local folder)."""
+    storage = get_storage()
+    key = archive_key(snapshot)
+    url = storage.presigned_get(key, filename=download_name(session, snapshot))
+    if url is not None and not storage.exists(key):
+        raise _missing(snapshot)
+    return url
 
 
 def download_name(session: Session, snapshot: ExportSnapshot) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.clips.models import Clip, ClipState
 from app.core.db import session_scope, utcnow
+from app.core.errors import StorageUnavailable
 from app.core.heartbeat import heartbeat, stale_before
 from app.core.jobs import enqueue
 from app.core.observability import job_id as job_context
@@ -38,6 +39,7 @@ from app.pipeline.service import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+STORE_RETRY_NOTE = "Retryable: the step runs again by itself once the store answers."
 
 
 class FencedOut(Exception):
@@ -116,7 +118,9 @@ def run_job(job_id: int, worker: str = "inline") -> JobState | None:
     (or taken over while it ran: then nothing it did is kept).
 
     Raises the step's unexpected exception after recording it, so Celery can retry; the job
-    goes back to `queued` while attempts remain, else `failed`.
+    goes back to `queued` while attempts remain, else `failed`. An object store that does not
+    answer (StorageUnavailable) puts the job back to `queued` whatever its attempts: the
+    caller retries it with backoff until the store is back.
     """
     with session_scope() as session:
         attempt = claim(session, job_id, worker)
@@ -172,6 +176,17 @@ def _run_fenced(job_id: int, attempt: int, started: float) -> JobState:
             else:
                 _advance(session, clip)
         return JobState.failed
+    except StorageUnavailable as exc:
+        # Not the clip's fault and not a crash: the step went back to `queued` with nothing it
+        # wrote kept (its transaction rolled back; frames publish their index last), and runs
+        # again however long the outage lasts; the clip page shows why meanwhile.
+        log.warning("step of job %s waits for the object store: %s", job_id, exc.message)
+        with session_scope() as session:
+            job = _fence(session, job_id, attempt)
+            job.state = JobState.queued
+            job.error = f"{exc.message} {STORE_RETRY_NOTE}"
+            _finish(session, job, started)
+        raise
     except Exception as exc:
         log.exception("step of job %s crashed", job_id)
         with session_scope() as session:

@@ -212,7 +212,7 @@ def test_direction_controls_in_a_file_name_show_as_codes_on_every_page_naming_th
     admin = create_user(db, Role.admin)
     pages = {
         admin: [
-            f"/clips?project_id={project.id}",
+            f"/clips?project={project.id}",
             f"/clips/{clip.id}",
             f"/clips/{clip.id}/view",
             "/review",

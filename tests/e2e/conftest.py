@@ -1,4 +1,5 @@
-"""The end-to-end suite drives the same live server and Chromium as the browser tests."""
+"""The end-to-end suite drives the same live server and Chromium as the browser tests, and
+the worker hosts of the reliability tests on a bucket (tests/bucket_hosts.py)."""
 
 from tests.browser.conftest import (  # noqa: F401 (fixtures, found by name)
     cleanup,
@@ -9,3 +10,5 @@ from tests.browser.conftest import (  # noqa: F401 (fixtures, found by name)
     page_checks,
     unique,
 )
+from tests.bucket_hosts import bucket_broker  # noqa: F401
+from tests.reliability.conftest import private_redis, workers  # noqa: F401

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +30,7 @@ from app.annotations.points import BoolArray, decode_points, encode_points
 from app.auth.models import Role, User
 from app.clips.filters import ClipFilter
 from app.clips.models import Clip, ClipState
+from app.core.storage import get_storage
 from app.export import service as export_service
 from app.export.formats.bundle import clip_key
 from app.export.models import ExportSnapshot
@@ -40,7 +46,6 @@ from tests.factories import (
     create_model_draft,
     create_project,
     create_user,
-    local_media,
 )
 
 WIDTH, HEIGHT = 320, 240
@@ -62,15 +67,15 @@ def pose_for(frame: int, k: int = 133) -> PoseArray:
 
 
 def media_clip(db: Session, project: Project, payload: bytes, **over: object) -> Clip:
-    """A clip whose stored file really exists and matches its content hash."""
+    """A clip whose stored file really exists (in the media store: the local folder, or the
+    bucket under `use_object_store`) and matches its content hash."""
     digest = hashlib.sha256(payload).hexdigest()
     clip = create_clip(
         db, project, content_hash=digest, size_bytes=len(payload), width=WIDTH, height=HEIGHT,
         fps=12.0, frame_count=4, duration_s=4 / 12, state=ClipState.ready,
         subsets=["pose", "i2v", "face_audio"], **over,
     )  # fmt: skip
-    local_media().path(clip.storage_key).parent.mkdir(parents=True, exist_ok=True)
-    local_media().path(clip.storage_key).write_bytes(payload)
+    get_storage().save_stream(clip.storage_key, io.BytesIO(payload))
     return clip
 
 
@@ -160,3 +165,39 @@ def stored_poses(db: Session, annotation: Annotation) -> dict[int, PoseArray]:
 
 def _labelled_only(pose: PoseArray, by_person: BoolArray) -> PoseArray:
     return np.where(by_person[:, None], pose, 0).astype(np.float32)
+
+
+_CLI_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from typer.testing import CliRunner
+    from app.cli import cli
+    from app.core.db import session_scope
+    from app.core.migrate import upgrade_database
+    from tests.export.builders import approved_annotation, media_clip
+    from tests.factories import create_project
+
+    upgrade_database()
+    with session_scope() as s:
+        project = create_project(s, name="embedded")
+        approved_annotation(s, media_clip(s, project, b"embedded clip"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", "--project", "embedded", "--format",
+                                 "coco_person,captions", "--no-frames", "--out", *sys.argv[1:]])
+    print(result.output)
+    assert result.exit_code == 0, result.output
+    """
+)
+
+
+def embedded_cli_export(tmp_path: Path, out: Path, *args: str, **env: str) -> str:
+    """Run `cellabel export` (project "embedded", one approved clip) in a fresh embedded
+    instance (SQLite, inline build) in a subprocess, with ``env`` added; its output."""
+    root = Path(__file__).resolve().parents[2]
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    base.update(DATA_DIR=str(tmp_path / "data"), MEDIA_ROOT=str(tmp_path / "media"),
+                PYTHONPATH=str(root), **env)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _CLI_SCRIPT, str(out), *args], cwd=tmp_path,
+                          env=base, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

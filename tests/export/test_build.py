@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 import zipfile
 from collections.abc import Iterator
@@ -26,10 +23,13 @@ from app.export import build, service, snapshot
 from app.export.build import LEFT_BEHIND_AFTER
 from app.export.models import ExportSnapshot
 from app.projects.models import Project
-from tests.export.builders import approved_annotation, media_clip, queued_snapshot
+from tests.export.builders import (
+    approved_annotation,
+    embedded_cli_export,
+    media_clip,
+    queued_snapshot,
+)
 from tests.factories import create_project, local_media
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -157,38 +157,9 @@ def test_parallel_readers_write_the_same_bytes_and_see_only_the_build_snapshot(
             session.execute(delete(Project).where(Project.id == project_id))
 
 
-SCRIPT = textwrap.dedent(
-    """
-    import sys
-    from typer.testing import CliRunner
-    from app.cli import cli
-    from app.core.db import session_scope
-    from app.core.migrate import upgrade_database
-    from tests.export.builders import approved_annotation, media_clip
-    from tests.factories import create_project
-
-    upgrade_database()
-    with session_scope() as s:
-        project = create_project(s, name="embedded")
-        approved_annotation(s, media_clip(s, project, b"embedded clip"))
-    runner = CliRunner()
-    out = sys.argv[1]
-    result = runner.invoke(cli, ["export", "--project", "embedded", "--format",
-                                 "coco_person,captions", "--no-frames", "--out", out])
-    print(result.output)
-    assert result.exit_code == 0, result.output
-    """
-)
-
-
 def test_cli_exports_inline_in_embedded_mode(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(DATA_DIR=str(tmp_path / "data"), MEDIA_ROOT=str(tmp_path / "media"),
-               PYTHONPATH=str(ROOT))  # fmt: skip
     out = tmp_path / "snapshot.zip"
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    embedded_cli_export(tmp_path, out)
     with zipfile.ZipFile(out) as zf:
         coco = json.loads(zf.read("coco_person_keypoints.json"))
         captions = zf.read("captions.jsonl").decode().splitlines()

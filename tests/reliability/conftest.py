@@ -191,16 +191,22 @@ class WorkerPool:
     started: list[WorkerProcess] = field(default_factory=list)
 
     def start(
-        self, env: Mapping[str, str], *, loglevel: str = "INFO", beat: bool = False
+        self,
+        env: Mapping[str, str],
+        *,
+        loglevel: str = "INFO",
+        beat: bool = False,
+        queues: str = "cheap,model",
     ) -> WorkerProcess:
-        """A solo worker; with ``beat`` it also runs the periodic tasks (the reconciler)."""
+        """A solo worker on ``queues``; with ``beat`` it also runs the periodic tasks (the
+        reconciler)."""
         name = f"cellabel-rel-{uuid.uuid4().hex[:8]}@localhost"
         log = self.folder / f"{name.split('@')[0]}.log"
         schedule = ["-B", "-s", str(self.folder / f"{name.split('@')[0]}.beat")] if beat else []
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                 "--pool=solo", "-Q", "cheap,model", f"--loglevel={loglevel}", "-n", name,
+                 "--pool=solo", "-Q", queues, f"--loglevel={loglevel}", "-n", name,
                  *schedule],
                 cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip

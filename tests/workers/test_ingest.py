@@ -49,7 +49,7 @@ def test_every_sample_clip_is_ready_with_the_truths_probe_values_and_frame_cache
             assert all(j.state == JobState.done for j in jobs.values()), {
                 s: (j.state.value, j.error) for s, j in jobs.items()
             }
-            assert all(j.worker and j.worker.startswith("celery@") for j in jobs.values())
+            assert all(j.worker and "@" in j.worker for j in jobs.values())  # node@host
 
 
 def test_every_bad_file_fails_with_its_kind_and_a_readable_message(

@@ -6,18 +6,25 @@ import socket
 
 from celery import Task
 
+from app.core.errors import StorageUnavailable
 from app.pipeline.runner import MAX_ATTEMPTS, run_job
 from app.pipeline.service import RUN_STEP_TASK
-from workers.celery_app import celery_app
+from workers.celery_app import backoff_s, celery_app
 
 WORKER_NAME = f"celery@{socket.gethostname()}"
 
 
-@celery_app.task(name=RUN_STEP_TASK, bind=True, acks_late=True, max_retries=MAX_ATTEMPTS)
+# max_retries=None: a store outage is retried for as long as it lasts (the job row stays
+# `queued` with the store's error); crashes stop after MAX_ATTEMPTS (the runner fails them).
+@celery_app.task(name=RUN_STEP_TASK, bind=True, acks_late=True, max_retries=None)
 def run_step(self: Task, job_id: int) -> str | None:
     """Run one pipeline step; a crash is recorded on the job row and retried later."""
     try:
-        state = run_job(job_id, worker=WORKER_NAME)
+        # The node name (`-n`) tells apart workers that share a host name (containers, tests).
+        state = run_job(job_id, worker=self.request.hostname or WORKER_NAME)
+    except StorageUnavailable as exc:
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from exc
     except Exception as exc:
-        raise self.retry(exc=exc, countdown=min(60, 5 * 2**self.request.retries)) from exc
+        countdown = backoff_s(self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_ATTEMPTS) from exc
     return state.value if state else None
