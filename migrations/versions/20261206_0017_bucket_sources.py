@@ -1,7 +1,7 @@
 """bucket sources: registered bucket prefixes whose objects become clips in place
 
-Revision ID: 0016_bucket_sources
-Revises: 0015_direct_uploads
+Revision ID: 0017_bucket_sources
+Revises: 0016_export_target
 Create Date: 2026-12-06 04:01:28.748223
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_bucket_sources"
-down_revision: str | None = "0015_direct_uploads"
+revision: str = "0017_bucket_sources"
+down_revision: str | None = "0016_export_target"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
