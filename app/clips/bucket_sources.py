@@ -9,6 +9,7 @@ client that lists or reads the bucket (:func:`source_storage`).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -159,12 +160,15 @@ def source_storage(session: Session, source_id: int) -> Storage:
     """The bucket of a source, its keys decrypted: a clip's ``storage_key`` is read through it."""
     source = get_source(session, source_id)
     return _source_storage(source.url, source.endpoint_url, source.region,
-                           source.access_key_id, source.secret_encrypted)  # fmt: skip
+                           source.access_key_id, source.secret_encrypted, os.getpid())  # fmt: skip
 
 
 @lru_cache(maxsize=64)
-def _source_storage(url: str, endpoint: str, region: str, key_id: str, sealed: str) -> S3Storage:
-    # Keyed by every stored field: new keys for a source make a new client.
+def _source_storage(
+    url: str, endpoint: str, region: str, key_id: str, sealed: str, pid: int
+) -> S3Storage:
+    # Keyed by every stored field (new keys for a source make a new client) and the process:
+    # a boto3 client's connections must not cross a fork, as in core.storage.
     secret = unseal(sealed) if sealed else ""
     return _storage(source_url(url)[0], endpoint, region, key_id, secret)
 
