@@ -28,6 +28,8 @@ from app.batches.routes import api as batches_api
 from app.batches.routes import router as batches_router
 from app.clips.routes import api as clips_api
 from app.clips.routes import router as clips_router
+from app.clips.source_routes import api as sources_api
+from app.clips.source_routes import router as sources_router
 from app.core.asgi import HttpMiddleware
 from app.core.errors import DomainError
 from app.core.forms import field_errors, rerender
@@ -146,7 +148,7 @@ def create_app() -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for router in (
-        web_router, auth_router, auth_api, clips_router, clips_api,
+        web_router, auth_router, auth_api, clips_router, clips_api, sources_router, sources_api,
         annotations_router, annotations_api,
         projects_router, projects_api, batches_router, batches_api,
         review_router, review_api,

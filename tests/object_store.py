@@ -8,6 +8,7 @@ kills it the way a crashed store dies and `start` brings it back on the same por
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -58,6 +59,13 @@ class SeaweedServer:
     def start(self, timeout: float = 60.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "weed.log").open("ab")
+        # With an identity configured the gateway checks signatures, as a real store does:
+        # wrong keys are refused (without one SeaweedFS lets anybody in).
+        identities = self.data_dir / "s3.json"
+        identities.write_text(json.dumps({"identities": [{
+            "name": "cellabel", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}))  # fmt: skip
         command = [
             weed_binary(),
             "server",
@@ -65,6 +73,7 @@ class SeaweedServer:
             "-ip=127.0.0.1",
             "-s3",
             f"-s3.port={self.ports['s3']}",
+            f"-s3.config={identities}",
             f"-master.port={self.ports['master']}",
             f"-volume.port={self.ports['volume']}",
             f"-filer.port={self.ports['filer']}",

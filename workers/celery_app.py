@@ -28,7 +28,7 @@ celery_app.conf.beat_schedule = {
     "reconcile-lost-jobs": {"task": "cellabel.reconcile", "schedule": settings.reconcile_every_s},
 }
 celery_app.autodiscover_tasks(
-    ["workers", "workers.pipeline", "workers.export", "workers.agreement"],
+    ["workers", "workers.pipeline", "workers.export", "workers.agreement", "workers.clips"],
     related_name="tasks",
     force=True,
 )

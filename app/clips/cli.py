@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.clips import service
+from app.clips import bucket_sources, records, service
 from app.clips.models import Clip, ClipState
+from app.clips.schemas import SourceCreate
+from app.clips.source_sync import run_sync
 from app.core.cli_output import JsonFlag, console, fail, print_json, print_rows
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -67,7 +70,9 @@ def wait_for_pipeline(clip_ids: list[int]) -> None:
 
 @clips_cli.command("import")
 def import_cmd(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or folders, or one s3://bucket/prefix/")
+    ] = None,
     project: ProjectOpt = "demo",
     manifest: Annotated[Path | None, typer.Option(help="CSV or JSONL manifest")] = None,
     subsets: Annotated[str, typer.Option(help="Subsets for files given as paths")] = "",
@@ -79,13 +84,29 @@ def import_cmd(
             "metadata in bulk, without reading or copying media",
         ),
     ] = False,
+    endpoint: Annotated[str, typer.Option(help="S3 endpoint (empty for AWS S3)")] = "",
+    region: Annotated[str, typer.Option(help="S3 region")] = "",
+    access_key_id: Annotated[str, typer.Option(envvar="AWS_ACCESS_KEY_ID")] = "",
+    secret_access_key: Annotated[
+        str, typer.Option(envvar="AWS_SECRET_ACCESS_KEY", help="Stored encrypted")
+    ] = "",
     wait: WaitOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import files, folders or a manifest; duplicates are reported, not stored twice."""
+    """Import files, folders or a manifest; duplicates are reported, not stored twice. An
+    s3:// prefix is registered as a bucket source (or, if it is one, synced again): its video
+    objects become clip records, the media stay in the bucket."""
     upgrade_database()
     if not paths and manifest is None:
         raise fail("Give files or folders, or --manifest.")
+    if paths and any(p.startswith("s3://") for p in paths):
+        if len(paths) != 1 or manifest is not None or records_only:
+            raise fail("An s3:// prefix is imported on its own (no other paths or --manifest).")
+        source = SourceCreate(url=paths[0], endpoint_url=endpoint, region=region,
+                              access_key_id=access_key_id,
+                              secret_access_key=SecretStr(secret_access_key))  # fmt: skip
+        _import_bucket(project, source, as_json)
+        return
     if records_only:
         if manifest is None or paths:
             raise fail("--records-only takes a --manifest and no paths.")
@@ -96,7 +117,7 @@ def import_cmd(
         with session_scope() as session:
             proj = get_project_by_name(session, project)
             spec = service.ClipSpec(subsets=[s.value for s in parse_subsets(subsets)])
-            files = intake.expand_paths(paths or [])
+            files = intake.expand_paths([Path(p) for p in paths or []])
             with _progress() as bar:
                 task = bar.add_task("import", total=len(files) or None)
                 advance = lambda outcome: bar.update(task, advance=1)  # noqa: E731
@@ -115,19 +136,49 @@ def _import_records(project: str, manifest: Path, as_json: bool) -> None:
     started = time.perf_counter()
     try:
         with session_scope() as session:
-            rows = service.read_manifest(manifest)
-            result = service.import_records(session, get_project_by_name(session, project), rows)
+            rows = records.iter_manifest(manifest)
+            result = records.import_records(session, get_project_by_name(session, project), rows)
     except DomainError as exc:
         raise fail(exc.message) from exc
     seconds = time.perf_counter() - started
-    summary = {"rows": len(rows), "created": result.created, "duplicates": result.duplicates,
+    total = result.created + result.duplicates
+    summary = {"rows": total, "created": result.created, "duplicates": result.duplicates,
                "seconds": round(seconds, 2)}  # fmt: skip
     if as_json:
         print_json(summary)
     else:
         console.print(
             f"{result.created} clip records created, {result.duplicates} already present "
-            f"({len(rows)} manifest rows in {seconds:.1f} s)."
+            f"({total} manifest rows in {seconds:.1f} s)."
+        )
+
+
+def _import_bucket(project: str, data: SourceCreate, as_json: bool) -> None:
+    started = time.perf_counter()
+    try:
+        with session_scope() as session:
+            proj = get_project_by_name(session, project)
+            source = bucket_sources.find_source(session, proj.id, data.url, data.endpoint_url)
+            registered = source is None
+            source = source or bucket_sources.register_source(session, proj, data)
+            source_id, url = source.id, source.url
+        with _progress() as bar:
+            task = bar.add_task(f"listing {url}", total=None)
+            result = run_sync(source_id, lambda s: bar.update(task, completed=s.object_count))
+    except DomainError as exc:
+        raise fail(exc.message) from exc
+    assert result is not None  # registered just now, or found: not deleted meanwhile
+    seconds = time.perf_counter() - started
+    summary = {"source_id": source_id, "url": url, "registered": registered,
+               "listed": result.listed, "created": result.created,
+               "seconds": round(seconds, 2)}  # fmt: skip
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(
+            f"{'Registered' if registered else 'Synced'} {url}: {result.created} new clip "
+            f"records of {result.listed} video objects ({seconds:.1f} s); the media stay in "
+            "the bucket."
         )
 
 

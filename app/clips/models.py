@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, StrEnum, utcnow
@@ -18,6 +18,49 @@ class ClipState(StrEnum):
     processing = "processing"
     ready = "ready"
     failed = "failed"
+
+
+class SyncState(StrEnum):
+    """Where a bucket source's listing is: never listed, waiting for a worker, listing, done."""
+
+    new = "new"
+    queued = "queued"
+    syncing = "syncing"
+    synced = "synced"
+    failed = "failed"
+
+
+class BucketSource(Base):
+    """A registered bucket prefix whose video objects become clips without being copied.
+
+    The secret access key is stored sealed (app.core.secret_box) and never shown back.
+    """
+
+    __tablename__ = "bucket_source"
+    __table_args__ = (UniqueConstraint("project_id", "url", "endpoint_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(1100))  # s3://bucket/prefix/
+    endpoint_url: Mapped[str] = mapped_column(String(500), default="")
+    region: Mapped[str] = mapped_column(String(64), default="")
+    access_key_id: Mapped[str] = mapped_column(String(200), default="")
+    secret_encrypted: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[SyncState] = mapped_column(
+        Enum(SyncState, native_enum=False, length=16), default=SyncState.new
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    object_count: Mapped[int] = mapped_column(default=0)
+    last_key: Mapped[str] = mapped_column(String(1024), default="")
+    last_synced_at: Mapped[datetime | None]
+
+    @property
+    def secret_set(self) -> bool:
+        return bool(self.secret_encrypted)
 
 
 # A clip uploaded straight to the bucket has no content hash until its probe step reads the
@@ -39,6 +82,13 @@ class Clip(Base):
             postgresql_using="gin",
             postgresql_ops={"filename": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # A source's clips (deleting it, counting them); partial: manifest records skip it.
+        Index(
+            "ix_clip_source_id",
+            "source_id",
+            postgresql_where=text("source_id IS NOT NULL"),
+            sqlite_where=text("source_id IS NOT NULL"),
+        ),
         # SQLite would hand a deleted clip's id out again (PostgreSQL's sequence never does):
         # the id names the clip's media folder and its frames' export ids.
         {"sqlite_autoincrement": True},
@@ -48,7 +98,11 @@ class Clip(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     filename: Mapped[str] = mapped_column(String(255))
-    storage_key: Mapped[str] = mapped_column(String(500))
+    # Inside the media store; for a clip of a bucket source, the object key in that bucket.
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bucket_source.id", ondelete="CASCADE")
+    )
     content_hash: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     subsets: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from app.clips.filters import ClipFilter, ClipFilterForm
-from app.clips.models import ClipState
+from app.clips.models import ClipState, SyncState
 from app.core.errors import Invalid
 
 
@@ -137,3 +137,36 @@ class BulkAction(BaseModel):
 
     action: Literal["retry", "delete"]
     clip_ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+class SourceCreate(BaseModel):
+    """A bucket prefix to bring clips in from (the register form and the API body).
+
+    Empty keys leave the standard AWS chain (AWS_* variables, profiles, instance roles) of the
+    process that lists and reads the bucket to find credentials."""
+
+    url: str = Field(min_length=1, max_length=1100, description="s3://bucket/prefix/")
+    endpoint_url: str = Field("", max_length=500, description="empty for AWS S3")
+    region: str = Field("", max_length=64)
+    access_key_id: str = Field("", max_length=200)
+    secret_access_key: SecretStr = Field(SecretStr(""), description="stored encrypted")
+
+
+class SourceRead(BaseModel):
+    """A registered bucket source as shown back: the secret key only as set or not."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    url: str
+    endpoint_url: str
+    region: str
+    access_key_id: str
+    secret_set: bool
+    state: SyncState
+    error: str | None
+    object_count: int
+    last_key: str
+    last_synced_at: datetime | None
+    created_at: datetime

@@ -1,20 +1,16 @@
-"""Clips in the database: their metadata (specs, manifests, records-only imports), reads,
-lists and pages, deletion, and bulk actions over a selection."""
+"""Clips in the database: their metadata (specs), reads, lists and pages, deletion, and bulk
+actions over a selection (bulk records without media: records.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
@@ -23,11 +19,17 @@ from app.clips.filters import filter_conditions
 from app.clips.models import Clip, ClipState
 from app.clips.paths import media_key, source_path
 from app.clips.schemas import ClipListFilter
-from app.core.db import is_postgresql, utcnow
 from app.core.errors import Conflict, DomainError, Invalid, NotFound
 from app.core.storage import clip_prefix, delete_after_commit, get_storage
 from app.pipeline.models import Job, JobState
 from app.projects.models import Project, Subset
+
+# Audio-only types are accepted so that such a file becomes a failed clip with a clear reason
+# ("no video stream") instead of vanishing from a folder import.
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".gif", ".y4m",
+     ".m4a", ".mp3", ".wav", ".ogg", ".aac"}
+)  # fmt: skip
 
 
 @dataclass
@@ -48,169 +50,6 @@ def check_subsets(project: Project, subsets: Sequence[str]) -> list[str]:
     if outside:
         raise Invalid(f"Project {project.name!r} has no subset {', '.join(outside)}.")
     return list(subsets) or list(project.subsets[:1])
-
-
-@dataclass
-class ManifestRow:
-    path: Path
-    spec: ClipSpec
-
-
-def read_manifest(manifest: Path) -> list[ManifestRow]:
-    """CSV (header: path,subsets,tags,external_id) or JSONL; paths relative to the manifest."""
-    if not manifest.is_file():
-        raise Invalid(f"No manifest at {manifest}.")
-    base = manifest.parent
-    rows: list[dict[str, Any]] = []
-    text = manifest.read_text(encoding="utf-8", errors="replace")
-    if manifest.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise Invalid(
-                    f"{manifest.name} line {number}: not valid JSON ({exc.msg})."
-                ) from exc
-            if not isinstance(row, dict):
-                raise Invalid(f"{manifest.name} line {number}: expected a JSON object.")
-            rows.append({"_line": number, **row})
-    else:
-        reader = csv.DictReader(text.splitlines())
-        if not reader.fieldnames or "path" not in reader.fieldnames:
-            raise Invalid(f"{manifest.name}: the CSV needs a header with a 'path' column.")
-        rows = [{"_line": n, **r} for n, r in enumerate(reader, 2)]
-    return [_manifest_row(manifest.name, base, row) for row in rows]
-
-
-def _manifest_row(name: str, base: Path, row: dict[str, Any]) -> ManifestRow:
-    where = f"{name} line {row['_line']}"
-    raw = row.get("path")
-    if not isinstance(raw, str) or not raw.strip():
-        raise Invalid(f"{where}: missing 'path'.")
-    if "://" in raw:
-        raise Invalid(f"{where}: URLs are not imported; give a local path.")
-    subsets = row.get("subsets") or []
-    if isinstance(subsets, str):
-        subsets = [s.strip() for s in subsets.replace(";", ",").split(",") if s.strip()]
-    tags = row.get("tags") or {}
-    if isinstance(tags, str):
-        try:
-            tags = (
-                json.loads(tags)
-                if tags.strip().startswith("{")
-                else dict(
-                    part.split("=", 1) for part in tags.replace(";", ",").split(",") if "=" in part
-                )
-            )
-        except (json.JSONDecodeError, ValueError) as exc:
-            raise Invalid(f"{where}: tags must be JSON or key=value pairs.") from exc
-    if not isinstance(tags, dict) or not isinstance(subsets, list):
-        raise Invalid(f"{where}: subsets must be a list and tags an object.")
-    external = row.get("external_id")
-    path = Path(raw)
-    return ManifestRow(
-        path=path if path.is_absolute() else base / path,
-        spec=ClipSpec(subsets=[str(s) for s in subsets], tags=tags,
-                      external_id=str(external) if external not in (None, "") else None),
-    )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RecordsResult:
-    """A records-only import: rows created and rows already present (same project and path)."""
-
-    created: int
-    duplicates: int
-
-
-RECORDS_CHUNK = 5000
-
-
-def record_hash(path: str) -> str:
-    """The content-hash stand-in of a record without media: re-importing a manifest is a no-op."""
-    return hashlib.sha256(f"record:{path}".encode()).hexdigest()
-
-
-def import_records(
-    session: Session, project: Project, rows: Sequence[ManifestRow]
-) -> RecordsResult:
-    """Clip rows from manifest metadata alone, in bulk: no file is read or copied.
-
-    The clips stay ``uploaded`` with an empty storage key (the original path is kept in
-    ``probe["source_path"]``) and no pipeline job is queued; rows whose path was already
-    imported into the project are skipped. PostgreSQL streams the rows with COPY into a
-    temporary table and inserts them with ``ON CONFLICT DO NOTHING``; SQLite uses batched
-    multi-row inserts.
-    """
-    subsets: dict[tuple[str, ...], str] = {}  # manifests repeat a few subset lists
-    records: list[Record] = []
-    for row in rows:
-        key = tuple(row.spec.subsets)
-        if key not in subsets:
-            subsets[key] = json.dumps(check_subsets(project, row.spec.subsets))
-        path = str(row.path)
-        tags = json.dumps(row.spec.tags) if row.spec.tags else "{}"
-        records.append((path, row.path.name[:255], record_hash(path), subsets[key], tags,
-                        row.spec.external_id))  # fmt: skip
-    if is_postgresql(session):
-        created = _copy_records(session, project.id, records)
-    else:
-        created = _insert_records(session, project.id, records)
-    return RecordsResult(created=created, duplicates=len(records) - created)
-
-
-# source path, filename, content hash, subsets JSON, tags JSON, external id
-Record = tuple[str, str, str, str, str, str | None]
-_RECORD_COLUMNS = "source_path, filename, content_hash, subsets, source_tags, external_id"
-
-
-def _copy_records(session: Session, project_id: int, records: list[Record]) -> int:
-    raw = session.connection().connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute(
-            "CREATE TEMP TABLE clip_records (source_path text, filename text, content_hash "
-            "text, subsets jsonb, source_tags jsonb, external_id text)"
-        )
-        with cur.copy(f"COPY clip_records ({_RECORD_COLUMNS}) FROM STDIN") as copy:
-            for record in records:
-                copy.write_row(record)
-        cur.execute(
-            "INSERT INTO clip (project_id, filename, storage_key, content_hash, subsets, "
-            "source_tags, external_id, probe, state, size_bytes, has_audio, "
-            "variable_frame_rate, held_runs, scores, quality_flags, created_at, updated_at) "
-            "SELECT %(project)s, filename, '', content_hash, subsets, source_tags, external_id, "
-            "jsonb_build_object('source_path', source_path), %(state)s, 0, false, false, "
-            "'[]', '{}', '{}', %(now)s, %(now)s FROM clip_records "
-            "ON CONFLICT (project_id, content_hash) DO NOTHING",
-            {"project": project_id, "state": ClipState.uploaded.value, "now": utcnow()},
-        )
-        created = int(cur.rowcount)
-        cur.execute("DROP TABLE clip_records")
-    return created
-
-
-def _insert_records(session: Session, project_id: int, records: list[Record]) -> int:
-    statement = sqlite_insert(Clip).on_conflict_do_nothing(
-        index_elements=[Clip.project_id, Clip.content_hash]
-    )
-    count = select(func.count()).where(Clip.project_id == project_id)
-    before = int(session.scalar(count) or 0)
-    for start in range(0, len(records), RECORDS_CHUNK):
-        session.execute(
-            statement,
-            [
-                {"project_id": project_id, "filename": name, "storage_key": "",
-                 "content_hash": digest, "subsets": json.loads(subsets),
-                 "source_tags": json.loads(tags), "external_id": external,
-                 "probe": {"source_path": path}, "state": ClipState.uploaded}
-                for path, name, digest, subsets, tags, external
-                in records[start : start + RECORDS_CHUNK]
-            ],
-        )  # fmt: skip
-    return int(session.scalar(count) or 0) - before
 
 
 def get_clip(session: Session, clip_id: int) -> Clip:

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     upload_abandoned_after_hours: float = 24.0
     import_root: Path | None = None
     secret_key: SecretStr | None = None
+    # Seals stored bucket credentials (app.core.secret_box); derived from SECRET_KEY if unset.
+    credentials_key: SecretStr | None = None
 
     max_upload_bytes: int = 2 * 1024**3
     # Request bodies other than uploads: signed in (JSON, forms) and anonymous (sign-in form).
@@ -140,6 +142,7 @@ class Settings(BaseSettings):
             else "(unset: no server folder import from the web)",
             "data_dir": str(self.data_dir.resolve()),
             "secret_key": "(set)" if self.secret_key else "(generated, kept in data_dir)",
+            "credentials_key": "(set)" if self.credentials_key else "(unset: from secret_key)",
             "max_upload_bytes": self.max_upload_bytes,
             "max_video_pixels": self.max_video_pixels,
             "max_video_seconds": self.max_video_seconds,

@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clips.models import Clip
+from app.clips.records import read_manifest
 from app.clips.service import (
+    VIDEO_EXTENSIONS,
     BulkOutcome,
     ClipSpec,
     check_subsets,
     clip_with_hash,
     each_clip,
     get_clip,
-    read_manifest,
     running_step,
 )
 from app.core.config import get_settings
@@ -29,13 +30,6 @@ from app.core.storage import clip_prefix, get_storage
 from app.pipeline.models import Job
 from app.pipeline.service import queue_pipeline
 from app.projects.models import Project
-
-# Audio-only types are accepted so that such a file becomes a failed clip with a clear reason
-# ("no video stream") instead of vanishing from a folder import.
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".gif", ".y4m",
-     ".m4a", ".mp3", ".wav", ".ogg", ".aac"}
-)  # fmt: skip
 
 
 class ImportOutcome(BaseModel):
@@ -208,7 +202,7 @@ def import_manifest(
         check_subsets(project, row.spec.subsets)
     outcomes = []
     for row in rows:
-        outcome = import_file(session, project, row.path, row.spec)
+        outcome = import_file(session, project, Path(row.path), row.spec)
         outcomes.append(outcome)
         if progress:
             progress(outcome)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.clips import service
+from app.clips import records
 from app.clips.models import Clip, ClipState
 from app.core.db import make_engine
 from app.core.errors import Invalid
@@ -31,9 +31,9 @@ def _records_once(db: Session, tmp_path: Path) -> None:
         for n in range(12)
     ]  # fmt: skip
     manifest = _manifest(tmp_path, rows)
-    first = service.import_records(db, project, service.read_manifest(manifest))
+    first = records.import_records(db, project, records.read_manifest(manifest))
     assert (first.created, first.duplicates) == (12, 0)
-    again = service.import_records(db, project, service.read_manifest(manifest))
+    again = records.import_records(db, project, records.read_manifest(manifest))
     assert (again.created, again.duplicates) == (0, 12)
     clips = list(db.scalars(select(Clip).where(Clip.project_id == project.id).order_by(Clip.id)))
     assert [c.external_id for c in clips] == [r["external_id"] for r in rows]
@@ -64,5 +64,5 @@ def test_a_bad_subset_imports_nothing(db: Session, tmp_path: Path) -> None:
     project = create_project(db)
     rows = [{"path": "a.mp4", "subsets": ["pose"]}, {"path": "b.mp4", "subsets": ["nope"]}]
     with pytest.raises(Invalid):
-        service.import_records(db, project, service.read_manifest(_manifest(tmp_path, rows)))
+        records.import_records(db, project, records.read_manifest(_manifest(tmp_path, rows)))
     assert db.scalar(select(Clip.id).where(Clip.project_id == project.id)) is None

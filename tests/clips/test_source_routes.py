@@ -1,0 +1,76 @@
+"""The bucket sources page and API: mistakes shown with what was typed (the secret emptied),
+the secret never sent back, other projects' sources not found."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.auth.models import Role
+from app.clips import bucket_sources as sources
+from app.clips.schemas import SourceCreate
+from tests.factories import create_project, create_user, login
+from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
+
+
+def _body(store: SeaweedServer, bucket: str, **over: str) -> dict[str, str]:
+    return {"url": f"s3://{bucket}/clips/", "endpoint_url": store.endpoint, "region": REGION,
+            "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, **over}  # fmt: skip
+
+
+def test_the_api_registers_lists_and_syncs_without_ever_returning_the_secret(
+    client: TestClient, db: Session, object_store: SeaweedServer
+) -> None:
+    bucket = object_store.make_bucket("api-clips")
+    csrf = {"X-CSRF-Token": login(client, db, create_user(db, Role.admin))}
+    project = create_project(db)
+    made = client.post(f"/api/projects/{project.id}/sources", json=_body(object_store, bucket),
+                       headers=csrf)  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert made.json()["secret_set"] is True and made.json()["state"] == "queued"
+    assert made.json()["access_key_id"] == ACCESS_KEY
+    listed = client.get(f"/api/projects/{project.id}/sources")
+    assert [s["url"] for s in listed.json()] == [f"s3://{bucket}/clips/"]
+    synced = client.post(f"/api/sources/{made.json()['id']}/sync", headers=csrf)
+    assert synced.status_code == 200
+    page = client.get(f"/projects/{project.id}/sources")
+    for response in (made, listed, synced, page):
+        assert SECRET_KEY not in response.text
+
+    wrong = client.post(f"/api/projects/{project.id}/sources", headers=csrf,
+                        json=_body(object_store, bucket, url=f"s3://{bucket}/other/",
+                                   secret_access_key="wrong"))  # fmt: skip
+    assert wrong.status_code == 422
+    assert "refused these keys" in wrong.text and "wrong" not in wrong.text.split("refused")[0]
+
+
+def test_a_refused_form_keeps_what_was_typed_but_not_the_secret(
+    client: TestClient, db: Session, object_store: SeaweedServer
+) -> None:
+    csrf = login(client, db, create_user(db, Role.admin))
+    project = create_project(db)
+    typed = _body(object_store, "no-such-bucket-here")
+    page = client.post(f"/projects/{project.id}/sources", data={**typed, "csrf_token": csrf})
+    assert page.status_code == 422
+    assert "There is no bucket &#39;no-such-bucket-here&#39;" in page.text
+    assert 'value="s3://no-such-bucket-here/clips/"' in page.text
+    assert f'value="{object_store.endpoint}"' in page.text
+    assert SECRET_KEY not in page.text
+    assert re.search(r'name="url"[^>]*aria-invalid="true"', page.text)
+
+
+def test_another_projects_source_is_not_found_on_this_projects_page(
+    client: TestClient, db: Session, object_store: SeaweedServer
+) -> None:
+    bucket = object_store.make_bucket("other-project-clips")
+    csrf = login(client, db, create_user(db, Role.admin))
+    mine, theirs = create_project(db), create_project(db)
+    source = sources.register_source(
+        db, theirs, SourceCreate.model_validate(_body(object_store, bucket))
+    )
+    for action in ("sync", "delete"):
+        response = client.post(f"/projects/{mine.id}/sources/{source.id}/{action}",
+                               data={"csrf_token": csrf})  # fmt: skip
+        assert response.status_code == 404, action
