@@ -9,10 +9,8 @@ client that lists or reads the bucket (:func:`source_storage`).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import orjson
 from botocore.exceptions import ClientError
@@ -26,52 +24,19 @@ from app.clips.models import BucketSource, Clip, ClipState, SyncState
 from app.clips.records import Record, insert_records
 from app.clips.schemas import SourceCreate
 from app.clips.service import VIDEO_EXTENSIONS
-from app.core.config import get_settings
+from app.clips.source_store import bucket_storage, get_source, source_storage, source_url
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound, StorageUnavailable
+from app.core.errors import Conflict, Forbidden, Invalid, StorageUnavailable
 from app.core.jobs import enqueue
-from app.core.media_cache import MediaCache
-from app.core.s3_storage import S3Storage, make_s3_client, parse_s3_url
-from app.core.secret_box import seal, unseal
+from app.core.s3_storage import S3Storage
+from app.core.secret_box import seal
 from app.core.storage import clip_prefix, delete_after_commit
-from app.core.storage_api import Storage, check_key
+from app.core.storage_api import check_key
 from app.projects.models import Project
 
 SYNC_TASK = "cellabel.clips.sync_source"
 SYNC_CHUNK = 10_000  # objects per COPY: the count on the page moves while a big bucket lists
 _REFUSED_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"}
-
-
-def source_url(url: str) -> tuple[str, str, str]:
-    """(bucket, prefix, the address as stored ``s3://bucket/prefix/``); Invalid otherwise."""
-    try:
-        bucket, prefix = parse_s3_url(url.strip())
-    except ValueError as exc:
-        raise Invalid(
-            f"{url.strip()!r} is not a bucket address: write s3://bucket/prefix/.", field="url"
-        ) from exc
-    if not prefix:  # Storage.iter_objects lists under a prefix, never a whole store
-        raise Invalid(
-            f"Name a folder in the bucket: s3://{bucket}/clips/, not the whole bucket.",
-            field="url",
-        )
-    return bucket, prefix, f"s3://{bucket}/{prefix}/"
-
-
-def _storage(bucket: str, endpoint: str, region: str, key_id: str, secret: str) -> S3Storage:
-    try:
-        client = make_s3_client(endpoint, region, key_id, secret)
-    except ValueError as exc:  # botocore refuses a malformed endpoint before any request
-        raise Invalid(f"{endpoint!r} is not an endpoint URL.", field="endpoint_url") from exc
-    settings = get_settings()
-    return S3Storage(bucket=bucket, prefix="", client=client, cache=_cache(),
-                     presigned_seconds=settings.presigned_url_seconds)  # fmt: skip
-
-
-@lru_cache
-def _cache() -> MediaCache:
-    settings = get_settings()
-    return MediaCache(settings.effective_storage_cache_dir, settings.storage_cache_bytes)
 
 
 def _check_listable(storage: S3Storage, prefix: str, data: SourceCreate) -> None:
@@ -121,7 +86,9 @@ def register_source(
             "variables of the server are used then).",
             field="secret_access_key",
         )
-    storage = _storage(bucket, endpoint, data.region.strip(), data.access_key_id.strip(), secret)
+    storage = bucket_storage(
+        bucket, endpoint, data.region.strip(), data.access_key_id.strip(), secret
+    )
     _check_listable(storage, prefix, data)
     source = BucketSource(
         project_id=project.id, url=url, endpoint_url=endpoint, region=data.region.strip(),
@@ -130,14 +97,6 @@ def register_source(
     )  # fmt: skip
     session.add(source)
     session.flush()
-    return source
-
-
-def get_source(session: Session, source_id: int, project_id: int | None = None) -> BucketSource:
-    """The source (of ``project_id`` when given); NotFound otherwise."""
-    source = session.get(BucketSource, source_id)
-    if source is None or (project_id is not None and source.project_id != project_id):
-        raise NotFound(f"No bucket source {source_id}.")
     return source
 
 
@@ -154,23 +113,6 @@ def find_source(session: Session, project_id: int, url: str, endpoint: str) -> B
 def list_sources(session: Session, project_id: int) -> list[BucketSource]:
     query = select(BucketSource).where(BucketSource.project_id == project_id)
     return list(session.scalars(query.order_by(BucketSource.id)))
-
-
-def source_storage(session: Session, source_id: int) -> Storage:
-    """The bucket of a source, its keys decrypted: a clip's ``storage_key`` is read through it."""
-    source = get_source(session, source_id)
-    return _source_storage(source.url, source.endpoint_url, source.region,
-                           source.access_key_id, source.secret_encrypted, os.getpid())  # fmt: skip
-
-
-@lru_cache(maxsize=64)
-def _source_storage(
-    url: str, endpoint: str, region: str, key_id: str, sealed: str, pid: int
-) -> S3Storage:
-    # Keyed by every stored field (new keys for a source make a new client) and the process:
-    # a boto3 client's connections must not cross a fork, as in core.storage.
-    secret = unseal(sealed) if sealed else ""
-    return _storage(source_url(url)[0], endpoint, region, key_id, secret)
 
 
 def source_hash(source_id: int, key: str) -> str:
