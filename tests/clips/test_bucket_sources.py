@@ -17,7 +17,9 @@ from app.clips.models import Clip, ClipState, SyncState
 from app.clips.schemas import SourceCreate
 from app.core.errors import Conflict, Invalid
 from app.core.secret_box import unseal
+from app.pipeline.steps import probe_step
 from tests.factories import create_batch, create_project
+from tests.media.videos import write_pyav
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
 
 
@@ -60,18 +62,19 @@ def test_a_bucket_of_1000_videos_becomes_1000_records_and_a_resync_adds_only_new
     assert source.object_count == 1010
 
 
-def test_a_bucket_clip_is_read_in_place_through_its_source(
-    db: Session, object_store: SeaweedServer
+def test_the_pipeline_probes_a_bucket_clip_in_place_through_its_source(
+    db: Session, object_store: SeaweedServer, tmp_path: Path, media_root: Path
 ) -> None:
     bucket = object_store.make_bucket("team-clips-b")
-    object_store.client().put_object(Bucket=bucket, Key="in/one.mp4", Body=b"video bytes")
+    video = write_pyav(tmp_path / "one.mp4", frames=12, width=64, height=48)
+    object_store.client().put_object(Bucket=bucket, Key="in/one.mp4", Body=video.read_bytes())
     project = create_project(db)
     source = sources.register_source(db, project, source_form(object_store, f"s3://{bucket}/in/"))
     sources.sync_source(db, source.id)
     clip = db.scalars(select(Clip).where(Clip.source_id == source.id)).one()
-    storage = sources.source_storage(db, source.id)
-    with storage.open(clip.storage_key) as fh:
-        assert fh.read() == b"video bytes"
+    probe_step(db, clip)  # what a worker runs first: it reads the source where it lies
+    assert (clip.frame_count, clip.width, clip.height) == (12, 64, 48)
+    assert not (media_root / "clips" / str(project.id)).exists()  # nothing was copied
 
 
 @pytest.mark.parametrize(
