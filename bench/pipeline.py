@@ -41,25 +41,25 @@ MODEL_QUEUE = ("keypoints", "faces")
 TIMINGS = ("ones", "twos", "threes")
 EXPLANATION = [
     "What bounds the ratio: the model runs once per drawing, so frames / model calls is the "
-    "ceiling (about 2.05 on twos, 1.1 on ones here) with everything else free and a call "
-    "as cheap as in the raw run. Decoding runs in the step's prefetch thread beside the "
-    "model (app.core.prefetch; what is left on the loop is the wait for a decoded frame), "
-    "with drafts the same to the byte as decoding each frame in turn (tests/pipeline/"
+    "ceiling (2.0 on twos, 1.1 on ones) with everything else free and a call as cheap as in "
+    "the raw run. Decoding runs in the step's prefetch thread beside the model "
+    "(app.core.prefetch; the loop waits only when that thread falls behind), and the drafts "
+    "are the same to the byte as decoding each frame in turn (tests/pipeline/"
     "test_keypoints.py). The drawing follower stays on the loop: a frame's check compares "
     "it with the drawing the model last ran on, cropped around the points the model found "
     "there, and whether the next frame goes to the model depends on that check, so model "
     "call, box, follower start, check and next model call form one chain; only the check's "
     "box-independent parts (grey conversions, the camera's phase correlation, about a tenth "
-    "of it) could run ahead, and they were left on the loop. Overlap also has little room: "
-    "Holistic runs its graph on two threads of its own, about 60 ms of CPU per frame "
-    "(the CPU columns) for 35-40 ms of wall time on an idle machine, so it already keeps "
-    "1.6-1.7 of the 2 cores busy; on a machine shared with other jobs no core is idle, "
-    "wall times follow the scheduler's share, and the CPU ratio is the steadier guide to "
-    "what the step costs. A model call in the step costs more than a raw call because the "
-    "mapping to COCO-WholeBody (which the raw run does after its clock stops) and the "
-    "decoding thread run with it. On ones the model runs on nearly every frame, and the "
-    "follower's probes (every fifth frame) and the step's writes take the ratio below 1.0; "
-    "frames the follower carries win some back.",
+    "of it) could run ahead. Overlap has little room anyway: Holistic runs its graph on two "
+    "threads of its own and spends 45-60 ms of CPU on a frame (the CPU columns) that takes "
+    "35-40 ms of wall time on a quiet machine, so it already keeps most of both cores busy. "
+    "On a loaded machine no core is idle and wall times follow each thread's share of the "
+    "cores, so the wall ratios swing from run to run (they can even order the timings "
+    "wrongly) and the CPU ratio is the steadier guide. A model call in the step costs more "
+    "than a raw call because the mapping to COCO-WholeBody (which the raw run does after its "
+    "clock stops) and the decoding thread run with it. On ones the model runs on nearly "
+    "every frame, and the follower's probes (every fifth frame) and the step's writes take "
+    "the ratio to about 1.0; frames the follower carries win some back.",
 ]
 
 

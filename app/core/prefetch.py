@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -50,8 +50,9 @@ def prefetched(items: Iterable[T], depth: int) -> Generator[T, None, None]:
         return False
 
     def produce() -> None:
-        source = iter(items)
+        source: Iterator[T] | None = None
         try:
+            source = iter(items)
             for item in source:
                 if not offer(item):
                     return

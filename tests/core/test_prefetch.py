@@ -57,3 +57,13 @@ def test_leaving_early_stops_the_worker_and_closes_the_source():
     assert next(items) == 0
     items.close()
     assert closed.is_set() and not _workers()
+
+
+def test_items_that_cannot_be_iterated_fail_in_the_consumer():
+    class Broken:
+        def __iter__(self):
+            raise OSError("no such video")
+
+    with pytest.raises(OSError, match="no such video"):
+        list(prefetched(Broken(), 2))
+    assert not _workers()
