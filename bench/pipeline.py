@@ -51,7 +51,7 @@ EXPLANATION = [
     "call, box, follower start, check and next model call form one chain; only the check's "
     "box-independent parts (grey conversions, the camera's phase correlation, about a tenth "
     "of it) could run ahead. Overlap has little room anyway: Holistic runs its graph on two "
-    "threads of its own and spends 45-60 ms of CPU on a frame (the CPU columns) that takes "
+    "threads of its own and spends 44-63 ms of CPU on a frame (the CPU columns) that takes "
     "35-40 ms of wall time on a quiet machine, so it already keeps most of both cores busy. "
     "On a loaded machine no core is idle and wall times follow each thread's share of the "
     "cores, so the wall ratios swing from run to run (they can even order the timings "
