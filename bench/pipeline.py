@@ -39,6 +39,28 @@ SECTION = "## Pre-annotation throughput and accuracy"
 MODEL_STEPS = ("shots", "keypoints", "faces", "caption", "audio")
 MODEL_QUEUE = ("keypoints", "faces")
 TIMINGS = ("ones", "twos", "threes")
+EXPLANATION = [
+    "What bounds the ratio: the model runs once per drawing, so frames / model calls is the "
+    "ceiling (2.0 on twos, 1.1 on ones) with everything else free and a call as cheap as in "
+    "the raw run. Decoding runs in the step's prefetch thread beside the model "
+    "(app.core.prefetch; the loop waits only when that thread falls behind), and the drafts "
+    "are the same to the byte as decoding each frame in turn (tests/pipeline/"
+    "test_keypoints.py). The drawing follower stays on the loop: a frame's check compares "
+    "it with the drawing the model last ran on, cropped around the points the model found "
+    "there, and whether the next frame goes to the model depends on that check, so model "
+    "call, box, follower start, check and next model call form one chain; only the check's "
+    "box-independent parts (grey conversions, the camera's phase correlation, about a tenth "
+    "of it) could run ahead. Overlap has little room anyway: Holistic runs its graph on two "
+    "threads of its own and spends 44-63 ms of CPU on a frame (the CPU columns) that takes "
+    "35-40 ms of wall time on a quiet machine, so it already keeps most of both cores busy. "
+    "On a loaded machine no core is idle and wall times follow each thread's share of the "
+    "cores, so the wall ratios swing from run to run (they can even order the timings "
+    "wrongly) and the CPU ratio is the steadier guide. A model call in the step costs more "
+    "than a raw call because the mapping to COCO-WholeBody (which the raw run does after its "
+    "clock stops) and the decoding thread run with it. On ones the model runs on nearly "
+    "every frame, and the follower's probes (every fifth frame) and the step's writes take "
+    "the ratio to about 1.0; frames the follower carries win some back.",
+]
 
 
 @contextmanager
@@ -85,9 +107,10 @@ def import_clips(folder: Path, project_name: str) -> dict[str, int]:
     return {Path(o.name).stem: o.clip_id for o in outcomes if o.clip_id is not None}
 
 
-def raw_holistic(path: Path) -> tuple[float, list[np.ndarray]]:
+def raw_holistic(path: Path) -> tuple[float, float, list[np.ndarray]]:
     """Holistic on every frame of a clip decoded beforehand (same settings as the step): its
-    seconds, and the per-frame inference's poses (mapped after the clock stopped)."""
+    seconds, the process's CPU seconds (all threads) and the per-frame inference's poses
+    (mapped after the clock stopped)."""
     from mediapipe.python.solutions.holistic import Holistic
 
     from app.media.decode import iter_frames
@@ -97,18 +120,22 @@ def raw_holistic(path: Path) -> tuple[float, list[np.ndarray]]:
     with Holistic(
         static_image_mode=False, model_complexity=1, refine_face_landmarks=False
     ) as holistic:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         results = [holistic.process(rgb) for rgb in frames]
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     height, width = frames[0].shape[:2]
-    return seconds, [holistic_to_coco_wholebody(r, width, height) for r in results]
+    return seconds, cpu, [holistic_to_coco_wholebody(r, width, height) for r in results]
 
 
 def clock_keypoints_step() -> dict[str, float]:
-    """Time the parts of the keypoints step while the pipeline runs it: decoding, the drawing
-    follower (check + start) and the whole extraction, patched into app.pipeline.model_steps.
-    Returns the running totals (seconds)."""
+    """Time the parts of the keypoints step while the pipeline runs it: decoding (in the
+    step's prefetch thread), the model loop's waits for a decoded frame, the drawing follower
+    (check + start) and the whole extraction (wall, and the process's CPU over all threads),
+    patched into app.pipeline.model_steps and app.pipeline.keypoints. Returns the running
+    totals (seconds)."""
+    import app.pipeline.keypoints as keypoints
     import app.pipeline.model_steps as steps
+    from app.core.prefetch import prefetched
     from app.media.drawing_match import DrawingFollower
     from app.pipeline.keypoints import extract_keypoints
 
@@ -126,24 +153,35 @@ def clock_keypoints_step() -> dict[str, float]:
             super().start(index, rgb, box)
             spent["follower_s"] += time.perf_counter() - started
 
-    def timed_frames(frames: Iterator[Any]) -> Iterator[Any]:
-        while True:
-            started = time.perf_counter()
-            frame = next(frames, None)
-            spent["decode_s"] += time.perf_counter() - started
-            if frame is None:
-                return
-            yield frame
+    def timed(items: Iterator[Any], key: str) -> Iterator[Any]:
+        """``items``, the time each takes to come out added to ``spent[key]``."""
+        try:
+            while True:
+                started = time.perf_counter()
+                item = next(items, None)
+                spent[key] += time.perf_counter() - started
+                if item is None:
+                    return
+                yield item
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def timed_prefetched(items: Any, depth: int) -> Iterator[Any]:
+        return timed(prefetched(items, depth), "wait_s")
 
     def timed_extract(frames: Any, **options: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
-            return extract_keypoints(timed_frames(iter(frames)), **options)
+            return extract_keypoints(timed(iter(frames), "decode_s"), **options)
         finally:
             spent["extract_s"] += time.perf_counter() - started
+            spent["extract_cpu_s"] += time.process_time() - cpu
 
     steps.DrawingFollower = TimedFollower  # type: ignore[misc]
     steps.extract_keypoints = timed_extract
+    keypoints.prefetched = timed_prefetched  # type: ignore[assignment]
     return spent
 
 
@@ -219,7 +257,7 @@ def evaluate(clips: list[Any], ids: dict[str, int]) -> dict[str, Any]:
         before = dict(clock)
         run_queued_inline([ids[sample.name]])
         parts = {k: v - before.get(k, 0.0) for k, v in clock.items()}
-        raw_s, per_frame = raw_holistic(sample.path)
+        raw_s, raw_cpu_s, per_frame = raw_holistic(sample.path)
         with session_scope() as session:
             clip = session.get_one(Clip, ids[sample.name])
             jobs = session.scalars(select(Job).where(Job.clip_id == clip.id)).all()
@@ -229,6 +267,7 @@ def evaluate(clips: list[Any], ids: dict[str, int]) -> dict[str, Any]:
             group = speed[truth["timing"]]
             group["frames"] += n
             group["raw_s"] += raw_s
+            group["raw_cpu_s"] += raw_cpu_s
             group["pipeline_s"] += steps_s
             group["model_s"] += model_s
             group["keypoints_s"] += keypoints.duration_s or 0.0
@@ -259,7 +298,7 @@ def evaluate(clips: list[Any], ids: dict[str, int]) -> dict[str, Any]:
             poses = load_track_poses(session, track) if track else {}
             carried = _held_frames(character.drawing_runs) if character else set()
             character_timing = character.timing if character else None
-        for key in ("decode_s", "follower_s", "extract_s"):
+        for key in ("decode_s", "wait_s", "follower_s", "extract_s", "extract_cpu_s"):
             group[key] += parts.get(key, 0.0)
         if human is not None and poses:
             truth_carried = _held_frames(human["drawing_runs"])
@@ -347,40 +386,33 @@ def render(result: dict[str, Any], command: str) -> str:
     lines += [
         "",
         "Where the keypoints step's time goes, ms per frame, timed inside the step runs above: "
-        "decoding, the drawing follower (check + start), the model (Holistic, mapping, "
-        "carrying: the extraction minus those two) and the rest of the step (face smoothing, "
-        "sanity checks, database writes):",
+        "decoding (in the step's prefetch thread, beside the model), the model loop's waits "
+        "for a decoded frame, the drawing follower (check + start), the model (Holistic, "
+        "mapping, carrying: the extraction minus the waits and the follower) and the rest of "
+        "the step (face smoothing, sanity checks, database writes); then the CPU time of the "
+        "process over all its threads (MediaPipe's, the decoder's, the prefetch thread) per "
+        "frame, raw Holistic against the step's extraction, which the machine's load changes "
+        "less than wall time:",
         "",
-        "| timing | raw Holistic | keypoints step | decoding | drawing follower | "
-        "model | model, per call | rest of the step |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| timing | raw Holistic | keypoints step | decoding (thread) | waiting for frames | "
+        "drawing follower | model | model, per call | rest of the step | CPU: raw | "
+        "CPU: extraction | CPU ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for timing in TIMINGS:
         g = result["speed"].get(timing)
         if not g:
             continue
         ms = {k: 1000 * v / g["frames"] for k, v in g.items() if k.endswith("_s")}
-        model_ms = ms["extract_s"] - ms["decode_s"] - ms["follower_s"]
+        model_ms = ms["extract_s"] - ms["wait_s"] - ms["follower_s"]
         per_call = model_ms * g["frames"] / g["model_calls"]
         lines.append(
             f"| {timing} | {ms['raw_s']:.1f} | {ms['keypoints_s']:.1f} | {ms['decode_s']:.1f} | "
-            f"{ms['follower_s']:.1f} | {model_ms:.1f} | {per_call:.1f} | "
-            f"{ms['keypoints_s'] - ms['extract_s']:.1f} |"
+            f"{ms['wait_s']:.1f} | {ms['follower_s']:.1f} | {model_ms:.1f} | {per_call:.1f} | "
+            f"{ms['keypoints_s'] - ms['extract_s']:.1f} | {ms['raw_cpu_s']:.1f} | "
+            f"{ms['extract_cpu_s']:.1f} | {_share(ms['raw_cpu_s'], ms['extract_cpu_s'])} |"
         )
-    lines += [
-        "",
-        "What bounds the ratio: on twos every other frame is a new drawing, so the model runs "
-        "on at least half the frames (more where the follower misses a hold, or where the "
-        "model found nobody and only whole-frame repeats are reused) and 2.0x is the ceiling "
-        "with nothing else to do; every other ms per frame (decoding, the follower's check, "
-        "the step's database writes and checks) takes the ratio below it, and so does "
-        "Holistic itself: a call in the step costs more than a call in the raw run (model per "
-        "call against raw Holistic per frame), as the decoder's threads run beside it (the raw "
-        "run decodes beforehand) and, once per drawing, its tracker follows a larger move "
-        "between calls and searches for the person again more often. On ones the model "
-        "runs on nearly every frame and the same costs take the ratio below 1.0; frames the "
-        "follower carries (a drawing only moved or redrawn in the same pose) win some back.",
-    ]
+    lines += ["", *EXPLANATION]
     s, h, d = result["shots"], result["held"], result["drawings"]
     precision = s["matched"] / s["hyp"] if s["hyp"] else 1.0
     recall = s["matched"] / s["ref"] if s["ref"] else 1.0

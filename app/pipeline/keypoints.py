@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.core.prefetch import prefetched
 from app.media.decode import Image
 from app.media.drawing_match import DrawingFollower
 from app.media.drawings import IDENTITY, DrawingRun, Move, carry
@@ -44,6 +45,9 @@ BOX_PAD = 0.15
 BOX_PAD_PX = 4.0
 RECENT_DRAWINGS = 4  # drawings whose length says how long the next one probably lasts
 PROBE_EVERY = 5  # frames: ask on these whatever the recent drawings say
+# Frames decoded ahead in a worker thread while the model runs (app.core.prefetch): the
+# decoder then neither waits for the model nor runs its threads inside a model call.
+PREFETCH_FRAMES = 4
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,7 @@ def extract_keypoints(
     held_runs: Iterable[tuple[int, int]] = (),
     confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
     face_fallback: bool = False,
+    prefetch: int = PREFETCH_FRAMES,
 ) -> KeypointExtraction:
     """Run one Holistic tracker over RGB frames in order, once per drawing.
 
@@ -209,6 +214,9 @@ def extract_keypoints(
     shoulders in view defeats it (on generated face close-ups it found a face in 9 of 522
     frames); where it finds no face, a FaceMesh tracker looks for one on its own (521 of 522,
     median point error 4 % of the face box). Such faces carry the unanchored part confidence.
+
+    ``prefetch``: frames taken (decoded, checked) ahead from ``frames`` in a worker thread;
+    0 takes each on this thread when it is its turn. The result is the same.
     """
     # Imported here so the web process can use this package without loading MediaPipe.
     from mediapipe.python.solutions.face_mesh import FaceMesh
@@ -240,8 +248,9 @@ def extract_keypoints(
         # The follower starts on a drawing when the first frame asks about it: on ones most
         # drawings are never asked about.
         unstarted: tuple[int, Image, Box] | None = None
-        for i, frame in enumerate(frames):
-            rgb = _check_frame(i, frame)
+        checked = (_check_frame(i, frame) for i, frame in enumerate(frames))
+        ahead = models.enter_context(closing(prefetched(checked, prefetch)))
+        for i, rgb in enumerate(ahead):
             size = (rgb.shape[1], rgb.shape[0])
             if i in shot_starts:
                 key, unstarted = None, None

@@ -171,3 +171,36 @@ def test_a_sliding_drawing_on_twos_runs_the_model_once_and_carries_its_points(tm
     assert any(abs(f.move[1]) > 2 for f in carried)  # the drawings did slide
     held = [f.frame_index for f in carried]
     assert _held_error(drawn.frames, person, held) <= 1.05 * _held_error(every.frames, person, held)
+
+
+@pytest.mark.slow
+def test_frames_decoded_ahead_give_the_same_drafts_as_decoding_in_turn(tmp_path):
+    """The step decodes the next frames in a worker thread while the model runs: every point,
+    carried frame, move and drawing run is the same, to the byte, as decoding each in turn."""
+    clip = make_clip(tmp_path, "pan", seed=3, width=384, fps=24, seconds=2.0,
+                     subsets=("pose", "i2v"), kinds=("humanoid",), timing="twos",
+                     drawing_motion="pan")  # fmt: skip
+    cuts = [start for start, _ in clip.truth["shots"]]
+
+    def extract(prefetch):
+        return extract_keypoints(
+            iter_frames(clip.path),
+            follower=DrawingFollower(),
+            cuts=cuts,
+            held_runs=clip.truth["held_runs"],
+            prefetch=prefetch,
+        )
+
+    ahead, in_turn = extract(4), extract(0)
+
+    assert ahead.model_calls == in_turn.model_calls < len(in_turn.frames)
+    assert any(f.reused_from is not None for f in in_turn.frames)
+    assert ahead.drawing_runs == in_turn.drawing_runs
+    for a, b in zip(ahead.frames, in_turn.frames, strict=True):
+        assert a.pose.tobytes() == b.pose.tobytes()
+        assert (a.frame_index, a.validity, a.boxes, a.found) == (
+            b.frame_index, b.validity, b.boxes, b.found
+        )  # fmt: skip
+        assert (a.reused_from, a.move, a.face_from_mesh) == (
+            b.reused_from, b.move, b.face_from_mesh
+        )  # fmt: skip
