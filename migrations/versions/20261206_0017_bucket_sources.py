@@ -66,7 +66,8 @@ def upgrade() -> None:
             name=op.f("uq_bucket_source_project_id_url_endpoint_url"),
         ),
     )
-    with op.batch_alter_table("clip") as batch:
+    # SQLite rebuilds the table: keep its AUTOINCREMENT (ids never reused, revision 0013).
+    with op.batch_alter_table("clip", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.add_column(sa.Column("source_id", sa.Integer(), nullable=True))
         batch.alter_column(
             "storage_key",
@@ -91,7 +92,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("clip") as batch:
+    # SQLite rebuilds the table: keep its AUTOINCREMENT (ids never reused, revision 0013).
+    with op.batch_alter_table("clip", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_constraint(batch.f("fk_clip_source_id_bucket_source"), type_="foreignkey")
         batch.drop_index("ix_clip_source_id")
         batch.alter_column(
