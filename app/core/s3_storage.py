@@ -323,16 +323,9 @@ class S3Storage:
         self.cache.invalidate(self._cache_key(prefix))
 
     def move(self, source: str, target: str) -> None:
-        """A managed server-side copy (multipart for large objects), then the source deleted."""
-        with self._errors(source):
-            self.client.copy(
-                {"Bucket": self.bucket, "Key": self.full_key(source)},
-                self.bucket,
-                self.full_key(target),
-                Config=_TRANSFER,
-            )
+        """A server-side `copy`, then the source deleted."""
+        self.copy(source, target)
         self._delete([self.full_key(source)])
-        self.cache.invalidate(self._cache_key(target))
 
     def copy_out(self, key: str, bucket: str, target_key: str) -> None:
         """A managed server-side copy of ``key`` to ``target_key`` in ``bucket`` (any bucket
