@@ -76,6 +76,7 @@ def start_host(
         DATA_DIR=str(data_dir),
         STORAGE_CACHE_DIR=str(cache_dir),
         STORAGE_CACHE_BYTES=str(cache_bytes),
+        STORAGE_CACHE_KEEP_RECENT_S="0",  # evict as soon as over: the limit is what is tested
     )
     return BucketHost(workers.start(env, queues=queues), media_root, cache_dir, cache_bytes)
 

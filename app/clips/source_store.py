@@ -47,8 +47,7 @@ def bucket_storage(bucket: str, endpoint: str, region: str, key_id: str, secret:
 
 @lru_cache
 def _cache() -> MediaCache:
-    settings = get_settings()
-    return MediaCache(settings.effective_storage_cache_dir, settings.storage_cache_bytes)
+    return MediaCache.from_settings(get_settings())
 
 
 def get_source(session: Session, source_id: int, project_id: int | None = None) -> BucketSource:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # With an object store, each host keeps what it reads in a bounded local cache.
     storage_cache_dir: Path | None = None
     storage_cache_bytes: int = 20 * 1024**3
+    # A cached copy used this recently is never evicted (a caller may be about to open it),
+    # so the cache can pass its size for that long.
+    storage_cache_keep_recent_s: float = 5.0
     presigned_url_seconds: int = 900
     # A browser upload straight to the bucket not completed after this long is aborted by the
     # reconciler (its parts dropped); until then the same file picked again resumes it.

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from app.core.config import Settings
 from app.core.storage_api import check_key
 
 LOCK_STRIPES = 256
@@ -53,6 +54,15 @@ class MediaCache:
         for part in ("data", "meta", "locks", "tmp", "scratch"):
             (self.root / part).mkdir(parents=True, exist_ok=True)
         self._remove_orphans()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaCache:
+        """This host's cache: STORAGE_CACHE_DIR, _BYTES and _KEEP_RECENT_S."""
+        return cls(
+            settings.effective_storage_cache_dir,
+            settings.storage_cache_bytes,
+            keep_recent=settings.storage_cache_keep_recent_s,
+        )
 
     def get(self, key: str, fetch: Callable[[Path], str], etag: Callable[[], str]) -> Path:
         """The cached copy of ``key``: ``fetch(path)`` writes the object to ``path`` and returns

@@ -111,7 +111,7 @@ class S3Storage:
             secret.get_secret_value() if secret is not None else "",
         )
         public = settings.s3_public_endpoint_url
-        cache = MediaCache(settings.effective_storage_cache_dir, settings.storage_cache_bytes)
+        cache = MediaCache.from_settings(settings)
         return cls(
             bucket=bucket,
             prefix=prefix,
