@@ -25,6 +25,8 @@ SCRATCH_LEFT_BEHIND_S = 3600
 class LocalStorage:
     """`app.core.storage_api.Storage` on a folder; writes are atomic renames."""
 
+    on_this_disk = True
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 

@@ -82,6 +82,8 @@ class S3Storage:
     """`app.core.storage_api.Storage` on ``s3://bucket/prefix``, plus the calls a browser's
     presigned multipart upload needs. ``cache`` may be shared by several buckets."""
 
+    on_this_disk = False
+
     def __init__(
         self,
         *,

@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.core.asgi import HttpMiddleware, editing_headers
 from app.core.config import get_settings
-from app.core.s3_storage import S3Storage
+from app.core.storage import media_bucket
 
 SESSION_COOKIE = "cellabel_session"
 ANON_COOKIE = "cellabel_anon"
@@ -111,7 +111,7 @@ def _content_security_policy(storage_url: str, endpoint: str, public_endpoint: s
     live in one."""
     if not storage_url.startswith("s3://"):
         return CSP
-    store = S3Storage.from_settings(get_settings()).browser_origin()
+    store = media_bucket("").browser_origin()  # the store every request uses, not another
     return CSP.replace("connect-src 'self'", f"connect-src 'self' {store}").replace(
         "media-src 'self' blob:", f"media-src 'self' blob: {store}"
     )

@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 import os
 from functools import cache
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.db import session_scope
-from app.core.errors import StorageUnavailable
+from app.core.errors import Invalid, StorageUnavailable
 from app.core.jobs import enqueue
 from app.core.local_storage import LocalStorage
 from app.core.storage_api import Storage
+
+if TYPE_CHECKING:
+    from app.core.s3_storage import S3Storage
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,14 @@ def get_storage() -> Storage:
     root = settings.effective_media_root
     root.mkdir(parents=True, exist_ok=True)
     return LocalStorage(root)
+
+
+def media_bucket(refusal: str, *, field: str | None = None) -> S3Storage:
+    """The instance's media bucket, for what only a bucket does (browser uploads, copies to
+    another bucket, its origin in the CSP); Invalid(``refusal``) with media on this disk."""
+    if not get_settings().object_store:
+        raise Invalid(refusal, field=field)
+    return cast("S3Storage", get_storage())
 
 
 @cache

@@ -39,6 +39,11 @@ def check_key(key: str) -> PurePosixPath:
 class Storage(Protocol):
     """The operations media code may use; both backends pass tests/core/test_storage.py."""
 
+    @property
+    def on_this_disk(self) -> bool:
+        """True when keys are files of this host's disk: `local_file` gives the stored file
+        itself, and the files of its folder beside it."""
+
     def exists(self, key: str) -> bool: ...
 
     def stat(self, key: str) -> ObjectInfo | None:

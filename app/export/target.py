@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.config import get_settings
 from app.core.errors import Invalid, StorageUnavailable
-from app.core.storage import get_storage
+from app.core.storage import media_bucket
 
 if TYPE_CHECKING:
     from app.core.s3_storage import S3Storage
@@ -35,17 +35,11 @@ def offered() -> bool:
 def bucket_store() -> S3Storage:
     """The instance's media bucket, whose client writes the copies; Invalid when media are
     kept on the local disk."""
-    if not offered():
-        raise Invalid(
-            "Copies to a bucket need media in an object store (STORAGE_URL=s3://…); "
-            "this instance keeps them on its local disk.",
-            field=FIELD,
-        )
-    from app.core.s3_storage import S3Storage
-
-    storage = get_storage()
-    assert isinstance(storage, S3Storage)
-    return storage
+    return media_bucket(
+        "Copies to a bucket need media in an object store (STORAGE_URL=s3://…); "
+        "this instance keeps them on its local disk.",
+        field=FIELD,
+    )
 
 
 def _join(prefix: str, name: str) -> str:

@@ -13,6 +13,11 @@ def frames_key(prefix: str, name: str = INDEX_NAME) -> str:
 
 def stored_frames(storage: Storage, prefix: str) -> FrameCache:
     """The frame cache of the clip under ``prefix``; its files are fetched on first use into
-    this host's cache when they live in a bucket. FileNotFoundError while it is not built."""
+    this host's cache when they live in a bucket. FileNotFoundError while it is not built.
+
+    On this host's disk the chunks are read beside the index, whose path the store checked:
+    checking each chunk's key again would cost a path resolution on every frame served."""
     index = storage.local_file(frames_key(prefix))
+    if storage.on_this_disk:
+        return open_frame_cache(index.parent)
     return open_frame_cache(index.parent, lambda name: storage.local_file(frames_key(prefix, name)))

@@ -29,7 +29,7 @@ from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound, StorageUnavailable, TooLarge
 from app.core.s3_storage import S3Storage
-from app.core.storage import get_storage
+from app.core.storage import media_bucket
 from app.pipeline.intake import ImportOutcome, create_clip, file_type_problem
 from app.pipeline.models import Upload, UploadState
 from app.projects.models import Project
@@ -69,12 +69,7 @@ class PartUrls(BaseModel):
 
 
 def _bucket() -> S3Storage:
-    settings = get_settings()
-    if not settings.object_store:
-        raise Invalid("Uploads straight to the bucket need STORAGE_URL=s3://bucket/prefix.")
-    storage = get_storage()
-    assert isinstance(storage, S3Storage)  # what get_storage() gives for STORAGE_URL=s3://
-    return storage
+    return media_bucket("Uploads straight to the bucket need STORAGE_URL=s3://bucket/prefix.")
 
 
 def _part_size(size: int) -> int:
