@@ -7,7 +7,8 @@ download it once. Each copy records the object's ETag; one last checked more tha
 ``revalidate_after`` seconds ago is checked again (one HEAD) and fetched anew if the object
 was replaced, so a step re-run on another host is seen here within that time.
 
-Layout under ``root``: ``data/<key>`` the bytes (mtime = last use, for LRU eviction),
+Layout under ``root``: ``data/<key>`` the bytes (atime = last use, for LRU eviction; the mtime
+stays that of the download, so a reader can tell a copy replaced from one merely used),
 ``meta/<key>`` the ETag (mtime = last check), ``locks/`` a fixed set of lock files keys hash
 onto, ``tmp/`` downloads in progress, ``scratch/`` folders derived media are built in (same
 filesystem, so adopting a built file is a rename), ``usage`` the running byte total. Files in
@@ -169,8 +170,10 @@ class MediaCache:
 
     @staticmethod
     def _touch(data: Path) -> Path:
+        """Mark ``data`` used now (its atime), keeping its mtime: readers that parse a copy
+        once (a frame index) key the parse on it."""
         with suppress(FileNotFoundError):  # evicted meanwhile: the caller's open will say so
-            os.utime(data)
+            os.utime(data, ns=(time.time_ns(), data.stat().st_mtime_ns))
         return data
 
     def _store(self, data: Path, meta: Path, source: Path, etag: str) -> None:
@@ -208,11 +211,11 @@ class MediaCache:
                 path = Path(folder) / name
                 with suppress(FileNotFoundError):
                     st = path.stat()
-                    entries.append((st.st_mtime, st.st_size, path))
+                    entries.append((st.st_atime, st.st_size, path))
         total = sum(size for _, size, _ in entries)
         recent = time.time() - self.keep_recent
-        for mtime, size, path in sorted(entries):
-            if total <= self.max_bytes * EVICT_DOWN_TO or mtime > recent:
+        for used, size, path in sorted(entries):
+            if total <= self.max_bytes * EVICT_DOWN_TO or used > recent:
                 break
             path.unlink(missing_ok=True)
             (self.root / "meta" / path.relative_to(self.root / "data")).unlink(missing_ok=True)

@@ -218,6 +218,7 @@ class FrameCache:
     def __init__(self, directory: str | Path, fetch: FileFetch | None = None) -> None:
         self.directory = Path(directory)
         self._fetch = fetch or self.directory.joinpath
+        self._copies = fetch is not None  # chunks are copies in a host cache evicting by atime
         index = json.loads(self._fetch(INDEX_NAME).read_text())
         if index.get("version") != FORMAT_VERSION:
             raise ValueError(f"{self.directory}: unsupported frame cache version")
@@ -225,6 +226,7 @@ class FrameCache:
         self.mime: str = index["mime"]
         self._frames: list[tuple[int, int, int]] = [tuple(f) for f in index["frames"]]
         self._chunk_names = [chunk_name(k) for k in range(len(index["chunks"]))]
+        self._chunk_paths: dict[int, Path] = {}
         self.info = FrameCacheInfo(
             directory=self.directory,
             count=self.count,
@@ -248,10 +250,26 @@ class FrameCache:
     def chunk_count(self) -> int:
         return len(self._chunk_names)
 
+    def _chunk_path(self, chunk: int) -> Path:
+        """Where chunk ``chunk`` is on this host, found once for this parsed index: the index
+        was checked against the store, so its chunks are not checked again on every frame (in a
+        bucket, that was a media-cache lookup per frame and a HEAD per chunk every few seconds)."""
+        path = self._chunk_paths.get(chunk)
+        if path is None:
+            path = self._chunk_paths[chunk] = self._fetch(self._chunk_names[chunk])
+        return path
+
     def _pread(self, chunk: int, offset: int, length: int) -> bytes:
-        path = self._fetch(self._chunk_names[chunk])
-        fd = os.open(path, os.O_RDONLY)
+        path = self._chunk_path(chunk)
         try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # a bucket's copy evicted from the host cache: fetch again
+            self._chunk_paths.pop(chunk, None)
+            path = self._chunk_path(chunk)
+            fd = os.open(path, os.O_RDONLY)
+        try:
+            if self._copies:  # used now, for the cache's LRU (its mtime stays the download's)
+                os.utime(fd, ns=(time.time_ns(), os.fstat(fd).st_mtime_ns))
             data = os.pread(fd, length, offset)
         finally:
             os.close(fd)
@@ -293,14 +311,17 @@ _opened: OrderedDict[tuple[str, int, int], FrameCache] = OrderedDict()
 _opened_lock = threading.Lock()  # requests run in a thread pool
 
 
-def open_frame_cache(directory: str | Path, fetch: FileFetch | None = None) -> FrameCache:
+def open_frame_cache(
+    directory: str | Path, fetch: FileFetch | None = None, *, index: Path | None = None
+) -> FrameCache:
     """The cache at `directory`, its index parsed once per build and process (see FrameCache
-    for ``fetch``).
+    for ``fetch``; ``index``: the index file, when the caller has already found it).
 
     A rebuild swaps in a new index file (a new inode), so a stale parse is never served;
     FileNotFoundError when the cache is not built.
     """
-    index = fetch(INDEX_NAME) if fetch else Path(directory) / INDEX_NAME
+    if index is None:
+        index = fetch(INDEX_NAME) if fetch else Path(directory) / INDEX_NAME
     stat = os.stat(index)
     key = (str(directory), stat.st_ino, stat.st_mtime_ns)
     with _opened_lock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.core.storage_api import Storage
 from app.media.framecache import INDEX_NAME, FrameCache, open_frame_cache
 
@@ -20,4 +22,8 @@ def stored_frames(storage: Storage, prefix: str) -> FrameCache:
     index = storage.local_file(frames_key(prefix))
     if storage.on_this_disk:
         return open_frame_cache(index.parent)
-    return open_frame_cache(index.parent, lambda name: storage.local_file(frames_key(prefix, name)))
+
+    def fetch(name: str) -> Path:
+        return storage.local_file(frames_key(prefix, name))
+
+    return open_frame_cache(index.parent, fetch, index=index)
