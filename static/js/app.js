@@ -24,6 +24,19 @@
   // A refused form comes back re-rendered with its errors beside the fields: swap it in place
   // and put the cursor in the first field marked invalid (its message is read out with it).
   const focusFirstInvalid = () => document.querySelector('[aria-invalid="true"]')?.focus();
+  // The summary above a refused form names each field as the server guessed it from the
+  // field's name ("Limit"); say it as the page's own label does ("Size (first N matches)").
+  const nameSummaryLinks = () => {
+    for (const link of document.querySelectorAll('[data-testid="form-errors"] a[href^="#"]')) {
+      const label = document.getElementById(link.hash.slice(1))?.labels?.[0];
+      const words = label && [...label.childNodes]
+        .filter((node) => node.nodeType === Node.TEXT_NODE)
+        .map((node) => node.textContent.trim()).find(Boolean);
+      const sep = link.textContent.indexOf(": ");
+      if (words && sep > 0) link.textContent = words + link.textContent.slice(sep);
+    }
+  };
+  const markRefusal = () => { nameSummaryLinks(); focusFirstInvalid(); };
   document.addEventListener("htmx:beforeSwap", (event) => {
     if (event.detail.xhr?.getResponseHeader("X-Form-Errors")) {
       event.detail.shouldSwap = true;
@@ -31,9 +44,9 @@
     }
   });
   document.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.xhr?.getResponseHeader("X-Form-Errors")) focusFirstInvalid();
+    if (event.detail.xhr?.getResponseHeader("X-Form-Errors")) markRefusal();
   });
-  document.addEventListener("DOMContentLoaded", focusFirstInvalid);
+  document.addEventListener("DOMContentLoaded", markRefusal);
   document.addEventListener("htmx:sendError", () => {
     showToast('<div class="error-box">The server could not be reached. Your change was not saved; retry.</div>');
   });

@@ -86,8 +86,9 @@ def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_fiel
     page.fill("input[name=lease_minutes]", "90")
     page.click("text=Create batch")
 
-    # Same page, same values, the error beside the tags field and in the summary above.
-    expect(page.get_by_test_id("form-errors")).to_contain_text("Tags: Write key=value")
+    # Same page, same values, the error beside the tags field and in the summary above, which
+    # names the field by its label on the page.
+    expect(page.get_by_test_id("form-errors")).to_contain_text("Source tags: Write key=value")
     _expect_error_beside(page, "tags", "Write key=value, got venue")
     expect(page.locator("input[name=tags]")).to_be_focused()
     expect(page.locator("input[name=name]")).to_have_value(f"week-{unique}")
@@ -108,6 +109,7 @@ def test_refused_batch_form_keeps_what_was_typed_with_each_error_beside_its_fiel
     page.fill("input[name=lease_minutes]", "0")
     page.click("text=Create batch")
     _expect_error_beside(page, "lease_minutes", "Enter 1 or more.")
+    expect(page.get_by_test_id("form-errors")).to_contain_text("Lease (minutes): Enter 1 or more.")
 
     # Fixed: the batch is created.
     page.fill("input[name=lease_minutes]", "90")
