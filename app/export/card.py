@@ -27,6 +27,7 @@ from app.annotations.points import (
     decode_frames_with_sources,
 )
 from app.core.errors import Invalid
+from app.core.storage_api import Storage
 from app.export.formats.boxes import BOX_PADDING
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps, wholebody_tracks
 from app.export.formats.coco import without_invalid_parts
@@ -63,7 +64,7 @@ class CardWriter:
         self.total_clips = 0
         self.overlapped = 0
         self.rng = random.Random(options.split_seed)
-        self.sample: list[tuple[dict[str, Any], int, PoseArray]] = []
+        self.sample: list[tuple[dict[str, Any], Storage, int, PoseArray]] = []
         self.seen_frames = 0
         self.splits_file = (out / SPLITS_FILE).open("w", encoding="utf-8", newline="")
         self.splits_csv = csv.writer(self.splits_file)
@@ -102,9 +103,9 @@ class CardWriter:
         self.seen_frames += 1
         keep = {k: clip.clip[k] for k in ("id", "project_id", "storage_key", "width", "height")}
         if len(self.sample) < SHEET_FRAMES:
-            self.sample.append((keep, frame, pose))
+            self.sample.append((keep, clip.store, frame, pose))
         elif (j := self.rng.randrange(self.seen_frames)) < SHEET_FRAMES:
-            self.sample[j] = (keep, frame, pose)
+            self.sample[j] = (keep, clip.store, frame, pose)
 
     def stats(self) -> dict[str, Any]:
         o = self.options
@@ -147,9 +148,10 @@ class CardWriter:
     def _contact_sheet(self) -> int:
         """Draw the sampled frames into contact_sheet.png; returns how many it shows."""
         tiles: list[npt.NDArray[np.uint8]] = []
-        for clip, frame, pose in self.sample:
+        for clip, store, frame, pose in self.sample:
             try:
-                image = cast(Image, cv2.cvtColor(frame_image(clip, frame), cv2.COLOR_BGR2RGB))
+                bgr = frame_image(clip, store, frame)
+                image = cast(Image, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             except Invalid:
                 continue  # the clip's file is not readable here: the sheet shows the others
             draw_poses(image, [pose])
