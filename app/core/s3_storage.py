@@ -279,6 +279,9 @@ class S3Storage:
                         modified=item["LastModified"].astimezone(UTC),
                     )
 
+    def object_url(self, key: str) -> str | None:
+        return f"s3://{self.bucket}/{self.full_key(key)}"
+
     def presigned_get(self, key: str, *, filename: str | None = None) -> str | None:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.full_key(key)}
         if filename is not None:

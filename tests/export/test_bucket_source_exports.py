@@ -1,9 +1,11 @@
 """A clip read in place from a registered bucket source (a real SeaweedFS) exports its pixels:
 frame images, the copy of its file and the training packages all come from the source's
-bucket, whichever store holds this instance's own media."""
+bucket, whichever store holds this instance's own media; and the dataset card's sample reads
+it from there."""
 
 from __future__ import annotations
 
+import csv
 import json
 import uuid
 from pathlib import Path
@@ -21,11 +23,11 @@ from app.export.formats.bundle import clip_key
 from app.media.decode import Image, iter_frames
 from app.pipeline.steps import frames_step, probe_step
 from tests.clips.test_bucket_sources import source_form
-from tests.export.builders import approved_annotation, build_folder
+from tests.export.builders import approved_annotation, build_folder, run_card_sample
 from tests.export.test_frames_and_splits import with_options
 from tests.factories import create_project
 from tests.media.videos import write_pyav
-from tests.object_store import SeaweedServer
+from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 
@@ -46,7 +48,8 @@ def bucket_clip(db: Session, store: SeaweedServer, video: Path) -> Clip:
     return clip
 
 
-def png_rgb(path: Path) -> Image:
+def image_rgb(path: Path) -> Image:
+    """An image file's pixels as RGB."""
     return cast(Image, cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
 
 
@@ -70,7 +73,7 @@ def test_a_bucket_source_clip_exports_its_frames_file_and_packages_from_its_buck
     assert len(coco["images"]) == 6
     for image in coco["images"]:
         png = out / coco["info"]["image_folder"] / image["file_name"]
-        assert np.array_equal(png_rgb(png), source_frames[image["frame_index"]])
+        assert np.array_equal(image_rgb(png), source_frames[image["frame_index"]])
     assert (out / "media" / f"{clip_key({'content_hash': clip.content_hash})}.mp4").read_bytes() \
         == video.read_bytes()  # fmt: skip
     for subset in ("pose", "i2v"):
@@ -79,4 +82,25 @@ def test_a_bucket_source_clip_exports_its_frames_file_and_packages_from_its_buck
     for row in map(json.loads, (out / "packages" / "i2v" / "manifest.jsonl").open()):
         first = out / "packages" / "i2v" / row["first_frame"]
         assert row["clip_id"] == clip.id
-        assert np.array_equal(png_rgb(first), source_frames[row["start_frame"]])
+        assert np.array_equal(image_rgb(first), source_frames[row["start_frame"]])
+
+
+def test_the_cards_sample_reads_a_bucket_source_clip_from_its_bucket(
+    db: Session, object_store: SeaweedServer, tmp_path: Path
+) -> None:
+    video = write_pyav(tmp_path / "one.mp4", frames=6, width=96, height=64, fps=12)
+    clip = bucket_clip(db, object_store, video)
+    approved_annotation(db, clip)
+    out = build_folder(db, with_options(db, clip.project_id, ["coco_person"], frames=False,
+                                        val_percent=0), tmp_path)  # fmt: skip
+    source = f"s3://{sources.get_source(db, clip.source_id or 0).url[5:]}one.mp4"
+    [row] = csv.DictReader((out / "splits.csv").open())
+    assert (row["source"], row["storage_key"]) == (source, "reels/one.mp4")
+    assert "in a bucket (`s3://bucket/key`" in (out / "README.md").read_text()
+
+    run_card_sample(out, AWS_ENDPOINT_URL=object_store.endpoint, AWS_ACCESS_KEY_ID=ACCESS_KEY,
+                    AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION=REGION)  # fmt: skip
+    made = sorted((out / "images" / "train" / row["clip"]).glob("*.jpg"))
+    assert [p.name for p in made] == [f"{n:06d}.jpg" for n in range(6)]
+    for path, expected in zip(made, iter_frames(video), strict=True):
+        assert np.abs(image_rgb(path).astype(int) - expected.astype(int)).mean() < 3  # JPEG's loss
