@@ -46,8 +46,8 @@ ARCHIVE, BUCKET, MEDIA_ROOT = "archive", "bucket", "media_root"
 PLACES = (ARCHIVE, BUCKET, MEDIA_ROOT)
 WHERE = {
     ARCHIVE: "in this archive (`media/`)",
-    BUCKET: "in a bucket (`s3://bucket/key`: boto3 or the `aws` CLI read it with keys that may,"
-    " `AWS_ENDPOINT_URL` naming a self-hosted store)",
+    BUCKET: "in a bucket (`s3://bucket/key`, fetched with boto3 or the `aws` CLI using keys"
+    " allowed to read it and, for a self-hosted store, `AWS_ENDPOINT_URL`)",
     MEDIA_ROOT: "under the CelLabel instance's MEDIA_ROOT (a path relative to it)",
 }
 SHEET_FRAMES, TILE_WIDTH, COLUMNS = 12, 320, 4

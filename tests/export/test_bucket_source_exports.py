@@ -22,9 +22,10 @@ from app.clips.models import Clip, ClipState
 from app.export.formats.bundle import clip_key
 from app.media.decode import Image, iter_frames
 from app.pipeline.steps import frames_step, probe_step
+from app.projects.models import Project
 from tests.clips.test_bucket_sources import source_form
 from tests.export.builders import approved_annotation, build_folder, run_card_sample
-from tests.export.test_frames_and_splits import with_options
+from tests.export.test_frames_and_splits import video_clip, with_options
 from tests.factories import create_project
 from tests.media.videos import write_pyav
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
@@ -86,21 +87,28 @@ def test_a_bucket_source_clip_exports_its_frames_file_and_packages_from_its_buck
 
 
 def test_the_cards_sample_reads_a_bucket_source_clip_from_its_bucket(
-    db: Session, object_store: SeaweedServer, tmp_path: Path
+    db: Session, object_store: SeaweedServer, tmp_path: Path, media_root: Path
 ) -> None:
     video = write_pyav(tmp_path / "one.mp4", frames=6, width=96, height=64, fps=12)
     clip = bucket_clip(db, object_store, video)
     approved_annotation(db, clip)
+    imported = video_clip(db, db.get_one(Project, clip.project_id), tmp_path, 1, cached=False)
+    approved_annotation(db, imported)  # beside it, a clip in this instance's MEDIA_ROOT
     out = build_folder(db, with_options(db, clip.project_id, ["coco_person"], frames=False,
                                         val_percent=0), tmp_path)  # fmt: skip
-    source = f"s3://{sources.get_source(db, clip.source_id or 0).url[5:]}one.mp4"
-    [row] = csv.DictReader((out / "splits.csv").open())
-    assert (row["source"], row["storage_key"]) == (source, "reels/one.mp4")
-    assert "in a bucket (`s3://bucket/key`" in (out / "README.md").read_text()
+    rows = {int(row["clip_id"]): row for row in csv.DictReader((out / "splits.csv").open())}
+    bucket = sources.get_source(db, clip.source_id or 0).url.split("/")[2]
+    assert rows[clip.id]["source"] == f"s3://{bucket}/reels/one.mp4"
+    assert rows[imported.id]["source"] == imported.storage_key
+    readme = (out / "README.md").read_text()
+    assert "in a bucket (`s3://bucket/key`" in readme and "instance's MEDIA_ROOT" in readme
 
     run_card_sample(out, AWS_ENDPOINT_URL=object_store.endpoint, AWS_ACCESS_KEY_ID=ACCESS_KEY,
-                    AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION=REGION)  # fmt: skip
-    made = sorted((out / "images" / "train" / row["clip"]).glob("*.jpg"))
-    assert [p.name for p in made] == [f"{n:06d}.jpg" for n in range(6)]
-    for path, expected in zip(made, iter_frames(video), strict=True):
-        assert np.abs(image_rgb(path).astype(int) - expected.astype(int)).mean() < 3  # JPEG's loss
+                    AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION=REGION,
+                    MEDIA_ROOT=str(media_root))  # fmt: skip
+    for row, source in ((rows[clip.id], video), (rows[imported.id], tmp_path / "v1.mp4")):
+        made = sorted((out / "images" / "train" / row["clip"]).glob("*.jpg"))
+        expected = list(iter_frames(source))
+        assert [p.name for p in made] == [f"{n:06d}.jpg" for n in range(len(expected))]
+        for path, frame in zip(made, expected, strict=True):
+            assert np.abs(image_rgb(path).astype(int) - frame.astype(int)).mean() < 3  # JPEG
