@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -79,8 +80,10 @@ def test_the_card_counts_what_the_files_hold(db: Session, tmp_path: Path, media_
     assert "ffmpeg" in readme and "-start_number 0" in readme
     assert '"images/$split/$clip/%06d.jpg"' in readme and "under the CelLabel instance's" in readme
     assert json.loads((out / "stats.json").read_text())["clip_files"]["media_root"] == 4
-    run_card_sample(out, MEDIA_ROOT=str(media_root))
-    assert_sample_made_every_image(out, 4)
+    for language in ("python", "sh"):
+        shutil.rmtree(out / "images", ignore_errors=True)
+        run_card_sample(out, language, MEDIA_ROOT=str(media_root))
+        assert_sample_made_every_image(out, 4)
 
 
 @pytest.mark.parametrize("image_format", ["jpg", "png"])
@@ -96,8 +99,10 @@ def test_the_cards_sample_recreates_the_frames_from_the_media_the_archive_carrie
     rows = list(csv.DictReader((out / "splits.csv").open()))
     assert all(row["source"] == f"media/{row['clip']}.mp4" for row in rows)
     assert "in this archive (`media/`)" in (out / "README.md").read_text()
-    run_card_sample(out)  # no MEDIA_ROOT, no store: the archive alone
-    assert_sample_made_every_image(out, 2, image_format)
+    for language in ("python", "sh"):
+        shutil.rmtree(out / "images", ignore_errors=True)
+        run_card_sample(out, language)  # no MEDIA_ROOT, no store: the archive alone
+        assert_sample_made_every_image(out, 2, image_format)
 
 
 def assert_sample_made_every_image(out: Path, clips: int, ext: str = "jpg") -> None:
