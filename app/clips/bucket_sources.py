@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 from botocore.exceptions import ClientError
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
@@ -28,7 +28,7 @@ from app.clips.source_store import bucket_storage, get_source, source_storage, s
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, Invalid, StorageUnavailable
 from app.core.jobs import enqueue
-from app.core.s3_storage import S3Storage
+from app.core.s3_storage import Refusal, S3Storage, classify
 from app.core.secret_box import seal
 from app.core.storage import clip_prefix, delete_after_commit
 from app.core.storage_api import check_key
@@ -36,7 +36,6 @@ from app.projects.models import Project
 
 SYNC_TASK = "cellabel.clips.sync_source"
 SYNC_CHUNK = 10_000  # objects per COPY: the count on the page moves while a big bucket lists
-_REFUSED_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"}
 
 
 def _check_listable(storage: S3Storage, prefix: str, data: SourceCreate) -> None:
@@ -53,18 +52,18 @@ def _check_listable(storage: S3Storage, prefix: str, data: SourceCreate) -> None
             field="endpoint_url",
         ) from exc
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchBucket", "404"):
+        refusal = classify(exc)
+        if refusal.kind is Refusal.NO_BUCKET:  # a bare 404 came as FileNotFoundError above
+            raise no_bucket from exc
+        if refusal.kind is Refusal.DENIED:
             raise Invalid(
-                f"There is no bucket {storage.bucket!r} at {where}.", field="url"
-            ) from exc
-        if code in _REFUSED_KEYS:
-            raise Invalid(
-                f"{where} refused these keys for bucket {storage.bucket!r} ({code}): check the "
-                "access key id and the secret key, and that they may list the bucket.",
+                f"{where} refused these keys for bucket {storage.bucket!r} ({refusal.code}): "
+                "check the access key id and the secret key, and that they may list the bucket.",
                 field="secret_access_key",
             ) from exc
-        raise Invalid(f"{where} refused to list the bucket: {code or exc}.", field="url") from exc
+        raise Invalid(
+            f"{where} refused to list the bucket: {refusal.code or exc}.", field="url"
+        ) from exc
 
 
 def register_source(
@@ -113,6 +112,25 @@ def find_source(session: Session, project_id: int, url: str, endpoint: str) -> B
 def list_sources(session: Session, project_id: int) -> list[BucketSource]:
     query = select(BucketSource).where(BucketSource.project_id == project_id)
     return list(session.scalars(query.order_by(BucketSource.id)))
+
+
+def unprocessed_clip_ids(session: Session, source_id: int, limit: int) -> list[int]:
+    """The first ``limit`` clips of the source the pipeline has not taken yet (the records its
+    syncs created), oldest first."""
+    waiting = (Clip.source_id == source_id, Clip.state == ClipState.uploaded)
+    query = select(Clip.id).where(*waiting).order_by(Clip.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def unprocessed_counts(session: Session, project_id: int) -> dict[int, int]:
+    """Source id -> how many of its clips the pipeline has not taken yet (sources with any)."""
+    query = (
+        select(Clip.source_id, func.count())
+        .where(Clip.project_id == project_id, Clip.state == ClipState.uploaded,
+               Clip.source_id.is_not(None))
+        .group_by(Clip.source_id)
+    )  # fmt: skip
+    return {source_id: n for source_id, n in session.execute(query) if source_id is not None}
 
 
 def source_hash(source_id: int, key: str) -> str:

@@ -90,12 +90,16 @@ def import_cmd(
     secret_access_key: Annotated[
         str, typer.Option(envvar="AWS_SECRET_ACCESS_KEY", help="Stored encrypted")
     ] = "",
+    process: Annotated[
+        bool, typer.Option("--process", help="s3:// only: queue the pipeline for its new records")
+    ] = False,
     wait: WaitOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Import files, folders or a manifest; duplicates are reported, not stored twice. An
     s3:// prefix is registered as a bucket source (or, if it is one, synced again): its video
-    objects become clip records, the media stay in the bucket."""
+    objects become clip records, the media stay in the bucket (``--process`` queues the
+    pipeline for the records not processed yet)."""
     upgrade_database()
     if not paths and manifest is None:
         raise fail("Give files or folders, or --manifest.")
@@ -105,8 +109,10 @@ def import_cmd(
         source = SourceCreate(url=paths[0], endpoint_url=endpoint, region=region,
                               access_key_id=access_key_id,
                               secret_access_key=SecretStr(secret_access_key))  # fmt: skip
-        _import_bucket(project, source, as_json)
+        _import_bucket(project, source, process, as_json)
         return
+    if process:
+        raise fail("--process queues the records of an s3:// prefix; files are queued anyway.")
     if records_only:
         if manifest is None or paths:
             raise fail("--records-only takes a --manifest and no paths.")
@@ -153,7 +159,7 @@ def _import_records(project: str, manifest: Path, as_json: bool) -> None:
         )
 
 
-def _import_bucket(project: str, data: SourceCreate, as_json: bool) -> None:
+def _import_bucket(project: str, data: SourceCreate, process: bool, as_json: bool) -> None:
     started = time.perf_counter()
     try:
         with session_scope() as session:
@@ -169,17 +175,30 @@ def _import_bucket(project: str, data: SourceCreate, as_json: bool) -> None:
         raise fail(exc.message) from exc
     assert result is not None  # registered just now, or found: not deleted meanwhile
     seconds = time.perf_counter() - started
+    queued = _process_source(source_id) if process else 0
     summary = {"source_id": source_id, "url": url, "registered": registered,
                "listed": result.listed, "created": result.created,
-               "seconds": round(seconds, 2)}  # fmt: skip
+               "seconds": round(seconds, 2), "queued": queued}  # fmt: skip
     if as_json:
         print_json(summary)
     else:
         console.print(
             f"{'Registered' if registered else 'Synced'} {url}: {result.created} new clip "
             f"records of {result.listed} video objects ({seconds:.1f} s); the media stay in "
-            "the bucket."
+            "the bucket." + (f" Queued the pipeline for {queued} clip(s)." if process else "")
         )
+
+
+def _process_source(source_id: int) -> int:
+    """Queue the pipeline for every unprocessed clip of the source, a bulk's worth per
+    transaction (each sent after its commit); how many were queued."""
+    queued = 0
+    while True:
+        with session_scope() as session:
+            done = intake.process_source(session, source_id)
+        queued += len(done.queued)
+        if not done.queued or not done.waiting:
+            return queued
 
 
 def clip_row(clip: Clip) -> dict[str, Any]:

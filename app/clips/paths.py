@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from app.clips.models import Clip
 from app.clips.source_store import source_storage
 from app.core.storage import clip_prefix, get_storage
+from app.core.storage_api import Storage
 from app.media.framecache import FrameCache
 from app.media.stored import frames_key, stored_frames
 
@@ -24,14 +25,18 @@ from app.media.stored import frames_key, stored_frames
 DIRECT_MEDIA = frozenset({"preview.mp4"})
 
 
+def clip_store(session: Session | None, source_id: int | None) -> Storage:
+    """The store a clip's source video (its ``storage_key``) is read from: the media store, or
+    the bucket of the source it was listed in (``source_id``; ``session`` then needed)."""
+    if source_id is None:
+        return get_storage()
+    assert session is not None  # a clip with a source was read through a session
+    return source_storage(session, source_id)
+
+
 def source_path(clip: Clip) -> Path:
-    """A file on this host with the clip's source video (FileNotFoundError when it is gone):
-    from the media store, or read in place from the bucket of the source it was listed in."""
-    if clip.source_id is None:
-        return get_storage().local_file(clip.storage_key)
-    session = object_session(clip)
-    assert session is not None  # a clip with a source was loaded by a session
-    return source_storage(session, clip.source_id).local_file(clip.storage_key)
+    """A file on this host with the clip's source video (FileNotFoundError when it is gone)."""
+    return clip_store(object_session(clip), clip.source_id).local_file(clip.storage_key)
 
 
 def media_key(clip: Clip, name: str) -> str:

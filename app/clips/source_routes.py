@@ -16,6 +16,7 @@ from app.clips.schemas import SourceCreate, SourceRead
 from app.core.deps import DB
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
+from app.pipeline import intake
 from app.projects import service as projects
 
 router = APIRouter()
@@ -30,6 +31,7 @@ def _sources_page(
     listed = sources.list_sources(db, project.id)
     busy = any(s.state in (SyncState.queued, SyncState.syncing) for s in listed)
     context = {"project": project, "sources": listed, "busy": busy,
+               "unprocessed": sources.unprocessed_counts(db, project.id),
                "notice": request.query_params.get("notice", "")[:300]}  # fmt: skip
     return render(request, "clips/sources.html", with_form(context, form),
                   partial="clips/_sources.html")  # fmt: skip
@@ -75,6 +77,26 @@ def sync_source(db: DB, principal: AdminOnly, project_id: int, source_id: int) -
     return _back(project_id, f"Listing {source.url} for new objects.")
 
 
+@router.post("/projects/{project_id}/sources/{source_id}/process")
+@form_page("source-action", _sources_page)
+def process_source(db: DB, principal: AdminOnly, project_id: int, source_id: int) -> Response:
+    """Queue the pipeline for the clip records the source's syncs created."""
+    url = sources.get_source(db, source_id, project_id).url
+    return _back(project_id, processing_notice(url, intake.process_source(db, source_id)))
+
+
+def processing_notice(url: str, done: intake.SourceProcessing) -> str:
+    if not done.queued and not done.refused:
+        return f"Every clip of {url} is processed or queued already."
+    count = len(done.queued)
+    notice = f"Queued the pipeline for {count} clip{'s' if count != 1 else ''} of {url}."
+    if done.refused:
+        notice += f" {len(done.refused)} left alone: {' '.join(done.refused.values())}"
+    if done.waiting:
+        notice += f" {done.waiting} more wait: press Process now again."
+    return notice
+
+
 @router.post("/projects/{project_id}/sources/{source_id}/delete")
 @form_page("source-action", _sources_page)
 def delete_source(db: DB, principal: AdminOnly, project_id: int, source_id: int) -> Response:
@@ -103,6 +125,13 @@ def api_register_source(
 def api_sync_source(db: DB, principal: AdminOnly, source_id: int) -> SourceRead:
     """Queue a listing that adds the objects not seen before."""
     return SourceRead.model_validate(sources.request_sync(db, source_id))
+
+
+@api.post("/sources/{source_id}/process", response_model=intake.SourceProcessing)
+def api_process_source(db: DB, principal: AdminOnly, source_id: int) -> intake.SourceProcessing:
+    """Queue the pipeline for the source's clips not processed yet (up to 1000 per call:
+    ``waiting`` says how many remain)."""
+    return intake.process_source(db, source_id)
 
 
 @api.delete("/sources/{source_id}", status_code=204)

@@ -157,5 +157,8 @@ class LocalStorage:
             if key > after and (info := self.stat(key)) is not None:
                 yield info
 
+    def object_url(self, key: str) -> str | None:
+        return None
+
     def presigned_get(self, key: str, *, filename: str | None = None) -> str | None:
         return None

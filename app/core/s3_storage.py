@@ -14,7 +14,9 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
@@ -41,7 +43,44 @@ DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 UPLOAD_THREADS = 8
 _TRANSFER = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART)
 CORS_RULE_ID = "cellabel-browser-uploads"
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class Refusal(Enum):
+    """What an S3-compatible store's refusal means, whichever store (AWS, MinIO, SeaweedFS,
+    R2) and call (a HEAD answers with a bare status, the others with named codes) gave it."""
+
+    NO_BUCKET = "no bucket"
+    NOT_FOUND = "not found"  # an object, or whatever a HEAD asked for
+    NO_UPLOAD = "no upload"  # a multipart upload completed or aborted
+    DENIED = "denied"  # keys unknown, wrong, or not allowed this
+    UNAVAILABLE = "unavailable"  # the store failing (5xx): retryable
+    OTHER = "other"
+
+
+_REFUSALS = {
+    "NoSuchBucket": Refusal.NO_BUCKET,
+    "404": Refusal.NOT_FOUND, "NotFound": Refusal.NOT_FOUND, "NoSuchKey": Refusal.NOT_FOUND,
+    "NoSuchUpload": Refusal.NO_UPLOAD,
+    **dict.fromkeys(("403", "AccessDenied", "AllAccessDisabled", "Forbidden",
+                     "InvalidAccessKeyId", "SignatureDoesNotMatch"), Refusal.DENIED),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoreRefusal:
+    """A ClientError classified: its kind and the store's code (for messages; may be "")."""
+
+    kind: Refusal
+    code: str
+
+
+def classify(exc: ClientError) -> StoreRefusal:
+    """The one reading of a botocore ClientError that every caller words for its users."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    kind = _REFUSALS.get(code, Refusal.OTHER)
+    if kind is Refusal.OTHER and _status(exc) >= 500:
+        kind = Refusal.UNAVAILABLE
+    return StoreRefusal(kind, code)
 
 
 def make_s3_client(
@@ -144,16 +183,17 @@ class S3Storage:
         except (BotoConnectionError, HTTPClientError) as exc:
             self._unavailable(exc)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
+            kind = classify(exc).kind
+            if kind is Refusal.NOT_FOUND:
                 raise FileNotFoundError(key) from exc
-            if _status(exc) >= 500:
+            if kind is Refusal.UNAVAILABLE:
                 self._unavailable(exc)
             raise
         except S3UploadFailedError as exc:
             # boto3's managed upload wraps the part's ClientError (a store coming back up
             # answers 5xx until its volumes are ready): the same outage as above.
             cause = exc.__context__
-            if isinstance(cause, ClientError) and _status(cause) >= 500:
+            if isinstance(cause, ClientError) and classify(cause).kind is Refusal.UNAVAILABLE:
                 self._unavailable(exc)
             raise
 
@@ -238,6 +278,9 @@ class S3Storage:
                         etag=item["ETag"].strip('"'),
                         modified=item["LastModified"].astimezone(UTC),
                     )
+
+    def object_url(self, key: str) -> str | None:
+        return f"s3://{self.bucket}/{self.full_key(key)}"
 
     def presigned_get(self, key: str, *, filename: str | None = None) -> str | None:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.full_key(key)}

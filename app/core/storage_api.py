@@ -84,6 +84,10 @@ class Storage(Protocol):
     def iter_objects(self, prefix: str, *, after: str = "") -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` in key order, starting after key ``after``, page by page."""
 
+    def object_url(self, key: str) -> str | None:
+        """``s3://bucket/key``, the address other tools read ``key`` by in a bucket; None for
+        a local folder, where ``key`` is the path under MEDIA_ROOT."""
+
     def presigned_get(self, key: str, *, filename: str | None = None) -> str | None:
         """A short-lived URL a browser can download ``key`` from directly (as ``filename``),
         or None when the store has no such URLs (a local folder: the web streams it)."""

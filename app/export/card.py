@@ -27,6 +27,7 @@ from app.annotations.points import (
     decode_frames_with_sources,
 )
 from app.core.errors import Invalid
+from app.core.storage_api import Storage
 from app.export.formats.boxes import BOX_PADDING
 from app.export.formats.bundle import ClipBundle, SnapshotContext, dumps, wholebody_tracks
 from app.export.formats.coco import without_invalid_parts
@@ -37,7 +38,18 @@ from app.media.decode import Image
 from app.projects.skeletons import COCO_WHOLEBODY, PoseArray, V
 
 README_FILE, STATS_FILE, SHEET_FILE = "README.md", "stats.json", "contact_sheet.png"
-SPLITS_FILE = "splits.csv"  # clip,clip_id,split,storage_key,filename: one row per clip
+# clip,clip_id,split,storage_key,source,filename: one row per clip; ``source`` is where its
+# file is read (`clip_file`)
+SPLITS_FILE = "splits.csv"
+# Where a clip's file is read from, as the card tells it
+ARCHIVE, BUCKET, MEDIA_ROOT = "archive", "bucket", "media_root"
+PLACES = (ARCHIVE, BUCKET, MEDIA_ROOT)
+WHERE = {
+    ARCHIVE: "in this archive (`media/`)",
+    BUCKET: "in a bucket (`s3://bucket/key`, fetched with boto3 or the `aws` CLI using keys"
+    " allowed to read it and, for a self-hosted store, `AWS_ENDPOINT_URL`)",
+    MEDIA_ROOT: "under the CelLabel instance's MEDIA_ROOT (a path relative to it)",
+}
 SHEET_FRAMES, TILE_WIDTH, COLUMNS = 12, 320, 4
 # KeypointFrame's stored ``src`` per point (app.annotations.points)
 SOURCES = {
@@ -63,16 +75,21 @@ class CardWriter:
         self.total_clips = 0
         self.overlapped = 0
         self.rng = random.Random(options.split_seed)
-        self.sample: list[tuple[dict[str, Any], int, PoseArray]] = []
+        self.sample: list[tuple[dict[str, Any], Storage, int, PoseArray]] = []
         self.seen_frames = 0
         self.splits_file = (out / SPLITS_FILE).open("w", encoding="utf-8", newline="")
         self.splits_csv = csv.writer(self.splits_file)
-        self.splits_csv.writerow(["clip", "clip_id", "split", "storage_key", "filename"])
+        self.splits_csv.writerow(["clip", "clip_id", "split", "storage_key", "source", "filename"])
+        self.files: Counter[str] = Counter()  # clips' files per place (`clip_file`)
 
     def add(self, clip: ClipBundle) -> None:
         self.total_clips += 1
         c = clip.clip
-        self.splits_csv.writerow([clip.key, c["id"], clip.split, c["storage_key"], c["filename"]])
+        place, source = clip_file(clip)
+        self.files[place] += 1
+        self.splits_csv.writerow(
+            [clip.key, c["id"], clip.split, c["storage_key"], source, c["filename"]]
+        )
         self.clips.update(clip.clip["subsets"] or ["(none)"])
         self.split_clips[clip.split] += 1
         self.overlapped += bool(clip.agreement)
@@ -102,9 +119,9 @@ class CardWriter:
         self.seen_frames += 1
         keep = {k: clip.clip[k] for k in ("id", "project_id", "storage_key", "width", "height")}
         if len(self.sample) < SHEET_FRAMES:
-            self.sample.append((keep, frame, pose))
+            self.sample.append((keep, clip.store, frame, pose))
         elif (j := self.rng.randrange(self.seen_frames)) < SHEET_FRAMES:
-            self.sample[j] = (keep, frame, pose)
+            self.sample[j] = (keep, clip.store, frame, pose)
 
     def stats(self) -> dict[str, Any]:
         o = self.options
@@ -132,6 +149,7 @@ class CardWriter:
             "frames": {"included": o.frames and bool(IMAGE_FORMATS & set(self.ctx.formats)),
                        "format": o.image_format, "jpeg_quality": o.jpeg_quality,
                        "folder": self.ctx.image_root},
+            "clip_files": {place: self.files[place] for place in PLACES},
             "box": {"from": "labelled body and feet points", "padding": BOX_PADDING},
             "licence": o.licence, "source": o.source,
             "project_configuration": self.ctx.project,
@@ -147,9 +165,10 @@ class CardWriter:
     def _contact_sheet(self) -> int:
         """Draw the sampled frames into contact_sheet.png; returns how many it shows."""
         tiles: list[npt.NDArray[np.uint8]] = []
-        for clip, frame, pose in self.sample:
+        for clip, store, frame, pose in self.sample:
             try:
-                image = cast(Image, cv2.cvtColor(frame_image(clip, frame), cv2.COLOR_BGR2RGB))
+                bgr = frame_image(clip, store, frame)
+                image = cast(Image, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             except Invalid:
                 continue  # the clip's file is not readable here: the sheet shows the others
             draw_poses(image, [pose])
@@ -216,7 +235,7 @@ def readme(stats: dict[str, Any], sheet_frames: int) -> str:
         f"Person boxes: the labelled body and feet points' box scaled by {BOX_PADDING} about"
         " its centre, clipped to the image; `area` is its width x height.", "",
         "## Agreement", "", *agreement_text(stats["agreement"]), "",
-        "## Frames", "", *frames_text(frames), "",
+        "## Frames", "", *frames_text(frames, stats["clip_files"]), "",
     ]  # fmt: skip
     if sheet_frames:
         lines += [f"![{sheet_frames} random annotated frames]({SHEET_FILE})", ""]
@@ -237,8 +256,20 @@ def _share_text(shares: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1%}" for k, v in sorted(shares.items())) or "no labelled points"
 
 
-def frames_text(frames: dict[str, Any]) -> list[str]:
-    """How frame images are named; the commands recreating them when they were left out."""
+def clip_file(clip: ClipBundle) -> tuple[str, str]:
+    """(place, source) of the clip's file as `splits.csv` names it: ``archive`` and its path
+    in this archive when the snapshot copied it (``media``), ``bucket`` and its ``s3://``
+    address, or ``media_root`` and its path under the instance's MEDIA_ROOT."""
+    if clip.media:
+        return ARCHIVE, clip.media
+    key = str(clip.clip["storage_key"])
+    url = clip.store.object_url(key)
+    return (BUCKET, url) if url else (MEDIA_ROOT, key)
+
+
+def frames_text(frames: dict[str, Any], files: dict[str, int]) -> list[str]:
+    """How frame images are named; when they were left out, the commands recreating them
+    from the clips' files, wherever this snapshot says they are (`clip_file`)."""
     ext, root = frames["format"], frames["folder"]
     named = (
         f"A frame image is `{root}/<split>/<clip>/<frame:06d>.{ext}`, frames numbered from 0"
@@ -248,30 +279,73 @@ def frames_text(frames: dict[str, Any]) -> list[str]:
     )
     if frames["included"]:
         return [named]
-    quality = frames["jpeg_quality"]
+    places = {place for place, count in files.items() if count}
+    where = "; ".join(WHERE[place] for place in PLACES if place in places)
     return [
         named, "",
-        "The images were left out of this archive. With the clips' files under MEDIA_ROOT,"
-        " this recreates them under the same names (every frame of each clip; ffmpeg's"
-        " numbering starts at 1 unless told `-start_number 0`, and `-fps_mode passthrough`"
-        " keeps one image per decoded frame):", "",
+        "The images were left out of this archive. `splits.csv`'s `source` column says where"
+        f" each clip's file is: {where or 'no clips'}. This recreates the images under the"
+        " same names (every frame of each clip; ffmpeg's numbering starts at 1 unless told"
+        " `-start_number 0`, and `-fps_mode passthrough` keeps one image per decoded frame):",
+        "",
         "```sh",
-        "tail -n +2 splits.csv | while IFS=, read -r clip clip_id split key rest; do",
+        "tail -n +2 splits.csv | while IFS=, read -r clip clip_id split key source rest; do",
+        *_shell_fetch(places),
         f'  mkdir -p "{root}/$split/$clip"',
-        '  ffmpeg -nostdin -loglevel error -i "$MEDIA_ROOT/$key" -fps_mode passthrough \\',
+        '  ffmpeg -nostdin -loglevel error -i "$source" -fps_mode passthrough \\',
         f'    -start_number 0 -q:v 2 "{root}/$split/$clip/%06d.{ext}"',
         "done", "```", "",
         "or, frame-exact as CelLabel decodes (PyAV, the stream's rotation applied):", "",
         "```python",
         "import csv, os, pathlib, av, cv2, numpy as np",
+        "",
+        *_python_fetch(places),
+        "",
         "for row in csv.DictReader(open('splits.csv', newline='')):",
         f"    folder = pathlib.Path('{root}', row['split'], row['clip'])",
         "    folder.mkdir(parents=True, exist_ok=True)",
-        "    with av.open(os.path.join(os.environ['MEDIA_ROOT'], row['storage_key'])) as video:",
+        "    with av.open(video_file(row['source'])) as video:",
         "        for n, frame in enumerate(video.decode(video=0)):",
         "            turns = round(frame.rotation / 90) % 4",
         "            image = np.rot90(frame.to_ndarray(format='bgr24'), turns)",
         f"            cv2.imwrite(str(folder / f'{{n:06d}}.{ext}'), np.ascontiguousarray(image),",
-        f"                        [cv2.IMWRITE_JPEG_QUALITY, {quality}])",
+        f"                        [cv2.IMWRITE_JPEG_QUALITY, {frames['jpeg_quality']}])",
         "```",
     ]  # fmt: skip
+
+
+def _shell_fetch(places: set[str]) -> list[str]:
+    """The loop's lines making ``$source`` a file on this disk."""
+    fetch = '"$source" "sources/$clip" && source="sources/$clip"'
+    if places == {BUCKET}:
+        return [f"  mkdir -p sources && aws s3 cp --quiet {fetch}"]
+    if places == {MEDIA_ROOT}:
+        return ['  source="$MEDIA_ROOT/$source"']
+    if places == {BUCKET, MEDIA_ROOT}:
+        return [
+            '  case "$source" in',
+            f"    s3://*) mkdir -p sources && aws s3 cp --quiet {fetch} ;;",
+            '    *) source="$MEDIA_ROOT/$source" ;;',
+            "  esac",
+        ]
+    return []  # in this archive: a path relative to it
+
+
+def _python_fetch(places: set[str]) -> list[str]:
+    """``video_file(source)``: a file on this disk with the clip's video."""
+    lines = ["def video_file(source):"]
+    if ARCHIVE in places or not places:
+        return [*lines, "    return source  # inside this archive"]
+    if BUCKET in places:
+        lines += [
+            "    if source.startswith('s3://'):  # keys and AWS_ENDPOINT_URL from the environment",
+            "        import boto3",
+            "        bucket, key = source[len('s3://'):].split('/', 1)",
+            "        local = pathlib.Path('sources', bucket, key)",
+            "        local.parent.mkdir(parents=True, exist_ok=True)",
+            "        boto3.client('s3').download_file(bucket, key, str(local))",
+            "        return str(local)",
+        ]
+    if MEDIA_ROOT in places:
+        lines += ["    return os.path.join(os.environ['MEDIA_ROOT'], source)"]
+    return lines

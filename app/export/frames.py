@@ -19,6 +19,7 @@ import cv2
 
 from app.core.errors import Invalid
 from app.core.storage import clip_prefix, get_storage
+from app.core.storage_api import Storage
 from app.export.formats.bundle import ClipBundle, SnapshotContext, wholebody_frames
 from app.export.formats.yolo import YOLO_IMAGES
 from app.media.decode import Image, iter_frames, read_frame
@@ -56,10 +57,11 @@ def frame_cache_of(clip: Mapping[str, Any]) -> FrameCache | None:
 
 
 def read_frames(
-    clip: Mapping[str, Any], frames: Sequence[int], ext: str, quality: int
+    clip: Mapping[str, Any], store: Storage, frames: Sequence[int], ext: str, quality: int
 ) -> Iterator[tuple[int, bytes]]:
-    """(frame, encoded image) of each of ``frames`` (ascending), one at a time; Invalid when
-    the clip's frames cannot be read."""
+    """(frame, encoded image) of each of ``frames`` (ascending), one at a time, from the frame
+    cache or else the source video in ``store`` (`ClipBundle.store`); Invalid when the clip's
+    frames cannot be read."""
     cache = frame_cache_of(clip)
     if cache is not None and ext == "jpg" and cache.info.quality == quality:
         if frames and frames[-1] >= cache.count:
@@ -69,7 +71,7 @@ def read_frames(
         return
     wanted, found = set(frames), 0
     try:
-        source = get_storage().local_file(str(clip["storage_key"]))
+        source = store.local_file(str(clip["storage_key"]))
         for index, rgb in enumerate(iter_frames(source)):
             if index in wanted:
                 yield index, encode(rgb, ext, quality)
@@ -85,14 +87,14 @@ def read_frames(
         raise Invalid(f"Clip {clip['id']} has fewer frames than its annotation.")
 
 
-def frame_image(clip: Mapping[str, Any], frame: int) -> Image:
+def frame_image(clip: Mapping[str, Any], store: Storage, frame: int) -> Image:
     """One frame of the clip as BGR (for drawing), from the cache when it holds the frame at
-    the source size; Invalid when it cannot be read."""
+    the source size, else from the source video in ``store``; Invalid when it cannot be read."""
     cache = frame_cache_of(clip)
     try:
         if cache is not None:
             return cast(Image, cv2.cvtColor(cache.image(frame), cv2.COLOR_RGB2BGR))
-        rgb = read_frame(get_storage().local_file(str(clip["storage_key"])), frame)
+        rgb = read_frame(store.local_file(str(clip["storage_key"])), frame)
     except Exception as exc:  # any decoder failure: PyAV raises its own error types
         raise Invalid(f"Cannot read frame {frame} of clip {clip['id']}: {exc}") from exc
     return cast(Image, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -112,7 +114,8 @@ class FramesWriter:
         folder = self.out / frame_folder(self.ctx.image_root, clip.split, clip.key)
         if frames:
             folder.mkdir(parents=True, exist_ok=True)
-        for frame, data in read_frames(clip.clip, frames, self.ctx.image_ext, self.quality):
+        frames_read = read_frames(clip.clip, clip.store, frames, self.ctx.image_ext, self.quality)
+        for frame, data in frames_read:
             (folder / f"{frame:06d}.{self.ctx.image_ext}").write_bytes(data)
             self.count += 1
 

@@ -52,9 +52,9 @@ from app.auth.models import User
 from app.batches.schemas import ClipFilter
 from app.batches.service import matching_clips
 from app.clips.models import Clip
+from app.clips.paths import clip_store
 from app.core.db import is_postgresql
 from app.core.errors import Invalid
-from app.core.storage import get_storage
 from app.export.card import CardWriter
 from app.export.formats.bundle import (
     CharacterData,
@@ -393,6 +393,7 @@ def write_snapshot(
             for bundle in bundles:
                 bundle.label_rule = label_rule
                 bundle.split = splits.get(bundle.clip["id"], TRAIN)
+                bundle.store = clip_store(session, bundle.clip["source_id"])
                 if MEDIA in formats:
                     bundle.media = _copy_media(bundle, out)
                 for writer in writers:
@@ -464,7 +465,7 @@ def read_ahead(
 def _copy_media(bundle: ClipBundle, out: Path) -> str:
     name = media_name(bundle.clip)
     try:
-        source = get_storage().local_file(bundle.clip["storage_key"])
+        source = bundle.source_file()
     except FileNotFoundError as exc:
         message = f"The file of clip {bundle.clip['id']} is missing; cannot copy its media."
         raise Invalid(message) from exc

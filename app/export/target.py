@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 FIELD = "target"
 EXAMPLE = "s3://my-bucket/exports/"
-_NO_BUCKET = {"404", "NoSuchBucket", "NotFound"}
-_NO_ACCESS = {"403", "AccessDenied", "AllAccessDisabled", "Forbidden"}
 
 
 def offered() -> bool:
@@ -52,7 +50,7 @@ def check_target(url: str) -> str:
     store = bucket_store()
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from app.core.s3_storage import parse_s3_url
+    from app.core.s3_storage import Refusal, classify, parse_s3_url
 
     try:
         bucket, prefix = parse_s3_url(url.strip())
@@ -68,13 +66,13 @@ def check_target(url: str) -> str:
         store.client.put_object(Bucket=bucket, Key=probe, Body=b"")
         store.client.delete_object(Bucket=bucket, Key=probe)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _NO_BUCKET:
+        refusal = classify(exc)
+        if refusal.kind in (Refusal.NO_BUCKET, Refusal.NOT_FOUND):
             message = f"There is no bucket {bucket!r} on the object store."
-        elif code in _NO_ACCESS:
+        elif refusal.kind is Refusal.DENIED:
             message = f"This instance's S3 keys may not write to {normal}."
         else:
-            message = f"The object store refused a test write to {normal} ({code or exc})."
+            message = f"The object store refused a test write to {normal} ({refusal.code or exc})."
         raise Invalid(message, field=FIELD) from exc
     except BotoCoreError as exc:  # an invalid bucket name, or the store not answering
         raise Invalid(f"Could not write a test object to {normal}: {exc}", field=FIELD) from exc

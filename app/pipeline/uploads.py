@@ -28,7 +28,7 @@ from app.clips.service import ClipSpec, check_subsets
 from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound, StorageUnavailable, TooLarge
-from app.core.s3_storage import S3Storage
+from app.core.s3_storage import Refusal, S3Storage, classify
 from app.core.storage import media_bucket
 from app.pipeline.intake import ImportOutcome, create_clip, file_type_problem
 from app.pipeline.models import Upload, UploadState
@@ -149,7 +149,7 @@ def _store_errors(upload: Upload | None = None) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload" and upload is not None:
+        if classify(exc).kind is Refusal.NO_UPLOAD and upload is not None:
             raise Conflict(
                 f"The store no longer has upload {upload.id} of {upload.filename}; start again."
             ) from exc

@@ -1,6 +1,7 @@
 """In Chromium: an admin registers a bucket prefix with a wrong secret, sees why with what
 was typed still there (the secret emptied), corrects it, and watches the sync count the
-clips; after new objects arrive, Sync now adds just those."""
+clips; after new objects arrive, Sync now adds just those, and Process now queues the
+pipeline for every clip the syncs created."""
 
 from __future__ import annotations
 
@@ -64,3 +65,11 @@ def test_register_a_bucket_with_a_mistake_then_sync_it(
     row.locator("text=Sync now").click()
     expect(row.locator("[data-testid=source-count]")).to_have_text("32", timeout=60_000)
     expect(row.locator("[data-testid=source-state]")).to_have_text("synced")
+
+    expect(row.locator("[data-testid=source-unprocessed]")).to_have_text("32")
+    row.locator("text=Process now").click()
+    expect(page.locator("[data-testid=notice]")).to_have_text(
+        f"Queued the pipeline for 32 clips of s3://{bucket}/show/."
+    )
+    expect(row.locator("[data-testid=source-unprocessed]")).to_have_text("0")
+    expect(row.locator("text=Process now")).to_have_count(0)

@@ -1,5 +1,6 @@
 """`cellabel clips import s3://bucket/prefix/`: registers the prefix the first time, syncs it
-again after, with the keys from options or the standard AWS variables."""
+again after, with the keys from options or the standard AWS variables; ``--process`` queues
+the pipeline for its records."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.clips.models import BucketSource
+from app.clips.models import BucketSource, Clip, ClipState
 from app.core.db import session_scope
 from app.projects.models import Project
 from tests.clips.test_bucket_sources import put_objects
@@ -36,15 +37,18 @@ def test_the_cli_registers_a_prefix_then_syncs_only_new_objects(
         assert (summary["registered"], summary["created"]) == (True, 25)
 
         put_objects(object_store, bucket, ["set/new1.mp4", "set/new2.webm", "set/note.txt"])
-        again = CliRunner().invoke(cli, command, env={})  # the stored keys are used now
+        again = CliRunner().invoke(cli, [*command, "--process"], env={})  # the stored keys
         assert again.exit_code == 0, again.output
         summary = json.loads(again.stdout)
         assert (summary["registered"], summary["listed"], summary["created"]) == (False, 27, 2)
+        assert summary["queued"] == 27  # every record not processed yet, old and new
         with session_scope() as session:
             source = session.scalars(select(BucketSource).join(Project).where(
                 Project.name == name)).one()  # fmt: skip
             assert (source.object_count, source.access_key_id) == (27, ACCESS_KEY)
             assert SECRET_KEY not in source.secret_encrypted
+            states = session.scalars(select(Clip.state).where(Clip.source_id == source.id))
+            assert set(states) == {ClipState.processing}
 
         elsewhere = [*command[:2], "s3://no-such-cli-bucket/set/", *command[3:]]
         wrong = CliRunner().invoke(cli, elsewhere, env=keys)

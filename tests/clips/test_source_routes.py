@@ -1,16 +1,23 @@
 """The bucket sources page and API: mistakes shown with what was typed (the secret emptied),
-the secret never sent back, other projects' sources not found."""
+the secret never sent back, other projects' sources not found, and "process now" queueing
+the pipeline for the records a sync created."""
 
 from __future__ import annotations
 
 import re
 
+import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
 from app.clips import bucket_sources as sources
+from app.clips.models import Clip, ClipState
 from app.clips.schemas import SourceCreate
+from app.core.models import OutboxMessage
+from app.pipeline.models import Job
+from tests.clips.test_bucket_sources import put_objects
 from tests.factories import create_project, create_user, login
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
 
@@ -74,3 +81,68 @@ def test_another_projects_source_is_not_found_on_this_projects_page(
         response = client.post(f"/projects/{mine.id}/sources/{source.id}/{action}",
                                data={"csrf_token": csrf})  # fmt: skip
         assert response.status_code == 404, action
+
+
+def process(client: TestClient, csrf: str, project_id: int, source_id: int) -> httpx.Response:
+    """Press "Process now" and follow to the page it sends back to."""
+    pressed = client.post(f"/projects/{project_id}/sources/{source_id}/process",
+                          data={"csrf_token": csrf}, follow_redirects=False)  # fmt: skip
+    assert pressed.status_code == 303, pressed.text
+    page = client.get(pressed.headers["location"])
+    assert page.url.path == f"/projects/{project_id}/sources"
+    return page
+
+
+def test_process_now_queues_the_pipeline_for_the_records_a_sync_created(
+    client: TestClient, db: Session, object_store: SeaweedServer
+) -> None:
+    bucket = object_store.make_bucket("process-now")
+    put_objects(object_store, bucket, [f"clips/c{n}.mp4" for n in range(3)])
+    csrf = login(client, db, create_user(db, Role.admin))
+    project = create_project(db)
+    source = sources.register_source(
+        db, project, SourceCreate.model_validate(_body(object_store, bucket))
+    )
+    sources.sync_source(db, source.id)
+    page = client.get(f"/projects/{project.id}/sources").text
+    assert 'data-testid="source-unprocessed">3<' in page and ">Process now</button>" in page
+
+    done = process(client, csrf, project.id, source.id)
+    assert f"Queued the pipeline for 3 clips of s3://{bucket}/clips/." in done.text
+    assert 'data-testid="source-unprocessed">0<' in done.text
+    assert ">Process now</button>" not in done.text
+    clips = list(db.scalars(select(Clip).where(Clip.source_id == source.id)))
+    assert {c.state for c in clips} == {ClipState.processing}
+    probes = select(Job.id).where(Job.clip_id.in_([c.id for c in clips]), Job.step == "probe")
+    sends = {m.args[0] for m in db.scalars(select(OutboxMessage))}
+    first_steps = set(db.scalars(probes))
+    assert len(first_steps) == 3 and first_steps <= sends  # each clip's first step, via the outbox
+
+    put_objects(object_store, bucket, ["clips/late.mp4"])
+    sources.sync_source(db, source.id)
+    api = client.post(f"/api/sources/{source.id}/process", headers={"X-CSRF-Token": csrf})
+    assert api.status_code == 200
+    assert (len(api.json()["queued"]), api.json()["waiting"]) == (1, 0)
+    again = process(client, csrf, project.id, source.id)
+    assert "Every clip of" in again.text and "is processed or queued already" in again.text
+
+
+def test_only_admins_process_a_source_and_only_their_projects(
+    client: TestClient, db: Session, object_store: SeaweedServer
+) -> None:
+    bucket = object_store.make_bucket("process-refused")
+    mine, theirs = create_project(db), create_project(db)
+    source = sources.register_source(
+        db, theirs, SourceCreate.model_validate(_body(object_store, bucket))
+    )
+    for role in (Role.annotator, Role.reviewer):
+        csrf = login(client, db, create_user(db, role))
+        path = f"/projects/{theirs.id}/sources/{source.id}/process"
+        assert client.post(path, data={"csrf_token": csrf}).status_code == 403
+        api = client.post(f"/api/sources/{source.id}/process", headers={"X-CSRF-Token": csrf})
+        assert api.status_code == 403
+    csrf = login(client, db, create_user(db, Role.admin))
+    wrong = client.post(f"/projects/{mine.id}/sources/{source.id}/process",
+                        data={"csrf_token": csrf})  # fmt: skip
+    assert wrong.status_code == 404
+    assert client.post(f"/projects/{theirs.id}/sources/{source.id}/process").status_code == 403

@@ -173,6 +173,15 @@ def test_presigned_get_downloads_the_bytes_under_the_name(s3: S3Storage) -> None
 def test_the_local_folder_has_no_presigned_urls(tmp_path: Path) -> None:
     LocalStorage(tmp_path).save_stream("exports/3/export.zip", io.BytesIO(b"zip"))
     assert LocalStorage(tmp_path).presigned_get("exports/3/export.zip") is None
+    assert LocalStorage(tmp_path).object_url("exports/3/export.zip") is None  # MEDIA_ROOT's
+
+
+def test_an_objects_url_is_what_other_s3_clients_read_it_by(s3: S3Storage) -> None:
+    s3.save_stream("clips/1/2/source.mp4", io.BytesIO(b"video bytes"))
+    url = s3.object_url("clips/1/2/source.mp4")
+    assert url is not None and url.startswith(f"s3://{s3.bucket}/")
+    bucket, key = url.removeprefix("s3://").split("/", 1)
+    assert s3.client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"video bytes"
 
 
 def test_a_browser_multipart_upload_resumes_from_the_listed_parts(s3: S3Storage) -> None:

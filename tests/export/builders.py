@@ -201,3 +201,18 @@ def embedded_cli_export(tmp_path: Path, out: Path, *args: str, **env: str) -> st
                           env=base, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def run_card_sample(out: Path, language: str = "python", **env: str) -> None:
+    """Run a sample of the snapshot's README recreating its frame images (``python``: PyAV,
+    ``sh``: the ffmpeg loop) in the snapshot folder ``out``, as someone holding only the
+    archive would: no CelLabel settings in the environment, only ``env``."""
+    readme = (out / "README.md").read_text()
+    code = readme.split(f"```{language}\n", 1)[1].split("\n```", 1)[0]
+    script = out.parent / f"{out.name}-sample.{language}"
+    script.write_text(code + "\n")
+    runner = sys.executable if language == "python" else "bash"
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    done = subprocess.run([runner, str(script)], cwd=out, env={**keep, **env},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

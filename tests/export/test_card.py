@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -15,14 +16,14 @@ from sqlalchemy.orm import Session
 from app.annotations.models import Annotation, Character, KeypointFrame, Track
 from app.annotations.points import decode_points
 from app.export.formats.coco import WHOLEBODY_PARTS
-from tests.export.builders import approved_annotation, build_folder
+from tests.export.builders import approved_annotation, build_folder, run_card_sample
 from tests.export.test_frames_and_splits import video_clip, with_options
 from tests.factories import create_project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools.*")
 
 
-def test_the_card_counts_what_the_files_hold(db: Session, tmp_path: Path) -> None:
+def test_the_card_counts_what_the_files_hold(db: Session, tmp_path: Path, media_root: Path) -> None:
     project = create_project(db)
     annotations = [approved_annotation(db, video_clip(db, project, tmp_path, n, cached=n > 0))
                    for n in range(4)]  # fmt: skip
@@ -74,9 +75,43 @@ def test_the_card_counts_what_the_files_hold(db: Session, tmp_path: Path) -> Non
 
     without = with_options(db, project.id, ["coco_person"], frames=False, split_seed=1)
     without.name = "no frames"
-    readme = (build_folder(db, without, tmp_path) / "README.md").read_text()
+    out = build_folder(db, without, tmp_path)
+    readme = (out / "README.md").read_text()
     assert "ffmpeg" in readme and "-start_number 0" in readme
-    assert '"images/$split/$clip/%06d.jpg"' in readme and "av.open" in readme
+    assert '"images/$split/$clip/%06d.jpg"' in readme and "under the CelLabel instance's" in readme
+    assert json.loads((out / "stats.json").read_text())["clip_files"]["media_root"] == 4
+    for language in ("python", "sh"):
+        shutil.rmtree(out / "images", ignore_errors=True)
+        run_card_sample(out, language, MEDIA_ROOT=str(media_root))
+        assert_sample_made_every_image(out, 4)
+
+
+@pytest.mark.parametrize("image_format", ["jpg", "png"])
+def test_the_cards_sample_recreates_the_frames_from_the_media_the_archive_carries(
+    db: Session, tmp_path: Path, image_format: str
+) -> None:
+    project = create_project(db)
+    for n in range(2):
+        approved_annotation(db, video_clip(db, project, tmp_path, n, cached=False))
+    snap = with_options(db, project.id, ["coco_person", "media"], frames=False,
+                        image_format=image_format)  # fmt: skip
+    out = build_folder(db, snap, tmp_path)
+    rows = list(csv.DictReader((out / "splits.csv").open()))
+    assert all(row["source"] == f"media/{row['clip']}.mp4" for row in rows)
+    assert "in this archive (`media/`)" in (out / "README.md").read_text()
+    for language in ("python", "sh"):
+        shutil.rmtree(out / "images", ignore_errors=True)
+        run_card_sample(out, language)  # no MEDIA_ROOT, no store: the archive alone
+        assert_sample_made_every_image(out, 2, image_format)
+
+
+def assert_sample_made_every_image(out: Path, clips: int, ext: str = "jpg") -> None:
+    """The card's sample wrote every frame of every clip, under the names COCO gives them."""
+    coco = json.loads((out / "coco_person_keypoints.json").read_text())
+    made = {p.relative_to(out / "images").as_posix() for p in (out / "images").rglob(f"*.{ext}")}
+    named = {f"{im['split']}/{im['file_name']}" for im in coco["images"]}
+    assert named and named <= made
+    assert len(made) == 4 * clips  # every frame, annotated or not
 
 
 def stored_points(db: Session, annotation: Annotation) -> list[bytes]:

@@ -18,6 +18,8 @@ import numpy as np
 import orjson
 
 from app.annotations.points import decode_frames_with_sources
+from app.core.storage import get_storage
+from app.core.storage_api import Storage
 from app.export.labels import LabelRule, exported_poses
 from app.projects.skeletons import COCO_WHOLEBODY, Box, PoseArray
 
@@ -133,10 +135,17 @@ class ClipBundle:
     media: str | None = None  # path of the media copy inside the snapshot, when copied
     label_rule: LabelRule = field(default_factory=LabelRule)  # the project's, set by the snapshot
     split: str = "train"  # train, val or test (app.export.splits)
+    # Where ``clip["storage_key"]`` is read (app.clips.paths.clip_store), set by the snapshot:
+    # the media store, or the bucket of the source the clip was listed in.
+    store: Storage = field(default_factory=get_storage)
 
     @property
     def key(self) -> str:
         return clip_key(self.clip)
+
+    def source_file(self) -> Path:
+        """A file on this host with the clip's source video (FileNotFoundError when gone)."""
+        return self.store.local_file(str(self.clip["storage_key"]))
 
     def tracks(self) -> Iterator[tuple[int, CharacterData, TrackData]]:
         """(flat track index, character, track) in export order."""

@@ -1,7 +1,7 @@
 """One manifest per MagicAnime subset (``manifests/<subset>.jsonl``) and the agreement file.
 
 A manifest line points at a clip's file (``media`` inside the snapshot when the ``media``
-format copied it, and always ``storage_key`` under the instance's MEDIA_ROOT) and at its
+format copied it, and always ``storage_key``, its key in its store: see ``splits.csv``) and at its
 annotations in the other formats of the same snapshot that matter for the subset.
 """
 

@@ -19,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.errors import Invalid
-from app.core.storage import get_storage
 from app.export.formats.bundle import ClipBundle, plain, wholebody_poses
 from app.media.decode import Image, iter_frames
 from app.media.encode import as_fps
@@ -66,9 +65,10 @@ def clip_shots(clip: ClipBundle) -> list[ShotSpan]:
 
 
 def source_video(clip: ClipBundle) -> Path:
-    """The clip's file under MEDIA_ROOT (Invalid when it is gone: packages need pixels)."""
+    """A file on this host with the clip's source video, from its store (Invalid when it is
+    gone: packages need pixels)."""
     try:
-        return get_storage().local_file(clip.clip["storage_key"])
+        return clip.source_file()
     except FileNotFoundError as exc:
         message = f"The file of clip {clip.clip['id']} is missing; cannot write packages."
         raise Invalid(message) from exc
