@@ -2,7 +2,7 @@
 
 A scratch PostgreSQL database gets a source with ``--records`` clip records (as a sync writes
 them, no media needed: queueing reads no bucket); then presses are made as the sources page
-makes them, each in its own transaction: `intake.process_source` (up to 1000 clips: their job
+makes them, each in its own transaction: `source_processing.process_source` (up to 1000 clips: their job
 rows and each first step's outbox row), the commit, and the sends to Redis after it. Also the
 count the sources page shows per source. The Redis database given is emptied at the end.
 
@@ -52,7 +52,7 @@ def seed(records: int) -> tuple[int, int]:
 def press(project_id: int, source_id: int) -> tuple[int, int, float]:
     """One press, committed and sent: (clips queued, still waiting, seconds)."""
     from app.core.db import session_scope
-    from app.pipeline.intake import process_source
+    from app.pipeline.source_processing import process_source
 
     started = time.perf_counter()
     with session_scope() as session:
@@ -102,7 +102,7 @@ def main() -> None:
     body = "\n".join([
         f"PostgreSQL on the same machine, load average (1 min) {load:.1f} at the start;"
         f" {args.records} clip records of one source, as a sync writes them. A press is"
-        " `intake.process_source` in its own transaction: up to 1000 clips each get their"
+        " `source_processing.process_source` in its own transaction: up to 1000 clips each get their"
         " job rows (one per step) and their first step's outbox row, then the commit and the"
         " sends to Redis. The sources page's per-source count of clips to process"
         f" (`unprocessed_counts`) took {before:.1f} ms (median of 20) before the first press."

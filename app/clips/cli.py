@@ -25,6 +25,7 @@ from app.core.migrate import upgrade_database
 from app.pipeline import intake, uploads
 from app.pipeline import service as pipeline
 from app.pipeline.runner import run_queued_inline
+from app.pipeline.source_processing import run_processing
 from app.projects.service import get_project_by_name, parse_subsets
 
 clips_cli = typer.Typer(help="Clips: import, list, show, delete, retry.", no_args_is_help=True)
@@ -175,7 +176,7 @@ def _import_bucket(project: str, data: SourceCreate, process: bool, as_json: boo
         raise fail(exc.message) from exc
     assert result is not None  # registered just now, or found: not deleted meanwhile
     seconds = time.perf_counter() - started
-    queued = _process_source(source_id) if process else 0
+    queued = run_processing(source_id) if process else 0
     summary = {"source_id": source_id, "url": url, "registered": registered,
                "listed": result.listed, "created": result.created,
                "seconds": round(seconds, 2), "queued": queued}  # fmt: skip
@@ -187,18 +188,6 @@ def _import_bucket(project: str, data: SourceCreate, process: bool, as_json: boo
             f"records of {result.listed} video objects ({seconds:.1f} s); the media stay in "
             "the bucket." + (f" Queued the pipeline for {queued} clip(s)." if process else "")
         )
-
-
-def _process_source(source_id: int) -> int:
-    """Queue the pipeline for every unprocessed clip of the source, a bulk's worth per
-    transaction (each sent after its commit); how many were queued."""
-    queued = 0
-    while True:
-        with session_scope() as session:
-            done = intake.process_source(session, source_id)
-        queued += len(done.queued)
-        if not done.queued or not done.waiting:
-            return queued
 
 
 def clip_row(clip: Clip) -> dict[str, Any]:

@@ -21,13 +21,15 @@ class ClipState(StrEnum):
 
 
 class SyncState(StrEnum):
-    """Where a bucket source's listing is: never listed, waiting for a worker, listing, done."""
+    """Where a bucket source is: never listed, waiting for a worker, listing, done (or failed),
+    and its records being handed to the pipeline ("Process now")."""
 
     new = "new"
     queued = "queued"
     syncing = "syncing"
     synced = "synced"
     failed = "failed"
+    processing = "processing"
 
 
 class BucketSource(Base):

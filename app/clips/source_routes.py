@@ -16,7 +16,7 @@ from app.clips.schemas import SourceCreate, SourceRead
 from app.core.deps import DB
 from app.core.forms import FormState, form_page, with_form
 from app.core.templating import render
-from app.pipeline import intake
+from app.pipeline import source_processing
 from app.projects import service as projects
 
 router = APIRouter()
@@ -29,7 +29,8 @@ def _sources_page(
     """The sources page of the project in the path (for HTMX, its sources table)."""
     project = projects.get_project(db, int(request.path_params["project_id"]))
     listed = sources.list_sources(db, project.id)
-    busy = any(s.state in (SyncState.queued, SyncState.syncing) for s in listed)
+    busy = any(s.state in (SyncState.queued, SyncState.syncing, SyncState.processing)
+               for s in listed)  # fmt: skip
     context = {"project": project, "sources": listed, "busy": busy,
                "unprocessed": sources.unprocessed_counts(db, project.id),
                "notice": request.query_params.get("notice", "")[:300]}  # fmt: skip
@@ -80,21 +81,16 @@ def sync_source(db: DB, principal: AdminOnly, project_id: int, source_id: int) -
 @router.post("/projects/{project_id}/sources/{source_id}/process")
 @form_page("source-action", _sources_page)
 def process_source(db: DB, principal: AdminOnly, project_id: int, source_id: int) -> Response:
-    """Queue the pipeline for the clip records the source's syncs created."""
+    """Queue the pipeline, in the background, for the clip records the source's syncs created."""
     url = sources.get_source(db, source_id, project_id).url
-    return _back(project_id, processing_notice(url, intake.process_source(db, source_id)))
-
-
-def processing_notice(url: str, done: intake.SourceProcessing) -> str:
-    if not done.queued and not done.refused:
-        return f"Every clip of {url} is processed or queued already."
-    count = len(done.queued)
-    notice = f"Queued the pipeline for {count} clip{'s' if count != 1 else ''} of {url}."
-    if done.refused:
-        notice += f" {len(done.refused)} left alone: {' '.join(done.refused.values())}"
-    if done.waiting:
-        notice += f" {done.waiting} more wait: press Process now again."
-    return notice
+    waiting = source_processing.request_processing(db, source_id, project_id)
+    if not waiting:
+        return _back(project_id, f"Every clip of {url} is processed or queued already.")
+    return _back(
+        project_id,
+        f"Processing {waiting} clip{'s' if waiting != 1 else ''} of {url} in the background: "
+        "To process counts down as the pipeline takes them.",
+    )
 
 
 @router.post("/projects/{project_id}/sources/{source_id}/delete")
@@ -127,11 +123,12 @@ def api_sync_source(db: DB, principal: AdminOnly, source_id: int) -> SourceRead:
     return SourceRead.model_validate(sources.request_sync(db, source_id))
 
 
-@api.post("/sources/{source_id}/process", response_model=intake.SourceProcessing)
-def api_process_source(db: DB, principal: AdminOnly, source_id: int) -> intake.SourceProcessing:
-    """Queue the pipeline for the source's clips not processed yet (up to 1000 per call:
-    ``waiting`` says how many remain)."""
-    return intake.process_source(db, source_id)
+@api.post("/sources/{source_id}/process", response_model=SourceRead, status_code=202)
+def api_process_source(db: DB, principal: AdminOnly, source_id: int) -> SourceRead:
+    """Queue the pipeline, in the background, for the source's clips not processed yet (state
+    ``processing`` until all are queued; 409 while the source is being listed)."""
+    source_processing.request_processing(db, source_id)
+    return SourceRead.model_validate(sources.get_source(db, source_id))
 
 
 @api.delete("/sources/{source_id}", status_code=204)

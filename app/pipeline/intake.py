@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,11 +12,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.clips.bucket_sources import unprocessed_clip_ids, unprocessed_counts
 from app.clips.models import Clip
 from app.clips.records import read_manifest
 from app.clips.service import (
-    MAX_BULK,
     VIDEO_EXTENSIONS,
     BulkOutcome,
     ClipSpec,
@@ -27,7 +24,6 @@ from app.clips.service import (
     get_clip,
     running_step,
 )
-from app.clips.source_store import get_source
 from app.core.config import get_settings
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from app.core.storage import clip_prefix, get_storage
@@ -230,27 +226,3 @@ def retry_pipeline(session: Session, clip_id: int) -> list[Job]:
 def retry_pipelines(session: Session, project_id: int, clip_ids: Iterable[int]) -> BulkOutcome:
     """:func:`retry_pipeline` on each clip; those it refuses (a step running) are reported."""
     return each_clip(session, project_id, clip_ids, retry_pipeline)
-
-
-@dataclass(frozen=True)
-class SourceProcessing:
-    """One "process now" of a bucket source: the clips queued, those left alone (why), and how
-    many records still wait (at most `MAX_BULK` are queued at a time)."""
-
-    queued: list[int]
-    refused: dict[int, str]
-    waiting: int
-
-
-def process_source(
-    session: Session, source_id: int, project_id: int | None = None
-) -> SourceProcessing:
-    """Queue the pipeline for the source's clips it has not taken yet (the records its syncs
-    created, read in place from the bucket), as :func:`retry_pipelines` queues any clip."""
-    source = get_source(session, source_id, project_id)
-    ids = unprocessed_clip_ids(session, source.id, MAX_BULK)
-    if not ids:
-        return SourceProcessing(queued=[], refused={}, waiting=0)
-    outcome = retry_pipelines(session, source.project_id, ids)
-    waiting = unprocessed_counts(session, source.project_id).get(source.id, 0)
-    return SourceProcessing(queued=outcome.done, refused=outcome.refused, waiting=waiting)

@@ -68,8 +68,10 @@ def test_register_a_bucket_with_a_mistake_then_sync_it(
 
     expect(row.locator("[data-testid=source-unprocessed]")).to_have_text("32")
     row.locator("text=Process now").click()
-    expect(page.locator("[data-testid=notice]")).to_have_text(
-        f"Queued the pipeline for 32 clips of s3://{bucket}/show/."
+    expect(page.locator("[data-testid=notice]")).to_contain_text(
+        f"Processing 32 clips of s3://{bucket}/show/ in the background"
     )
-    expect(row.locator("[data-testid=source-unprocessed]")).to_have_text("0")
+    # The worker hands them to the pipeline; the table follows without a reload.
+    expect(row.locator("[data-testid=source-unprocessed]")).to_have_text("0", timeout=60_000)
+    expect(row.locator("[data-testid=source-state]")).to_have_text("synced", timeout=30_000)
     expect(row.locator("text=Process now")).to_have_count(0)

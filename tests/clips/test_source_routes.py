@@ -17,6 +17,8 @@ from app.clips.models import Clip, ClipState
 from app.clips.schemas import SourceCreate
 from app.core.models import OutboxMessage
 from app.pipeline.models import Job
+from app.pipeline.service import RUN_STEP_TASK
+from app.pipeline.source_processing import PROCESS_SOURCE_TASK, process_source
 from tests.clips.test_bucket_sources import put_objects
 from tests.factories import create_project, create_user, login
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
@@ -108,23 +110,53 @@ def test_process_now_queues_the_pipeline_for_the_records_a_sync_created(
     assert 'data-testid="source-unprocessed">3<' in page and ">Process now</button>" in page
 
     done = process(client, csrf, project.id, source.id)
-    assert f"Queued the pipeline for 3 clips of s3://{bucket}/clips/." in done.text
-    assert 'data-testid="source-unprocessed">0<' in done.text
-    assert ">Process now</button>" not in done.text
+    assert f"Processing 3 clips of s3://{bucket}/clips/ in the background" in done.text
+    assert 'data-testid="source-state">processing<' in done.text
+    assert 'hx-trigger="every 2s"' in done.text  # the table follows the count down
+    sends = [(m.task_name, m.args) for m in db.scalars(select(OutboxMessage))]
+    assert (PROCESS_SOURCE_TASK, [source.id]) in sends  # one task, through the outbox
+
+    # What the task does, a bulk at a time: each clip's first step queued through the outbox.
+    bulk = process_source(db, source.id)
+    assert (len(bulk.queued), bulk.waiting) == (3, 0)
     clips = list(db.scalars(select(Clip).where(Clip.source_id == source.id)))
     assert {c.state for c in clips} == {ClipState.processing}
     probes = select(Job.id).where(Job.clip_id.in_([c.id for c in clips]), Job.step == "probe")
-    sends = {m.args[0] for m in db.scalars(select(OutboxMessage))}
+    sends = [m.args[0] for m in db.scalars(select(OutboxMessage).where(
+        OutboxMessage.task_name == RUN_STEP_TASK))]  # fmt: skip
     first_steps = set(db.scalars(probes))
-    assert len(first_steps) == 3 and first_steps <= sends  # each clip's first step, via the outbox
+    assert len(first_steps) == 3 and first_steps <= set(sends)
+    page = client.get(f"/projects/{project.id}/sources").text
+    assert 'data-testid="source-unprocessed">0<' in page
+    assert ">Process now</button>" not in page
 
+    again = process(client, csrf, project.id, source.id)
+    assert "Every clip of" in again.text and "is processed or queued already" in again.text
     put_objects(object_store, bucket, ["clips/late.mp4"])
     sources.sync_source(db, source.id)
     api = client.post(f"/api/sources/{source.id}/process", headers={"X-CSRF-Token": csrf})
-    assert api.status_code == 200
-    assert (len(api.json()["queued"]), api.json()["waiting"]) == (1, 0)
-    again = process(client, csrf, project.id, source.id)
-    assert "Every clip of" in again.text and "is processed or queued already" in again.text
+    assert api.status_code == 202
+    assert api.json()["state"] == "processing"
+
+
+def test_a_source_being_listed_is_not_processed_yet(
+    client: TestClient, db: Session, object_store: SeaweedServer
+) -> None:
+    """Its records are not all there: the press is refused in the page, nothing is sent."""
+    bucket = object_store.make_bucket("process-while-listing")
+    put_objects(object_store, bucket, ["clips/a.mp4"])
+    csrf = login(client, db, create_user(db, Role.admin))
+    project = create_project(db)
+    source = sources.register_source(
+        db, project, SourceCreate.model_validate(_body(object_store, bucket))
+    )
+    sources.sync_source(db, source.id)
+    sources.request_sync(db, source.id)  # a listing queued again
+    refused = client.post(f"/projects/{project.id}/sources/{source.id}/process",
+                          data={"csrf_token": csrf})  # fmt: skip
+    assert refused.status_code == 409
+    assert "is being listed: process it once the sync has finished" in refused.text
+    assert not [m for m in db.scalars(select(OutboxMessage)) if m.task_name == PROCESS_SOURCE_TASK]
 
 
 def test_only_admins_process_a_source_and_only_their_projects(

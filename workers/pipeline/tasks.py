@@ -1,4 +1,5 @@
-"""Thin Celery tasks: take a job id, run the shared step runner, retry crashes with backoff."""
+"""Thin Celery tasks: take a job id, run the shared step runner, retry crashes with backoff;
+hand a bucket source's records to the pipeline."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from celery import Task
 from app.core.errors import StorageUnavailable
 from app.pipeline.runner import MAX_ATTEMPTS, run_job
 from app.pipeline.service import RUN_STEP_TASK
+from app.pipeline.source_processing import PROCESS_SOURCE_TASK, run_processing
 from workers.celery_app import backoff_s, celery_app
 
 WORKER_NAME = f"celery@{socket.gethostname()}"
@@ -28,3 +30,10 @@ def run_step(self: Task, job_id: int) -> str | None:
         countdown = backoff_s(self.request.retries)
         raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_ATTEMPTS) from exc
     return state.value if state else None
+
+
+@celery_app.task(name=PROCESS_SOURCE_TASK, acks_late=True)
+def process_source(source_id: int) -> str:
+    """Hand a bucket source's waiting records to the pipeline (run again, it takes only those
+    still waiting)."""
+    return f"queued {run_processing(source_id)}"
