@@ -7,6 +7,8 @@ either back whole, and exports label only the accepted points."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -162,7 +164,8 @@ def test_tracking_forward_fills_the_shot_with_guesses_that_follow_and_stops_at_t
     steps = db.scalars(select(Revision).order_by(Revision.id.desc()).limit(2)).all()
     assert db.scalar(select(func.count()).select_from(Revision)) == revisions + 2
     assert [(r.node_type, r.action) for r in steps] == [
-        ("track", "track"), ("keypoint_frame", "track_keyframe")
+        ("track", "track"),
+        ("keypoint_frame", "track_keyframe"),
     ]
     step = steps[0]
     assert set(step.after["frames"]) == {str(f) for f in range(1, CUT)}
@@ -297,11 +300,14 @@ def test_the_route_answers_the_frames_with_their_state_before_and_refuses_others
     assert again.status_code == 200 and again.json()["frames"] == []  # nothing left to write
 
 
-def _undo(client: TestClient, csrf: str, track_id: int, frames: list[dict[str, object]]) -> None:
+def _undo(client: TestClient, csrf: str, track_id: int, frames: list[dict[str, Any]]) -> None:
     """Put the frames of an action's answer back as they were, as the workspace's undo does."""
-    states = [{"frame": f["frame"], "version": f["version"], **f["before"]} for f in frames]  # type: ignore[dict-item]
-    answer = client.post(f"/api/tracks/{track_id}/frames/restore",
-                         json={"action": "undo", "frames": states}, headers={"X-CSRF-Token": csrf})  # fmt: skip
+    states = [{"frame": f["frame"], "version": f["version"], **f["before"]} for f in frames]
+    answer = client.post(
+        f"/api/tracks/{track_id}/frames/restore",
+        json={"action": "undo", "frames": states},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -345,7 +351,7 @@ def test_accept_span_accepts_the_guesses_from_the_last_keyframe_up_to_this_frame
     assert accept_span(world.db, world.user, world.track_id, 8) == range(1, 9)
     for frame in range(1, 9):
         assert not world.guesses(frame).any(), frame
-        pose, sources = decode_with_sources(world.row(frame).points)
+        pose = decode_with_sources(world.row(frame).points)[0]
         assert world.labelled(frame)[pose[:, 2] > 0].all()
         assert not world.row(frame).is_keyframe
     assert world.sources(4)[world.points[0]] == SRC_PERSON, "a person's point stays theirs"
