@@ -32,7 +32,6 @@ from app.media.framecache import build_frame_cache
 from app.projects.models import Project
 from app.projects.skeletons import CONF, V, empty_pose
 from app.samples.generator import make_clip
-from tests.browser.conftest import image_to_client
 from tests.browser.workspace_helpers import open_next_clip, point_on_screen, session, wait_ready
 from tests.factories import (
     create_clip,
@@ -132,13 +131,14 @@ def _guesses(track_id: int, frames: range) -> dict[int, int]:
     return guesses
 
 
-def _select_all(page: Page, world: TwoShots) -> None:
-    page.locator("#stage").scroll_into_view_if_needed()
-    page.mouse.move(*image_to_client(page, 1, 1))
-    page.mouse.down()
-    page.mouse.move(*image_to_client(page, world.width / 2, world.height / 2))
-    page.mouse.move(*image_to_client(page, world.width - 1, world.height - 1))
-    page.mouse.up()
+def _add_character(page: Page, name: str) -> None:
+    """Add a COCO-17 character through the workspace's form."""
+    page.get_by_text("Add a character").click()
+    form = page.locator("#add-character")
+    form.locator("input[name=name]").fill(name)
+    form.locator("select[name=skeleton]").select_option("coco17")
+    form.get_by_role("button", name="Add").click()
+    expect(page.get_by_test_id("track-select")).to_contain_text(name)
 
 
 def test_track_forward_accepts_the_frame_fills_the_shot_stops_at_the_cut_and_undoes_as_one_step(
@@ -212,12 +212,7 @@ def test_a_character_added_and_placed_on_one_frame_is_offered_tracking_through_t
     live_server: str, page: Page, two_shots: TwoShots, annotator: str
 ) -> None:
     open_next_clip(page, live_server, annotator, two_shots.clip_id)
-    page.get_by_text("Add a character").click()
-    form = page.locator("#add-character")
-    form.locator("input[name=name]").fill("walker")
-    form.locator("select[name=skeleton]").select_option("coco17")
-    form.get_by_role("button", name="Add").click()
-    expect(page.get_by_test_id("track-select")).to_contain_text("walker")
+    _add_character(page, "walker")
     offer = page.get_by_test_id("track-offer")
     expect(offer).to_be_hidden()
     body = two_shots.truth[0, :BODY]
@@ -244,12 +239,7 @@ def test_tracking_or_accepting_a_span_where_nothing_is_labelled_says_why_in_the_
     page.get_by_test_id("accept-span").click()  # no keyframe yet: nothing was tracked
     status = page.get_by_test_id("save-status")
     expect(status).to_contain_text("No keyframe before frame 0")
-    page.get_by_text("Add a character").click()
-    form = page.locator("#add-character")
-    form.locator("input[name=name]").fill("nobody")
-    form.locator("select[name=skeleton]").select_option("coco17")
-    form.get_by_role("button", name="Add").click()
-    expect(page.get_by_test_id("track-select")).to_contain_text("nobody")
+    _add_character(page, "nobody")
     page.get_by_test_id("track-forward").click()  # the new character has no point yet
     expect(status).to_contain_text("has no labelled point to track")
     assert not any((s == SRC_TRACKED).any() for s in _sources(opened.track_id, range(36)).values())
