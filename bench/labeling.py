@@ -117,8 +117,8 @@ actions go"):
    group moves and visibility keys are 11,350 of the 12,409 actions (91 %), Track presses
    439 and span accepts 305 (6 %). Reaching 10 % needs 700 fewer actions, about as many as
    Track and Shift+A together, so the target waits on better tracked points, not on fewer
-   clicks per frame. Tried on the same clips: Track after every fixed frame instead of where
-   the fix is wrong on the next frame too cost more (2,366 against 2,352 actions on 2 clips).
+   clicks per frame. Tried with `--count 2`: Track after every fixed frame instead of where
+   the fix is wrong on the next frame too cost more (2,366 against 2,352 actions).
 2. Points nobody sees. Tracking carries them (a similarity fit from the keyframe on the
    followed points, corrected by the nearest ones; a held drawing's move exactly; clamped to
    the frame, a point set on the border kept beyond it; v=1, confidence 0.2), but a hidden
@@ -133,15 +133,16 @@ actions go"):
    and 23.9 % before Track accepted its frame and spans were accepted at once). On the 4
    clips with an animal (232 frames, 5,425 scratch actions on the animals), the animals took
    1,155 actions: drags 564, group moves 72, visibility keys 285, Track presses 140, span
-   accepts 66. The per-drawing accept is gone; Track is pressed on 60 % of their frames and
-   pays for itself (Track only where 2 or 3 fixed points are wrong on the next frame: 1,152
-   and 1,224 actions). With Track and Shift+A free the animals would still need 949 actions
+   accepts 66. The per-drawing accept is gone; Track is pressed on 60 % of their frames, and
+   pressing it only where 2 or 3 fixed points are wrong on the next frame changes little
+   (1,152 and 1,224 actions). With Track and Shift+A free the animals would still need 949 actions
    (17.5 %): 15 % (814) waits on the tracked hidden points (9 of 17 points hidden on the
    first frames of a clip; far legs move on their own) and on points coming back into view.
-4. Held drawings: with the detector of this run, track does about as well as with the
-   generator's true held drawings (track_true_drawings). The truth holds a drawing while its
-   visible landmarks match within 2 px, so points off the frame may change inside a run and a
-   held-run edit pays less there. An earlier detector that held drawings over up to 77 frames
+4. Held drawings: with the generator's true held drawings (track_true_drawings) track is a
+   little cheaper than with the detector's (10.3 % against 10.6 %, as in the run before:
+   10.6 % against 10.9 %). The truth holds a drawing while its visible landmarks
+   match within 2 px, so points off the frame may change inside a run and a held-run edit
+   pays less there. An earlier detector that held drawings over up to 77 frames
    put full at 40.5 % and track at 31.6 % (8 clips): a held-run edit and tracking both move a
    held drawing as one piece, so false holds are expensive.
 
