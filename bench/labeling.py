@@ -92,51 +92,59 @@ def main() -> None:
 
 NOTES = """Policy track (bench/track_policy.py) works each shot of a character in two passes: fix
 the shot's first frame and press Track (`app.annotations.tracking.track_from`, the service
-behind the workspace's T), then on every later frame drag what is off, accept the rest (one
-action; a held-run edit where it puts the whole drawing right) and press Track again where the
-fixed points are wrong on the next frame too. Tracking carries points nobody sees (hidden, off
-the frame) with the followed ones, as hidden guesses the annotator fixes or accepts with the
+behind the workspace's T; the press accepts the points the frame shows and makes it a
+keyframe, as CVAT takes the frame you track from as your keyframe), then walk the later
+frames: a frame that is right needs no action; on a frame with something off, drag it (a
+held-run edit where it puts the whole drawing right), and where the fixed points are wrong on
+the next frame too, accept the span walked since the last keyframe (Shift+A,
+`app.annotations.tracking.accept_span`, where it holds a guess) and press Track from there.
+At the shot's end, Shift+A accepts the last span. Tracking carries points nobody sees
+(hidden, off the frame) with the followed ones, as hidden guesses fixed or accepted like the
 rest; those it could not carry (no followed neighbour) are placed in a second pass, by
-interpolation where that saves actions. Row track_true_drawings is a diagnostic, not a way to
-work: the same policy with each character's held drawings set to the generator's truth
-(written into the character), to compare with the detector's. The tracked points' error is
-measured on what the annotator saw before fixing a frame (carried hidden guesses included).
+interpolation where that saves actions (it replaces the unaccepted guesses between its two
+keyframes and keeps accepted points, so spans are accepted before it runs). Row
+track_true_drawings is a diagnostic, not a way to work: the same policy with each
+character's held drawings set to the generator's truth (written into the character), to
+compare with the detector's. The tracked points' error is measured on what the annotator saw
+before fixing a frame (carried hidden guesses included); the walk now looks at every frame,
+so more points are seen than before (51,033 then).
 
 What blocks the targets (run of 2026-12-06, 12 clips, seed 3; see "Where policy track's
 actions go"):
-1. Points nobody sees. Tracking now carries them (a similarity fit from the keyframe on the
+1. Track accepting its frame and Shift+A took track from 10.9 % to 10.6 % (12,746 to 12,409
+   actions): 614 per-drawing accepts became 305 span accepts, and the first frames no longer
+   need an accept of their own. What is left is fixing what the tracker got wrong: drags,
+   group moves and visibility keys are 11,350 of the 12,409 actions (91 %), Track presses
+   439 and span accepts 305 (6 %). Reaching 10 % needs 700 fewer actions, about as many as
+   Track and Shift+A together, so the target waits on better tracked points, not on fewer
+   clicks per frame. Tried with `--count 2`: Track after every fixed frame instead of where
+   the fix is wrong on the next frame too cost more (2,366 against 2,352 actions).
+2. Points nobody sees. Tracking carries them (a similarity fit from the keyframe on the
    followed points, corrected by the nearest ones; a held drawing's move exactly; clamped to
-   the frame, a point set on the border kept beyond it; v=1, confidence 0.2): the second pass
-   fell from 4.3 % to 1.4 % of scratch's actions, but the tracked frames' step rose from 5.9 %
-   to 7.5 %, so track went from 12.2 % to 10.9 % and not to the 7.9 % a perfect carry would
-   give. Tracked points the annotator saw: 45,157 and 96.9 % right before, 51,033 and 92.3 %
-   now, so many of the ~6,000 carried guesses seen were off; each is dragged on each drawing,
-   where an interpolation over a span used to place several. Carried from each shot's first
-   frame over up to 60 frames of these clips (truth keyframe, no fixes), the guesses within
-   tolerance: points off the frame 93 % (animals), 60 % / 51 % (humanoid body / hands: they
-   swing while out); hidden hands 3 %, hidden bodies 34-36 %, hidden faces 72 % (a hidden
-   part moves on its own: an arm behind the body, a turned face's far side); and 55-58 % of
-   the points hidden on the keyframe are visible again on the frames they are carried to (a
-   visibility key each). Without the border rule (a point off the frame is set on the
-   border, not where it is, so a carry from there drifts into the frame) off-frame guesses
-   were right 20 % / 41 % / 33 % and track stood at 11.2 %.
-2. The tracked frames, about 7.5 % (5.9 % before points nobody sees were carried): one accept
-   per drawing, Track again after a fix, the carried guesses that are off (item 1), and the
-   points tracking loses on visible parts (face points when the expression changes, fingers,
-   legs crossing). Accepting once per track instead ("accept all above threshold" at the end)
-   was tried and cost more (20.7 % against 17.0 % on 8 clips, earlier code): an unaccepted
-   frame carries only the dragged points when tracked again, and interpolation overwrites
-   unaccepted tracked points.
-3. Animals (20.2 % per clip holding one, 23.9 % of scratch on the animals themselves; 21.6 %
-   and 30.5 % before carrying): few points a frame, so the per-drawing accept and Track weigh
-   more, and the most points off the frame (item 1).
-4. Held drawings: with the detector of this run, track does better than with the generator's
-   true held drawings (track_true_drawings). The truth holds a drawing while its visible
-   landmarks match within 2 px, so points off the frame may change inside a run and a
-   held-run edit pays less there; on face clips the keypoints step now keeps whole-frame
-   repeats. An earlier detector that held drawings over up to 77 frames put full at 40.5 %
-   and track at 31.6 % (8 clips): a held-run edit and tracking both move a held drawing as one
-   piece, so false holds are expensive.
+   the frame, a point set on the border kept beyond it; v=1, confidence 0.2), but a hidden
+   part moves on its own (an arm behind the body, a turned face's far side, an animal's far
+   legs): carried from each shot's first frame over up to 60 frames (truth keyframe, no
+   fixes), the guesses within tolerance were, in an earlier run, 93 % of points off the frame
+   (animals), 60 % / 51 % (humanoid body / hands), hidden hands 3 %, hidden bodies 34-36 %,
+   hidden faces 72 %; and 55-58 % of the points hidden on the keyframe are visible again on
+   the frames they are carried to (a visibility key each). Those it cannot carry still cost
+   1,666 actions (1.4 % of scratch) in the second pass.
+3. Animals (19.2 % per clip holding one, 21.3 % of scratch on the animals themselves; 20.2 %
+   and 23.9 % before Track accepted its frame and spans were accepted at once). On the 4
+   clips with an animal (232 frames, 5,425 scratch actions on the animals), the animals took
+   1,155 actions: drags 564, group moves 72, visibility keys 285, Track presses 140, span
+   accepts 66. The per-drawing accept is gone; Track is pressed on 60 % of their frames, and
+   pressing it only where 2 or 3 fixed points are wrong on the next frame changes little
+   (1,152 and 1,224 actions). With Track and Shift+A free the animals would still need 949 actions
+   (17.5 %): 15 % (814) waits on the tracked hidden points (9 of 17 points hidden on the
+   first frames of a clip; far legs move on their own) and on points coming back into view.
+4. Held drawings: with the generator's true held drawings (track_true_drawings) track is a
+   little cheaper than with the detector's (10.3 % against 10.6 %, as in the run before:
+   10.6 % against 10.9 %). The truth holds a drawing while its visible landmarks
+   match within 2 px, so points off the frame may change inside a run and a held-run edit
+   pays less there. An earlier detector that held drawings over up to 77 frames
+   put full at 40.5 % and track at 31.6 % (8 clips): a held-run edit and tracking both move a
+   held drawing as one piece, so false holds are expensive.
 
 Earlier cheap wins (same command, 4 clips, seed 3, 2026-11-27): full went from 32.2 % to
 20.0 % of scratch once interpolation kept held drawings still and the annotator used the

@@ -1,16 +1,19 @@
 """Policy track of the scripted annotator: label one frame of a shot, press Track, then walk
-the shot frame by frame, accepting what the tracker got right and fixing what it did not.
+the shot frame by frame, fixing what the tracker got wrong and accepting the rest a span at a
+time.
 
 For each shot of a character, two passes:
 
-1. Fix the shot's first frame to the truth (drags, visibility keys), accept the rest (one
-   action) and press Track forward (one action). On every later frame: drag what is off and
-   accept the rest (one action); a frame that starts one of the character's held drawings is
-   edited as the whole run when that puts every frame of the run right. After a fix, Track
-   again from that frame (one action), so later frames start from the corrected points.
-   Points nobody sees (off the frame, hidden) are carried by the tracker with the followed
-   ones, as hidden guesses fixed or accepted like the rest; where it could not carry them (no
-   followed neighbour) they are left for the second pass.
+1. Fix the shot's first frame to the truth (drags, visibility keys) and press Track forward
+   (one action: Track accepts the frame it tracks from and makes it a keyframe). Walk the
+   later frames: a frame that is right needs no action; on a frame with something off, drag
+   it (a frame that starts one of the character's held drawings is edited as the whole run
+   when that puts every frame of the run right). When the fixed points are wrong on the next
+   frame too, Track again from that frame, first accepting the span walked since the last
+   keyframe (Shift+A, one action, where it holds a guess). At the shot's end, accept the
+   last span. Points nobody sees (off the frame, hidden) are carried by the tracker with the
+   followed ones, as hidden guesses fixed or accepted like the rest; where it could not carry
+   them (no followed neighbour) they are left for the second pass.
 2. Those points, by interpolation between frames where they are placed (mark both ends as
    keyframes, interpolate: the accepted points are kept) where that saves actions, and frame
    by frame where it does not.
@@ -32,8 +35,8 @@ from app.annotations.keypoint_edits import (
     interpolate,
 )
 from app.annotations.models import Track
-from app.annotations.points import SRC_TRACKED, by_person
-from app.annotations.tracking import track_from
+from app.annotations.points import MACHINE_SOURCES, SRC_TRACKED, by_person
+from app.annotations.tracking import accept_span, track_from
 from app.media.drawings import run_at
 from app.projects.skeletons import V, X, Y
 from bench.annotator_costs import fix_cost, target_points, wrong
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
     from bench.scripted_annotator import Annotator
 
 MAX_SPAN = 40  # frames an interpolation may span (the farthest a person looks ahead)
-FIRST_FRAME = "a shot's first frame: fixed, accepted, Track pressed"
-TRACKING = "the shot's other frames, tracked: fixes, accepts, Track again"
+FIRST_FRAME = "a shot's first frame: fixed, Track pressed (accepting it)"
+TRACKING = "the shot's other frames, tracked: fixes, span accepts, Track again"
 UNSEEN = "points nobody sees (off the frame, hidden): interpolation or by hand"
 
 
@@ -72,16 +75,20 @@ class TrackPolicy:
         with self.step(FIRST_FRAME):
             if start > 0:
                 self.copy_previous_if_it_pays(start)
-            _, reach = self.fix(start, self.truth[start])
-            if reach + 1 < end and (self.truth[start][:, 2] > 0).any():
+            reach = self.held_reach(start, self.truth[start])
+            tracks = reach + 1 < end and bool((self.truth[start][:, 2] > 0).any())
+            self.fix(start, self.truth[start], accept=not tracks)
+            if tracks:
                 self.track(start)
         with self.step(TRACKING):
-            for f in range(reach + 1, end):
+            for f in range(start + 1, end):
                 goal = self.goal(f)
                 self.look(f)
-                fixed, reach = self.fix(f, goal)
+                fixed, reach = self.fix(f, goal, accept=False)
                 if reach + 1 < end and self.helps(fixed, reach + 1):
+                    self.accept_span(start, f - 1)
                     self.track(f)
+            self.accept_span(start, end - 1)
         with self.step(UNSEEN):
             self.fill_unseen(start, end)
 
@@ -92,13 +99,14 @@ class TrackPolicy:
         yield
         self.a.result.track_steps[name] += self.a.actions.total - before
 
-    def fix(self, frame: int, goal: np.ndarray) -> tuple[np.ndarray, int]:
-        """Fix `frame` to `goal` and accept the rest, as a held-run edit where that puts the
-        whole run right; returns the points it changed and the last frame the edit reached."""
+    def fix(self, frame: int, goal: np.ndarray, accept: bool = True) -> tuple[np.ndarray, int]:
+        """Fix `frame` to `goal` (and with `accept`, accept the rest), as a held-run edit where
+        that puts the whole run right; returns the points it changed and the last frame the
+        edit reached."""
         k = len(goal)
         reach = self.held_reach(frame, goal)
         before, _ = self.a.frame(self.track_id, frame, k)
-        self.a.fix_frame(self.track_id, frame, goal, held=reach > frame, accept=True)
+        self.a.fix_frame(self.track_id, frame, goal, held=reach > frame, accept=accept)
         after, _ = self.a.frame(self.track_id, frame, k)
         return changed_points(before, after), reach
 
@@ -223,8 +231,22 @@ class TrackPolicy:
                 return frame
         return run.end - 1
 
+    def accept_span(self, start: int, frame: int) -> None:
+        """Shift+A on `frame`: accept the guesses shown since the last keyframe of the shot
+        (which starts at `start`), where the span holds one (a person sees faded points)."""
+        k = len(self.truth[frame])
+        key = next((f for f in range(frame - 1, start - 1, -1) if self._is_keyframe(f)), None)
+        if key is None:
+            return
+        for f in range(key + 1, frame + 1):
+            pose, sources = self.a.frame(self.track_id, f, k)
+            if (np.isin(sources, MACHINE_SOURCES) & (pose[:, V] > 0)).any():
+                accept_span(self.a.s, self.a.user, self.track_id, frame)
+                self.a.actions.add("span_accepts")
+                return
+
     def track(self, frame: int) -> None:
-        """Press Track forward on `frame` (the workspace's T)."""
+        """Press Track forward on `frame` (the workspace's T: it accepts the frame)."""
         track = self.a.s.get_one(Track, self.track_id)
         version = frame_row(self.a.s, track, frame, self.a.clip).version
         track_from(self.a.s, self.a.user, self.track_id, frame, version, "forward")

@@ -48,10 +48,12 @@ from app.annotations.schemas import (
     PointsTracked,
     PointTracking,
     ShotsSave,
+    SpanAccept,
+    SpanAccepted,
     Status,
     TagsSave,
 )
-from app.annotations.tracking import track_from
+from app.annotations.tracking import accept_span, track_from
 from app.auth.deps import Annotator, AnyUser, Principal
 from app.auth.models import User
 from app.batches import assignments
@@ -470,6 +472,16 @@ def api_track(db: DB, principal: AnyUser, track_id: int, body: PointTracking) ->
     return json_response(
         {"frames": changed, "points": done.points, "lost": done.lost, "reached": done.reached}
     )
+
+
+@api.post("/tracks/{track_id}/accept-span", response_model=SpanAccepted)
+def api_accept_span(db: DB, principal: AnyUser, track_id: int, body: SpanAccept) -> Response:
+    """The guesses shown from the last keyframe up to a frame, accepted: the frames written,
+    each with its state before (one undo step)."""
+    snapshot = undo.snapshot_track(db, track_id)
+    span = accept_span(db, principal.user, track_id, body.frame)
+    changed = undo.changed_since(db, track_id, snapshot)
+    return json_response({"start": span.start, "end": span.stop - 1, "frames": changed})
 
 
 def _frames(rows: list[KeypointFrame]) -> Response:

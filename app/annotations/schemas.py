@@ -85,7 +85,7 @@ class CopyPrevious(BaseModel):
 
 
 class PointTracking(BaseModel):
-    """Track a frame's points (those a person set or accepted) through the shot."""
+    """Track a frame's labelled points through the shot (accepting them, the frame a keyframe)."""
 
     frame: int = Field(ge=0)
     version: int = Field(ge=1, description="the frame's version (a stale one is a 409)")
@@ -112,6 +112,18 @@ class Accept(BaseModel):
 class Accepted(BaseModel):
     accepted: int
     frames: list[FrameChange] = Field(default_factory=list)
+
+
+class SpanAccept(BaseModel):
+    """Accept the guesses shown from the last keyframe up to this frame."""
+
+    frame: int = Field(ge=0)
+
+
+class SpanAccepted(BaseModel):
+    start: int = Field(description="the first frame of the span (after its keyframe)")
+    end: int = Field(description="the span's last frame (the one accepted from)")
+    frames: list[FrameChange] = Field(description="the frames written, each with its state before")
 
 
 class CaptionSave(BaseModel):

@@ -1,6 +1,9 @@
 """Point tracking in a person's annotation: a frame's points carried through the shot.
 
-From a frame whose points a person set (or accepted), :func:`track_from` follows them forward
+Pressing Track on a frame is the person's acceptance of that frame, as CVAT takes the frame
+you track from as your keyframe: its labelled guesses (the model's or the tracker's, as shown)
+become accepted and the frame a keyframe, in the same step. From there :func:`track_from`
+follows its points forward
 or backward (:func:`app.media.pointtrack.track_points`, on the frames of the clip's frame
 cache) up to the next keyframe, the next frame where a person set one of them, or the shot's
 end. What it writes is a guess (``SRC_TRACKED``, with the tracker's confidence): exports do
@@ -9,6 +12,8 @@ nobody sees (set as not visible, off the frame, or leaving it) are carried with 
 tracker follows and written as not visible, at a low confidence. A point the tracker loses
 stops there, and that frame gets the review flag ``track_lost:<n>``.
 The whole step is one revision of the track (each written frame's points before and after).
+:func:`accept_span` accepts the guesses shown on the frames from the last keyframe up to the
+current one (those a person has just stepped through and found right) in one step.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.annotations.held_drawings import inside_frame, track_runs
-from app.annotations.keypoint_edits import editable_track, frame_row
-from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
+from app.annotations.keypoint_edits import acceptance_claims, editable_track, frame_row, write_pose
+from app.annotations.models import Annotation, Character, KeypointFrame, Shot, Source, Track
 from app.annotations.payload import frame_payload
 from app.annotations.points import (
     SRC_TRACKED,
@@ -46,6 +51,8 @@ from app.projects.skeletons import CONF, V_HIDDEN, PoseArray, V, X, Y
 Direction = Literal["forward", "backward"]
 TRACK_LOST = "track_lost:"  # flag: this many points were lost here (tracking stopped them)
 TRACK_ACTION = "track"
+KEYFRAME_ACTION = "track_keyframe"  # the frame tracked from, accepted and made a keyframe
+SPAN_ACTION = "accept_span"
 # Frames one step goes through at most (10 s at 24 fps): their images are held in memory, and a
 # person checks a tracked stretch before carrying it further (accept its last frame, track on).
 MAX_FRAMES = 240
@@ -69,23 +76,25 @@ def track_from(
     direction: Direction,
     only: Sequence[int] | None = None,
 ) -> Tracked:
-    """Carry the points a person set on ``frame_index`` (``only`` those, if given) through
-    the shot in ``direction``; ``version`` is the frame's (a stale one is a Conflict)."""
+    """Accept the labelled points shown on ``frame_index`` (``only`` those, if given), make
+    it a keyframe, and carry those points through the shot in ``direction``; ``version`` is
+    the frame's (a stale one is a Conflict)."""
     track, annotation, clip = editable_track(session, user, track_id)
     key = frame_row(session, track, frame_index, clip)
     check_node_version("frame", key.version, version, frame_payload(key))
-    pose, sources = decode_with_sources(key.points)
-    active = by_person(sources) & (pose[:, V] > 0)
+    pose, _ = decode_with_sources(key.points)
+    active = pose[:, V] > 0
     if only is not None:
         if any(not 0 <= i < track.num_points for i in only):
             raise Invalid(f"A point to track is a point index from 0 to {track.num_points - 1}.")
         active &= np.isin(np.arange(track.num_points), list(only))
     if not active.any():
         raise Invalid(
-            f"Frame {frame_index} has no point a person set or accepted"
-            f"{' among those selected' if only is not None else ''}: tracking carries a"
-            " person's points, so place or accept them first."
+            f"Frame {frame_index} has no labelled point"
+            f"{' among those selected' if only is not None else ''} to track: place the"
+            " character's points (or give a faded suggestion a visibility) first."
         )
+    _accept_shown(session, user, annotation, key, active, KEYFRAME_ACTION, keyframe=True)
     runs = track_runs(session, track, clip)
     span, rows = _span(session, track, clip, frame_index, direction, active, runs)
     done = Tracked(reached=frame_index)
@@ -138,6 +147,59 @@ def track_from(
                    "lost": {str(f): points for f, points in done.lost.items()}},
         )  # fmt: skip
     return done
+
+
+def accept_span(session: Session, user: User, track_id: int, frame_index: int) -> range:
+    """Accept the labelled guesses shown (tracked, or the model's) on every frame after the
+    last keyframe before ``frame_index`` in its shot, up to ``frame_index``: the frames a
+    person stepped through since tracking from that keyframe. Returns the frames covered."""
+    track, annotation, clip = editable_track(session, user, track_id)
+    frame_row(session, track, frame_index, clip)  # Invalid outside the clip
+    start, _ = _shot_of(session, track, clip, frame_index)
+    keyframe = session.scalar(
+        select(KeypointFrame.frame_index)
+        .where(
+            KeypointFrame.track_id == track.id,
+            KeypointFrame.is_keyframe,
+            KeypointFrame.frame_index.between(start, frame_index - 1),
+        )
+        .order_by(KeypointFrame.frame_index.desc())
+        .limit(1)
+    )
+    if keyframe is None:
+        raise Invalid(
+            f"No keyframe before frame {frame_index} in its shot: accepting a tracked span"
+            " starts at the frame tracked from (Track makes it a keyframe)."
+        )
+    span = range(keyframe + 1, frame_index + 1)
+    rows = session.scalars(
+        select(KeypointFrame)
+        .where(KeypointFrame.track_id == track.id, KeypointFrame.frame_index.in_(span))
+        .order_by(KeypointFrame.frame_index)
+    )
+    for row in rows:
+        pose, _ = decode_with_sources(row.points)
+        _accept_shown(session, user, annotation, row, pose[:, V] > 0, SPAN_ACTION)
+    session.flush()
+    return span
+
+
+def _accept_shown(
+    session: Session,
+    user: User,
+    annotation: Annotation,
+    row: KeypointFrame,
+    which: BoolArray,
+    action: str,
+    *,
+    keyframe: bool | None = None,
+) -> None:
+    """The person accepts the labelled guesses among ``which`` on ``row`` as shown (a
+    person's point stays the person's), recorded as ``action``."""
+    pose, sources = decode_with_sources(row.points)
+    guesses = which & ~by_person(sources) & (pose[:, V] > 0)
+    claims = acceptance_claims(len(pose), np.flatnonzero(guesses).tolist())
+    write_pose(session, user, annotation, row, pose, claims, action, keyframe)
 
 
 def _points_of(pose: PoseArray, which: BoolArray) -> dict[str, list[float]]:

@@ -81,6 +81,7 @@ def test_every_policy_ends_at_the_truth_and_the_platform_saves_work(
             if policy == "track":  # every labelled point ends as a person's, none a guess
                 assert all(r.unaccepted_points == 0 for r in results)
                 assert sum(r.actions.counts["track_presses"] for r in results) > 0
+                assert sum(r.actions.counts["span_accepts"] for r in results) > 0
             totals[policy] = sum(r.actions.total for r in results)
     finally:
         with session_scope() as s:

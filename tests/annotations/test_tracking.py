@@ -1,9 +1,13 @@
 """Point tracking in a person's annotation (app/annotations/tracking.py), on a generated clip
 with real media and its frame cache: the shot is filled with tracked guesses that follow the
 drawn character, never past the cut, a keyframe or a person's point; lost points stop and
-flag the frame; the step is one revision; held drawings move points by their offsets."""
+flag the frame; the step is one revision; held drawings move points by their offsets. Track
+accepts the frame it tracks from (a keyframe); a tracked span is accepted at once; undo takes
+either back whole, and exports label only the accepted points."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,15 +16,24 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.annotations import tracking
-from app.annotations.keypoint_edits import save_frame
+from app.annotations.keypoint_edits import interpolate, save_frame
 from app.annotations.models import Character, KeypointFrame, Revision, Shot, Source
 from app.annotations.opening import open_annotation
 from app.annotations.payload import annotation_payload
-from app.annotations.points import SRC_MODEL, SRC_PERSON, SRC_TRACKED, decode_with_sources
-from app.annotations.tracking import TRACK_LOST, Tracked, track_from
+from app.annotations.points import (
+    MACHINE_SOURCES,
+    SRC_ACCEPTED,
+    SRC_MODEL,
+    SRC_PERSON,
+    SRC_TRACKED,
+    decode_with_sources,
+    encode_points,
+)
+from app.annotations.tracking import TRACK_LOST, Tracked, accept_span, track_from
 from app.auth.models import Role
 from app.core.errors import Conflict, Invalid
 from app.core.storage import clip_prefix
+from app.export.labels import LabelRule, labelled_points
 from app.media.drawings import DrawingRun
 from app.media.framecache import build_frame_cache
 from app.samples.generator import SampleClip, make_clip
@@ -102,6 +115,25 @@ class World:
     def sources(self, frame: int) -> np.ndarray:
         return decode_with_sources(self.row(frame).points)[1]
 
+    def suggest(self, frame: int, points: list[int]) -> None:
+        """Make the model's ``points`` on ``frame`` suggestions (v=0, the model's confidence),
+        as the keypoints step stores those below the project's confidence floor."""
+        row = self.row(frame)
+        pose, sources = decode_with_sources(row.points)
+        pose[points, 2] = 0
+        row.points = encode_points(pose, sources)
+        self.db.flush()
+
+    def labelled(self, frame: int) -> np.ndarray:
+        """The points an export labels on ``frame`` (the track not approved)."""
+        pose, sources = decode_with_sources(self.row(frame).points)
+        return labelled_points(pose, sources, LabelRule(), track_status="draft")
+
+    def guesses(self, frame: int) -> np.ndarray:
+        """The model's or the tracker's points shown as labelled on ``frame``."""
+        pose, sources = decode_with_sources(self.row(frame).points)
+        return np.isin(sources, MACHINE_SOURCES) & (pose[:, 2] > 0)
+
     def track(self, frame: int = 0, **kw: object) -> Tracked:
         return track_from(self.db, self.user, self.track_id, frame, self.row(frame).version,
                           **{"direction": "forward", **kw})  # type: ignore[arg-type]  # fmt: skip
@@ -128,10 +160,14 @@ def test_tracking_forward_fills_the_shot_with_guesses_that_follow_and_stops_at_t
     assert (world.sources(CUT - 1)[world.points] == SRC_TRACKED).any()
     for frame in range(CUT, CUT + 3):  # the next shot is not touched
         assert (world.sources(frame)[world.points] == SRC_MODEL).all()
-    # one revision of the track for the whole step
-    assert db.scalar(select(func.count()).select_from(Revision)) == revisions + 1
-    step = db.scalar(select(Revision).order_by(Revision.id.desc()).limit(1))
-    assert step is not None and (step.node_type, step.action) == ("track", "track")
+    # the frame tracked from accepted, then one revision of the track for the whole step
+    steps = db.scalars(select(Revision).order_by(Revision.id.desc()).limit(2)).all()
+    assert db.scalar(select(func.count()).select_from(Revision)) == revisions + 2
+    assert [(r.node_type, r.action) for r in steps] == [
+        ("track", "track"),
+        ("keypoint_frame", "track_keyframe"),
+    ]
+    step = steps[0]
     assert set(step.after["frames"]) == {str(f) for f in range(1, CUT)}
 
 
@@ -147,7 +183,7 @@ def test_tracking_stops_before_the_next_keyframe_and_never_writes_over_a_persons
     save_frame(world.db, world.user, world.track_id, 10,
                [[*p[:2], p[2]] for p in decode_with_sources(row.points)[0].tolist()],
                row.version, keyframe=True)  # fmt: skip
-    world.track(frame=6)  # only the point the person set there is tracked from frame 6
+    world.track(frame=6, only=world.points[:1])  # only the point selected there
     assert world.sources(9)[world.points[0]] == SRC_TRACKED
     assert world.sources(9)[world.points[1]] == SRC_MODEL
     assert world.sources(10)[world.points[0]] == SRC_MODEL  # the keyframe stops it
@@ -231,11 +267,14 @@ def test_one_step_goes_through_at_most_max_frames(
     assert (world.sources(5)[world.points] == SRC_MODEL).all()
 
 
-def test_a_stale_version_or_a_frame_without_a_persons_points_is_refused(world: World) -> None:
+def test_a_stale_version_or_a_selection_without_labelled_points_is_refused(world: World) -> None:
     with pytest.raises(Conflict):
         track_from(world.db, world.user, world.track_id, 0, world.row(0).version - 1, "forward")
-    with pytest.raises(Invalid, match="place or accept them first"):
-        world.track(frame=3)
+    world.suggest(3, [100, 101])
+    version = world.row(3).version
+    with pytest.raises(Invalid, match="no labelled point among those selected"):
+        world.track(frame=3, only=[100, 101])
+    assert world.row(3).version == version and not world.row(3).is_keyframe  # nothing written
 
 
 def test_the_route_answers_the_frames_with_their_state_before_and_refuses_others(
@@ -249,12 +288,115 @@ def test_the_route_answers_the_frames_with_their_state_before_and_refuses_others
     answer = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
     assert answer.status_code == 200, answer.text
     data = answer.json()
-    assert [f["frame"] for f in data["frames"]] == list(range(1, CUT))
+    assert [f["frame"] for f in data["frames"]] == list(range(0, CUT))  # the key, accepted
     assert data["reached"] == CUT - 1 and data["points"] > 0
-    first = data["frames"][0]
+    key, first = data["frames"][:2]
+    assert key["keyframe"] and not key["before"]["keyframe"]
     assert first["before"]["tracked"] == [0] * 133 and sum(first["tracked"]) > 0
-    stale = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
-    assert stale.status_code == 200  # frame 0 did not change: its version still holds
-    body["version"] += 5
     conflict = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
     assert conflict.status_code == 409 and conflict.json()["detail"]["current_version"]
+    body["version"] = conflict.json()["detail"]["current_version"]
+    again = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 200 and again.json()["frames"] == []  # nothing left to write
+
+
+def _undo(client: TestClient, csrf: str, track_id: int, frames: list[dict[str, Any]]) -> None:
+    """Put the frames of an action's answer back as they were, as the workspace's undo does."""
+    states = [{"frame": f["frame"], "version": f["version"], **f["before"]} for f in frames]
+    answer = client.post(
+        f"/api/tracks/{track_id}/frames/restore",
+        json={"action": "undo", "frames": states},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_track_accepts_the_points_shown_on_its_frame_and_carries_them_all(world: World) -> None:
+    world.suggest(0, [100, 101])
+    pose, sources = decode_with_sources(world.row(0).points)
+    model = np.flatnonzero((sources == SRC_MODEL) & (pose[:, 2] > 0))
+    unlabelled = np.flatnonzero(pose[:, 2] == 0)
+    assert model.size and unlabelled.size, "the draft shows guesses and leaves points out"
+    assert not world.labelled(0)[model].any()
+    world.track()
+    row = world.row(0)
+    assert row.is_keyframe, "the frame tracked from is the person's keyframe"
+    assert (world.sources(0)[model] == SRC_ACCEPTED).all()
+    assert world.labelled(0)[model].all() and not world.labelled(0)[unlabelled].any()
+    assert (decode_with_sources(row.points)[0][:, :3] == pose[:, :3]).all(), "nothing moved"
+    assert (world.sources(1)[model] == SRC_TRACKED).any(), "the model's points carried too"
+    assert not world.labelled(1)[world.guesses(1)].any(), "tracked points stay guesses"
+
+
+def test_undoing_track_takes_back_the_acceptance_and_the_tracked_points_together(
+    world: World, client: TestClient, db: Session
+) -> None:
+    sources = world.sources(0)
+    csrf = login(client, db, world.user)
+    answer = client.post(f"/api/tracks/{world.track_id}/track", headers={"X-CSRF-Token": csrf},
+                         json={"frame": 0, "version": world.row(0).version})  # fmt: skip
+    _undo(client, csrf, world.track_id, answer.json()["frames"])
+    db.expire_all()
+    assert not world.row(0).is_keyframe
+    assert (world.sources(0) == sources).all(), "the acceptance is taken back"
+    assert not any((world.sources(f) == SRC_TRACKED).any() for f in range(1, CUT))
+
+
+def test_accept_span_accepts_the_guesses_from_the_last_keyframe_up_to_this_frame(
+    world: World,
+) -> None:
+    world.track()
+    world.set_truth(4, world.points[:1])  # a person moved a point on the way
+    world.suggest(4, [100, 101])
+    assert accept_span(world.db, world.user, world.track_id, 8) == range(1, 9)
+    for frame in range(1, 9):
+        assert not world.guesses(frame).any(), frame
+        pose = decode_with_sources(world.row(frame).points)[0]
+        assert world.labelled(frame)[pose[:, 2] > 0].all()
+        assert not world.row(frame).is_keyframe
+    assert world.sources(4)[world.points[0]] == SRC_PERSON, "a person's point stays theirs"
+    assert not world.labelled(4)[[100, 101]].any(), "a suggestion is not labelled by it"
+    assert world.guesses(9).any(), "the frames after it stay guesses"
+    with pytest.raises(Invalid, match="No keyframe before frame 30"):
+        accept_span(world.db, world.user, world.track_id, 30)  # the next shot
+
+
+def test_the_span_route_is_one_undo_step_and_refuses_others(
+    world: World, client: TestClient, db: Session
+) -> None:
+    world.track()
+    sources = {f: world.sources(f) for f in range(1, 7)}
+    url = f"/api/tracks/{world.track_id}/accept-span"
+    csrf = login(client, db, create_user(db, Role.annotator))
+    assert client.post(url, json={"frame": 6}, headers={"X-CSRF-Token": csrf}).status_code == 404
+    csrf = login(client, db, world.user)
+    answer = client.post(url, json={"frame": 6}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert (data["start"], data["end"]) == (1, 6)
+    assert [f["frame"] for f in data["frames"]] == list(range(1, 7))
+    _undo(client, csrf, world.track_id, data["frames"])
+    db.expire_all()
+    assert all((world.sources(f) == sources[f]).all() for f in range(1, 7)), "back to guesses"
+    assert (world.sources(3) == SRC_TRACKED).any()
+
+
+def test_interpolation_keeps_the_accepted_span_and_replaces_the_guesses_after_it(
+    world: World,
+) -> None:
+    world.track()
+    accept_span(world.db, world.user, world.track_id, 4)
+    kept = {f: decode_with_sources(world.row(f).points)[0] for f in range(1, 5)}
+    world.set_truth(10)
+    row = world.row(10)
+    save_frame(world.db, world.user, world.track_id, 10,
+               [[*p[:2], p[2]] for p in decode_with_sources(row.points)[0].tolist()],
+               row.version, keyframe=True)  # fmt: skip
+    interpolate(world.db, world.user, world.track_id, 0, 10)
+    for frame, pose in kept.items():
+        assert (decode_with_sources(world.row(frame).points)[0][:, :3] == pose[:, :3]).all()
+    a, b = (decode_with_sources(world.row(f).points)[0] for f in (0, 10))
+    pose, sources = decode_with_sources(world.row(7).points)
+    i = world.points[0]
+    assert pose[i, :2] == pytest.approx(a[i, :2] + 0.7 * (b[i, :2] - a[i, :2]), abs=0.01)
+    assert sources[i] == SRC_PERSON and world.labelled(7)[i]

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.browser
 # Every key the workspace's key handler answers, as the sheet writes it.
 KEYS = [
     "←", "→", "Space", "[", "]", "f", "F", "n", "p", "1", "2", "0", "3", "x", "Shift+X",
-    "Delete", "Backspace", "k", "i", "c", "a", "Enter", "t", "Shift+T", "s", "m", "b", "g",
-    "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "?",
+    "Delete", "Backspace", "k", "i", "c", "a", "Enter", "t", "Shift+T", "Shift+A", "s", "m",
+    "b", "g", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "?",
 ]  # fmt: skip
 
 

@@ -1,7 +1,9 @@
-"""In Chromium: point tracking in the workspace. An annotator accepts the points of a keyframe,
-presses T, and the shot fills with faded tracked guesses up to the cut and no further; one
-undo takes the whole tracking step back. A character the annotator adds and places on one
-frame is offered tracking through its shot."""
+"""In Chromium: point tracking in the workspace. An annotator presses T on a frame, which
+accepts the points it shows and makes it a keyframe, and the shot fills with faded tracked
+guesses up to the cut and no further; one undo takes the whole step back (the acceptance
+too). Shift+A accepts the tracked frames stepped through since the keyframe, one undo step.
+A character the annotator adds and places on one frame is offered tracking through its
+shot."""
 
 from __future__ import annotations
 
@@ -15,7 +17,14 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, delete, select
 
 from app.annotations.models import Character, KeypointFrame, Shot, Source, Track
-from app.annotations.points import SRC_TRACKED, decode_with_sources, encode_points
+from app.annotations.points import (
+    MACHINE_SOURCES,
+    SRC_ACCEPTED,
+    SRC_MODEL,
+    SRC_TRACKED,
+    decode_with_sources,
+    encode_points,
+)
 from app.auth.models import Role, User
 from app.batches.models import Batch, BatchClip, BatchMember
 from app.core.storage import clip_prefix
@@ -23,7 +32,6 @@ from app.media.framecache import build_frame_cache
 from app.projects.models import Project
 from app.projects.skeletons import CONF, V, empty_pose
 from app.samples.generator import make_clip
-from tests.browser.conftest import image_to_client
 from tests.browser.workspace_helpers import open_next_clip, point_on_screen, session, wait_ready
 from tests.factories import (
     create_clip,
@@ -103,33 +111,54 @@ def annotator(two_shots: TwoShots, unique: str) -> str:
         return str(user.username)
 
 
-def _sources(track_id: int, frames: range) -> dict[int, np.ndarray]:
+def _rows(track_id: int, frames: range) -> dict[int, KeypointFrame]:
     with session() as s:
         rows = s.scalars(select(KeypointFrame).where(KeypointFrame.track_id == track_id,
                          KeypointFrame.frame_index.in_(list(frames))))  # fmt: skip
-        return {row.frame_index: decode_with_sources(row.points)[1] for row in rows}
+        return {row.frame_index: row for row in rows}
 
 
-def _select_all(page: Page, world: TwoShots) -> None:
-    page.locator("#stage").scroll_into_view_if_needed()
-    page.mouse.move(*image_to_client(page, 1, 1))
-    page.mouse.down()
-    page.mouse.move(*image_to_client(page, world.width / 2, world.height / 2))
-    page.mouse.move(*image_to_client(page, world.width - 1, world.height - 1))
-    page.mouse.up()
+def _sources(track_id: int, frames: range) -> dict[int, np.ndarray]:
+    return {n: decode_with_sources(row.points)[1] for n, row in _rows(track_id, frames).items()}
 
 
-def test_track_forward_from_a_keyframe_fills_the_shot_stops_at_the_cut_and_undoes_as_one_step(
+def _guesses(track_id: int, frames: range) -> dict[int, int]:
+    """Per frame, how many points are shown as labelled but still a machine's guess."""
+    guesses = {}
+    for n, row in _rows(track_id, frames).items():
+        pose, sources = decode_with_sources(row.points)
+        guesses[n] = int((np.isin(sources, MACHINE_SOURCES) & (pose[:, V] > 0)).sum())
+    return guesses
+
+
+def _add_character(page: Page, name: str) -> None:
+    """Add a COCO-17 character through the workspace's form."""
+    page.get_by_text("Add a character").click()
+    form = page.locator("#add-character")
+    form.locator("input[name=name]").fill(name)
+    form.locator("select[name=skeleton]").select_option("coco17")
+    form.get_by_role("button", name="Add").click()
+    expect(page.get_by_test_id("track-select")).to_contain_text(name)
+
+
+def test_track_forward_accepts_the_frame_fills_the_shot_stops_at_the_cut_and_undoes_as_one_step(
     live_server: str, page: Page, two_shots: TwoShots, annotator: str
 ) -> None:
     opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
     status = page.get_by_test_id("save-status")
-    _select_all(page, two_shots)
-    page.keyboard.press("Enter")  # the person accepts the model's points on frame 0
-    expect(status).to_contain_text("saved frame 0")
+    assert (
+        "accept the points shown on this frame"
+        in str(page.get_by_test_id("track-forward").get_attribute("title")).lower()
+    )
+    shown_on_key = _sources(opened.track_id, range(1))[0][:BODY]
+    assert (shown_on_key == SRC_MODEL).all()
 
-    page.keyboard.press("t")
+    page.keyboard.press("t")  # the press accepts the model's points on frame 0 and tracks them
+    expect(status).to_contain_text("Accepted frame 0 as a keyframe and tracked")
     expect(status).to_contain_text(f"to frame {two_shots.cut - 1}")
+    key = _rows(opened.track_id, range(1))[0]
+    assert key.is_keyframe
+    assert (decode_with_sources(key.points)[1][:BODY] == SRC_ACCEPTED).sum() >= BODY // 2
     shot = range(1, two_shots.cut)
     tracked = _sources(opened.track_id, range(1, FRAMES))
     assert all((tracked[f][:BODY] == SRC_TRACKED).sum() >= BODY // 2 for f in shot)
@@ -145,18 +174,45 @@ def test_track_forward_from_a_keyframe_fills_the_shot_stops_at_the_cut_and_undoe
     expect(status).to_contain_text("undid tracking")
     undone = _sources(opened.track_id, range(1, FRAMES))
     assert all(not (undone[f] == SRC_TRACKED).any() for f in undone)
+    key = _rows(opened.track_id, range(1))[0]
+    assert not key.is_keyframe, "the acceptance is undone with the tracking"
+    assert (decode_with_sources(key.points)[1][:BODY] == SRC_MODEL).all()
+
+
+def test_shift_a_accepts_the_frames_stepped_through_since_the_keyframe_and_undoes_at_once(
+    live_server: str, page: Page, two_shots: TwoShots, annotator: str
+) -> None:
+    opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
+    status = page.get_by_test_id("save-status")
+    page.keyboard.press("t")
+    expect(status).to_contain_text(f"to frame {two_shots.cut - 1}")
+    for n in range(1, 6):  # the person steps through frames 1-5 and finds them right
+        page.keyboard.press("ArrowRight")
+        wait_ready(page, n)
+    assert page.evaluate("() => window.CelLabelWorkspace.stage.tracked.some(Boolean)")
+    page.keyboard.press("Shift+A")
+    expect(status).to_contain_text("Accepted the points of frames 1 to 5")
+    page.wait_for_function("() => !window.CelLabelWorkspace.stage.tracked.some(Boolean)")
+    guesses = _guesses(opened.track_id, range(1, 8))
+    assert all(guesses[f] == 0 for f in range(1, 6)), guesses
+    assert guesses[6] > 0 and guesses[7] > 0, "the frames not stepped through stay guesses"
+
+    page.keyboard.press("Control+z")
+    expect(status).to_contain_text("undid accepting the tracked span")
+    undone = _guesses(opened.track_id, range(1, 6))
+    assert all(undone[f] > 0 for f in range(1, 6)), undone
+
+    page.get_by_test_id("accept-span").click()  # the button does the same
+    expect(status).to_contain_text("Accepted the points of frames 1 to 5")
+    page.get_by_role("button", name="?").click()
+    expect(page.locator("#shortcuts")).to_contain_text("accept the tracked points from the last")
 
 
 def test_a_character_added_and_placed_on_one_frame_is_offered_tracking_through_the_shot(
     live_server: str, page: Page, two_shots: TwoShots, annotator: str
 ) -> None:
     open_next_clip(page, live_server, annotator, two_shots.clip_id)
-    page.get_by_text("Add a character").click()
-    form = page.locator("#add-character")
-    form.locator("input[name=name]").fill("walker")
-    form.locator("select[name=skeleton]").select_option("coco17")
-    form.get_by_role("button", name="Add").click()
-    expect(page.get_by_test_id("track-select")).to_contain_text("walker")
+    _add_character(page, "walker")
     offer = page.get_by_test_id("track-offer")
     expect(offer).to_be_hidden()
     body = two_shots.truth[0, :BODY]
@@ -176,12 +232,16 @@ def test_a_character_added_and_placed_on_one_frame_is_offered_tracking_through_t
 
 
 @pytest.mark.expect_http_errors(422)
-def test_tracking_a_frame_nobody_set_says_why_in_the_page(
+def test_tracking_or_accepting_a_span_where_nothing_is_labelled_says_why_in_the_page(
     live_server: str, page: Page, two_shots: TwoShots, annotator: str
 ) -> None:
     opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
-    page.get_by_test_id("track-forward").click()  # frame 0 holds only the model's guesses
-    expect(page.get_by_test_id("save-status")).to_contain_text("place or accept them first")
+    page.get_by_test_id("accept-span").click()  # no keyframe yet: nothing was tracked
+    status = page.get_by_test_id("save-status")
+    expect(status).to_contain_text("No keyframe before frame 0")
+    _add_character(page, "nobody")
+    page.get_by_test_id("track-forward").click()  # the new character has no point yet
+    expect(status).to_contain_text("has no labelled point to track")
     assert not any((s == SRC_TRACKED).any() for s in _sources(opened.track_id, range(36)).values())
 
 
@@ -189,15 +249,14 @@ def test_with_one_point_selected_only_that_point_is_tracked(
     live_server: str, page: Page, two_shots: TwoShots, annotator: str
 ) -> None:
     opened = open_next_clip(page, live_server, annotator, two_shots.clip_id)
-    _select_all(page, two_shots)
-    page.keyboard.press("Enter")
-    expect(page.get_by_test_id("save-status")).to_contain_text("saved frame 0")
-    page.mouse.click(*image_to_client(page, 1, 1))  # clears the selection
+    page.locator("#stage").scroll_into_view_if_needed()
     page.mouse.click(*point_on_screen(page, 0))  # one point selected (the nose, or a close eye)
     selected = page.evaluate("() => [...window.CelLabelWorkspace.stage.selected]")
     assert len(selected) == 1
     page.keyboard.press("t")
-    expect(page.get_by_test_id("save-status")).to_contain_text("Tracked")
+    expect(page.get_by_test_id("save-status")).to_contain_text("tracked")
+    key = _sources(opened.track_id, range(1))[0]
+    assert np.flatnonzero(key == SRC_ACCEPTED).tolist() == selected, "only the selection"
     tracked = _sources(opened.track_id, range(1, two_shots.cut))
     assert np.flatnonzero(tracked[1] == SRC_TRACKED).tolist() == selected
     assert all(set(np.flatnonzero(s == SRC_TRACKED)) <= set(selected) for s in tracked.values())

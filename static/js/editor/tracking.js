@@ -1,7 +1,9 @@
-// The workspace's point tracking: the points a person set (or accepted) on the shown frame are
+// The workspace's point tracking: the labelled points on the shown frame are accepted (the
+// press is the person's acceptance of what the frame shows; it becomes a keyframe) and
 // carried through the shot by the server (POST /api/tracks/{id}/track), forward (T) or
 // backward (Shift+T), only the selected ones when points are selected ("track this point").
-// The frames it writes are one undo step; a progress note shows when it takes longer than
+// Shift+A accepts the tracked points from the last keyframe up to the shown frame
+// (POST /api/tracks/{id}/accept-span). Each is one undo step; a progress note shows when it takes longer than
 // PROGRESS_DELAY; a refusal is said in the page. A character just added is offered tracking
 // through the whole shot once its points are set on a frame.
 import { api } from "./api.js";
@@ -28,16 +30,17 @@ export function trackingCommands({ shown, version, runAction, recordAction, abso
       for (const direction of directions) {
         const result = await runAction(label, () => api("POST", `/api/tracks/${t.id}/track`,
           { frame: n, version: version(t.id, n), direction, points }));
-        if (!result) return; // refused: runAction said why
+        if (!result) break; // refused: runAction said why
+        absorb(t.id, result.frames); // the key's new version goes with the next direction
         results.push(result);
       }
     } finally {
       clearTimeout(timer);
       progress.hidden = true;
     }
+    if (!results.length) return;
     const frames = results.flatMap((r) => r.frames);
     recordAction(label, t.id, n, frames);
-    absorb(t.id, frames);
     say(summary(results, n), frames.length ? "ok" : "");
   }
 
@@ -49,7 +52,19 @@ export function trackingCommands({ shown, version, runAction, recordAction, abso
     const stopped = lost.length
       ? ` ${lost.reduce((sum, [, p]) => sum + p.length, 0)} point(s) lost on frame(s) ${lost.map(([f]) => f).join(", ")} (flagged).`
       : "";
-    return `Tracked ${written} point position(s) from frame ${n} to frame ${reached.join(" and ")}, faded until accepted (Enter).${stopped}`;
+    return `Accepted frame ${n} as a keyframe and tracked ${written} point position(s) from it to frame ${reached.join(" and ")}, faded until accepted (Enter, or Shift+A for the span).${stopped}`;
+  }
+
+  async function acceptSpan() {
+    const s = shown();
+    if (!s) return;
+    const { track: t, frame: n } = s;
+    const label = `accepting the tracked span up to frame ${n}`;
+    const result = await runAction(label, () => api("POST", `/api/tracks/${t.id}/accept-span`, { frame: n }));
+    if (!result) return; // refused: runAction said why
+    recordAction(label, t.id, n, result.frames);
+    absorb(t.id, result.frames);
+    say(result.frames.length ? `Accepted the points of frames ${result.start} to ${result.end}.` : `Nothing to accept in frames ${result.start} to ${result.end}.`, result.frames.length ? "ok" : "");
   }
 
   function closeOffer() {
@@ -60,7 +75,7 @@ export function trackingCommands({ shown, version, runAction, recordAction, abso
   offer.querySelector("[data-offer=dismiss]").addEventListener("click", closeOffer);
 
   return {
-    commands: { trackForward: () => track(["forward"]), trackBackward: () => track(["backward"]) },
+    commands: { trackForward: () => track(["forward"]), trackBackward: () => track(["backward"]), acceptSpan },
     // A character was just added: offer tracking once a person has set its points on a frame.
     added(trackId) { if (trackId) fresh.add(trackId); },
     // The shown frame of track `t` was edited: the first time a fresh character has points

@@ -510,7 +510,7 @@ const actions = {
 };
 
 // Edit actions do nothing, from a button or a key, for someone who may not edit.
-const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox", "trackForward", "trackBackward",
+const EDIT_ACTIONS = ["keyframe", "interpolate", "copyPrevious", "accept", "acceptPoint", "drawBox", "boxFromPoints", "deleteBox", "trackForward", "trackBackward", "acceptSpan",
   "undo", "redo", "split", "merge", "moveBoundary", "deleteCharacter", "submit"];
 for (const name of EDIT_ACTIONS) {
   const action = actions[name];
