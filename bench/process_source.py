@@ -1,9 +1,9 @@
 """How long "Process now" takes on a bucket source whose sync created many clip records.
 
 A scratch PostgreSQL database gets a source with ``--records`` clip records (as a sync writes
-them, no media needed: queueing reads no bucket); then presses are made as the sources page
-makes them, each in its own transaction: `source_processing.process_source` (up to 1000 clips: their job
-rows and each first step's outbox row), the commit, and the sends to Redis after it. Also the
+them, no media needed: queueing reads no bucket); then the bulks are taken as the "Process now"
+task takes them, each in its own transaction: `source_processing.process_source` (up to 1000
+clips: their job rows and each first step's outbox row), the commit, and the sends to Redis after it. Also the
 count the sources page shows per source. The Redis database given is emptied at the end.
 
     .venv/bin/python bench/process_source.py [--records 5000] [--redis redis://127.0.0.1:6379/14]
@@ -49,8 +49,8 @@ def seed(records: int) -> tuple[int, int]:
         return project.id, source.id
 
 
-def press(project_id: int, source_id: int) -> tuple[int, int, float]:
-    """One press, committed and sent: (clips queued, still waiting, seconds)."""
+def take_bulk(project_id: int, source_id: int) -> tuple[int, int, float]:
+    """One bulk, committed and sent: (clips queued, still waiting, seconds)."""
     from app.core.db import session_scope
     from app.pipeline.source_processing import process_source
 
@@ -89,7 +89,7 @@ def main() -> None:
     before = count_ms(project_id)
     rows, waiting = [], args.records
     while waiting:
-        queued, waiting, seconds = press(project_id, source_id)
+        queued, waiting, seconds = take_bulk(project_id, source_id)
         rows.append(f"| {len(rows) + 1} | {queued} | {waiting} | {seconds:.2f} |"
                     f" {queued / seconds:.0f} |")  # fmt: skip
     import redis
@@ -101,15 +101,17 @@ def main() -> None:
     drop_database(DATABASE)
     body = "\n".join([
         f"PostgreSQL on the same machine, load average (1 min) {load:.1f} at the start;"
-        f" {args.records} clip records of one source, as a sync writes them. A press is"
-        " `source_processing.process_source` in its own transaction: up to 1000 clips each get their"
-        " job rows (one per step) and their first step's outbox row, then the commit and the"
-        " sends to Redis. The sources page's per-source count of clips to process"
-        f" (`unprocessed_counts`) took {before:.1f} ms (median of 20) before the first press."
-        " A press queues clip by clip as the clips page's bulk retry does"
+        f" {args.records} clip records of one source, as a sync writes them. \"Process now\" sends"
+        " one task, which takes the records a bulk at a time, each"
+        " `source_processing.process_source` in its own transaction: up to 1000 clips each get"
+        " their job rows (one per step) and their first step's outbox row, then the commit and"
+        " the sends to Redis. The sources page's per-source count of clips to process"
+        f" (`unprocessed_counts`) took {before:.1f} ms (median of 20) before the first bulk."
+        " A bulk queues clip by clip as the clips page's bulk retry does"
         " (`retry_pipelines`: a savepoint and about eight statements per clip), so its time"
-        " grows with the clips it queues and with the load: hence 1000 per press.",
-        "", "| press | clips queued | still waiting | seconds | clips/s |", "|---:|---:|---:|---:|---:|",
+        " grows with the clips it queues and with the load: hence 1000 per transaction, in the"
+        " background rather than in the request.",
+        "", "| bulk | clips queued | still waiting | seconds | clips/s |", "|---:|---:|---:|---:|---:|",
         *rows,
     ])  # fmt: skip
     write_section(TITLE, body, "python bench/process_source.py " + " ".join(sys.argv[1:]))
