@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clips import records
@@ -90,3 +90,25 @@ def test_external_ids_find_their_records_among_records_without_one(
     lookup = select(Clip.id).where(Clip.external_id.in_(wanted.external_ids))
     sql = str(lookup.compile(db.bind, compile_kwargs={"literal_binds": True}))
     assert "ix_clip_external_id" in "\n".join(db.scalars(text(f"EXPLAIN {sql}")))
+
+
+def test_a_manifest_longer_than_one_statement_is_imported_part_by_part(
+    db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each COPY and INSERT takes a part of the manifest (no statement runs into the timeout):
+    a repeat in a later part is still a duplicate, and a bad row in the last part still
+    imports nothing."""
+    monkeypatch.setattr(records, "RECORDS_PER_STATEMENT", 5)
+    project = create_project(db)
+    rows = [{"path": f"/nowhere/show/ep{n}.mp4", "external_id": f"x{n}"} for n in range(10)]
+    rows += [{"path": "/nowhere/show/ep3.mp4"}, {"path": "/nowhere/show/ep10.mp4"}]
+    result = records.import_records(db, project, records.read_manifest(_manifest(tmp_path, rows)))
+    assert (result.created, result.duplicates) == (11, 1)
+    clips = list(db.scalars(select(Clip).where(Clip.project_id == project.id).order_by(Clip.id)))
+    assert [c.filename for c in clips] == [f"ep{n}.mp4" for n in range(11)]
+    assert clips[3].external_id == "x3"  # the first of the two rows of ep3 made the clip
+
+    bad = [{"path": f"/nowhere/other/ep{n}.mp4"} for n in range(11)] + [{"path": ""}]
+    with pytest.raises(Invalid):
+        records.import_records(db, project, records.iter_manifest(_manifest(tmp_path, bad)))
+    assert db.scalar(select(func.count()).where(Clip.project_id == project.id)) == 11
