@@ -198,9 +198,11 @@ def cli_import(project: str, records: Path, count: int) -> dict[str, Any]:
     cli = subprocess.run(
         [str(Path(sys.executable).parent / "cellabel"), "clips", "import", "--project", project,
          "--manifest", str(records), "--records-only", "--json"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
+    if cli.returncode:
+        raise RuntimeError(f"cellabel clips import failed:\n{cli.stderr[-3000:]}")
     summary = json.loads(cli.stdout)
     assert summary["created"] == count, summary
     return {"seconds": round(seconds, 1), "per_s": round(count / seconds),
@@ -403,16 +405,34 @@ figure says how busy the machine was. The previous run (2026-11-27, a quiet VM o
 
 
 IMPORT_GAP = """
-Bulk import below 100,000/s. Where the time goes (`EXPLAIN (ANALYZE, WAL)` of the INSERT of
-100,000 COPY'd records, 2026-12-06): about 1.0 million WAL records, 130-140 MB, for 100,000
-rows, as each row goes into the heap and seven indexes (primary key, project + content hash,
-project + id, project + state + id, created_at, external_id and the file-name trigram GIN,
-which alone is about 30 % of the WAL and 20 % of the time; a bucket record also goes into
-the partial source_id index), and two foreign-key checks per row (about 15 %). The Python side (orjson lines, the record tuples,
-COPY) costs about 9 µs of CPU a row and is streamed, so the server parses the COPY on the
-other core meanwhile. Next: build the rows in PostgreSQL from the COPY'd raw lines (its JSON
-functions, no per-row Python), and for imports of more than about a million rows drop the
-trigram index and build it again after, as bulk loaders do.
+Bulk import below 100,000/s: one PostgreSQL backend inserts the rows, and on this schema it
+needs about 25 µs of CPU a row. `bench/import_costs.py` (section "Bulk record import: what
+each index costs") prices each part of the move from the COPY'd rows into `clip`: about 24 µs
+a row and 9 WAL records (1.5 kB) with every index and foreign key; the file-name trigram GIN
+about 6 µs and a third of the WAL, each of the four other b-trees (created_at, external_id,
+project + id, project + state + id) 1-2.5 µs and one WAL record, the two foreign-key checks
+about 5 µs together; the heap, the id and the content-hash key alone still about 9 µs. The COPY before
+costs about 2 µs a row in the server and 4.6 µs in Python (on the other core, while the
+server reads it). So even with no secondary index and no foreign key one backend stays near
+10 µs a row, 100,000/s on an idle core; with the product's indexes about 40,000/s idle, and
+on this shared machine 32,000/s at load 2.5, 16,000/s at load 7.7 (same code, same day).
+
+Measured and left out (2026-12-06, the same way, 300,000 and 1,000,000 rows): dropping the
+trigram index and building it again after the insert saves 16 % of the CPU at 300,000 rows
+into an empty table but 3 % at 1,000,000 (the build, 3-4 µs a row, grows with the table; wall
+time no better) while it locks `clip` against every reader for the whole import; a larger GIN
+pending list for the import (64 / 256 MB) is within the noise and leaves that much unmerged
+list for every name search to scan until vacuum (with fastupdate off the insert costs 157 µs
+a row: the default pending list stays); BRIN for created_at saves under 1 µs and blurs the
+ingested-date filter once clips are updated; an anti-join with DISTINCT ON instead of ON
+CONFLICT saves nothing; INSERT ... SELECT FROM unnest() batches, pipelined, spend as much in
+the server and 23 µs a row of Python building the arrays. Two backends at once would need two
+transactions (an import would no longer be all or nothing); the foreign-key checks have no
+correct way around them for a user that is not a superuser. Taken: the external-id index is
+partial (a record without one, such as every bucket record, writes one entry fewer), and the
+COPY and INSERT go 100,000 rows at a time in the one transaction: a single INSERT of
+1,000,000 rows ran into the 60 s statement timeout at load 8 and imported nothing (the parts
+also cost less: 24.6-25.7 µs of server CPU a row against 27.1-28.2 for one INSERT).
 """
 
 EXPORT_GAP = """
@@ -451,7 +471,8 @@ def bulk_only(records: int, bulk: int) -> None:
     tail = re.sub(
         r"^\| import [\d,]+ records \(CelLabel alone\).*$", row, tail, count=1, flags=re.M
     )
-    tail = re.sub(r"\nBulk import .*?\n\n", IMPORT_GAP.rstrip() + "\n\n", tail, count=1, flags=re.S)
+    gap = r"\nBulk import .*?(?=\n(?:Export below|## )|\Z)"  # up to the export's note
+    tail = re.sub(gap, IMPORT_GAP.rstrip() + "\n", tail, count=1, flags=re.S)
     BENCHMARKS.write_text(head + tail)
 
 
