@@ -84,6 +84,13 @@ class Clip(Base):
             postgresql_using="gin",
             postgresql_ops={"filename": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # The filter's external-id lookups; partial: bucket records (and most uploads) have none.
+        Index(
+            "ix_clip_external_id",
+            "external_id",
+            postgresql_where=text("external_id IS NOT NULL"),
+            sqlite_where=text("external_id IS NOT NULL"),
+        ),
         # A source's clips (deleting it, counting them); partial: manifest records skip it.
         Index(
             "ix_clip_source_id",
@@ -98,7 +105,7 @@ class Clip(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
-    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200))
     filename: Mapped[str] = mapped_column(String(255))
     # Inside the media store; for a clip of a bucket source, the object key in that bucket.
     storage_key: Mapped[str] = mapped_column(String(1024))
