@@ -231,8 +231,13 @@ def set_emotions(
         start, end, label = int(span["start"]), int(span["end"]), str(span["label"])
         if label not in labels:
             raise Invalid(f"{label!r} is not one of the project's emotion labels.")
-        if not 0 <= start < end <= (clip.frame_count or 0):
-            raise Invalid(f"Emotion range {start}-{end} is outside the clip.")
+        frames = clip.frame_count or 0
+        if start >= end:
+            raise Invalid(
+                f"Emotion range {start}-{end}: the end frame (excluded) must come after the start."
+            )
+        if not 0 <= start < end <= frames:
+            raise Invalid(f"Emotion range {start}-{end} is outside the clip (frames 0-{frames}).")
         clean.append({"start": start, "end": end, "label": label})
 
     def write() -> list[dict[str, Any]]:

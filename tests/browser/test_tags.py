@@ -70,6 +70,15 @@ def test_free_text_tags_are_typed_saved_and_refused_in_place(
     emotions = page.locator(".emotion-form").first
     expect(emotions.get_by_test_id("form-errors")).to_contain_text("outside the clip")
     expect(emotions.locator("input[name=end]").last).to_have_value("900")
+    # A range typed backwards is named as such, not as outside the clip.
+    emotions.locator("input[name=start]").last.fill("8")
+    emotions.locator("input[name=end]").last.fill("3")
+    emotions.locator("button[type=submit]").click()
+    emotions = page.locator(".emotion-form").first
+    expect(emotions.get_by_test_id("form-errors")).to_contain_text(
+        "Emotion range 8-3: the end frame (excluded) must come after the start."
+    )
+    expect(emotions.locator("input[name=start]").last).to_have_value("8")
     expect(page.locator("#toast")).to_be_hidden()
 
     # A malformed tag is refused beside its box, with what was typed kept.
