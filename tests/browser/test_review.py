@@ -131,6 +131,10 @@ def test_reject_fix_resubmit_approve_with_history(
     expect(rev.get_by_test_id("review-comments")).to_contain_text(
         f"frame 12 · point {LEFT_HAND_POINT} · region 80{TIMES}80"
     )
+    # The reviewer is told where the clip went, not what to do to resubmit it.
+    expect(rev.get_by_test_id("review-notice")).to_contain_text(
+        "This clip went back to its annotator: 1 rejection(s) are open."
+    )
 
     # 3. The annotator sees it in the queue and in the workspace.
     page.goto(f"{live_server}/queue")

@@ -62,11 +62,16 @@ function renderNotice() {
   const open = doc.comments.filter((c) => c.reason && !c.resolved);
   const status = doc.annotation.status;
   let text = "";
-  if (status === "rejected") {
+  if (status === "rejected" && doc.can_edit) {
     text = `A reviewer sent this clip back: ${open.length} rejection(s) are open. `;
     text += doc.unanswered.length
       ? `${doc.unanswered.length} still need a change to the rejected item or your reply before you can resubmit.`
       : "Each has a change or a reply: you can resubmit.";
+  } else if (status === "rejected") {  // a reviewer or admin looking at a clip sent back
+    text = `This clip went back to its annotator: ${open.length} rejection(s) are open. `;
+    text += doc.unanswered.length
+      ? `${doc.unanswered.length} still wait for their change or reply.`
+      : "Each has a change or a reply: the annotator can resubmit.";
   } else if (doc.annotation.awaiting_acceptance) {
     text = "A reviewer approved this clip; it awaits an admin's acceptance.";
   } else if (status === "approved") {
