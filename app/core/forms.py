@@ -114,6 +114,11 @@ def label_for(name: str) -> str:
     return re.sub(r"[_-]+", " ", words).strip().capitalize() or "Form"
 
 
+def _number(bound: object) -> str:
+    """A bound as a person writes it: 50, not 50.0."""
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
 def plain_message(error: Mapping[str, Any]) -> str:
     """A pydantic error in the words a person filling in a form uses."""
     kind = error.get("type", "")
@@ -137,13 +142,13 @@ def plain_message(error: Mapping[str, Any]) -> str:
         case "float_parsing" | "float_type" | "decimal_parsing":
             return "Enter a number."
         case "greater_than_equal":
-            return f"Enter {ctx.get('ge')} or more."
+            return f"Enter {_number(ctx.get('ge'))} or more."
         case "greater_than":
-            return f"Enter a number above {ctx.get('gt')}."
+            return f"Enter a number above {_number(ctx.get('gt'))}."
         case "less_than_equal":
-            return f"Enter {ctx.get('le')} or less."
+            return f"Enter {_number(ctx.get('le'))} or less."
         case "less_than":
-            return f"Enter a number below {ctx.get('lt')}."
+            return f"Enter a number below {_number(ctx.get('lt'))}."
         case "enum" | "literal_error":
             return f"Choose one of {ctx.get('expected', 'the options offered')}."
         case "bool_parsing" | "bool_type":
