@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
-from app.core.forms import FormState, field_errors, label_for
+from app.core.forms import FormState, field_errors, label_for, plain_message
 from tests.factories import create_project, create_user, login
 
 
@@ -86,3 +86,23 @@ def test_a_value_the_database_refuses_re_renders_the_form(client: TestClient, db
     )
     assert page.status_code == 422 and "A value cannot be stored" in page.text
     assert ">kept</textarea>" in page.text
+
+
+class Split(BaseModel):
+    val_percent: float = Field(ge=0.0, le=50.0)
+    seed: int = Field(ge=0)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"val_percent": 80, "seed": 0}, "Enter 50 or less."),  # not "50.0"
+        ({"val_percent": -1, "seed": 0}, "Enter 0 or more."),
+        ({"val_percent": 10, "seed": -3}, "Enter 0 or more."),
+        ({"val_percent": "ten", "seed": 0}, "Enter a number."),
+    ],
+)
+def test_bounds_are_written_as_typed(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Split.model_validate(values)
+    assert plain_message(refused.value.errors()[0]) == message
