@@ -135,6 +135,7 @@ def test_reject_fix_resubmit_approve_with_history(
     expect(rev.get_by_test_id("review-notice")).to_contain_text(
         "This clip went back to its annotator: 1 rejection(s) are open."
     )
+    expect(rev.get_by_test_id("annotation-status")).to_have_text("rejected")  # the title too
 
     # 3. The annotator sees it in the queue and in the workspace.
     page.goto(f"{live_server}/queue")

@@ -61,6 +61,11 @@ function renderNotice() {
   const notice = $("#review-notice");
   const open = doc.comments.filter((c) => c.reason && !c.resolved);
   const status = doc.annotation.status;
+  const badge = $("[data-testid=annotation-status]");  // the page title's, as the review left it
+  if (badge) {
+    badge.textContent = status;
+    badge.className = `state state-${status}`;
+  }
   let text = "";
   if (status === "rejected" && doc.can_edit) {
     text = `A reviewer sent this clip back: ${open.length} rejection(s) are open. `;
