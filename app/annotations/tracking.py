@@ -10,8 +10,8 @@ end. What it writes is a guess (``SRC_TRACKED``, with the tracker's confidence):
 not label it until a person accepts or moves it. A person's point is never overwritten. Points
 nobody sees (set as not visible, off the frame, or leaving it) are carried with the points the
 tracker follows and written as not visible, at a low confidence; one carried back into the
-frame after leaving it is written as visible (still a low-confidence guess). A point the tracker loses
-stops there, and that frame gets the review flag ``track_lost:<n>``.
+frame after leaving it is written as visible (still a low-confidence guess). A point the
+tracker loses stops there, and that frame gets the review flag ``track_lost:<n>``.
 The whole step is one revision of the track (each written frame's points before and after).
 :func:`accept_span` accepts the guesses shown on the frames from the last keyframe up to the
 current one (those a person has just stepped through and found right) in one step.
