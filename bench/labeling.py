@@ -113,12 +113,13 @@ What blocks the targets (run of 2026-12-06, 12 clips, seed 3; see "Where policy 
 actions go"):
 1. Track accepting its frame and Shift+A took track from 10.9 % to 10.6 % (12,746 to 12,409
    actions, the run before this one): 614 per-drawing accepts became 305 span accepts, and
-   the first frames no longer need an accept of their own. What is left is fixing what the tracker got wrong: drags,
-   group moves and visibility keys are 11,350 of the 12,409 actions (91 %), Track presses
-   439 and span accepts 305 (6 %). Reaching 10 % needs 700 fewer actions, about as many as
-   Track and Shift+A together, so the target waits on better tracked points, not on fewer
-   clicks per frame. Tried with `--count 2`: Track after every fixed frame instead of where
-   the fix is wrong on the next frame too cost more (2,366 against 2,352 actions).
+   the first frames no longer need an accept of their own. What is left is fixing what the
+   tracker got wrong: drags, group moves and visibility keys are 11,350 of the 12,409
+   actions (91 %), Track presses 439 and span accepts 305 (6 %). Reaching 10 % needs 700
+   fewer actions, about as many as Track and Shift+A together, so the target waits on better
+   tracked points, not on fewer clicks per frame. Tried with `--count 2`: Track after every
+   fixed frame instead of where the fix is wrong on the next frame too cost more (2,366
+   against 2,352 actions).
 2. Points nobody sees. Tracking carries them (a similarity fit from the keyframe on the
    followed points, corrected by the nearest ones; a held drawing's move exactly; clamped to
    the frame, a point set on the border kept beyond it; v=1, or v=2 once a point that left
@@ -133,12 +134,13 @@ actions go"):
 3. Animals (19.2 % per clip holding one, 21.3 % of scratch on the animals themselves; 20.2 %
    and 23.9 % before Track accepted its frame and spans were accepted at once). On the 4
    clips with an animal (232 frames, 5,425 scratch actions on the animals), the animals took
-   1,154 actions (1,155 in the run before: drags 564, group moves 72, visibility keys 285, Track presses 140, span
-   accepts 66). The per-drawing accept is gone; Track is pressed on 60 % of their frames, and
-   pressing it only where 2 or 3 fixed points are wrong on the next frame changes little
-   (1,152 and 1,224 actions). With Track and Shift+A free the animals would still need 949 actions
-   (17.5 %): 15 % (814) waits on the tracked hidden points (9 of 17 points hidden on the
-   first frames of a clip; far legs move on their own) and on points coming back into view.
+   1,154 actions (1,155 in the run before: drags 564, group moves 72, visibility keys 285,
+   Track presses 140, span accepts 66). The per-drawing accept is gone; Track is pressed on
+   60 % of their frames, and pressing it only where 2 or 3 fixed points are wrong on the
+   next frame changes little (1,152 and 1,224 actions). With Track and Shift+A free the
+   animals would still need 949 actions (17.5 %): 15 % (814) waits on the tracked hidden
+   points (9 of 17 points hidden on the first frames of a clip; far legs move on their own)
+   and on points coming back into view.
 4. Held drawings: with the generator's true held drawings (track_true_drawings) track is a
    little cheaper than with the detector's (10.3 % against 10.6 %, as in the run before:
    10.6 % against 10.9 %). The truth holds a drawing while its visible landmarks
