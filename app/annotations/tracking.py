@@ -9,8 +9,9 @@ cache) up to the next keyframe, the next frame where a person set one of them, o
 end. What it writes is a guess (``SRC_TRACKED``, with the tracker's confidence): exports do
 not label it until a person accepts or moves it. A person's point is never overwritten. Points
 nobody sees (set as not visible, off the frame, or leaving it) are carried with the points the
-tracker follows and written as not visible, at a low confidence. A point the tracker loses
-stops there, and that frame gets the review flag ``track_lost:<n>``.
+tracker follows and written as not visible, at a low confidence; one carried back into the
+frame after leaving it is written as visible (still a low-confidence guess). A point the
+tracker loses stops there, and that frame gets the review flag ``track_lost:<n>``.
 The whole step is one revision of the track (each written frame's points before and after).
 :func:`accept_span` accepts the guesses shown on the frames from the last keyframe up to the
 current one (those a person has just stepped through and found right) in one step.
@@ -46,7 +47,7 @@ from app.core.errors import Invalid
 from app.media.drawings import DrawingRun, Move, run_at
 from app.media.framecache import FrameCache
 from app.media.pointtrack import track_points
-from app.projects.skeletons import CONF, V_HIDDEN, PoseArray, V, X, Y
+from app.projects.skeletons import CONF, V_HIDDEN, V_VISIBLE, PoseArray, V, X, Y
 
 Direction = Literal["forward", "backward"]
 TRACK_LOST = "track_lost:"  # flag: this many points were lost here (tracking stopped them)
@@ -118,7 +119,8 @@ def track_from(
         if write.any():
             new, new_sources = old.copy(), old_sources.copy()
             new[write, X], new[write, Y] = result.xy[step, write, 0], result.xy[step, write, 1]
-            new[write, V] = np.where(carried[write], V_HIDDEN, pose[write, V])
+            unseen = carried & ~result.back_in_view[step]
+            new[write, V] = np.where(unseen[write], V_HIDDEN, V_VISIBLE)
             new[write, CONF] = result.confidence[step, write]
             new_sources[write] = SRC_TRACKED
             before[str(frame)] = _points_of(old, write)

@@ -17,7 +17,9 @@ its border, and one that leaves the frame. They are *carried* by the motion of t
 points that were followed on the same step (a similarity fit on them, corrected by the nearest
 ones; a held drawing's move exactly), and clamped to the frame, where a person would put them.
 A carried point is a guess from its neighbours, not something seen; it stops when no neighbour
-was followed.
+was followed. One that left the frame and is carried back inside it is guessed in view again:
+on the benchmark's clips such a point is seen far more often than not, while a hidden point or
+one set on the border (somewhere beyond it) is guessed as not seen wherever it is carried.
 """
 
 from __future__ import annotations
@@ -63,14 +65,16 @@ class TrackedPoints:
 
     ``xy`` is in source pixels and NaN where neither ``ok`` nor ``carried``; ``ok`` says the
     point passed the checks on this frame and on every frame before it; ``carried`` says it was
-    not seen but moved with its neighbours (clamped to the frame); ``confidence`` is 0..1 (0
-    where neither).
+    not seen but moved with its neighbours (clamped to the frame); ``back_in_view`` says a
+    carried point left the frame and is back inside it (a guess that it is seen again);
+    ``confidence`` is 0..1 (0 where neither).
     """
 
     xy: FloatArray  # (F, K, 2)
     ok: BoolArray  # (F, K)
     confidence: FloatArray  # (F, K)
     carried: BoolArray  # (F, K)
+    back_in_view: BoolArray  # (F, K)
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,11 @@ def _neighbour_motion(before: FloatArray, after: FloatArray) -> Motion | None:
     return motion
 
 
+def _inside_by_border(xy: FloatArray, size: FloatArray) -> BoolArray:
+    """Points inside the frame and off its border (source pixels)."""
+    return ((xy > BORDER_PX) & (xy < size - BORDER_PX)).all(axis=1)
+
+
 def _beyond_border(xy: FloatArray, start: FloatArray, size: FloatArray) -> FloatArray:
     """A point set on the frame's border is somewhere beyond it (a person cannot place it
     where it is): carried, it stays beyond that border, so on it once clamped."""
@@ -353,12 +362,14 @@ def track_points(
     out = np.full((count, points, 2), np.nan, np.float32)
     ok = np.zeros((count, points), bool)
     carried = np.zeros((count, points), bool)
+    back_in_view = np.zeros((count, points), bool)
     confidence = np.zeros((count, points), np.float32)
     start = np.asarray(xy, np.float32).reshape(points, 2)
     unseen = np.zeros(points, bool) if hidden is None else np.asarray(hidden, bool)
-    on_border = ((start <= BORDER_PX) | (start >= source_size - BORDER_PX)).any(axis=1)
+    on_border = ~_inside_by_border(start, source_size)
     alive = np.asarray(active, bool) & _inside(start * scale, width, height) & ~unseen & ~on_border
     carrying = np.asarray(active, bool) & np.isfinite(start).all(axis=1) & ~alive
+    left = np.zeros(points, bool)  # followed, then carried out of the frame
     place = start.copy()  # where each point is, carried ones before clamping
     out[0, alive | carrying] = np.clip(start[alive | carrying], 0, source_size)
     ok[0], carried[0], confidence[0] = alive, carrying, alive | carrying
@@ -394,9 +405,11 @@ def track_points(
         failed = index[~step.passed]
         leaving = failed[~_inside(carry(failed) * scale, width, height)]
         carrying[leaving] = True
+        left[leaving] = True
         moving = np.flatnonzero(carrying)
         place[moving] = _beyond_border(carry(moving), start[moving], source_size)
         out[i, moving] = np.clip(place[moving], 0, source_size)
         carried[i, moving] = True
+        back_in_view[i, moving] = left[moving] & _inside_by_border(place[moving], source_size)
         confidence[i, moving] = np.minimum(confidence[i - 1, moving], CARRIED_CONFIDENCE)
-    return TrackedPoints(out, ok, confidence, carried)
+    return TrackedPoints(out, ok, confidence, carried, back_in_view)

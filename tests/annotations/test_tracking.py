@@ -245,6 +245,25 @@ def test_a_point_leaving_the_frame_is_clamped_to_it_and_not_visible(world: World
     assert TRACK_LOST not in "".join(world.row(1).flags)
 
 
+def test_a_point_carried_back_into_the_frame_is_guessed_visible_again(world: World) -> None:
+    """The drawing slides right until its rightmost point is out of the picture, then back: on
+    the frame it is back, the person sees it as a visible guess (faded, to accept or fix), not
+    a hidden one needing a visibility key."""
+    width = world.clip.width or 0
+    key = world.truth[0, world.points, 0]
+    right = world.points[int(np.argmax(key))]
+    dx = float(width - key.max() + 4)
+    moves = ((1.0, 0.0, 0.0), (1.0, dx, 0.0), (1.0, 0.0, 0.0))
+    world.character.drawing_runs = [DrawingRun(0, 3, moves).as_json()]
+    world.track()
+    out, _ = decode_with_sources(world.row(1).points)
+    assert out[right, 2] == 1, "not visible while off the frame"
+    back, sources = decode_with_sources(world.row(2).points)
+    assert sources[right] == SRC_TRACKED and back[right, 2] == 2, "visible again, a guess"
+    assert 0 < back[right, 3] < 0.25, "with a low confidence"
+    assert back[right, :2] == pytest.approx(world.truth[0, right, :2], abs=0.01)
+
+
 def test_a_hidden_point_without_a_followed_neighbour_stops(world: World) -> None:
     world.set_truth(0, world.points[:1], v=1)
     done = world.track(only=world.points[:1])

@@ -97,6 +97,8 @@ def test_a_point_leaving_the_frame_is_carried_clamped_and_not_seen(
     away = np.flatnonzero(outside.any(axis=1))
     assert (result.xy[away][outside[away] & seen][:, 0] == 0).all(), "clamped to the border"
     assert result.confidence[-1, gone].max() < 0.25, "a guess from the neighbours"
+    assert not result.back_in_view[outside].any(), "not seen while out of the picture"
+    assert result.back_in_view[-1, gone].all(), "back inside: guessed seen again"
     # back where it was when the camera is: the pan's motion, carried
     assert np.abs(result.xy[-1, gone] - xy[gone]).max() < 2.0
     stays = seen & (xy[:, 0] - pans.max() >= 15)
@@ -124,6 +126,7 @@ def test_a_hidden_point_is_carried_with_its_neighbours(clips: dict[Kind, SampleC
     result = track_points(frames, truth[:, :2], seen, hidden=hidden)
     assert not result.ok[:, hidden].any()
     assert result.carried[:, hidden].all()
+    assert not result.back_in_view.any(), "a hidden point is not guessed seen"
     where = truth[hidden, :2] @ warps[-1][:, :2].T + warps[-1][:, 2]
     assert np.abs(result.xy[-1, hidden] - where).max() < 1.5
 
@@ -141,6 +144,7 @@ def test_a_point_set_on_the_border_stays_on_it_while_the_picture_moves_in(
     result = track_points(frames, xy, np.append(seen, True))
     assert result.carried[:, -1].all()
     np.testing.assert_array_equal(result.xy[:, -1, 0], 0)
+    assert not result.back_in_view[:, -1].any(), "nor guessed seen"
     assert np.abs(result.xy[:, -1, 1] - 150).max() < 1.0
 
 
