@@ -10,11 +10,14 @@ from contextlib import AbstractContextManager
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
+from app.clips.models import Clip
 from tests.browser.conftest import PageChecks, sign_in
 from tests.clips.test_bucket_sources import put_objects
+from tests.conftest import Worker, wait_until_settled
 from tests.factories import PASSWORD, create_project, create_user
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
 
@@ -22,7 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
 def test_register_a_bucket_with_a_mistake_then_sync_it(
-    live_server: str, page: Page, page_checks: PageChecks, unique: str, celery_worker: object,
+    live_server: str, page: Page, page_checks: PageChecks, unique: str, celery_worker: Worker,
     object_store: SeaweedServer, committed: Callable[[], AbstractContextManager[Session]],
     cleanup: dict[str, list[int]],
 ) -> None:  # fmt: skip
@@ -75,3 +78,7 @@ def test_register_a_bucket_with_a_mistake_then_sync_it(
     expect(row.locator("[data-testid=source-unprocessed]")).to_have_text("0", timeout=60_000)
     expect(row.locator("[data-testid=source-state]")).to_have_text("synced", timeout=30_000)
     expect(row.locator("text=Process now")).to_have_count(0)
+    with committed() as s:  # these objects are not videos: each clip fails its probe
+        clip_ids = list(s.scalars(select(Clip.id).where(Clip.project_id == project_id)))
+    assert len(clip_ids) == 32
+    wait_until_settled(celery_worker, clip_ids)  # before the project is deleted under the worker
