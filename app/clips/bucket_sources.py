@@ -122,6 +122,12 @@ def unprocessed_clip_ids(session: Session, source_id: int, limit: int) -> list[i
     return list(session.scalars(query))
 
 
+def unprocessed_count(session: Session, source_id: int) -> int:
+    """How many of the source's clips the pipeline has not taken yet."""
+    waiting = (Clip.source_id == source_id, Clip.state == ClipState.uploaded)
+    return int(session.scalar(select(func.count()).select_from(Clip).where(*waiting)) or 0)
+
+
 def unprocessed_counts(session: Session, project_id: int) -> dict[int, int]:
     """Source id -> how many of its clips the pipeline has not taken yet (sources with any)."""
     query = (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.clips.bucket_sources import unprocessed_clip_ids, unprocessed_counts
+from app.clips.bucket_sources import unprocessed_clip_ids, unprocessed_count
 from app.clips.models import BucketSource, SyncState
 from app.clips.service import MAX_BULK
 from app.clips.source_store import get_source
@@ -42,7 +42,7 @@ def process_source(
     if not ids:
         return SourceProcessing(queued=[], refused={}, waiting=0)
     outcome = retry_pipelines(session, source.project_id, ids)
-    waiting = unprocessed_counts(session, source.project_id).get(source.id, 0)
+    waiting = unprocessed_count(session, source.id)
     return SourceProcessing(queued=outcome.done, refused=outcome.refused, waiting=waiting)
 
 
@@ -53,7 +53,7 @@ def request_processing(session: Session, source_id: int, project_id: int | None 
     source = get_source(session, source_id, project_id)
     if source.state in (SyncState.queued, SyncState.syncing):
         raise Conflict(f"{source.url} is being listed: process it once the sync has finished.")
-    waiting = unprocessed_counts(session, source.project_id).get(source.id, 0)
+    waiting = unprocessed_count(session, source.id)
     if waiting:
         source.state = SyncState.processing
         enqueue(session, PROCESS_SOURCE_TASK, source.id)
