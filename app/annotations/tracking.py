@@ -180,8 +180,7 @@ def accept_span(session: Session, user: User, track_id: int, frame_index: int) -
         .order_by(KeypointFrame.frame_index)
     )
     for row in rows:
-        pose, _ = decode_with_sources(row.points)
-        _accept_shown(session, user, annotation, row, pose[:, V] > 0, SPAN_ACTION)
+        _accept_shown(session, user, annotation, row, None, SPAN_ACTION)
     session.flush()
     return span
 
@@ -191,15 +190,17 @@ def _accept_shown(
     user: User,
     annotation: Annotation,
     row: KeypointFrame,
-    which: BoolArray,
+    which: BoolArray | None,
     action: str,
     *,
     keyframe: bool | None = None,
 ) -> None:
-    """The person accepts the labelled guesses among ``which`` on ``row`` as shown (a
-    person's point stays the person's), recorded as ``action``."""
+    """The person accepts the labelled guesses among ``which`` (None: all) on ``row`` as
+    shown (a person's point stays the person's), recorded as ``action``."""
     pose, sources = decode_with_sources(row.points)
-    guesses = which & ~by_person(sources) & (pose[:, V] > 0)
+    guesses = ~by_person(sources) & (pose[:, V] > 0)
+    if which is not None:
+        guesses &= which
     claims = acceptance_claims(len(pose), np.flatnonzero(guesses).tolist())
     write_pose(session, user, annotation, row, pose, claims, action, keyframe)
 
