@@ -101,8 +101,40 @@ def descendants(session: Session, node: Node) -> list[Node]:
     return found
 
 
-def label_of(node: Node) -> str:
-    return f"{node_type_of(node).replace('_', ' ')} {node.id}"
+def labelled_nodes(session: Session, annotation: Annotation) -> list[tuple[Node, Node | None, str]]:
+    """Every node of the annotation in review order, with its parent and the name people see
+    in the review panel ("Shot 2 (frames 48-95)", "Character Emil", "Emil: keypoints (133)",
+    "Shot 2 action caption", "Speech 0.40-1.20 s")."""
+    found: list[tuple[Node, Node | None, str]] = [(annotation, None, "Clip: tags, quality, timing")]
+    shot_names: dict[int, str] = {}
+    char_names: dict[int, str] = {}
+    for child in children_of(session, annotation):
+        if isinstance(child, Shot):
+            shot_names[child.id] = f"Shot {len(shot_names) + 1}"
+            name = f"{shot_names[child.id]} (frames {child.start_frame}-{child.end_frame - 1})"
+            found.append((child, annotation, name))
+        elif isinstance(child, Character):
+            char_names[child.id] = child.name
+            found.append((child, annotation, f"Character {child.name}"))
+            for track in children_of(session, child):
+                assert isinstance(track, Track)
+                found.append((track, child, f"{child.name}: keypoints ({track.num_points})"))
+        elif isinstance(child, Caption):
+            owner = {
+                "clip": "Clip",
+                "shot": shot_names.get(child.target_id, "Shot"),
+                "character": char_names.get(child.target_id, "Character"),
+            }[child.level.value]
+            found.append((child, annotation, f"{owner} {child.field} caption"))
+        elif isinstance(child, SpeechSegment):
+            found.append((child, annotation, f"Speech {child.start_s:.2f}-{child.end_s:.2f} s"))
+    return found
+
+
+def label_of(session: Session, node: Node) -> str:
+    """The node's name in the review panel, for messages about it."""
+    annotation = annotation_of(session, node)
+    return next(label for item, _, label in labelled_nodes(session, annotation) if item is node)
 
 
 def project_of(session: Session, annotation: Annotation) -> Project:

@@ -12,16 +12,13 @@ from sqlalchemy.orm import Session
 from app.annotations.access import edit_rights
 from app.annotations.models import (
     Annotation,
-    Caption,
-    Character,
     KeypointFrame,
     NodeStatus,
     Shot,
-    SpeechSegment,
     Track,
 )
 from app.annotations.points import decode_points
-from app.annotations.tree import Node, children_of, node_type_of, project_of
+from app.annotations.tree import Node, labelled_nodes, node_type_of, project_of
 from app.auth.models import Role, User
 from app.projects.reasons import reason_label, reasons_by_kind
 from app.review.comments import STAFF, comment_threads, unanswered_rejections
@@ -35,35 +32,13 @@ def review_payload(session: Session, user: User, annotation: Annotation) -> dict
     project = project_of(session, annotation)
     staff_other = user.role in STAFF and annotation.annotator_id != user.id
     in_review = annotation.status == NodeStatus.submitted and annotation.approved_at is None
-    nodes: list[dict[str, Any]] = [_node_view(annotation, None, "Clip: tags, quality, timing")]
-    shot_names: dict[int, str] = {}
-    char_names: dict[int, str] = {}
+    nodes: list[dict[str, Any]] = []
     model: dict[int, dict[int, Any]] = {}
-    for child in children_of(session, annotation):
-        if isinstance(child, Shot):
-            shot_names[child.id] = f"Shot {len(shot_names) + 1}"
-            name = f"{shot_names[child.id]} (frames {child.start_frame}-{child.end_frame - 1})"
-            nodes.append(_node_view(child, annotation, name, frame=child.start_frame))
-        elif isinstance(child, Character):
-            char_names[child.id] = child.name
-            nodes.append(_node_view(child, annotation, f"Character {child.name}"))
-            for track in children_of(session, child):
-                assert isinstance(track, Track)
-                nodes.append(
-                    _node_view(track, child, f"{child.name}: keypoints ({track.num_points})")
-                )
-                model[track.id] = _model_points(session, track)
-        elif isinstance(child, Caption):
-            owner = {
-                "clip": "Clip",
-                "shot": shot_names.get(child.target_id, "Shot"),
-                "character": char_names.get(child.target_id, "Character"),
-            }[child.level.value]
-            nodes.append(_node_view(child, annotation, f"{owner} {child.field} caption"))
-        elif isinstance(child, SpeechSegment):
-            nodes.append(
-                _node_view(child, annotation, f"Speech {child.start_s:.2f}-{child.end_s:.2f} s")
-            )
+    for node, parent, label in labelled_nodes(session, annotation):
+        frame = node.start_frame if isinstance(node, Shot) else None
+        nodes.append(_node_view(node, parent, label, frame=frame))
+        if isinstance(node, Track):
+            model[node.id] = _model_points(session, node)
     return {
         "annotation": {
             "id": annotation.id,

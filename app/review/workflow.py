@@ -78,11 +78,11 @@ def check_reviewer(user: User, annotation: Annotation) -> None:
         raise Forbidden("The model's draft is not reviewed; review a person's annotation.")
 
 
-def check_version(node: Node, version: int) -> None:
+def check_version(session: Session, node: Node, version: int) -> None:
     if node.version != version:
         raise Conflict(
-            f"This {label_of(node)} changed since you loaded it (now version {node.version}, "
-            f"you saw {version}). Reload to review the current version.",
+            f"{label_of(session, node)} changed since you loaded it (now version "
+            f"{node.version}, you saw {version}). Reload to review the current version.",
             detail={"current_version": node.version, "status": node.status.value},
         )
 
@@ -144,10 +144,11 @@ def node_in_review(
     node, annotation = get_node(session, node_type, node_id)
     check_reviewer(user, annotation)
     check_in_review(annotation)
-    check_version(node, version)
+    check_version(session, node, version)
     if node.status != NodeStatus.submitted:
         raise Forbidden(
-            f"This {label_of(node)} is {node.status.value}; only submitted items can be {doing}."
+            f"{label_of(session, node)} is {node.status.value}; only submitted items can be "
+            f"{doing}."
         )
     return node, annotation
 
@@ -157,9 +158,10 @@ def approve(session: Session, user: User, node_type: str, node_id: int, version:
     node, annotation = node_in_review(session, user, node_type, node_id, version, doing="approved")
     pending = [c for c in children_of(session, node) if c.status != NodeStatus.approved]
     if pending:
-        names = ", ".join(label_of(c) for c in pending[:5]) + (" …" if len(pending) > 5 else "")
+        names = "; ".join(label_of(session, c) for c in pending[:5])
+        names += " …" if len(pending) > 5 else ""
         raise Forbidden(
-            f"Parent gating: approve every child of this {label_of(node)} first "
+            f"Parent gating: approve every item under {label_of(session, node)} first "
             f"({len(pending)} not approved: {names}).",
             detail={"pending": [{"type": node_type_of(c), "id": c.id} for c in pending]},
         )
@@ -200,7 +202,7 @@ def accept(session: Session, user: User, annotation_id: int, version: int) -> An
             f"Only a clip a reviewer approved can be accepted (this one is "
             f"{annotation.status.value})."
         )
-    check_version(annotation, version)
+    check_version(session, annotation, version)
     set_status(session, annotation, annotation, user, NodeStatus.approved, "accepted by an admin")
     _finalise(session, annotation)
     return annotation
@@ -258,8 +260,8 @@ def approve_children(
             result.approved.append(ref)
     if not result.approved and result.not_shown:
         raise Forbidden(
-            f"Look at each item before approving it: {len(result.not_shown)} of this "
-            f"{label_of(node)}'s children were not shown to you yet.",
+            f"Look at each item before approving it: {len(result.not_shown)} of the items "
+            f"under {label_of(session, node)} were not shown to you yet.",
             detail={"not_shown": [{"type": r.type, "id": r.id} for r in result.not_shown]},
         )
     return result
@@ -285,10 +287,10 @@ def reject(
         check_in_review(annotation)
         if node.status != NodeStatus.submitted:
             raise Forbidden(
-                f"This {label_of(node)} is {node.status.value}; only submitted items can be "
-                "rejected (an admin can reopen approved ones)."
+                f"{label_of(session, node)} is {node.status.value}; only submitted items can "
+                "be rejected (an admin can reopen approved ones)."
             )
-    check_version(node, version)
+    check_version(session, node, version)
     comment = new_comment(session, user, annotation, node, body, reason, pin)
     if node.status != NodeStatus.rejected:
         set_status(session, annotation, node, user, NodeStatus.rejected, reason)
@@ -311,9 +313,9 @@ def reopen(
     if not reason.strip():
         raise Invalid("Say why you reopen it.")
     node, annotation = get_node(session, node_type, node_id)
-    check_version(node, version)
+    check_version(session, node, version)
     if node.status == NodeStatus.draft:
-        raise Invalid(f"This {label_of(node)} is already a draft.")
+        raise Invalid(f"{label_of(session, node)} is already a draft.")
     for item in [node, *ancestors(session, node)]:
         if item.status != NodeStatus.draft:
             set_status(session, annotation, item, user, NodeStatus.draft, f"reopen: {reason}")

@@ -43,6 +43,13 @@ def test_reviewer_rejects_and_approves_through_the_api(client: TestClient, db: S
         json={"version": world.version("annotation")}, headers=headers,
     )  # fmt: skip
     assert gated.status_code == 403 and "Parent gating" in gated.json()["message"]
+    # the refusal names what is still open as the review panel does, not by database ids
+    labels = {f"{n['type']}:{n['id']}": n["label"] for n in doc["nodes"]}
+    pending = gated.json()["detail"]["pending"]
+    assert "Clip: tags, quality, timing" in gated.json()["message"]
+    for item in pending[:5]:
+        assert labels[f"{item['type']}:{item['id']}"] in gated.json()["message"]
+    assert f"character {world.node('character').id}" not in gated.json()["message"]
     rejected = client.post(
         f"/api/review/track/{track['id']}/reject",
         json={"version": track["version"], "reason": "wrong_keypoint", "body": "wrist",
