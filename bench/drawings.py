@@ -109,6 +109,7 @@ def main() -> None:
                             motion if motion != "held" or not static else "held, static camera",
                             f"{motion}, on {clip_timing}",
                             f"action: {character['kind']} {character['motion']}",
+                            "on ones" if clip_timing == "ones" else "on twos and threes",
                         ]
                         if motion == "held" and not static:
                             groups[1] = "held, camera moves per drawing"
@@ -130,7 +131,9 @@ def main() -> None:
         "move error px (median / p95) | timing right |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
     )
-    order = sorted(mine, key=lambda g: (g != "all", g.startswith("action"), g))
+    order = sorted(
+        mine, key=lambda g: (g != "all", not g.startswith("on "), g.startswith("action"), g)
+    )
     body = (
         f"Load average at start: {load:.1f}. Clips: 640x360, {args.seconds:g} s, seeds "
         f"{args.seeds} for each drawing motion x timing; characters and their actions drawn from "
