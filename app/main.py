@@ -31,6 +31,7 @@ from app.clips.routes import router as clips_router
 from app.clips.source_routes import api as sources_api
 from app.clips.source_routes import router as sources_router
 from app.core.asgi import HttpMiddleware
+from app.core.db import is_contention
 from app.core.errors import DomainError
 from app.core.forms import field_errors, rerender
 from app.core.limits import BodyLimits, body_limit
@@ -183,6 +184,17 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> Response:
+        if is_contention(exc):
+            # A deadlock or lock timeout: the records were busy, the database is up. Still a
+            # 503, so that clients retry the same request (a 409 would make the workspace
+            # drop the edit and load the stored version).
+            message = (
+                "Someone else was changing the same records at that moment, so nothing was "
+                "saved. Try again."
+            )
+            if not _wants_json(request) and (form := await rerender(request, {}, message, 503)):
+                return form
+            return _error_response(request, 503, "busy", message)
         return _error_response(
             request, 503, "unavailable", "The database is unavailable right now. Try again shortly."
         )

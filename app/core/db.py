@@ -26,6 +26,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -157,6 +158,19 @@ class AppSession(Session):
             "Someone else saved this item first. Reload to see their version.",
             detail={"current_version": None, "current": None},
         )
+
+
+# PostgreSQL's deadlock, lock timeout and serialization failure: another transaction held the
+# rows this one needed, so nothing was written and the same request may well succeed again.
+CONTENTION_STATES = frozenset({"40P01", "55P03", "40001"})
+
+
+def is_contention(exc: DBAPIError) -> bool:
+    """Did the statement fail because another transaction held its rows (PostgreSQL), or the
+    database file stayed locked past the busy timeout (SQLite)?"""
+    if getattr(exc.orig, "sqlstate", None) in CONTENTION_STATES:
+        return True
+    return "database is locked" in str(exc.orig)
 
 
 def make_engine(url: str) -> Engine:
