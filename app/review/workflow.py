@@ -78,6 +78,12 @@ def check_reviewer(user: User, annotation: Annotation) -> None:
         raise Forbidden("The model's draft is not reviewed; review a person's annotation.")
 
 
+def _named(session: Session, node: Node) -> str:
+    """A node as a message names it: "the clip" for the annotation itself (its panel label
+    lists its own fields), else its label in the review panel."""
+    return "the clip" if isinstance(node, Annotation) else label_of(session, node)
+
+
 def check_version(session: Session, node: Node, version: int) -> None:
     if node.version != version:
         raise Conflict(
@@ -161,7 +167,7 @@ def approve(session: Session, user: User, node_type: str, node_id: int, version:
         names = "; ".join(label_of(session, c) for c in pending[:5])
         names += " …" if len(pending) > 5 else ""
         raise Forbidden(
-            f"Parent gating: approve every item under {label_of(session, node)} first "
+            f"Parent gating: approve every item under {_named(session, node)} first "
             f"({len(pending)} not approved: {names}).",
             detail={"pending": [{"type": node_type_of(c), "id": c.id} for c in pending]},
         )
@@ -261,7 +267,7 @@ def approve_children(
     if not result.approved and result.not_shown:
         raise Forbidden(
             f"Look at each item before approving it: {len(result.not_shown)} of the items "
-            f"under {label_of(session, node)} were not shown to you yet.",
+            f"under {_named(session, node)} were not shown to you yet.",
             detail={"not_shown": [{"type": r.type, "id": r.id} for r in result.not_shown]},
         )
     return result

@@ -46,7 +46,7 @@ def test_reviewer_rejects_and_approves_through_the_api(client: TestClient, db: S
     # the refusal names what is still open as the review panel does, not by database ids
     labels = {f"{n['type']}:{n['id']}": n["label"] for n in doc["nodes"]}
     pending = gated.json()["detail"]["pending"]
-    assert "Clip: tags, quality, timing" in gated.json()["message"]
+    assert "approve every item under the clip first" in gated.json()["message"]
     for item in pending[:5]:
         assert labels[f"{item['type']}:{item['id']}"] in gated.json()["message"]
     assert f"character {world.node('character').id}" not in gated.json()["message"]
