@@ -54,6 +54,7 @@ from app.annotations.tree import (
     children_of,
     get_node,
     label_of,
+    labelled_nodes,
     node_type_of,
     project_of,
 )
@@ -164,7 +165,11 @@ def approve(session: Session, user: User, node_type: str, node_id: int, version:
     node, annotation = node_in_review(session, user, node_type, node_id, version, doing="approved")
     pending = [c for c in children_of(session, node) if c.status != NodeStatus.approved]
     if pending:
-        names = "; ".join(label_of(session, c) for c in pending[:5])
+        labels = {
+            (node_type_of(item), item.id): label
+            for item, _, label in labelled_nodes(session, annotation)
+        }
+        names = "; ".join(labels[node_type_of(c), c.id] for c in pending[:5])
         names += " …" if len(pending) > 5 else ""
         raise Forbidden(
             f"Parent gating: approve every item under {_named(session, node)} first "
