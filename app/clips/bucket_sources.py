@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 from botocore.exceptions import ClientError
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.annotations.models import Annotation, AnnotationKind
@@ -114,18 +114,21 @@ def list_sources(session: Session, project_id: int) -> list[BucketSource]:
     return list(session.scalars(query.order_by(BucketSource.id)))
 
 
+def _unprocessed(source_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The source's clips the pipeline has not taken yet (the records its syncs created)."""
+    return (Clip.source_id == source_id, Clip.state == ClipState.uploaded)
+
+
 def unprocessed_clip_ids(session: Session, source_id: int, limit: int) -> list[int]:
-    """The first ``limit`` clips of the source the pipeline has not taken yet (the records its
-    syncs created), oldest first."""
-    waiting = (Clip.source_id == source_id, Clip.state == ClipState.uploaded)
-    query = select(Clip.id).where(*waiting).order_by(Clip.id).limit(limit)
+    """The first ``limit`` clips of the source the pipeline has not taken yet, oldest first."""
+    query = select(Clip.id).where(*_unprocessed(source_id)).order_by(Clip.id).limit(limit)
     return list(session.scalars(query))
 
 
 def unprocessed_count(session: Session, source_id: int) -> int:
     """How many of the source's clips the pipeline has not taken yet."""
-    waiting = (Clip.source_id == source_id, Clip.state == ClipState.uploaded)
-    return int(session.scalar(select(func.count()).select_from(Clip).where(*waiting)) or 0)
+    query = select(func.count()).select_from(Clip).where(*_unprocessed(source_id))
+    return int(session.scalar(query) or 0)
 
 
 def unprocessed_counts(session: Session, project_id: int) -> dict[int, int]:
